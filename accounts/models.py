@@ -1,0 +1,78 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+from accounts.roles import MARKETERS_GROUP, Role
+
+
+class User(AbstractUser):
+    """A person or service with a mailbox. ``username`` is the primary address."""
+
+    display_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+    def __str__(self):
+        return self.username
+
+    @property
+    def primary_address(self) -> str:
+        return self.username
+
+    @property
+    def roles(self) -> set[Role]:
+        roles = {Role.END_USER}
+        if self.is_superuser:
+            roles.add(Role.ADMIN)
+        if self.groups.filter(name=MARKETERS_GROUP).exists():
+            roles.add(Role.MARKETER)
+        return roles
+
+
+class Domain(models.Model):
+    """A mail domain hosted here: its addresses get mailboxes, mail to it is accepted."""
+
+    name = models.CharField(max_length=253, unique=True, help_text="Lower-case ASCII (IDNA) form.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Address(models.Model):
+    """An address on a hosted domain that delivers to one user."""
+
+    class Kind(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        ALIAS = "alias", "Alias"
+
+    local_part = models.CharField(max_length=64, help_text="Stored lower-case; matched case-insensitively.")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="addresses")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ALIAS)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "addresses"
+        ordering = ["domain__name", "local_part"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "local_part"], name="address_unique_per_domain"),
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(kind="primary"), name="address_one_primary_per_user"
+            ),
+            models.CheckConstraint(condition=models.Q(local_part=Lower("local_part")), name="address_local_lower"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def email(self) -> str:
+        return f"{self.local_part}@{self.domain.name}"

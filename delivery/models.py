@@ -1,0 +1,42 @@
+"""Delivery bookkeeping: the append-only event log of what happened to each recipient."""
+
+from anymail.signals import EventType, RejectReason
+from django.db import models
+from django.utils import timezone
+
+
+def _choices(vocabulary) -> list[tuple[str, str]]:
+    values = [v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str)]
+    return [(v, v.replace("_", " ").capitalize()) for v in values]
+
+
+class DeliveryEvent(models.Model):
+    """One thing that happened to a message for one recipient. Never updated.
+
+    The vocabulary is django-anymail's (``EventType``, ``RejectReason``), so
+    events from our own SMTP transport and from ESP webhooks read the same.
+    ``Recipient.status`` is the derived current state.
+    """
+
+    EVENT_TYPES = _choices(EventType)
+    REJECT_REASONS = _choices(RejectReason)
+
+    message = models.ForeignKey("mailboxes.Message", on_delete=models.CASCADE, related_name="delivery_events")
+    recipient = models.ForeignKey(
+        "mailboxes.Recipient", on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    event_type = models.CharField(max_length=20, choices=EVENT_TYPES)
+    reject_reason = models.CharField(max_length=20, choices=REJECT_REASONS, blank=True)
+    transport = models.CharField(max_length=40, help_text='Who reported it: "local", "smtp", "anymail:…".')
+    description = models.TextField(blank=True)
+    mta_response = models.TextField(blank=True)
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    esp_event = models.JSONField(null=True, blank=True, help_text="The provider's raw payload, kept as received.")
+
+    class Meta:
+        ordering = ["timestamp", "pk"]
+        indexes = [models.Index(fields=["recipient", "timestamp"], name="event_recipient_time")]
+
+    def __str__(self):
+        return f"{self.event_type} {self.recipient.address if self.recipient else ''}".strip()

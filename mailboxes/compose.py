@@ -1,0 +1,159 @@
+"""Building outgoing messages from what a user wrote.
+
+``Composition`` is the validated input of a new message or draft; ``render``
+turns it into RFC 5322 bytes with Python's ``email`` package. Nothing a user
+types can add a header: CR/LF in any header field is refused.
+"""
+
+import mimetypes
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from django.conf import settings
+
+from accounts.addresses import parse_address_list, split_address
+from accounts.selectors import addresses_of
+from mailboxes.exceptions import HeaderInjection, MessageTooLarge, NoRecipients, SenderNotAllowed, TooManyRecipients
+
+
+@dataclass(frozen=True)
+class OutgoingAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass
+class Composition:
+    from_name: str
+    from_address: str
+    to: list[tuple[str, str]] = field(default_factory=list)
+    cc: list[tuple[str, str]] = field(default_factory=list)
+    bcc: list[tuple[str, str]] = field(default_factory=list)
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    attachments: list[OutgoingAttachment] = field(default_factory=list)
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+
+    def envelope_recipients(self) -> list[tuple[str, str, str]]:
+        """``(kind, name, address)`` once per address, the first field it appears in winning."""
+        seen, result = set(), []
+        for kind, entries in (("to", self.to), ("cc", self.cc), ("bcc", self.bcc)):
+            for name, address in entries:
+                if address.lower() not in seen:
+                    seen.add(address.lower())
+                    result.append((kind, name, address))
+        return result
+
+
+def new_message_id(from_address: str) -> str:
+    _, domain = split_address(from_address)
+    return f"{uuid.uuid4().hex}@{domain or 'localhost'}"
+
+
+def compose(
+    *,
+    user,
+    from_address: str | None,
+    to=(),
+    cc=(),
+    bcc=(),
+    subject: str = "",
+    text: str = "",
+    html: str = "",
+    attachments=(),
+    message_id: str = "",
+    in_reply_to: str = "",
+    references=(),
+) -> Composition:
+    """Validate what the user wrote; errors name the field at fault."""
+    own = addresses_of(user)
+    sender = from_address.strip().lower() if from_address else (own[0] if own else "")
+    matching = [a for a in own if a.lower() == sender]
+    if not matching:
+        raise SenderNotAllowed("You can only send from your own addresses.", field="from")
+    _refuse_line_breaks(subject, field="subject")
+    composition = Composition(
+        from_name=user.display_name,
+        from_address=matching[0],
+        to=parse_address_list(list(to), field="to"),
+        cc=parse_address_list(list(cc), field="cc"),
+        bcc=parse_address_list(list(bcc), field="bcc"),
+        subject=subject.strip(),
+        text=text or "",
+        html=html or "",
+        attachments=[_clean_attachment(a) for a in attachments],
+        message_id=message_id or new_message_id(matching[0]),
+        in_reply_to=in_reply_to,
+        references=list(references),
+    )
+    if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
+        raise TooManyRecipients(f"A message can have at most {settings.MAIL_MAX_RECIPIENTS} recipients.", field="to")
+    return composition
+
+
+def require_recipients(composition: Composition) -> None:
+    if not composition.envelope_recipients():
+        raise NoRecipients("Add at least one recipient.", field="to")
+
+
+def _refuse_line_breaks(value: str, *, field: str) -> None:
+    if "\r" in (value or "") or "\n" in (value or ""):
+        raise HeaderInjection("Line breaks are not allowed here.", field=field)
+
+
+def _clean_attachment(attachment: OutgoingAttachment) -> OutgoingAttachment:
+    _refuse_line_breaks(attachment.filename, field="attachments")
+    filename = attachment.filename.replace("/", "_").replace("\\", "_").strip() or "attachment"
+    content_type = attachment.content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    if content_type.count("/") != 1 or any(ch in content_type for ch in "\r\n;"):
+        content_type = "application/octet-stream"
+    return OutgoingAttachment(filename=filename[:255], content_type=content_type.lower(), content=attachment.content)
+
+
+def render(composition: Composition, *, date: datetime | None, include_bcc: bool) -> bytes:
+    """RFC 5322 bytes with CRLF line endings.
+
+    ``include_bcc`` is for drafts only: a draft keeps its Bcc list, a sent
+    message never shows it.
+    """
+    msg = EmailMessage(policy=policy.default)
+    msg["From"] = Address(display_name=composition.from_name, addr_spec=composition.from_address)
+    for header, entries in (("To", composition.to), ("Cc", composition.cc)):
+        if entries:
+            msg[header] = [Address(display_name=name, addr_spec=addr) for name, addr in entries]
+    if include_bcc and composition.bcc:
+        msg["Bcc"] = [Address(display_name=name, addr_spec=addr) for name, addr in composition.bcc]
+    msg["Subject"] = composition.subject
+    if date is not None:
+        msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = f"<{composition.message_id}>"
+    if composition.in_reply_to:
+        msg["In-Reply-To"] = f"<{composition.in_reply_to}>"
+    if composition.references:
+        msg["References"] = " ".join(f"<{ref}>" for ref in composition.references)
+    msg.set_content(composition.text or "")
+    if composition.html:
+        msg.add_alternative(composition.html, subtype="html")
+    for attachment in composition.attachments:
+        maintype, subtype = attachment.content_type.split("/", 1)
+        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
+    # Non-ASCII local parts need SMTPUTF8 (RFC 6532); everything else stays 7-bit safe.
+    addresses = [composition.from_address, *(a for _, a in composition.to + composition.cc + composition.bcc)]
+    raw = msg.as_bytes(policy=policy.SMTPUTF8 if not all(a.isascii() for a in addresses) else policy.SMTP)
+    if len(raw) > settings.MAIL_MAX_MESSAGE_BYTES:
+        limit_mb = settings.MAIL_MAX_MESSAGE_BYTES / (1024 * 1024)
+        raise MessageTooLarge(
+            f"The message is {len(raw) / (1024 * 1024):.1f} MB with attachments encoded; "
+            f"the limit is {limit_mb:.0f} MB.",
+            field="attachments",
+        )
+    return raw

@@ -1,0 +1,266 @@
+"""The message store.
+
+Content is separated from mailbox state: a ``Message`` is one physical RFC 5322
+message whose exact bytes live in a content-addressed ``Blob``; each user who
+has it holds a ``MailboxItem`` with its own folder, labels, flags and thread.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Folder(models.TextChoices):
+    INBOX = "inbox", "Inbox"
+    SENT = "sent", "Sent"
+    DRAFTS = "drafts", "Drafts"
+    ARCHIVE = "archive", "Archive"
+    SPAM = "spam", "Spam"
+    TRASH = "trash", "Trash"
+
+
+class Blob(models.Model):
+    """Bytes in the mail store, named by their SHA-256 so equal content is kept once."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.sha256[:12]}… ({self.size} bytes)"
+
+    @property
+    def storage_key(self) -> str:
+        return f"blobs/{self.sha256[:2]}/{self.sha256[2:4]}/{self.sha256}"
+
+
+class Message(models.Model):
+    """One physical message; the raw bytes in ``blob`` are the source of truth."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        PARTIALLY_FAILED = "partially_failed", "Partially failed"
+        FAILED = "failed", "Failed"
+        RECEIVED = "received", "Received"
+
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="messages")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="authored_messages",
+        help_text="The hosted user who wrote it, for mail sent from here.",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    # Message-IDs are stored without angle brackets, as threading compares them.
+    message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    subject = models.TextField(blank=True)
+    from_name = models.CharField(max_length=300, blank=True)
+    from_address = models.CharField(max_length=320, blank=True)
+    to = models.JSONField(default=list, blank=True, help_text='[{"name": ..., "address": ...}]')
+    cc = models.JSONField(default=list, blank=True)
+    date = models.DateTimeField(null=True, blank=True, help_text="The Date header, if it parsed.")
+    size = models.BigIntegerField()
+    snippet = models.CharField(max_length=300, blank=True)
+    has_attachments = models.BooleanField(default=False)
+    headers = models.JSONField(default=dict, blank=True, help_text="Selected headers, decoded.")
+    parse_defects = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.subject or "(no subject)"
+
+    @property
+    def body_location(self) -> str:
+        return self.blob.storage_key
+
+
+class Recipient(models.Model):
+    """One envelope recipient of an outgoing message, and where its delivery stands."""
+
+    class Kind(models.TextChoices):
+        TO = "to", "To"
+        CC = "cc", "Cc"
+        BCC = "bcc", "Bcc"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        DEFERRED = "deferred", "Deferred"
+        BOUNCED = "bounced", "Bounced"
+        SUPPRESSED = "suppressed", "Suppressed"
+        FAILED = "failed", "Failed"
+
+    FINAL_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.BOUNCED, Status.SUPPRESSED, Status.FAILED})
+    FAILED_STATUSES = frozenset({Status.BOUNCED, Status.SUPPRESSED, Status.FAILED})
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recipients")
+    address = models.CharField(max_length=320)
+    name = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The hosted user it was delivered to locally.",
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    enhanced_status = models.CharField(max_length=16, blank=True)
+    response = models.TextField(blank=True, help_text="The remote server's reply or the local outcome.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("message", Lower("address"), name="recipient_unique_per_message"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind}: {self.address} ({self.status})"
+
+
+class Label(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, default="#64748b", help_text="#rrggbb")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("user", Lower("name"), name="label_name_unique_per_user"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Thread(models.Model):
+    """A conversation in one user's mailbox; its counters are kept by the services."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="threads")
+    subject = models.TextField(blank=True)
+    # Normalised subject (no Re:/Fwd:/[list] prefixes, case-folded) for the
+    # fallback used only when a message has no In-Reply-To/References.
+    subject_key = models.CharField(max_length=255, blank=True)
+    # True while the thread's first message is a reply whose parent we lack:
+    # the parent may still arrive without headers and must join it.
+    starts_with_reply = models.BooleanField(default=False)
+    latest_at = models.DateTimeField(default=timezone.now)
+    message_count = models.PositiveIntegerField(default=0)
+    unread_count = models.PositiveIntegerField(default=0)
+    senders = models.JSONField(default=list, blank=True, help_text='[{"name": ..., "address": ...}] in order')
+    addresses = models.JSONField(default=list, blank=True, help_text="Every participant address, lower-case.")
+    snippet = models.CharField(max_length=300, blank=True)
+    has_attachments = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-latest_at"], name="thread_user_latest"),
+            models.Index(fields=["user", "subject_key"], name="thread_user_subject"),
+        ]
+
+    def __str__(self):
+        return self.subject or "(no subject)"
+
+
+class ThreadKey(models.Model):
+    """A Message-ID known to belong to a thread: its messages' own IDs and every ID they reference.
+
+    A message joins the thread holding any of its keys, so a reply that arrives
+    before its parent still meets it, and two threads sharing a key merge.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="keys")
+    message_key = models.CharField(max_length=998)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "message_key"], name="threadkey_unique_per_user"),
+        ]
+
+    def __str__(self):
+        return self.message_key
+
+
+class MailboxItem(models.Model):
+    """A message as one user sees it: folder, labels, flags, thread.
+
+    A user holds at most one received and one sent copy of a message (both when
+    writing to oneself), each with independent state.
+    """
+
+    class Origin(models.TextChoices):
+        RECEIVED = "received", "Received"
+        SENT = "sent", "Sent"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox_items")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="items")
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="items")
+    origin = models.CharField(max_length=8, choices=Origin.choices)
+    folder = models.CharField(max_length=10, choices=Folder.choices)
+    previous_folder = models.CharField(
+        max_length=10, choices=Folder.choices, blank=True, help_text="Where Restore puts it back."
+    )
+    is_read = models.BooleanField(default=False)
+    is_starred = models.BooleanField(default=False)
+    labels = models.ManyToManyField(Label, blank=True, related_name="items")
+    received_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "message", "origin"], name="item_one_copy_per_origin"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "folder", "-received_at"], name="item_user_folder_recent"),
+            models.Index(fields=["thread", "received_at"], name="item_thread_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} / {self.folder} / {self.message}"
+
+
+class Attachment(models.Model):
+    class ScanStatus(models.TextChoices):
+        NOT_SCANNED = "not_scanned", "Not scanned"
+        CLEAN = "clean", "Clean"
+        INFECTED = "infected", "Infected"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="attachments")
+    position = models.PositiveSmallIntegerField(help_text="Order among the message's attachments.")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    content_id = models.CharField(max_length=255, blank=True)
+    is_inline = models.BooleanField(default=False)
+    scan_status = models.CharField(max_length=12, choices=ScanStatus.choices, default=ScanStatus.NOT_SCANNED)
+
+    class Meta:
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="attachment_position_unique"),
+        ]
+
+    def __str__(self):
+        return self.filename
+
+    @property
+    def sha256(self) -> str:
+        return self.blob_id

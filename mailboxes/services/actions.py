@@ -1,0 +1,166 @@
+"""What a user does to mail in their mailbox: flags, labels, folders, deletion.
+
+Every function takes the acting user and a list of item ids, works on all of
+them in one transaction or on none, and treats an id that is not the user's
+exactly like one that does not exist.
+"""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from mailboxes.conversations import refresh_threads
+from mailboxes.exceptions import FolderNotAllowed, ItemNotFound, LabelNotFound
+from mailboxes.models import Folder, Label, MailboxItem, Message
+from mailboxes.services.store import delete_orphan_messages
+
+# Where an item goes back to when its remembered folder is unknown.
+_HOME_FOLDER = {MailboxItem.Origin.RECEIVED: Folder.INBOX, MailboxItem.Origin.SENT: Folder.SENT}
+
+
+def _clean_ids(values: Iterable, *, error) -> list[int]:
+    ids = []
+    for value in values:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError) as exc:
+            raise error(f"No such item: {value!r}.") from exc
+    if not ids:
+        raise error("No items given.")
+    return list(dict.fromkeys(ids))
+
+
+def _items_for_update(user, item_ids: Iterable) -> list[MailboxItem]:
+    ids = _clean_ids(item_ids, error=ItemNotFound)
+    items = list(MailboxItem.objects.select_for_update().select_related("message").filter(user=user, pk__in=ids))
+    if len(items) != len(ids):
+        missing = sorted(set(ids) - {item.pk for item in items})
+        raise ItemNotFound(f"No such message: {', '.join(map(str, missing))}.")
+    return items
+
+
+def _labels_of(user, label_ids: Iterable) -> list[Label]:
+    ids = _clean_ids(label_ids, error=LabelNotFound)
+    labels = list(Label.objects.filter(user=user, pk__in=ids))
+    if len(labels) != len(ids):
+        raise LabelNotFound("No such label.", field="labels")
+    return labels
+
+
+def _update(items: list[MailboxItem], **changes) -> int:
+    MailboxItem.objects.filter(pk__in=[i.pk for i in items]).update(**changes)
+    refresh_threads({i.thread_id for i in items})
+    return len(items)
+
+
+@transaction.atomic
+def mark_read(*, user, item_ids: Iterable, read: bool = True) -> int:
+    return _update(_items_for_update(user, item_ids), is_read=read)
+
+
+@transaction.atomic
+def set_starred(*, user, item_ids: Iterable, starred: bool = True) -> int:
+    return _update(_items_for_update(user, item_ids), is_starred=starred)
+
+
+@transaction.atomic
+def add_labels(*, user, item_ids: Iterable, label_ids: Iterable) -> int:
+    items = _items_for_update(user, item_ids)
+    labels = _labels_of(user, label_ids)
+    through = MailboxItem.labels.through
+    pairs = [through(mailboxitem_id=item.pk, label_id=label.pk) for item in items for label in labels]
+    through.objects.bulk_create(pairs, ignore_conflicts=True)
+    return len(items)
+
+
+@transaction.atomic
+def remove_labels(*, user, item_ids: Iterable, label_ids: Iterable) -> int:
+    items = _items_for_update(user, item_ids)
+    labels = _labels_of(user, label_ids)
+    MailboxItem.labels.through.objects.filter(
+        mailboxitem_id__in=[i.pk for i in items], label_id__in=[label.pk for label in labels]
+    ).delete()
+    return len(items)
+
+
+def _check_destination(item: MailboxItem, folder: str) -> None:
+    if folder not in Folder.values:
+        raise FolderNotAllowed(f"There is no folder {folder!r}.", field="folder")
+    is_draft = item.message.status == Message.Status.DRAFT
+    if is_draft and folder not in (Folder.DRAFTS, Folder.TRASH):
+        raise FolderNotAllowed("A draft can only be in Drafts or Trash.", field="folder")
+    if folder == Folder.DRAFTS and not is_draft:
+        raise FolderNotAllowed("Only drafts go in Drafts.", field="folder")
+    if folder == Folder.SENT and item.origin != MailboxItem.Origin.SENT:
+        raise FolderNotAllowed("Only mail you sent goes in Sent.", field="folder")
+    if folder == Folder.SPAM and item.origin != MailboxItem.Origin.RECEIVED:
+        raise FolderNotAllowed("Only mail you received can be marked as spam.", field="folder")
+
+
+def _move(items: list[MailboxItem], folder: str) -> int:
+    for item in items:
+        _check_destination(item, folder)
+    # Remember where each item came from, so Restore can put it back.
+    remember = folder in (Folder.TRASH, Folder.SPAM)
+    for item in items:
+        if item.folder == folder:
+            continue
+        item.previous_folder = item.folder if remember else ""
+        item.folder = folder
+        item.save(update_fields=["folder", "previous_folder", "updated_at"])
+    refresh_threads({i.thread_id for i in items})
+    return len(items)
+
+
+@transaction.atomic
+def move_items(*, user, item_ids: Iterable, folder: str) -> int:
+    return _move(_items_for_update(user, item_ids), folder)
+
+
+def archive_items(*, user, item_ids: Iterable) -> int:
+    return move_items(user=user, item_ids=item_ids, folder=Folder.ARCHIVE)
+
+
+def trash_items(*, user, item_ids: Iterable) -> int:
+    return move_items(user=user, item_ids=item_ids, folder=Folder.TRASH)
+
+
+def mark_spam(*, user, item_ids: Iterable) -> int:
+    return move_items(user=user, item_ids=item_ids, folder=Folder.SPAM)
+
+
+@transaction.atomic
+def mark_not_spam(*, user, item_ids: Iterable) -> int:
+    items = _items_for_update(user, item_ids)
+    if any(item.folder != Folder.SPAM for item in items):
+        raise FolderNotAllowed("Only messages in Spam can be marked as not spam.", field="folder")
+    return _move(items, Folder.INBOX)
+
+
+@transaction.atomic
+def restore_items(*, user, item_ids: Iterable) -> int:
+    """Put trashed (or spam) items back where they were before."""
+    items = _items_for_update(user, item_ids)
+    if any(item.folder not in (Folder.TRASH, Folder.SPAM) for item in items):
+        raise FolderNotAllowed("Only messages in Trash or Spam can be restored.", field="folder")
+    for item in items:
+        if item.message.status == Message.Status.DRAFT:
+            destination = Folder.DRAFTS
+        else:
+            destination = item.previous_folder or _HOME_FOLDER[item.origin]
+        item.folder, item.previous_folder = destination, ""
+        item.save(update_fields=["folder", "previous_folder", "updated_at"])
+    refresh_threads({i.thread_id for i in items})
+    return len(items)
+
+
+@transaction.atomic
+def delete_forever(*, user, item_ids: Iterable) -> int:
+    """Remove items from the mailbox for good; only from Trash or Spam, as a safety catch."""
+    items = _items_for_update(user, item_ids)
+    if any(item.folder not in (Folder.TRASH, Folder.SPAM) for item in items):
+        raise FolderNotAllowed("Move messages to Trash before deleting them forever.", field="folder")
+    MailboxItem.objects.filter(pk__in=[i.pk for i in items]).delete()
+    refresh_threads({i.thread_id for i in items})
+    delete_orphan_messages({i.message_id for i in items})
+    return len(items)

@@ -1,0 +1,67 @@
+"""A user's labels."""
+
+import re
+
+from django.db import IntegrityError, transaction
+
+from mailboxes.exceptions import InvalidLabel, LabelExists, LabelNotFound
+from mailboxes.models import Label
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _clean_name(name: str) -> str:
+    value = " ".join((name or "").split())
+    if not value:
+        raise InvalidLabel("A label needs a name.", field="name")
+    if len(value) > 100:
+        raise InvalidLabel("A label name has at most 100 characters.", field="name")
+    if any(not ch.isprintable() for ch in value):
+        raise InvalidLabel("A label name cannot contain control characters.", field="name")
+    return value
+
+
+def _clean_color(color: str) -> str:
+    if not _COLOR.match(color or ""):
+        raise InvalidLabel("A colour is written #rrggbb.", field="color")
+    return color.lower()
+
+
+def _save(label: Label) -> Label:
+    try:
+        with transaction.atomic():
+            label.save()
+    except IntegrityError as exc:
+        raise LabelExists(f"You already have a label named {label.name!r}.", field="name") from exc
+    return label
+
+
+def create_label(*, user, name: str, color: str | None = None) -> Label:
+    label = Label(user=user, name=_clean_name(name))
+    if color is not None:
+        label.color = _clean_color(color)
+    return _save(label)
+
+
+def _get_label(user, label_id) -> Label:
+    try:
+        label = Label.objects.filter(user=user, pk=int(label_id)).first()
+    except (TypeError, ValueError):
+        label = None
+    if label is None:
+        raise LabelNotFound("No such label.")
+    return label
+
+
+def update_label(*, user, label_id: int, name: str | None = None, color: str | None = None) -> Label:
+    label = _get_label(user, label_id)
+    if name is not None:
+        label.name = _clean_name(name)
+    if color is not None:
+        label.color = _clean_color(color)
+    return _save(label)
+
+
+def delete_label(*, user, label_id: int) -> None:
+    """Delete a label; the messages that carried it stay where they are."""
+    _get_label(user, label_id).delete()

@@ -1,0 +1,87 @@
+"""Storing messages: raw bytes into the blob store, parsed fields into the row."""
+
+from django.db import transaction
+
+from mailboxes.blobstore import delete_unreferenced_blobs, store_blob
+from mailboxes.models import Attachment, Message, Recipient
+from mailboxes.parsing import ParsedMessage, parse_message
+
+
+def store_message(*, raw: bytes, status: str = Message.Status.RECEIVED, sender=None) -> tuple[Message, ParsedMessage]:
+    """Keep the exact bytes and a parsed view of them. Never fails on malformed mail."""
+    parsed = parse_message(raw)
+    message = Message(blob=store_blob(raw), sender=sender, status=status, size=len(raw))
+    _apply_parsed(message, parsed)
+    message.save()
+    _store_attachments(message, parsed)
+    return message, parsed
+
+
+def replace_message_content(*, message: Message, raw: bytes, status: str | None = None) -> ParsedMessage:
+    """New bytes for a message that is still being written (a draft, or a draft being sent)."""
+    if status is not None:
+        message.status = status
+    old_blobs = {message.blob_id, *message.attachments.values_list("blob_id", flat=True)}
+    parsed = parse_message(raw)
+    message.blob = store_blob(raw)
+    message.size = len(raw)
+    _apply_parsed(message, parsed)
+    message.save()
+    message.attachments.all().delete()
+    _store_attachments(message, parsed)
+    release_blobs_on_commit(old_blobs)
+    return parsed
+
+
+def delete_orphan_messages(message_ids) -> None:
+    """Delete messages no mailbox holds any more, and later their blobs.
+
+    A message still waiting to be delivered to someone is kept: the sender
+    deleting their copy does not recall it.
+    """
+    pending = [Recipient.Status.QUEUED, Recipient.Status.DEFERRED]
+    orphans = Message.objects.filter(pk__in=set(message_ids), items__isnull=True).exclude(
+        recipients__status__in=pending
+    )
+    blobs = set(orphans.values_list("blob_id", flat=True))
+    blobs |= set(Attachment.objects.filter(message__in=orphans).values_list("blob_id", flat=True))
+    orphans.delete()
+    release_blobs_on_commit(blobs)
+
+
+def release_blobs_on_commit(sha256s) -> None:
+    sha256s = set(sha256s)
+    if sha256s:
+        transaction.on_commit(lambda: delete_unreferenced_blobs(sha256s))
+
+
+def _apply_parsed(message: Message, parsed: ParsedMessage) -> None:
+    message.message_id = parsed.message_id
+    message.in_reply_to = parsed.in_reply_to
+    message.references = parsed.references
+    message.subject = parsed.subject
+    message.from_name = parsed.from_name[:300]
+    message.from_address = parsed.from_address[:320]
+    message.to = parsed.to
+    message.cc = parsed.cc
+    message.date = parsed.date
+    message.snippet = parsed.snippet[:300]
+    message.has_attachments = any(not a.is_inline for a in parsed.attachments)
+    message.headers = parsed.headers
+    message.parse_defects = parsed.defects
+
+
+def _store_attachments(message: Message, parsed: ParsedMessage) -> None:
+    Attachment.objects.bulk_create(
+        Attachment(
+            message=message,
+            blob=store_blob(part.content),
+            position=position,
+            filename=part.filename[:255],
+            content_type=part.content_type[:255],
+            size=len(part.content),
+            content_id=part.content_id[:255],
+            is_inline=part.is_inline,
+        )
+        for position, part in enumerate(parsed.attachments)
+    )

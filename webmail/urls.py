@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Mail platform administration"
+admin.site.site_title = "Mail admin"
+
+urlpatterns = [
+    # Until the webmail pages exist, the admin is the product's front door.
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+]
