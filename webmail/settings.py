@@ -51,7 +51,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_htmx",
     "template_partials",
-    "webmail",
+    "webmail.apps.WebmailConfig",
     "accounts",
     "mailboxes",
     "delivery",
@@ -187,6 +187,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
+}
 
 # --- Mail -------------------------------------------------------------------
 

@@ -1,0 +1,46 @@
+"""The embedded Celery setup runs real tasks through a broker that needs no server."""
+
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from mailboxes.blobstore import mailstore, store_blob
+from mailboxes.models import Blob
+from mailboxes.tasks import sweep_orphan_blobs
+from webmail.celery import app
+
+
+@pytest.fixture
+def file_broker(tmp_path):
+    queue, processed = tmp_path / "queue", tmp_path / "processed"
+    queue.mkdir()
+    processed.mkdir()
+    keys = ("broker_url", "broker_transport_options", "task_always_eager")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(
+        broker_url="filesystem://",
+        broker_transport_options={
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "processed_folder": str(processed),
+        },
+        task_always_eager=False,
+    )
+    yield queue
+    app.conf.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_on_the_embedded_file_broker_sweeps_orphan_blobs(file_broker):
+    orphan = store_blob(b"nobody references these bytes")
+    assert mailstore().exists(orphan.storage_key)
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        sweep_orphan_blobs.delay()
+        deadline = time.monotonic() + 30  # a bound on waiting, not a performance assertion
+        while Blob.objects.filter(pk=orphan.pk).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    assert not Blob.objects.filter(pk=orphan.pk).exists()
+    assert not mailstore().exists(orphan.storage_key)
