@@ -13,9 +13,9 @@ from webmail.celery import app
 
 @pytest.fixture
 def file_broker(tmp_path):
-    queue, processed = tmp_path / "queue", tmp_path / "processed"
-    queue.mkdir()
-    processed.mkdir()
+    queue, processed, control = tmp_path / "queue", tmp_path / "processed", tmp_path / "control"
+    for folder in (queue, processed, control):
+        folder.mkdir()
     keys = ("broker_url", "broker_transport_options", "task_always_eager")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update(
@@ -24,6 +24,7 @@ def file_broker(tmp_path):
             "data_folder_in": str(queue),
             "data_folder_out": str(queue),
             "processed_folder": str(processed),
+            "control_folder": str(control),
         },
         task_always_eager=False,
     )
