@@ -44,7 +44,10 @@ def normalize_address(address: str, *, field: str = "address") -> str:
     local, sep, domain = value.rpartition("@")
     if not sep or not local:
         raise InvalidAddress(f"{address!r} is not an email address.", field=field)
-    domain = normalize_domain(domain, field=field)
+    try:
+        domain = normalize_domain(domain, field=field)
+    except InvalidDomain as exc:  # the user typed an address: say so, not "invalid domain"
+        raise InvalidAddress(f"{address!r} is not a valid email address.", field=field) from exc
     candidate = f"{local}@{domain}"
     try:
         validate_email(candidate)
@@ -70,11 +73,17 @@ def parse_address_list(values, *, field: str) -> list[tuple[str, str]]:
     for raw in values:
         if raw is None or not str(raw).strip():
             continue
+        raw = str(raw)
         if "\r" in raw or "\n" in raw:
             raise InvalidAddress("An address cannot contain line breaks.", field=field)
         pairs = getaddresses([raw])
         if not pairs or any(not addr for _, addr in pairs):
             raise InvalidAddress(f"{raw!r} is not a valid address list.", field=field)
         for name, addr in pairs:
+            # getaddresses quietly drops whitespace inside an address
+            # ("bob@exa mple.org" -> "bob@example.org"): never send to an
+            # address the user did not type.
+            if addr not in raw:
+                raise InvalidAddress(f"{raw!r} is not a valid address list.", field=field)
             result.append((name.strip(), normalize_address(addr, field=field)))
     return result

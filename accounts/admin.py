@@ -1,1 +1,278 @@
-# Register your models here.
+"""Operators' view of users, hosted domains and addresses.
+
+Creating a user, a domain or an alias goes through ``accounts.services``, so
+the admin makes exactly what ``createmailuser``/``createdomain`` make: a user
+always has its primary address, a domain name is always normalised.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import SetPasswordMixin
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.utils.html import format_html
+
+from accounts.addresses import normalize_address, normalize_domain, split_address
+from accounts.models import Address, Domain, User
+from accounts.roles import MARKETERS_GROUP
+from accounts.services import add_alias, create_domain, create_mail_user, remove_alias
+from webmail.errors import UserError
+
+
+def _as_validation_error(exc: UserError) -> ValidationError:
+    return ValidationError(exc.message, code=exc.code)
+
+
+def _address_taken(email: str) -> bool:
+    local, domain = split_address(email)
+    return (
+        Address.objects.filter(domain__name=domain, local_part=local.lower()).exists()
+        or User.objects.filter(username__iexact=email).exists()
+    )
+
+
+def _clean_new_address(value: str) -> str:
+    """The checks ``create_mail_user``/``add_alias`` make, up front, so they show as form errors."""
+    try:
+        email = normalize_address(value)
+    except UserError as exc:
+        raise _as_validation_error(exc) from exc
+    local, domain = split_address(email)
+    if not Domain.objects.filter(name=domain).exists():
+        raise ValidationError(f"{domain} is not a hosted domain; add it under Domains first.")
+    if _address_taken(email):
+        raise ValidationError(f"The address {local.lower()}@{domain} is already in use.")
+    return email
+
+
+class CreateThroughServiceMixin:
+    """The add form only collects inputs; ``create`` makes the object with a service."""
+
+    def create(self, request, form):
+        raise NotImplementedError
+
+    def save_form(self, request, form, change):
+        return super().save_form(request, form, change) if change else self.create(request, form)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+
+class MailUserCreationForm(SetPasswordMixin, forms.ModelForm):
+    """The admin's "add user": the same inputs as ``manage.py createmailuser``."""
+
+    address = forms.CharField(label="Primary address", help_text="Also the login name, e.g. alice@example.org.")
+    password1, password2 = SetPasswordMixin.create_password_fields()
+    admin = forms.BooleanField(required=False, label="Administrator", help_text="Staff and superuser.")
+    marketer = forms.BooleanField(required=False, help_text=f"Member of the {MARKETERS_GROUP} group.")
+
+    class Meta:
+        model = User
+        fields = ("display_name",)
+
+    def clean_address(self):
+        email = _clean_new_address(self.cleaned_data["address"])
+        if "+" in split_address(email)[0]:
+            raise ValidationError("A mailbox address cannot contain '+': it is reserved for sub-addressing.")
+        return email
+
+    def clean(self):
+        self.validate_passwords()
+        return super().clean()
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.cleaned_data.get("address"):
+            self.instance.username = self.instance.email = self.cleaned_data["address"]
+        self.validate_password_for_user(self.instance)
+
+    def create_user(self) -> User:
+        data = self.cleaned_data
+        return create_mail_user(
+            address=data["address"],
+            password=data["password1"],
+            display_name=data.get("display_name", ""),
+            admin=data["admin"],
+            marketer=data["marketer"],
+        )
+
+
+class AddressInline(admin.TabularInline):
+    """A user's addresses, read-only here: aliases are added and removed under Addresses."""
+
+    model = Address
+    fields = ("email", "kind", "created_at")
+    readonly_fields = ("email", "kind", "created_at")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("domain")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(User)
+class UserAdmin(CreateThroughServiceMixin, DjangoUserAdmin):
+    add_form = MailUserCreationForm
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("address", "display_name", "password1", "password2")}),
+        ("Roles", {"fields": ("admin", "marketer")}),
+    )
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("display_name", "first_name", "last_name", "email")}),
+        ("Roles", {"fields": ("role_list", "is_active", "is_staff", "is_superuser", "groups")}),
+        ("Permissions", {"classes": ("collapse",), "fields": ("user_permissions",)}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    # The username is the primary address: renaming it here would leave the Address behind.
+    readonly_fields = ("username", "email", "role_list", "last_login", "date_joined")
+    inlines = (AddressInline,)
+    list_display = ("username", "display_name", "role_list", "is_active", "last_login", "date_joined")
+    list_filter = ("is_active", "is_superuser", "is_staff", "groups")
+    search_fields = ("username", "display_name", "first_name", "last_name", "addresses__local_part")
+    ordering = ("username",)
+    date_hierarchy = "date_joined"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    @admin.display(description="Roles")
+    def role_list(self, obj):
+        # From the prefetched groups: ``User.roles`` would query once per row.
+        roles = ["end user"]
+        if obj.is_superuser:
+            roles.append("admin")
+        if any(group.name == MARKETERS_GROUP for group in obj.groups.all()):
+            roles.append("marketer")
+        return ", ".join(roles)
+
+    def create(self, request, form):
+        return form.create_user()
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a user would orphan their mail and blobs; deactivate instead
+        # (untick "Active"), until an account deletion service exists.
+        return False
+
+
+class DomainForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = ("name", "is_active")
+
+    def clean_name(self):
+        try:
+            return normalize_domain(self.cleaned_data["name"], field="name")
+        except UserError as exc:
+            raise _as_validation_error(exc) from exc
+
+
+@admin.register(Domain)
+class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
+    form = DomainForm
+    list_display = ("name", "is_active", "address_count", "dkim_selector", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    date_hierarchy = "created_at"
+    # The DKIM private key is never shown; ``manage.py dkimkey`` makes it and prints the DNS records.
+    readonly_fields = ("dkim_selector", "dkim_created_at", "created_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(address_count=Count("addresses"))
+
+    def get_fields(self, request, obj=None):
+        return ("name", "is_active", *self.readonly_fields) if obj else ("name",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Renaming a domain would silently change every address (and login) on it.
+        return ("name", *self.readonly_fields) if obj else ()
+
+    @admin.display(description="Addresses", ordering="address_count")
+    def address_count(self, obj):
+        return obj.address_count
+
+    def create(self, request, form):
+        return create_domain(name=form.cleaned_data["name"])
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a domain deletes its addresses under users who keep their mail; deactivate it instead.
+        return False
+
+
+class AliasForm(forms.ModelForm):
+    """Adds an alias to a user through ``add_alias``."""
+
+    address = forms.CharField(help_text="An address on a hosted domain, e.g. sales@example.org.")
+
+    class Meta:
+        model = Address
+        fields = ("user",)
+
+    def clean_address(self):
+        return _clean_new_address(self.cleaned_data["address"])
+
+    def _post_clean(self):
+        # The Address row is made by the service; the form only collects its inputs.
+        pass
+
+
+@admin.register(Address)
+class AddressAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
+    form = AliasForm
+    list_display = ("email_display", "user", "kind", "created_at")
+    list_filter = ("kind", "domain")
+    list_select_related = ("domain", "user")
+    search_fields = ("local_part", "domain__name", "user__username", "user__display_name")
+    raw_id_fields = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("local_part", "domain", "user", "kind", "created_at")
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ("user", "address")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletion is one alias at a time, never a primary
+        return actions
+
+    @admin.display(description="Address", ordering="local_part")
+    def email_display(self, obj):
+        if obj.kind == Address.Kind.PRIMARY:
+            return format_html("<strong>{}</strong>", obj.email)
+        return obj.email
+
+    def create(self, request, form):
+        return add_alias(user=form.cleaned_data["user"], address=form.cleaned_data["address"])
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.kind == Address.Kind.PRIMARY:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        remove_alias(user=obj.user, address_id=obj.pk)

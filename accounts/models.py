@@ -38,6 +38,10 @@ class Domain(models.Model):
     name = models.CharField(max_length=253, unique=True, help_text="Lower-case ASCII (IDNA) form.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    dkim_selector = models.CharField(max_length=63, blank=True)
+    # PEM (PKCS#8) RSA key that signs this domain's outgoing mail. Never shown.
+    dkim_private_key = models.TextField(blank=True, editable=False)
+    dkim_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

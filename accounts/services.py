@@ -2,8 +2,10 @@
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.addresses import InvalidAddress, normalize_address, normalize_domain, split_address
+from accounts.dkim import generate_private_key_pem
 from accounts.models import Address, Domain, User
 from accounts.roles import MARKETERS_GROUP
 from webmail.errors import Conflict, NotFound, UserError
@@ -19,6 +21,23 @@ class DomainNotHosted(UserError):
 
 class AddressTaken(Conflict):
     code = "address_taken"
+
+
+def ensure_dkim_key(*, domain_name: str) -> tuple[Domain, bool]:
+    """The hosted domain, with a DKIM key made for it unless it has one; and whether one was made."""
+    name = normalize_domain(domain_name)
+    with transaction.atomic():
+        domain = Domain.objects.select_for_update().filter(name=name).first()
+        if domain is None:
+            raise DomainNotHosted(f"{name} is not a hosted domain.", field="domain")
+        if domain.dkim_private_key:
+            return domain, False
+        now = timezone.now()
+        domain.dkim_private_key = generate_private_key_pem()
+        domain.dkim_selector = f"mail{now:%Y%m}"
+        domain.dkim_created_at = now
+        domain.save(update_fields=["dkim_private_key", "dkim_selector", "dkim_created_at"])
+    return domain, True
 
 
 def create_domain(*, name: str) -> Domain:
@@ -57,10 +76,7 @@ def create_mail_user(
     """
     email = normalize_address(address)
     local, domain = _hosted_domain_for(email, field="address")
-    if "+" in local:
-        raise InvalidAddress(
-            "A mailbox address cannot contain '+': it is reserved for sub-addressing.", field="address"
-        )
+    _refuse_subaddress(local)
     email = f"{local}@{domain.name}"
     try:
         with transaction.atomic():
@@ -78,9 +94,18 @@ def create_mail_user(
     return user
 
 
+def _refuse_subaddress(local: str) -> None:
+    if "+" in local:
+        raise InvalidAddress(
+            "A mailbox address cannot contain '+': it is reserved for sub-addressing.", field="address"
+        )
+
+
 def add_alias(*, user: User, address: str) -> Address:
     email = normalize_address(address)
     local, domain = _hosted_domain_for(email, field="address")
+    # "bob+bank@" belongs to bob by sub-addressing; an alias must not take it over.
+    _refuse_subaddress(local)
     try:
         with transaction.atomic():
             return Address.objects.create(user=user, domain=domain, local_part=local, kind=Address.Kind.ALIAS)
@@ -88,7 +113,19 @@ def add_alias(*, user: User, address: str) -> Address:
         raise AddressTaken(f"The address {local}@{domain.name} is already in use.", field="address") from exc
 
 
+def _parse_pk(value) -> int | None:
+    """An id from user input, or None: never ``int(1.5)``-style guesses, never a crash."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        return None
+    return value
+
+
 def remove_alias(*, user: User, address_id: int) -> None:
-    deleted, _ = Address.objects.filter(user=user, pk=address_id, kind=Address.Kind.ALIAS).delete()
+    pk = _parse_pk(address_id)
+    if pk is None:
+        raise NotFound("No such alias.")
+    deleted, _ = Address.objects.filter(user=user, pk=pk, kind=Address.Kind.ALIAS).delete()
     if not deleted:
         raise NotFound("No such alias.")

@@ -2,7 +2,9 @@
 
 ``Composition`` is the validated input of a new message or draft; ``render``
 turns it into RFC 5322 bytes with Python's ``email`` package. Nothing a user
-types can add a header: CR/LF in any header field is refused.
+types can add a header: line breaks (CR, LF and the other characters Python's
+``email`` package splits lines on) and control characters in any header field
+are refused.
 """
 
 import mimetypes
@@ -84,10 +86,10 @@ def compose(
     composition = Composition(
         from_name=user.display_name,
         from_address=matching[0],
-        to=parse_address_list(list(to), field="to"),
-        cc=parse_address_list(list(cc), field="cc"),
-        bcc=parse_address_list(list(bcc), field="bcc"),
-        subject=subject.strip(),
+        to=parse_address_list(to, field="to"),
+        cc=parse_address_list(cc, field="cc"),
+        bcc=parse_address_list(bcc, field="bcc"),
+        subject=(subject or "").strip(),
         text=text or "",
         html=html or "",
         attachments=[_clean_attachment(a) for a in attachments],
@@ -105,9 +107,15 @@ def require_recipients(composition: Composition) -> None:
         raise NoRecipients("Add at least one recipient.", field="to")
 
 
+# What ``str.splitlines`` breaks on, plus the other C0 controls and DEL; a tab is fine.
+_HEADER_UNSAFE = frozenset([chr(c) for c in range(32) if chr(c) != "\t"] + ["\x7f", "\x85", "\u2028", "\u2029"])
+
+
 def _refuse_line_breaks(value: str, *, field: str) -> None:
-    if "\r" in (value or "") or "\n" in (value or ""):
-        raise HeaderInjection("Line breaks are not allowed here.", field=field)
+    # Python's email package refuses these only with a bare ValueError at render
+    # time (or, for NUL, writes them into the header): refuse them up front.
+    if any(ch in _HEADER_UNSAFE for ch in value or ""):
+        raise HeaderInjection("Line breaks and control characters are not allowed here.", field=field)
 
 
 def _clean_attachment(attachment: OutgoingAttachment) -> OutgoingAttachment:

@@ -9,7 +9,9 @@ thread, so the conversation is the connected set of messages sharing any ID:
 - a message whose IDs are held by two threads proves they are one: they merge.
 
 Only when a message has neither In-Reply-To nor References does the normalised
-subject plus a shared participant decide, within a time window.
+subject plus a shared participant decide, within a time window. The mailbox
+owner is a participant of nearly everything in their mailbox, so their own
+addresses (aliases and sub-addresses too) are no evidence and do not count.
 """
 
 import re
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from accounts.selectors import addresses_of
 from mailboxes.models import Folder, MailboxItem, Message, Thread, ThreadKey
 
 # "Re:", "RE[2]:", "Fwd:", "AW:", "回复：", "[dev]"… repeated at the start of a subject.
@@ -108,7 +111,9 @@ def _thread_by_subject(user, message: Message, subject_key: str, subject_is_repl
     candidates = Thread.objects.filter(
         user=user, subject_key=subject_key, latest_at__gte=reference_time - window
     ).order_by("-latest_at")[:20]
-    people = participant_addresses(message)
+    people = _others(user, participant_addresses(message))
+    if not people:
+        return None
     for thread in candidates:
         # A plain subject only joins a thread that is waiting for its parent;
         # otherwise two unrelated "Weekly report" mails would become one.
@@ -117,6 +122,17 @@ def _thread_by_subject(user, message: Message, subject_key: str, subject_is_repl
         if people & set(thread.addresses):
             return thread
     return None
+
+
+def _without_subaddress(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def _others(user, addresses: set[str]) -> set[str]:
+    """``addresses`` without the user's own (lower-case, like ``participant_addresses``)."""
+    own = {a.lower() for a in addresses_of(user)}
+    return {a for a in addresses if a not in own and _without_subaddress(a) not in own}
 
 
 def merge_threads(*, into: Thread, others: list[Thread]) -> None:

@@ -211,7 +211,8 @@ class MailboxItem(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox_items")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="items")
-    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="items")
+    # RESTRICT: a thread cannot vanish under its items, but deleting a user takes both.
+    thread = models.ForeignKey(Thread, on_delete=models.RESTRICT, related_name="items")
     origin = models.CharField(max_length=8, choices=Origin.choices)
     folder = models.CharField(max_length=10, choices=Folder.choices)
     previous_folder = models.CharField(

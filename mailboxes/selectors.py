@@ -7,15 +7,29 @@ that does not exist.
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from mailboxes.blobstore import read_blob
-from mailboxes.exceptions import ItemNotFound
+from mailboxes.exceptions import ItemNotFound, LabelNotFound
 from mailboxes.models import Folder, Label, MailboxItem, Recipient, Thread
 
+# Ids are 64-bit; a larger number is no id (and SQLite raises OverflowError on it).
+_MAX_PK = 2**63 - 1
 
-def _pk(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+
+def parse_pk(value) -> int | None:
+    """An id from user input (an int or a string of ASCII digits), or None; never raises.
+
+    ``int()`` alone would also take ``1.5``, ``True`` or ``"١"``: each would
+    quietly name some other object.
+    """
+    if isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()):
+            return None
+        value = int(value)
+    if not isinstance(value, int):
+        return None
+    return value if 0 < value <= _MAX_PK else None
 
 
 def items_for(user) -> QuerySet[MailboxItem]:
@@ -27,7 +41,7 @@ def items_for(user) -> QuerySet[MailboxItem]:
 
 
 def get_item_for_user(*, user, item_id) -> MailboxItem:
-    item = items_for(user).filter(pk=_pk(item_id)).first()
+    item = items_for(user).filter(pk=parse_pk(item_id)).first()
     if item is None:
         raise ItemNotFound("No such message.")
     return item
@@ -41,12 +55,21 @@ def starred_items(*, user) -> QuerySet[MailboxItem]:
     return items_for(user).filter(is_starred=True).exclude(folder=Folder.TRASH).order_by("-received_at", "-pk")
 
 
+def get_label_for_user(*, user, label_id) -> Label:
+    label = Label.objects.filter(user=user, pk=parse_pk(label_id)).first()
+    if label is None:
+        raise LabelNotFound("No such label.")
+    return label
+
+
 def labelled_items(*, user, label_id) -> QuerySet[MailboxItem]:
-    return items_for(user).filter(labels__pk=_pk(label_id)).exclude(folder=Folder.TRASH).order_by("-received_at")
+    """The user's items carrying one of their labels; someone else's label is not found."""
+    label = get_label_for_user(user=user, label_id=label_id)
+    return items_for(user).filter(labels=label).exclude(folder=Folder.TRASH).order_by("-received_at", "-pk")
 
 
 def get_thread_for_user(*, user, thread_id) -> Thread:
-    thread = Thread.objects.filter(user=user, pk=_pk(thread_id)).first()
+    thread = Thread.objects.filter(user=user, pk=parse_pk(thread_id)).first()
     if thread is None:
         raise ItemNotFound("No such conversation.")
     return thread

@@ -202,6 +202,44 @@ MAIL_MAX_RECIPIENTS = env_int("MAIL_MAX_RECIPIENTS", 500)
 # only if that conversation was active within this many days.
 THREAD_SUBJECT_WINDOW_DAYS = env_int("THREAD_SUBJECT_WINDOW_DAYS", 14)
 
+# The name this system announces in HELO/EHLO and the host MX records point to.
+MAIL_HOSTNAME = env_str("MAIL_HOSTNAME", "localhost")
+
+# How mail leaves: direct to MX (default), a smarthost relay, or an ESP via Anymail.
+#   MAIL_TRANSPORT=relay + RELAY_HOST, RELAY_PORT, RELAY_USERNAME, RELAY_PASSWORD, RELAY_STARTTLS
+#   MAIL_TRANSPORT=anymail + ANYMAIL_BACKEND (e.g. anymail.backends.postmark.EmailBackend)
+_transport = env_str("MAIL_TRANSPORT", "mx")
+if _transport == "mx":
+    MAIL_TRANSPORT = {"BACKEND": "delivery.transports.smtp.MXTransport"}
+elif _transport == "relay":
+    MAIL_TRANSPORT = {
+        "BACKEND": "delivery.transports.smtp.RelayTransport",
+        "OPTIONS": {
+            "HOST": env_str("RELAY_HOST", "localhost"),
+            "PORT": env_int("RELAY_PORT", 587),
+            "USERNAME": env_str("RELAY_USERNAME", ""),
+            "PASSWORD": env_str("RELAY_PASSWORD", ""),
+            "STARTTLS": env_str("RELAY_STARTTLS", "opportunistic"),
+            "IMPLICIT_TLS": env_bool("RELAY_IMPLICIT_TLS", False),
+        },
+    }
+elif _transport == "anymail":
+    MAIL_TRANSPORT = {
+        "BACKEND": "delivery.transports.esp.AnymailTransport",
+        "OPTIONS": {"EMAIL_BACKEND": env_str("ANYMAIL_BACKEND", "anymail.backends.test.EmailBackend")},
+    }
+else:
+    raise ImproperlyConfigured(f"MAIL_TRANSPORT must be mx, relay or anymail, got {_transport!r}")
+ANYMAIL = {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "")}
+SMTP_DELIVERY_PORT = env_int("SMTP_DELIVERY_PORT", 25)
+SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 60)
+
+# --- Network ----------------------------------------------------------------
+
+# Resolvers for MX/SPF/DKIM/DMARC lookups ("host[:port]" list); empty: the system's.
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
+DNS_TIMEOUT = env_int("DNS_TIMEOUT", 5)
+
 # --- Security in production ---------------------------------------------------
 
 if not DEBUG:

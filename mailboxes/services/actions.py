@@ -12,6 +12,7 @@ from django.db import transaction
 from mailboxes.conversations import refresh_threads
 from mailboxes.exceptions import FolderNotAllowed, ItemNotFound, LabelNotFound
 from mailboxes.models import Folder, Label, MailboxItem, Message
+from mailboxes.selectors import parse_pk
 from mailboxes.services.store import delete_orphan_messages
 
 # Where an item goes back to when its remembered folder is unknown.
@@ -19,12 +20,16 @@ _HOME_FOLDER = {MailboxItem.Origin.RECEIVED: Folder.INBOX, MailboxItem.Origin.SE
 
 
 def _clean_ids(values: Iterable, *, error) -> list[int]:
+    if values is None:
+        values = []
+    elif isinstance(values, str | int):  # one id: never iterate "12" as ids 1 and 2
+        values = [values]
     ids = []
     for value in values:
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError) as exc:
-            raise error(f"No such item: {value!r}.") from exc
+        pk = parse_pk(value)
+        if pk is None:
+            raise error(f"Not found: {str(value)[:40]!r}.")
+        ids.append(pk)
     if not ids:
         raise error("No items given.")
     return list(dict.fromkeys(ids))
@@ -105,7 +110,12 @@ def _move(items: list[MailboxItem], folder: str) -> int:
     for item in items:
         if item.folder == folder:
             continue
-        item.previous_folder = item.folder if remember else ""
+        if not remember:
+            item.previous_folder = ""
+        elif item.folder != Folder.TRASH:
+            # Trash is never a place to restore to: from Trash to Spam keeps
+            # the folder it had before the Trash (Spam to Trash remembers Spam).
+            item.previous_folder = item.folder
         item.folder = folder
         item.save(update_fields=["folder", "previous_folder", "updated_at"])
     refresh_threads({i.thread_id for i in items})

@@ -5,11 +5,12 @@ from django.utils import timezone
 
 from mailboxes.blobstore import read_blob
 from mailboxes.compose import Composition, OutgoingAttachment, compose, render
-from mailboxes.conversations import refresh_thread
+from mailboxes.conversations import assign_thread, refresh_thread
 from mailboxes.exceptions import DraftNotFound, ItemNotFound
-from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.models import Folder, MailboxItem, Message, ThreadKey
 from mailboxes.parsing import parse_message
-from mailboxes.services.placement import place_message
+from mailboxes.selectors import parse_pk
+from mailboxes.services.placement import lock_mailbox, place_message
 from mailboxes.services.store import delete_orphan_messages, replace_message_content, store_message
 
 MAX_REFERENCES = 20
@@ -19,10 +20,7 @@ def reply_headers(*, user, item_id) -> tuple[str, list[str]]:
     """In-Reply-To and References for answering one of the user's messages."""
     if item_id is None:
         return "", []
-    try:
-        parent = MailboxItem.objects.select_related("message").filter(user=user, pk=int(item_id)).first()
-    except (TypeError, ValueError):
-        parent = None
+    parent = MailboxItem.objects.select_related("message").filter(user=user, pk=parse_pk(item_id)).first()
     if parent is None:
         raise ItemNotFound("The message you are replying to does not exist.", field="in_reply_to")
     original = parent.message
@@ -33,17 +31,13 @@ def reply_headers(*, user, item_id) -> tuple[str, list[str]]:
     return original.message_id, references
 
 
-def get_draft_for_update(*, user, draft_id) -> MailboxItem:
-    try:
-        pk = int(draft_id)
-    except (TypeError, ValueError):
-        pk = None
-    item = (
-        MailboxItem.objects.select_for_update()
-        .select_related("message")
-        .filter(user=user, pk=pk, origin=MailboxItem.Origin.SENT, message__status=Message.Status.DRAFT)
-        .first()
+def get_draft_for_update(*, user, draft_id, in_trash_too: bool = False) -> MailboxItem:
+    """The user's draft, locked. A trashed draft is only found for discarding: restore it to edit or send it."""
+    drafts = MailboxItem.objects.select_for_update().select_related("message")
+    drafts = drafts.filter(
+        user=user, pk=parse_pk(draft_id), origin=MailboxItem.Origin.SENT, message__status=Message.Status.DRAFT
     )
+    item = (drafts if in_trash_too else drafts.filter(folder=Folder.DRAFTS)).first()
     if item is None:
         raise DraftNotFound("No such draft.")
     return item
@@ -56,13 +50,18 @@ def draft_attachments(message: Message) -> list[OutgoingAttachment]:
     ]
 
 
+def _quoted(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def draft_composition(*, user, item: MailboxItem) -> Composition:
     """What the draft says, read back from its stored bytes."""
     message = item.message
     parsed = parse_message(read_blob(message.blob))
 
     def pairs(entries):
-        return [f"{e['name']} <{e['address']}>" if e["name"] else e["address"] for e in entries]
+        # Quote the display name: "Builder, Bob" unquoted would read as two addresses.
+        return [f'"{_quoted(e["name"])}" <{e["address"]}>' if e["name"] else e["address"] for e in entries]
 
     return compose(
         user=user,
@@ -127,16 +126,32 @@ def save_draft(
             return place_message(
                 user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.DRAFTS, is_read=True
             )
+        threading_before = (item.message.in_reply_to, list(item.message.references))
         replace_message_content(message=item.message, raw=raw)
         item.received_at = now
         item.save(update_fields=["received_at", "updated_at"])
+        if (item.message.in_reply_to, list(item.message.references)) != threading_before:
+            _rethread(user=user, item=item)
         refresh_thread(item.thread)
         return item
 
 
+def _rethread(*, user, item: MailboxItem) -> None:
+    """Move a draft whose reply headers changed into the conversation they now name."""
+    lock_mailbox(user)
+    old_thread = item.thread
+    # Only the draft carries its own Message-ID: drop that key, or it would pull the old thread along.
+    ThreadKey.objects.filter(user=user, thread=old_thread, message_key=item.message.message_id).delete()
+    new_thread = assign_thread(user=user, message=item.message)
+    if new_thread.pk != old_thread.pk:
+        item.thread = new_thread
+        item.save(update_fields=["thread", "updated_at"])
+        refresh_thread(old_thread)
+
+
 def discard_draft(*, user, draft_id) -> None:
     with transaction.atomic():
-        item = get_draft_for_update(user=user, draft_id=draft_id)
+        item = get_draft_for_update(user=user, draft_id=draft_id, in_trash_too=True)
         thread = item.thread
         MailboxItem.objects.filter(pk=item.pk).delete()
         refresh_thread(thread)

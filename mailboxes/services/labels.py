@@ -4,8 +4,9 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from mailboxes.exceptions import InvalidLabel, LabelExists, LabelNotFound
+from mailboxes.exceptions import InvalidLabel, LabelExists
 from mailboxes.models import Label
+from mailboxes.selectors import get_label_for_user
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -43,18 +44,8 @@ def create_label(*, user, name: str, color: str | None = None) -> Label:
     return _save(label)
 
 
-def _get_label(user, label_id) -> Label:
-    try:
-        label = Label.objects.filter(user=user, pk=int(label_id)).first()
-    except (TypeError, ValueError):
-        label = None
-    if label is None:
-        raise LabelNotFound("No such label.")
-    return label
-
-
 def update_label(*, user, label_id: int, name: str | None = None, color: str | None = None) -> Label:
-    label = _get_label(user, label_id)
+    label = get_label_for_user(user=user, label_id=label_id)
     if name is not None:
         label.name = _clean_name(name)
     if color is not None:
@@ -64,4 +55,4 @@ def update_label(*, user, label_id: int, name: str | None = None, color: str | N
 
 def delete_label(*, user, label_id: int) -> None:
     """Delete a label; the messages that carried it stay where they are."""
-    _get_label(user, label_id).delete()
+    get_label_for_user(user=user, label_id=label_id).delete()

@@ -25,11 +25,26 @@ def place_message(
     """The user's item for ``message``, created in ``folder`` and threaded if it is new.
 
     Idempotent: placing the same message twice for the same user and origin
-    returns the first item unchanged.
+    returns the first item unchanged. A received message is also the same
+    when it repeats the Message-ID and sender of one the user already holds
+    (a retried delivery, or a list copy beside the direct one), so it is
+    shown once; the caller deletes the duplicate ``Message`` if nobody else
+    holds it (``store.delete_orphan_messages``).
     """
     with transaction.atomic():
         lock_mailbox(user)
         existing = MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
+        if existing is None and origin == MailboxItem.Origin.RECEIVED and message.message_id:
+            existing = (
+                MailboxItem.objects.filter(
+                    user=user,
+                    origin=origin,
+                    message__message_id=message.message_id,
+                    message__from_address__iexact=message.from_address,
+                )
+                .order_by("pk")
+                .first()
+            )
         if existing:
             return existing
         thread = assign_thread(user=user, message=message)

@@ -1,0 +1,152 @@
+"""The operator commands createdomain and createmailuser."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import Address, Domain, User
+from accounts.roles import Role
+from tests.factories import DomainFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args, **options) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO(), **options)
+    return out.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+# --- createdomain ------------------------------------------------------------------
+
+
+def test_createdomain_hosts_the_normalised_domain_and_says_so():
+    output = run("createdomain", "Mail.Example.ORG.")
+
+    assert Domain.objects.filter(name="mail.example.org", is_active=True).exists()
+    assert "mail.example.org" in output
+
+
+def test_createdomain_stores_an_internationalised_domain_in_ascii():
+    run("createdomain", "bücher.example")
+
+    assert Domain.objects.filter(name="xn--bcher-kva.example").exists()
+
+
+def test_createdomain_refuses_an_invalid_name():
+    with pytest.raises(CommandError, match="not a valid domain name"):
+        run("createdomain", "not a domain")
+
+    assert not Domain.objects.exists()
+
+
+def test_createdomain_refuses_a_domain_already_hosted():
+    DomainFactory(name="example.org")
+
+    with pytest.raises(CommandError, match="already hosted"):
+        run("createdomain", "EXAMPLE.org")
+
+    assert Domain.objects.count() == 1
+
+
+# --- createmailuser ----------------------------------------------------------------
+
+
+def test_createmailuser_creates_a_user_with_primary_address_and_password():
+    DomainFactory(name="example.org")
+
+    output = run("createmailuser", "Alice@Example.org", "--password", "s3cret-pass", "--name", "Alice Martin")
+
+    user = User.objects.get(username="alice@example.org")
+    assert user.check_password("s3cret-pass")
+    assert user.display_name == "Alice Martin"
+    assert user.roles == {Role.END_USER}
+    assert not user.is_staff
+    address = Address.objects.get(user=user)
+    assert (address.email, address.kind) == ("alice@example.org", Address.Kind.PRIMARY)
+    assert "alice@example.org" in output
+
+
+def test_createmailuser_admin_flag_makes_a_staff_superuser():
+    DomainFactory(name="example.org")
+
+    output = run("createmailuser", "root@example.org", "--password", "pw", "--admin")
+
+    user = User.objects.get(username="root@example.org")
+    assert user.is_staff and user.is_superuser
+    assert Role.ADMIN in user.roles
+    assert "admin" in output
+
+
+def test_createmailuser_marketer_flag_gives_the_marketer_role():
+    DomainFactory(name="example.org")
+
+    run("createmailuser", "promo@example.org", "--password", "pw", "--marketer")
+
+    user = User.objects.get(username="promo@example.org")
+    assert user.roles == {Role.END_USER, Role.MARKETER}
+    assert not user.is_staff
+
+
+def test_createmailuser_refuses_an_address_on_a_domain_not_hosted():
+    with pytest.raises(CommandError, match="not a hosted domain"):
+        run("createmailuser", "eve@elsewhere.example", "--password", "pw")
+
+    assert not User.objects.exists()
+
+
+def test_createmailuser_refuses_an_address_already_taken(alice):
+    with pytest.raises(CommandError, match="already in use"):
+        run("createmailuser", "ALICE@example.test", "--password", "pw")
+
+    assert User.objects.count() == 1
+
+
+def test_createmailuser_refuses_an_invalid_address():
+    DomainFactory(name="example.org")
+
+    with pytest.raises(CommandError, match="not an email address"):
+        run("createmailuser", "no-at-sign", "--password", "pw")
+
+
+def test_createmailuser_without_password_and_without_a_terminal_fails_clearly():
+    DomainFactory(name="example.org")
+
+    with pytest.raises(CommandError, match="--password is required"):
+        run("createmailuser", "bob@example.org", stdin=io.StringIO("typed\n"))
+
+    assert not User.objects.exists()
+
+
+def test_createmailuser_asks_for_the_password_on_a_terminal(monkeypatch):
+    DomainFactory(name="example.org")
+    answers = iter(["typed-pass", "typed-pass"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+
+    run("createmailuser", "bob@example.org", stdin=Terminal())
+
+    assert User.objects.get(username="bob@example.org").check_password("typed-pass")
+
+
+def test_createmailuser_refuses_mismatched_passwords_typed_on_a_terminal(monkeypatch):
+    DomainFactory(name="example.org")
+    answers = iter(["one", "two"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+
+    with pytest.raises(CommandError, match="did not match"):
+        run("createmailuser", "bob@example.org", stdin=Terminal())
+
+    assert not User.objects.exists()
+
+
+def test_createmailuser_refuses_an_empty_password():
+    DomainFactory(name="example.org")
+
+    with pytest.raises(CommandError, match="cannot be empty"):
+        run("createmailuser", "bob@example.org", "--password", "")

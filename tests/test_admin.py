@@ -1,0 +1,270 @@
+"""The Django admin: every model is browsable, stored mail is read-only, raw source is exact and escaped."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from accounts.models import Address, Domain, User
+from delivery.models import DeliveryEvent
+from delivery.services import send_message
+from mailboxes.blobstore import mailstore
+from mailboxes.compose import OutgoingAttachment
+from mailboxes.models import Label, MailboxItem, Message
+from mailboxes.services import add_labels, create_label
+from tests.factories import DomainFactory, UserFactory, deliver, raw_email
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(address="root@example.test", display_name="Operator", admin=True)
+
+
+@pytest.fixture
+def admin_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def mail(alice, bob):
+    """One of everything: sent mail with an attachment, received mail, a label, delivery events."""
+    sent = send_message(
+        user=alice,
+        to=["bob@example.test"],
+        subject="Quarterly numbers",
+        text="Attached.",
+        attachments=[OutgoingAttachment("numbers.csv", "text/csv", b"q,total\r\n1,10\r\n")],
+    )
+    (received,) = deliver(raw_email(subject="From outside", to="bob@example.test"), bob)
+    label = create_label(user=bob, name="Work", color="#2563eb")
+    add_labels(user=bob, item_ids=[received.pk], label_ids=[label.pk])
+    return sent
+
+
+def url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def registered_models():
+    return sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+# --- every model -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", registered_models(), ids=lambda model: model._meta.label)
+def test_changelist_and_search_render_for_a_superuser(admin_client, mail, model):
+    assert admin_client.get(url(model, "changelist")).status_code == 200
+    assert admin_client.get(url(model, "changelist"), {"q": "example"}).status_code == 200
+
+
+@pytest.mark.parametrize("model", registered_models(), ids=lambda model: model._meta.label)
+def test_change_page_renders_for_a_superuser(admin_client, mail, model):
+    obj = model._default_manager.order_by("pk").first()
+    if obj is None:
+        pytest.skip(f"no {model._meta.label} in the sample data")
+
+    assert admin_client.get(url(model, "change", obj.pk)).status_code == 200
+
+
+def test_every_model_of_the_mail_apps_is_registered():
+    from django.apps import apps
+
+    for app in ("accounts", "mailboxes", "delivery"):
+        for model in apps.get_app_config(app).get_models():
+            assert admin.site.is_registered(model), model._meta.label
+
+
+# --- stored mail is read-only ------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [Message, MailboxItem, DeliveryEvent], ids=lambda m: m._meta.label)
+def test_stored_mail_cannot_be_added_changed_or_deleted(admin_client, mail, model):
+    obj = model._default_manager.order_by("pk").first()
+    before = model._default_manager.count()
+
+    assert admin_client.get(url(model, "add")).status_code == 403
+    assert admin_client.post(url(model, "change", obj.pk), {}).status_code == 403
+    assert admin_client.post(url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert model._default_manager.count() == before
+
+
+def test_delivery_event_admin_refuses_add_change_and_delete(rf, operator, mail):
+    model_admin = admin.site._registry[DeliveryEvent]
+    request = rf.get("/")
+    request.user = operator
+    event = DeliveryEvent.objects.first()
+
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request, event)
+    assert not model_admin.has_delete_permission(request, event)
+    assert model_admin.has_view_permission(request, event)
+    assert "delete_selected" not in model_admin.get_actions(request)
+
+
+# --- raw source ----------------------------------------------------------------------
+
+
+def test_message_page_shows_the_raw_source_escaped(admin_client, bob):
+    raw = raw_email(subject="Hi", body="<script>alert('pwned')</script> & more", to="bob@example.test")
+    (item,) = deliver(raw, bob)
+
+    response = admin_client.get(url(Message, "change", item.message_id))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt; &amp; more" in page
+    assert "<script>alert(" not in page
+    assert reverse("admin:mailboxes_message_raw", args=[item.message_id]) in page
+
+
+def test_message_page_truncates_a_huge_raw_source_with_a_note(admin_client, bob):
+    raw = raw_email(subject="Big", body="x" * (1024 * 1024 + 5000), to="bob@example.test")
+    (item,) = deliver(raw, bob)
+
+    page = admin_client.get(url(Message, "change", item.message_id)).content.decode()
+
+    assert "Only the first 1024 KB" in page
+    assert "x" * 1000 in page
+
+
+def test_raw_download_returns_the_exact_bytes_as_rfc822(admin_client, bob):
+    raw = raw_email(subject="Exact", body="caf\xe9 \u2603 <b>", to="bob@example.test").replace(b"\r\n", b"\n", 1)
+    (item,) = deliver(raw, bob)
+
+    response = admin_client.get(reverse("admin:mailboxes_message_raw", args=[item.message_id]))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "message/rfc822"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert b"".join(response.streaming_content) == raw
+
+
+def test_raw_download_of_an_unknown_message_is_404(admin_client):
+    assert admin_client.get(reverse("admin:mailboxes_message_raw", args=[999999])).status_code == 404
+
+
+def test_raw_download_sends_a_user_who_is_not_staff_to_the_login_page(client, alice, mail):
+    client.force_login(alice)
+    raw_url = reverse("admin:mailboxes_message_raw", args=[mail.pk])
+
+    response = client.get(raw_url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert client.get(url(Message, "change", mail.pk)).status_code == 302
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(client, mail):
+    response = client.get(reverse("admin:mailboxes_message_raw", args=[mail.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+# --- writes go through the services ------------------------------------------------
+
+
+def test_adding_a_user_in_the_admin_creates_the_primary_address_and_roles(admin_client):
+    DomainFactory(name="example.org")
+
+    response = admin_client.post(
+        url(User, "add"),
+        {
+            "address": "Dana@Example.org",
+            "display_name": "Dana Scully",
+            "password1": "a-long-unusual-passphrase",
+            "password2": "a-long-unusual-passphrase",
+            "marketer": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(username="dana@example.org")
+    assert user.display_name == "Dana Scully"
+    assert user.check_password("a-long-unusual-passphrase")
+    assert user.addresses.get().kind == Address.Kind.PRIMARY
+    assert user.groups.filter(name="Marketers").exists()
+    assert not user.is_staff
+
+
+@pytest.mark.parametrize(
+    ("address", "error"),
+    [
+        ("eve@elsewhere.example", "is not a hosted domain"),
+        ("alice@example.test", "already in use"),
+        ("a+b@example.test", "reserved for sub-addressing"),
+        ("not an address", "not an email address"),
+    ],
+)
+def test_adding_a_user_in_the_admin_shows_service_errors_in_the_form(admin_client, alice, address, error):
+    response = admin_client.post(
+        url(User, "add"),
+        {"address": address, "password1": "a-long-unusual-passphrase", "password2": "a-long-unusual-passphrase"},
+    )
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert User.objects.count() == 2  # alice and the operator
+
+
+def test_users_cannot_be_deleted_in_the_admin(admin_client, alice):
+    assert admin_client.post(url(User, "delete", alice.pk), {"post": "yes"}).status_code == 403
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_username_is_read_only_on_the_user_page(admin_client, alice):
+    page = admin_client.get(url(User, "change", alice.pk)).content.decode()
+
+    assert 'name="username"' not in page
+    assert "alice@example.test" in page
+
+
+def test_adding_a_domain_in_the_admin_normalises_the_name(admin_client):
+    response = admin_client.post(url(Domain, "add"), {"name": "News.Example.COM."})
+
+    assert response.status_code == 302
+    assert Domain.objects.filter(name="news.example.com").exists()
+
+
+def test_adding_an_alias_in_the_admin_uses_the_service(admin_client, alice):
+    response = admin_client.post(url(Address, "add"), {"user": alice.pk, "address": "Sales@example.test"})
+
+    assert response.status_code == 302
+    alias = Address.objects.get(local_part="sales")
+    assert (alias.user, alias.kind) == (alice, Address.Kind.ALIAS)
+
+
+def test_an_alias_can_be_deleted_but_a_primary_address_cannot(admin_client, alice):
+    admin_client.post(url(Address, "add"), {"user": alice.pk, "address": "sales@example.test"})
+    alias = Address.objects.get(local_part="sales")
+    primary = Address.objects.get(user=alice, kind=Address.Kind.PRIMARY)
+
+    assert admin_client.post(url(Address, "delete", primary.pk), {"post": "yes"}).status_code == 403
+    assert admin_client.post(url(Address, "delete", alias.pk), {"post": "yes"}).status_code == 302
+    assert list(Address.objects.filter(user=alice)) == [primary]
+
+
+def test_deleting_a_label_keeps_the_messages(admin_client, bob, mail):
+    label = Label.objects.get(user=bob)
+    items_before = MailboxItem.objects.count()
+
+    response = admin_client.post(url(Label, "delete", label.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Label.objects.filter(pk=label.pk).exists()
+    assert MailboxItem.objects.count() == items_before
+
+
+def test_message_page_survives_missing_stored_bytes(admin_client, bob):
+    (item,) = deliver(raw_email(subject="Lost", to="bob@example.test"), bob)
+    mailstore().delete(item.message.blob.storage_key)
+
+    page = admin_client.get(url(Message, "change", item.message_id))
+    download = admin_client.get(reverse("admin:mailboxes_message_raw", args=[item.message_id]))
+
+    assert page.status_code == 200
+    assert "cannot be read" in page.content.decode()
+    assert download.status_code == 404
