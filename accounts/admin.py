@@ -14,9 +14,10 @@ from django.db.models import Count
 from django.utils.html import format_html
 
 from accounts.addresses import normalize_address, normalize_domain, split_address
+from accounts.dkim import dns_records
 from accounts.models import Address, Domain, User
 from accounts.roles import MARKETERS_GROUP
-from accounts.services import add_alias, create_domain, create_mail_user, remove_alias
+from accounts.services import add_alias, create_domain, create_mail_user, ensure_dkim_key, remove_alias
 from webmail.errors import UserError
 
 
@@ -193,8 +194,23 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name",)
     date_hierarchy = "created_at"
-    # The DKIM private key is never shown; ``manage.py dkimkey`` makes it and prints the DNS records.
-    readonly_fields = ("dkim_selector", "dkim_created_at", "created_at")
+    # The DKIM private key is never shown; the action (or ``manage.py dkimkey``) makes one.
+    readonly_fields = ("dkim_selector", "dkim_created_at", "created_at", "dns_records")
+    actions = ["make_dkim_keys"]
+
+    @admin.display(description="DNS records to publish")
+    def dns_records(self, obj):
+        return format_html("<pre>{}</pre>", "\n".join(dns_records(obj)))
+
+    @admin.action(description="Make a DKIM key for the selected domains that have none")
+    def make_dkim_keys(self, request, queryset):
+        made = [domain.name for domain in queryset if ensure_dkim_key(domain_name=domain.name)[1]]
+        self.message_user(
+            request,
+            f"Made DKIM keys for: {', '.join(made)}. Publish the records shown on each domain's page."
+            if made
+            else "Every selected domain already has a DKIM key.",
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(address_count=Count("addresses"))

@@ -3,7 +3,8 @@
 from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 
-from delivery.models import DeliveryEvent
+from delivery.models import DeliveryEvent, IdempotencyKey, Suppression
+from delivery.services import remove_suppression, suppress_address
 
 
 @admin.register(DeliveryEvent)
@@ -30,4 +31,59 @@ class DeliveryEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses nothing is sent to. Admins may add (manual) and remove entries, through the services."""
+
+    list_display = ("address", "reason", "created_at", "detail_preview")
+    list_filter = ("reason",)
+    search_fields = ("address", "detail")
+    date_hierarchy = "created_at"
+    fields = ("address", "reason", "detail", "source_event", "created_at")
+    readonly_fields = ("source_event", "created_at")
+    raw_id_fields = ("source_event",)
+    actions = ["remove_selected"]
+
+    @admin.display(description="Detail")
+    def detail_preview(self, obj):
+        return truncatechars(obj.detail, 80)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "address", "reason", "detail") if obj else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        entry = suppress_address(address=obj.address, reason=obj.reason or Suppression.Reason.MANUAL, detail=obj.detail)
+        obj.pk = entry.pk
+
+    def delete_model(self, request, obj):
+        remove_suppression(address=obj.address)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Remove the selected addresses from the list", permissions=["delete"])
+    def remove_selected(self, request, queryset):
+        removed = sum(remove_suppression(address=address) for address in queryset.values_list("address", flat=True))
+        self.message_user(request, f"Removed {removed} address(es); they can be sent to again.")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ("key", "user", "message", "created_at")
+    search_fields = ("key", "user__username")
+    list_select_related = ("user", "message")
+    raw_id_fields = ("user", "message")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

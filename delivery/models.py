@@ -40,3 +40,41 @@ class DeliveryEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.recipient.address if self.recipient else ''}".strip()
+
+
+class Suppression(models.Model):
+    """An address nothing is sent to any more: it bounced hard, complained, or an admin said so."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        COMPLAINT = "complaint", "Spam complaint"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+        MANUAL = "manual", "Added by an admin"
+
+    address = models.CharField(max_length=320, unique=True, help_text="Lower-case.")
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    detail = models.TextField(blank=True)
+    source_event = models.ForeignKey(DeliveryEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.address} ({self.reason})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's key for one submission, so that a retried request sends nothing twice."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request, to spot a reused key.")
+    message = models.ForeignKey("mailboxes.Message", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+
+    def __str__(self):
+        return self.key

@@ -13,8 +13,9 @@ from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from delivery.services import requeue_recipients
 from mailboxes.blobstore import open_blob
-from mailboxes.models import Attachment, Blob, Label, MailboxItem, Message, Recipient, Thread, ThreadKey
+from mailboxes.models import Attachment, Blob, Label, MailboxItem, Message, Recipient, Thread, ThreadKey, Upload
 from mailboxes.services import delete_label
 
 RAW_SOURCE_PREVIEW_BYTES = 1024 * 1024
@@ -137,12 +138,23 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Delivery state per recipient; it is derived from the delivery events, never edited."""
 
-    list_display = ("address", "kind", "status", "message", "user", "attempts", "smtp_code", "updated_at")
-    list_filter = ("status", "kind")
-    search_fields = ("address", "name", "message__subject", "=message__message_id")
+    list_display = (
+        "address", "kind", "status", "message", "attempts", "next_attempt_at", "enhanced_status", "updated_at",
+    )  # fmt: skip
+    list_filter = ("status", "queue", "kind")
+    search_fields = ("address", "domain", "name", "message__subject", "=message__message_id")
     list_select_related = ("message", "user")
     raw_id_fields = ("message", "user")
     date_hierarchy = "updated_at"
+    actions = ["requeue"]
+
+    @admin.action(description="Requeue the selected dead letters and bounces", permissions=["requeue"])
+    def requeue(self, request, queryset):
+        count = requeue_recipients(recipient_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Requeued {count} recipient(s); others were not failed or bounced.")
+
+    def has_requeue_permission(self, request):
+        return request.user.is_superuser
 
 
 @admin.register(MailboxItem)
@@ -259,3 +271,12 @@ class BlobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         messages = obj.messages.count()
         attachments = obj.attachments.count()
         return f"{messages} message(s), {attachments} attachment(s)"
+
+
+@admin.register(Upload)
+class UploadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("filename", "user", "content_type", "size", "created_at")
+    search_fields = ("filename", "user__username")
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "blob")
+    date_hierarchy = "created_at"

@@ -8,13 +8,17 @@ collected while someone stores the same bytes again is never lost.
 """
 
 import hashlib
+import logging
 from collections.abc import Iterable
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from mailboxes.models import Blob
+
+logger = logging.getLogger(__name__)
 
 
 def mailstore():
@@ -59,25 +63,46 @@ def open_blob(blob: Blob):
 
 
 def delete_unreferenced_blobs(sha256s: Iterable[str]) -> int:
-    """Delete the given blobs that no message or attachment uses any more.
+    """Delete the given blobs that nothing (message, attachment, upload…) refers to any more.
 
     Call it after the transaction that dropped the references has committed.
     The file goes before the row: if the row delete then fails, the next
-    ``store_blob`` of that content rewrites the missing file.
+    ``store_blob`` of that content rewrites the missing file. A blob that
+    cannot be deleted now (storage unavailable) keeps its row, so
+    ``collect_orphan_blobs`` retries it; the others are still deleted.
     """
     deleted = 0
     for sha256 in set(sha256s):
-        with transaction.atomic():
-            blob = Blob.objects.select_for_update().filter(pk=sha256).first()
-            if blob is None or blob.messages.exists() or blob.attachments.exists():
-                continue
-            mailstore().delete(blob.storage_key)
-            blob.delete()
-            deleted += 1
+        try:
+            with transaction.atomic():
+                blob = Blob.objects.select_for_update().filter(pk=sha256).first()
+                if blob is None or _is_referenced(blob):
+                    continue
+                mailstore().delete(blob.storage_key)
+                blob.delete()
+        except Exception:  # garbage collection must not fail the caller; the sweep retries
+            logger.warning("Could not delete blob %s; left for the orphan sweep", sha256, exc_info=True)
+            continue
+        deleted += 1
     return deleted
 
 
 def collect_orphan_blobs() -> int:
     """Sweep every unreferenced blob (those a crash left behind, for example)."""
-    orphans = Blob.objects.filter(messages__isnull=True, attachments__isnull=True).values_list("pk", flat=True)
-    return delete_unreferenced_blobs(list(orphans))
+    orphans = Blob.objects.all()
+    for relation in _references():
+        orphans = orphans.exclude(Exists(_referring(relation).filter(**{relation.field.name: OuterRef("pk")})))
+    return delete_unreferenced_blobs(list(orphans.values_list("pk", flat=True)))
+
+
+def _references():
+    """Every foreign key to Blob (messages, attachments, uploads, and whatever comes next)."""
+    return Blob._meta.related_objects
+
+
+def _referring(relation):
+    return relation.related_model._base_manager.all()
+
+
+def _is_referenced(blob: Blob) -> bool:
+    return any(_referring(relation).filter(**{relation.field.name: blob}).exists() for relation in _references())

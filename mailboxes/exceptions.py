@@ -47,3 +47,7 @@ class TooManyRecipients(UserError):
 class MessageTooLarge(UserError):
     code = "message_too_large"
     status = 413
+
+
+class UploadNotFound(NotFound):
+    code = "attachment_not_found"

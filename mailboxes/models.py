@@ -92,13 +92,19 @@ class Recipient(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         DEFERRED = "deferred", "Deferred"
         BOUNCED = "bounced", "Bounced"
         SUPPRESSED = "suppressed", "Suppressed"
-        FAILED = "failed", "Failed"
+        FAILED = "failed", "Failed (dead letter)"
 
+    class Queue(models.TextChoices):
+        TRANSACTIONAL = "transactional", "Transactional"
+        BULK = "bulk", "Bulk"
+
+    PENDING_STATUSES = frozenset({Status.QUEUED, Status.SENDING, Status.DEFERRED})
     FINAL_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.BOUNCED, Status.SUPPRESSED, Status.FAILED})
     FAILED_STATUSES = frozenset({Status.BOUNCED, Status.SUPPRESSED, Status.FAILED})
 
@@ -114,22 +120,50 @@ class Recipient(models.Model):
         related_name="+",
         help_text="The hosted user it was delivered to locally.",
     )
+    domain = models.CharField(max_length=253, help_text="Destination domain, lower-case ASCII.")
+    queue = models.CharField(max_length=16, choices=Queue.choices, default=Queue.TRANSACTIONAL)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Bounced if still undelivered by then.")
+    # A worker's claim: while the lease runs nobody else touches the row; a
+    # lease that runs out (a killed worker) is taken back by the reconciler.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)
     enhanced_status = models.CharField(max_length=16, blank=True)
     response = models.TextField(blank=True, help_text="The remote server's reply or the local outcome.")
+    remote_host = models.CharField(max_length=255, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True, help_text="The ESP's id, for its webhooks.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint("message", Lower("address"), name="recipient_unique_per_message"),
         ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="recipient_due"),
+            models.Index(fields=["domain", "last_attempt_at"], name="recipient_domain_recent"),
+            models.Index(fields=["provider_message_id"], name="recipient_provider_id"),
+        ]
 
     def __str__(self):
         return f"{self.kind}: {self.address} ({self.status})"
+
+
+class Upload(models.Model):
+    """A file a user uploaded to attach to a message they are writing."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.filename
 
 
 class Label(models.Model):

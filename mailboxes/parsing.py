@@ -3,24 +3,38 @@
 Real mail is messy, so nothing here raises on bad input: every field falls
 back to something sensible and problems are reported as ``defects``. The raw
 bytes stay the source of truth; this is only a view of them.
+
+Hostile input is bounded. The message is parsed with the compat32 policy,
+whose header access is plain string work; ``policy.default``'s structured
+header parser is quadratic in time and memory (a megabyte of encoded-words
+takes gigabytes) and makes the feed parser itself ~15 times slower per MIME
+part. It is used only for address headers up to ``MAX_PARSED_HEADER``
+characters; text headers, MIME parameters and longer address lists are read
+with linear rules here, and the feed parser never sees more than that many
+characters of one header.
 """
 
+import binascii
 import contextlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.header import decode_header, make_header
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.policy import Compat32
+from email.utils import decode_params, getaddresses, parsedate_to_datetime, unquote
 
 from mailboxes.text import clean_header_text, decode_bytes, html_to_text, make_snippet
 
 MAX_REFERENCES = 50
 MAX_ID_LENGTH = 998
 MAX_DEFECTS = 20
+MAX_ATTACHMENTS = 500
+MAX_PARSED_HEADER = 16 * 1024
+_FEED_CHUNK = 1024 * 1024
 # Decoded headers worth keeping on the row (lists, automation, authentication).
 KEPT_HEADERS = (
     "reply-to",
@@ -35,11 +49,37 @@ KEPT_HEADERS = (
     "authentication-results",
     "content-language",
 )
+# Headers holding Message-IDs: encoded-words there are not text to decode.
+_ID_HEADERS = ("message-id", "in-reply-to", "references", "content-id")
 
 _ID_IN_BRACKETS = re.compile(r"<\s*([^<>\s]{1,998})\s*>")  # 998: the RFC 5322 line limit
-_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
-_FOLDING = re.compile(r"\r?\n[ \t]")
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+_FOLDING = re.compile(r"\r\n|\r|\n")
 _FILENAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_BASE64 = bytes(b for b in range(256) if b not in _BASE64_ALPHABET and b != ord("="))
+# One MIME parameter: name, then a quoted string (maybe unterminated) or a token.
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"?|[^;]*))?')
+# How the standard library's feed parser tells header lines and boundary lines.
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
+
+
+class _BoundedPolicy(Compat32):
+    """compat32, whose parameter parsing never sees more than ``MAX_PARSED_HEADER`` characters.
+
+    The feed parser itself reads Content-Type (boundary, type) through it, and
+    the standard parameter splitter is quadratic in the number of parameters.
+    """
+
+    def header_fetch_parse(self, name, value):
+        if isinstance(value, str) and len(value) > MAX_PARSED_HEADER:
+            value = value[:MAX_PARSED_HEADER]
+        return super().header_fetch_parse(name, value)
+
+
+_POLICY = _BoundedPolicy()
 
 
 @dataclass
@@ -87,15 +127,23 @@ class ParsedMessage:
 
 def parse_message(raw: bytes) -> ParsedMessage:
     result = ParsedMessage()
+    parse_body = True
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
-    except Exception as exc:  # the parser should not raise, but input is hostile
+        msg = _parse_bytes(raw)
+    except Exception as exc:  # the parser should not raise, but input is hostile (or nested too deep)
         result.defects.append(f"unparseable: {exc.__class__.__name__}")
-        return result
+        try:  # keep at least the headers
+            msg = BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)
+        except Exception:
+            return result
+        parse_body = False
 
     result.message_id = _first_id(_header_text(msg, "message-id"))
     result.in_reply_to = _first_id(_header_text(msg, "in-reply-to"))
-    result.references = _all_ids(_header_text(msg, "references"))[-MAX_REFERENCES:]
+    references = _all_ids(_header_text(msg, "references"))
+    if len(references) > MAX_REFERENCES:  # keep the thread's root, as RFC 5537 asks when trimming
+        references = [references[0], *references[-(MAX_REFERENCES - 1) :]]
+    result.references = references
     result.subject = _header_text(msg, "subject")
     from_list = _address_list(msg, "from")
     if from_list:
@@ -109,42 +157,95 @@ def parse_message(raw: bytes) -> ParsedMessage:
         if value:
             result.headers[name] = value[:2000]
 
-    _collect_parts(msg, result)
-    result.defects += _defects_of(msg)
-    result.defects = result.defects[:MAX_DEFECTS]
+    if parse_body:
+        _collect_parts(msg, raw, result)
+        result.defects += _defects_of(msg)
+    result.defects = list(dict.fromkeys(result.defects))[:MAX_DEFECTS]
     return result
+
+
+def _parse_bytes(raw: bytes) -> Message:
+    """The feed parser, fed in slices: fed at once it splits the whole message into
+    line objects up front, which costs about eight times the message size."""
+    parser = BytesFeedParser(policy=_POLICY)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_CHUNK):
+        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
+    return parser.close()
 
 
 # --- headers -----------------------------------------------------------------
 
 
+def _raw_header(msg: Message, name: str) -> str | None:
+    """The first ``name`` header as it was written (8-bit bytes as surrogates), unparsed."""
+    return next((value for key, value in msg.raw_items() if key.lower() == name), None)
+
+
+def _unfolded(raw: str) -> str:
+    """A raw header value unfolded, its undeclared 8-bit bytes decoded (UTF-8, else Windows-1252)."""
+    if _has_raw_8bit(raw):
+        raw = decode_bytes(raw.encode("ascii", "surrogateescape"), "utf-8")
+    return _FOLDING.sub("", raw)
+
+
 def _header_text(msg: Message, name: str) -> str:
-    """The decoded value of the first ``name`` header, or "" — never raises."""
-    raw = next((value for key, value in msg.raw_items() if key.lower() == name), None)
+    """The decoded value of the first ``name`` header, or "" — never raises, linear in its length."""
+    raw = _raw_header(msg, name)
     if raw is None:
         return ""
-    if not _has_raw_8bit(raw):
-        with contextlib.suppress(Exception):  # header classes raise on some malformed values
-            return clean_header_text(str(msg.get(name)))
-    # Undeclared 8-bit bytes (the parser would turn them into U+FFFD) or a
-    # header the registry rejects: decode the bytes and encoded-words here.
-    text = decode_bytes(raw.encode("ascii", "surrogateescape"), "utf-8") if _has_raw_8bit(raw) else raw
-    text = _FOLDING.sub(" ", text)
-    return clean_header_text(_decode_encoded_words(text))
+    text = _unfolded(raw)
+    if name not in _ID_HEADERS:
+        text = _decode_encoded_words(text)
+    return clean_header_text(text)
 
 
 def _decode_encoded_words(text: str) -> str:
-    """RFC 2047 words decoded one by one, so raw text beside them survives."""
+    """RFC 2047 words decoded with the lenient charset rules, raw text beside them kept.
 
-    def decode(match: re.Match) -> str:
-        try:
-            return str(make_header(decode_header(match.group(0))))
-        except Exception:  # a broken word stays as it was written
-            return match.group(0)
+    Adjacent words are joined before decoding (the whitespace between them is
+    not text), so a character split across two words survives.
+    """
+    out: list[str] = []
+    run: list[tuple[str, list[bytes]]] = []  # adjacent decoded words: (charset, chunks)
+    pos = 0
 
-    # Whitespace between two adjacent encoded words is not part of the text.
-    text = re.sub(r"(\?=)\s+(=\?)", r"\1\2", text)
-    return _ENCODED_WORD.sub(decode, text)
+    def flush() -> None:
+        out.extend(decode_bytes(b"".join(chunks), charset) for charset, chunks in run)
+        run.clear()
+
+    for match in _ENCODED_WORD.finditer(text):
+        gap = text[pos : match.start()]
+        pos = match.end()
+        charset, encoding, payload = match.group(1).lower(), match.group(2).lower(), match.group(3)
+        data = _decode_word(encoding, payload)
+        if data is None:  # a broken word stays as it was written
+            flush()
+            out += [gap, match.group(0)]
+            continue
+        if not run or gap.strip():
+            flush()
+            out.append(gap)
+        if run and run[-1][0] == charset:
+            run[-1][1].append(data)
+        else:
+            run.append((charset, [data]))
+    flush()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _decode_word(encoding: str, payload: str) -> bytes | None:
+    try:
+        data = payload.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if encoding == "b":
+        return _decode_base64(data)[0]
+    try:
+        return binascii.a2b_qp(data, header=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _has_raw_8bit(value: str) -> bool:
@@ -167,26 +268,28 @@ def _all_ids(value: str) -> list[str]:
 
 
 def _address_list(msg: Message, name: str) -> list[dict]:
-    addresses = []
-    try:
-        header = msg.get(name)
-        if header is not None:
-            for addr in header.addresses:
-                if addr.addr_spec and addr.addr_spec != "<>":
-                    addresses.append(
-                        {
-                            "name": clean_header_text(addr.display_name or ""),
-                            "address": clean_header_text(addr.addr_spec),
-                        }
-                    )
-            return addresses
-    except Exception:  # fall back to the forgiving parser below
-        addresses = []
-    raw = _header_text(msg, name)
-    for display, addr in getaddresses([raw]):
-        if addr and "@" in addr:
-            addresses.append({"name": display.strip(), "address": addr.strip()})
-    return addresses
+    raw = _raw_header(msg, name)
+    if raw is None:
+        return []
+    if len(raw) <= MAX_PARSED_HEADER:  # the standard parser is best, but quadratic: small headers only
+        with contextlib.suppress(Exception):  # else fall back to the forgiving parser below
+            return [
+                {"name": _display_name(addr.display_name or ""), "address": clean_header_text(addr.addr_spec)}
+                for addr in policy.default.header_factory(name, _unfolded(raw)).addresses
+                if addr.addr_spec and addr.addr_spec != "<>"
+            ]
+    # Split first, decode encoded-words after: a decoded name may hold a comma.
+    return [
+        {"name": _display_name(display), "address": clean_header_text(addr)}
+        for display, addr in getaddresses([_unfolded(raw)])
+        if addr and "@" in addr
+    ]
+
+
+def _display_name(name: str) -> str:
+    if "=?" in name:  # words the standard parser could not decode (unknown or lying charset)
+        name = _decode_encoded_words(name)
+    return clean_header_text(name)[:300]
 
 
 def _parse_date(value: str) -> datetime | None:
@@ -203,55 +306,84 @@ def _parse_date(value: str) -> datetime | None:
     return parsed
 
 
+def _children(part: Message) -> list[Message]:
+    payload = _raw_payload(part)
+    return payload if isinstance(payload, list) else []
+
+
 def _defects_of(msg: Message) -> list[str]:
+    """The parser's complaints about this message (not about messages attached to it)."""
     names = []
-    for part in msg.walk():
+    stack = [msg]
+    while stack:  # iterative: nesting depth is attacker-controlled
+        part = stack.pop()
         names += [d.__class__.__name__ for d in getattr(part, "defects", [])]
+        if not _content_type(part).startswith("message/"):
+            stack.extend(reversed(_children(part)))
     return list(dict.fromkeys(names))
 
 
 # --- body and attachments ------------------------------------------------------
 
 
-def _collect_parts(part: Message, result: ParsedMessage) -> None:
-    content_type = _content_type(part)
-    if content_type == "message/rfc822" or (part.is_multipart() and content_type.startswith("message/")):
-        _add_attachment(part, result, content=_embedded_message_bytes(part), content_type="message/rfc822")
-        return
-    if part.is_multipart():
-        payload = part.get_payload()
-        for child in payload if isinstance(payload, list) else []:
-            _collect_parts(child, result)
-        return
+def _collect_parts(msg: Message, raw: bytes, result: ParsedMessage) -> None:
+    raw_bodies: dict[int, bytes] | None = None
+    stack = [msg]
+    while stack:  # iterative, depth-first in document order
+        part = stack.pop()
+        content_type = _content_type(part)
+        if content_type.startswith("message/") and (part.is_multipart() or content_type == "message/rfc822"):
+            if _has_room(result):
+                if raw_bodies is None:
+                    raw_bodies = _raw_bodies(raw, msg)
+                content = _embedded_message_bytes(part, raw_bodies.get(id(part)))
+                _add_attachment(part, result, content=content, content_type=content_type)
+            continue
+        if part.is_multipart():
+            stack.extend(reversed(_children(part)))
+            continue
 
-    disposition = _disposition(part)
-    filename = _filename(part)
-    is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename
-    if is_body_text:
-        text = decode_bytes(_payload_bytes(part, result), _charset(part)).replace("\r\n", "\n").replace("\x00", "")
-        if content_type == "text/plain":
-            result.text = f"{result.text}\n{text}" if result.text else text
-        elif not result.html:
-            result.html = text
-        else:
-            result.html += text
-        return
-    _add_attachment(part, result, content=_payload_bytes(part, result), content_type=content_type)
+        disposition = _disposition(part)
+        filename = _filename(part)
+        is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename
+        if is_body_text:
+            text = decode_bytes(_payload_bytes(part, result), _charset(part))
+            text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+            if content_type == "text/plain":
+                result.text = f"{result.text}\n{text}" if result.text else text
+            else:
+                result.html += text
+            continue
+        if _has_room(result):
+            _add_attachment(part, result, content=_payload_bytes(part, result), content_type=content_type)
+
+
+def _has_room(result: ParsedMessage) -> bool:
+    """Whether another attachment may be kept (each costs a stored blob and a row)."""
+    if len(result.attachments) < MAX_ATTACHMENTS:
+        return True
+    if "TooManyAttachmentsDefect" not in result.defects:
+        result.defects.append("TooManyAttachmentsDefect")
+    return False
 
 
 def _add_attachment(part: Message, result: ParsedMessage, *, content: bytes, content_type: str) -> None:
     filename = _filename(part)
     if not filename:
-        extension = ".eml" if content_type == "message/rfc822" else (mimetypes.guess_extension(content_type) or "")
+        if content_type in ("message/rfc822", "message/global"):
+            extension = ".eml"
+        else:
+            extension = mimetypes.guess_extension(content_type) or ""
         filename = f"attachment-{len(result.attachments) + 1}{extension}"
     content_id = _first_id(_header_text(part, "content-id"))
+    disposition = _disposition(part)
     result.attachments.append(
         ParsedAttachment(
             filename=filename,
             content_type=content_type,
             content=content,
             content_id=content_id,
-            is_inline=_disposition(part) == "inline" or (bool(content_id) and _disposition(part) != "attachment"),
+            is_inline=disposition == "inline" or (bool(content_id) and disposition != "attachment"),
         )
     )
 
@@ -278,32 +410,209 @@ def _charset(part: Message) -> str | None:
 
 
 def _filename(part: Message) -> str:
-    try:
-        name = part.get_filename() or ""
-    except Exception:
-        name = ""
-    name = clean_header_text(str(name))
+    name = _header_param(part, "content-disposition", "filename")
+    if name is None:
+        name = _header_param(part, "content-type", "name") or ""
+    name = clean_header_text(name)
     name = _FILENAME_UNSAFE.sub("_", name).strip(" ._")
     return name[-255:]
 
 
+def _header_param(part: Message, header: str, param: str) -> str | None:
+    """A MIME parameter, decoded: RFC 2231 (continuations, charset), RFC 2047 in quotes, raw 8-bit.
+
+    Read from the raw header, as compat32 would turn raw 8-bit bytes into U+FFFD
+    and the standard decoders give up on unknown or lying charsets.
+    """
+    raw = _raw_header(part, header)
+    if raw is None:
+        return None
+    params = _PARAM.findall(";" + _unfolded(raw)[:MAX_PARSED_HEADER].partition(";")[2])
+    try:
+        decoded = decode_params([("", ""), *((name.lower(), value.strip()) for name, value in params)])[1:]
+    except Exception:  # hostile continuations: no parameters rather than a crash
+        return None
+    values = [value for name, value in decoded if name == param]
+    # RFC 2231 form first: senders add a plain fallback beside it for old readers (RFC 6266).
+    value = next((v for v in values if isinstance(v, tuple)), values[0] if values else None)
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # (charset, language, text whose characters are the percent-decoded bytes)
+        charset, _language, text = value
+        text = unquote(text)
+        try:
+            return decode_bytes(text.encode("latin-1"), charset)
+        except UnicodeEncodeError:  # raw non-Latin-1 text beside the percent-encoding: it is text already
+            return text
+    return _decode_encoded_words(unquote(value))
+
+
+def _transfer_encoding(part: Message) -> str:
+    raw = _raw_header(part, "content-transfer-encoding") or ""
+    match = re.match(r"\s*([\w-]+)", raw)
+    return match.group(1).lower() if match else ""
+
+
+def _raw_payload(part: Message):
+    """The payload as parsed: a list of parts, or the body text with 8-bit bytes as surrogates.
+
+    ``get_payload()`` is no substitute: on 8-bit content it decodes with the
+    declared charset (and raises on some), so the bytes are no longer the ones sent.
+    """
+    return getattr(part, "_payload", None)
+
+
 def _payload_bytes(part: Message, result: ParsedMessage) -> bytes:
+    payload = _raw_payload(part)
+    if not isinstance(payload, str):
+        return b""
+    if _transfer_encoding(part) == "base64":
+        data, defects = _decode_base64(payload.encode("ascii", "surrogateescape"))
+        result.defects += defects
+        return data
     try:
         data = part.get_payload(decode=True)
     except Exception as exc:  # undecodable transfer encoding: keep the raw text
         result.defects.append(f"undecodable part: {exc.__class__.__name__}")
         data = None
     if data is None:
-        raw = part.get_payload()
-        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+        data = payload.encode("utf-8", "surrogateescape")
     return data
 
 
-def _embedded_message_bytes(part: Message) -> bytes:
-    payload = part.get_payload()
-    inner = payload[0] if isinstance(payload, list) and payload else None
-    if isinstance(inner, EmailMessage | Message):
-        with contextlib.suppress(Exception):
-            return inner.as_bytes(policy=policy.compat32)
-    raw = part.get_payload(decode=False)
-    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+def _decode_base64(data: bytes) -> tuple[bytes, list[str]]:
+    """Base64 decoded as far as it goes: junk skipped, padding repaired, a cut-off tail dropped.
+
+    The standard library gives up on a body cut off mid-quantum and returns the
+    encoded text as if it were the content. Concatenated encodings (padding in
+    the middle) are decoded piece by piece. Linear, with one working copy, so a
+    30 MB attachment stays affordable.
+    """
+    defects = []
+    clean = data.translate(None, _NOT_BASE64)
+    whitespace = sum(data.count(byte) for byte in (b" ", b"\t", b"\r", b"\n"))
+    if len(data) - len(clean) != whitespace:
+        defects.append("InvalidBase64CharactersDefect")
+    view = memoryview(clean)
+    decoded = []
+    pos = 0
+    while pos < len(clean):
+        end = clean.find(b"=", pos)
+        end = len(clean) if end < 0 else end
+        whole = end - (end - pos) % 4
+        decoded.append(binascii.a2b_base64(view[pos:whole]))
+        tail = bytes(view[whole:end])
+        if len(tail) == 1:
+            defects.append("InvalidBase64LengthDefect")
+        elif tail:
+            decoded.append(binascii.a2b_base64(tail + b"=" * (4 - len(tail))))
+        pos = end + 1
+    return b"".join(decoded), defects
+
+
+def _embedded_message_bytes(part: Message, raw_body: bytes | None) -> bytes:
+    """A message/* part's content: the exact bytes it was sent with, when they can be located."""
+    if raw_body is not None:
+        encoding = _transfer_encoding(part)
+        if encoding == "base64":
+            return _decode_base64(raw_body)[0]
+        if encoding == "quoted-printable":
+            return binascii.a2b_qp(raw_body)
+        return raw_body
+    payload = _raw_payload(part)
+    if isinstance(payload, list) and payload:  # regenerated: close to, but not exactly, the original
+        try:
+            return b"".join(
+                inner.as_bytes(policy=policy.compat32) for inner in payload if isinstance(inner, EmailMessage | Message)
+            )
+        except Exception:
+            return b""
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+
+
+# --- locating parts in the raw bytes -----------------------------------------------
+
+
+def _raw_bodies(raw: bytes, msg: Message) -> dict[int, bytes]:
+    """The exact body bytes of every part, found by re-splitting the raw message on its boundaries.
+
+    The feed parser keeps no offsets, and regenerating a part changes its
+    bytes (line endings, folding), which breaks the signatures of a forwarded
+    message. This walks the same boundaries the parser did; a subtree where the
+    two disagree is left out, and its parts fall back to regeneration.
+    """
+    bodies: dict[int, bytes] = {}
+    stack = [(msg, raw)]
+    while stack:
+        part, data = stack.pop()
+        body = data[_body_offset(data) :]
+        bodies[id(part)] = body
+        children = _children(part)
+        content_type = _content_type(part)
+        if content_type.startswith("message/"):
+            if content_type == "message/rfc822" and len(children) == 1 and _starts_like(body, children[0]):
+                stack.append((children[0], body))
+            continue
+        boundary = _boundary(part)
+        if children and boundary:
+            segments = _split_multipart(body, boundary)
+            if len(segments) == len(children):
+                stack.extend(zip(children, segments, strict=True))
+    return bodies
+
+
+def _body_offset(data: bytes) -> int:
+    """Where the body starts: after the first blank line, or at the first line that is not a header."""
+    pos = 0
+    while pos < len(data):
+        line = _LINE.match(data, pos).group()
+        if line in (b"\r\n", b"\n", b"\r"):
+            return pos + len(line)
+        if not _HEADER_LINE.match(line):
+            return pos
+        pos += len(line)
+    return pos
+
+
+def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
+    """The parts between ``--boundary`` lines; the line break before a delimiter belongs to it."""
+    try:
+        separator = b"--" + boundary.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return []
+    segments = []
+    start = None
+    pos = 0
+    while (found := body.find(separator, pos)) >= 0:
+        pos = found + 1
+        if found and body[found - 1] not in b"\r\n":  # a delimiter starts a line
+            continue
+        tail = _DELIMITER_TAIL.match(body, found + len(separator))
+        if tail is None:
+            continue
+        if start is not None:
+            end = found
+            end -= 2 if body[start:end].endswith(b"\r\n") else 1 if body[start:end].endswith((b"\n", b"\r")) else 0
+            segments.append(body[start:end])
+        if tail.group(1):  # the close delimiter
+            return segments
+        start = pos = tail.end()
+    if start is not None:  # the close delimiter never came: the last part runs to the end
+        segments.append(body[start:])
+    return segments
+
+
+def _boundary(part: Message) -> str | None:
+    try:
+        return part.get_boundary()
+    except Exception:
+        return None
+
+
+def _starts_like(data: bytes, inner: Message) -> bool:
+    """Whether ``data`` begins with the first header the parser found in ``inner``."""
+    keys = inner.keys()
+    if not keys:
+        return True
+    first = data[: len(keys[0]) + 1].decode("ascii", "surrogateescape")
+    return first.lower() == f"{keys[0]}:".lower()

@@ -1,6 +1,11 @@
 import pytest
 
+from delivery.mx import clear_cache as clear_dns_cache
+from delivery.transports import reset_transport
 from tests.factories import LabelFactory, UserFactory
+from tests.support.dns_server import LoopbackDNS
+from tests.support.smtp_server import FaultySMTPServer, free_port
+from webmail.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
@@ -13,6 +18,49 @@ def _isolated_mailstore(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "mailstore"), "allow_overwrite": True},
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline():
+    """A dispatched task runs at once, in the test's process (after commit, as in production)."""
+    celery_app.conf.task_always_eager = True
+    yield
+    reset_transport()
+    clear_dns_cache()
+
+
+@pytest.fixture(scope="session")
+def dns_server():
+    """A real DNS server on loopback; every test resolves through it and never the internet."""
+    server = LoopbackDNS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _loopback_network(settings, dns_server):
+    dns_server.resolver.clear()
+    settings.DNS_NAMESERVERS = [dns_server.nameserver]
+    settings.SMTP_DELIVERY_PORT = free_port()  # nothing listens there unless a test starts a server
+    settings.SMTP_TIMEOUT = 5
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A misbehaving-on-demand SMTP server (see tests/support/smtp_server.py) on the delivery port."""
+    server = FaultySMTPServer().start()
+    settings.SMTP_DELIVERY_PORT = server.port
+    yield server
+    reset_transport()
+    server.stop()
+
+
+@pytest.fixture
+def remote_domain(dns_server, smtp_server):
+    """``remote.example``, whose MX is the loopback SMTP server."""
+    dns_server.resolver.add("remote.example. 300 IN MX 10 mx.remote.example.")
+    dns_server.resolver.add("mx.remote.example. 300 IN A 127.0.0.1")
+    return "remote.example"
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Domain, User
 from accounts.services import create_mail_user
+from delivery.services import run_delivery, send_draft, send_message
 from mailboxes.models import Folder, Label, MailboxItem
 from mailboxes.services import place_message, store_message
 
@@ -77,3 +78,18 @@ def deliver(raw: bytes, *users, folder: str = Folder.INBOX) -> list[MailboxItem]
     """Store raw bytes once and place them in each user's mailbox, as inbound delivery does."""
     message, _ = store_message(raw=raw)
     return [place_message(user=user, message=message, folder=folder) for user in users]
+
+
+def send_and_deliver(**kwargs):
+    """``send_message``, then run the outbox as a worker would (hosted recipients get it)."""
+    message = send_message(**kwargs)
+    run_delivery(message_id=message.pk)
+    message.refresh_from_db()
+    return message
+
+
+def send_draft_and_deliver(**kwargs):
+    message = send_draft(**kwargs)
+    run_delivery(message_id=message.pk)
+    message.refresh_from_db()
+    return message

@@ -6,12 +6,11 @@ from django.urls import reverse
 
 from accounts.models import Address, Domain, User
 from delivery.models import DeliveryEvent
-from delivery.services import send_message
 from mailboxes.blobstore import mailstore
 from mailboxes.compose import OutgoingAttachment
 from mailboxes.models import Label, MailboxItem, Message
 from mailboxes.services import add_labels, create_label
-from tests.factories import DomainFactory, UserFactory, deliver, raw_email
+from tests.factories import DomainFactory, UserFactory, deliver, raw_email, send_and_deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +29,7 @@ def admin_client(client, operator):
 @pytest.fixture
 def mail(alice, bob):
     """One of everything: sent mail with an attachment, received mail, a label, delivery events."""
-    sent = send_message(
+    sent = send_and_deliver(
         user=alice,
         to=["bob@example.test"],
         subject="Quarterly numbers",

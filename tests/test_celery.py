@@ -28,8 +28,17 @@ def file_broker(tmp_path):
         },
         task_always_eager=False,
     )
+    _forget_broker_connections()
     yield queue
     app.conf.update(saved)
+    _forget_broker_connections()
+
+
+def _forget_broker_connections():
+    """Connections made earlier still point at the old broker folders: drop them."""
+    app.close()
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.mark.django_db(transaction=True)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "anymail",
     "rest_framework",
     "django_htmx",
     "template_partials",
@@ -188,7 +189,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Separate queues so that bulk mail never starves transactional mail (run a
+# worker per queue in production: celery -A webmail worker -Q transactional).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "delivery.*": {"queue": "transactional"},
+    "inbound.*": {"queue": "inbound"},
+    "search.*": {"queue": "indexing"},
+    "campaigns.*": {"queue": "bulk"},
+}
 CELERY_BEAT_SCHEDULE = {
+    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
 }
 
@@ -230,9 +245,23 @@ elif _transport == "anymail":
     }
 else:
     raise ImproperlyConfigured(f"MAIL_TRANSPORT must be mx, relay or anymail, got {_transport!r}")
+# "user:password" that the ESP's webhook calls must present (HTTP basic auth).
 ANYMAIL = {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "")}
 SMTP_DELIVERY_PORT = env_int("SMTP_DELIVERY_PORT", 25)
 SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 60)
+# The outbound queue (defaults after Postfix: retries from 300 s doubling to
+# 4000 s, bounced after 5 days).
+OUTBOUND_MAX_QUEUE_LIFETIME = env_int("OUTBOUND_MAX_QUEUE_LIFETIME", 5 * 24 * 3600)
+OUTBOUND_RETRY_BASE_SECONDS = env_int("OUTBOUND_RETRY_BASE_SECONDS", 300)
+OUTBOUND_RETRY_MAX_SECONDS = env_int("OUTBOUND_RETRY_MAX_SECONDS", 4000)
+OUTBOUND_BATCH_SIZE = env_int("OUTBOUND_BATCH_SIZE", 100)
+OUTBOUND_MAX_BATCHES_PER_TASK = env_int("OUTBOUND_MAX_BATCHES_PER_TASK", 50)
+# A claim must outlive the slowest batch (several hosts × SMTP_TIMEOUT).
+OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 15 * 60)
+OUTBOUND_DOMAIN_CONCURRENCY = env_int("OUTBOUND_DOMAIN_CONCURRENCY", 10)
+OUTBOUND_DOMAIN_RATE_PER_MINUTE = env_int("OUTBOUND_DOMAIN_RATE_PER_MINUTE", 3000)
+OUTBOUND_SENDER_RATE_PER_MINUTE = env_int("OUTBOUND_SENDER_RATE_PER_MINUTE", 3000)
+OUTBOUND_THROTTLE_DELAY_SECONDS = env_int("OUTBOUND_THROTTLE_DELAY_SECONDS", 30)
 
 # --- Network ----------------------------------------------------------------
 

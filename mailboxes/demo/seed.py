@@ -6,19 +6,17 @@ built as raw RFC 5322 bytes and delivered with ``store_message`` and
 """
 
 import zlib
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from unittest import mock
 
 from django.utils import timezone
 
 from accounts.models import Domain, User
 from accounts.services import create_domain, create_mail_user
-from delivery.services import send_message
+from delivery.services import run_delivery, send_message
 from mailboxes.demo.content import CONVERSATIONS, DRAFTS, STATES, Conversation, Draft, Inbound, Mail, MailboxState
 from mailboxes.demo.people import BY_KEY, DOMAIN, EVERYONE, MAIL_USERS
 from mailboxes.models import MailboxItem, Message
@@ -97,17 +95,6 @@ def _sort_key(when: tuple[int, str]) -> tuple[int, str]:
     return -days, clock
 
 
-@contextmanager
-def clock_at(moment: datetime):
-    """Back-date what the services stamp with ``timezone.now()``: Date headers, ``received_at``.
-
-    The services always write the current time, and a lived-in mailbox needs
-    mail from the past weeks. Only the demo does this.
-    """
-    with mock.patch.object(timezone, "now", return_value=moment):
-        yield
-
-
 # --- messages --------------------------------------------------------------------
 
 
@@ -123,7 +110,7 @@ def _item_of(user: User, message: Message) -> MailboxItem:
 
 def _send(spec: Mail, *, subject: str, users: Users, previous: Message | None, at: datetime) -> Message:
     sender = users[spec.sender]
-    return send_message(
+    message = send_message(
         user=sender,
         to=_mailboxes(spec.to),
         cc=_mailboxes(spec.cc),
@@ -133,7 +120,10 @@ def _send(spec: Mail, *, subject: str, users: Users, previous: Message | None, a
         html=spec.html,
         attachments=[make(at) for make in spec.attachments],
         in_reply_to_item_id=_item_of(sender, previous).pk if previous else None,
+        sent_at=at,
     )
+    run_delivery(message_id=message.pk)  # deliver now, as a worker would, so replies can follow
+    return message
 
 
 def inbound_raw(spec: Inbound, *, subject: str, previous: Message | None, at: datetime) -> bytes:
@@ -192,8 +182,7 @@ def _write_conversations(users: Users, timeline: Timeline) -> Written:
         subject = f"Re: {conversation.subject}" if index else conversation.subject
         at = timeline.at(spec.at)
         write = _send if isinstance(spec, Mail) else _deliver
-        with clock_at(at):
-            message = write(spec, subject=subject, users=users, previous=previous, at=at)
+        message = write(spec, subject=subject, users=users, previous=previous, at=at)
         threads.setdefault(conversation.key, []).append(message)
     return threads
 
@@ -205,15 +194,14 @@ def _write_draft(draft: Draft, users: Users, threads: Written, timeline: Timelin
         conversation = next(c for c in CONVERSATIONS if c.key == draft.reply_to)
         subject = subject or f"Re: {conversation.subject}"
         reply_to = _item_of(user, threads[draft.reply_to][-1]).pk
-    with clock_at(timeline.at(draft.at)):
-        save_draft(
-            user=user,
-            to=_mailboxes(draft.to),
-            cc=_mailboxes(draft.cc),
-            subject=subject,
-            text=draft.text,
-            in_reply_to_item_id=reply_to,
-        )
+    save_draft(  # drafts are being written now
+        user=user,
+        to=_mailboxes(draft.to),
+        cc=_mailboxes(draft.cc),
+        subject=subject,
+        text=draft.text,
+        in_reply_to_item_id=reply_to,
+    )
 
 
 # --- what each user did with their mail ------------------------------------------

@@ -7,29 +7,40 @@ from mailboxes.models import Attachment, Message, Recipient
 from mailboxes.parsing import ParsedMessage, parse_message
 
 
-def store_message(*, raw: bytes, status: str = Message.Status.RECEIVED, sender=None) -> tuple[Message, ParsedMessage]:
-    """Keep the exact bytes and a parsed view of them. Never fails on malformed mail."""
+def store_message(
+    *, raw: bytes, status: str = Message.Status.RECEIVED, sender=None, created_at=None
+) -> tuple[Message, ParsedMessage]:
+    """Keep the exact bytes and a parsed view of them. Never fails on malformed mail.
+
+    One transaction: no message row without its attachments, and the blob rows
+    stay locked (``store_blob``) until the rows referring to them are committed,
+    so the orphan sweep cannot delete a blob between its write and its first use.
+    """
     parsed = parse_message(raw)
-    message = Message(blob=store_blob(raw), sender=sender, status=status, size=len(raw))
-    _apply_parsed(message, parsed)
-    message.save()
-    _store_attachments(message, parsed)
+    with transaction.atomic():
+        message = Message(blob=store_blob(raw), sender=sender, status=status, size=len(raw))
+        if created_at is not None:
+            message.created_at = created_at
+        _apply_parsed(message, parsed)
+        message.save()
+        _store_attachments(message, parsed)
     return message, parsed
 
 
 def replace_message_content(*, message: Message, raw: bytes, status: str | None = None) -> ParsedMessage:
     """New bytes for a message that is still being written (a draft, or a draft being sent)."""
-    if status is not None:
-        message.status = status
-    old_blobs = {message.blob_id, *message.attachments.values_list("blob_id", flat=True)}
     parsed = parse_message(raw)
-    message.blob = store_blob(raw)
-    message.size = len(raw)
-    _apply_parsed(message, parsed)
-    message.save()
-    message.attachments.all().delete()
-    _store_attachments(message, parsed)
-    release_blobs_on_commit(old_blobs)
+    with transaction.atomic():  # as in store_message
+        if status is not None:
+            message.status = status
+        old_blobs = {message.blob_id, *message.attachments.values_list("blob_id", flat=True)}
+        message.blob = store_blob(raw)
+        message.size = len(raw)
+        _apply_parsed(message, parsed)
+        message.save()
+        message.attachments.all().delete()
+        _store_attachments(message, parsed)
+        release_blobs_on_commit(old_blobs)
     return parsed
 
 
@@ -39,9 +50,8 @@ def delete_orphan_messages(message_ids) -> None:
     A message still waiting to be delivered to someone is kept: the sender
     deleting their copy does not recall it.
     """
-    pending = [Recipient.Status.QUEUED, Recipient.Status.DEFERRED]
     orphans = Message.objects.filter(pk__in=set(message_ids), items__isnull=True).exclude(
-        recipients__status__in=pending
+        recipients__status__in=Recipient.PENDING_STATUSES
     )
     blobs = set(orphans.values_list("blob_id", flat=True))
     blobs |= set(Attachment.objects.filter(message__in=orphans).values_list("blob_id", flat=True))
@@ -50,9 +60,14 @@ def delete_orphan_messages(message_ids) -> None:
 
 
 def release_blobs_on_commit(sha256s) -> None:
+    """Delete the blobs once the transaction that dropped them commits, if nothing else uses them.
+
+    Robust: the data change has committed by then, so a storage error must not
+    turn it into a failed request (the orphan sweep deletes what is left).
+    """
     sha256s = set(sha256s)
     if sha256s:
-        transaction.on_commit(lambda: delete_unreferenced_blobs(sha256s))
+        transaction.on_commit(lambda: delete_unreferenced_blobs(sha256s), robust=True)
 
 
 def _apply_parsed(message: Message, parsed: ParsedMessage) -> None:

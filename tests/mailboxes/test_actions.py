@@ -6,7 +6,6 @@ import pytest
 from django.core.files.storage import storages
 from django.utils import timezone
 
-from delivery.services import send_message
 from mailboxes.compose import OutgoingAttachment
 from mailboxes.exceptions import FolderNotAllowed, ItemNotFound, LabelNotFound
 from mailboxes.models import Attachment, Blob, Folder, MailboxItem, Message, Thread
@@ -27,7 +26,7 @@ from mailboxes.services import (
     store_message,
     trash_items,
 )
-from tests.factories import deliver, raw_email
+from tests.factories import deliver, raw_email, send_and_deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +224,7 @@ def test_received_mail_cannot_go_in_sent(alice):
 
 
 def test_a_sent_copy_can_go_back_to_sent(alice, bob):
-    message = send_message(user=alice, to=["bob@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["bob@example.test"], text="x")
     sent = MailboxItem.objects.get(user=alice, message=message)
     archive_items(user=alice, item_ids=[sent.pk])
 
@@ -235,7 +234,7 @@ def test_a_sent_copy_can_go_back_to_sent(alice, bob):
 
 
 def test_mail_you_sent_cannot_be_marked_as_spam(alice, bob):
-    message = send_message(user=alice, to=["bob@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["bob@example.test"], text="x")
     sent = MailboxItem.objects.get(user=alice, message=message)
 
     with pytest.raises(FolderNotAllowed):
@@ -244,7 +243,7 @@ def test_mail_you_sent_cannot_be_marked_as_spam(alice, bob):
 
 
 def test_received_copy_of_mail_to_yourself_can_be_marked_as_spam(alice):
-    message = send_message(user=alice, to=["alice@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["alice@example.test"], text="x")
     received = MailboxItem.objects.get(user=alice, message=message, origin=MailboxItem.Origin.RECEIVED)
 
     mark_spam(user=alice, item_ids=[received.pk])
@@ -379,7 +378,7 @@ def test_restore_of_mail_delivered_straight_to_spam_goes_to_the_inbox(alice):
 
 
 def test_restore_of_a_sent_copy_goes_back_to_sent(alice, bob):
-    message = send_message(user=alice, to=["bob@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["bob@example.test"], text="x")
     sent = MailboxItem.objects.get(user=alice, message=message)
     trash_items(user=alice, item_ids=[sent.pk])
 
@@ -485,8 +484,10 @@ def test_delete_forever_removes_attachment_blobs_but_keeps_ones_another_message_
 ):
     shared = OutgoingAttachment(filename="shared.txt", content_type="text/plain", content=b"shared bytes")
     own = OutgoingAttachment(filename="own.txt", content_type="text/plain", content=b"only here")
-    doomed = send_message(user=alice, to=["alice@example.test"], subject="doomed", text="x", attachments=[shared, own])
-    kept = send_message(user=alice, to=["bob@example.test"], subject="kept", text="y", attachments=[shared])
+    doomed = send_and_deliver(
+        user=alice, to=["alice@example.test"], subject="doomed", text="x", attachments=[shared, own]
+    )
+    kept = send_and_deliver(user=alice, to=["bob@example.test"], subject="kept", text="y", attachments=[shared])
     shared_blob = kept.attachments.get().blob_id
     own_blob = doomed.attachments.get(filename="own.txt").blob_id
     doomed_items = list(MailboxItem.objects.filter(user=alice, message=doomed).values_list("pk", flat=True))
@@ -504,7 +505,7 @@ def test_delete_forever_removes_attachment_blobs_but_keeps_ones_another_message_
 
 
 def test_delete_forever_keeps_the_message_while_another_user_holds_it(alice, bob, django_capture_on_commit_callbacks):
-    message = send_message(user=alice, to=["bob@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["bob@example.test"], text="x")
     sent = MailboxItem.objects.get(user=alice, message=message)
     trash_items(user=alice, item_ids=[sent.pk])
 
@@ -526,7 +527,7 @@ def test_delete_forever_keeps_the_message_while_another_user_holds_it(alice, bob
 
 
 def test_delete_forever_of_one_copy_of_mail_to_yourself_keeps_the_other(alice, django_capture_on_commit_callbacks):
-    message = send_message(user=alice, to=["alice@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["alice@example.test"], text="x")
     received = MailboxItem.objects.get(user=alice, message=message, origin=MailboxItem.Origin.RECEIVED)
     sent = MailboxItem.objects.get(user=alice, message=message, origin=MailboxItem.Origin.SENT)
     trash_items(user=alice, item_ids=[received.pk])
@@ -539,8 +540,10 @@ def test_delete_forever_of_one_copy_of_mail_to_yourself_keeps_the_other(alice, d
     assert counters(sent) == (1, 0)
 
 
-def test_delete_forever_keeps_a_message_still_queued_for_delivery(alice, django_capture_on_commit_callbacks):
-    message = send_message(user=alice, to=["far@remote.example"], text="x")
+def test_delete_forever_keeps_a_message_still_queued_for_delivery(
+    alice, remote_domain, django_capture_on_commit_callbacks
+):
+    message = send_and_deliver(user=alice, to=["temp@remote.example"], text="x")  # answered 451: deferred
     sent = MailboxItem.objects.get(user=alice, message=message)
     trash_items(user=alice, item_ids=[sent.pk])
 
@@ -549,7 +552,7 @@ def test_delete_forever_keeps_a_message_still_queued_for_delivery(alice, django_
 
     assert not MailboxItem.objects.filter(user=alice).exists()
     assert Message.objects.filter(pk=message.pk).exists()
-    assert message.recipients.get().status == "queued"
+    assert message.recipients.get().status == "deferred"
     assert blob_file_exists(message.blob_id)
 
 

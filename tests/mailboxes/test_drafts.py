@@ -5,13 +5,13 @@ from django.core.files.storage import storages
 
 from accounts.addresses import InvalidAddress
 from accounts.services import add_alias
-from delivery.services import send_draft, send_message
 from mailboxes.blobstore import read_blob
 from mailboxes.compose import OutgoingAttachment
 from mailboxes.exceptions import DraftNotFound, HeaderInjection, NoRecipients
 from mailboxes.models import Attachment, Blob, Folder, MailboxItem, Message, Recipient, Thread
 from mailboxes.parsing import parse_message
 from mailboxes.services import discard_draft, restore_items, save_draft, trash_items
+from tests.factories import send_and_deliver, send_draft_and_deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,7 @@ def test_update_is_validated_like_a_new_draft(alice):
 
 
 def test_a_sent_message_is_not_a_draft(alice, bob):
-    message = send_message(user=alice, to=["bob@example.test"], text="x")
+    message = send_and_deliver(user=alice, to=["bob@example.test"], text="x")
     sent = MailboxItem.objects.get(user=alice, message=message)
 
     with pytest.raises(DraftNotFound):
@@ -132,7 +132,7 @@ def test_a_sent_message_is_not_a_draft(alice, bob):
     with pytest.raises(DraftNotFound):
         discard_draft(user=alice, draft_id=sent.pk)
     with pytest.raises(DraftNotFound):
-        send_draft(user=alice, draft_id=sent.pk)
+        send_draft_and_deliver(user=alice, draft_id=sent.pk)
 
     assert parse_message(read_blob(message.blob)).text.strip() == "x"
 
@@ -142,7 +142,7 @@ def test_non_integer_draft_ids_are_not_found(alice, bad):
     with pytest.raises(DraftNotFound):
         discard_draft(user=alice, draft_id=bad)
     with pytest.raises(DraftNotFound):
-        send_draft(user=alice, draft_id=bad)
+        send_draft_and_deliver(user=alice, draft_id=bad)
 
 
 # --- discard ----------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_discard_deletes_the_draft_and_releases_its_blobs(alice, django_capture_
 def test_discarding_a_draft_keeps_an_attachment_another_message_still_uses(
     alice, bob, django_capture_on_commit_callbacks
 ):
-    send_message(user=alice, to=["bob@example.test"], text="sent with notes", attachments=[NOTES])
+    send_and_deliver(user=alice, to=["bob@example.test"], text="sent with notes", attachments=[NOTES])
     draft = save_draft(user=alice, to=["bob@example.test"], text="draft with notes", attachments=[NOTES])
     shared = draft.message.attachments.get().blob_id
 
@@ -189,7 +189,7 @@ def test_send_draft_moves_it_to_sent_and_delivers_it(alice, bob, carol, django_c
     assert b"Bcc: carol@example.test" in read_blob(draft.message.blob)
 
     with django_capture_on_commit_callbacks(execute=True):
-        message = send_draft(user=alice, draft_id=draft.pk)
+        message = send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     draft = reload(draft)
     assert (draft.folder, draft.previous_folder) == (Folder.SENT, "")
@@ -213,10 +213,10 @@ def test_send_draft_moves_it_to_sent_and_delivers_it(alice, bob, carol, django_c
 
 def test_a_sent_draft_cannot_be_sent_again(alice, bob):
     draft = save_draft(user=alice, to=["bob@example.test"], text="once")
-    send_draft(user=alice, draft_id=draft.pk)
+    send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     with pytest.raises(DraftNotFound):
-        send_draft(user=alice, draft_id=draft.pk)
+        send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     assert MailboxItem.objects.filter(user=bob).count() == 1
 
@@ -225,7 +225,7 @@ def test_sending_a_draft_without_recipients_is_refused_and_keeps_the_draft(alice
     draft = save_draft(user=alice, subject="Later", text="...")
 
     with pytest.raises(NoRecipients) as excinfo:
-        send_draft(user=alice, draft_id=draft.pk)
+        send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     assert excinfo.value.field == "to"
     draft = reload(draft)
@@ -237,7 +237,7 @@ def test_draft_from_an_alias_is_sent_from_that_alias(alice, bob):
     add_alias(user=alice, address="wonderland@example.test")
     draft = save_draft(user=alice, from_address="wonderland@example.test", to=["bob@example.test"], text="x")
 
-    message = send_draft(user=alice, draft_id=draft.pk)
+    message = send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     assert message.from_address == "wonderland@example.test"
 
@@ -251,7 +251,7 @@ def test_draft_with_display_names_needing_quotes_can_be_sent(alice, bob, carol):
         text="x",
     )
 
-    message = send_draft(user=alice, draft_id=draft.pk)
+    message = send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     assert message.to == [{"name": "Builder, Bob", "address": "bob@example.test"}]
     assert message.cc == [
@@ -265,7 +265,7 @@ def test_draft_with_display_names_needing_quotes_can_be_sent(alice, bob, carol):
 def test_sent_draft_text_is_what_was_written(alice, bob):
     draft = save_draft(user=alice, to=["bob@example.test"], text="Line one\nLine two\n\n> quoted", html="<p>Hi</p>")
 
-    message = send_draft(user=alice, draft_id=draft.pk)
+    message = send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     parsed = parse_message(read_blob(message.blob))
     assert parsed.text == "Line one\nLine two\n\n> quoted\n"
@@ -276,7 +276,7 @@ def test_sent_draft_text_is_what_was_written(alice, bob):
 
 
 def test_reply_draft_threads_with_its_parent_and_stays_there_when_sent(alice, bob):
-    original = send_message(user=bob, to=["alice@example.test"], subject="Question", text="Why?")
+    original = send_and_deliver(user=bob, to=["alice@example.test"], subject="Question", text="Why?")
     parent = MailboxItem.objects.get(user=alice, message=original)
 
     draft = save_draft(
@@ -292,7 +292,7 @@ def test_reply_draft_threads_with_its_parent_and_stays_there_when_sent(alice, bo
     save_draft(user=alice, draft_id=draft.pk, to=["bob@example.test"], subject="Re: Question", text="Because!")
     assert reload(draft).message.in_reply_to == original.message_id
 
-    message = send_draft(user=alice, draft_id=draft.pk)
+    message = send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     bob_original = MailboxItem.objects.get(user=bob, message=original, origin=MailboxItem.Origin.SENT)
     bob_reply = MailboxItem.objects.get(user=bob, message=message)
@@ -301,7 +301,7 @@ def test_reply_draft_threads_with_its_parent_and_stays_there_when_sent(alice, bo
 
 
 def test_a_draft_made_into_a_reply_while_editing_moves_into_the_parents_thread(alice, bob):
-    original = send_message(user=bob, to=["alice@example.test"], subject="Question", text="Why?")
+    original = send_and_deliver(user=bob, to=["alice@example.test"], subject="Question", text="Why?")
     parent = MailboxItem.objects.get(user=alice, message=original)
     draft = save_draft(user=alice, to=["bob@example.test"], subject="Answer", text="Because")
     own_thread = draft.thread_id
@@ -314,17 +314,17 @@ def test_a_draft_made_into_a_reply_while_editing_moves_into_the_parents_thread(a
     thread = Thread.objects.get(pk=parent.thread_id)
     assert (thread.message_count, thread.unread_count) == (2, 1)
 
-    message = send_draft(user=alice, draft_id=draft.pk)
+    message = send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     assert MailboxItem.objects.get(user=alice, message=message).thread_id == parent.thread_id
 
 
 def test_a_reply_draft_pointed_at_another_message_moves_to_that_thread(alice, bob):
     first = MailboxItem.objects.get(
-        user=alice, message=send_message(user=bob, to=["alice@example.test"], subject="One", text="1")
+        user=alice, message=send_and_deliver(user=bob, to=["alice@example.test"], subject="One", text="1")
     )
     second = MailboxItem.objects.get(
-        user=alice, message=send_message(user=bob, to=["alice@example.test"], subject="Two", text="2")
+        user=alice, message=send_and_deliver(user=bob, to=["alice@example.test"], subject="Two", text="2")
     )
     draft = save_draft(user=alice, to=["bob@example.test"], text="reply", in_reply_to_item_id=first.pk)
     assert draft.thread_id == first.thread_id
@@ -338,7 +338,7 @@ def test_a_reply_draft_pointed_at_another_message_moves_to_that_thread(alice, bo
 
 
 def test_discarding_a_reply_draft_restores_the_threads_counters(alice, bob):
-    original = send_message(user=bob, to=["alice@example.test"], subject="Question", text="Why?")
+    original = send_and_deliver(user=bob, to=["alice@example.test"], subject="Question", text="Why?")
     parent = MailboxItem.objects.get(user=alice, message=original)
     draft = save_draft(user=alice, to=["bob@example.test"], text="Hmm", in_reply_to_item_id=parent.pk)
 
@@ -364,8 +364,8 @@ def test_a_trashed_draft_cannot_be_edited_or_sent_until_restored(alice, bob):
     with pytest.raises(DraftNotFound):
         save_draft(user=alice, draft_id=draft.pk, to=["bob@example.test"], text="y")
     with pytest.raises(DraftNotFound):
-        send_draft(user=alice, draft_id=draft.pk)
+        send_draft_and_deliver(user=alice, draft_id=draft.pk)
 
     restore_items(user=alice, item_ids=[draft.pk])
-    send_draft(user=alice, draft_id=draft.pk)
+    send_draft_and_deliver(user=alice, draft_id=draft.pk)
     assert MailboxItem.objects.get(pk=draft.pk).folder == "sent"

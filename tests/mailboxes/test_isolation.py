@@ -2,7 +2,6 @@
 
 import pytest
 
-from delivery.services import send_draft, send_message
 from mailboxes import selectors
 from mailboxes.exceptions import DraftNotFound, ItemNotFound, LabelNotFound, SenderNotAllowed
 from mailboxes.models import Folder, Label, MailboxItem, Message, Recipient, Thread
@@ -24,7 +23,7 @@ from mailboxes.services import (
     trash_items,
     update_label,
 )
-from tests.factories import deliver, raw_email
+from tests.factories import deliver, raw_email, send_and_deliver, send_draft_and_deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +32,10 @@ pytestmark = pytest.mark.django_db
 def world(alice, bob, mallory):
     """Alice's mailbox with one of everything, and Mallory's own small one."""
     received = MailboxItem.objects.get(
-        user=alice, message=send_message(user=bob, to=["alice@example.test"], subject="Hi Alice", text="x")
+        user=alice, message=send_and_deliver(user=bob, to=["alice@example.test"], subject="Hi Alice", text="x")
     )
     sent = MailboxItem.objects.get(
-        user=alice, message=send_message(user=alice, to=["bob@example.test"], subject="Hi Bob", text="y")
+        user=alice, message=send_and_deliver(user=alice, to=["bob@example.test"], subject="Hi Bob", text="y")
     )
     trashed = deliver(raw_email(subject="Old", to=alice.username), alice)[0]
     trash_items(user=alice, item_ids=[trashed.pk])
@@ -115,18 +114,18 @@ ATTEMPTS = {
         lambda m, w: save_draft(user=m, draft_id=w["draft"], to=["mallory@example.test"], attachments=None),
     ),
     "discard_draft": (DraftNotFound, lambda m, w: discard_draft(user=m, draft_id=w["draft"])),
-    "send_draft": (DraftNotFound, lambda m, w: send_draft(user=m, draft_id=w["draft"])),
+    "send_draft": (DraftNotFound, lambda m, w: send_draft_and_deliver(user=m, draft_id=w["draft"])),
     "reply_draft_to_her_item": (
         ItemNotFound,
         lambda m, w: save_draft(user=m, to=["bob@example.test"], in_reply_to_item_id=w["received"]),
     ),
     "reply_to_her_item": (
         ItemNotFound,
-        lambda m, w: send_message(user=m, to=["bob@example.test"], text="x", in_reply_to_item_id=w["received"]),
+        lambda m, w: send_and_deliver(user=m, to=["bob@example.test"], text="x", in_reply_to_item_id=w["received"]),
     ),
     "send_as_her": (
         SenderNotAllowed,
-        lambda m, w: send_message(user=m, from_address="alice@example.test", to=["bob@example.test"], text="x"),
+        lambda m, w: send_and_deliver(user=m, from_address="alice@example.test", to=["bob@example.test"], text="x"),
     ),
     "get_item": (ItemNotFound, lambda m, w: selectors.get_item_for_user(user=m, item_id=w["received"])),
     "get_thread": (ItemNotFound, lambda m, w: selectors.get_thread_for_user(user=m, thread_id=w["thread"])),

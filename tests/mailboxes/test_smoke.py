@@ -1,9 +1,9 @@
-from delivery.services import send_message
 from mailboxes.models import Blob, MailboxItem
+from tests.factories import send_and_deliver
 
 
 def test_message_sent_to_two_users_is_stored_once_with_independent_state(alice, bob, carol):
-    message = send_message(user=alice, to=["bob@example.test", "carol@example.test"], subject="Hi", text="Hello")
+    message = send_and_deliver(user=alice, to=["bob@example.test", "carol@example.test"], subject="Hi", text="Hello")
 
     items = MailboxItem.objects.filter(message=message)
     assert sorted(items.values_list("user__username", "folder")) == [

@@ -6,11 +6,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import add_alias
-from delivery.services import send_message
 from mailboxes.conversations import normalize_subject
 from mailboxes.models import MailboxItem, Thread, ThreadKey
 from mailboxes.services import place_message, store_message
-from tests.factories import deliver, raw_email
+from tests.factories import deliver, raw_email, send_and_deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +224,7 @@ def test_a_shared_participant_other_than_the_owner_joins(alice):
 
 
 def test_headerless_reply_to_something_the_owner_sent_joins_it(alice):
-    sent = send_message(user=alice, to=["dana@remote.example"], subject="Contract", text="Please sign.")
+    sent = send_and_deliver(user=alice, to=["dana@remote.example"], subject="Contract", text="Please sign.")
     sent_item = MailboxItem.objects.get(user=alice, message=sent)
 
     reply = receive(alice, subject="Re: Contract", sender=DANA, to=ALICE)
@@ -347,13 +346,13 @@ def test_same_message_id_from_a_different_sender_is_not_treated_as_a_duplicate(a
 
 
 def test_send_message_replies_thread_on_both_sides(alice, bob):
-    original = send_message(user=alice, to=["bob@example.test"], subject="Lunch?", text="Noon?")
+    original = send_and_deliver(user=alice, to=["bob@example.test"], subject="Lunch?", text="Noon?")
     bob_item = MailboxItem.objects.get(user=bob, message=original)
 
-    reply = send_message(
+    reply = send_and_deliver(
         user=bob, to=["alice@example.test"], subject="Re: Lunch?", text="Yes", in_reply_to_item_id=bob_item.pk
     )
-    answer = send_message(
+    answer = send_and_deliver(
         user=alice,
         to=["bob@example.test"],
         subject="Re: Lunch?",
@@ -377,10 +376,10 @@ def test_send_message_replies_thread_on_both_sides(alice, bob):
 
 
 def test_reply_with_a_changed_subject_stays_in_the_thread(alice, bob):
-    original = send_message(user=alice, to=["bob@example.test"], subject="Lunch?", text="Noon?")
+    original = send_and_deliver(user=alice, to=["bob@example.test"], subject="Lunch?", text="Noon?")
     bob_item = MailboxItem.objects.get(user=bob, message=original)
 
-    reply = send_message(
+    reply = send_and_deliver(
         user=bob, to=["alice@example.test"], subject="Dinner instead", text="?", in_reply_to_item_id=bob_item.pk
     )
 

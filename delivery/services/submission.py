@@ -1,0 +1,156 @@
+"""Submitting mail: the one entry point the webmail, the API and campaigns call.
+
+A submission is validated first (sender owns the From address, every address
+parses, no CR/LF in headers, size, attachments are the user's own). Then ONE
+transaction stores the blob, the ``Message``, the sender's Sent copy and one
+``Recipient`` per envelope address, which is the outbox. Only after commit is
+a delivery task dispatched; the reconciler re-dispatches anything a lost task
+left behind, so mail is never lost between the two.
+"""
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.addresses import split_address
+from delivery.models import IdempotencyKey
+from delivery.services.events import record_delivery_event
+from mailboxes.compose import Composition, compose, render, require_recipients
+from mailboxes.conversations import refresh_thread
+from mailboxes.models import Folder, MailboxItem, Message, Recipient
+from mailboxes.services.drafts import draft_composition, get_draft_for_update, reply_headers
+from mailboxes.services.placement import place_message
+from mailboxes.services.store import replace_message_content, store_message
+from mailboxes.services.uploads import attachments_from_uploads
+from webmail.errors import UserError
+
+
+class IdempotencyKeyReused(UserError):
+    code = "idempotency_key_reused"
+    status = 422
+
+
+def send_message(
+    *,
+    user,
+    from_address: str | None = None,
+    to=(),
+    cc=(),
+    bcc=(),
+    subject: str = "",
+    text: str = "",
+    html: str = "",
+    attachments=(),
+    upload_ids=(),
+    in_reply_to_item_id=None,
+    idempotency_key: str | None = None,
+    queue: str = Recipient.Queue.TRANSACTIONAL,
+    sent_at: datetime | None = None,
+) -> Message:
+    """Queue a new message for delivery and return it.
+
+    ``attachments`` are ``OutgoingAttachment``s; ``upload_ids`` name the user's
+    uploads. With an ``idempotency_key`` already used by this user for the
+    same request, the first message is returned and nothing is sent again; the
+    same key with a different request raises ``IdempotencyKeyReused``.
+    ``sent_at`` back-dates the message (imports and demo data only).
+    """
+    files = [*attachments, *attachments_from_uploads(user=user, upload_ids=upload_ids)]
+    in_reply_to, references = reply_headers(user=user, item_id=in_reply_to_item_id)
+    composition = compose(
+        user=user, from_address=from_address, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
+        attachments=files, in_reply_to=in_reply_to, references=references,
+    )  # fmt: skip
+    require_recipients(composition)
+    fingerprint = _fingerprint(composition, in_reply_to_item_id) if idempotency_key else ""
+    if idempotency_key:
+        earlier = _earlier_submission(user, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier
+    now = sent_at or timezone.now()
+    raw = render(composition, date=now, include_bcc=False)
+    try:
+        with transaction.atomic():
+            message, _ = store_message(raw=raw, status=Message.Status.QUEUED, sender=user, created_at=now)
+            if idempotency_key:
+                IdempotencyKey.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint, message=message)
+            place_message(
+                user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
+                received_at=now,
+            )  # fmt: skip
+            enqueue_recipients(message=message, composition=composition, queue=queue)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # A concurrent request with the same key won the race: answer as it did.
+        earlier = _earlier_submission(user, idempotency_key, fingerprint)
+        if earlier is None:
+            raise
+        return earlier
+    return message
+
+
+def send_draft(*, user, draft_id) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        item = get_draft_for_update(user=user, draft_id=draft_id)
+        composition = draft_composition(user=user, item=item)
+        require_recipients(composition)
+        raw = render(composition, date=now, include_bcc=False)
+        replace_message_content(message=item.message, raw=raw, status=Message.Status.QUEUED)
+        item.folder, item.previous_folder, item.received_at = Folder.SENT, "", now
+        item.save(update_fields=["folder", "previous_folder", "received_at", "updated_at"])
+        refresh_thread(item.thread)
+        enqueue_recipients(message=item.message, composition=composition)
+    return item.message
+
+
+def enqueue_recipients(*, message: Message, composition: Composition, queue: str = Recipient.Queue.TRANSACTIONAL):
+    """The outbox rows of a message, and its dispatch once the transaction commits."""
+    now = timezone.now()
+    lifetime = timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
+    for kind, name, address in composition.envelope_recipients():
+        recipient = Recipient.objects.create(
+            message=message, address=address, name=name[:300], kind=kind, domain=split_address(address)[1].lower(),
+            queue=queue, next_attempt_at=now, expires_at=now + lifetime,
+        )  # fmt: skip
+        record_delivery_event(recipient=recipient, event_type="queued", transport="submission")
+    transaction.on_commit(lambda: dispatch_delivery(message_id=message.pk, queue=queue))
+
+
+def dispatch_delivery(*, message_id: int, queue: str = Recipient.Queue.TRANSACTIONAL) -> None:
+    from delivery.tasks import deliver_message  # tasks import services: import here, not at module level
+
+    deliver_message.apply_async(args=[message_id], queue=queue)
+
+
+def _fingerprint(composition: Composition, in_reply_to_item_id) -> str:
+    request = {
+        "from": composition.from_address,
+        "to": composition.to,
+        "cc": composition.cc,
+        "bcc": composition.bcc,
+        "subject": composition.subject,
+        "text": composition.text,
+        "html": composition.html,
+        "attachments": [
+            [a.filename, a.content_type, hashlib.sha256(a.content).hexdigest()] for a in composition.attachments
+        ],
+        "in_reply_to": str(in_reply_to_item_id or ""),
+    }
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _earlier_submission(user, key: str, fingerprint: str) -> Message | None:
+    record = IdempotencyKey.objects.select_related("message").filter(user=user, key=key).first()
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used for a different message.", field="idempotency_key"
+        )
+    return record.message

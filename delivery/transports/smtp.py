@@ -1,0 +1,299 @@
+"""Delivery over SMTP: straight to the recipient domain's MX, or through a smarthost.
+
+Connections are kept per destination and reused for the next envelopes, as
+Postfix does; STARTTLS is used whenever the server offers it (opportunistic,
+unauthenticated, falling back to plain text if the handshake fails); every
+reply code and text is kept per recipient.
+"""
+
+import smtplib
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from delivery.mx import DNSError, resolve_addresses, resolve_mx
+from delivery.transports.base import (
+    Envelope,
+    Result,
+    Transport,
+    permanent_failure,
+    result_for_reply,
+    temporary_failure,
+)
+
+IDLE_SECONDS = 20  # a pooled connection unused for longer is closed rather than reused
+
+
+def _opportunistic_tls_context() -> ssl.SSLContext:
+    # Like Postfix's "may" level: encrypt when offered, do not authenticate the peer.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class ConnectionFailed(Exception):
+    pass
+
+
+@dataclass
+class Connection:
+    smtp: smtplib.SMTP
+    host: str
+    address: str
+    tls: bool
+    last_used: float
+
+    def usable(self) -> bool:
+        return time.monotonic() - self.last_used < IDLE_SECONDS
+
+    def close(self) -> None:
+        try:
+            self.smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self.smtp.close()
+
+
+def open_connection(
+    host: str,
+    address: str,
+    port: int,
+    *,
+    helo: str,
+    timeout: float,
+    starttls: str = "opportunistic",
+    username: str = "",
+    password: str = "",
+    implicit_tls: bool = False,
+) -> Connection:
+    """An SMTP connection after EHLO (and STARTTLS/AUTH when configured). Raises ConnectionFailed."""
+    use_tls = starttls != "never"
+    for attempt_tls in (use_tls, False) if starttls == "opportunistic" else (use_tls,):
+        smtp = (
+            smtplib.SMTP_SSL(timeout=timeout, context=_opportunistic_tls_context())
+            if implicit_tls
+            else (smtplib.SMTP(timeout=timeout, local_hostname=helo))
+        )
+        try:
+            code, banner = smtp.connect(address, port)
+            smtp._host = host  # connected by address; SNI and TLS want the MX name (smtplib keeps it here)
+            if code != 220:
+                smtp.close()
+                raise ConnectionFailed(f"{host}[{address}] greeted with {code} {banner.decode(errors='replace')}")
+            smtp.ehlo(helo)
+            tls = implicit_tls
+            if attempt_tls and not implicit_tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=_opportunistic_tls_context())
+                smtp.ehlo(helo)
+                tls = True
+            elif starttls == "required" and not tls:
+                smtp.close()
+                raise ConnectionFailed(f"{host}[{address}] does not offer STARTTLS, which is required")
+            if username:
+                smtp.login(username, password)
+            return Connection(smtp=smtp, host=host, address=address, tls=tls, last_used=time.monotonic())
+        except ssl.SSLError as exc:
+            smtp.close()
+            if starttls != "opportunistic" or not attempt_tls:
+                raise ConnectionFailed(f"TLS with {host}[{address}] failed: {exc}") from exc
+            continue  # opportunistic: try again in plain text
+        except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            raise ConnectionFailed(f"{host} refused our credentials: {exc.smtp_code} {exc.smtp_error!r}") from exc
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            smtp.close()
+            raise ConnectionFailed(f"cannot talk to {host}[{address}]:{port}: {exc}") from exc
+    raise ConnectionFailed(f"cannot talk to {host}[{address}]:{port}")
+
+
+def send_envelope(connection: Connection, envelope: Envelope) -> Result:
+    """One SMTP transaction (MAIL, RCPT, DATA) on an open connection.
+
+    Raises ``smtplib.SMTPServerDisconnected`` or ``OSError`` when the
+    connection breaks, so the caller can retry on a fresh one.
+    """
+    smtp = connection.smtp
+    options = []
+    if any(b > 0x7F for b in envelope.raw) and smtp.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if not (envelope.mail_from.isascii() and envelope.rcpt_to.isascii()):
+        if not smtp.has_extn("smtputf8"):
+            return permanent_failure(
+                [envelope], "The receiving server does not support SMTPUTF8 addresses", enhanced_status="5.6.7"
+            )[0]
+        options.append("SMTPUTF8")
+    try:
+        code, reply = smtp.mail(envelope.mail_from, options)
+        if code != 250:
+            smtp.rset()
+            return result_for_reply(
+                envelope.recipient_id, code, reply.decode(errors="replace"), remote_host=connection.host
+            )
+        code, reply = smtp.rcpt(envelope.rcpt_to)
+        if code not in (250, 251):
+            smtp.rset()
+            return result_for_reply(
+                envelope.recipient_id, code, reply.decode(errors="replace"), remote_host=connection.host
+            )
+        code, reply = smtp.data(envelope.raw)
+    except smtplib.SMTPDataError as exc:  # refused before the content was sent (the 354 step)
+        smtp.rset()
+        return result_for_reply(
+            envelope.recipient_id, exc.smtp_code, exc.smtp_error.decode(errors="replace"), remote_host=connection.host
+        )
+    finally:
+        connection.last_used = time.monotonic()
+    return result_for_reply(envelope.recipient_id, code, reply.decode(errors="replace"), remote_host=connection.host)
+
+
+class _Pool:
+    """Open connections per destination, reused across batches in one worker process."""
+
+    def __init__(self):
+        self._idle: dict[tuple, list[Connection]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple) -> Connection | None:
+        with self._lock:
+            stack = self._idle.get(key, [])
+            while stack:
+                connection = stack.pop()
+                if connection.usable():
+                    return connection
+                connection.close()
+        return None
+
+    def give_back(self, key: tuple, connection: Connection) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append(connection)
+
+    def close_all(self) -> None:
+        with self._lock:
+            connections = [c for stack in self._idle.values() for c in stack]
+            self._idle.clear()
+        for connection in connections:
+            connection.close()
+
+
+class _SMTPTransport(Transport):
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.pool = _Pool()
+
+    @property
+    def timeout(self) -> float:
+        return float(self.options.get("TIMEOUT", settings.SMTP_TIMEOUT))
+
+    def _hops(self, domain: str) -> list[tuple[str, str, int]]:
+        """``(host, address, port)`` to try in order. Raises DNSError."""
+        raise NotImplementedError
+
+    def _connect_kwargs(self) -> dict:
+        return {"helo": settings.MAIL_HOSTNAME, "timeout": self.timeout}
+
+    def deliver(self, *, domain: str, envelopes: list[Envelope]) -> list[Result]:
+        try:
+            hops = self._hops(domain)
+        except DNSError as exc:
+            if exc.permanent:
+                return permanent_failure(envelopes, str(exc), enhanced_status=exc.enhanced_status)
+            return temporary_failure(envelopes, str(exc), enhanced_status=exc.enhanced_status)
+        if not hops:
+            return temporary_failure(
+                envelopes, f"no address found for the mail hosts of {domain}", enhanced_status="4.4.4"
+            )
+        results: dict[int, Result] = {}
+        pending = list(envelopes)
+        errors: list[str] = []
+        for host, address, port in hops:
+            if not pending:
+                break
+            pending = self._deliver_on((host, address, port), pending, results, errors)
+        if pending:
+            reason = "; ".join(errors[-3:]) or f"no mail host of {domain} could be reached"
+            for result in temporary_failure(pending, reason, enhanced_status="4.4.1"):
+                results[result.recipient_id] = result
+        return [results[e.recipient_id] for e in envelopes]
+
+    def _deliver_on(self, key: tuple, envelopes: list[Envelope], results: dict, errors: list) -> list[Envelope]:
+        """Deliver what this hop will take; return the envelopes left for the next hop."""
+        host, address, port = key
+        connection = self.pool.take(key)
+        reused = connection is not None
+        breaks_left = 3  # a server that keeps dropping us gets the rest on a later attempt
+        remaining = list(envelopes)
+        while remaining:
+            envelope = remaining[0]
+            try:
+                if connection is None:
+                    connection = open_connection(host, address, port, **self._connect_kwargs())
+                result = send_envelope(connection, envelope)
+            except ConnectionFailed as exc:
+                errors.append(str(exc))
+                return remaining
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
+                connection.smtp.close()
+                connection = None
+                if reused:  # a pooled connection the server had closed meanwhile: just reconnect
+                    reused = False
+                    continue
+                # Broke mid-transaction (dropped during DATA, stalled past the timeout):
+                # this one is deferred, the rest go on over a fresh connection.
+                results[envelope.recipient_id] = temporary_failure(
+                    [envelope],
+                    f"connection to {host}[{address}] lost: {exc or exc.__class__.__name__}",
+                    enhanced_status="4.4.2",
+                    remote_host=host,
+                )[0]
+                remaining.pop(0)
+                breaks_left -= 1
+                if not breaks_left:
+                    errors.append(f"{host}[{address}] keeps dropping the connection")
+                    return remaining
+                continue
+            results[envelope.recipient_id] = result
+            remaining.pop(0)
+            if result.smtp_code == 421:  # the server is closing the channel
+                connection.smtp.close()
+                connection = None
+        if connection is not None:
+            self.pool.give_back(key, connection)
+        return []
+
+    def close(self) -> None:
+        self.pool.close_all()
+
+
+class MXTransport(_SMTPTransport):
+    """Direct delivery to the recipient domain's mail exchangers."""
+
+    name = "smtp"
+
+    def _hops(self, domain: str) -> list[tuple[str, str, int]]:
+        port = int(self.options.get("PORT", settings.SMTP_DELIVERY_PORT))
+        hops = []
+        for mx in resolve_mx(domain):
+            hops += [(mx.host, address, port) for address in resolve_addresses(mx.host)]
+        return hops
+
+
+class RelayTransport(_SMTPTransport):
+    """Everything through one smarthost (``HOST``, ``PORT``, ``STARTTLS``, ``USERNAME``, ``PASSWORD``)."""
+
+    name = "relay"
+
+    def _hops(self, domain: str) -> list[tuple[str, str, int]]:
+        host = self.options["HOST"]
+        return [(host, host, int(self.options.get("PORT", 587)))]
+
+    def _connect_kwargs(self) -> dict:
+        return {
+            **super()._connect_kwargs(),
+            "starttls": self.options.get("STARTTLS", "required" if self.options.get("USERNAME") else "opportunistic"),
+            "username": self.options.get("USERNAME", ""),
+            "password": self.options.get("PASSWORD", ""),
+            "implicit_tls": bool(self.options.get("IMPLICIT_TLS", False)),
+        }
