@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo $(if $(DEMO_PASSWORD),--password $(DEMO_PASSWORD))
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py rundev --host $(HOST) --port $(PORT)
 
 test: install lint
 	$(PY) manage.py makemigrations --check --dry-run

@@ -5,11 +5,13 @@ from django.contrib import admin
 from django.urls import reverse
 
 from accounts.models import Address, Domain, User
-from delivery.models import DeliveryEvent
+from delivery.models import DeliveryEvent, Suppression
+from delivery.services import suppress_address
 from mailboxes.blobstore import mailstore
 from mailboxes.compose import OutgoingAttachment
 from mailboxes.models import Label, MailboxItem, Message
 from mailboxes.services import add_labels, create_label
+from mailboxes.services.uploads import create_upload
 from tests.factories import DomainFactory, UserFactory, deliver, raw_email, send_and_deliver
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +37,10 @@ def mail(alice, bob):
         subject="Quarterly numbers",
         text="Attached.",
         attachments=[OutgoingAttachment("numbers.csv", "text/csv", b"q,total\r\n1,10\r\n")],
+        idempotency_key="quarterly-2026-q4",
     )
+    create_upload(user=alice, filename="draft.txt", content=b"later")
+    suppress_address(address="gone@remote.example", reason=Suppression.Reason.HARD_BOUNCE, detail="550 5.1.1")
     (received,) = deliver(raw_email(subject="From outside", to="bob@example.test"), bob)
     label = create_label(user=bob, name="Work", color="#2563eb")
     add_labels(user=bob, item_ids=[received.pk], label_ids=[label.pk])
@@ -267,3 +272,49 @@ def test_message_page_survives_missing_stored_bytes(admin_client, bob):
     assert page.status_code == 200
     assert "cannot be read" in page.content.decode()
     assert download.status_code == 404
+
+
+# --- outbound ------------------------------------------------------------------------
+
+
+def test_dead_letters_can_be_requeued_from_the_recipient_list(admin_client, alice, bob, settings):
+    settings.MAIL_TRANSPORT = {"BACKEND": "tests.support.transports.CrashingTransport"}
+    message = send_and_deliver(user=alice, to=["someone@remote.example"], text="x")
+    recipient = message.recipients.get()
+    assert recipient.status == "failed"
+    settings.MAIL_TRANSPORT = {"BACKEND": "delivery.transports.smtp.MXTransport"}
+
+    from mailboxes.models import Recipient
+
+    response = admin_client.post(
+        url(Recipient, "changelist"), {"action": "requeue", "_selected_action": [recipient.pk]}, follow=True
+    )
+
+    assert response.status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.status == "queued"
+    assert list(recipient.events.values_list("event_type", flat=True)) == ["queued", "failed", "queued"]
+
+
+def test_suppression_added_in_the_admin_goes_through_the_service(admin_client):
+    response = admin_client.post(
+        url(Suppression, "add"), {"address": "Someone@Remote.example", "reason": "manual", "detail": "asked us"}
+    )
+
+    assert response.status_code == 302
+    assert Suppression.objects.get().address == "someone@remote.example"
+
+
+def test_domain_page_makes_a_dkim_key_and_shows_the_records_to_publish(admin_client, alice):
+    domain = Domain.objects.get(name="example.test")
+    response = admin_client.post(
+        url(Domain, "changelist"), {"action": "make_dkim_keys", "_selected_action": [domain.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    domain.refresh_from_db()
+    assert domain.dkim_private_key.startswith("-----BEGIN PRIVATE KEY-----")
+
+    page = admin_client.get(url(Domain, "change", domain.pk)).content.decode()
+    assert f"{domain.dkim_selector}._domainkey.example.test." in page
+    assert "v=DKIM1; k=rsa; p=" in page
+    assert "PRIVATE KEY" not in page

@@ -150,3 +150,27 @@ def test_createmailuser_refuses_an_empty_password():
 
     with pytest.raises(CommandError, match="cannot be empty"):
         run("createmailuser", "bob@example.org", "--password", "")
+
+
+def test_dkimkey_makes_a_key_once_and_prints_the_records_to_publish(db):
+    call_command("createdomain", "mail.example")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("dkimkey", "mail.example", stdout=out, stderr=err)
+
+    domain = Domain.objects.get(name="mail.example")
+    records = out.getvalue().splitlines()
+    assert "Made a new DKIM key" in err.getvalue()
+    assert [r.split("\t")[3] for r in records] == ["MX", "TXT", "TXT", "TXT"]
+    dkim_record = next(r for r in records if "_domainkey" in r)
+    assert dkim_record.startswith(f"{domain.dkim_selector}._domainkey.mail.example.\t")
+    assert all(len(chunk) <= 255 for chunk in dkim_record.split('"')[1::2])
+    assert any(r.startswith("_dmarc.mail.example.\t") and "v=DMARC1" in r for r in records)
+
+    again = io.StringIO()
+    call_command("dkimkey", "mail.example", stdout=again, stderr=io.StringIO())
+    assert again.getvalue() == out.getvalue()  # same key, same records
+
+
+def test_dkimkey_for_a_domain_we_do_not_host_is_an_error(db):
+    with pytest.raises(CommandError, match="not a hosted domain"):
+        call_command("dkimkey", "elsewhere.example", stdout=io.StringIO(), stderr=io.StringIO())

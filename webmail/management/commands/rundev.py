@@ -1,0 +1,58 @@
+"""manage.py rundev: the whole product in one terminal (web server, Celery worker and scheduler).
+
+For development and the embedded defaults; production runs each process
+under its own supervisor. Ctrl-C stops everything; if one process dies, the
+others are stopped too, so a half-running system never goes unnoticed.
+"""
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+QUEUES = "transactional,bulk,inbound,indexing,default"
+
+
+class Command(BaseCommand):
+    help = "Runs the web server, a Celery worker and Celery beat together until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host, port, **options):
+        python = sys.executable
+        commands = {
+            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            "worker": [python, "-m", "celery", "-A", "webmail", "worker", "-Q", QUEUES, "--concurrency", "2",
+                       "--loglevel", "INFO"],
+            "beat": [python, "-m", "celery", "-A", "webmail", "beat", "--loglevel", "INFO",
+                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+        }  # fmt: skip
+        processes = {name: subprocess.Popen(command) for name, command in commands.items()}  # noqa: S603
+        self.stdout.write(f"Running {', '.join(processes)}; open http://{host}:{port}/ — Ctrl-C stops all.")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        exit_code = 0
+        try:
+            while True:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} exited with status {process.returncode}; stopping the others.")
+                        exit_code = process.returncode or 1
+                        raise KeyboardInterrupt
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        sys.exit(exit_code)
