@@ -42,3 +42,8 @@ def recipient_id_from(address: str) -> int | None:
     if not dash or encoded != _b36(recipient_id) or not constant_time_compare(signature, _signature(recipient_id)):
         return None
     return recipient_id
+
+
+def looks_like_verp(address: str) -> bool:
+    """``bounces+…@``: meant as a return path, even if the token was mangled on the way back."""
+    return address.rpartition("@")[0].lower().startswith(f"{PREFIX}+")

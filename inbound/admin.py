@@ -1,0 +1,89 @@
+"""Inbound mail in the admin: what arrived, how it authenticated, what the scanners said, where it went."""
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from inbound.models import InboundMessage, SpamToken, SpamTrainingCount
+from inbound.services.reception import dispatch_processing
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "mail_from_display", "recipients", "status", "spam_score", "infected", "source")
+    list_filter = ("status", "source")
+    search_fields = ("mail_from", "rcpt_tos", "client_ip", "helo", "authentication_results")
+    date_hierarchy = "received_at"
+    raw_id_fields = ("blob", "message")
+    readonly_fields = (
+        "blob", "source", "mail_from", "rcpt_tos", "client_ip", "helo", "received_at", "status", "attempts",
+        "authentication_results", "auth", "spam_score", "spam_verdict", "virus_verdict", "message", "error",
+        "processed_at", "raw_source",
+    )  # fmt: skip
+    exclude = ("lease_token", "lease_expires_at")
+    actions = ["reprocess"]
+
+    @admin.display(description="From (envelope)", ordering="mail_from")
+    def mail_from_display(self, obj):
+        return obj.mail_from or "<>"
+
+    @admin.display(description="To (envelope)")
+    def recipients(self, obj):
+        return ", ".join(obj.rcpt_tos)[:100]
+
+    @admin.display(description="Virus", boolean=True)
+    def infected(self, obj):
+        return bool(obj.virus_verdict.get("infected")) if obj.virus_verdict else None
+
+    @admin.display(description="Raw source")
+    def raw_source(self, obj):
+        from mailboxes.blobstore import read_blob
+
+        try:
+            data = read_blob(obj.blob)
+        except OSError:
+            return "(the stored file is missing)"
+        preview = data[: 1024 * 1024].decode("utf-8", errors="replace")
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", preview)
+
+    @admin.action(description="Process the selected messages again (quarantined or failed ones)",
+                  permissions=["reprocess"])  # fmt: skip
+    def reprocess(self, request, queryset):
+        jobs = list(queryset.filter(status__in=[InboundMessage.Status.FAILED, InboundMessage.Status.QUARANTINED]))
+        for job in jobs:
+            InboundMessage.objects.filter(pk=job.pk).update(status=InboundMessage.Status.QUEUED, attempts=0)
+            dispatch_processing(job_id=job.pk)
+        self.message_user(request, f"Queued {len(jobs)} message(s) for processing again.")
+
+    def has_reprocess_permission(self, request):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpamTrainingCount)
+class SpamTrainingCountAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "scope_user", "spam_messages", "ham_messages")
+    raw_id_fields = ("scope_user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpamToken)
+class SpamTokenAdmin(admin.ModelAdmin):
+    list_display = ("token", "scope_user", "spam_count", "ham_count")
+    search_fields = ("token",)
+    raw_id_fields = ("scope_user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -15,7 +15,18 @@ from django.utils.html import format_html
 
 from delivery.services import requeue_recipients
 from mailboxes.blobstore import open_blob
-from mailboxes.models import Attachment, Blob, Label, MailboxItem, Message, Recipient, Thread, ThreadKey, Upload
+from mailboxes.models import (
+    Attachment,
+    Blob,
+    Label,
+    MailboxChange,
+    MailboxItem,
+    Message,
+    Recipient,
+    Thread,
+    ThreadKey,
+    Upload,
+)
 from mailboxes.services import delete_label
 
 RAW_SOURCE_PREVIEW_BYTES = 1024 * 1024
@@ -280,3 +291,14 @@ class UploadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user", "blob")
     date_hierarchy = "created_at"
+
+
+@admin.register(MailboxChange)
+class MailboxChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The change feed that indexing and notifications follow."""
+
+    list_display = ("pk", "user", "kind", "item_id", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)

@@ -299,3 +299,26 @@ class Attachment(models.Model):
     @property
     def sha256(self) -> str:
         return self.blob_id
+
+
+class MailboxChange(models.Model):
+    """An append-only feed of what changed in a user's mailbox, read by whoever needs to follow it.
+
+    New mail is recorded here in the same transaction as the item, so the
+    search indexer and new-mail notifications (each keeping its own cursor,
+    the highest id it has handled) see every change exactly once, eventually.
+    """
+
+    class Kind(models.TextChoices):
+        NEW = "new", "New message"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    item_id = models.BigIntegerField(help_text="MailboxItem id (not a key: the item may be gone later).")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "id"], name="change_user_cursor")]
+
+    def __str__(self):
+        return f"{self.kind} item {self.item_id}"

@@ -95,3 +95,31 @@ def mallory(db):
 @pytest.fixture
 def label_factory():
     return LabelFactory
+
+
+@pytest.fixture
+def mx_server(settings):
+    """The real MX (inbound.smtpd) on a loopback port, in its own event loop thread."""
+    import asyncio
+    import threading
+
+    from inbound.smtpd import serve
+
+    settings.SMTPD_PORT = free_port()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder = {}
+
+    def run():
+        asyncio.set_event_loop(loop)
+        holder["server"] = loop.run_until_complete(serve("127.0.0.1", settings.SMTPD_PORT))
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield ("127.0.0.1", settings.SMTPD_PORT)
+    loop.call_soon_threadsafe(holder["server"].close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from webmail.env import env_bool, env_int, env_list, env_str
+from webmail.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -204,6 +204,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
+    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
 }
 
@@ -262,6 +263,44 @@ OUTBOUND_DOMAIN_CONCURRENCY = env_int("OUTBOUND_DOMAIN_CONCURRENCY", 10)
 OUTBOUND_DOMAIN_RATE_PER_MINUTE = env_int("OUTBOUND_DOMAIN_RATE_PER_MINUTE", 3000)
 OUTBOUND_SENDER_RATE_PER_MINUTE = env_int("OUTBOUND_SENDER_RATE_PER_MINUTE", 3000)
 OUTBOUND_THROTTLE_DELAY_SECONDS = env_int("OUTBOUND_THROTTLE_DELAY_SECONDS", 30)
+
+# The MX (manage.py runsmtpd).
+SMTPD_HOST = env_str("SMTPD_HOST", "127.0.0.1")
+SMTPD_PORT = env_int("SMTPD_PORT", 2525)
+SMTPD_TLS_CERT = env_str("SMTPD_TLS_CERT", "")  # PEM files; with both set, STARTTLS is offered
+SMTPD_TLS_KEY = env_str("SMTPD_TLS_KEY", "")
+SMTPD_MAX_RECIPIENTS = env_int("SMTPD_MAX_RECIPIENTS", 100)
+SMTPD_TIMEOUT = env_int("SMTPD_TIMEOUT", 300)
+SMTPD_CONNECTIONS_PER_MINUTE_PER_IP = env_int("SMTPD_CONNECTIONS_PER_MINUTE_PER_IP", 600)
+SMTPD_MESSAGES_PER_MINUTE_PER_IP = env_int("SMTPD_MESSAGES_PER_MINUTE_PER_IP", 3000)
+
+# Inbound content filters. Virus scanning is built in, or ClamAV when CLAMD_URL
+# is set (tcp://host:3310 or unix:///run/clamav/clamd.ctl); spam scoring is
+# built-in rules plus Bayes, or rspamd when RSPAMD_URL is set (http://host:11333).
+CLAMD_URL = env_str("CLAMD_URL", "")
+if CLAMD_URL:
+    INBOUND_VIRUS_SCANNER = {
+        "BACKEND": "inbound.filters.virus.ClamdScanner",
+        "OPTIONS": {"URL": CLAMD_URL, "TIMEOUT": env_int("CLAMD_TIMEOUT", 30)},
+    }
+else:
+    INBOUND_VIRUS_SCANNER = {"BACKEND": "inbound.filters.virus.BuiltinScanner"}
+RSPAMD_URL = env_str("RSPAMD_URL", "")
+if RSPAMD_URL:
+    INBOUND_SPAM_FILTER = {
+        "BACKEND": "inbound.filters.spam.RspamdFilter",
+        "OPTIONS": {
+            "URL": RSPAMD_URL,
+            "PASSWORD": env_str("RSPAMD_PASSWORD", ""),
+            "TIMEOUT": env_int("RSPAMD_TIMEOUT", 30),
+        },
+    }
+else:
+    INBOUND_SPAM_FILTER = {
+        "BACKEND": "inbound.filters.spam.BuiltinSpamFilter",
+        "OPTIONS": {"BAYES_MIN_MESSAGES": env_int("SPAM_BAYES_MIN_MESSAGES", 20)},
+    }
+INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
 
 # --- Network ----------------------------------------------------------------
 

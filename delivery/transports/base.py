@@ -6,7 +6,9 @@ from enum import StrEnum
 
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 # Address problems: the mailbox will never exist, so later mail should not try.
+# (5.1.7 and 5.1.8 are about our sender's address, not the recipient's.)
 HARD_BOUNCE_PREFIXES = ("5.1.",)
+NOT_RECIPIENT_PROBLEMS = ("5.1.7", "5.1.8")
 
 
 class Outcome(StrEnum):
@@ -36,7 +38,11 @@ class Result:
 
     @property
     def is_hard_bounce(self) -> bool:
-        return self.outcome == Outcome.BOUNCED and self.enhanced_status.startswith(HARD_BOUNCE_PREFIXES)
+        return (
+            self.outcome == Outcome.BOUNCED
+            and self.enhanced_status.startswith(HARD_BOUNCE_PREFIXES)
+            and self.enhanced_status not in NOT_RECIPIENT_PROBLEMS
+        )
 
 
 def enhanced_status_of(text: str, code: int | None = None) -> str:

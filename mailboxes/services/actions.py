@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from inbound.filters.spam import train_spam
 from mailboxes.conversations import refresh_threads
 from mailboxes.exceptions import FolderNotAllowed, ItemNotFound, LabelNotFound
 from mailboxes.models import Folder, Label, MailboxItem, Message
@@ -135,8 +136,15 @@ def trash_items(*, user, item_ids: Iterable) -> int:
     return move_items(user=user, item_ids=item_ids, folder=Folder.TRASH)
 
 
+@transaction.atomic
 def mark_spam(*, user, item_ids: Iterable) -> int:
-    return move_items(user=user, item_ids=item_ids, folder=Folder.SPAM)
+    """Move to Spam, and teach the user's spam filter that such mail is spam."""
+    items = _items_for_update(user, item_ids)
+    newly = [item for item in items if item.folder != Folder.SPAM]
+    moved = _move(items, Folder.SPAM)
+    for item in newly:
+        train_spam(user=user, message=item.message, is_spam=True)
+    return moved
 
 
 @transaction.atomic
@@ -144,7 +152,10 @@ def mark_not_spam(*, user, item_ids: Iterable) -> int:
     items = _items_for_update(user, item_ids)
     if any(item.folder != Folder.SPAM for item in items):
         raise FolderNotAllowed("Only messages in Spam can be marked as not spam.", field="folder")
-    return _move(items, Folder.INBOX)
+    moved = _move(items, Folder.INBOX)
+    for item in items:
+        train_spam(user=user, message=item.message, is_spam=False)
+    return moved
 
 
 @transaction.atomic

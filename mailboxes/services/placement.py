@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailboxes.conversations import assign_thread, refresh_thread
-from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.models import Folder, MailboxChange, MailboxItem, Message
 
 
 def lock_mailbox(user) -> None:
@@ -58,4 +58,6 @@ def place_message(
             received_at=received_at or timezone.now(),
         )
         refresh_thread(thread)
+        if origin == MailboxItem.Origin.RECEIVED:
+            MailboxChange.objects.create(user=user, item_id=item.pk, kind=MailboxChange.Kind.NEW)
     return item

@@ -97,8 +97,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def self_signed_context(hostname: str = "localhost") -> ssl.SSLContext:
-    """A server TLS context with a throwaway certificate, so STARTTLS really happens."""
+def write_self_signed_certificate(folder: Path, hostname: str = "localhost") -> tuple[str, str]:
+    """A throwaway certificate and key as PEM files in ``folder``; returns their paths."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -117,13 +117,18 @@ def self_signed_context(hostname: str = "localhost") -> ssl.SSLContext:
         .not_valid_after(now + datetime.timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
-    folder = Path(tempfile.mkdtemp())
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (folder / "key.pem").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def self_signed_context(hostname: str = "localhost") -> ssl.SSLContext:
+    """A server TLS context with a throwaway certificate, so STARTTLS really happens."""
+    cert, key = write_self_signed_certificate(Path(tempfile.mkdtemp()), hostname)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    context.load_cert_chain(cert, key)
     return context
 
 

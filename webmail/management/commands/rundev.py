@@ -1,4 +1,4 @@
-"""manage.py rundev: the whole product in one terminal (web server, Celery worker and scheduler).
+"""manage.py rundev: the whole product in one terminal (web server, MX, Celery worker and scheduler).
 
 For development and the embedded defaults; production runs each process
 under its own supervisor. Ctrl-C stops everything; if one process dies, the
@@ -17,7 +17,7 @@ QUEUES = "transactional,bulk,inbound,indexing,default"
 
 
 class Command(BaseCommand):
-    help = "Runs the web server, a Celery worker and Celery beat together until Ctrl-C."
+    help = "Runs the web server, the MX, a Celery worker and Celery beat together until Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -29,6 +29,7 @@ class Command(BaseCommand):
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": [python, "-m", "celery", "-A", "webmail", "worker", "-Q", QUEUES, "--concurrency", "2",
                        "--loglevel", "INFO"],
+            "mx": [python, "manage.py", "runsmtpd"],
             "beat": [python, "-m", "celery", "-A", "webmail", "beat", "--loglevel", "INFO",
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }  # fmt: skip

@@ -1,0 +1,87 @@
+"""DNS for sender authentication: one resolver (``webmail.dns``), one cache per message, typed failures.
+
+Every answer is a list: empty when the name does not exist (NXDOMAIN) or has no
+record of that type, which SPF counts as a "void lookup". A lookup that could
+not be completed (timeout, SERVFAIL, refused, time budget spent) raises
+``TempError``; a name that cannot be put on the wire raises ``InvalidName``.
+"""
+
+import re
+import time
+
+import dns.exception
+import dns.name
+import dns.resolver
+
+from webmail.dns import get_resolver
+
+_LDH_LABEL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class TempError(Exception):
+    """The DNS could not answer now; asking again later may work."""
+
+
+class InvalidName(Exception):
+    """Not something that can be looked up: empty label, label over 63 octets, control characters…"""
+
+
+def dns_name(name: str) -> dns.name.Name:
+    """``name`` as an absolute DNS name (IDNA-encoded when it is not ASCII), or ``InvalidName``."""
+    if not name or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        raise InvalidName(f"{name!r} is not a domain name")
+    try:
+        parsed = dns.name.from_text(name)
+    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+        raise InvalidName(f"{name!r} is not a domain name: {exc}") from exc
+    if parsed == dns.name.root:
+        raise InvalidName("the root is not a domain name")
+    return parsed
+
+
+def is_multi_label_domain(name: str) -> bool:
+    try:
+        return len(dns_name(name.rstrip(".")).labels) >= 3  # two labels and the root
+    except InvalidName:
+        return False
+
+
+def is_hostname(name: str) -> bool:
+    """A multi-label name of letters, digits, hyphens and underscores: what a mail domain can be."""
+    return is_multi_label_domain(name) and all(_LDH_LABEL.fullmatch(label) for label in name.rstrip(".").split("."))
+
+
+class Lookups:
+    """Answers for one message. Failures are cached too, so a name that timed out is not waited on twice."""
+
+    def __init__(self):
+        self._cache: dict[tuple[str, str], list | TempError] = {}
+
+    def query(self, name: str, rdtype: str, *, deadline: float | None = None) -> list:
+        qname = dns_name(name)
+        key = (qname.to_text().lower(), rdtype)
+        if key not in self._cache:
+            lifetime = get_resolver().lifetime
+            if deadline is not None:
+                lifetime = min(lifetime, deadline - time.monotonic())
+                if lifetime <= 0:  # not cached: it says nothing about the name, only about this caller
+                    raise TempError(f"time budget spent before looking up {qname} {rdtype}")
+            self._cache[key] = self._ask(qname, rdtype, lifetime)
+        answer = self._cache[key]
+        if isinstance(answer, TempError):
+            raise TempError(str(answer))
+        return answer
+
+    def txt(self, name: str, *, deadline: float | None = None) -> list[bytes]:
+        """Each TXT record with its character-strings joined, as RFC 7208 §3.3 and RFC 6376 §3.6.2.2 say."""
+        return [b"".join(r.strings) for r in self.query(name, "TXT", deadline=deadline)]
+
+    @staticmethod
+    def _ask(qname: dns.name.Name, rdtype: str, lifetime: float) -> list | TempError:
+        try:
+            answer = get_resolver().resolve(qname, rdtype, search=False, raise_on_no_answer=False, lifetime=lifetime)
+        except dns.resolver.NXDOMAIN:
+            return []
+        except dns.exception.DNSException as exc:  # SERVFAIL/REFUSED (NoNameservers), timeouts, bad replies
+            return TempError(f"DNS lookup of {qname} {rdtype} failed: {exc.__class__.__name__}")
+        return list(answer.rrset) if answer.rrset is not None else []

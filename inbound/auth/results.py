@@ -1,0 +1,112 @@
+"""The results of sender authentication and their RFC 8601 Authentication-Results header."""
+
+import re
+from dataclasses import asdict, dataclass
+
+# RFC 2045 token: printable ASCII without SPACE and tspecials; anything else is quoted.
+_TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
+MAX_REASON = 100
+
+
+@dataclass(frozen=True)
+class SPFResult:
+    result: str  # pass, fail, softfail, neutral, none, temperror, permerror
+    domain: str  # the domain checked: MAIL FROM's, or HELO's when MAIL FROM is <>
+    scope: str  # "mailfrom" or "helo"
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class DKIMResult:
+    result: str  # pass, fail, neutral, none, temperror, permerror
+    domain: str  # d=
+    selector: str  # s=
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class DMARCResult:
+    result: str  # pass, fail, none, temperror, permerror
+    domain: str  # the RFC5322.From domain
+    policy: str  # the applicable p= or sp=: none, quarantine, reject; "" without a record
+    disposition: str  # what the policy asks for this message: none, quarantine, reject
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class AuthenticationResults:
+    spf: SPFResult
+    helo_spf: SPFResult
+    dkim: list[DKIMResult]
+    dmarc: DMARCResult
+
+    def header_value(self, authserv_id: str) -> str:
+        """The Authentication-Results field value (RFC 8601), unfolded, ASCII, without CR or LF.
+
+        ``mx.example.org; spf=pass smtp.mailfrom=a.example; spf=none smtp.helo=mx.a.example;
+        dkim=pass header.d=a.example header.s=s1; dmarc=pass (p=reject dis=none) header.from=a.example``
+        — the HELO result is listed separately only when MAIL FROM was not empty (with ``<>`` the SPF
+        result already is the HELO's). Values that come from the message or the DNS are sanitised.
+        """
+        parts = [_value(authserv_id) or "unknown"]
+        parts.append(_spf_resinfo(self.spf))
+        if self.spf.scope == "mailfrom":
+            parts.append(_spf_resinfo(self.helo_spf))
+        for dkim in self.dkim:
+            props = [("header.d", dkim.domain), ("header.s", dkim.selector)] if dkim.domain else []
+            parts.append(_resinfo("dkim", dkim.result, dkim.explanation, props))
+        dmarc = self.dmarc
+        comment = f"(p={dmarc.policy} dis={dmarc.disposition})" if dmarc.policy else ""
+        props = [("header.from", dmarc.domain)] if dmarc.domain else []
+        parts.append(_resinfo("dmarc", dmarc.result, dmarc.explanation, props, comment=comment))
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict:
+        """JSON-safe; ``from_dict`` reads it back."""
+        return {
+            "spf": asdict(self.spf),
+            "helo_spf": asdict(self.helo_spf),
+            "dkim": [asdict(result) for result in self.dkim],
+            "dmarc": asdict(self.dmarc),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AuthenticationResults":
+        return cls(
+            spf=SPFResult(**data["spf"]),
+            helo_spf=SPFResult(**data["helo_spf"]),
+            dkim=[DKIMResult(**result) for result in data["dkim"]],
+            dmarc=DMARCResult(**data["dmarc"]),
+        )
+
+
+def _spf_resinfo(spf: SPFResult) -> str:
+    ptype = "smtp.mailfrom" if spf.scope == "mailfrom" else "smtp.helo"
+    return _resinfo("spf", spf.result, spf.explanation, [(ptype, spf.domain)] if spf.domain else [])
+
+
+def _resinfo(method: str, result: str, reason: str, props: list[tuple[str, str]], comment: str = "") -> str:
+    words = [f"{method}={_value(result) or 'none'}"]
+    if comment:
+        words.append(comment)
+    if reason and result not in ("pass", "none"):  # those need no reason
+        words.append(f"reason={_quoted(_clean(reason)[:MAX_REASON])}")
+    words += [f"{name}={_value(value)}" for name, value in props if _clean(value)]
+    return " ".join(words)
+
+
+def _clean(text: str) -> str:
+    """No control characters, no line breaks, nothing outside ASCII: hostile DNS and headers end up here."""
+    return _UNPRINTABLE.sub(" ", text).strip()
+
+
+def _value(text: str) -> str:
+    text = _clean(text)[:255]
+    if not text or _TOKEN.fullmatch(text):
+        return text
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

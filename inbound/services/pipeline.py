@@ -1,0 +1,180 @@
+"""Processing accepted mail, on the inbound queue.
+
+For each ``InboundMessage``: claim it (idempotent: a job runs once even if its
+task is delivered twice), then
+
+1. mail to a VERP return address is a bounce or complaint report: it becomes
+   delivery events and suppressions, and is never placed in a mailbox;
+2. otherwise SPF, DKIM and DMARC are evaluated and recorded as an
+   Authentication-Results header on the stored view (trace headers + the
+   exact bytes received);
+3. the virus scanner runs: an infected message is quarantined, never delivered;
+4. per recipient, the spam filter decides inbox or spam (a DMARC policy of
+   quarantine or reject also sends it to spam: we accepted it already), and
+   the message is placed and threaded; placement records the new-mail change
+   that search indexing and notifications follow.
+
+A failure is retried a few times, then the job is dead-lettered for an admin.
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+from email.utils import format_datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.selectors import resolve_hosted_address
+from delivery import verp
+from inbound.auth import authenticate
+from inbound.bounces import handle_report
+from inbound.filters.spam import get_spam_filter
+from inbound.filters.virus import get_virus_scanner
+from inbound.models import InboundMessage
+from inbound.services.reception import dispatch_processing
+from mailboxes.blobstore import read_blob
+from mailboxes.models import Folder
+from mailboxes.parsing import parse_message
+from mailboxes.services.placement import place_message
+from mailboxes.services.store import delete_orphan_messages, store_message
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+class VirusScanUnavailable(Exception):
+    pass
+
+
+LEASE = timedelta(minutes=10)
+
+
+def process_inbound_message(*, job_id: int) -> str | None:
+    """Process one job; returns its final status, or None if someone else holds it."""
+    token = _claim(job_id)
+    if token is None:
+        return None
+    job = InboundMessage.objects.select_related("blob").get(pk=job_id)
+    try:
+        status = _process(job)
+    except Exception as exc:
+        logger.exception("inbound message %s failed (attempt %s)", job_id, job.attempts)
+        return _fail(job, token, exc)
+    InboundMessage.objects.filter(pk=job_id, lease_token=token).update(
+        status=status, lease_token="", lease_expires_at=None, processed_at=timezone.now(), error=""
+    )
+    return status
+
+
+def _claim(job_id: int) -> str | None:
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimable = Q(status=InboundMessage.Status.QUEUED) | Q(
+        status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now
+    )
+    updated = (
+        InboundMessage.objects.filter(claimable, pk=job_id)
+        .update(status=InboundMessage.Status.PROCESSING, lease_token=token, lease_expires_at=now + LEASE,
+                attempts=F("attempts") + 1)
+    )  # fmt: skip
+    return token if updated else None
+
+
+def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
+    job.refresh_from_db(fields=["attempts"])
+    final = job.attempts >= MAX_ATTEMPTS
+    status = InboundMessage.Status.FAILED if final else InboundMessage.Status.QUEUED
+    InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
+        status=status, lease_token="", lease_expires_at=None, error=f"{exc.__class__.__name__}: {exc}"[:5000]
+    )
+    if not final:
+        transaction.on_commit(lambda: dispatch_processing(job_id=job.pk, countdown=60 * job.attempts))
+    return status
+
+
+def _process(job: InboundMessage) -> str:
+    raw = read_blob(job.blob)
+    reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
+    people = [r for r in job.rcpt_tos if r not in reports]
+    if reports:
+        for address in reports:
+            handle_report(raw=raw, verp_address=address)
+        if not people:
+            return InboundMessage.Status.REPORT
+
+    results = authenticate(raw=raw, client_ip=job.client_ip or "", helo=job.helo, mail_from=job.mail_from)
+    auth = results.as_dict()
+    header = results.header_value(settings.MAIL_HOSTNAME)
+    parsed = parse_message(raw)
+    virus = get_virus_scanner().scan(raw=raw, parsed=parsed)
+    InboundMessage.objects.filter(pk=job.pk).update(
+        auth=auth, authentication_results=header, virus_verdict=_verdict_dict(virus)
+    )
+    if virus.infected:
+        logger.warning("quarantined inbound message %s: %s", job.pk, ", ".join(virus.names))
+        return InboundMessage.Status.QUARANTINED
+    if virus.error:  # the scanner could not look (clamd down): retry rather than deliver unscanned mail
+        raise VirusScanUnavailable(virus.error)
+
+    users = {}
+    for address in people:
+        user = resolve_hosted_address(address)
+        if user is not None:
+            users.setdefault(user.pk, user)  # an alias and its user in one envelope: one copy
+    spam_filter = get_spam_filter()
+    verdicts = {}
+    with transaction.atomic():
+        message, _ = store_message(raw=_trace_headers(job, header) + raw)
+        for user in users.values():
+            verdict = spam_filter.score(raw=raw, parsed=parsed, auth=auth, user=user)
+            verdicts[user.username] = _verdict_dict(verdict)
+            folder = (
+                Folder.SPAM
+                if verdict.is_spam or results.dmarc.disposition in ("quarantine", "reject")
+                else (Folder.INBOX)
+            )
+            place_message(user=user, message=message, folder=folder, received_at=job.received_at)
+        delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
+        scores = [v["score"] for v in verdicts.values() if v.get("score") is not None]
+        InboundMessage.objects.filter(pk=job.pk).update(
+            spam_verdict=verdicts,
+            spam_score=max(scores) if scores else None,
+            message=message if message.items.exists() else None,
+        )
+    return InboundMessage.Status.DELIVERED
+
+
+def _trace_headers(job: InboundMessage, authentication_results: str) -> bytes:
+    """The Received and Authentication-Results headers an MX prepends (RFC 5321 §4.4, RFC 8601)."""
+    helo = job.helo or "unknown"
+    client = f"[{job.client_ip}]" if job.client_ip else "(webhook)"
+    received = (
+        f"Received: from {helo} ({helo} {client})\r\n\tby {settings.MAIL_HOSTNAME} with ESMTP id {job.pk}"
+        f"\r\n\tfor <{job.rcpt_tos[0] if job.rcpt_tos else ''}>; {format_datetime(job.received_at)}\r\n"
+    )
+    # One result per line: with several signatures the header outgrows the 998-character line limit.
+    results = "Authentication-Results: " + ";\r\n\t".join(authentication_results.split("; ")) + "\r\n"
+    return (results + received).encode("utf-8", "replace")
+
+
+def _verdict_dict(verdict) -> dict:
+    return {key: getattr(verdict, key) for key in verdict.__dataclass_fields__}
+
+
+def reconcile_inbound() -> dict[str, int]:
+    """Re-dispatch jobs that a lost task or a dead worker left queued or half-processed."""
+    now = timezone.now()
+    stale = InboundMessage.objects.filter(
+        Q(status=InboundMessage.Status.QUEUED, received_at__lt=now - timedelta(minutes=1))
+        | Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
+    ).values_list("pk", flat=True)[:1000]
+    ids = list(stale)
+    for job_id in ids:
+        dispatch_processing(job_id=job_id)
+    if ids:
+        logger.info("re-dispatched %d inbound messages", len(ids))
+    return {"redispatched": len(ids)}

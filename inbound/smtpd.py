@@ -1,0 +1,185 @@
+"""The MX: an aiosmtpd server that accepts mail for hosted addresses only.
+
+During the dialogue it checks what it can answer at once (relaying, unknown
+users, too many recipients, size, per-client rates) with enhanced status
+codes. It answers 250 to DATA only after the exact bytes and the envelope
+are committed to the database and the blob store; everything else
+(authentication, scanning, placement) happens on the inbound queue.
+"""
+
+import asyncio
+import functools
+import logging
+import ssl
+import threading
+import time
+from collections import defaultdict, deque
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from inbound.services.reception import RecipientCheck, accept_message, check_recipient
+
+logger = logging.getLogger(__name__)
+
+# aiosmtpd's own replies carry no enhanced status code (RFC 3463); ours do.
+_REPLY_REWRITES = {
+    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message size exceeds fixed maximum",
+    "552 Error: Too much mail data": "552 5.3.4 Message too big for this system",
+    "503 Error: need RCPT command": "503 5.5.1 Need RCPT command first",
+    "503 Error: need MAIL command": "503 5.5.1 Need MAIL command first",
+}
+
+
+class RateLimiter:
+    """Sliding one-minute windows of events per client IP (connections, messages).
+
+    ``limit`` is read on every call, so a changed setting applies at once.
+    """
+
+    def __init__(self, limit):
+        self.limit = limit if callable(limit) else (lambda: limit)
+        self._events: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        per_minute = self.limit()
+        if per_minute <= 0:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            events = self._events[key]
+            while events and now - events[0] > 60:
+                events.popleft()
+            if len(events) >= per_minute:
+                return False
+            events.append(now)
+            if len(self._events) > 100_000:  # bound memory under a flood of distinct addresses
+                self._events = defaultdict(deque, {k: v for k, v in self._events.items() if v})
+            return True
+
+
+class MXProtocol(SMTP):
+    # RFC 5321 says 1000, but real mail has longer lines (unwrapped HTML, huge To
+    # headers) and Postfix takes them; refusing them would bounce legitimate mail.
+    line_length_limit = 1024 * 1024
+
+    def __init__(self, handler, *, connection_limiter: RateLimiter, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.connection_limiter = connection_limiter
+
+    async def push(self, status):
+        if isinstance(status, str):
+            status = _REPLY_REWRITES.get(status, status)
+        await super().push(status)
+
+    async def _handle_client(self):
+        client_ip = self.session.peer[0] if self.session and self.session.peer else ""
+        if not self.connection_limiter.allow(client_ip):
+            await self.push("421 4.7.0 Too many connections from your address; try again later")
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+
+def _sync(function):
+    """Run a database function in a worker thread, with a fresh connection if the last one died."""
+
+    def call(*args, **kwargs):
+        close_old_connections()
+        return function(*args, **kwargs)
+
+    return sync_to_async(call, thread_sensitive=False)
+
+
+class MXHandler:
+    def __init__(self):
+        self.message_limiter = RateLimiter(lambda: settings.SMTPD_MESSAGES_PER_MINUTE_PER_IP)
+
+    async def handle_EHLO(self, server, session: Session, envelope: Envelope, hostname: str, responses):  # noqa: N802
+        session.host_name = hostname
+        # aiosmtpd reads commands one by one, so pipelined clients just work; say so.
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, mail_options):  # noqa: N802
+        client_ip = session.peer[0] if session.peer else ""
+        if not self.message_limiter.allow(client_ip):
+            return "450 4.7.1 Too many messages from your address; try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, rcpt_options):  # noqa: N802
+        if len(envelope.rcpt_tos) >= settings.SMTPD_MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        try:
+            verdict = await _sync(check_recipient)(address)
+        except Exception:
+            logger.exception("recipient check for %r failed", address)
+            return "451 4.3.0 Temporary failure; try again later"
+        if verdict == RecipientCheck.RELAY:
+            return "550 5.7.1 Relaying denied: we are not the destination for this domain"
+        if verdict == RecipientCheck.UNKNOWN:
+            return "550 5.1.1 No such user here"
+        if address.lower() not in (r.lower() for r in envelope.rcpt_tos):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server, session: Session, envelope: Envelope):  # noqa: N802
+        raw = envelope.original_content or envelope.content
+        try:
+            job = await _sync(accept_message)(
+                raw=raw,
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                client_ip=session.peer[0] if session.peer else None,
+                helo=session.host_name or "",
+            )
+        except Exception:
+            # Nothing was committed: the client keeps the message and retries.
+            logger.exception("could not store a message from %s", session.peer)
+            return "451 4.3.0 Temporary failure storing the message; try again later"
+        return f"250 2.0.0 OK queued as {job.pk}"
+
+
+@functools.cache
+def _tls_context_for(cert: str, key: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def tls_context() -> ssl.SSLContext | None:
+    if not (settings.SMTPD_TLS_CERT and settings.SMTPD_TLS_KEY):
+        return None
+    return _tls_context_for(settings.SMTPD_TLS_CERT, settings.SMTPD_TLS_KEY)
+
+
+def protocol_factory():
+    """A factory for ``loop.create_server``: a protocol per connection, limits shared between them."""
+    handler = MXHandler()
+    connection_limiter = RateLimiter(lambda: settings.SMTPD_CONNECTIONS_PER_MINUTE_PER_IP)
+
+    def factory():
+        return MXProtocol(
+            handler,
+            connection_limiter=connection_limiter,
+            hostname=settings.MAIL_HOSTNAME,
+            ident="ESMTP",
+            data_size_limit=settings.MAIL_MAX_MESSAGE_BYTES,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls_context(),
+            require_starttls=False,
+            timeout=settings.SMTPD_TIMEOUT,
+        )
+
+    return factory
+
+
+async def serve(host: str, port: int) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(protocol_factory(), host=host, port=port, reuse_address=True)
