@@ -1,3 +1,5 @@
+import gc
+
 import pytest
 
 from delivery.mx import clear_cache as clear_dns_cache
@@ -123,3 +125,8 @@ def mx_server(settings):
     loop.call_soon_threadsafe(holder["server"].close)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+    # The handler's database calls ran in the loop's executor threads: end them, and with
+    # them their connections, or PostgreSQL refuses to drop the test database at the end.
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    gc.collect()

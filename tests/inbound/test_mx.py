@@ -134,6 +134,19 @@ def test_message_over_the_size_limit_is_refused_with_5_3_4(mx_server, alice, set
     assert not InboundMessage.objects.exists()
 
 
+def test_a_30_mb_message_is_refused_over_the_default_25_mb_limit_and_nothing_is_stored(mx_server, alice):
+    raw = message_bytes(attachments=[("video.bin", b"\x00" * (30 * 1024 * 1024))])
+    client = smtp(mx_server)
+    assert client.mail("sam@sender.example")[0] == 250  # no SIZE declared: the limit is enforced on the data
+    assert client.rcpt("alice@example.test")[0] == 250
+
+    code, reply = client.data(raw)
+
+    assert (code, reply[:5]) == (552, b"5.3.4")
+    client.quit()
+    assert not InboundMessage.objects.exists()
+
+
 def test_per_client_message_rate_limit_answers_450(mx_server, alice, settings):
     settings.SMTPD_MESSAGES_PER_MINUTE_PER_IP = 2
     client = smtp(mx_server)
