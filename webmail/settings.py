@@ -332,10 +332,7 @@ REST_FRAMEWORK = {
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads add multipart
     "EXCEPTION_HANDLER": "webmail.api.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -344,7 +341,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Send, read, search and organise mail. Authenticate with `Authorization: Bearer TOKEN` "
         "(a token from your settings page or `manage.py createapitoken ADDRESS`). "
-        "Every error is `{\"error\": {\"code\", \"message\", \"details\": {field: [messages]}}}`."
+        'Every error is `{"error": {"code", "message", "details": {field: [messages]}}}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

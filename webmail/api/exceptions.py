@@ -8,8 +8,9 @@ Every error, whatever raised it, is answered as::
 errors (validation, authentication, throttling, parsing) are reshaped.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -59,7 +60,9 @@ def api_exception_handler(exc, context):
     if isinstance(exc, UserError):
         details = {exc.field: [exc.message]} if exc.field else {}
         return Response(error_body(exc.code, exc.message, details), status=exc.status)
-    if isinstance(exc, Http404):
+    if isinstance(exc, SuspiciousOperation):  # too many form fields, a request too large…
+        exc = exceptions.ParseError(str(exc) or "Malformed request.")
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -80,6 +83,7 @@ def api_exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # nothing is changed here; without it a POST would get Django's HTML 403 instead
 def json_not_found(request, *args, **kwargs):
     """Any unknown address under /api/ is a JSON 404 too."""
     return JsonResponse(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)

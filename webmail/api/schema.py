@@ -10,6 +10,7 @@ _ALWAYS = {
     "403": "Not allowed.",
     "404": "No such object (or it is not yours: both look the same).",
     "405": "Method not allowed.",
+    "409": "Conflicts with what exists (e.g. a label of that name).",
     "406": "Not acceptable.",
     "413": "Too large.",
     "415": "Unsupported media type.",
