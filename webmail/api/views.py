@@ -168,8 +168,8 @@ class AttachmentUploadView(APIView):
 
 
 def _draft_item(user, draft_id) -> MailboxItem:
-    item = selectors.get_item_for_user(user=user, item_id=draft_id)
-    if item.message.status != Message.Status.DRAFT or item.folder != Folder.DRAFTS:
+    item = selectors.items_for(user).filter(pk=selectors.parse_pk(draft_id)).first()
+    if item is None or item.message.status != Message.Status.DRAFT or item.folder != Folder.DRAFTS:
         raise DraftNotFound("No such draft.")
     return item
 
