@@ -489,7 +489,7 @@ class SearchView(APIView):
             result = search_services.search(
                 request.user, query["q"], limit=query["limit"], cursor=query.get("cursor"), order=query["order"]
             )
-        except search_services.QuerySyntaxError as exc:
+        except getattr(search_services, "QuerySyntaxError", ()) as exc:
             raise QueryInvalid(f"{exc.message} (at position {exc.position})", field="q") from exc
         items = selectors.items_for(request.user).in_bulk([hit.item_id for hit in result.hits])
         rows = []
