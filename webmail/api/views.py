@@ -81,6 +81,7 @@ def _idempotency_key(request) -> str | None:
 
 
 def _send_result(request, message: Message) -> dict:
+    message.refresh_from_db(fields=["status"])  # delivery may already have moved on (a local recipient)
     item = MailboxItem.objects.get(user=request.user, message=message, origin=MailboxItem.Origin.SENT)
     return {
         "id": item.pk,
