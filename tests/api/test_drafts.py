@@ -110,3 +110,9 @@ def test_another_users_draft_is_404_for_every_method(api, mallory_api, method, s
     assert_error(response, 404, "draft_not_found")
     after = api.get(f"/api/emails/drafts/{draft['id']}").json()
     assert (after["subject"], after["folder"]) == ("Plan", "drafts")
+
+
+def test_patch_keeps_display_names_with_commas_and_quotes(api):
+    draft = create_draft(api, to=['"Builder, Bob \\"The\\"" <bob@example.test>'])
+    data = api.patch(f"/api/emails/drafts/{draft['id']}", {"subject": "Changed"}, format="json").json()
+    assert data["to"] == [{"name": 'Builder, Bob "The"', "address": "bob@example.test"}]

@@ -176,7 +176,12 @@ def _draft_item(user, draft_id) -> MailboxItem:
 
 
 def _as_strings(entries) -> list[str]:
-    return [f'"{name}" <{address}>' if name else address for name, address in entries]
+    """``(name, address)`` pairs back to the strings the services parse; the name quoted, or a comma splits it."""
+
+    def quoted(name: str) -> str:
+        return name.replace("\\", "\\\\").replace('"', '\\"')
+
+    return [f'"{quoted(name)}" <{address}>' if name else address for name, address in entries]
 
 
 def _save(request, serializer, *, draft_id=None, partial=False) -> MailboxItem:
