@@ -10,6 +10,8 @@ import json
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -52,7 +54,18 @@ schema = _load_schema()
 
 
 @pytest.fixture
-def mailbox(db, settings, alice, bob):
+def _connection_kept_open():
+    """The real WSGI handler closes the database connection after each request (Django's test
+    client stops it doing so): that would end the test's transaction, on PostgreSQL."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def mailbox(db, settings, alice, bob, _connection_kept_open):
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
     # Generous rates: the run is about schema conformance; throttling has its own test.
     settings.REST_FRAMEWORK = {
