@@ -15,9 +15,17 @@ from django.utils.html import format_html
 
 from accounts.addresses import normalize_address, normalize_domain, split_address
 from accounts.dkim import dns_records
-from accounts.models import Address, Domain, User
+from accounts.models import Address, ApiToken, Domain, User
 from accounts.roles import MARKETERS_GROUP
-from accounts.services import add_alias, create_domain, create_mail_user, ensure_dkim_key, remove_alias
+from accounts.services import (
+    add_alias,
+    create_api_token,
+    create_domain,
+    create_mail_user,
+    ensure_dkim_key,
+    remove_alias,
+    revoke_api_token,
+)
 from webmail.errors import UserError
 
 
@@ -292,3 +300,61 @@ class AddressAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         remove_alias(user=obj.user, address_id=obj.pk)
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name")
+
+    def _post_clean(self):
+        # The row is made by ``create_api_token``; the form only collects its inputs.
+        pass
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
+    """Tokens are made here (the token is shown once, in the message after saving) and revoked, never edited."""
+
+    form = ApiTokenForm
+    list_display = ("prefix_display", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("prefix", "name", "user__username")
+    raw_id_fields = ("user",)
+    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke_tokens"]
+
+    @admin.display(description="Token", ordering="prefix")
+    def prefix_display(self, obj):
+        return f"{obj.prefix}…"
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ("user", "name")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # revoke instead: the row says when it stopped working
+        return actions
+
+    def create(self, request, form):
+        record, token = create_api_token(user=form.cleaned_data["user"], name=form.cleaned_data.get("name", ""))
+        self.message_user(
+            request, f"The new token for {record.user} is {token} \u2014 copy it now, it is not shown again."
+        )
+        return record
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_tokens(self, request, queryset):
+        for record in queryset.select_related("user"):
+            revoke_api_token(user=record.user, token_id=record.pk)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -80,3 +80,31 @@ class Address(models.Model):
     @property
     def email(self) -> str:
         return f"{self.local_part}@{self.domain.name}"
+
+
+class ApiToken(models.Model):
+    """A secret that lets a program act as its user through the REST API.
+
+    Only the SHA-256 of the token is stored: the token itself is shown once,
+    when it is made. SHA-256 (not a slow password hash) is right here because
+    the token is 256 random bits, so there is nothing to guess.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

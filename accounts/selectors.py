@@ -39,3 +39,8 @@ def addresses_of(user: User) -> list[str]:
     rows = Address.objects.filter(user=user).select_related("domain").order_by("local_part")
     ordered = sorted(rows, key=lambda a: a.kind != Address.Kind.PRIMARY)
     return [a.email for a in ordered]
+
+
+def api_tokens_of(user: User):
+    """The user's API tokens, newest first (active and revoked), for their settings page."""
+    return user.api_tokens.order_by("-created_at", "-pk")

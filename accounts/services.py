@@ -1,12 +1,16 @@
 """Writes for accounts: domains, users, addresses, roles."""
 
+import hashlib
+import secrets
+from datetime import timedelta
+
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.addresses import InvalidAddress, normalize_address, normalize_domain, split_address
 from accounts.dkim import generate_private_key_pem
-from accounts.models import Address, Domain, User
+from accounts.models import Address, ApiToken, Domain, User
 from accounts.roles import MARKETERS_GROUP
 from webmail.errors import Conflict, NotFound, UserError
 
@@ -129,3 +133,54 @@ def remove_alias(*, user: User, address_id: int) -> None:
     deleted, _ = Address.objects.filter(user=user, pk=pk, kind=Address.Kind.ALIAS).delete()
     if not deleted:
         raise NotFound("No such alias.")
+
+
+# --- API tokens ---------------------------------------------------------------
+
+API_TOKEN_PREFIX = "wm_"  # noqa: S105 - a marker, not a secret
+# last_used_at is a hint for the user, not an audit log: write it at most this often.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_api_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_api_token(*, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for ``user``: the row, and the token itself, which is never stored or shown again."""
+    name = " ".join((name or "").split())
+    if len(name) > 100:
+        raise UserError("A token name has at most 100 characters.", field="name")
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken.objects.create(user=user, name=name, prefix=token[:10], key_hash=hash_api_token(token))
+    return record, token
+
+
+def revoke_api_token(*, user: User, token_id) -> ApiToken:
+    """Revoke one of the user's tokens; someone else's token is not found. Revoking twice is harmless."""
+    pk = _parse_pk(token_id)
+    record = ApiToken.objects.filter(user=user, pk=pk).first() if pk else None
+    if record is None:
+        raise NotFound("No such API token.")
+    if record.revoked_at is None:
+        ApiToken.objects.filter(pk=record.pk, revoked_at=None).update(revoked_at=timezone.now())
+        record.refresh_from_db(fields=["revoked_at"])
+    return record
+
+
+def authenticate_api_token(token: str) -> ApiToken | None:
+    """The active token (with its active user) that ``token`` is, or None; notes when it was used."""
+    if not token.startswith(API_TOKEN_PREFIX) or len(token) > 200:
+        return None
+    record = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=hash_api_token(token), revoked_at=None, user__is_active=True)
+        .first()
+    )
+    if record is None:
+        return None
+    now = timezone.now()
+    if record.last_used_at is None or now - record.last_used_at > _LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
+        record.last_used_at = now
+    return record

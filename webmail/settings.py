@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "anymail",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "webmail.apps.WebmailConfig",
@@ -309,6 +311,53 @@ INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
 # Resolvers for MX/SPF/DKIM/DMARC lookups ("host[:port]" list); empty: the system's.
 DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
 DNS_TIMEOUT = env_int("DNS_TIMEOUT", 5)
+
+# --- REST API (webmail/api/) ---------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "webmail.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "webmail.api.throttling.UserThrottle",
+        "webmail.api.throttling.TokenThrottle",
+        "webmail.api.throttling.AnonThrottle",
+    ],
+    # Per user (whatever the credentials), per token, and per client address without credentials.
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_THROTTLE_USER", "1200/min"),
+        "token": env_str("API_THROTTLE_TOKEN", "600/min"),
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads add multipart
+    "EXCEPTION_HANDLER": "webmail.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mail platform API",
+    "DESCRIPTION": (
+        "Send, read, search and organise mail. Authenticate with `Authorization: Bearer TOKEN` "
+        "(a token from your settings page or `manage.py createapitoken ADDRESS`). "
+        'Every error is `{"error": {"code", "message", "details": {field: [messages]}}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webmail.api.schema.add_error_responses",
+    ],
+}
+# How long the download links of attachments work.
+API_DOWNLOAD_LINK_SECONDS = env_int("API_DOWNLOAD_LINK_SECONDS", 3600)
 
 # --- Security in production ---------------------------------------------------
 

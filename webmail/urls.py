@@ -9,6 +9,7 @@ urlpatterns = [
     # Until the webmail pages exist, the admin is the product's front door.
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("webmail.api.urls")),
     # ESP webhooks (tracking events), authenticated by ANYMAIL_WEBHOOK_SECRET.
     path("anymail/", include("anymail.urls")),
 ]

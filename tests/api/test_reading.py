@@ -1,0 +1,214 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from mailboxes.compose import OutgoingAttachment
+from mailboxes.models import MailboxItem
+from mailboxes.services import add_labels, create_label, set_starred
+from tests.api.conftest import assert_error
+from tests.factories import deliver, raw_email, send_and_deliver
+
+HOSTILE_HTML = (
+    '<p onclick="steal()">Hello <b>Alice</b><script>steal()</script>'
+    '<img src="https://tracker.example/pixel.gif"><a href="javascript:steal()">click</a></p>'
+)
+
+
+def inbox(user, count: int, *, start=None) -> list[MailboxItem]:
+    start = start or timezone.now() - timedelta(days=1)
+    items = []
+    for n in range(count):
+        item = deliver(raw_email(to=user.username, subject=f"Mail {n}"), user)[0]
+        MailboxItem.objects.filter(pk=item.pk).update(received_at=start + timedelta(minutes=n))
+        items.append(item)
+    return items
+
+
+@pytest.fixture
+def html_mail(alice, bob):
+    """Bob's HTML mail with an attachment, in Alice's inbox."""
+    message = send_and_deliver(
+        user=bob,
+        to=["alice@example.test"],
+        subject="Report",
+        text="Hello Alice",
+        html=HOSTILE_HTML,
+        attachments=[OutgoingAttachment("report.csv", "text/csv", b"a,b\n1,2\n")],
+    )
+    return MailboxItem.objects.get(user=alice, message=message)
+
+
+# --- the mailbox listing ---------------------------------------------------------
+
+
+def test_inbox_lists_newest_first(api, alice):
+    items = inbox(alice, 3)
+    data = api.get("/api/mailbox/inbox").json()
+    assert [i["id"] for i in data["items"]] == [i.pk for i in reversed(items)]
+    assert data["next_cursor"] is None
+    assert data["items"][0]["from"]["address"] == "sender@remote.example"
+
+
+def test_pages_follow_the_cursor_and_stay_stable_when_new_mail_arrives(api, alice):
+    items = inbox(alice, 5)
+    first = api.get("/api/mailbox/inbox", {"limit": 2}).json()
+    assert [i["id"] for i in first["items"]] == [items[4].pk, items[3].pk]
+    inbox(alice, 2, start=timezone.now())  # new mail on top, while paging
+    second = api.get("/api/mailbox/inbox", {"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [i["id"] for i in second["items"]] == [items[2].pk, items[1].pk]
+    third = api.get("/api/mailbox/inbox", {"limit": 2, "cursor": second["next_cursor"]}).json()
+    assert [i["id"] for i in third["items"]] == [items[0].pk]
+    assert third["next_cursor"] is None
+
+
+def test_items_with_the_same_time_are_paged_by_id(api, alice):
+    items = inbox(alice, 3)
+    MailboxItem.objects.filter(pk__in=[i.pk for i in items]).update(received_at=timezone.now())
+    seen, cursor = [], None
+    while True:
+        data = api.get("/api/mailbox/inbox", {"limit": 1, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [i["id"] for i in data["items"]]
+        cursor = data["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(i.pk for i in items)[::-1]
+
+
+def test_listing_validation(api, alice):
+    assert_error(api.get("/api/mailbox/inbox", {"limit": 0}), 400, "invalid", "limit")
+    assert_error(api.get("/api/mailbox/inbox", {"limit": 101}), 400, "invalid", "limit")
+    assert_error(api.get("/api/mailbox/inbox", {"cursor": "forged"}), 400, "invalid_cursor", "cursor")
+    assert_error(api.get("/api/mailbox/nowhere"), 404)
+
+
+def test_a_cursor_of_another_folder_is_refused(api, alice):
+    inbox(alice, 3)
+    cursor = api.get("/api/mailbox/inbox", {"limit": 1}).json()["next_cursor"]
+    assert_error(api.get("/api/mailbox/archive", {"cursor": cursor}), 400, "invalid_cursor")
+
+
+def test_starred_and_label_listings(api, alice, mallory_api):
+    items = inbox(alice, 3)
+    set_starred(user=alice, item_ids=[items[0].pk])
+    label = create_label(user=alice, name="Work")
+    add_labels(user=alice, item_ids=[items[1].pk], label_ids=[label.pk])
+    assert [i["id"] for i in api.get("/api/mailbox/starred").json()["items"]] == [items[0].pk]
+    data = api.get(f"/api/mailbox/labels/{label.pk}").json()
+    assert [i["id"] for i in data["items"]] == [items[1].pk]
+    assert data["items"][0]["labels"][0]["name"] == "Work"
+    assert_error(mallory_api.get(f"/api/mailbox/labels/{label.pk}"), 404, "label_not_found")
+
+
+def test_the_listing_shows_only_the_users_own_mail(api, alice, mallory_api):
+    inbox(alice, 2)
+    assert mallory_api.get("/api/mailbox/inbox").json()["items"] == []
+
+
+def test_the_listing_does_not_query_per_item(api, alice, django_assert_max_num_queries):
+    inbox(alice, 10)
+    with django_assert_max_num_queries(8):
+        assert len(api.get("/api/mailbox/inbox").json()["items"]) == 10
+
+
+# --- one message -------------------------------------------------------------------
+
+
+def test_read_a_message_with_sanitised_html_and_attachments(api, html_mail):
+    data = api.get(f"/api/emails/{html_mail.pk}").json()
+    assert data["subject"] == "Report"
+    assert data["text"].strip() == "Hello Alice"
+    assert "<b>Alice</b>" in data["html"]
+    for bad in ("script", "onclick", "javascript:", ' src="https://tracker'):
+        assert bad not in data["html"]
+    assert 'data-remote-src="https://tracker.example/pixel.gif"' in data["html"]
+    assert data["bcc"] == []  # a recipient never sees the Bcc list
+    assert data["delivery_url"] is None
+    [attachment] = data["attachments"]
+    assert (attachment["filename"], attachment["size"]) == ("report.csv", 8)
+    assert attachment["expires_at"]
+    with_images = api.get(f"/api/emails/{html_mail.pk}", {"remote_images": "true"}).json()
+    assert 'src="https://tracker.example/pixel.gif"' in with_images["html"]
+
+
+def test_the_download_link_works_without_credentials_until_it_expires(api, html_mail, settings):
+    link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    response = APIClient().get(link)
+    assert response.status_code == 200
+    assert response.content == b"a,b\n1,2\n"
+    assert response["Content-Type"] == "application/octet-stream"
+    assert 'filename="report.csv"' in response["Content-Disposition"]
+    settings.API_DOWNLOAD_LINK_SECONDS = -1
+    assert_error(APIClient().get(link), 410, "link_expired")
+
+
+def test_a_tampered_download_link_is_404(api, html_mail):
+    link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    assert_error(APIClient().get(link[:-3] + "xyz"), 404)
+
+
+def test_a_download_link_dies_with_the_users_access(api, alice, html_mail):
+    link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    MailboxItem.objects.filter(pk=html_mail.pk).delete()
+    assert_error(APIClient().get(link), 404)
+
+
+def test_raw_returns_the_exact_bytes(api, alice):
+    raw = raw_email(to="alice@example.test", subject="Exact")
+    item = deliver(raw, alice)[0]
+    response = api.get(f"/api/emails/{item.pk}/raw")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "message/rfc822"
+    assert response.content == raw
+
+
+def test_delivery_lists_recipients_only_on_the_senders_copy(api, bob_api, alice, bob):
+    sent = api.post("/api/emails/send", {"to": ["bob@example.test"], "bcc": ["carol@remote.example"]}, format="json")
+    email_id = sent.json()["id"]
+    data = api.get(f"/api/emails/{email_id}/delivery").json()
+    assert {r["address"] for r in data["recipients"]} == {"bob@example.test", "carol@remote.example"}
+    detail = api.get(f"/api/emails/{email_id}").json()
+    assert detail["delivery_url"].endswith(f"/api/emails/{email_id}/delivery")
+
+
+def test_delivery_of_received_mail_is_empty(api, html_mail):
+    assert api.get(f"/api/emails/{html_mail.pk}/delivery").json()["recipients"] == []
+
+
+def test_a_thread_lists_its_messages_oldest_first(api, alice, bob):
+    first = send_and_deliver(user=bob, to=["alice@example.test"], subject="Lunch?", text="Noon?")
+    item = MailboxItem.objects.get(user=alice, message=first)
+    reply = api.post(
+        "/api/emails/send", {"to": ["bob@example.test"], "subject": "Re: Lunch?", "in_reply_to": item.pk}, format="json"
+    ).json()
+    data = api.get(f"/api/threads/{item.thread_id}").json()
+    assert data["message_count"] == 2
+    assert [e["id"] for e in data["emails"]] == [item.pk, reply["id"]]
+
+
+# --- nobody else's -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/emails/{id}"),
+        ("delete", "/api/emails/{id}"),
+        ("get", "/api/emails/{id}/raw"),
+        ("get", "/api/emails/{id}/delivery"),
+        ("get", "/api/threads/{thread}"),
+        ("post", "/api/emails/{id}/actions"),
+        ("post", "/api/emails/{id}/labels"),
+    ],
+)
+def test_another_users_message_is_404_like_a_missing_one(api, mallory_api, html_mail, method, path):
+    url = path.format(id=html_mail.pk, thread=html_mail.thread_id)
+    body = {"action": "trash"} if url.endswith("actions") else {"add": [1]}
+    theirs = getattr(mallory_api, method)(url, body, format="json")
+    missing = getattr(api, method)(path.format(id=999999, thread=999999), body, format="json")
+    assert_error(theirs, 404)
+    assert_error(missing, 404)
+    assert theirs.json()["error"]["code"] == missing.json()["error"]["code"]
+    html_mail.refresh_from_db()
+    assert html_mail.folder == "inbox"

@@ -1,0 +1,30 @@
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from webmail.api import views
+from webmail.api.exceptions import json_not_found
+
+urlpatterns = [
+    path("emails/send", views.SendView.as_view(), name="api-send"),
+    path("emails/search", views.SearchView.as_view(), name="api-search"),
+    path("emails/actions", views.BulkActionView.as_view(), name="api-bulk-action"),
+    path("emails/drafts", views.DraftListView.as_view(), name="api-drafts"),
+    path("emails/drafts/<int:draft_id>", views.DraftView.as_view(), name="api-draft"),
+    path("emails/drafts/<int:draft_id>/send", views.DraftSendView.as_view(), name="api-draft-send"),
+    path("emails/<int:email_id>", views.EmailView.as_view(), name="api-email"),
+    path("emails/<int:email_id>/raw", views.RawEmailView.as_view(), name="api-email-raw"),
+    path("emails/<int:email_id>/delivery", views.DeliveryView.as_view(), name="api-email-delivery"),
+    path("emails/<int:email_id>/labels", views.EmailLabelsView.as_view(), name="api-email-labels"),
+    path("emails/<int:email_id>/actions", views.EmailActionView.as_view(), name="api-email-action"),
+    path("attachments", views.AttachmentUploadView.as_view(), name="api-attachments"),
+    path("downloads/<str:token>", views.DownloadView.as_view(), name="api-download"),
+    path("mailbox/labels/<int:label_id>", views.LabelMailboxView.as_view(), name="api-mailbox-label"),
+    path("mailbox/<str:folder>", views.MailboxView.as_view(), name="api-mailbox"),
+    path("threads/<int:thread_id>", views.ThreadView.as_view(), name="api-thread"),
+    path("labels", views.LabelListView.as_view(), name="api-labels"),
+    path("labels/<int:label_id>", views.LabelView.as_view(), name="api-label"),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    re_path(r"^.*$", json_not_found),
+]
