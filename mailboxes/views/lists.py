@@ -1,0 +1,203 @@
+"""The message list: conversations of a folder, of the starred mail, of a label, or of a search."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from mailboxes import selectors, services
+from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.views.common import redirect_after_post, safe_next, sidebar_context, user_errors
+
+FOLDER_TITLES = {
+    "inbox": gettext_lazy("Inbox"),
+    "starred": gettext_lazy("Starred"),
+    "sent": gettext_lazy("Sent"),
+    "drafts": gettext_lazy("Drafts"),
+    "archive": gettext_lazy("Archive"),
+    "spam": gettext_lazy("Spam"),
+    "trash": gettext_lazy("Trash"),
+}
+
+
+def _render_list(request, *, view, page, title, label=None, extra=None):
+    context = {
+        **sidebar_context(request.user),
+        "view": view,
+        "label": label,
+        "title": title,
+        "threads": page.threads,
+        "next_cursor": page.next_cursor,
+        "bulk_actions": bulk_actions_for(view),
+        "user_labels": selectors.labels_of(user=request.user),
+        "is_first_page": not request.GET.get("after"),
+        **(extra or {}),
+    }
+    return render(request, "mailboxes/list.html", context)
+
+
+@login_required
+@require_GET
+@user_errors
+def folder(request, view: str):
+    if view not in selectors.LIST_VIEWS:
+        raise Http404("No such folder.")
+    page = selectors.conversations(
+        user=request.user, view=view, cursor=request.GET.get("after"), limit=settings.WEBMAIL_PAGE_SIZE
+    )
+    return _render_list(request, view=view, page=page, title=_title(view))
+
+
+def _title(view: str) -> str:
+    return str(FOLDER_TITLES[view])
+
+
+@login_required
+@require_GET
+@user_errors
+def label(request, label_id: int):
+    label_obj = selectors.get_label_for_user(user=request.user, label_id=label_id)
+    page = selectors.conversations(
+        user=request.user,
+        view=selectors.LABEL,
+        label_id=label_obj.pk,
+        cursor=request.GET.get("after"),
+        limit=settings.WEBMAIL_PAGE_SIZE,
+    )
+    return _render_list(request, view=selectors.LABEL, page=page, title=label_obj.name, label=label_obj)
+
+
+@login_required
+@require_GET
+def search(request):
+    query = request.GET.get("q", "").strip()
+    context = {"query": query, "search_error": None, "search_unavailable": False}
+    page = selectors.ConversationPage(threads=[], next_cursor=None)
+    if query:
+        try:
+            from mailboxes.search.services import QuerySyntaxError
+            from mailboxes.search.services import search as run_search
+        except ImportError:
+            context["search_unavailable"] = True
+        else:
+            try:
+                result = run_search(
+                    request.user, query, limit=settings.WEBMAIL_PAGE_SIZE, cursor=request.GET.get("after")
+                )
+            except QuerySyntaxError as exc:
+                context["search_error"] = exc
+            else:
+                order, snippets = [], {}
+                for hit in result.hits:
+                    if hit.thread_id not in snippets:
+                        order.append(hit.thread_id)
+                        snippets[hit.thread_id] = hit.snippet
+                threads = selectors.conversations_by_ids(user=request.user, thread_ids=order)
+                for thread in threads:
+                    thread.search_snippet = snippets[thread.pk]
+                page = selectors.ConversationPage(threads=threads, next_cursor=result.next_cursor)
+    return _render_list(request, view="search", page=page, title=_("Search"), extra=context)
+
+
+# Bulk actions: name -> (label, service call). Which ones a list offers depends on the list.
+def _do(action: str, user, item_ids: list[int], label_id=None) -> int:
+    calls = {
+        "read": lambda: services.mark_read(user=user, item_ids=item_ids, read=True),
+        "unread": lambda: services.mark_read(user=user, item_ids=item_ids, read=False),
+        "star": lambda: services.set_starred(user=user, item_ids=item_ids, starred=True),
+        "unstar": lambda: services.set_starred(user=user, item_ids=item_ids, starred=False),
+        "archive": lambda: services.archive_items(user=user, item_ids=item_ids),
+        "inbox": lambda: services.move_items(user=user, item_ids=item_ids, folder=Folder.INBOX),
+        "trash": lambda: services.trash_items(user=user, item_ids=item_ids),
+        "restore": lambda: services.restore_items(user=user, item_ids=item_ids),
+        "spam": lambda: services.mark_spam(user=user, item_ids=item_ids),
+        "not_spam": lambda: services.mark_not_spam(user=user, item_ids=item_ids),
+        "delete": lambda: services.delete_forever(user=user, item_ids=item_ids),
+        "label": lambda: services.add_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
+        "unlabel": lambda: services.remove_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
+    }
+    return calls[action]()
+
+
+ACTION_NAMES = {
+    "read": gettext_lazy("Mark read"),
+    "unread": gettext_lazy("Mark unread"),
+    "star": gettext_lazy("Star"),
+    "unstar": gettext_lazy("Unstar"),
+    "archive": gettext_lazy("Archive"),
+    "inbox": gettext_lazy("Move to Inbox"),
+    "trash": gettext_lazy("Trash"),
+    "restore": gettext_lazy("Restore"),
+    "spam": gettext_lazy("Report spam"),
+    "not_spam": gettext_lazy("Not spam"),
+    "delete": gettext_lazy("Delete forever"),
+}
+
+
+def bulk_actions_for(view: str) -> list[tuple[str, str]]:
+    names = ["read", "unread", "star", "unstar"]
+    if view == "trash":
+        names += ["restore", "delete"]
+    elif view == "spam":
+        names += ["not_spam", "trash", "delete"]
+    elif view == "archive":
+        names += ["inbox", "trash", "spam"]
+    elif view in ("sent", "drafts"):
+        names += ["trash"]
+    else:
+        names += ["archive", "trash", "spam"]
+    return [(name, str(ACTION_NAMES[name])) for name in names]
+
+
+# Items an action cannot apply to are left out of a conversation (a draft is never archived,
+# mail you sent is never spam) instead of failing the whole request.
+def _applicable(action: str, user, item_ids: list[int]) -> list[int]:
+    items = MailboxItem.objects.filter(user=user, pk__in=item_ids)
+    if action in ("archive", "inbox", "spam", "not_spam"):
+        items = items.exclude(message__status=Message.Status.DRAFT)
+    if action in ("spam", "not_spam", "inbox"):
+        items = items.filter(origin=MailboxItem.Origin.RECEIVED)
+    if action == "not_spam":
+        items = items.filter(folder=Folder.SPAM)
+    if action in ("restore", "delete"):
+        items = items.filter(folder__in=[Folder.TRASH, Folder.SPAM])
+    return list(items.values_list("pk", flat=True))
+
+
+@login_required
+@require_POST
+@user_errors
+def bulk_action(request):
+    action = request.POST.get("action", "")
+    if action not in ACTION_NAMES and action not in ("label", "unlabel"):
+        messages.error(request, _("Choose an action."))
+        return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
+    view = request.POST.get("view") or None
+    label_id = request.POST.get("label") or None
+    thread_ids = request.POST.getlist("thread")
+    if not thread_ids:
+        messages.error(request, _("Select at least one conversation."))
+        return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
+    scope_label = request.POST.get("view_label") or None
+    item_ids = selectors.item_ids_of_threads(user=request.user, thread_ids=thread_ids, view=view, label_id=scope_label)
+    item_ids = _applicable(action, request.user, item_ids)
+    if item_ids:
+        count = _do(action, request.user, item_ids, label_id=label_id)
+        messages.success(request, _("Done: %(count)d message(s).") % {"count": count})
+    else:
+        messages.info(request, _("Nothing to change."))
+    return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
+
+
+@login_required
+@require_POST
+@user_errors
+def create_label(request):
+    label_obj = services.create_label(user=request.user, name=request.POST.get("name", ""))
+    messages.success(request, _("Label “%(name)s” created.") % {"name": label_obj.name})
+    return redirect_after_post(request, reverse("mailboxes:label", args=[label_obj.pk]))
