@@ -53,7 +53,11 @@ def thread(request, thread_id: int):
     if unread:
         services.mark_read(user=request.user, item_ids=unread)
     for position, item in enumerate(items):
-        item.expanded = position == len(items) - 1 or item.pk in unread
+        # The latest message, unread ones, and mail of yours that failed to reach someone open expanded.
+        failed = item.origin == MailboxItem.Origin.SENT and any(
+            r.status in Recipient.FAILED_STATUSES for r in item.message.recipients.all()
+        )
+        item.expanded = position == len(items) - 1 or item.pk in unread or failed
         _prepare(request, item)
     context = {
         **sidebar_context(request.user),
