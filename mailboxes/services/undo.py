@@ -22,7 +22,6 @@ from mailboxes.selectors import parse_pk
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
 from webmail.errors import UserError
 
-# The page's countdown and the server's clock may differ a little.
 _CLOCK_SLACK = timedelta(seconds=1)
 
 
@@ -72,9 +71,11 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
     """
     from delivery.services.submission import send_draft  # delivery imports the mailbox services
 
+    # The page's countdown may end a moment before the server's clock does.
+    deadline = timezone.now() + (_CLOCK_SLACK if user is not None else timedelta(0))
     with transaction.atomic():
         items = MailboxItem.objects.select_for_update().filter(
-            pk=parse_pk(item_id), send_at__lte=timezone.now() + _CLOCK_SLACK, message__status=Message.Status.DRAFT
+            pk=parse_pk(item_id), send_at__lte=deadline, message__status=Message.Status.DRAFT
         )
         if user is not None:
             items = items.filter(user=user)

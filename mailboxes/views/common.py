@@ -23,7 +23,12 @@ def sidebar_context(user) -> dict:
     labels = list(selectors.labels_of(user=user))
     for label in labels:
         label.unread = counts["labels"].get(label.pk, 0)
-    return {"counts": counts, "labels": labels, "inbox_unread": counts["folders"]["inbox"]["unread"]}
+    return {
+        "counts": counts,
+        "labels": labels,
+        "inbox_unread": counts["folders"]["inbox"]["unread"],
+        "latest_change": selectors.latest_change_id(user=user),
+    }
 
 
 def safe_next(request, fallback: str) -> str:

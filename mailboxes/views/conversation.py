@@ -63,10 +63,16 @@ def thread(request, thread_id: int):
         **sidebar_context(request.user),
         "thread": conversation,
         "items": items,
-        "back_view": request.GET.get("view") or "inbox",
+        "back_url": _back_url(request.GET.get("view")),
         "user_labels": selectors.labels_of(user=request.user),
     }
     return render(request, "mailboxes/thread.html", context)
+
+
+def _back_url(view: str | None) -> str:
+    if view in selectors.LIST_VIEWS and view != Folder.INBOX:
+        return reverse("mailboxes:folder", args=[view])
+    return reverse("mailboxes:inbox")
 
 
 def _prepare(request, item: MailboxItem) -> None:
@@ -91,13 +97,12 @@ def _prepare(request, item: MailboxItem) -> None:
     ]
     is_own_sent = item.origin == MailboxItem.Origin.SENT and message.sender_id == request.user.pk
     item.delivery = list(message.recipients.all()) if is_own_sent and not item.is_draft else []
-    item.text = ""
-    item.has_html = False
-    if item.expanded:
-        parsed = parse_message(read_blob(message.blob))
-        item.has_html = bool(parsed.html.strip())
-        item.text = parsed.text
-        item.bcc = parsed.bcc if is_own_sent else []
+    # Collapsed messages are rendered too (a click on <details> opens them without a request);
+    # their HTML frames load lazily, when opened.
+    parsed = parse_message(read_blob(message.blob))
+    item.has_html = bool(parsed.html.strip())
+    item.text = parsed.text
+    item.bcc = parsed.bcc if is_own_sent else []
 
 
 @login_required
@@ -116,10 +121,15 @@ def item_action(request, item_id: int):
         messages.info(request, _("Nothing to change."))
     else:
         _do(action, request.user, ids, label_id=request.POST.get("label") or None)
-    fallback = reverse("mailboxes:thread", args=[item.thread_id])
     if action in ("archive", "trash", "spam", "delete", "not_spam", "restore"):
-        fallback = reverse("mailboxes:inbox")
-    return redirect_after_post(request, safe_next(request, fallback))
+        # The message leaves this view: back to the list it was opened from.
+        back = request.POST.get("back", "")
+        return redirect_after_post(request, back if _is_local(back) else reverse("mailboxes:inbox"))
+    return redirect_after_post(request, safe_next(request, reverse("mailboxes:thread", args=[item.thread_id])))
+
+
+def _is_local(url: str) -> bool:
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
 @login_required

@@ -14,11 +14,18 @@ from mailboxes.views.common import sidebar_context
 @require_GET
 def poll(request):
     """The sidebar with fresh unread counts, and an event telling the page whether new mail came."""
-    since = selectors.parse_pk(request.GET.get("since")) or 0
-    latest = selectors.latest_change_id(user=request.user)
+    raw_since = request.GET.get("since", "").strip()
+    since = 0 if raw_since == "0" else selectors.parse_pk(raw_since)
     context = sidebar_context(request.user)
-    response = render(request, "mailboxes/_sidebar.html", {**context, "latest_change": latest})
+    latest = context["latest_change"]
+    response = render(request, "mailboxes/_sidebar.html", context)
     response["HX-Trigger"] = json.dumps(
-        {"mail:counts": {"unread": context["inbox_unread"], "latest": latest, "new": bool(since and latest > since)}}
+        {
+            "mail:counts": {
+                "unread": context["inbox_unread"],
+                "latest": latest,
+                "new": since is not None and latest > since,
+            }
+        }
     )
     return response
