@@ -1,6 +1,7 @@
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
 
@@ -11,3 +12,21 @@ def ago(value):
     if not value:
         return ""
     return timesince(value, timezone.now(), depth=1)
+
+
+_STATUS_LABELS = {
+    "queued": _("Queued"),
+    "sending": _("Sending"),
+    "sent": _("Sent"),
+    "delivered": _("Delivered"),
+    "deferred": _("Deferred"),
+    "bounced": _("Bounced"),
+    "suppressed": _("Suppressed"),
+    "failed": _("Failed"),
+}
+
+
+@register.filter
+def delivery_status(value):
+    """A recipient's delivery status in the reader's language."""
+    return _STATUS_LABELS.get(value, value)
