@@ -225,21 +225,22 @@ def item_ids_of_threads(*, user, thread_ids, view: str | None = None, label_id=N
 
 
 def sidebar_counts(*, user) -> dict:
-    """Unread counts for the sidebar: per folder, starred and per label, in three queries."""
-    counts = folder_counts(user=user)
-    starred_unread = (
-        MailboxItem.objects.filter(user=user, is_starred=True, is_read=False).exclude(folder=Folder.TRASH).count()
-    )
-    label_rows = (
-        MailboxItem.labels.through.objects.filter(mailboxitem__user=user, mailboxitem__is_read=False)
-        .exclude(mailboxitem__folder=Folder.TRASH)
-        .values("label_id")
-        .annotate(unread=Count("pk"))
-    )
+    """Unread counts for the sidebar (per folder, starred, per label) and the number of drafts.
+
+    Every query reads only unread rows (a partial index) or the drafts, so the
+    cost follows the unread mail, not the size of the mailbox.
+    """
+    unread = MailboxItem.objects.filter(user=user, is_read=False)
+    folders = {folder: {"unread": 0, "total": 0} for folder in Folder.values}
+    for row in unread.values("folder").annotate(n=Count("pk")).order_by():
+        folders[row["folder"]]["unread"] = row["n"]
+    folders[Folder.DRAFTS]["total"] = MailboxItem.objects.filter(user=user, folder=Folder.DRAFTS).count()
+    not_trash = unread.exclude(folder=Folder.TRASH)
+    label_rows = not_trash.filter(labels__isnull=False).values("labels").annotate(n=Count("pk")).order_by()
     return {
-        "folders": counts,
-        "starred": starred_unread,
-        "labels": {row["label_id"]: row["unread"] for row in label_rows},
+        "folders": folders,
+        "starred": not_trash.filter(is_starred=True).count(),
+        "labels": {row["labels"]: row["n"] for row in label_rows},
     }
 
 
