@@ -217,10 +217,25 @@
       });
       input.value = "";
     });
-    // A half-finished upload must not be sent without its file.
+    var status = $("#save-status");
     form.addEventListener("submit", function (ev) {
-      if ($$("[data-upload-row] progress", form).length) { ev.preventDefault(); toast($("[data-upload-failed]", form).textContent); }
+      // A half-finished upload must not be sent without its file.
+      if ($$("[data-upload-row] progress", form).length) { ev.preventDefault(); toast($("[data-upload-failed]", form).textContent); return; }
+      if (form.hasAttribute("data-submitting")) { ev.preventDefault(); return; }  // a double click sends once
+      // Wait for an autosave in flight: it may be creating the draft this submission must reuse.
+      if (status && status.classList.contains("htmx-request")) {
+        ev.preventDefault();
+        var submitter = ev.submitter;
+        status.addEventListener("htmx:afterSettle", function () { form.requestSubmit(submitter); }, { once: true });
+        return;
+      }
+      form.setAttribute("data-submitting", "");
     });
+    window.addEventListener("pageshow", function () { form.removeAttribute("data-submitting"); });
+    // No autosave once the form is on its way (it could create a second draft).
+    if (status) {
+      status.addEventListener("htmx:confirm", function (ev) { if (form.hasAttribute("data-submitting")) { ev.preventDefault(); } });
+    }
   }
 
   // --- undo window --------------------------------------------------------------------------
