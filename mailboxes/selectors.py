@@ -176,6 +176,19 @@ def conversations(*, user, view: str, label_id=None, cursor: str | None = None, 
     return ConversationPage(threads=page, next_cursor=encode_cursor(page[-1]) if more and page else None)
 
 
+def neighbour_threads(*, user, view: str, thread: Thread, label_id=None) -> tuple[int | None, int | None]:
+    """The conversations just newer and just older than ``thread`` in a list (for ``k`` and ``j``)."""
+    if view not in LIST_VIEWS and view != LABEL:
+        return None, None
+    label = get_label_for_user(user=user, label_id=label_id) if view == LABEL else None
+    in_view = MailboxItem.objects.filter(_in_view(user=user, view=view, label=label), thread=OuterRef("pk"))
+    threads = Thread.objects.filter(user=user).filter(Exists(in_view)).exclude(pk=thread.pk)
+    at, pk = thread.latest_at, thread.pk
+    newer = threads.filter(Q(latest_at__gt=at) | Q(latest_at=at, pk__gt=pk)).order_by("latest_at", "pk")
+    older = threads.filter(Q(latest_at__lt=at) | Q(latest_at=at, pk__lt=pk)).order_by("-latest_at", "-pk")
+    return newer.values_list("pk", flat=True).first(), older.values_list("pk", flat=True).first()
+
+
 def conversations_by_ids(*, user, thread_ids: list[int]) -> list[Thread]:
     """The user's conversations in the order given (search results); unknown ids are skipped."""
     starred = MailboxItem.objects.filter(thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("f/<slug:view>/", lists.folder, name="folder"),
     path("label/<int:label_id>/", lists.label, name="label"),
     path("labels/new/", lists.create_label, name="create_label"),
+    path("label/<int:label_id>/delete/", lists.delete_label, name="delete_label"),
     path("search/", lists.search, name="search"),
     path("actions/", lists.bulk_action, name="bulk_action"),
     path("t/<int:thread_id>/", conversation.thread, name="thread"),

@@ -5,24 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailboxes', '0004_mailbox_change_feed'),
+        ("mailboxes", "0004_mailbox_change_feed"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='mailboxitem',
-            name='send_at',
+            model_name="mailboxitem",
+            name="send_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='mailboxitem',
-            index=models.Index(condition=models.Q(('send_at__isnull', False)), fields=['send_at'], name='item_send_due'),
+            model_name="mailboxitem",
+            index=models.Index(
+                condition=models.Q(("send_at__isnull", False)), fields=["send_at"], name="item_send_due"
+            ),
         ),
         migrations.AddIndex(
-            model_name='mailboxitem',
-            index=models.Index(condition=models.Q(('is_read', False)), fields=['user', 'folder'], name='item_user_unread'),
+            model_name="mailboxitem",
+            index=models.Index(
+                condition=models.Q(("is_read", False)), fields=["user", "folder"], name="item_user_unread"
+            ),
         ),
     ]

@@ -59,9 +59,14 @@ def thread(request, thread_id: int):
         )
         item.expanded = position == len(items) - 1 or item.pk in unread or failed
         _prepare(request, item)
+    view = request.GET.get("view") or Folder.INBOX
+    newer, older = selectors.neighbour_threads(user=request.user, view=view, thread=conversation)
     context = {
         **sidebar_context(request.user),
         "thread": conversation,
+        "view": view,
+        "newer_url": f"{reverse('mailboxes:thread', args=[newer])}?view={view}" if newer else "",
+        "older_url": f"{reverse('mailboxes:thread', args=[older])}?view={view}" if older else "",
         "items": items,
         "back_url": _back_url(request.GET.get("view")),
         "user_labels": selectors.labels_of(user=request.user),

@@ -201,3 +201,14 @@ def create_label(request):
     label_obj = services.create_label(user=request.user, name=request.POST.get("name", ""))
     messages.success(request, _("Label “%(name)s” created.") % {"name": label_obj.name})
     return redirect_after_post(request, reverse("mailboxes:label", args=[label_obj.pk]))
+
+
+@login_required
+@require_POST
+@user_errors
+def delete_label(request, label_id: int):
+    """Delete a label; its conversations stay where they are."""
+    label_obj = selectors.get_label_for_user(user=request.user, label_id=label_id)
+    services.delete_label(user=request.user, label_id=label_obj.pk)
+    messages.success(request, _("Label “%(name)s” deleted.") % {"name": label_obj.name})
+    return redirect_after_post(request, reverse("mailboxes:inbox"))

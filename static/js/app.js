@@ -108,6 +108,11 @@
     if (target) { target.click(); return true; }
     return false;
   }
+  function follow(attribute) {
+    var url = $("article.conversation").getAttribute(attribute);
+    if (url) { window.location.href = url; return true; }
+    return false;
+  }
   var keys = {
     "c": function () { window.location.href = $(".compose-button").href; return true; },
     "r": function () { return inConversation() && clickIn("[data-shortcut-reply]"); },
@@ -123,8 +128,8 @@
       $$('input[name="thread"]').forEach(function (box) { box.checked = false; });
       return listAction(starred ? "unstar" : "star");
     },
-    "j": function () { return moveCursor(1); },
-    "k": function () { return moveCursor(-1); },
+    "j": function () { return inConversation() ? follow("data-older") : moveCursor(1); },
+    "k": function () { return inConversation() ? follow("data-newer") : moveCursor(-1); },
     "o": function () { var row = currentRow(); if (row) { window.location.href = row.getAttribute("data-thread-url"); return true; } return false; },
     "u": function () { var back = $("a.back"); if (back) { window.location.href = back.href; return true; } return false; },
     "/": function () { var box = $("#search-box"); if (box) { box.focus(); box.select(); return true; } return false; },

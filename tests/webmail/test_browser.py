@@ -141,7 +141,7 @@ def test_undo_keeps_the_message(page, alice, bob, settings):
 
 
 def test_keyboard_shortcuts(page, alice):
-    for n in range(3):
+    for n in range(5):
         deliver(raw_email(subject=f"Keyboard {n}", to="alice@example.test"), alice)
     sign_in(page, "alice@example.test")
     page.keyboard.press("?")
@@ -171,6 +171,14 @@ def test_keyboard_shortcuts(page, alice):
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "search-box"
     page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    page.wait_for_selector("article.conversation")
+    opened = page.url
+    page.keyboard.press("j")  # in a conversation: the next (older) one
+    page.wait_for_url(lambda url: url != opened and "/mail/t/" in url)
+    page.keyboard.press("u")
+    page.wait_for_url(re.compile(r"/mail/$"))
     page.keyboard.press("c")
     page.wait_for_url(re.compile(r"/mail/compose/"))
 

@@ -163,3 +163,21 @@ def test_recipient_does_not_see_the_delivery_table(alice, bob):
     client.force_login(bob)
     html = client.get(reverse("mailboxes:thread", args=[item.thread_id])).content.decode()
     assert "For bob" in html and 'class="delivery"' not in html
+
+
+def test_conversation_links_to_its_neighbours_in_the_list(alice_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mailboxes.conversations import refresh_thread
+
+    items = []
+    for n in range(3):
+        item = deliver(raw_email(subject=f"Neighbour {n}", to="alice@example.test"), alice)[0]
+        MailboxItem.objects.filter(pk=item.pk).update(received_at=timezone.now() - timedelta(hours=3 - n))
+        refresh_thread(item.thread)
+        items.append(item)
+    page = alice_client.get(reverse("mailboxes:thread", args=[items[1].thread_id]), {"view": "inbox"}).content.decode()
+    assert f'data-newer="/mail/t/{items[2].thread_id}/?view=inbox"' in page
+    assert f'data-older="/mail/t/{items[0].thread_id}/?view=inbox"' in page

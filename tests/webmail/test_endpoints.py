@@ -9,6 +9,7 @@ pytestmark = pytest.mark.django_db
 POSTS = [
     ("mailboxes:bulk_action", []),
     ("mailboxes:create_label", []),
+    ("mailboxes:delete_label", [1]),
     ("mailboxes:item_action", [1]),
     ("mailboxes:save_draft", []),
     ("mailboxes:send", []),

@@ -166,3 +166,17 @@ def test_poll_reports_counts_and_new_mail(alice_client, alice, inbox_item):
     later = json.loads(second["HX-Trigger"])["mail:counts"]
     assert later["unread"] == 2 and later["new"] is True
     assert 'id="sidebar"' in second.content.decode()
+
+
+def test_delete_label_keeps_the_conversations(alice_client, alice, inbox_item):
+    label = create_label(user=alice, name="Old")
+    add_labels(user=alice, item_ids=[inbox_item.pk], label_ids=[label.pk])
+    assert alice_client.post(reverse("mailboxes:delete_label", args=[label.pk])).status_code == 302
+    inbox_item.refresh_from_db()
+    assert inbox_item.folder == Folder.INBOX and not inbox_item.labels.exists()
+
+
+def test_someone_elses_label_cannot_be_deleted(mallory_client, alice):
+    label = create_label(user=alice, name="Mine")
+    assert mallory_client.post(reverse("mailboxes:delete_label", args=[label.pk])).status_code == 404
+    assert alice.labels.filter(pk=label.pk).exists()
