@@ -32,7 +32,11 @@ PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 # The message frame: no script at all, styles only inline (already sanitised), images from here,
 # or from anywhere once the reader asked for them.
-_BODY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; frame-ancestors 'self'"
+_BODY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; frame-ancestors 'self'; "
+    # The same sandbox as the frame's attribute, so the URL opened on its own is no less contained.
+    "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox"
+)
 
 
 @login_required

@@ -1,5 +1,6 @@
 """The message list: conversations of a folder, of the starred mail, of a label, or of a search."""
 
+import bleach
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -96,7 +97,8 @@ def search(request):
                 for hit in result.hits:
                     if hit.thread_id not in snippets:
                         order.append(hit.thread_id)
-                        snippets[hit.thread_id] = hit.snippet
+                        # The interface promises HTML-safe snippets; keep only <mark> whatever a backend sends.
+                        snippets[hit.thread_id] = bleach.clean(hit.snippet or "", tags={"mark"}, strip=True)
                 threads = selectors.conversations_by_ids(user=request.user, thread_ids=order)
                 for thread in threads:
                     thread.search_snippet = snippets[thread.pk]

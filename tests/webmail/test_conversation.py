@@ -69,6 +69,7 @@ def test_html_is_shown_in_a_sandboxed_frame_without_script(alice_client, alice):
     assert 'href="https://example.org/ok"' in html and 'rel="noopener noreferrer nofollow"' in html
     policy = body["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "sandbox allow-same-origin allow-popups" in policy and "allow-scripts" not in policy
     assert "https:" not in policy
     assert body["X-Frame-Options"] == "SAMEORIGIN"
     assert '<meta name="remote-images" content="blocked">' in html

@@ -110,3 +110,10 @@ def test_the_real_search_finds_a_message(alice_client, alice):
     call_command("reindex")
     html = alice_client.get(reverse("mailboxes:search"), {"q": "wombat"}).content.decode()
     assert "Wombat census" in html
+
+
+def test_a_snippet_cannot_carry_markup_other_than_mark(alice_client, alice, fake_search):
+    item = deliver(raw_email(subject="Snippety", to="alice@example.test"), alice)[0]
+    fake_search.results["x"] = Page(hits=[Hit(item.pk, item.thread_id, '<mark>x</mark><img src=x onerror="alert(1)">')])
+    html = alice_client.get(reverse("mailboxes:search"), {"q": "x"}).content.decode()
+    assert "<mark>x</mark>" in html and "onerror" not in html and "<img src=x" not in html
