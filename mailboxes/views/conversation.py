@@ -45,7 +45,9 @@ _BODY_POLICY = (
 def thread(request, thread_id: int):
     conversation = selectors.get_thread_for_user(user=request.user, thread_id=thread_id)
     items = list(
-        selectors.thread_items(user=request.user, thread_id=conversation.pk).prefetch_related(
+        selectors.thread_items(user=request.user, thread_id=conversation.pk)
+        .select_related("message__blob")
+        .prefetch_related(
             Prefetch("message__attachments", queryset=Attachment.objects.order_by("position")),
             Prefetch("message__recipients", queryset=Recipient.objects.order_by("pk")),
         )

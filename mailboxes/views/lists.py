@@ -176,6 +176,10 @@ def _applicable(action: str, user, item_ids: list[int]) -> list[int]:
 @user_errors
 def bulk_action(request):
     action = request.POST.get("action", "")
+    if action == "move":  # "Move to" a folder is the action that puts mail there
+        action = {"inbox": "inbox", "archive": "archive", "spam": "spam", "trash": "trash"}.get(
+            request.POST.get("move_to", ""), ""
+        )
     if action not in ACTION_NAMES and action not in ("label", "unlabel"):
         messages.error(request, _("Choose an action."))
         return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))

@@ -182,3 +182,34 @@ def test_conversation_links_to_its_neighbours_in_the_list(alice_client, alice):
     page = alice_client.get(reverse("mailboxes:thread", args=[items[1].thread_id]), {"view": "inbox"}).content.decode()
     assert f'data-newer="/mail/t/{items[2].thread_id}/?view=inbox"' in page
     assert f'data-older="/mail/t/{items[0].thread_id}/?view=inbox"' in page
+
+
+def test_conversation_query_count_does_not_grow_with_its_messages(alice_client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def thread_of(n, tag):
+        root = f"<{tag}-0@remote.example>"
+        items = deliver(raw_email(subject=tag, to="alice@example.test", message_id=root), alice)
+        for k in range(1, n):
+            items += deliver(
+                raw_email(subject=f"Re: {tag}", to="alice@example.test", message_id=f"<{tag}-{k}@remote.example>",
+                          in_reply_to=root, references=root),
+                alice,
+            )  # fmt: skip
+        return items[0].thread_id
+
+    small, big = thread_of(2, "small"), thread_of(6, "big")
+    for thread_id in (small, big):
+        alice_client.get(reverse("mailboxes:thread", args=[thread_id]))  # marks read: not part of the count
+    with CaptureQueriesContext(connection) as few:
+        alice_client.get(reverse("mailboxes:thread", args=[small]))
+    with CaptureQueriesContext(connection) as many:
+        alice_client.get(reverse("mailboxes:thread", args=[big]))
+    assert len(many) == len(few)
+
+
+def test_html_mail_offers_its_plain_text_too(alice_client, alice):
+    item = deliver(html_email("<p>Rich</p>"), alice)[0]
+    html = alice_client.get(reverse("mailboxes:thread", args=[item.thread_id])).content.decode()
+    assert 'class="plain-text"' in html and "Plain version." in html

@@ -180,3 +180,16 @@ def test_someone_elses_label_cannot_be_deleted(mallory_client, alice):
     label = create_label(user=alice, name="Mine")
     assert mallory_client.post(reverse("mailboxes:delete_label", args=[label.pk])).status_code == 404
     assert alice.labels.filter(pk=label.pk).exists()
+
+
+def test_move_to_a_folder(alice_client, alice, inbox_item):
+    _bulk(alice_client, "move", [inbox_item.thread_id], view="inbox", move_to="archive")
+    inbox_item.refresh_from_db()
+    assert inbox_item.folder == Folder.ARCHIVE
+    _bulk(alice_client, "move", [inbox_item.thread_id], view="archive", move_to="inbox")
+    inbox_item.refresh_from_db()
+    assert inbox_item.folder == Folder.INBOX
+    response = _bulk(alice_client, "move", [inbox_item.thread_id], view="inbox", move_to="drafts")
+    assert response.status_code == 302
+    inbox_item.refresh_from_db()
+    assert inbox_item.folder == Folder.INBOX
