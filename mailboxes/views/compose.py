@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.selectors import addresses_of
 from mailboxes import selectors
 from mailboxes.blobstore import read_blob
+from mailboxes.htmlsafe import sanitize_html
 from mailboxes.models import MailboxItem, Message
 from mailboxes.parsing import parse_message
 from mailboxes.services.drafts import discard_draft, draft_attachments, save_draft
@@ -75,6 +76,7 @@ def _initial(request) -> dict:
             bcc=_format_pairs(parsed.bcc),
             subject=parsed.subject,
             body=parsed.text,
+            html=sanitize_html(parsed.html)[0] if parsed.html.strip() else "",
             attachments=_uploads_from_attachments(user, draft_attachments(item.message)),
         )
         parent = MailboxItem.objects.filter(user=user, message__message_id=item.message.in_reply_to).first()
@@ -163,6 +165,8 @@ def _posted(request) -> dict:
         "bcc": post.get("bcc", ""),
         "subject": post.get("subject", ""),
         "body": post.get("body", ""),
+        # The rich-text editor's HTML, sanitised like received mail before it is stored or shown again.
+        "html": sanitize_html(post.get("html", ""))[0] if post.get("rich") and post.get("html", "").strip() else "",
         "in_reply_to": post.get("in_reply_to") or "",
         "upload_ids": post.getlist("attachment"),
     }
@@ -178,6 +182,7 @@ def _save(request, data: dict) -> MailboxItem:
         bcc=data["bcc"],
         subject=data["subject"],
         text=data["body"],
+        html=data["html"],
         attachments=attachments_from_uploads(user=request.user, upload_ids=data["upload_ids"]),
         in_reply_to_item_id=data["in_reply_to"] or None,
     )

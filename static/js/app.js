@@ -261,10 +261,52 @@
     tick();
   }
 
+  // --- compose: the optional rich-text editor (HTML part; the textarea keeps the plain text) ----------
+  function escapeHtml(text) {
+    var div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML.replace(/\n/g, "<br>");
+  }
+  function setupRichText() {
+    var toggle = $("[data-rich-toggle]");
+    if (!toggle) { return; }
+    var editor = $("[data-rich-editor]"), toolbar = $("[data-rich-toolbar]");
+    var field = $("[data-rich-html]"), textarea = $("#id_body");
+    function plain() { return editor.innerText.replace(/\u00a0/g, " "); }
+    function sync() { field.value = editor.innerHTML; textarea.value = plain(); }
+    toggle.addEventListener("change", function () {
+      if (toggle.checked) {
+        editor.innerHTML = escapeHtml(textarea.value);
+        sync();
+      } else {
+        textarea.value = plain();
+        field.value = "";
+      }
+      editor.hidden = toolbar.hidden = !toggle.checked;
+      textarea.hidden = toggle.checked;
+      (toggle.checked ? editor : textarea).focus();
+    });
+    editor.addEventListener("input", sync);
+    toolbar.addEventListener("click", function (ev) {
+      var button = ev.target.closest("[data-command]");
+      if (!button) { return; }
+      var command = button.getAttribute("data-command"), value = null;
+      if (command === "createLink") {
+        value = window.prompt(button.getAttribute("data-prompt"), "https://");
+        if (!value || !/^(https?:|mailto:)/i.test(value)) { return; }
+      }
+      editor.focus();
+      document.execCommand(command, false, value);
+      sync();
+      editor.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
+
   function init() {
     paintLabels(document);
     setupFrames(document);
     setupCompose();
+    setupRichText();
     setupUndo();
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }

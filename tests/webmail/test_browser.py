@@ -263,3 +263,26 @@ def test_search_finds_the_message(page, alice):
     page.keyboard.press("Enter")
     page.wait_for_selector("li.thread:has-text('Quokka sightings')")
     shot(page, "search")
+
+
+def test_rich_text_compose(page, alice, bob):
+    sign_in(page, "alice@example.test")
+    page.goto(page.base + "/mail/compose/")
+    page.fill("#id_to", "bob@example.test")
+    page.fill("#id_subject", "Formatted")
+    page.fill("#id_body", "Plain start")
+    page.check("[data-rich-toggle]")
+    editor = page.locator("[data-rich-editor]")
+    assert editor.is_visible() and editor.inner_text() == "Plain start"
+    editor.click()
+    page.keyboard.press("End")
+    page.click("[data-command=bold]")
+    page.keyboard.type(" bold words")
+    page.wait_for_selector("#save-status:has-text('Draft saved')")
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    from mailboxes.blobstore import read_blob
+    from mailboxes.parsing import parse_message
+
+    parsed = parse_message(read_blob(draft.message.blob))
+    assert re.search(r"<(b|strong)>(\s|&nbsp;)*bold words</(b|strong)>", parsed.html)
+    assert "Plain start bold words" in parsed.text

@@ -262,3 +262,23 @@ def test_without_an_undo_window_the_task_sends_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         _send(alice_client, to="bob@example.test", subject="Now")
     assert MailboxItem.objects.get(user=bob).message.subject == "Now"
+
+
+def test_rich_text_is_sanitised_and_sent_as_an_html_part(alice_client, alice):
+    html = (
+        '<p>Hi <b>Bob</b></p><script>alert(1)</script><img src="https://t.example/x.gif"><a href="javascript:x">j</a>'
+    )
+    _send(alice_client, to="bob@example.test", subject="Rich", body="Hi Bob", rich="1", html=html)
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    parsed = parse_message(read_blob(draft.message.blob))
+    assert "<b>Bob</b>" in parsed.html
+    assert "script" not in parsed.html and "t.example" not in parsed.html and "javascript" not in parsed.html
+    assert parsed.text.strip() == "Hi Bob"
+    page = alice_client.get(reverse("mailboxes:compose"), {"draft": draft.pk}).content.decode()
+    assert "<b>Bob</b>" in page and "data-rich-toggle checked" in page
+
+
+def test_html_is_ignored_unless_rich_text_is_on(alice_client, alice):
+    _send(alice_client, to="bob@example.test", subject="Plain", body="plain", html="<b>x</b>")
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    assert parse_message(read_blob(draft.message.blob)).html == ""
