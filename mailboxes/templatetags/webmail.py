@@ -11,6 +11,8 @@ def ago(value):
     """Short relative time for lists: "3 hours", "2 days" (one unit only)."""
     if not value:
         return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return _("just now")
     return timesince(value, timezone.now(), depth=1)
 
 

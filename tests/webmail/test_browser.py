@@ -257,12 +257,19 @@ def test_narrow_screen_and_chinese(page, alice, inbox_item):
 def test_search_finds_the_message(page, alice):
     pytest.importorskip("mailboxes.search.services")
     deliver(raw_email(subject="Quokka sightings", to="alice@example.test"), alice)
+    from django.core.management import call_command
+
+    call_command("reindex")  # indexing is eventually consistent; the test does not wait for beat
     sign_in(page, "alice@example.test")
     page.keyboard.press("/")
     page.keyboard.type("quokka")
     page.keyboard.press("Enter")
     page.wait_for_selector("li.thread:has-text('Quokka sightings')")
+    assert page.locator("li.thread .snippet mark").count() >= 1 or "Quokka" in page.content()
     shot(page, "search")
+    page.fill("#search-box", 'subject:"unclosed')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[role=alert]")
 
 
 def test_rich_text_compose(page, alice, bob):
