@@ -228,6 +228,8 @@ WEBMAIL_ATTACHMENT_LINK_SECONDS = env_int("WEBMAIL_ATTACHMENT_LINK_SECONDS", 60 
 SIGNIN_MAX_FAILURES = env_int("SIGNIN_MAX_FAILURES", 5)
 SIGNIN_THROTTLE_WINDOW = env_int("SIGNIN_THROTTLE_WINDOW", 15 * 60)
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50)
+# Pages whose third-party scripts set inline styles (the API docs); they still get no inline script.
+CSP_INLINE_STYLE_PATHS = ["/api/docs", "/api/redoc"]
 
 # --- Mail -------------------------------------------------------------------
 

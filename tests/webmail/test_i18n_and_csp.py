@@ -66,3 +66,13 @@ def test_htmx_is_served_from_here(alice_client):
     assert re.search(r'<script src="/static/vendor/htmx\.min\.js"', html)
     assert "://" not in "".join(re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html))
     assert (Path(settings.BASE_DIR) / "static" / "vendor" / "htmx.min.js").stat().st_size > 10000
+
+
+def test_api_docs_pages_may_have_inline_styles_but_never_inline_scripts(client):
+    from webmail.csp import INLINE_STYLE_POLICY
+
+    assert "style-src 'self' 'unsafe-inline'" in INLINE_STYLE_POLICY
+    assert "script-src 'self';" in INLINE_STYLE_POLICY
+    policy = client.get("/api/docs")["Content-Security-Policy"]
+    assert policy == INLINE_STYLE_POLICY  # even for a 404 here, before the API exists
+    assert "unsafe-inline" not in client.get(reverse("accounts:login"))["Content-Security-Policy"]
