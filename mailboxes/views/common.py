@@ -1,6 +1,5 @@
 """What the webmail views share: the sidebar, error handling, signed attachment links."""
 
-import json
 from functools import wraps
 
 from django.conf import settings
@@ -10,7 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from mailboxes import selectors
 from webmail.errors import NotFound, UserError
@@ -57,8 +56,7 @@ def user_errors(view):
             if request.htmx:
                 response = HttpResponse(exc.message, status=exc.status)
                 response["HX-Reswap"] = "none"
-                response["HX-Trigger"] = json.dumps({"toast": exc.message})
-                return response
+                return trigger_client_event(response, "toast", exc.message)
             messages.error(request, exc.message)
             return redirect(safe_next(request, reverse("mailboxes:inbox")))
 

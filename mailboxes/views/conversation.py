@@ -17,6 +17,7 @@ from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.htmlsafe import sanitize_html
 from mailboxes.models import Attachment, Folder, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
+from mailboxes.views.actions import applicable_item_ids, run_action
 from mailboxes.views.common import (
     attachment_token,
     read_attachment_token,
@@ -25,7 +26,6 @@ from mailboxes.views.common import (
     sidebar_context,
     user_errors,
 )
-from mailboxes.views.lists import _applicable, _do
 
 # Shown inline in the page (never SVG: it can carry script).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -127,11 +127,11 @@ def item_action(request, item_id: int):
     allowed |= {"delete", "label", "unlabel"}
     if action not in allowed:
         raise Http404("No such action.")
-    ids = _applicable(action, request.user, [item.pk])
+    ids = applicable_item_ids(action, request.user, [item.pk])
     if not ids:
         messages.info(request, _("Nothing to change."))
     else:
-        _do(action, request.user, ids, label_id=request.POST.get("label") or None)
+        run_action(action, request.user, ids, label_id=request.POST.get("label") or None)
     if action in ("archive", "trash", "spam", "delete", "not_spam", "restore"):
         # The message leaves this view: back to the list it was opened from.
         back = request.POST.get("back", "")

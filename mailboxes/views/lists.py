@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from mailboxes import selectors, services
-from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.views.actions import ACTION_LABELS, applicable_item_ids, bulk_actions_for, run_action
 from mailboxes.views.common import redirect_after_post, safe_next, sidebar_context, user_errors
 
 FOLDER_TITLES = {
@@ -39,6 +39,8 @@ def _render_list(request, *, view, page, title, label=None, extra=None):
         "is_first_page": not request.GET.get("after"),
         **(extra or {}),
     }
+    if request.htmx and request.htmx.target == "conversation-list":  # the live refresh: just the list
+        return render(request, "mailboxes/list.html#list", context)
     return render(request, "mailboxes/list.html", context)
 
 
@@ -106,71 +108,6 @@ def search(request):
     return _render_list(request, view="search", page=page, title=_("Search"), extra=context)
 
 
-# Bulk actions: name -> (label, service call). Which ones a list offers depends on the list.
-def _do(action: str, user, item_ids: list[int], label_id=None) -> int:
-    calls = {
-        "read": lambda: services.mark_read(user=user, item_ids=item_ids, read=True),
-        "unread": lambda: services.mark_read(user=user, item_ids=item_ids, read=False),
-        "star": lambda: services.set_starred(user=user, item_ids=item_ids, starred=True),
-        "unstar": lambda: services.set_starred(user=user, item_ids=item_ids, starred=False),
-        "archive": lambda: services.archive_items(user=user, item_ids=item_ids),
-        "inbox": lambda: services.move_items(user=user, item_ids=item_ids, folder=Folder.INBOX),
-        "trash": lambda: services.trash_items(user=user, item_ids=item_ids),
-        "restore": lambda: services.restore_items(user=user, item_ids=item_ids),
-        "spam": lambda: services.mark_spam(user=user, item_ids=item_ids),
-        "not_spam": lambda: services.mark_not_spam(user=user, item_ids=item_ids),
-        "delete": lambda: services.delete_forever(user=user, item_ids=item_ids),
-        "label": lambda: services.add_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
-        "unlabel": lambda: services.remove_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
-    }
-    return calls[action]()
-
-
-ACTION_NAMES = {
-    "read": gettext_lazy("Mark read"),
-    "unread": gettext_lazy("Mark unread"),
-    "star": gettext_lazy("Star"),
-    "unstar": gettext_lazy("Unstar"),
-    "archive": gettext_lazy("Archive"),
-    "inbox": gettext_lazy("Move to Inbox"),
-    "trash": gettext_lazy("Trash"),
-    "restore": gettext_lazy("Restore"),
-    "spam": gettext_lazy("Report spam"),
-    "not_spam": gettext_lazy("Not spam"),
-    "delete": gettext_lazy("Delete forever"),
-}
-
-
-def bulk_actions_for(view: str) -> list[tuple[str, str]]:
-    names = ["read", "unread", "star", "unstar"]
-    if view == "trash":
-        names += ["restore", "delete"]
-    elif view == "spam":
-        names += ["not_spam", "trash", "delete"]
-    elif view == "archive":
-        names += ["inbox", "trash", "spam"]
-    elif view in ("sent", "drafts"):
-        names += ["trash"]
-    else:
-        names += ["archive", "trash", "spam"]
-    return [(name, str(ACTION_NAMES[name])) for name in names]
-
-
-# Items an action cannot apply to are left out of a conversation (a draft is never archived,
-# mail you sent is never spam) instead of failing the whole request.
-def _applicable(action: str, user, item_ids: list[int]) -> list[int]:
-    items = MailboxItem.objects.filter(user=user, pk__in=item_ids)
-    if action in ("archive", "inbox", "spam", "not_spam"):
-        items = items.exclude(message__status=Message.Status.DRAFT)
-    if action in ("spam", "not_spam", "inbox"):
-        items = items.filter(origin=MailboxItem.Origin.RECEIVED)
-    if action == "not_spam":
-        items = items.filter(folder=Folder.SPAM)
-    if action in ("restore", "delete"):
-        items = items.filter(folder__in=[Folder.TRASH, Folder.SPAM])
-    return list(items.values_list("pk", flat=True))
-
-
 @login_required
 @require_POST
 @user_errors
@@ -180,7 +117,7 @@ def bulk_action(request):
         action = {"inbox": "inbox", "archive": "archive", "spam": "spam", "trash": "trash"}.get(
             request.POST.get("move_to", ""), ""
         )
-    if action not in ACTION_NAMES and action not in ("label", "unlabel"):
+    if action not in ACTION_LABELS and action not in ("label", "unlabel"):
         messages.error(request, _("Choose an action."))
         return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
     view = request.POST.get("view") or None
@@ -191,9 +128,9 @@ def bulk_action(request):
         return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
     scope_label = request.POST.get("view_label") or None
     item_ids = selectors.item_ids_of_threads(user=request.user, thread_ids=thread_ids, view=view, label_id=scope_label)
-    item_ids = _applicable(action, request.user, item_ids)
+    item_ids = applicable_item_ids(action, request.user, item_ids)
     if item_ids:
-        count = _do(action, request.user, item_ids, label_id=label_id)
+        count = run_action(action, request.user, item_ids, label_id=label_id)
         messages.success(request, _("Done: %(count)d message(s).") % {"count": count})
     else:
         messages.info(request, _("Nothing to change."))

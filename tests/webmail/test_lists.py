@@ -193,3 +193,10 @@ def test_move_to_a_folder(alice_client, alice, inbox_item):
     assert response.status_code == 302
     inbox_item.refresh_from_db()
     assert inbox_item.folder == Folder.INBOX
+
+
+def test_live_refresh_renders_only_the_list(alice_client, inbox_item):
+    response = alice_client.get(reverse("mailboxes:inbox"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="conversation-list")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="conversation-list"')
+    assert "Quarterly numbers" in html and "<html" not in html
