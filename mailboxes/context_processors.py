@@ -7,13 +7,12 @@ from mailboxes.models import MailboxItem
 
 
 def webmail(request) -> dict:
-    """The message waiting in its undo window, if the user just sent one (shown once, as a toast)."""
-    if not getattr(request, "user", None) or not request.user.is_authenticated or not hasattr(request, "session"):
+    """The user's message waiting in its undo window, if any (shown as a toast with Undo on every page,
+    so that leaving the page that sent it neither loses the Undo nor leaves the message unsent)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
         return {}
-    item_id = request.session.pop("pending_send", None)
-    if not item_id:
-        return {}
-    item = MailboxItem.objects.filter(user=request.user, pk=item_id, send_at__isnull=False).first()
+    item = MailboxItem.objects.filter(user=user, send_at__isnull=False).order_by("send_at").first()
     if item is None:
         return {}
     remaining = max(0, int((item.send_at - timezone.now()).total_seconds() + 0.999))

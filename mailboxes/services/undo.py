@@ -9,6 +9,7 @@ page that sent it when its countdown ends, a delayed Celery task, and the
 periodic ``send_due_messages`` sweep that catches anything a lost task left.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
 from webmail.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 _CLOCK_SLACK = timedelta(seconds=1)
 
@@ -84,7 +87,13 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
             return None
         item.send_at = None
         item.save(update_fields=["send_at", "updated_at"])
-        return send_draft(user=item.user, draft_id=item.pk)
+        try:
+            with transaction.atomic():
+                return send_draft(user=item.user, draft_id=item.pk)
+        except UserError as exc:
+            # Changed since it was scheduled into something that cannot be sent: it stays a draft.
+            logger.warning("Scheduled draft %s was not sent: %s", item.pk, exc.message)
+            return None
 
 
 def send_due_messages() -> int:

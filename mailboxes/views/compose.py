@@ -221,8 +221,7 @@ def send(request):
         schedule_send(user=request.user, draft_id=item.pk)
     except UserError as exc:
         return _form_again(request, data, exc, exc.status)
-    request.session["pending_send"] = item.pk
-    return redirect("mailboxes:inbox")
+    return redirect("mailboxes:inbox")  # every page shows the Undo toast while the message waits
 
 
 @login_required

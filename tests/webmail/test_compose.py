@@ -282,3 +282,23 @@ def test_html_is_ignored_unless_rich_text_is_on(alice_client, alice):
     _send(alice_client, to="bob@example.test", subject="Plain", body="plain", html="<b>x</b>")
     draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
     assert parse_message(read_blob(draft.message.blob)).html == ""
+
+
+def test_the_undo_toast_follows_the_user_to_other_pages(alice_client, alice, bob):
+    _send(alice_client, to="bob@example.test", subject="Pending")
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    page = alice_client.get(reverse("mailboxes:folder", args=["sent"])).content.decode()
+    assert f'data-send-now="/mail/outbox/{draft.pk}/send-now/"' in page
+    alice_client.post(reverse("mailboxes:undo", args=[draft.pk]))
+    assert "data-undo-toast" not in alice_client.get(reverse("mailboxes:inbox")).content.decode()
+
+
+def test_a_scheduled_draft_that_became_unsendable_stays_a_draft(alice_client, alice):
+    _send(alice_client, to="bob@example.test", subject="Soon empty")
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    # Edited in another tab meanwhile: no recipient left.
+    alice_client.post(reverse("mailboxes:save_draft"), _form(subject="Soon empty", draft_id=draft.pk))
+    _due_now(draft.pk)
+    assert alice_client.post(reverse("mailboxes:send_now", args=[draft.pk])).json() == {"sent": False}
+    draft.refresh_from_db()
+    assert draft.folder == Folder.DRAFTS and draft.send_at is None
