@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.htmlsafe import sanitize_html
-from mailboxes.models import Attachment, Folder, MailboxItem, Message, Recipient
+from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
 from mailboxes.views.actions import applicable_item_ids, run_action
 from mailboxes.views.common import (
@@ -26,6 +27,7 @@ from mailboxes.views.common import (
     sidebar_context,
     user_errors,
 )
+from webmail.errors import NotFound
 
 # Shown inline in the page (never SVG: it can carry script).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -65,22 +67,39 @@ def thread(request, thread_id: int):
         )
         item.expanded = position == len(items) - 1 or item.pk in unread or failed
         _prepare(request, item)
-    view = request.GET.get("view") or Folder.INBOX
-    newer, older = selectors.neighbour_threads(user=request.user, view=view, thread=conversation)
+    view, label = _list_of(request)
+    newer, older = selectors.neighbour_threads(
+        user=request.user, view=view, thread=conversation, label_id=label.pk if label else None
+    )
+    suffix = urlencode({"view": view, **({"label": label.pk} if label else {})})
     context = {
         **sidebar_context(request.user),
         "thread": conversation,
         "view": view,
-        "newer_url": f"{reverse('mailboxes:thread', args=[newer])}?view={view}" if newer else "",
-        "older_url": f"{reverse('mailboxes:thread', args=[older])}?view={view}" if older else "",
+        "label": label,
+        "newer_url": f"{reverse('mailboxes:thread', args=[newer])}?{suffix}" if newer else "",
+        "older_url": f"{reverse('mailboxes:thread', args=[older])}?{suffix}" if older else "",
         "items": items,
-        "back_url": _back_url(request.GET.get("view")),
+        "back_url": _back_url(view, label),
         "user_labels": selectors.labels_of(user=request.user),
     }
     return render(request, "mailboxes/thread.html", context)
 
 
-def _back_url(view: str | None) -> str:
+def _list_of(request) -> tuple[str, Label | None]:
+    """The list the conversation was opened from (``?view=…&label=…``); the inbox when unknown."""
+    view = request.GET.get("view") or Folder.INBOX
+    if view == selectors.LABEL:
+        try:
+            return view, selectors.get_label_for_user(user=request.user, label_id=request.GET.get("label"))
+        except NotFound:
+            return Folder.INBOX, None
+    return view, None
+
+
+def _back_url(view: str, label: Label | None) -> str:
+    if label is not None:
+        return reverse("mailboxes:label", args=[label.pk])
     if view in selectors.LIST_VIEWS and view != Folder.INBOX:
         return reverse("mailboxes:folder", args=[view])
     return reverse("mailboxes:inbox")

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -37,6 +38,8 @@ def _render_list(request, *, view, page, title, label=None, extra=None):
         "bulk_actions": bulk_actions_for(view),
         "user_labels": selectors.labels_of(user=request.user),
         "is_first_page": not request.GET.get("after"),
+        # How a conversation opened from this list finds its way back and its neighbours.
+        "from_list": urlencode({"view": view, **({"label": label.pk} if label else {})}),
         **(extra or {}),
     }
     if request.htmx and request.htmx.target == "conversation-list":  # the live refresh: just the list

@@ -213,3 +213,19 @@ def test_html_mail_offers_its_plain_text_too(alice_client, alice):
     item = deliver(html_email("<p>Rich</p>"), alice)[0]
     html = alice_client.get(reverse("mailboxes:thread", args=[item.thread_id])).content.decode()
     assert 'class="plain-text"' in html and "Plain version." in html
+
+
+def test_conversation_opened_from_a_label_goes_back_to_it(alice_client, alice, inbox_item):
+    from mailboxes.services import add_labels, create_label
+
+    label = create_label(user=alice, name="Projects")
+    add_labels(user=alice, item_ids=[inbox_item.pk], label_ids=[label.pk])
+    listing = alice_client.get(reverse("mailboxes:label", args=[label.pk])).content.decode()
+    link = f"/mail/t/{inbox_item.thread_id}/?view=label&amp;label={label.pk}"
+    assert link in listing
+    page = alice_client.get(link.replace("&amp;", "&"))
+    assert page.status_code == 200
+    assert f'class="back" href="/mail/label/{label.pk}/"' in page.content.decode()
+    # A label that is not yours (or gone) is just the inbox, not an error.
+    other = alice_client.get(f"/mail/t/{inbox_item.thread_id}/", {"view": "label", "label": "999999"})
+    assert other.status_code == 200 and 'class="back" href="/mail/"' in other.content.decode()
