@@ -301,3 +301,22 @@ def test_rich_text_compose(page, alice, bob):
     parsed = parse_message(read_blob(draft.message.blob))
     assert re.search(r"<(b|strong)>(\s|&nbsp;)*bold words</(b|strong)>", parsed.html)
     assert "Plain start bold words" in parsed.text
+
+
+def test_forward_with_the_attachment_by_keyboard(page, alice, carol):
+    from tests.webmail.test_conversation import _raw_with_image_attachment
+
+    deliver(_raw_with_image_attachment(), alice)
+    sign_in(page, "alice@example.test")
+    page.click("text=Photo")
+    page.wait_for_selector("article.conversation")
+    page.keyboard.press("f")
+    page.wait_for_url(re.compile(r"/mail/compose/\?forward="))
+    assert page.input_value("#id_subject") == "Fwd: Photo"
+    assert page.locator("[data-upload-row]", has_text="lake.png").count() == 1
+    page.fill("#id_to", "carol@example.test")
+    page.click("button.primary:has-text('Send')")
+    page.wait_for_selector("[data-undo-toast]", state="detached")
+    received = MailboxItem.objects.get(user=carol)
+    assert received.message.subject == "Fwd: Photo"
+    assert [a.filename for a in received.message.attachments.all()] == ["lake.png"]
