@@ -5,8 +5,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -32,7 +31,10 @@ def sidebar_context(user) -> dict:
 
 def safe_next(request, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+    # Only a path on this site: never another host, and never something redirect() would take for a view name.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=False
+    ):
         return target
     return fallback
 
@@ -40,7 +42,7 @@ def safe_next(request, fallback: str) -> str:
 def redirect_after_post(request, url: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return HttpResponseRedirect(url)
 
 
 def user_errors(view):
@@ -58,7 +60,7 @@ def user_errors(view):
                 response["HX-Reswap"] = "none"
                 return trigger_client_event(response, "toast", exc.message)
             messages.error(request, exc.message)
-            return redirect(safe_next(request, reverse("mailboxes:inbox")))
+            return HttpResponseRedirect(safe_next(request, reverse("mailboxes:inbox")))
 
     return wrapper
 
