@@ -269,7 +269,9 @@ class MailboxItem(models.Model):
             models.Index(fields=["thread", "received_at"], name="item_thread_time"),
             models.Index(fields=["send_at"], name="item_send_due", condition=models.Q(send_at__isnull=False)),
             # Unread counts read only the unread rows, however big the mailbox.
-            models.Index(fields=["user", "folder"], name="item_user_unread", condition=models.Q(is_read=False)),
+            models.Index(
+                fields=["user", "folder", "is_starred"], name="item_user_unread", condition=models.Q(is_read=False)
+            ),
         ]
 
     def __str__(self):

@@ -169,7 +169,9 @@ def conversations(*, user, view: str, label_id=None, cursor: str | None = None, 
     after = _decode_cursor(cursor)
     if after is not None:
         latest, pk = after
-        threads = threads.filter(Q(latest_at__lt=latest) | Q(latest_at=latest, pk__lt=pk))
+        # "(latest_at, id) < (latest, pk)", written with a plain upper bound the index can seek to
+        # (an OR of the two cases made SQLite scan from the top: 300 ms at page 21 of a million).
+        threads = threads.filter(latest_at__lte=latest).exclude(latest_at=latest, pk__gte=pk)
     rows = list(threads[: limit + 1])
     page, more = rows[:limit], len(rows) > limit
     attach_thread_labels(page)
@@ -184,8 +186,8 @@ def neighbour_threads(*, user, view: str, thread: Thread, label_id=None) -> tupl
     in_view = MailboxItem.objects.filter(_in_view(user=user, view=view, label=label), thread=OuterRef("pk"))
     threads = Thread.objects.filter(user=user).filter(Exists(in_view)).exclude(pk=thread.pk)
     at, pk = thread.latest_at, thread.pk
-    newer = threads.filter(Q(latest_at__gt=at) | Q(latest_at=at, pk__gt=pk)).order_by("latest_at", "pk")
-    older = threads.filter(Q(latest_at__lt=at) | Q(latest_at=at, pk__lt=pk)).order_by("-latest_at", "-pk")
+    newer = threads.filter(latest_at__gte=at).exclude(latest_at=at, pk__lte=pk).order_by("latest_at", "pk")
+    older = threads.filter(latest_at__lte=at).exclude(latest_at=at, pk__gte=pk).order_by("-latest_at", "-pk")
     return newer.values_list("pk", flat=True).first(), older.values_list("pk", flat=True).first()
 
 
