@@ -256,6 +256,8 @@ class MailboxItem(models.Model):
     is_starred = models.BooleanField(default=False)
     labels = models.ManyToManyField(Label, blank=True, related_name="items")
     received_at = models.DateTimeField(default=timezone.now)
+    # A draft the user has sent, held back until then so that "Undo" can take it back.
+    send_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -265,6 +267,11 @@ class MailboxItem(models.Model):
         indexes = [
             models.Index(fields=["user", "folder", "-received_at"], name="item_user_folder_recent"),
             models.Index(fields=["thread", "received_at"], name="item_thread_time"),
+            models.Index(fields=["send_at"], name="item_send_due", condition=models.Q(send_at__isnull=False)),
+            # Unread counts read only the unread rows, however big the mailbox.
+            models.Index(
+                fields=["user", "folder", "is_starred"], name="item_user_unread", condition=models.Q(is_read=False)
+            ),
         ]
 
     def __str__(self):

@@ -9,3 +9,18 @@ from mailboxes.blobstore import collect_orphan_blobs
 def sweep_orphan_blobs() -> int:
     """Delete blobs nothing references (left behind by crashes or rolled-back writes)."""
     return collect_orphan_blobs()
+
+
+@shared_task(name="mailboxes.send_scheduled_draft", ignore_result=True)
+def send_scheduled_draft(item_id: int) -> None:
+    """Send a draft once its undo window has passed (does nothing if it was undone or already sent)."""
+    from mailboxes.services.undo import send_due_draft
+
+    send_due_draft(item_id=item_id)
+
+
+@shared_task(name="mailboxes.send_due_messages", ignore_result=True)
+def send_due_messages() -> int:
+    from mailboxes.services.undo import send_due_messages as sweep
+
+    return sweep()

@@ -65,12 +65,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "webmail.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "webmail.urls"
@@ -85,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mailboxes.context_processors.webmail",
             ],
         },
     },
@@ -168,6 +171,7 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- Celery -----------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is kombu's file transport under var/,
@@ -210,7 +214,24 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
+    "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
 }
+
+# --- Webmail ----------------------------------------------------------------
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "mailboxes:inbox"
+LOGOUT_REDIRECT_URL = "accounts:login"
+# Seconds a sent message waits (as a draft) so that "Undo" can take it back.
+WEBMAIL_UNDO_SECONDS = env_int("WEBMAIL_UNDO_SECONDS", 10)
+# How long a signed attachment link stays valid.
+WEBMAIL_ATTACHMENT_LINK_SECONDS = env_int("WEBMAIL_ATTACHMENT_LINK_SECONDS", 60 * 60)
+# Failed sign-ins allowed per address and per client in SIGNIN_THROTTLE_WINDOW seconds.
+SIGNIN_MAX_FAILURES = env_int("SIGNIN_MAX_FAILURES", 5)
+SIGNIN_THROTTLE_WINDOW = env_int("SIGNIN_THROTTLE_WINDOW", 15 * 60)
+WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50)
+# Pages whose third-party scripts set inline styles (the API docs); they still get no inline script.
+CSP_INLINE_STYLE_PATHS = ["/api/docs", "/api/redoc"]
 
 # --- Mail -------------------------------------------------------------------
 

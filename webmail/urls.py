@@ -6,8 +6,10 @@ admin.site.site_header = "Mail platform administration"
 admin.site.site_title = "Mail admin"
 
 urlpatterns = [
-    # Until the webmail pages exist, the admin is the product's front door.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="mailboxes:inbox", permanent=False), name="home"),
+    path("", include("accounts.urls")),
+    path("mail/", include("mailboxes.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", include("webmail.api.urls")),
     # ESP webhooks (tracking events), authenticated by ANYMAIL_WEBHOOK_SECRET.

@@ -1,0 +1,102 @@
+"""Sending with an "Undo" window.
+
+Sending from the webmail first keeps the message as a draft with a send time
+a few seconds ahead (``MailboxItem.send_at``). Until then "Undo" takes it back
+to an editable draft; after it, ``send_due_draft`` hands it to the submission
+service. Three things send it, whichever comes first and exactly once (the
+draft row is locked and ``send_at`` cleared in the same transaction): the
+page that sent it when its countdown ends, a delayed Celery task, and the
+periodic ``send_due_messages`` sweep that catches anything a lost task left.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mailboxes.compose import require_recipients
+from mailboxes.exceptions import DraftNotFound
+from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.selectors import parse_pk
+from mailboxes.services.drafts import draft_composition, get_draft_for_update
+from webmail.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+_CLOCK_SLACK = timedelta(seconds=1)
+
+
+class AlreadySent(UserError):
+    code = "already_sent"
+    status = 409
+
+
+def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> MailboxItem:
+    """Mark a draft to be sent after the undo window; refuses a draft that could not be sent."""
+    delay = settings.WEBMAIL_UNDO_SECONDS if delay_seconds is None else delay_seconds
+    with transaction.atomic():
+        item = get_draft_for_update(user=user, draft_id=draft_id)
+        require_recipients(draft_composition(user=user, item=item))  # errors now, not after the window
+        item.send_at = timezone.now() + timedelta(seconds=delay)
+        item.save(update_fields=["send_at", "updated_at"])
+        transaction.on_commit(lambda: _dispatch(item.pk, delay))
+    return item
+
+
+def _dispatch(item_id: int, delay: int) -> None:
+    from mailboxes.tasks import send_scheduled_draft  # tasks import services
+
+    send_scheduled_draft.apply_async(args=[item_id], countdown=delay)
+
+
+def cancel_send(*, user, draft_id) -> MailboxItem:
+    """Undo: the draft stays a draft. Too late once it has been handed to delivery."""
+    with transaction.atomic():
+        try:
+            item = get_draft_for_update(user=user, draft_id=draft_id)
+        except DraftNotFound:
+            if MailboxItem.objects.filter(user=user, pk=parse_pk(draft_id), folder=Folder.SENT).exists():
+                raise AlreadySent("Too late: the message has already been sent.") from None
+            raise
+        if item.send_at is None:
+            raise AlreadySent("This message is not waiting to be sent.")
+        item.send_at = None
+        item.save(update_fields=["send_at", "updated_at"])
+    return item
+
+
+def send_due_draft(*, item_id, user=None) -> Message | None:
+    """Send a scheduled draft whose time has come; None when it is not due, undone or already sent.
+
+    With ``user`` only that user's draft is considered (the page's own request).
+    """
+    from delivery.services.submission import send_draft  # delivery imports the mailbox services
+
+    # The page's countdown may end a moment before the server's clock does.
+    deadline = timezone.now() + (_CLOCK_SLACK if user is not None else timedelta(0))
+    with transaction.atomic():
+        items = MailboxItem.objects.select_for_update().filter(
+            pk=parse_pk(item_id), send_at__lte=deadline, message__status=Message.Status.DRAFT
+        )
+        if user is not None:
+            items = items.filter(user=user)
+        item = items.select_related("user").first()
+        if item is None:
+            return None
+        item.send_at = None
+        item.save(update_fields=["send_at", "updated_at"])
+        try:
+            with transaction.atomic():
+                return send_draft(user=item.user, draft_id=item.pk)
+        except UserError as exc:
+            # Changed since it was scheduled into something that cannot be sent: it stays a draft.
+            logger.warning("Scheduled draft %s was not sent: %s", item.pk, exc.message)
+            return None
+
+
+def send_due_messages() -> int:
+    """Send every scheduled draft that is due (the periodic sweep)."""
+    due = MailboxItem.objects.filter(send_at__lte=timezone.now()).values_list("pk", flat=True)[:500]
+    return sum(1 for pk in list(due) if send_due_draft(item_id=pk) is not None)

@@ -1,0 +1,34 @@
+from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
+
+register = template.Library()
+
+
+@register.filter
+def ago(value):
+    """Short relative time for lists: "3 hours", "2 days" (one unit only)."""
+    if not value:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return _("just now")
+    return timesince(value, timezone.now(), depth=1)
+
+
+_STATUS_LABELS = {
+    "queued": _("Queued"),
+    "sending": _("Sending"),
+    "sent": _("Sent"),
+    "delivered": _("Delivered"),
+    "deferred": _("Deferred"),
+    "bounced": _("Bounced"),
+    "suppressed": _("Suppressed"),
+    "failed": _("Failed"),
+}
+
+
+@register.filter
+def delivery_status(value):
+    """A recipient's delivery status in the reader's language."""
+    return _STATUS_LABELS.get(value, value)

@@ -1,0 +1,74 @@
+"""What the buttons of the list and of a message do: each name calls one mailbox service."""
+
+from django.utils.translation import gettext_lazy
+
+from mailboxes import services
+from mailboxes.models import Folder, MailboxItem, Message
+
+
+def run_action(action: str, user, item_ids: list[int], label_id=None) -> int:
+    """Apply one named action to the user's items; raises the services' errors."""
+    calls = {
+        "read": lambda: services.mark_read(user=user, item_ids=item_ids, read=True),
+        "unread": lambda: services.mark_read(user=user, item_ids=item_ids, read=False),
+        "star": lambda: services.set_starred(user=user, item_ids=item_ids, starred=True),
+        "unstar": lambda: services.set_starred(user=user, item_ids=item_ids, starred=False),
+        "archive": lambda: services.archive_items(user=user, item_ids=item_ids),
+        "inbox": lambda: services.move_items(user=user, item_ids=item_ids, folder=Folder.INBOX),
+        "trash": lambda: services.trash_items(user=user, item_ids=item_ids),
+        "restore": lambda: services.restore_items(user=user, item_ids=item_ids),
+        "spam": lambda: services.mark_spam(user=user, item_ids=item_ids),
+        "not_spam": lambda: services.mark_not_spam(user=user, item_ids=item_ids),
+        "delete": lambda: services.delete_forever(user=user, item_ids=item_ids),
+        "label": lambda: services.add_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
+        "unlabel": lambda: services.remove_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
+    }
+    return calls[action]()
+
+
+ACTION_LABELS = {
+    "read": gettext_lazy("Mark read"),
+    "unread": gettext_lazy("Mark unread"),
+    "star": gettext_lazy("Star"),
+    "unstar": gettext_lazy("Unstar"),
+    "archive": gettext_lazy("Archive"),
+    "inbox": gettext_lazy("Move to Inbox"),
+    "trash": gettext_lazy("Trash"),
+    "restore": gettext_lazy("Restore"),
+    "spam": gettext_lazy("Report spam"),
+    "not_spam": gettext_lazy("Not spam"),
+    "delete": gettext_lazy("Delete forever"),
+}
+
+
+def bulk_actions_for(view: str) -> list[tuple[str, str]]:
+    names = ["read", "unread", "star", "unstar"]
+    if view == "trash":
+        names += ["restore", "delete"]
+    elif view == "spam":
+        names += ["not_spam", "trash", "delete"]
+    elif view == "archive":
+        names += ["inbox", "trash", "spam"]
+    elif view in ("sent", "drafts"):
+        names += ["trash"]
+    else:
+        names += ["archive", "trash", "spam"]
+    return [(name, str(ACTION_LABELS[name])) for name in names]
+
+
+def applicable_item_ids(action: str, user, item_ids: list[int]) -> list[int]:
+    """The items ``action`` can apply to.
+
+    The others are left out of a conversation (a draft is never archived, mail
+    you sent is never spam) instead of failing the whole request.
+    """
+    items = MailboxItem.objects.filter(user=user, pk__in=item_ids)
+    if action in ("archive", "inbox", "spam", "not_spam"):
+        items = items.exclude(message__status=Message.Status.DRAFT)
+    if action in ("spam", "not_spam", "inbox"):
+        items = items.filter(origin=MailboxItem.Origin.RECEIVED)
+    if action == "not_spam":
+        items = items.filter(folder=Folder.SPAM)
+    if action in ("restore", "delete"):
+        items = items.filter(folder__in=[Folder.TRASH, Folder.SPAM])
+    return list(items.values_list("pk", flat=True))

@@ -1,0 +1,238 @@
+"""One conversation: its messages, their bodies (sanitised, in a sandboxed frame), attachments, source."""
+
+import mimetypes
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
+
+from mailboxes import selectors, services
+from mailboxes.blobstore import open_blob, read_blob
+from mailboxes.htmlsafe import sanitize_html
+from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
+from mailboxes.parsing import parse_message
+from mailboxes.views.actions import applicable_item_ids, run_action
+from mailboxes.views.common import (
+    attachment_token,
+    read_attachment_token,
+    redirect_after_post,
+    safe_next,
+    sidebar_context,
+    user_errors,
+)
+from webmail.errors import NotFound
+
+# Shown inline in the page (never SVG: it can carry script).
+PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+# The message frame: no script at all, styles only inline (already sanitised), images from here,
+# or from anywhere once the reader asked for them.
+_BODY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; frame-ancestors 'self'; "
+    # The same sandbox as the frame's attribute, so the URL opened on its own is no less contained.
+    "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox"
+)
+
+
+@login_required
+@require_GET
+@user_errors
+def thread(request, thread_id: int):
+    conversation = selectors.get_thread_for_user(user=request.user, thread_id=thread_id)
+    items = list(
+        selectors.thread_items(user=request.user, thread_id=conversation.pk)
+        .select_related("message__blob")
+        .prefetch_related(
+            Prefetch("message__attachments", queryset=Attachment.objects.order_by("position")),
+            Prefetch("message__recipients", queryset=Recipient.objects.order_by("pk")),
+        )
+    )
+    showing_trash = request.GET.get("view") in (Folder.TRASH, Folder.SPAM)
+    if not showing_trash and any(i.folder != Folder.TRASH for i in items):
+        items = [i for i in items if i.folder != Folder.TRASH]
+    unread = [i.pk for i in items if not i.is_read]
+    if unread:
+        services.mark_read(user=request.user, item_ids=unread)
+    for position, item in enumerate(items):
+        # The latest message, unread ones, and mail of yours that failed to reach someone open expanded.
+        failed = item.origin == MailboxItem.Origin.SENT and any(
+            r.status in Recipient.FAILED_STATUSES for r in item.message.recipients.all()
+        )
+        item.expanded = position == len(items) - 1 or item.pk in unread or failed
+        _prepare(request, item)
+    view, label = _list_of(request)
+    newer, older = selectors.neighbour_threads(
+        user=request.user, view=view, thread=conversation, label_id=label.pk if label else None
+    )
+    suffix = urlencode({"view": view, **({"label": label.pk} if label else {})})
+    context = {
+        **sidebar_context(request.user),
+        "thread": conversation,
+        "view": view,
+        "label": label,
+        "newer_url": f"{reverse('mailboxes:thread', args=[newer])}?{suffix}" if newer else "",
+        "older_url": f"{reverse('mailboxes:thread', args=[older])}?{suffix}" if older else "",
+        "items": items,
+        "back_url": _back_url(view, label),
+        "user_labels": selectors.labels_of(user=request.user),
+    }
+    return render(request, "mailboxes/thread.html", context)
+
+
+def _list_of(request) -> tuple[str, Label | None]:
+    """The list the conversation was opened from (``?view=…&label=…``); the inbox when unknown."""
+    view = request.GET.get("view") or Folder.INBOX
+    if view == selectors.LABEL:
+        try:
+            return view, selectors.get_label_for_user(user=request.user, label_id=request.GET.get("label"))
+        except NotFound:
+            return Folder.INBOX, None
+    return view, None
+
+
+def _back_url(view: str, label: Label | None) -> str:
+    if label is not None:
+        return reverse("mailboxes:label", args=[label.pk])
+    if view in selectors.LIST_VIEWS and view != Folder.INBOX:
+        return reverse("mailboxes:folder", args=[view])
+    return reverse("mailboxes:inbox")
+
+
+def _prepare(request, item: MailboxItem) -> None:
+    """What the template shows of one message: its text or a frame for its HTML, attachments, status."""
+    message = item.message
+    item.is_draft = message.status == Message.Status.DRAFT
+    item.attachment_list = [
+        {
+            "attachment": a,
+            "url": reverse("mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk)]),
+            "preview": (
+                reverse(
+                    "mailboxes:attachment",
+                    args=[attachment_token(user=request.user, attachment_id=a.pk, inline=True)],
+                )
+                if a.content_type in PREVIEW_TYPES and a.scan_status != Attachment.ScanStatus.INFECTED
+                else None
+            ),
+        }
+        for a in message.attachments.all()
+        if not a.is_inline
+    ]
+    is_own_sent = item.origin == MailboxItem.Origin.SENT and message.sender_id == request.user.pk
+    item.delivery = list(message.recipients.all()) if is_own_sent and not item.is_draft else []
+    # Collapsed messages are rendered too (a click on <details> opens them without a request);
+    # their HTML frames load lazily, when opened.
+    parsed = parse_message(read_blob(message.blob))
+    item.has_html = bool(parsed.html.strip())
+    item.text = parsed.text
+    item.bcc = parsed.bcc if is_own_sent else []
+
+
+@login_required
+@require_POST
+@user_errors
+def item_action(request, item_id: int):
+    """One message's own buttons (star, unread, trash…), the same services as the list's."""
+    item = selectors.get_item_for_user(user=request.user, item_id=item_id)
+    action = request.POST.get("action", "")
+    allowed = {"read", "unread", "star", "unstar", "archive", "inbox", "trash", "restore", "spam", "not_spam"}
+    allowed |= {"delete", "label", "unlabel"}
+    if action not in allowed:
+        raise Http404("No such action.")
+    ids = applicable_item_ids(action, request.user, [item.pk])
+    if not ids:
+        messages.info(request, _("Nothing to change."))
+    else:
+        run_action(action, request.user, ids, label_id=request.POST.get("label") or None)
+    if action in ("archive", "trash", "spam", "delete", "not_spam", "restore"):
+        # The message leaves this view: back to the list it was opened from.
+        back = request.POST.get("back", "")
+        return redirect_after_post(request, back if _is_local(back) else reverse("mailboxes:inbox"))
+    return redirect_after_post(request, safe_next(request, reverse("mailboxes:thread", args=[item.thread_id])))
+
+
+def _is_local(url: str) -> bool:
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+@user_errors
+def body(request, item_id: int):
+    """The sanitised HTML of a message, for the sandboxed frame of the conversation view."""
+    item = selectors.get_item_for_user(user=request.user, item_id=item_id)
+    parsed = parse_message(read_blob(item.message.blob))
+    allow_remote = request.GET.get("images") == "1"
+    inline = {
+        a.content_id.strip("<>"): a.pk
+        for a in item.message.attachments.all()
+        if a.content_id and a.content_type in PREVIEW_TYPES
+    }
+
+    def cid_url(content_id: str) -> str | None:
+        pk = inline.get(content_id.strip("<>"))
+        if pk is None:
+            return None
+        return reverse(
+            "mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=pk, inline=True)]
+        )
+
+    html, blocked = sanitize_html(parsed.html, allow_remote_images=allow_remote, cid_url=cid_url)
+    response = render(request, "mailboxes/body.html", {"html": html, "blocked": blocked})
+    response["Content-Security-Policy"] = _BODY_POLICY.format(remote=" https: http:" if allow_remote else "")
+    response["X-Remote-Images-Blocked"] = "1" if blocked else "0"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@login_required
+@require_GET
+@user_errors
+def original(request, item_id: int):
+    """The exact stored bytes, as text (never rendered as HTML)."""
+    raw = selectors.raw_message_for_user(user=request.user, item_id=item_id)
+    response = HttpResponse(raw, content_type="text/plain; charset=utf-8")
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    if request.GET.get("download") == "1":
+        response["Content-Disposition"] = f'attachment; filename="message-{int(item_id)}.eml"'
+    return response
+
+
+@login_required
+@require_GET
+def attachment(request, token: str):
+    """An attachment through a signed link that expires and only works for the user it was made for."""
+    attachment_id, inline = read_attachment_token(token, user=request.user)
+    found = (
+        Attachment.objects.select_related("blob")
+        .filter(pk=attachment_id, message__items__user=request.user)
+        .distinct()
+        .first()
+    )
+    if found is None:
+        raise Http404("No such attachment.")
+    if found.scan_status == Attachment.ScanStatus.INFECTED:
+        raise Http404("This attachment was found to carry a virus.")
+    show_inline = inline and found.content_type in PREVIEW_TYPES
+    content_type = found.content_type if show_inline else (found.content_type or "application/octet-stream")
+    if not show_inline and content_type.startswith(("text/html", "image/svg", "application/xhtml")):
+        content_type = "application/octet-stream"
+    response = FileResponse(
+        open_blob(found.blob),
+        as_attachment=not show_inline,
+        filename=found.filename or "attachment",
+        content_type=content_type or mimetypes.guess_type(found.filename)[0],
+    )
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,313 @@
+// The webmail's behaviour: keyboard shortcuts, live counts, message frames, uploads, undo.
+// Loaded from static files only: the Content-Security-Policy allows no inline script.
+(function () {
+  "use strict";
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $$(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+  function post(url, body) {
+    return fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, body: body || null, credentials: "same-origin" });
+  }
+  function toast(text) {
+    var box = $("#toasts");
+    if (!box) { return; }
+    var item = document.createElement("div");
+    item.className = "toast";
+    item.textContent = text;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 6000);
+  }
+
+  // --- colours of labels (no inline style attributes under the CSP) -----------------
+  function paintLabels(root) {
+    $$("[data-color]", root).forEach(function (el) {
+      var c = el.getAttribute("data-color");
+      if (/^#[0-9a-fA-F]{6}$/.test(c)) {
+        if (el.classList.contains("swatch")) { el.style.backgroundColor = c; } else { el.style.borderColor = c; el.style.color = c; }
+      }
+    });
+  }
+
+  // --- message frames: fit their content, offer remote images -----------------------
+  function fitFrame(frame) {
+    try {
+      var doc = frame.contentDocument;
+      if (!doc || !doc.body) { return; }
+      frame.style.height = Math.max(40, doc.documentElement.scrollHeight + 8) + "px";
+      var note = frame.parentNode.querySelector("[data-images-note]");
+      if (note) { note.hidden = !doc.querySelector('meta[name="remote-images"]'); }
+    } catch (e) { /* not same-origin: leave the default height */ }
+  }
+  function setupFrames(root) {
+    $$("iframe[data-message-frame]", root).forEach(function (frame) {
+      frame.addEventListener("load", function () { fitFrame(frame); });
+      if (frame.contentDocument && frame.contentDocument.readyState === "complete") { fitFrame(frame); }
+    });
+  }
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest("[data-show-images]");
+    if (button) {
+      var frame = button.closest("[data-html-body]").querySelector("iframe");
+      frame.src = button.getAttribute("data-show-images");
+      button.closest("[data-images-note]").hidden = true;
+    }
+    var confirmButton = ev.target.closest("[data-confirm]");
+    if (confirmButton && !window.confirm(confirmButton.getAttribute("data-confirm"))) { ev.preventDefault(); }
+    var toggle = ev.target.closest("[data-menu-toggle]");
+    if (toggle) {
+      var open = document.body.classList.toggle("menu-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+  });
+
+  // --- the list: select all, row focus for j/k ------------------------------------------
+  document.addEventListener("change", function (ev) {
+    if (ev.target.matches("[data-select-all]")) {
+      $$('input[name="thread"]').forEach(function (box) { box.checked = ev.target.checked; });
+    }
+    if (ev.target.matches("[data-autosubmit]")) { ev.target.form.submit(); }
+  });
+  function rows() { return $$("li.thread"); }
+  function currentRow() { return $("li.thread.current"); }
+  function moveCursor(delta) {
+    var list = rows();
+    if (!list.length) { return false; }
+    var index = list.indexOf(currentRow());
+    index = index < 0 ? 0 : Math.min(list.length - 1, Math.max(0, index + delta));
+    list.forEach(function (row) { row.classList.remove("current"); row.removeAttribute("aria-current"); });
+    list[index].classList.add("current");
+    list[index].setAttribute("aria-current", "true");
+    list[index].querySelector("a.thread-link").focus();
+    return true;
+  }
+  function selectedOrCurrent() {
+    var picked = $$('input[name="thread"]:checked');
+    if (picked.length) { return true; }
+    var row = currentRow();
+    if (row) { row.querySelector('input[name="thread"]').checked = true; return true; }
+    return false;
+  }
+  function listAction(name) {
+    var form = $("#bulk-form");
+    if (!form || !selectedOrCurrent()) { return false; }
+    var button = form.querySelector('button[name="action"][value="' + name + '"]');
+    if (!button) { return false; }
+    button.click();
+    return true;
+  }
+
+  // --- keyboard shortcuts -----------------------------------------------------------------
+  function inConversation() { return !!$("article.conversation"); }
+  function latestMessage() { var all = $$("section.message"); return all[all.length - 1]; }
+  function clickIn(selector) {
+    var scope = latestMessage() || document;
+    var target = $(selector, scope) || $(selector);
+    if (target) { target.click(); return true; }
+    return false;
+  }
+  function follow(attribute) {
+    var url = $("article.conversation").getAttribute(attribute);
+    if (url) { window.location.href = url; return true; }
+    return false;
+  }
+  var keys = {
+    "c": function () { window.location.href = $(".compose-button").href; return true; },
+    "r": function () { return inConversation() && clickIn("[data-shortcut-reply]"); },
+    "a": function () { return inConversation() && clickIn("[data-shortcut-reply-all]"); },
+    "f": function () { return inConversation() && clickIn("[data-shortcut-forward]"); },
+    "e": function () { return inConversation() ? clickIn("[data-shortcut-archive]") : listAction("archive"); },
+    "#": function () { return inConversation() ? clickIn("[data-shortcut-trash]") : listAction("trash"); },
+    "s": function () {
+      if (inConversation()) { return clickIn("[data-shortcut-star]"); }
+      var row = currentRow();
+      if (!row) { return false; }
+      var starred = row.querySelector(".star.on");
+      $$('input[name="thread"]').forEach(function (box) { box.checked = false; });
+      return listAction(starred ? "unstar" : "star");
+    },
+    "j": function () { return inConversation() ? follow("data-older") : moveCursor(1); },
+    "k": function () { return inConversation() ? follow("data-newer") : moveCursor(-1); },
+    "o": function () { var row = currentRow(); if (row) { window.location.href = row.getAttribute("data-thread-url"); return true; } return false; },
+    "u": function () { var back = $("a.back"); if (back) { window.location.href = back.href; return true; } return false; },
+    "/": function () { var box = $("#search-box"); if (box) { box.focus(); box.select(); return true; } return false; },
+    "?": function () { var d = $("#shortcuts"); if (d && !d.open) { d.showModal(); return true; } return false; }
+  };
+  keys.Enter = function () { return !document.activeElement.closest("li.thread") && keys.o(); };
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) { return; }
+    var t = ev.target;
+    if (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName)) {
+      if (ev.key === "Escape" && t.blur) { t.blur(); }
+      return;
+    }
+    if ($("dialog[open]")) { return; }
+    var handler = Object.prototype.hasOwnProperty.call(keys, ev.key) ? keys[ev.key] : null;
+    if (handler && handler()) { ev.preventDefault(); }
+  });
+
+  // --- new mail without reloading ---------------------------------------------------------
+  document.addEventListener("htmx:configRequest", function (ev) {
+    var elt = ev.detail.elt;
+    if (elt && elt.id === "sidebar") { ev.detail.parameters.since = elt.getAttribute("data-latest-change") || ""; }
+  });
+  document.addEventListener("mail:counts", function (ev) {
+    var info = ev.detail || {};
+    var title = document.querySelector("title");
+    var base = title.getAttribute("data-base-title") || document.title.replace(/^\(\d+\)\s*/, "");
+    document.title = (info.unread ? "(" + info.unread + ") " : "") + base;
+    if (info["new"]) {
+      var list = $("[data-live]");
+      if (list && !$('input[name="thread"]:checked') && window.htmx) { window.htmx.trigger(document.body, "mail:new"); }
+    }
+  });
+  document.addEventListener("toast", function (ev) { toast(ev.detail && ev.detail.value ? ev.detail.value : String(ev.detail || "")); });
+  document.addEventListener("htmx:afterSwap", function (ev) { paintLabels(ev.detail.target.parentNode || document); });
+  document.addEventListener("htmx:afterSettle", function () { paintLabels(document); });
+
+  // --- compose: uploads with progress, autosave after changes ---------------------------------
+  function setupCompose() {
+    var form = $("[data-compose]");
+    if (!form) { return; }
+    var input = $("[data-upload-input]", form);
+    var list = $("[data-upload-list]", form);
+    var template = $("template[data-upload-template]", form);
+    var limit = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
+    function changed() { document.body.dispatchEvent(new CustomEvent("uploads:changed", { bubbles: true })); }
+    list.addEventListener("click", function (ev) {
+      var remove = ev.target.closest("[data-remove-upload]");
+      if (remove) { remove.closest("[data-upload-row]").remove(); changed(); }
+    });
+    input.addEventListener("change", function () {
+      Array.prototype.forEach.call(input.files, function (file) {
+        var row = template.content.firstElementChild.cloneNode(true);
+        $("[data-name]", row).textContent = file.name;
+        var bar = $("progress", row);
+        list.appendChild(row);
+        if (limit && file.size > limit) {
+          bar.replaceWith(document.createTextNode($("[data-upload-too-large]", form).textContent));
+          row.classList.add("error");
+          $('input[name="attachment"]', row).remove();
+          return;
+        }
+        var data = new FormData();
+        data.append("file", file);
+        var xhr = new XMLHttpRequest();
+        xhr.open("POST", form.getAttribute("data-upload-url"));
+        xhr.setRequestHeader("X-CSRFToken", csrfToken());
+        xhr.upload.addEventListener("progress", function (ev) { if (ev.lengthComputable) { bar.value = Math.round(ev.loaded / ev.total * 100); } });
+        xhr.addEventListener("load", function () {
+          var reply = {};
+          try { reply = JSON.parse(xhr.responseText); } catch (e) { reply = {}; }
+          if (xhr.status === 201) {
+            $('input[name="attachment"]', row).value = reply.id;
+            bar.remove();
+            $("[data-size]", row).textContent = Math.max(1, Math.round(reply.size / 1024)) + " KB";
+            row.setAttribute("data-uploaded", "");
+            changed();
+          } else {
+            row.classList.add("error");
+            $('input[name="attachment"]', row).remove();
+            bar.replaceWith(document.createTextNode(reply.error || $("[data-upload-failed]", form).textContent));
+          }
+        });
+        xhr.addEventListener("error", function () {
+          row.classList.add("error");
+          $('input[name="attachment"]', row).remove();
+          bar.replaceWith(document.createTextNode($("[data-upload-failed]", form).textContent));
+        });
+        xhr.send(data);
+      });
+      input.value = "";
+    });
+    var status = $("#save-status");
+    form.addEventListener("submit", function (ev) {
+      // A half-finished upload must not be sent without its file.
+      if ($$("[data-upload-row] progress", form).length) { ev.preventDefault(); toast($("[data-upload-failed]", form).textContent); return; }
+      if (form.hasAttribute("data-submitting")) { ev.preventDefault(); return; }  // a double click sends once
+      // Wait for an autosave in flight: it may be creating the draft this submission must reuse.
+      if (status && status.classList.contains("htmx-request")) {
+        ev.preventDefault();
+        var submitter = ev.submitter;
+        status.addEventListener("htmx:afterSettle", function () { form.requestSubmit(submitter); }, { once: true });
+        return;
+      }
+      form.setAttribute("data-submitting", "");
+    });
+    window.addEventListener("pageshow", function () { form.removeAttribute("data-submitting"); });
+    // No autosave once the form is on its way (it could create a second draft).
+    if (status) {
+      status.addEventListener("htmx:confirm", function (ev) { if (form.hasAttribute("data-submitting")) { ev.preventDefault(); } });
+    }
+  }
+
+  // --- undo window --------------------------------------------------------------------------
+  function setupUndo() {
+    var box = $("[data-undo-toast]");
+    if (!box) { return; }
+    var left = parseInt(box.getAttribute("data-seconds"), 10) || 0;
+    var counter = $("[data-countdown]", box);
+    function tick() {
+      counter.textContent = String(left);
+      if (left <= 0) {
+        post(box.getAttribute("data-send-now")).then(function () { box.remove(); window.htmx && window.htmx.trigger(document.body, "mail:refresh"); });
+        return;
+      }
+      left -= 1;
+      setTimeout(tick, 1000);
+    }
+    tick();
+  }
+
+  // --- compose: the optional rich-text editor (HTML part; the textarea keeps the plain text) ----------
+  function escapeHtml(text) {
+    var div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML.replace(/\n/g, "<br>");
+  }
+  function setupRichText() {
+    var toggle = $("[data-rich-toggle]");
+    if (!toggle) { return; }
+    var editor = $("[data-rich-editor]"), toolbar = $("[data-rich-toolbar]");
+    var field = $("[data-rich-html]"), textarea = $("#id_body");
+    function plain() { return editor.innerText.replace(/\u00a0/g, " "); }
+    function sync() { field.value = editor.innerHTML; textarea.value = plain(); }
+    toggle.addEventListener("change", function () {
+      if (toggle.checked) {
+        editor.innerHTML = escapeHtml(textarea.value);
+        sync();
+      } else {
+        textarea.value = plain();
+        field.value = "";
+      }
+      editor.hidden = toolbar.hidden = !toggle.checked;
+      textarea.hidden = toggle.checked;
+      (toggle.checked ? editor : textarea).focus();
+    });
+    editor.addEventListener("input", sync);
+    toolbar.addEventListener("click", function (ev) {
+      var button = ev.target.closest("[data-command]");
+      if (!button) { return; }
+      var command = button.getAttribute("data-command"), value = null;
+      if (command === "createLink") {
+        value = window.prompt(button.getAttribute("data-prompt"), "https://");
+        if (!value || !/^(https?:|mailto:)/i.test(value)) { return; }
+      }
+      editor.focus();
+      document.execCommand(command, false, value);
+      sync();
+      editor.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
+
+  function init() {
+    paintLabels(document);
+    setupFrames(document);
+    setupCompose();
+    setupRichText();
+    setupUndo();
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+})();

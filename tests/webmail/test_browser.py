@@ -1,0 +1,322 @@
+"""End-to-end tests in headless Chromium (Debian's), driven by Playwright against a live server.
+
+Screenshots of the main pages go to ``artifacts/screenshots/`` (CI keeps that folder).
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from mailboxes.models import Folder, MailboxItem
+from mailboxes.services import create_label
+from tests.factories import deliver, raw_email
+from tests.webmail.conftest import html_email
+from tests.webmail.test_conversation import HOSTILE
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+PASSWORD = "correct horse battery staple"
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", django_settings.BASE_DIR / "artifacts" / "screenshots"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(), reason="no Chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
+    # test itself (building data, checking results) are still plain synchronous code. Only for
+    # this module: other tests must keep Django's async-safety check.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with playwright_sync.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server, settings):
+    settings.WEBMAIL_UNDO_SECONDS = 1
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.problems = problems
+    page.base = live_server.url
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def sign_in(page, address):
+    page.goto(page.base + "/signin/")
+    page.fill("#id_username", address)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/mail/$"))
+
+
+def sign_out(page):
+    page.click("text=Sign out")
+    page.wait_for_url(re.compile(r"/signin/"))
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_compose_with_attachment_and_reply_in_one_thread(page, alice, bob, tmp_path):
+    page.goto(page.base + "/mail/")
+    assert "/signin/" in page.url
+    page.fill("#id_username", "alice@example.test")
+    page.fill("#id_password", "wrong")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text().startswith("That address and password do not match")
+    shot(page, "sign-in")
+    sign_in(page, "alice@example.test")
+
+    page.click("text=Compose")
+    page.fill("#id_to", "Bob Builder <bob@example.test>")
+    page.fill("#id_subject", "Holiday photos")
+    page.fill("#id_body", "Here is the list.")
+    notes = tmp_path / "packing-list.txt"
+    notes.write_text("sunscreen\nhat\n")
+    page.set_input_files("[data-upload-input]", str(notes))
+    page.wait_for_selector("[data-upload-row][data-uploaded]")
+    page.wait_for_selector("#save-status:has-text('Draft saved')")
+    shot(page, "compose")
+    page.click("button.primary:has-text('Send')")
+    page.wait_for_selector("[data-undo-toast]")
+    page.wait_for_selector("[data-undo-toast]", state="detached")
+    sent = MailboxItem.objects.get(user=alice, folder=Folder.SENT)
+    assert sent.message.subject == "Holiday photos"
+    sign_out(page)
+
+    sign_in(page, "bob@example.test")
+    row = page.locator("li.thread", has_text="Holiday photos")
+    assert "unread" in row.get_attribute("class")
+    assert row.locator(".clip").count() == 1
+    shot(page, "inbox")
+    row.locator("a.thread-link").click()
+    page.wait_for_selector("text=Here is the list.")
+    assert page.locator(".attachments a", has_text="packing-list.txt").count() == 1
+    shot(page, "conversation")
+    page.click("[data-shortcut-reply]")
+    assert page.input_value("#id_subject") == "Re: Holiday photos"
+    page.fill("#id_body", "Thanks!\n\n" + page.input_value("#id_body"))
+    page.click("button.primary:has-text('Send')")
+    page.wait_for_selector("[data-undo-toast]", state="detached")
+    sign_out(page)
+
+    sign_in(page, "alice@example.test")
+    row = page.locator("li.thread", has_text="Holiday photos")
+    assert row.locator(".msg-count").inner_text() == "2"
+    row.locator("a.thread-link").click()
+    assert page.locator("section.message").count() == 2
+    page.locator("section.message summary").first.click()
+    assert page.locator("table.delivery").first.is_visible()
+    assert MailboxItem.objects.filter(user=alice).values("thread").distinct().count() == 1
+
+
+def test_undo_keeps_the_message(page, alice, bob, settings):
+    settings.WEBMAIL_UNDO_SECONDS = 30
+    sign_in(page, "alice@example.test")
+    page.goto(page.base + "/mail/compose/")
+    page.fill("#id_to", "bob@example.test")
+    page.fill("#id_subject", "Second thoughts")
+    page.click("button.primary:has-text('Send')")
+    page.click("[data-undo-toast] button:has-text('Undo')")
+    page.wait_for_url(re.compile(r"/mail/compose/\?draft="))
+    assert page.input_value("#id_subject") == "Second thoughts"
+    assert not MailboxItem.objects.filter(user=bob).exists()
+
+
+def test_keyboard_shortcuts(page, alice):
+    for n in range(5):
+        deliver(raw_email(subject=f"Keyboard {n}", to="alice@example.test"), alice)
+    sign_in(page, "alice@example.test")
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    shot(page, "shortcuts")
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    first = page.locator("li.thread.current")
+    assert first.count() == 1
+    page.keyboard.press("j")
+    subject = page.locator("li.thread.current .subject").inner_text()
+    page.keyboard.press("k")
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    page.wait_for_selector("article.conversation")
+    assert page.locator("#thread-subject").inner_text() == subject
+    page.keyboard.press("s")
+    page.wait_for_selector("[data-shortcut-star][aria-pressed=true]")
+    assert MailboxItem.objects.filter(user=alice, message__subject=subject, is_starred=True).exists()
+    page.keyboard.press("e")
+    page.wait_for_url(re.compile(r"/mail/$"))
+    assert MailboxItem.objects.get(user=alice, message__subject=subject).folder == Folder.ARCHIVE
+    page.keyboard.press("j")
+    with page.expect_navigation():
+        page.keyboard.press("#")
+    assert MailboxItem.objects.filter(user=alice, folder=Folder.TRASH).count() == 1
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search-box"
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    page.wait_for_selector("article.conversation")
+    opened = page.url
+    page.keyboard.press("j")  # in a conversation: the next (older) one
+    page.wait_for_url(lambda url: url != opened and "/mail/t/" in url)
+    page.keyboard.press("u")
+    page.wait_for_url(re.compile(r"/mail/$"))
+    page.keyboard.press("c")
+    page.wait_for_url(re.compile(r"/mail/compose/"))
+
+
+def test_hostile_html_runs_nothing_and_loads_nothing_remote(page, alice):
+    deliver(html_email(HOSTILE, subject="Totally safe"), alice)
+    remote, dialogs = [], []
+    page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(page.base) else None)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    sign_in(page, "alice@example.test")
+    page.click("text=Totally safe")
+    frame_element = page.wait_for_selector("iframe[data-message-frame]")
+    frame = frame_element.content_frame()
+    frame.wait_for_selector("text=Hello")
+    page.wait_for_selector("[data-images-note]:not([hidden])")
+    shot(page, "hostile-html")
+    assert frame.locator("script, iframe, svg, form, object").count() == 0
+    page.mouse.click(10, 10)
+    frame.click("text=Hello")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.pwned") is None
+    assert frame.evaluate("typeof window.pwned") == "undefined"
+    assert dialogs == []
+    assert remote == []
+    assert page.locator("[data-images-note] button").is_visible()
+
+
+def test_organise_with_label_star_archive_trash_restore(page, alice):
+    create_label(user=alice, name="Travel")
+    item = deliver(raw_email(subject="Flight booking", to="alice@example.test"), alice)[0]
+    sign_in(page, "alice@example.test")
+    row = page.locator("li.thread", has_text="Flight booking")
+    row.locator("input[name=thread]").check()
+    page.select_option("#bulk-label", label="Travel")
+    page.click("button[value=label]")
+    page.wait_for_selector("li.thread .label-chip:has-text('Travel')")
+    page.locator("li.thread", has_text="Flight booking").locator("input[name=thread]").check()
+    page.click(".toolbar button[value=star]")
+    page.wait_for_selector("li.thread .star.on")
+    page.locator("li.thread", has_text="Flight booking").locator("input[name=thread]").check()
+    page.click(".toolbar button[value=archive]")
+    page.wait_for_selector("text=No conversations here.")
+    page.click("#sidebar >> text=Archive")
+    page.locator("li.thread", has_text="Flight booking").locator("input[name=thread]").check()
+    page.click(".toolbar button[value=trash]")
+    page.click("#sidebar >> text=Trash")
+    page.locator("li.thread", has_text="Flight booking").locator("input[name=thread]").check()
+    page.click(".toolbar button[value=restore]")
+    item.refresh_from_db()
+    assert item.folder == Folder.ARCHIVE and item.is_starred
+    assert [label.name for label in item.labels.all()] == ["Travel"]
+
+
+def test_new_mail_appears_without_reload_and_updates_the_title(page, alice):
+    sign_in(page, "alice@example.test")
+    assert page.title() == "Inbox"
+    deliver(raw_email(subject="Arrived just now", to="alice@example.test"), alice)
+    page.evaluate("htmx.trigger(document.body, 'mail:refresh')")  # what the 20 s poll does
+    page.wait_for_selector("li.thread:has-text('Arrived just now')")
+    page.wait_for_function("document.title === '(1) Inbox'")
+
+
+def test_narrow_screen_and_chinese(page, alice, inbox_item):
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, "alice@example.test")
+    assert not page.locator("#sidebar").is_visible()
+    page.click("[data-menu-toggle]")
+    assert page.locator("#sidebar").is_visible()
+    page.select_option("#language", "zh-hans")
+    page.wait_for_selector("h1:has-text('收件箱')")
+    shot(page, "phone-zh")
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 380
+
+
+def test_search_finds_the_message(page, alice):
+    pytest.importorskip("mailboxes.search.services")
+    deliver(raw_email(subject="Quokka sightings", to="alice@example.test"), alice)
+    from django.core.management import call_command
+
+    call_command("reindex")  # indexing is eventually consistent; the test does not wait for beat
+    sign_in(page, "alice@example.test")
+    page.keyboard.press("/")
+    page.keyboard.type("quokka")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("li.thread:has-text('Quokka sightings')")
+    assert page.locator("li.thread .snippet mark").count() >= 1 or "Quokka" in page.content()
+    shot(page, "search")
+    page.fill("#search-box", 'subject:"unclosed')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[role=alert]")
+
+
+def test_rich_text_compose(page, alice, bob):
+    sign_in(page, "alice@example.test")
+    page.goto(page.base + "/mail/compose/")
+    page.fill("#id_to", "bob@example.test")
+    page.fill("#id_subject", "Formatted")
+    page.fill("#id_body", "Plain start")
+    page.check("[data-rich-toggle]")
+    editor = page.locator("[data-rich-editor]")
+    assert editor.is_visible() and editor.inner_text() == "Plain start"
+    editor.click()
+    page.keyboard.press("End")
+    page.click("[data-command=bold]")
+    page.keyboard.type(" bold words")
+    page.wait_for_selector("#save-status:has-text('Draft saved')")
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    from mailboxes.blobstore import read_blob
+    from mailboxes.parsing import parse_message
+
+    parsed = parse_message(read_blob(draft.message.blob))
+    assert re.search(r"<(b|strong)>(\s|&nbsp;)*bold words</(b|strong)>", parsed.html)
+    assert "Plain start bold words" in parsed.text
+
+
+def test_forward_with_the_attachment_by_keyboard(page, alice, carol):
+    from tests.webmail.test_conversation import _raw_with_image_attachment
+
+    deliver(_raw_with_image_attachment(), alice)
+    sign_in(page, "alice@example.test")
+    page.click("text=Photo")
+    page.wait_for_selector("article.conversation")
+    page.keyboard.press("f")
+    page.wait_for_url(re.compile(r"/mail/compose/\?forward="))
+    assert page.input_value("#id_subject") == "Fwd: Photo"
+    assert page.locator("[data-upload-row]", has_text="lake.png").count() == 1
+    page.fill("#id_to", "carol@example.test")
+    page.click("button.primary:has-text('Send')")
+    page.wait_for_selector("[data-undo-toast]", state="detached")
+    received = MailboxItem.objects.get(user=carol)
+    assert received.message.subject == "Fwd: Photo"
+    assert [a.filename for a in received.message.attachments.all()] == ["lake.png"]
