@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "webmail.apps.WebmailConfig",
     "accounts",
     "mailboxes",
+    "mailboxes.search.apps.SearchConfig",
     "delivery",
     "inbound",
     "campaigns",
@@ -208,7 +209,27 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
+    "search-index-changes": {"task": "search.index_changes", "schedule": 5},
 }
+
+# --- Search -----------------------------------------------------------------
+
+# Shaped like CACHES: the database backend (PostgreSQL tsvector or SQLite FTS5,
+# by connection vendor) unless ELASTICSEARCH_URL names a cluster.
+ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL", "")
+SEARCH_BACKENDS = {
+    "default": (
+        {
+            "BACKEND": "mailboxes.search.backends.elasticsearch.ElasticsearchBackend",
+            "URL": ELASTICSEARCH_URL,
+            "INDEX": env_str("SEARCH_ELASTICSEARCH_INDEX", "webmail-mail"),
+        }
+        if ELASTICSEARCH_URL
+        else {"BACKEND": "mailboxes.search.backends.database.DatabaseBackend"}
+    )
+}
+SEARCH_INDEX_BATCH_SIZE = env_int("SEARCH_INDEX_BATCH_SIZE", 500)
+SEARCH_INDEX_MAX_BATCHES_PER_TASK = env_int("SEARCH_INDEX_MAX_BATCHES_PER_TASK", 20)
 
 # --- Mail -------------------------------------------------------------------
 
