@@ -114,7 +114,7 @@ def _term_pattern(term: str, prefix: bool) -> str:
     escaped = re.escape(term)
     if _CJK_RUN.fullmatch(term):
         return escaped
-    return rf"(?<![^\W_]){escaped}" + ("" if prefix else r"(?![^\W_])")
+    return rf"(?<![^\W_]){escaped}" + (r"[^\W_]*" if prefix else r"(?![^\W_])")
 
 
 def highlight(text: str, terms: list[tuple[str, bool]], length: int = SNIPPET_LENGTH) -> str:
