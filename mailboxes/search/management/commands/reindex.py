@@ -1,4 +1,3 @@
-import sys
 import time
 
 from django.core.management.base import BaseCommand
@@ -25,7 +24,7 @@ class Command(BaseCommand):
             self.stdout.write(f"removed {purge_orphans()} orphan documents")
             return
         started = time.monotonic()
-        interactive = sys.stderr.isatty()
+        interactive = self.stderr.isatty()
 
         def progress(done: int, total: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-6)
@@ -35,11 +34,13 @@ class Command(BaseCommand):
                 f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
                 f"({100 * done // max(total, 1)}%) {done / elapsed:.0f} msg/s"
             )
-            sys.stderr.write(("\r" + line) if interactive else (line + "\n"))
-            sys.stderr.flush()
+            self.stderr.write(
+                ("\r" + line) if interactive else line, ending="" if interactive else "\n", style_func=str
+            )
+            self.stderr.flush()
 
         count = rebuild_index(backend=get_search_backend(backend), batch_size=batch_size, progress=progress)
         if interactive:
-            sys.stderr.write("\n")
+            self.stderr.write("", style_func=str)
         elapsed = time.monotonic() - started
         self.stdout.write(f"indexed {count} items in {elapsed:.1f} s ({count / max(elapsed, 1e-6):.0f} msg/s)")
