@@ -13,7 +13,7 @@ from datetime import datetime
 
 from mailboxes.models import Folder, MailboxItem
 from mailboxes.search.backends import Page, get_search_backend
-from mailboxes.search.query import And, Node, Not, Or, QuerySyntaxError, Text, names_folder, parse_query
+from mailboxes.search.query import And, InFolder, Node, Not, Or, QuerySyntaxError, Text, names_folder, parse_query
 from mailboxes.search.text import highlight, query_terms
 
 ORDERS = ("date", "relevance")
@@ -53,10 +53,9 @@ def search(user, query: str, *, limit: int = 50, cursor: str | None = None, orde
     limit = max(1, min(int(limit), MAX_LIMIT))
     node = parse_query(query)
     after = _decode_cursor(cursor, order) if cursor else None
+    scoped = node if names_folder(node) else And((node, *(Not(InFolder(folder)) for folder in HIDDEN_BY_DEFAULT)))
     items = MailboxItem.objects.filter(user=user)
-    if not names_folder(node):
-        items = items.exclude(folder__in=HIDDEN_BY_DEFAULT)
-    page: Page = get_search_backend().search(node, items, order=order, limit=limit, after=after)
+    page: Page = get_search_backend().search(scoped, items, user_id=user.pk, order=order, limit=limit, after=after)
     terms = highlight_terms(node)
     hits = [
         SearchHit(

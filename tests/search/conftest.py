@@ -16,6 +16,7 @@ BACKENDS = {
         "BACKEND": "mailboxes.search.backends.elasticsearch.ElasticsearchBackend",
         "URL": os.environ.get("ELASTICSEARCH_URL", ""),
         "INDEX": "webmail-test-mail",
+        "REFRESH": True,  # a search right after indexing sees the documents
     },
 }
 

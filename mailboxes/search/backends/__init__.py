@@ -73,8 +73,13 @@ class SearchBackend:
         """Which of these items have a document."""
         raise NotImplementedError
 
-    def search(self, node: Node, items, *, order: str, limit: int, after: tuple | None) -> Page:
-        """Up to ``limit`` items of the scoped queryset ``items`` that match ``node``, after keyset ``after``."""
+    def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
+        """Up to ``limit`` items of ``items`` that match ``node``, after keyset ``after``.
+
+        ``items`` is a ``MailboxItem`` queryset already scoped to the user
+        ``user_id``; a backend that cannot query it (Elasticsearch) filters
+        on ``user_id`` and still returns only ids found in ``items``.
+        """
         raise NotImplementedError
 
     def decode_key(self, order: str, values: list) -> tuple:

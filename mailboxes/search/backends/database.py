@@ -324,7 +324,7 @@ class DatabaseBackend(SearchBackend):
             return Q(pk__in=vendor.text_ids(node))
         return filter_q(node, now)
 
-    def search(self, node: Node, items, *, order: str, limit: int, after: tuple | None) -> Page:
+    def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
         vendor = self._vendor()
         queryset = items.filter(self.compile(node))
         positive = list(_positive_texts(negation_normal_form(node)))
