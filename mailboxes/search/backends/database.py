@@ -10,7 +10,7 @@ down to the leaves first, so a negated text part is ``NOT IN``.
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import FloatField, Q, Value
+from django.db.models import F, FloatField, Func, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -63,21 +63,24 @@ def filter_q(node: Node, now: datetime) -> Q:
         return Q(pk__in=through.values("mailboxitem_id"))
     if isinstance(node, Flag):
         return Q(**{node.field: node.value})
+    # Date, size and attachments are read from the document, beside the terms and the sort key.
     if isinstance(node, HasAttachment):
-        return Q(message__has_attachments=True)
+        return Q(search_document__has_attachments=True)
     if isinstance(node, RelativeAge):
         node = node.resolve(now)
     if isinstance(node, DateBound):
-        return Q(received_at__gte=node.at) if node.after else Q(received_at__lt=node.at)
+        if node.after:
+            return Q(search_document__received_at__gte=node.at)
+        return Q(search_document__received_at__lt=node.at)
     if isinstance(node, SizeBound):
-        return Q(message__size__gt=node.size) if node.larger else Q(message__size__lt=node.size)
+        return Q(search_document__size__gt=node.size) if node.larger else Q(search_document__size__lt=node.size)
     raise TypeError(f"not a filter: {node!r}")  # pragma: no cover
 
 
 class _Vendor:
     """What differs between PostgreSQL and SQLite: writing terms, matching them, ranking."""
 
-    def text_ids(self, node: Text) -> RawSQL:
+    def text_q(self, node: Text) -> Q:
         raise NotImplementedError
 
     def score(self, texts: list[Text]):
@@ -96,7 +99,8 @@ class _Vendor:
 def _document_rows(documents: list[IndexDocument]):
     now = timezone.now()
     for doc in documents:
-        yield doc, (doc.item_id, doc.user_id, doc.subject, doc.body[:SNIPPET_BODY_CHARS], now)
+        body = doc.body[:SNIPPET_BODY_CHARS]
+        yield doc, (doc.item_id, doc.user_id, doc.received_at, doc.size, doc.has_attachments, doc.subject, body, now)
 
 
 # --- PostgreSQL --------------------------------------------------------------
@@ -141,14 +145,14 @@ def tsquery_text(node: Text, *, weight: str = "") -> str:
 
 
 _ITEMS = MailboxItem._meta.db_table
-_PG_RANK = f"SELECT ts_rank_cd(d.tsv, %s::tsquery) FROM search_document d WHERE d.item_id = {_ITEMS}.id"  # noqa: S608
 _FTS_RANK = (
     f"SELECT -bm25(search_fts, 10, 4, 4, 4, 2, 1) FROM search_fts WHERE search_fts MATCH %s AND rowid = {_ITEMS}.id"  # noqa: S608, E501
 )
 _PG_UPSERT = (
-    "INSERT INTO search_document (item_id, user_id, subject, body, indexed_at, tsv, from_tsv, to_tsv, cc_tsv) "
-    "VALUES {values} ON CONFLICT (item_id) DO UPDATE SET "
-    "user_id = EXCLUDED.user_id, subject = EXCLUDED.subject, body = EXCLUDED.body, "
+    "INSERT INTO search_document (item_id, user_id, received_at, size, has_attachments, subject, body, "
+    "indexed_at, tsv, from_tsv, to_tsv, cc_tsv) VALUES {values} ON CONFLICT (item_id) DO UPDATE SET "
+    "user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at, size = EXCLUDED.size, "
+    "has_attachments = EXCLUDED.has_attachments, subject = EXCLUDED.subject, body = EXCLUDED.body, "
     "indexed_at = EXCLUDED.indexed_at, tsv = EXCLUDED.tsv, from_tsv = EXCLUDED.from_tsv, "
     "to_tsv = EXCLUDED.to_tsv, cc_tsv = EXCLUDED.cc_tsv"
 )
@@ -159,19 +163,22 @@ _PG_FIELDS |= {"from": ("from_tsv", ""), "to": ("to_tsv", ""), "cc": ("cc_tsv", 
 
 
 class _Postgres(_Vendor):
-    def text_ids(self, node: Text) -> RawSQL:
+    def text_q(self, node: Text) -> Q:
+        # A condition on the joined document row: PostgreSQL can then either take the matches from
+        # the GIN index (a rare word) or walk the user's documents newest first and stop at the
+        # page's end (a common word), whichever its statistics say is cheaper.
         column, weight = _PG_FIELDS[node.field]
-        sql = f"SELECT item_id FROM search_document WHERE {column} @@ %s::tsquery"  # noqa: S608 - a fixed name
-        return RawSQL(sql, (tsquery_text(node, weight=weight),))  # noqa: S611 - the query is a parameter
+        return Q(**{f"search_document__{column}__matches": tsquery_text(node, weight=weight)})
 
     def score(self, texts: list[Text]):
         query = " | ".join(f"({tsquery_text(text)})" for text in texts)
-        return RawSQL(_PG_RANK, (query,), output_field=FloatField())  # noqa: S611 - the query is a parameter
+        as_tsquery = RawSQL("%s::tsquery", (query,))  # noqa: S611 - the query is a parameter
+        return Func(F("search_document__tsv"), as_tsquery, function="ts_rank_cd", output_field=FloatField())
 
     def write(self, documents: list[IndexDocument]) -> None:
         values, params = [], []
         for doc, row in _document_rows(documents):
-            values.append("(%s, %s, %s, %s, %s, %s::tsvector, %s::tsvector, %s::tsvector, %s::tsvector)")
+            values.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector, %s::tsvector, %s::tsvector, %s::tsvector)")
             terms = _terms(doc)
             params += [
                 *row,
@@ -213,9 +220,9 @@ def fts5_match(node: Text) -> str:
 
 
 class _SQLite(_Vendor):
-    def text_ids(self, node: Text) -> RawSQL:
+    def text_q(self, node: Text) -> Q:
         sql = "SELECT rowid FROM search_fts WHERE search_fts MATCH %s"
-        return RawSQL(sql, (fts5_match(node),))  # noqa: S611 - the query is a parameter
+        return Q(pk__in=RawSQL(sql, (fts5_match(node),)))  # noqa: S611 - the query is a parameter
 
     def score(self, texts: list[Text]):
         query = " OR ".join(f"({fts5_match(text)})" for text in texts)
@@ -241,8 +248,9 @@ class _SQLite(_Vendor):
                 fts_rows,
             )
             cursor.executemany(
-                "INSERT OR REPLACE INTO search_document (item_id, user_id, subject, body, indexed_at) "
-                "VALUES (%s, %s, %s, %s, %s)",
+                "INSERT OR REPLACE INTO search_document "
+                "(item_id, user_id, received_at, size, has_attachments, subject, body, indexed_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 rows,
             )
 
@@ -321,43 +329,43 @@ class DatabaseBackend(SearchBackend):
             inner = self._compile(node.child, vendor, now)
             return ~inner if inner else Q(pk__in=[])
         if isinstance(node, Text):
-            return Q(pk__in=vendor.text_ids(node))
+            return vendor.text_q(node)
         return filter_q(node, now)
 
     def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
         vendor = self._vendor()
-        queryset = items.filter(self.compile(node))
+        # Driven from the user's documents (newest first by an index of their own), so an item
+        # is found once it is indexed: search is eventually consistent, as designed.
+        queryset = items.filter(search_document__user_id=user_id).filter(self.compile(node))
+        received_at = "search_document__received_at"
         positive = list(_positive_texts(negation_normal_form(node)))
         if order == "relevance":
             score = vendor.score(positive) if positive else Value(0.0)
             queryset = queryset.annotate(score=Coalesce(score, Value(0.0), output_field=FloatField()))
-            ordering = ("-score", "-received_at", "-pk")
+            ordering = ("-score", f"-{received_at}", "-pk")
             if after is not None:
                 s, t, pk = after
                 queryset = queryset.filter(
-                    Q(score__lt=s) | Q(score=s, received_at__lt=t) | Q(score=s, received_at=t, pk__lt=pk)
+                    Q(score__lt=s) | Q(score=s, **{f"{received_at}__lt": t}) | Q(score=s, pk__lt=pk, **{received_at: t})
                 )
         else:
             queryset = queryset.annotate(score=Value(None, output_field=FloatField()))
-            ordering = ("-received_at", "-pk")
+            ordering = (f"-{received_at}", "-search_document__item_id")
             if after is not None:
                 t, pk = after
-                queryset = queryset.filter(Q(received_at__lt=t) | Q(received_at=t, pk__lt=pk))
+                queryset = queryset.filter(Q(**{f"{received_at}__lt": t}) | Q(pk__lt=pk, **{received_at: t}))
         rows = list(
-            queryset.order_by(*ordering).values_list(
-                "pk", "thread_id", "score", "received_at", "search_document__body", "message__snippet"
-            )[: limit + 1]
+            queryset.order_by(*ordering).values_list("pk", "thread_id", "score", received_at, "search_document__body")[
+                : limit + 1
+            ]
         )
         more = len(rows) > limit
         rows = rows[:limit]
         next_key = None
         if more:
-            pk, _, score, received_at, _, _ = rows[-1]
-            next_key = (score, received_at, pk) if order == "relevance" else (received_at, pk)
-        return Page(
-            rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4] or r[5] or "") for r in rows],
-            next_key=next_key,
-        )
+            pk, _, score, last_at, _ = rows[-1]
+            next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
+        return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
 
     def decode_key(self, order: str, values: list) -> tuple:
         if order == "relevance":

@@ -1,25 +1,20 @@
-"""The full-text structures that are not Django fields, for the database vendor in use.
+"""The full-text indexes, for the database vendor in use.
 
-PostgreSQL: weighted tsvector columns on search_document with GIN indexes
-(subject A, people B, body C, file names D in ``tsv``; from/to/cc each in
-their own column for the ``from:``/``to:``/``cc:`` operators).
+PostgreSQL: GIN indexes on search_document's tsvector columns (``tsv`` has
+subject A, people B, body C, file names D; from/to/cc each have their own
+column for the ``from:``/``to:``/``cc:`` operators).
 SQLite: an FTS5 table whose rowid is the item id.
 """
 
 from django.db import migrations
 
 POSTGRES_FORWARD = [
-    "ALTER TABLE search_document ADD COLUMN tsv tsvector NOT NULL DEFAULT ''",
-    "ALTER TABLE search_document ADD COLUMN from_tsv tsvector NOT NULL DEFAULT ''",
-    "ALTER TABLE search_document ADD COLUMN to_tsv tsvector NOT NULL DEFAULT ''",
-    "ALTER TABLE search_document ADD COLUMN cc_tsv tsvector NOT NULL DEFAULT ''",
     "CREATE INDEX search_document_tsv ON search_document USING gin (tsv)",
     "CREATE INDEX search_document_people ON search_document USING gin (from_tsv, to_tsv, cc_tsv)",
 ]
 POSTGRES_BACKWARD = [
     "DROP INDEX IF EXISTS search_document_people",
     "DROP INDEX IF EXISTS search_document_tsv",
-    "ALTER TABLE search_document DROP COLUMN tsv, DROP COLUMN from_tsv, DROP COLUMN to_tsv, DROP COLUMN cc_tsv",
 ]
 SQLITE_FORWARD = [
     "CREATE VIRTUAL TABLE search_fts USING fts5("
