@@ -299,3 +299,13 @@ def test_deleted_mail_is_not_found(alice, mail, backend_name):
 
 def test_empty_query_lists_the_mailbox(alice, inbox):
     assert ids(alice, "") == {inbox[n] for n in ("invoice", "lunch", "chinese", "report", "html")}
+
+
+def test_another_users_label_of_the_same_name_does_not_count(alice, bob, mail, backend_name):
+    alice_item, bob_item = mail(users=[alice, bob], subject="Shared plans", body="roadmap")
+    work = create_label(user=bob, name="Work")
+    add_labels(user=bob, item_ids=[bob_item.pk], label_ids=[work.pk])
+    mail.index()
+    assert ids(alice, "label:work") == set()
+    assert ids(bob, "label:work") == {bob_item.pk}
+    assert ids(alice, "-label:work roadmap") == {alice_item.pk}

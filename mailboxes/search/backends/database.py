@@ -50,8 +50,8 @@ def negation_normal_form(node: Node, negated: bool = False) -> Node:
     return Not(node) if negated else node
 
 
-def filter_q(node: Node, now: datetime) -> Q:
-    """The ``Q`` for a leaf that is not text."""
+def filter_q(node: Node, now: datetime, user_id: int | None = None) -> Q:
+    """The ``Q`` for a leaf that is not text (labels looked up among ``user_id``'s own, when given)."""
     if isinstance(node, InFolder):
         return Q() if node.folder == "anywhere" else Q(folder=node.folder)
     if isinstance(node, HasLabel):
@@ -60,6 +60,8 @@ def filter_q(node: Node, now: datetime) -> Q:
         for name in names:
             match |= Q(label__name__iexact=name)
         through = MailboxItem.labels.through.objects.filter(match)
+        if user_id is not None:
+            through = through.filter(label__user_id=user_id)
         return Q(pk__in=through.values("mailboxitem_id"))
     if isinstance(node, Flag):
         return Q(**{node.field: node.value})
@@ -306,19 +308,19 @@ class DatabaseBackend(SearchBackend):
     def indexed_ids(self, item_ids: list[int]) -> set[int]:
         return set(SearchDocument.objects.filter(item_id__in=item_ids).values_list("item_id", flat=True))
 
-    def compile(self, node: Node, now: datetime | None = None) -> Q:
+    def compile(self, node: Node, now: datetime | None = None, user_id: int | None = None) -> Q:
         """The ``Q`` over ``MailboxItem`` that selects what ``node`` matches."""
-        return self._compile(negation_normal_form(node), self._vendor(), now or timezone.now())
+        return self._compile(negation_normal_form(node), self._vendor(), now or timezone.now(), user_id)
 
-    def _compile(self, node: Node, vendor: _Vendor, now: datetime) -> Q:
+    def _compile(self, node: Node, vendor: _Vendor, now: datetime, user_id: int | None) -> Q:
         # An empty Q matches everything; Django drops it from an OR, so it is handled here.
         if isinstance(node, And):
             result = Q()
             for child in node.children:
-                result &= self._compile(child, vendor, now)
+                result &= self._compile(child, vendor, now, user_id)
             return result
         if isinstance(node, Or):
-            parts = [self._compile(child, vendor, now) for child in node.children]
+            parts = [self._compile(child, vendor, now, user_id) for child in node.children]
             if any(not part for part in parts):
                 return Q()
             result = parts[0]
@@ -326,17 +328,17 @@ class DatabaseBackend(SearchBackend):
                 result |= part
             return result
         if isinstance(node, Not):
-            inner = self._compile(node.child, vendor, now)
+            inner = self._compile(node.child, vendor, now, user_id)
             return ~inner if inner else Q(pk__in=[])
         if isinstance(node, Text):
             return vendor.text_q(node)
-        return filter_q(node, now)
+        return filter_q(node, now, user_id)
 
     def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
         vendor = self._vendor()
         # Driven from the user's documents (newest first by an index of their own), so an item
         # is found once it is indexed: search is eventually consistent, as designed.
-        queryset = items.filter(search_document__user_id=user_id).filter(self.compile(node))
+        queryset = items.filter(search_document__user_id=user_id).filter(self.compile(node, user_id=user_id))
         received_at = "search_document__received_at"
         positive = list(_positive_texts(negation_normal_form(node)))
         if order == "relevance":
