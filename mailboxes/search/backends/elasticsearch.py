@@ -208,8 +208,8 @@ class ElasticsearchBackend(SearchBackend):
         if order == "relevance":
             sort = ["_score", *sort]
         search = Search(index=self.index_name).query(query).sort(*sort)
-        search = search.params(routing=str(user_id), track_total_hits=False)
-        search = search.source(["item_id", "thread_id", "body_text"]).extra(size=limit + 1)
+        search = search.params(routing=str(user_id))
+        search = search.source(["item_id", "thread_id", "body_text"]).extra(size=limit + 1, track_total_hits=False)
         if after is not None:
             search = search.extra(search_after=list(after))
         return search
