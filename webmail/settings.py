@@ -210,6 +210,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "search-index-changes": {"task": "search.index_changes", "schedule": 5},
+    "search-purge-orphans": {"task": "search.purge_orphans", "schedule": 24 * 60 * 60},
 }
 
 # --- Search -----------------------------------------------------------------

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from mailboxes.models import MailboxChange, MailboxItem
 from mailboxes.search.backends import SearchBackend, get_search_backend
+from mailboxes.search.backends.database import DatabaseBackend
 from mailboxes.search.documents import build_documents
 from mailboxes.search.models import IndexCursor, SearchDocument
 
@@ -162,8 +163,14 @@ def rebuild_index(
 
 
 def purge_orphans(*, batch_size: int = 1000) -> int:
-    """Removes documents whose item was deleted (the database backend keeps them until then)."""
+    """Removes documents whose item was deleted (the database backend keeps them until then).
+
+    Only the database backend can find them by a join; Elasticsearch drops hits whose item is
+    gone at search time, and ``reindex`` rebuilds it without them.
+    """
     backend = get_search_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return 0
     removed = 0
     while True:
         orphans = list(

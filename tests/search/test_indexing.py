@@ -10,7 +10,7 @@ from mailboxes.search import search
 from mailboxes.search.backends import get_search_backend
 from mailboxes.search.indexing import index_changes, indexing_lag, purge_orphans
 from mailboxes.search.models import IndexCursor, SearchDocument
-from mailboxes.search.tasks import index_changes_task
+from mailboxes.search.tasks import index_changes_task, purge_orphans_task
 from mailboxes.services import delete_forever, trash_items
 from tests.factories import send_and_deliver
 from webmail.celery import app as celery_app
@@ -113,3 +113,13 @@ def test_reindex_status_prints_the_lag(alice, mail):
     out = StringIO()
     call_command("reindex", "--status", stdout=out)
     assert "pending changes: 1" in out.getvalue()
+
+
+def test_orphan_purge_runs_as_a_task(alice, mail):
+    item = mail(subject="Short-lived")
+    index_changes()
+    trash_items(user=alice, item_ids=[item.pk])
+    delete_forever(user=alice, item_ids=[item.pk])
+    purge_orphans_task.delay()
+    assert not SearchDocument.objects.exists()
+    assert celery_app.amqp.router.route({}, "search.purge_orphans")["queue"].name == "indexing"
