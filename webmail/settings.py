@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "webmail.apps.WebmailConfig",
     "accounts",
     "mailboxes",
+    "mailboxes.search.apps.SearchConfig",
     "delivery",
     "inbound",
     "campaigns",
@@ -215,6 +216,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
+    "search-index-changes": {"task": "search.index_changes", "schedule": 5},
+    "search-purge-orphans": {"task": "search.purge_orphans", "schedule": 24 * 60 * 60},
 }
 
 # --- Webmail ----------------------------------------------------------------
@@ -232,6 +235,25 @@ SIGNIN_THROTTLE_WINDOW = env_int("SIGNIN_THROTTLE_WINDOW", 15 * 60)
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50)
 # Pages whose third-party scripts set inline styles (the API docs); they still get no inline script.
 CSP_INLINE_STYLE_PATHS = ["/api/docs", "/api/redoc"]
+
+# --- Search -----------------------------------------------------------------
+
+# Shaped like CACHES: the database backend (PostgreSQL tsvector or SQLite FTS5,
+# by connection vendor) unless ELASTICSEARCH_URL names a cluster.
+ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL", "")
+SEARCH_BACKENDS = {
+    "default": (
+        {
+            "BACKEND": "mailboxes.search.backends.elasticsearch.ElasticsearchBackend",
+            "URL": ELASTICSEARCH_URL,
+            "INDEX": env_str("SEARCH_ELASTICSEARCH_INDEX", "webmail-mail"),
+        }
+        if ELASTICSEARCH_URL
+        else {"BACKEND": "mailboxes.search.backends.database.DatabaseBackend"}
+    )
+}
+SEARCH_INDEX_BATCH_SIZE = env_int("SEARCH_INDEX_BATCH_SIZE", 500)
+SEARCH_INDEX_MAX_BATCHES_PER_TASK = env_int("SEARCH_INDEX_MAX_BATCHES_PER_TASK", 20)
 
 # --- Mail -------------------------------------------------------------------
 

@@ -1,0 +1,385 @@
+"""The database backend: PostgreSQL full-text search or SQLite FTS5, by connection vendor.
+
+A parsed query becomes a ``Q`` over ``MailboxItem``: folder, labels, flags,
+dates and sizes are filtered on the item and its message (so they are never
+stale), and each text part becomes ``pk IN (ids whose terms match)``, answered
+by the GIN index (PostgreSQL) or the FTS5 index (SQLite). Negation is pushed
+down to the leaves first, so a negated text part is ``NOT IN``.
+"""
+
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import F, FloatField, Func, Q, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from mailboxes.models import MailboxItem
+from mailboxes.search.backends import IndexDocument, Page, Row, SearchBackend
+from mailboxes.search.models import SearchDocument
+from mailboxes.search.query import (
+    And,
+    DateBound,
+    Flag,
+    HasAttachment,
+    HasLabel,
+    InFolder,
+    Node,
+    Not,
+    Or,
+    RelativeAge,
+    SizeBound,
+    Text,
+)
+from mailboxes.search.text import index_terms, query_terms
+
+SNIPPET_BODY_CHARS = 20_000
+
+
+def negation_normal_form(node: Node, negated: bool = False) -> Node:
+    """The same query with every ``Not`` moved onto a leaf (De Morgan)."""
+    if isinstance(node, Not):
+        return negation_normal_form(node.child, not negated)
+    if isinstance(node, And | Or):
+        children = tuple(negation_normal_form(child, negated) for child in node.children)
+        flipped = {And: Or, Or: And}[type(node)] if negated else type(node)
+        if not children:  # MATCH_ALL, negated: nothing
+            return Not(node) if negated else node
+        return flipped(children)
+    return Not(node) if negated else node
+
+
+def filter_q(node: Node, now: datetime, user_id: int | None = None) -> Q:
+    """The ``Q`` for a leaf that is not text (labels looked up among ``user_id``'s own, when given)."""
+    if isinstance(node, InFolder):
+        return Q() if node.folder == "anywhere" else Q(folder=node.folder)
+    if isinstance(node, HasLabel):
+        names = {node.name, node.name.replace("-", " ")}
+        match = Q()
+        for name in names:
+            match |= Q(label__name__iexact=name)
+        through = MailboxItem.labels.through.objects.filter(match)
+        if user_id is not None:
+            through = through.filter(label__user_id=user_id)
+        return Q(pk__in=through.values("mailboxitem_id"))
+    if isinstance(node, Flag):
+        return Q(**{node.field: node.value})
+    # Date, size and attachments are read from the document, beside the terms and the sort key.
+    if isinstance(node, HasAttachment):
+        return Q(search_document__has_attachments=True)
+    if isinstance(node, RelativeAge):
+        node = node.resolve(now)
+    if isinstance(node, DateBound):
+        if node.after:
+            return Q(search_document__received_at__gte=node.at)
+        return Q(search_document__received_at__lt=node.at)
+    if isinstance(node, SizeBound):
+        return Q(search_document__size__gt=node.size) if node.larger else Q(search_document__size__lt=node.size)
+    raise TypeError(f"not a filter: {node!r}")  # pragma: no cover
+
+
+class _Vendor:
+    """What differs between PostgreSQL and SQLite: writing terms, matching them, ranking."""
+
+    def text_q(self, node: Text) -> Q:
+        raise NotImplementedError
+
+    def score(self, texts: list[Text]):
+        raise NotImplementedError
+
+    def write(self, documents: list[IndexDocument]) -> None:
+        raise NotImplementedError
+
+    def delete(self, item_ids: list[int]) -> None:
+        SearchDocument.objects.filter(item_id__in=item_ids).delete()
+
+    def clear(self) -> None:
+        SearchDocument.objects.all().delete()
+
+
+def _document_rows(documents: list[IndexDocument]):
+    now = timezone.now()
+    for doc in documents:
+        body = doc.body[:SNIPPET_BODY_CHARS]
+        yield doc, (doc.item_id, doc.user_id, doc.received_at, doc.size, doc.has_attachments, doc.subject, body, now)
+
+
+# --- PostgreSQL --------------------------------------------------------------
+
+# tsvector limits: positions 1..16383, at most 256 positions per lexeme.
+_MAX_POSITION = 16383
+_MAX_POSITIONS_PER_LEXEME = 255
+
+
+def _lexeme(term: str) -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_literal(fields: list[tuple[list[str], str]]) -> str:
+    """A tsvector in PostgreSQL's input syntax from (terms, weight) per field.
+
+    Built here rather than by ``to_tsvector`` so that PostgreSQL's parser
+    (locale-dependent, blind to CJK) never re-splits our terms. Fields are
+    one position apart, so a phrase never runs from one into the next.
+    """
+    positions: dict[str, list[str]] = {}
+    pos = 0
+    for terms, weight in fields:
+        for term in terms:
+            pos = min(pos + 1, _MAX_POSITION)
+            slots = positions.setdefault(term, [])
+            if len(slots) < _MAX_POSITIONS_PER_LEXEME:
+                slots.append(f"{pos}{weight}")
+        pos = min(pos + 1, _MAX_POSITION)
+    return " ".join(f"{_lexeme(term)}:{','.join(slots)}" for term, slots in positions.items())
+
+
+def tsquery_text(node: Text, *, weight: str = "") -> str:
+    """The tsquery (input syntax) of one text leaf: its terms as a phrase, the last maybe a prefix."""
+    terms, cjk_prefix = query_terms(node.value)
+    prefix = node.prefix or cjk_prefix
+    parts = []
+    for i, term in enumerate(terms):
+        marks = ("*" if prefix and i == len(terms) - 1 else "") + weight
+        parts.append(_lexeme(term) + (f":{marks}" if marks else ""))
+    return " <-> ".join(parts)
+
+
+_ITEMS = MailboxItem._meta.db_table
+_FTS_RANK = (
+    f"SELECT -bm25(search_fts, 10, 4, 4, 4, 2, 1) FROM search_fts WHERE search_fts MATCH %s AND rowid = {_ITEMS}.id"  # noqa: S608, E501
+)
+_PG_UPSERT = (
+    "INSERT INTO search_document (item_id, user_id, received_at, size, has_attachments, subject, body, "
+    "indexed_at, tsv, from_tsv, to_tsv, cc_tsv) VALUES {values} ON CONFLICT (item_id) DO UPDATE SET "
+    "user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at, size = EXCLUDED.size, "
+    "has_attachments = EXCLUDED.has_attachments, subject = EXCLUDED.subject, body = EXCLUDED.body, "
+    "indexed_at = EXCLUDED.indexed_at, tsv = EXCLUDED.tsv, from_tsv = EXCLUDED.from_tsv, "
+    "to_tsv = EXCLUDED.to_tsv, cc_tsv = EXCLUDED.cc_tsv"
+)
+
+# Which tsvector column and weight a field is matched in.
+_PG_FIELDS = {None: ("tsv", ""), "subject": ("tsv", "A"), "filename": ("tsv", "D")}
+_PG_FIELDS |= {"from": ("from_tsv", ""), "to": ("to_tsv", ""), "cc": ("cc_tsv", "")}
+
+
+class _Postgres(_Vendor):
+    def text_q(self, node: Text) -> Q:
+        # A condition on the joined document row: PostgreSQL can then either take the matches from
+        # the GIN index (a rare word) or walk the user's documents newest first and stop at the
+        # page's end (a common word), whichever its statistics say is cheaper.
+        column, weight = _PG_FIELDS[node.field]
+        return Q(**{f"search_document__{column}__matches": tsquery_text(node, weight=weight)})
+
+    def score(self, texts: list[Text]):
+        query = " | ".join(f"({tsquery_text(text)})" for text in texts)
+        as_tsquery = RawSQL("%s::tsquery", (query,))  # noqa: S611 - the query is a parameter
+        return Func(F("search_document__tsv"), as_tsquery, function="ts_rank_cd", output_field=FloatField())
+
+    def write(self, documents: list[IndexDocument]) -> None:
+        values, params = [], []
+        for doc, row in _document_rows(documents):
+            values.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector, %s::tsvector, %s::tsvector, %s::tsvector)")
+            terms = _terms(doc)
+            params += [
+                *row,
+                tsvector_literal(
+                    [
+                        (terms["subject"], "A"),
+                        (terms["sender"], "B"),
+                        (terms["to"], "B"),
+                        (terms["cc"], "B"),
+                        (terms["filenames"], "D"),
+                        (terms["body"], "C"),
+                    ]
+                ),
+                tsvector_literal([(terms["sender"], "D")]),
+                tsvector_literal([(terms["to"], "D")]),
+                tsvector_literal([(terms["cc"], "D")]),
+            ]
+        sql = _PG_UPSERT.format(values=", ".join(values))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    def clear(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE search_document")
+
+
+# --- SQLite ------------------------------------------------------------------
+
+_FTS_COLUMNS = {None: "", "subject": "subject", "from": "sender", "to": "torcpt", "cc": "ccrcpt"}
+_FTS_COLUMNS["filename"] = "filenames"
+
+
+def fts5_match(node: Text) -> str:
+    """The FTS5 MATCH expression of one text leaf: a quoted phrase, maybe a prefix, maybe in one column."""
+    terms, cjk_prefix = query_terms(node.value)
+    expression = '"' + " ".join(terms) + '"' + ("*" if node.prefix or cjk_prefix else "")
+    column = _FTS_COLUMNS[node.field]
+    return f"{column} : {expression}" if column else expression
+
+
+class _SQLite(_Vendor):
+    def text_q(self, node: Text) -> Q:
+        sql = "SELECT rowid FROM search_fts WHERE search_fts MATCH %s"
+        return Q(pk__in=RawSQL(sql, (fts5_match(node),)))  # noqa: S611 - the query is a parameter
+
+    def score(self, texts: list[Text]):
+        query = " OR ".join(f"({fts5_match(text)})" for text in texts)
+        return RawSQL(_FTS_RANK, (query,), output_field=FloatField())  # noqa: S611 - the query is a parameter
+
+    def write(self, documents: list[IndexDocument]) -> None:
+        rows, fts_rows = [], []
+        for doc, row in _document_rows(documents):
+            rows.append(row)
+            terms = _terms(doc)
+            fts_rows.append(
+                (
+                    doc.item_id,
+                    *(" ".join(terms[key]) for key in ("subject", "sender", "to", "cc", "filenames", "body")),
+                )
+            )
+        ids = [(doc.item_id,) for doc in documents]
+        with connection.cursor() as cursor:
+            cursor.executemany("DELETE FROM search_fts WHERE rowid = %s", ids)
+            cursor.executemany(
+                "INSERT INTO search_fts (rowid, subject, sender, torcpt, ccrcpt, filenames, body) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                fts_rows,
+            )
+            cursor.executemany(
+                "INSERT OR REPLACE INTO search_document "
+                "(item_id, user_id, received_at, size, has_attachments, subject, body, indexed_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+    def delete(self, item_ids: list[int]) -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany("DELETE FROM search_fts WHERE rowid = %s", [(pk,) for pk in item_ids])
+        super().delete(item_ids)
+
+    def clear(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM search_fts")
+        super().clear()
+
+
+def _terms(doc: IndexDocument) -> dict[str, list[str]]:
+    return {
+        "subject": index_terms(doc.subject),
+        "sender": index_terms(doc.sender),
+        "to": index_terms(doc.to),
+        "cc": index_terms(doc.cc),
+        "filenames": index_terms(" ".join(doc.filenames)),
+        "body": index_terms(doc.body),
+    }
+
+
+# --- The backend -------------------------------------------------------------
+
+
+class DatabaseBackend(SearchBackend):
+    """Full-text search in the main database: nothing else to run."""
+
+    def _vendor(self) -> _Vendor:
+        if connection.vendor == "postgresql":
+            return _Postgres()
+        if connection.vendor == "sqlite":
+            return _SQLite()
+        raise NotImplementedError(f"no full-text search for {connection.vendor}")
+
+    def index(self, documents: list[IndexDocument]) -> None:
+        if documents:
+            with transaction.atomic():
+                self._vendor().write(documents)
+
+    def delete(self, item_ids: list[int]) -> None:
+        if item_ids:
+            with transaction.atomic():
+                self._vendor().delete(list(item_ids))
+
+    def clear(self) -> None:
+        with transaction.atomic():
+            self._vendor().clear()
+
+    def indexed_ids(self, item_ids: list[int]) -> set[int]:
+        return set(SearchDocument.objects.filter(item_id__in=item_ids).values_list("item_id", flat=True))
+
+    def compile(self, node: Node, now: datetime | None = None, user_id: int | None = None) -> Q:
+        """The ``Q`` over ``MailboxItem`` that selects what ``node`` matches."""
+        return self._compile(negation_normal_form(node), self._vendor(), now or timezone.now(), user_id)
+
+    def _compile(self, node: Node, vendor: _Vendor, now: datetime, user_id: int | None) -> Q:
+        # An empty Q matches everything; Django drops it from an OR, so it is handled here.
+        if isinstance(node, And):
+            result = Q()
+            for child in node.children:
+                result &= self._compile(child, vendor, now, user_id)
+            return result
+        if isinstance(node, Or):
+            parts = [self._compile(child, vendor, now, user_id) for child in node.children]
+            if any(not part for part in parts):
+                return Q()
+            result = parts[0]
+            for part in parts[1:]:
+                result |= part
+            return result
+        if isinstance(node, Not):
+            inner = self._compile(node.child, vendor, now, user_id)
+            return ~inner if inner else Q(pk__in=[])
+        if isinstance(node, Text):
+            return vendor.text_q(node)
+        return filter_q(node, now, user_id)
+
+    def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
+        vendor = self._vendor()
+        # Driven from the user's documents (newest first by an index of their own), so an item
+        # is found once it is indexed: search is eventually consistent, as designed.
+        queryset = items.filter(search_document__user_id=user_id).filter(self.compile(node, user_id=user_id))
+        received_at = "search_document__received_at"
+        positive = list(_positive_texts(negation_normal_form(node)))
+        if order == "relevance":
+            score = vendor.score(positive) if positive else Value(0.0)
+            queryset = queryset.annotate(score=Coalesce(score, Value(0.0), output_field=FloatField()))
+            ordering = ("-score", f"-{received_at}", "-pk")
+            if after is not None:
+                s, t, pk = after
+                queryset = queryset.filter(
+                    Q(score__lt=s) | Q(score=s, **{f"{received_at}__lt": t}) | Q(score=s, pk__lt=pk, **{received_at: t})
+                )
+        else:
+            queryset = queryset.annotate(score=Value(None, output_field=FloatField()))
+            ordering = (f"-{received_at}", "-search_document__item_id")
+            if after is not None:
+                t, pk = after
+                queryset = queryset.filter(Q(**{f"{received_at}__lt": t}) | Q(pk__lt=pk, **{received_at: t}))
+        rows = list(
+            queryset.order_by(*ordering).values_list("pk", "thread_id", "score", received_at, "search_document__body")[
+                : limit + 1
+            ]
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_key = None
+        if more:
+            pk, _, score, last_at, _ = rows[-1]
+            next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
+        return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
+
+    def decode_key(self, order: str, values: list) -> tuple:
+        if order == "relevance":
+            score, received_at, pk = values
+            return (float(score), datetime.fromisoformat(received_at), int(pk))
+        return super().decode_key(order, values)
+
+
+def _positive_texts(node: Node):
+    """Text leaves that are not negated, in a query already in negation normal form."""
+    if isinstance(node, Text):
+        yield node
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _positive_texts(child)

@@ -1,0 +1,184 @@
+"""Keeping the search index up to date: following the mailbox change feed, and rebuilding.
+
+Indexing is eventually consistent. ``index_changes`` follows ``MailboxChange``
+(new mail) with a cursor kept in ``IndexCursor``, in batches, and then
+sweeps new item ids for what the feed does not carry (sent copies, drafts),
+so every item gets a document. Run by the ``search.index_changes`` task on
+the indexing queue every few seconds (beat), or directly by tests.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mailboxes.models import MailboxChange, MailboxItem
+from mailboxes.search.backends import SearchBackend, get_search_backend
+from mailboxes.search.backends.database import DatabaseBackend
+from mailboxes.search.documents import build_documents
+from mailboxes.search.models import IndexCursor, SearchDocument
+
+CHANGES = "changes"
+SWEEP = "items"
+# The sweep looks again at this many ids below its cursor each time, so an
+# item whose transaction committed after a higher id was swept is still found.
+SWEEP_OVERLAP = 1000
+
+
+def index_items(item_ids: list[int], *, backend: SearchBackend | None = None) -> int:
+    """(Re)indexes these items; an id whose item is gone is removed from the index. Returns how many were indexed."""
+    backend = backend or get_search_backend()
+    ids = list(dict.fromkeys(item_ids))
+    documents = build_documents(ids)
+    backend.index(documents)
+    gone = set(ids) - {doc.item_id for doc in documents}
+    if gone:
+        backend.delete(sorted(gone))
+    return len(documents)
+
+
+def _cursor(name: str) -> IndexCursor:
+    IndexCursor.objects.get_or_create(name=name)
+    return IndexCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
+
+
+def _advance(cursor: IndexCursor, position: int) -> None:
+    cursor.position = position
+    cursor.updated_at = timezone.now()
+    cursor.save(update_fields=["position", "updated_at"])
+
+
+def _index_feed_batch(backend: SearchBackend, batch_size: int) -> int | None:
+    """One batch of the change feed; None when there was nothing (or another worker holds the cursor)."""
+    with transaction.atomic():
+        cursor = _cursor(CHANGES)
+        if cursor is None:
+            return None
+        changes = list(
+            MailboxChange.objects.filter(pk__gt=cursor.position)
+            .order_by("pk")
+            .values_list("pk", "item_id")[:batch_size]
+        )
+        if not changes:
+            return None
+        count = index_items([item_id for _, item_id in changes], backend=backend)
+        _advance(cursor, changes[-1][0])
+    return count
+
+
+def _index_missing(backend: SearchBackend, ids: list[int]) -> int:
+    missing = sorted(set(ids) - backend.indexed_ids(ids))
+    return index_items(missing, backend=backend) if missing else 0
+
+
+def _sweep(backend: SearchBackend, batch_size: int, max_batches: int) -> int:
+    """Indexes items that have no document yet among new item ids (and the last few already swept)."""
+    with transaction.atomic():
+        cursor = _cursor(SWEEP)
+        if cursor is None:
+            return 0
+        recent = MailboxItem.objects.filter(pk__gt=max(0, cursor.position - SWEEP_OVERLAP), pk__lte=cursor.position)
+        total = _index_missing(backend, list(recent.values_list("pk", flat=True)))
+    for _ in range(max_batches):
+        with transaction.atomic():
+            cursor = _cursor(SWEEP)
+            if cursor is None:
+                break
+            ids = list(
+                MailboxItem.objects.filter(pk__gt=cursor.position)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            total += _index_missing(backend, ids)
+            _advance(cursor, ids[-1])
+    return total
+
+
+def index_changes(*, batch_size: int | None = None, max_batches: int | None = None) -> int:
+    """Indexes what changed since the last run, a batch at a time; returns how many items were indexed."""
+    backend = get_search_backend()
+    batch_size = batch_size or settings.SEARCH_INDEX_BATCH_SIZE
+    max_batches = max_batches or settings.SEARCH_INDEX_MAX_BATCHES_PER_TASK
+    total = 0
+    for _ in range(max_batches):
+        count = _index_feed_batch(backend, batch_size)
+        if count is None:
+            break
+        total += count
+    return total + _sweep(backend, batch_size, max_batches)
+
+
+@dataclass(frozen=True)
+class IndexLag:
+    pending_changes: int  # feed entries not yet indexed
+    oldest_pending_at: datetime | None
+    seconds: float  # age of the oldest pending change (0 when caught up)
+
+
+def indexing_lag() -> IndexLag:
+    """How far behind the change feed the index is."""
+    cursor = IndexCursor.objects.filter(name=CHANGES).first()
+    position = cursor.position if cursor else 0
+    pending = MailboxChange.objects.filter(pk__gt=position)
+    oldest = pending.order_by("pk").values_list("created_at", flat=True).first()
+    seconds = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    return IndexLag(pending_changes=pending.count(), oldest_pending_at=oldest, seconds=max(0.0, seconds))
+
+
+def rebuild_index(
+    *, backend: SearchBackend | None = None, batch_size: int = 500, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Empties the index and indexes every mailbox item again; the feed cursor skips to the present.
+
+    ``progress(done, total)`` is called after each batch.
+    """
+    backend = backend or get_search_backend()
+    with transaction.atomic():
+        # Changes recorded from here on are indexed by the next index_changes run, twice at worst.
+        last_change = MailboxChange.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        last_item = MailboxItem.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    backend.clear()
+    total = MailboxItem.objects.filter(pk__lte=last_item).count()
+    done, position = 0, 0
+    while True:
+        ids = list(
+            MailboxItem.objects.filter(pk__gt=position, pk__lte=last_item)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            break
+        done += index_items(ids, backend=backend)
+        position = ids[-1]
+        if progress:
+            progress(done, total)
+    for name, value in ((CHANGES, last_change), (SWEEP, last_item)):
+        IndexCursor.objects.update_or_create(name=name, defaults={"position": value, "updated_at": timezone.now()})
+    return done
+
+
+def purge_orphans(*, batch_size: int = 1000) -> int:
+    """Removes documents whose item was deleted (the database backend keeps them until then).
+
+    Only the database backend can find them by a join; Elasticsearch drops hits whose item is
+    gone at search time, and ``reindex`` rebuilds it without them.
+    """
+    backend = get_search_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return 0
+    removed = 0
+    while True:
+        orphans = list(
+            SearchDocument.objects.exclude(item_id__in=MailboxItem.objects.values("pk")).values_list(
+                "item_id", flat=True
+            )[:batch_size]
+        )
+        if not orphans:
+            return removed
+        backend.delete(orphans)
+        removed += len(orphans)
