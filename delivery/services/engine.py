@@ -15,7 +15,7 @@
 import logging
 import random
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -36,6 +36,7 @@ from delivery.services.events import (
     status_fields_for_event,
 )
 from delivery.services.notices import notify_sender_of_failures
+from delivery.services.rates import count_attempts, recent_attempts
 from delivery.services.suppression import suppress_address, suppressed_among
 from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
@@ -51,6 +52,7 @@ DUE_STATUSES = (Recipient.Status.QUEUED, Recipient.Status.DEFERRED)
 class Claim:
     token: str
     recipients: list[Recipient] = field(default_factory=list)
+    hosted: set[str] = field(default_factory=set)  # the candidates' domains that are ours
 
 
 @dataclass
@@ -114,7 +116,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         if not candidates:
             return claim
         suppressed = suppressed_among(r.address for r in candidates)
-        hosted = hosted_domains({r.domain for r in candidates})
+        hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
         throttled = []
         for recipient in candidates:
@@ -148,6 +150,9 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             recipient.lease_expires_at = lease_until
             recipient.attempts += 1
             recipient.last_attempt_at = now
+    # Counted once the claim is committed, in a statement of its own: the counter
+    # rows are shared by all workers and stay locked only for that statement.
+    count_attempts(domains=room.taken_by_domain, senders=room.taken_by_sender, now=now)
     refresh_message_statuses(rejected)
     return claim
 
@@ -167,44 +172,32 @@ class _Throttle:
 
     A domain's concurrency is the number of workers delivering to it at once
     (distinct live leases); its rate and a sender's rate count attempts in the
-    last minute. Hosted domains are local deliveries and are not throttled.
+    last minute, from the ``SendRate`` counters. Hosted domains are local
+    deliveries and are not throttled.
     """
 
     def __init__(self, candidates: list[Recipient], now, hosted: set[str]):
-        window = now - timedelta(minutes=1)
         domains = {r.domain for r in candidates} - hosted
         senders = {r.message.sender_id for r in candidates if r.message.sender_id}
-        # Only live leases and the last minute's attempts count: both queries read a
-        # bounded slice of the table (indexes recipient_sending and recipient_domain_recent).
         workers = dict(
             Recipient.objects.filter(status=Recipient.Status.SENDING, lease_expires_at__gt=now, domain__in=domains)
             .values("domain")
             .annotate(workers=Count("lease_token", distinct=True))
             .values_list("domain", "workers")
         )
-        recent = dict(
-            Recipient.objects.filter(domain__in=domains, last_attempt_at__gte=window)
-            .values("domain")
-            .annotate(recent=Count("pk"))
-            .values_list("domain", "recent")
-        )
+        recent_by_domain, recent_by_sender = recent_attempts(domains=domains, senders=senders, now=now)
         self.hosted = hosted
         self.domain_room = {
             domain: (
-                settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE - recent.get(domain, 0)
+                settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE - recent_by_domain.get(domain, 0)
                 if workers.get(domain, 0) < settings.OUTBOUND_DOMAIN_CONCURRENCY
                 else 0
             )
             for domain in domains
         }
-        per_sender = (
-            Recipient.objects.filter(message__sender_id__in=senders, last_attempt_at__gte=window)
-            .exclude(domain__in=hosted)
-            .values("message__sender_id")
-            .annotate(recent=Count("pk"))
-        )
-        recent_by_sender = {row["message__sender_id"]: row["recent"] for row in per_sender}
         self.sender_room = {s: settings.OUTBOUND_SENDER_RATE_PER_MINUTE - recent_by_sender.get(s, 0) for s in senders}
+        self.taken_by_domain: Counter = Counter()
+        self.taken_by_sender: Counter = Counter()
 
     def take(self, recipient: Recipient) -> bool:
         if recipient.domain in self.hosted:
@@ -214,8 +207,10 @@ class _Throttle:
         if domain_room <= 0 or (sender and self.sender_room.get(sender, 1) <= 0):
             return False
         self.domain_room[recipient.domain] = domain_room - 1
+        self.taken_by_domain[recipient.domain] += 1
         if sender:
             self.sender_room[sender] -= 1
+            self.taken_by_sender[sender] += 1
         return True
 
 
@@ -228,10 +223,9 @@ def hosted_domains(names: set[str]) -> set[str]:
 
 
 def deliver_claim(claim: Claim, report: RunReport) -> None:
-    hosted_names = hosted_domains({r.domain for r in claim.recipients})
     hosted, remote = [], defaultdict(list)
     for recipient in claim.recipients:
-        if recipient.domain in hosted_names:
+        if recipient.domain in claim.hosted:
             hosted.append(recipient)
         else:
             remote[recipient.domain].append(recipient)

@@ -5,18 +5,22 @@ pipelined when the server offers it, DKIM signatures come from OpenSSL:
 each is checked here against the behaviour it must not change.
 """
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import dkim as dkimpy
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.db.models import F, Sum
+from django.utils import timezone
 
 from delivery import dkim
-from delivery.models import DeliveryEvent, Suppression
+from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
 from delivery.services.engine import RunReport, claim_due_recipients, deliver_claim, record_results
 from delivery.services.events import refresh_message_statuses
+from delivery.services.rates import forget_old_rates
 from delivery.transports import reset_transport
 from delivery.transports.base import Outcome, Result
 from mailboxes.models import Message, Recipient
@@ -202,3 +206,31 @@ def test_openssl_signature_is_the_one_dkimpy_would_make(key, monkeypatch):
 def test_domain_without_a_key_is_not_signed():
     assert dkim.sign(RAW, domain=SimpleNamespace(name="example.test", dkim_selector="s1", dkim_private_key="")) == RAW
     assert dkim.sign(RAW, domain=None) == RAW
+
+
+# --- throttles from the SendRate counters ------------------------------------------------
+
+
+def test_domain_rate_counts_attempts_of_earlier_claims_within_the_minute(alice, remote, settings):
+    settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE = 3
+    send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="first")
+    assert run_delivery().sent == 2
+    send_message(user=alice, to=["ok3@remote.example", "ok4@remote.example"], text="second")
+
+    report = run_delivery()
+
+    assert (report.sent, report.throttled) == (1, 1)
+    assert SendRate.objects.filter(scope="domain", key="remote.example").aggregate(n=Sum("attempts"))["n"] == 3
+    assert SendRate.objects.get(scope="sender", key=str(alice.pk)).attempts == 3
+
+
+def test_attempts_older_than_the_window_no_longer_count_and_are_forgotten(alice, remote, settings):
+    settings.OUTBOUND_SENDER_RATE_PER_MINUTE = 2
+    send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="first")
+    assert run_delivery().sent == 2
+    SendRate.objects.update(slot=F("slot") - timedelta(minutes=5))
+    send_message(user=alice, to=["ok3@remote.example"], text="second")
+
+    assert run_delivery().sent == 1
+    assert forget_old_rates(now=timezone.now()) == 2  # the old domain and sender slots
+    assert SendRate.objects.count() == 2  # the new ones
