@@ -40,7 +40,7 @@ from delivery.services.rates import count_attempts, recent_attempts
 from delivery.services.suppression import suppress_address, suppressed_among
 from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
-from mailboxes.models import Recipient
+from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
 
 logger = logging.getLogger(__name__)
@@ -112,9 +112,14 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             due = due.filter(message_id=message_id)
         if queue is not None:
             due = due.filter(queue=queue)
-        candidates = list(due.select_related("message__blob").order_by("next_attempt_at", "pk")[:limit])
+        # The locking query reads the recipient table alone (the partial index
+        # recipient_due, in its order): joined, the planner may sort the whole outbox.
+        candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
+        messages = Message.objects.select_related("blob").in_bulk({r.message_id for r in candidates})
+        for recipient in candidates:
+            recipient.message = messages[recipient.message_id]
         suppressed = suppressed_among(r.address for r in candidates)
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
