@@ -161,8 +161,8 @@ def _pipelined_transaction(smtp: smtplib.SMTP, envelope: Envelope, options: list
     """MAIL, RCPT and DATA in one write (RFC 2920), then the content if the server said 354."""
     option_text = "".join(f" {option}" for option in options)
     commands = (
-        f"MAIL FROM:{smtplib.quoteaddr(envelope.mail_from)}{option_text}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(envelope.rcpt_to)}\r\n"
+        f"MAIL FROM:{_angle_addr(envelope.mail_from)}{option_text}\r\n"
+        f"RCPT TO:{_angle_addr(envelope.rcpt_to)}\r\n"
         "DATA\r\n"
     )
     smtp.send(commands.encode("utf-8" if "SMTPUTF8" in options else "ascii"))
@@ -181,6 +181,16 @@ def _pipelined_transaction(smtp: smtplib.SMTP, envelope: Envelope, options: list
     if mail[0] == 250:  # the server still holds the transaction's sender
         smtp.rset()
     return refusal or data
+
+
+def _angle_addr(address: str) -> str:
+    """``<address>`` as smtplib.quoteaddr makes it, without its parser for the plain addresses we send."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
 
 
 def _dot_stuffed(raw: bytes) -> bytes:

@@ -234,3 +234,15 @@ def test_attempts_older_than_the_window_no_longer_count_and_are_forgotten(alice,
     assert run_delivery().sent == 1
     assert forget_old_rates(now=timezone.now()) == 2  # the old domain and sender slots
     assert SendRate.objects.count() == 2  # the new ones
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["bounces+1a-0123456789ab@example.test", "ok@remote.example", '"john doe"@x.test', "üñí@例え.jp", "x<y@z", ""],
+)
+def test_pipelined_commands_quote_addresses_as_smtplib_does(address):
+    import smtplib
+
+    from delivery.transports.smtp import _angle_addr
+
+    assert _angle_addr(address) == smtplib.quoteaddr(address)
