@@ -668,7 +668,23 @@ def setup_database(args, env: dict) -> dict:
     domain, _ = ensure_dkim_key(domain_name=SENDER_DOMAIN)
     for i in range(args.senders):
         create_mail_user(address=f"sender{i}@{SENDER_DOMAIN}", password=None, display_name=f"Bench Sender {i}")
+    _declare_delivery_queues()
     return {"dkim_selector": domain.dkim_selector, "dkim_key_bits": _key_bits(domain.dkim_private_key)}
+
+
+def _declare_delivery_queues() -> None:
+    """Declare the delivery queues once, here, before the submission processes publish.
+
+    kombu's file transport creates an exchange's table file without holding
+    its lock first: two processes declaring at once can read it empty (a
+    JSONDecodeError that stopped a run). Once the file exists, they lock it.
+    """
+    from mailboxes.models import Recipient
+    from webmail.celery import app
+
+    with app.connection_for_write() as connection:
+        for name in Recipient.Queue.values:
+            app.amqp.queues[name](connection.default_channel).declare()
 
 
 def _key_bits(pem: str) -> int:

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 
-from delivery.models import DeliveryEvent, IdempotencyKey, Suppression
+from delivery.models import DeliveryEvent, IdempotencyKey, SendRate, Suppression
 from delivery.services import remove_suppression, suppress_address
 
 
@@ -81,6 +81,22 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
     search_fields = ("key", "user__username")
     list_select_related = ("user", "message")
     raw_id_fields = ("user", "message")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SendRate)
+class SendRateAdmin(admin.ModelAdmin):
+    """The throttles' counters: attempts per domain or sender per slot of the last minutes. Read-only."""
+
+    list_display = ("slot", "scope", "key", "attempts")
+    list_filter = ("scope",)
+    search_fields = ("key",)
+    ordering = ("-slot", "scope", "key")
 
     def has_add_permission(self, request):
         return False

@@ -78,3 +78,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class SendRate(models.Model):
+    """Delivery attempts to one destination domain, or by one sender, in one short time slot.
+
+    The per-minute throttles add up the last minute's slots instead of counting
+    recipient rows: a few rows to read however much mail went out. Slots older
+    than the window are deleted by the reconciler.
+    """
+
+    class Scope(models.TextChoices):
+        DOMAIN = "domain", "Destination domain"
+        SENDER = "sender", "Sender"
+
+    scope = models.CharField(max_length=6, choices=Scope.choices)
+    key = models.CharField(max_length=253, help_text="The domain name, or the sender's user id.")
+    slot = models.DateTimeField(help_text="Start of the slot (SLOT_SECONDS long).")
+    attempts = models.PositiveIntegerField(default=0)
+
+    SLOT_SECONDS = 10
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "slot"], name="send_rate_unique_slot")]
+
+    def __str__(self):
+        return f"{self.scope} {self.key} @ {self.slot:%H:%M:%S}: {self.attempts}"

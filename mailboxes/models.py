@@ -143,7 +143,12 @@ class Recipient(models.Model):
             models.UniqueConstraint("message", Lower("address"), name="recipient_unique_per_message"),
         ]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="recipient_due"),
+            # What a claim reads: due rows in next_attempt_at order; the sent ones (most) stay out of it.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="recipient_due",
+                condition=models.Q(status__in=["queued", "deferred"]),
+            ),
             models.Index(fields=["domain", "last_attempt_at"], name="recipient_domain_recent"),
             models.Index(fields=["provider_message_id"], name="recipient_provider_id"),
         ]

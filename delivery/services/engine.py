@@ -15,22 +15,28 @@
 import logging
 import random
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
 from delivery import dkim, verp
-from delivery.models import Suppression
-from delivery.services.events import record_delivery_event, refresh_message_status
+from delivery.models import DeliveryEvent, Suppression
+from delivery.services.events import (
+    new_delivery_event,
+    record_delivery_event,
+    refresh_message_statuses,
+    status_fields_for_event,
+)
 from delivery.services.notices import notify_sender_of_failures
+from delivery.services.rates import count_attempts, recent_attempts
 from delivery.services.suppression import suppress_address, suppressed_among
 from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
@@ -46,6 +52,7 @@ DUE_STATUSES = (Recipient.Status.QUEUED, Recipient.Status.DEFERRED)
 class Claim:
     token: str
     recipients: list[Recipient] = field(default_factory=list)
+    hosted: set[str] = field(default_factory=set)  # the candidates' domains that are ours
 
 
 @dataclass
@@ -96,43 +103,62 @@ def deliver_batch(*, message_id: int | None = None, queue: str | None = None, li
 def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: int, report: RunReport) -> Claim:
     now = timezone.now()
     claim = Claim(token=uuid.uuid4().hex)
+    rejected: set[int] = set()
     with transaction.atomic():
-        due = Recipient.objects.select_for_update(skip_locked=True).filter(
+        due = Recipient.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             status__in=DUE_STATUSES, next_attempt_at__lte=now
         )
         if message_id is not None:
             due = due.filter(message_id=message_id)
         if queue is not None:
             due = due.filter(queue=queue)
-        candidates = list(due.select_related("message").order_by("next_attempt_at", "pk")[:limit])
+        # The locking query reads the recipient table alone (the partial index
+        # recipient_due, in its order): joined, the planner may sort the whole outbox.
+        candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
+        messages = Message.objects.select_related("blob").in_bulk({r.message_id for r in candidates})
+        for recipient in candidates:
+            recipient.message = messages[recipient.message_id]
         suppressed = suppressed_among(r.address for r in candidates)
-        hosted = hosted_domains({r.domain for r in candidates})
+        hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
+        throttled = []
         for recipient in candidates:
             entry = suppressed.get(recipient.address.lower())
             if entry is not None:
                 _reject_suppressed(recipient, entry)
+                rejected.add(recipient.message_id)
                 report.suppressed += 1
             elif room.take(recipient):
                 claim.recipients.append(recipient)
             else:
-                recipient.next_attempt_at = now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS)
-                recipient.save(update_fields=["next_attempt_at", "updated_at"])
+                throttled.append(recipient.pk)
                 report.throttled += 1
+        if throttled:
+            Recipient.objects.filter(pk__in=throttled).update(
+                next_attempt_at=now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS), updated_at=now
+            )
         lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+        # One UPDATE for the whole claim (bulk_update would build a CASE per row and field).
+        Recipient.objects.filter(pk__in=[r.pk for r in claim.recipients]).update(
+            status=Recipient.Status.SENDING,
+            lease_token=claim.token,
+            lease_expires_at=lease_until,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            updated_at=now,
+        )
         for recipient in claim.recipients:
             recipient.status = Recipient.Status.SENDING
             recipient.lease_token = claim.token
             recipient.lease_expires_at = lease_until
             recipient.attempts += 1
             recipient.last_attempt_at = now
-        Recipient.objects.bulk_update(
-            claim.recipients, ["status", "lease_token", "lease_expires_at", "attempts", "last_attempt_at"]
-        )
-    for message_id_ in {r.message_id for r in candidates if r.status == Recipient.Status.SUPPRESSED}:
-        refresh_message_status(Message.objects.get(pk=message_id_))
+    # Counted once the claim is committed, in a statement of its own: the counter
+    # rows are shared by all workers and stay locked only for that statement.
+    count_attempts(domains=room.taken_by_domain, senders=room.taken_by_sender, now=now)
+    refresh_message_statuses(rejected)
     return claim
 
 
@@ -151,40 +177,32 @@ class _Throttle:
 
     A domain's concurrency is the number of workers delivering to it at once
     (distinct live leases); its rate and a sender's rate count attempts in the
-    last minute. Hosted domains are local deliveries and are not throttled.
+    last minute, from the ``SendRate`` counters. Hosted domains are local
+    deliveries and are not throttled.
     """
 
     def __init__(self, candidates: list[Recipient], now, hosted: set[str]):
-        window = now - timedelta(minutes=1)
         domains = {r.domain for r in candidates} - hosted
         senders = {r.message.sender_id for r in candidates if r.message.sender_id}
-        per_domain = (
-            Recipient.objects.filter(domain__in=domains)
+        workers = dict(
+            Recipient.objects.filter(status=Recipient.Status.SENDING, lease_expires_at__gt=now, domain__in=domains)
             .values("domain")
-            .annotate(
-                workers=Count(
-                    "lease_token", distinct=True, filter=Q(status=Recipient.Status.SENDING, lease_expires_at__gt=now)
-                ),
-                recent=Count("pk", filter=Q(last_attempt_at__gte=window)),
-            )
+            .annotate(workers=Count("lease_token", distinct=True))
+            .values_list("domain", "workers")
         )
+        recent_by_domain, recent_by_sender = recent_attempts(domains=domains, senders=senders, now=now)
         self.hosted = hosted
         self.domain_room = {
-            row["domain"]: (
-                settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE - row["recent"]
-                if row["workers"] < settings.OUTBOUND_DOMAIN_CONCURRENCY
+            domain: (
+                settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE - recent_by_domain.get(domain, 0)
+                if workers.get(domain, 0) < settings.OUTBOUND_DOMAIN_CONCURRENCY
                 else 0
             )
-            for row in per_domain
+            for domain in domains
         }
-        per_sender = (
-            Recipient.objects.filter(message__sender_id__in=senders, last_attempt_at__gte=window)
-            .exclude(domain__in=hosted)
-            .values("message__sender_id")
-            .annotate(recent=Count("pk"))
-        )
-        recent_by_sender = {row["message__sender_id"]: row["recent"] for row in per_sender}
         self.sender_room = {s: settings.OUTBOUND_SENDER_RATE_PER_MINUTE - recent_by_sender.get(s, 0) for s in senders}
+        self.taken_by_domain: Counter = Counter()
+        self.taken_by_sender: Counter = Counter()
 
     def take(self, recipient: Recipient) -> bool:
         if recipient.domain in self.hosted:
@@ -194,8 +212,10 @@ class _Throttle:
         if domain_room <= 0 or (sender and self.sender_room.get(sender, 1) <= 0):
             return False
         self.domain_room[recipient.domain] = domain_room - 1
+        self.taken_by_domain[recipient.domain] += 1
         if sender:
             self.sender_room[sender] -= 1
+            self.taken_by_sender[sender] += 1
         return True
 
 
@@ -208,27 +228,35 @@ def hosted_domains(names: set[str]) -> set[str]:
 
 
 def deliver_claim(claim: Claim, report: RunReport) -> None:
-    hosted_names = hosted_domains({r.domain for r in claim.recipients})
     hosted, remote = [], defaultdict(list)
     for recipient in claim.recipients:
-        if recipient.domain in hosted_names:
+        if recipient.domain in claim.hosted:
             hosted.append(recipient)
         else:
             remote[recipient.domain].append(recipient)
     failures: dict[int, list[Recipient]] = defaultdict(list)
-    for recipient in hosted:
-        _guarded(claim, [recipient], report, failures, lambda group: _deliver_locally(group[0]))
+    for recipient in hosted:  # placed in a mailbox at once: recorded at once, so never placed twice
+        outcomes = _guarded(claim, [recipient], report, lambda group: _deliver_locally(group[0]))
+        record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     signed: dict[int, bytes] = {}
+    sender_domains: dict[str, Domain | None] = {}
+    outcomes = []
     for domain, group in remote.items():
-        _guarded(claim, group, report, failures, lambda group, domain=domain: _deliver_remote(domain, group, signed))
+        outcomes += _guarded(
+            claim, group, report,
+            lambda group, domain=domain: _deliver_remote(domain, group, signed, sender_domains),
+        )  # fmt: skip
+    # The whole claim's remote outcomes in one transaction. A worker killed before
+    # it commits leaves the claim to the reconciler: those recipients are sent
+    # again once the lease ends, as after a crash between DATA and the record.
+    record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     for message_id, recipients in failures.items():
         notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
-    for message_id in {r.message_id for r in claim.recipients}:
-        refresh_message_status(Message.objects.get(pk=message_id))
+    refresh_message_statuses(r.message_id for r in claim.recipients)
 
 
-def _guarded(claim: Claim, group: list[Recipient], report: RunReport, failures: dict, deliver) -> None:
-    """Run one delivery and record its results; a crash dead-letters the group instead of losing it."""
+def _guarded(claim: Claim, group: list[Recipient], report: RunReport, deliver) -> list[tuple[Recipient, Result]]:
+    """Run one delivery; a crash dead-letters the group instead of losing it."""
     try:
         results = deliver(group)
     except Exception as exc:
@@ -236,15 +264,9 @@ def _guarded(claim: Claim, group: list[Recipient], report: RunReport, failures: 
         for recipient in group:
             _dead_letter(claim, recipient, exc)
             report.failed += 1
-        return
+        return []
     by_id = {r.pk: r for r in group}
-    for result in results:
-        recipient = by_id[result.recipient_id]
-        outcome = apply_result(claim=claim, recipient=recipient, result=result)
-        if outcome:
-            setattr(report, outcome, getattr(report, outcome) + 1)
-        if outcome == "bounced":
-            failures[recipient.message_id].append(recipient)
+    return [(by_id[result.recipient_id], result) for result in results]
 
 
 def _deliver_locally(recipient: Recipient) -> list[Result]:
@@ -256,17 +278,22 @@ def _deliver_locally(recipient: Recipient) -> list[Result]:
     return [Result(recipient.pk, Outcome.SENT, 250, "2.0.0", "250 2.0.0 Delivered to the mailbox", remote_host="local")]
 
 
-def _deliver_remote(domain: str, group: list[Recipient], signed: dict[int, bytes]) -> list[Result]:
+def _deliver_remote(
+    domain: str, group: list[Recipient], signed: dict[int, bytes], sender_domains: dict[str, Domain | None]
+) -> list[Result]:
+    """One SMTP transaction per recipient (each has its own VERP return path), signed once per message."""
     envelopes = []
     for recipient in group:
         message = recipient.message
+        from_domain = split_address(message.from_address)[1].lower()
         if message.pk not in signed:
-            signed[message.pk] = dkim.sign(read_blob(message.blob), domain=_sender_domain(message))
-        return_domain = split_address(message.from_address)[1].lower() or settings.MAIL_HOSTNAME
+            if from_domain not in sender_domains:
+                sender_domains[from_domain] = Domain.objects.filter(name=from_domain).first()
+            signed[message.pk] = dkim.sign(read_blob(message.blob), domain=sender_domains[from_domain])
         envelopes.append(
             Envelope(
                 recipient_id=recipient.pk,
-                mail_from=verp.return_path(recipient_id=recipient.pk, domain=return_domain),
+                mail_from=verp.return_path(recipient_id=recipient.pk, domain=from_domain or settings.MAIL_HOSTNAME),
                 rcpt_to=recipient.address,
                 raw=signed[message.pk],
             )
@@ -274,67 +301,139 @@ def _deliver_remote(domain: str, group: list[Recipient], signed: dict[int, bytes
     return get_transport().deliver(domain=domain, envelopes=envelopes)
 
 
-def _sender_domain(message: Message) -> Domain | None:
-    return Domain.objects.filter(name=split_address(message.from_address)[1].lower()).first()
-
-
 # --- 3. record --------------------------------------------------------------------
 
 
 def apply_result(*, claim: Claim, recipient: Recipient, result: Result) -> str | None:
     """Record one outcome if our lease still holds; returns the report field it counts under."""
-    transport = "local" if result.remote_host == "local" else get_transport().name
+    report = RunReport()
+    record_results(claim=claim, outcomes=[(recipient, result)], report=report, failures=defaultdict(list))
+    return next((name for name in report.__dataclass_fields__ if getattr(report, name)), None)
+
+
+def record_results(
+    *, claim: Claim, outcomes: list[tuple[Recipient, Result]], report: RunReport, failures: dict
+) -> None:
+    """Record outcomes in one transaction, for the recipients whose lease we still hold.
+
+    Set-based: one locking SELECT, one UPDATE per set of recipients whose new
+    values are identical, one INSERT of all the events. A recipient whose lease
+    we lost (the reconciler released it) is left alone. Bounced recipients are
+    added to ``failures`` (message id -> recipients) for the sender's notice.
+    """
+    if not outcomes:
+        return
+    transport_name = get_transport().name
+    now = timezone.now()
     with transaction.atomic():
-        current = (
+        held = set(
             Recipient.objects.select_for_update()
-            .filter(pk=recipient.pk, status=Recipient.Status.SENDING, lease_token=claim.token)
-            .first()
+            .filter(pk__in=[r.pk for r, _ in outcomes], status=Recipient.Status.SENDING, lease_token=claim.token)
+            .values_list("pk", flat=True)
         )
-        if current is None:
-            logger.warning(
-                "lost the lease on recipient %s; its outcome (%s) is not recorded", recipient.pk, result.outcome
-            )
-            return None
-        current.lease_token, current.lease_expires_at = "", None
-        if result.provider_message_id:
-            current.provider_message_id = result.provider_message_id[:255]
-        current.save(update_fields=["lease_token", "lease_expires_at", "provider_message_id", "updated_at"])
-        details = {
-            "transport": transport,
-            "mta_response": result.response,
-            "smtp_code": result.smtp_code,
-            "enhanced_status": result.enhanced_status,
-            "remote_host": "" if transport == "local" else result.remote_host,
-        }
-        if result.outcome == Outcome.SENT:
-            record_delivery_event(
-                recipient=current, event_type="delivered" if transport == "local" else "sent", **details
-            )
-            return "delivered" if transport == "local" else "sent"
-        expired = current.expires_at is not None and timezone.now() >= current.expires_at
-        if result.outcome == Outcome.DEFERRED and not expired:
-            current.next_attempt_at = timezone.now() + backoff(current.attempts)
-            current.save(update_fields=["next_attempt_at", "updated_at"])
-            record_delivery_event(recipient=current, event_type="deferred", **details)
-            return "deferred"
-        if result.outcome == Outcome.DEFERRED:
-            details["description"] = (
-                f"Gave up after {current.attempts} attempts over "
-                f"{settings.OUTBOUND_MAX_QUEUE_LIFETIME // 3600} hours; last error: {result.response}"
-            )
-            details["enhanced_status"] = "4.4.7"  # delivery time expired (RFC 3463)
-            record_delivery_event(recipient=current, event_type="bounced", reject_reason="timed_out", **details)
-            return "bounced"
-        reason = "invalid" if result.is_hard_bounce else "bounced"  # anymail's words: bad address / other refusal
-        event = record_delivery_event(recipient=current, event_type="bounced", reject_reason=reason, **details)
-        if result.is_hard_bounce:
+        events, hard_bounces = [], []
+        updates: dict[int, dict] = {}
+        for recipient, result in outcomes:
+            if recipient.pk not in held:
+                logger.warning(
+                    "lost the lease on recipient %s; its outcome (%s) is not recorded", recipient.pk, result.outcome
+                )
+                continue
+            counted, event_type, details, fields = _outcome(recipient, result, transport_name, now)
+            fields |= status_fields_for_event(
+                recipient, event_type, description=details.get("description", ""), mta_response=result.response,
+                smtp_code=result.smtp_code, enhanced_status=details["enhanced_status"],
+                remote_host=details["remote_host"],
+            )  # fmt: skip
+            fields.setdefault("next_attempt_at", recipient.next_attempt_at)
+            fields.setdefault("provider_message_id", recipient.provider_message_id)
+            for name, value in fields.items():
+                setattr(recipient, name, value)
+            updates[recipient.pk] = fields
+            event = new_delivery_event(recipient=recipient, event_type=event_type, **details)
+            events.append(event)
+            setattr(report, counted, getattr(report, counted) + 1)
+            if event_type == "bounced":
+                failures[recipient.message_id].append(recipient)
+                if result.is_hard_bounce:
+                    hard_bounces.append((recipient, result, event))
+        _update_recipients(updates, now)
+        DeliveryEvent.objects.bulk_create(events)
+        for recipient, result, event in hard_bounces:
             suppress_address(
-                address=current.address,
+                address=recipient.address,
                 reason=Suppression.Reason.HARD_BOUNCE,
                 detail=result.response,
-                source_event=event,
+                source_event=event if event.pk else None,
             )
-        return "bounced"
+
+
+def _update_recipients(updates: dict[int, dict], now) -> None:
+    """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
+
+    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` for them all. Elsewhere
+    (SQLite, in-process, where a statement costs no round trip): one UPDATE
+    per set of rows with identical values.
+    """
+    if not updates:
+        return
+    if connection.vendor != "postgresql":
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for pk, fields in updates.items():
+            groups[tuple(sorted(fields.items()))].append(pk)
+        for values, pks in groups.items():
+            Recipient.objects.filter(pk__in=pks).update(**dict(values), updated_at=now)
+        return
+    names = sorted(next(iter(updates.values())))
+    fields = [Recipient._meta.get_field(name) for name in ["id", *names]]
+    row_sql = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
+    params = [now]
+    for pk, values in updates.items():
+        row = {"id": pk, **values}
+        params += [field.get_db_prep_save(row[field.name], connection) for field in fields]
+    quote = connection.ops.quote_name
+    table, columns = quote(Recipient._meta.db_table), [quote(field.column) for field in fields]
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
+    # Only names from the model are formatted in; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608
+        f"FROM (VALUES {', '.join([row_sql] * len(updates))}) AS v({', '.join(columns)}) "
+        f"WHERE {table}.{columns[0]} = v.{columns[0]}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _outcome(recipient: Recipient, result: Result, transport_name: str, now) -> tuple[str, str, dict, dict]:
+    """``(report field, event type, event details, extra Recipient fields)`` for one result."""
+    transport = "local" if result.remote_host == "local" else transport_name
+    details = {
+        "transport": transport,
+        "mta_response": result.response,
+        "smtp_code": result.smtp_code,
+        "enhanced_status": result.enhanced_status,
+        "remote_host": "" if transport == "local" else result.remote_host,
+    }
+    fields = {"lease_token": "", "lease_expires_at": None}
+    if result.provider_message_id:
+        fields["provider_message_id"] = result.provider_message_id[:255]
+    if result.outcome == Outcome.SENT:
+        event_type = "delivered" if transport == "local" else "sent"
+        return event_type, event_type, details, fields
+    expired = recipient.expires_at is not None and now >= recipient.expires_at
+    if result.outcome == Outcome.DEFERRED and not expired:
+        fields["next_attempt_at"] = now + backoff(recipient.attempts)
+        return "deferred", "deferred", details, fields
+    if result.outcome == Outcome.DEFERRED:
+        details["description"] = (
+            f"Gave up after {recipient.attempts} attempts over "
+            f"{settings.OUTBOUND_MAX_QUEUE_LIFETIME // 3600} hours; last error: {result.response}"
+        )
+        details["enhanced_status"] = "4.4.7"  # delivery time expired (RFC 3463)
+        details["reject_reason"] = "timed_out"
+        return "bounced", "bounced", details, fields
+    details["reject_reason"] = "invalid" if result.is_hard_bounce else "bounced"  # anymail's words
+    return "bounced", "bounced", details, fields
 
 
 def backoff(attempts: int) -> timedelta:
@@ -372,8 +471,7 @@ def requeue_recipients(*, recipient_ids) -> int:
                 recipient=recipient, event_type="queued", transport="admin", description="Requeued by an admin."
             )
             requeued.append(recipient)
-        for message_id in {r.message_id for r in requeued}:
-            refresh_message_status(Message.objects.get(pk=message_id))
+    refresh_message_statuses(r.message_id for r in requeued)
     from delivery.services.submission import dispatch_delivery
 
     for message_id in {r.message_id for r in requeued}:

@@ -1,5 +1,7 @@
 """The delivery event log and the statuses derived from it."""
 
+from collections import defaultdict
+
 from django.db import transaction
 
 from delivery.models import DeliveryEvent
@@ -36,47 +38,119 @@ def record_delivery_event(
     Tracking events (opened, clicked…) never change the delivery status.
     """
     with transaction.atomic():
-        event = DeliveryEvent.objects.create(
-            message_id=recipient.message_id,
-            recipient=recipient,
-            event_type=event_type,
-            reject_reason=reject_reason,
-            transport=transport,
-            description=description[:5000],
-            mta_response=mta_response[:5000],
-            metadata={
-                **(metadata or {}),
-                **({"smtp_code": smtp_code} if smtp_code else {}),
-                **({"enhanced_status": enhanced_status} if enhanced_status else {}),
-                **({"remote_host": remote_host} if remote_host else {}),
-            },
-            esp_event=esp_event,
-        )
-        status = _STATUS_FOR_EVENT.get(event_type)
-        if update_status and status is not None:
-            recipient.status = status
-            if smtp_code is not None:
-                recipient.smtp_code = smtp_code
-            recipient.enhanced_status = enhanced_status or recipient.enhanced_status
-            recipient.response = (mta_response or description or recipient.response)[:5000]
-            recipient.remote_host = remote_host or recipient.remote_host
-            recipient.save(
-                update_fields=["status", "smtp_code", "enhanced_status", "response", "remote_host", "updated_at"]
-            )
+        event = new_delivery_event(
+            recipient=recipient, event_type=event_type, transport=transport, reject_reason=reject_reason,
+            description=description, mta_response=mta_response, smtp_code=smtp_code,
+            enhanced_status=enhanced_status, remote_host=remote_host, metadata=metadata, esp_event=esp_event,
+        )  # fmt: skip
+        event.save(force_insert=True)
+        if update_status and _STATUS_FOR_EVENT.get(event_type) is not None:
+            fields = status_fields_for_event(
+                recipient, event_type, description=description, mta_response=mta_response, smtp_code=smtp_code,
+                enhanced_status=enhanced_status, remote_host=remote_host,
+            )  # fmt: skip
+            for name, value in fields.items():
+                setattr(recipient, name, value)
+            recipient.save(update_fields=[*fields, "updated_at"])
     return event
+
+
+def new_delivery_event(
+    *,
+    recipient: Recipient,
+    event_type: str,
+    transport: str,
+    reject_reason: str = "",
+    description: str = "",
+    mta_response: str = "",
+    smtp_code: int | None = None,
+    enhanced_status: str = "",
+    remote_host: str = "",
+    metadata: dict | None = None,
+    esp_event: dict | None = None,
+) -> DeliveryEvent:
+    """The event row, not yet saved (callers recording many at once ``bulk_create`` them)."""
+    return DeliveryEvent(
+        message_id=recipient.message_id,
+        recipient=recipient,
+        event_type=event_type,
+        reject_reason=reject_reason,
+        transport=transport,
+        description=description[:5000],
+        mta_response=mta_response[:5000],
+        metadata={
+            **(metadata or {}),
+            **({"smtp_code": smtp_code} if smtp_code else {}),
+            **({"enhanced_status": enhanced_status} if enhanced_status else {}),
+            **({"remote_host": remote_host} if remote_host else {}),
+        },
+        esp_event=esp_event,
+    )
+
+
+def status_fields_for_event(
+    recipient: Recipient,
+    event_type: str,
+    *,
+    description: str = "",
+    mta_response: str = "",
+    smtp_code: int | None = None,
+    enhanced_status: str = "",
+    remote_host: str = "",
+) -> dict:
+    """The ``Recipient`` fields a delivery event sets, from the recipient as it is in memory."""
+    return {
+        "status": _STATUS_FOR_EVENT[event_type],
+        "smtp_code": recipient.smtp_code if smtp_code is None else smtp_code,
+        "enhanced_status": enhanced_status or recipient.enhanced_status,
+        "response": (mta_response or description or recipient.response)[:5000],
+        "remote_host": remote_host or recipient.remote_host,
+    }
+
+
+def overall_status(statuses: set[str]) -> str:
+    """A message's status from the set of its recipients' statuses."""
+    if not statuses or statuses & Recipient.PENDING_STATUSES:
+        return Message.Status.QUEUED
+    if statuses <= Recipient.FAILED_STATUSES:
+        return Message.Status.FAILED
+    if statuses & Recipient.FAILED_STATUSES:
+        return Message.Status.PARTIALLY_FAILED
+    return Message.Status.SENT
+
+
+def refresh_message_statuses(message_ids) -> None:
+    """``refresh_message_status`` for many messages, in a few queries.
+
+    Call it after the recipients' changes are committed. The messages are
+    locked (in id order) before their recipients are read, so of two workers
+    finishing recipients of one message, the one that writes last has read
+    after both commits: the status never ends stale.
+    """
+    ids = sorted(set(message_ids))
+    if not ids:
+        return
+    with transaction.atomic():
+        current = dict(
+            Message.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "status")
+        )
+        statuses = defaultdict(set)
+        for message_id, status in (
+            Recipient.objects.filter(message_id__in=ids).values_list("message_id", "status").distinct()
+        ):
+            statuses[message_id].add(status)
+        changes = defaultdict(list)
+        for message_id, status in current.items():
+            new = overall_status(statuses[message_id])
+            if status != new:
+                changes[new].append(message_id)
+        for status, pks in changes.items():
+            Message.objects.filter(pk__in=pks).update(status=status)
 
 
 def refresh_message_status(message: Message) -> None:
     """The message's overall status from its recipients'."""
-    statuses = set(message.recipients.values_list("status", flat=True))
-    if not statuses or statuses & Recipient.PENDING_STATUSES:
-        status = Message.Status.QUEUED
-    elif statuses <= Recipient.FAILED_STATUSES:
-        status = Message.Status.FAILED
-    elif statuses & Recipient.FAILED_STATUSES:
-        status = Message.Status.PARTIALLY_FAILED
-    else:
-        status = Message.Status.SENT
+    status = overall_status(set(message.recipients.values_list("status", flat=True)))
     if message.status != status:
         Message.objects.filter(pk=message.pk).update(status=status)
         message.status = status

@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.addresses import split_address
-from delivery.models import IdempotencyKey
-from delivery.services.events import record_delivery_event
+from delivery.models import DeliveryEvent, IdempotencyKey
+from delivery.services.events import new_delivery_event
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
 from mailboxes.models import Folder, MailboxItem, Message, Recipient
@@ -113,12 +113,22 @@ def enqueue_recipients(*, message: Message, composition: Composition, queue: str
     """The outbox rows of a message, and its dispatch once the transaction commits."""
     now = timezone.now()
     lifetime = timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
-    for kind, name, address in composition.envelope_recipients():
-        recipient = Recipient.objects.create(
-            message=message, address=address, name=name[:300], kind=kind, domain=split_address(address)[1].lower(),
-            queue=queue, next_attempt_at=now, expires_at=now + lifetime,
-        )  # fmt: skip
-        record_delivery_event(recipient=recipient, event_type="queued", transport="submission")
+    recipients = Recipient.objects.bulk_create(
+        Recipient(
+            message=message,
+            address=address,
+            name=name[:300],
+            kind=kind,
+            domain=split_address(address)[1].lower(),
+            queue=queue,
+            next_attempt_at=now,
+            expires_at=now + lifetime,
+        )
+        for kind, name, address in composition.envelope_recipients()
+    )
+    DeliveryEvent.objects.bulk_create(
+        new_delivery_event(recipient=recipient, event_type="queued", transport="submission") for recipient in recipients
+    )
     transaction.on_commit(lambda: dispatch_delivery(message_id=message.pk, queue=queue))
 
 

@@ -6,6 +6,7 @@ unauthenticated, falling back to plain text if the handshake fails); every
 reply code and text is kept per recipient.
 """
 
+import re
 import smtplib
 import ssl
 import threading
@@ -112,12 +113,16 @@ def open_connection(
 def send_envelope(connection: Connection, envelope: Envelope) -> Result:
     """One SMTP transaction (MAIL, RCPT, DATA) on an open connection.
 
+    With a server that offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go
+    in one write and their three replies are read after it: two round trips
+    per transaction instead of four, as Postfix's client does.
+
     Raises ``smtplib.SMTPServerDisconnected`` or ``OSError`` when the
     connection breaks, so the caller can retry on a fresh one.
     """
     smtp = connection.smtp
     options = []
-    if any(b > 0x7F for b in envelope.raw) and smtp.has_extn("8bitmime"):
+    if not envelope.raw.isascii() and smtp.has_extn("8bitmime"):
         options.append("BODY=8BITMIME")
     if not (envelope.mail_from.isascii() and envelope.rcpt_to.isascii()):
         if not smtp.has_extn("smtputf8"):
@@ -126,27 +131,77 @@ def send_envelope(connection: Connection, envelope: Envelope) -> Result:
             )[0]
         options.append("SMTPUTF8")
     try:
-        code, reply = smtp.mail(envelope.mail_from, options)
-        if code != 250:
-            smtp.rset()
-            return result_for_reply(
-                envelope.recipient_id, code, reply.decode(errors="replace"), remote_host=connection.host
-            )
-        code, reply = smtp.rcpt(envelope.rcpt_to)
-        if code not in (250, 251):
-            smtp.rset()
-            return result_for_reply(
-                envelope.recipient_id, code, reply.decode(errors="replace"), remote_host=connection.host
-            )
-        code, reply = smtp.data(envelope.raw)
-    except smtplib.SMTPDataError as exc:  # refused before the content was sent (the 354 step)
-        smtp.rset()
-        return result_for_reply(
-            envelope.recipient_id, exc.smtp_code, exc.smtp_error.decode(errors="replace"), remote_host=connection.host
-        )
+        if smtp.has_extn("pipelining"):
+            code, reply = _pipelined_transaction(smtp, envelope, options)
+        else:
+            code, reply = _stepwise_transaction(smtp, envelope, options)
     finally:
         connection.last_used = time.monotonic()
     return result_for_reply(envelope.recipient_id, code, reply.decode(errors="replace"), remote_host=connection.host)
+
+
+def _stepwise_transaction(smtp: smtplib.SMTP, envelope: Envelope, options: list[str]) -> tuple[int, bytes]:
+    """MAIL, RCPT, DATA one reply at a time: the reply that decides the outcome."""
+    code, reply = smtp.mail(envelope.mail_from, options)
+    if code != 250:
+        smtp.rset()
+        return code, reply
+    code, reply = smtp.rcpt(envelope.rcpt_to)
+    if code not in (250, 251):
+        smtp.rset()
+        return code, reply
+    try:
+        return smtp.data(envelope.raw)
+    except smtplib.SMTPDataError as exc:  # refused before the content was sent (the 354 step)
+        smtp.rset()
+        return exc.smtp_code, exc.smtp_error
+
+
+def _pipelined_transaction(smtp: smtplib.SMTP, envelope: Envelope, options: list[str]) -> tuple[int, bytes]:
+    """MAIL, RCPT and DATA in one write (RFC 2920), then the content if the server said 354."""
+    option_text = "".join(f" {option}" for option in options)
+    commands = (
+        f"MAIL FROM:{_angle_addr(envelope.mail_from)}{option_text}\r\n"
+        f"RCPT TO:{_angle_addr(envelope.rcpt_to)}\r\n"
+        "DATA\r\n"
+    )
+    smtp.send(commands.encode("utf-8" if "SMTPUTF8" in options else "ascii"))
+    mail = smtp.getreply()
+    rcpt = smtp.getreply()
+    data = smtp.getreply()
+    refusal = next(
+        (reply for reply, accepted in ((mail, (250,)), (rcpt, (250, 251))) if reply[0] not in accepted), None
+    )
+    if refusal is None and data[0] == 354:
+        smtp.send(_dot_stuffed(envelope.raw))
+        return smtp.getreply()
+    if data[0] == 354:  # a server that wants content for a refused transaction: give it none
+        smtp.send(b".\r\n")
+        smtp.getreply()
+    if mail[0] == 250:  # the server still holds the transaction's sender
+        smtp.rset()
+    return refusal or data
+
+
+def _angle_addr(address: str) -> str:
+    """``<address>`` as smtplib.quoteaddr makes it, without its parser for the plain addresses we send."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+
+
+def _dot_stuffed(raw: bytes) -> bytes:
+    """The DATA content as sent: leading dots doubled (RFC 5321 4.5.2), CRLF and the final dot."""
+    stuffed = _LEADING_DOT.sub(b"..", raw)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class _Pool:

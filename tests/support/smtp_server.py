@@ -11,6 +11,10 @@ script set for that address:
 - ``drop…``          accept RCPT, then drop the connection during DATA;
 - ``script(address, ["451 4.4.1 busy", "250 OK"])`` answers RCPT from the
   list in order, then accepts.
+
+With ``pipelining`` on, the server offers PIPELINING (RFC 2920; aiosmtpd
+reads commands in order however they arrive, it just does not advertise it)
+and counts the MAIL commands that came in one write with what follows them.
 """
 
 import asyncio
@@ -43,7 +47,17 @@ class FaultyHandler:
     scripts: dict[str, list[str]] = field(default_factory=dict)
     connections: int = 0
     stall_seconds: float = 30.0
+    pipelining: bool = False
+    pipelined_mail_commands: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 - aiosmtpd API
+        # MAIL's reply not sent yet, and RCPT already read from the socket: the client pipelined.
+        if b"RCPT TO" in bytes(getattr(server._reader, "_buffer", b"")).upper():
+            with self.lock:
+                self.pipelined_mail_commands += 1
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
         local = address.split("@", 1)[0].lower()
@@ -84,6 +98,8 @@ class FaultyHandler:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, responses[-1][:3] + "-PIPELINING")
         return responses
 
     def script(self, address: str, replies: list[str]) -> None:
@@ -133,8 +149,8 @@ def self_signed_context(hostname: str = "localhost") -> ssl.SSLContext:
 
 
 class FaultySMTPServer:
-    def __init__(self, *, tls: bool = True):
-        self.handler = FaultyHandler()
+    def __init__(self, *, tls: bool = True, pipelining: bool = False):
+        self.handler = FaultyHandler(pipelining=pipelining)
         self.port = free_port()
         kwargs = {"tls_context": self_signed_context(), "require_starttls": False} if tls else {}
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)

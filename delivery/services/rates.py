@@ -1,0 +1,69 @@
+"""Per-minute send rates for the throttles, kept as counters per short slot (``SendRate``)."""
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Q, Sum
+
+from delivery.models import SendRate
+
+WINDOW = timedelta(minutes=1)
+
+
+def _slot(moment: datetime) -> datetime:
+    seconds = SendRate.SLOT_SECONDS
+    return moment.replace(second=moment.second - moment.second % seconds, microsecond=0)
+
+
+def recent_attempts(*, domains, senders, now: datetime) -> tuple[dict[str, int], dict[int, int]]:
+    """Attempts in the last minute per domain and per sender id.
+
+    The slot holding ``now - 1 minute`` counts whole, so the window is a
+    little longer than a minute, never shorter: a rate is never exceeded.
+    """
+    domains, senders = set(domains), {str(s) for s in senders}
+    if not (domains or senders):
+        return {}, {}
+    rows = (
+        SendRate.objects.filter(slot__gte=_slot(now - WINDOW))
+        .filter(Q(scope=SendRate.Scope.DOMAIN, key__in=domains) | Q(scope=SendRate.Scope.SENDER, key__in=senders))
+        .values("scope", "key")
+        .annotate(attempts=Sum("attempts"))
+        .values_list("scope", "key", "attempts")
+    )
+    by_domain, by_sender = {}, {}
+    for scope, key, attempts in rows:
+        if scope == SendRate.Scope.DOMAIN:
+            by_domain[key] = attempts
+        else:
+            by_sender[int(key)] = attempts
+    return by_domain, by_sender
+
+
+def count_attempts(*, domains: Counter, senders: Counter, now: datetime) -> None:
+    """Add attempts to the current slot: one statement, rows in a fixed order (no deadlock between workers)."""
+    rows = sorted(
+        [(SendRate.Scope.DOMAIN.value, key, n) for key, n in domains.items() if n]
+        + [(SendRate.Scope.SENDER.value, str(key), n) for key, n in senders.items() if n]
+    )
+    if not rows:
+        return
+    slot = SendRate._meta.get_field("slot").get_db_prep_value(_slot(now), connection)
+    quote = connection.ops.quote_name
+    table = quote(SendRate._meta.db_table)
+    scope, key, slot_column, attempts = (quote(name) for name in ("scope", "key", "slot", "attempts"))
+    sql = (
+        f"INSERT INTO {table} ({scope}, {key}, {slot_column}, {attempts}) "  # noqa: S608 - names only
+        f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(rows))} "
+        f"ON CONFLICT ({scope}, {key}, {slot_column}) "
+        f"DO UPDATE SET {attempts} = {table}.{attempts} + excluded.{attempts}"
+    )
+    params = [value for scope_, key_, n in rows for value in (scope_, key_, slot, n)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def forget_old_rates(*, now: datetime) -> int:
+    deleted, _ = SendRate.objects.filter(slot__lt=_slot(now - 2 * WINDOW)).delete()
+    return deleted
