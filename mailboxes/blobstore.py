@@ -9,7 +9,9 @@ collected while someone stores the same bytes again is never lost.
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
@@ -26,17 +28,55 @@ def mailstore():
 
 
 def store_blob(data: bytes) -> Blob:
+    """The Blob for ``data``, its file written and flushed to disk before this returns.
+
+    New content costs one INSERT; only content that already exists takes the
+    row lock (against the garbage collector) and checks its file.
+    """
     sha256 = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
+        blob = _create_blob_row(sha256, len(data))
+        if blob is not None:
+            _write_file(blob, data)
+            return blob
+        # Known content, or a concurrent writer created it first.
         blob = Blob.objects.select_for_update().filter(pk=sha256).first()
-        if blob is None:
-            try:
-                with transaction.atomic():
-                    blob = Blob.objects.create(sha256=sha256, size=len(data))
-            except IntegrityError:  # a concurrent writer created it first
-                blob = Blob.objects.select_for_update().get(pk=sha256)
+        if blob is None:  # the garbage collector deleted it meanwhile
+            blob = Blob.objects.create(sha256=sha256, size=len(data))
         _ensure_file(blob, data)
     return blob
+
+
+def _create_blob_row(sha256: str, size: int) -> Blob | None:
+    try:
+        with transaction.atomic():
+            return Blob.objects.create(sha256=sha256, size=size)
+    except IntegrityError:
+        return None
+
+
+def store_blobs(datas: list[bytes]) -> list[Blob]:
+    """``store_blob`` for many contents at once (the MX's group commit): a few queries for all.
+
+    Call it inside the transaction that stores the rows referring to the blobs.
+    """
+    by_sha = {}
+    for data in datas:
+        by_sha.setdefault(hashlib.sha256(data).hexdigest(), data)
+    existing = {blob.pk: blob for blob in Blob.objects.select_for_update().filter(pk__in=list(by_sha))}
+    fresh = [Blob(sha256=sha256, size=len(data)) for sha256, data in by_sha.items() if sha256 not in existing]
+    if fresh:
+        try:
+            with transaction.atomic():
+                Blob.objects.bulk_create(fresh)
+        except IntegrityError:  # a concurrent writer stored some of them first: one by one
+            return [store_blob(data) for data in datas]
+    for blob in existing.values():
+        _ensure_file(blob, by_sha[blob.pk])
+    for blob in fresh:
+        _write_file(blob, by_sha[blob.pk])
+    blobs = existing | {blob.pk: blob for blob in fresh}
+    return [blobs[hashlib.sha256(data).hexdigest()] for data in datas]
 
 
 def _ensure_file(blob: Blob, data: bytes) -> None:
@@ -47,9 +87,44 @@ def _ensure_file(blob: Blob, data: bytes) -> None:
             return
     except OSError:
         pass
+    _write_file(blob, data)
+
+
+def _write_file(blob: Blob, data: bytes) -> None:
+    storage = mailstore()
+    key = blob.storage_key
     saved_as = storage.save(key, ContentFile(data))
     if saved_as != key:  # the storage must overwrite in place, or content addressing breaks
         raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
+    _flush_to_disk(storage, key)
+
+
+def _flush_to_disk(storage, key: str) -> None:
+    """fsync a local file and the folders naming it, so it survives a power failure.
+
+    The MX answers 250 after this; without it the bytes could still sit in the
+    page cache. Remote storages (S3) are durable once the upload returned.
+    """
+    try:
+        path = Path(storage.path(key))
+    except NotImplementedError:
+        return
+    root = Path(storage.path(""))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    folder = path.parent
+    while True:  # blobs/ab/cd/ may have just been created: their entries must be durable too
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if folder == root or root not in folder.parents:
+            break
+        folder = folder.parent
 
 
 def read_blob(blob: Blob) -> bytes:
