@@ -53,50 +53,61 @@ class VirusScanUnavailable(Exception):
 LEASE = timedelta(minutes=10)
 
 
-def process_inbound_message(*, job_id: int) -> str | None:
-    """Process one job; returns its final status, or None if someone else holds it."""
-    token = _claim(job_id)
+def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
+    """Claim the given jobs (those nobody else holds) and process each; returns their final statuses.
+
+    One claim for the batch; then every job is processed and committed on its
+    own, so a message that fails is retried or dead-lettered alone and never
+    holds back or loses the others.
+    """
+    token = _claim(job_ids)
     if token is None:
-        return None
-    job = InboundMessage.objects.select_related("blob").get(pk=job_id)
-    try:
-        status = _process(job)
-    except Exception as exc:
-        logger.exception("inbound message %s failed (attempt %s)", job_id, job.attempts)
-        return _fail(job, token, exc)
-    InboundMessage.objects.filter(pk=job_id, lease_token=token).update(
-        status=status, lease_token="", lease_expires_at=None, processed_at=timezone.now(), error=""
-    )
-    return status
+        return {}
+    jobs = InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk")
+    users = {}  # address -> hosted user or None, for this batch
+    outcomes = {}
+    for job in jobs:
+        try:
+            outcomes[job.pk] = _process(job, token, users)
+        except Exception as exc:
+            logger.exception("inbound message %s failed (attempt %s)", job.pk, job.attempts)
+            outcomes[job.pk] = _fail(job, token, exc)
+    return outcomes
 
 
-def _claim(job_id: int) -> str | None:
+def _claim(job_ids: list[int]) -> str | None:
     now = timezone.now()
     token = uuid.uuid4().hex
     claimable = Q(status=InboundMessage.Status.QUEUED) | Q(
         status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now
     )
     updated = (
-        InboundMessage.objects.filter(claimable, pk=job_id)
+        InboundMessage.objects.filter(claimable, pk__in=list(job_ids))
         .update(status=InboundMessage.Status.PROCESSING, lease_token=token, lease_expires_at=now + LEASE,
                 attempts=F("attempts") + 1)
     )  # fmt: skip
     return token if updated else None
 
 
+def _finish(job: InboundMessage, token: str, status: str, **fields) -> str:
+    InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
+        status=status, lease_token="", lease_expires_at=None, processed_at=timezone.now(), error="", **fields
+    )
+    return status
+
+
 def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
-    job.refresh_from_db(fields=["attempts"])
-    final = job.attempts >= MAX_ATTEMPTS
+    final = job.attempts >= MAX_ATTEMPTS  # the claim counted this attempt
     status = InboundMessage.Status.FAILED if final else InboundMessage.Status.QUEUED
     InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
         status=status, lease_token="", lease_expires_at=None, error=f"{exc.__class__.__name__}: {exc}"[:5000]
     )
     if not final:
-        transaction.on_commit(lambda: dispatch_processing(job_id=job.pk, countdown=60 * job.attempts))
+        transaction.on_commit(lambda: dispatch_processing(job_ids=[job.pk], countdown=60 * job.attempts))
     return status
 
 
-def _process(job: InboundMessage) -> str:
+def _process(job: InboundMessage, token: str, users: dict) -> str:
     raw = read_blob(job.blob)
     reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
     people = [r for r in job.rcpt_tos if r not in reports]
@@ -104,48 +115,53 @@ def _process(job: InboundMessage) -> str:
         for address in reports:
             handle_report(raw=raw, verp_address=address)
         if not people:
-            return InboundMessage.Status.REPORT
+            return _finish(job, token, InboundMessage.Status.REPORT)
 
     results = authenticate(raw=raw, client_ip=job.client_ip or "", helo=job.helo, mail_from=job.mail_from)
-    auth = results.as_dict()
     header = results.header_value(settings.MAIL_HOSTNAME)
-    parsed = parse_message(raw)
+    view = _trace_headers(job, header) + raw  # what is stored and shown: our trace headers + the bytes received
+    parsed = parse_message(view)  # once, for the scanners and the store
     virus = get_virus_scanner().scan(raw=raw, parsed=parsed)
-    InboundMessage.objects.filter(pk=job.pk).update(
-        auth=auth, authentication_results=header, virus_verdict=_verdict_dict(virus)
-    )
+    checked = {"auth": results.as_dict(), "authentication_results": header, "virus_verdict": _verdict_dict(virus)}
     if virus.infected:
         logger.warning("quarantined inbound message %s: %s", job.pk, ", ".join(virus.names))
-        return InboundMessage.Status.QUARANTINED
+        return _finish(job, token, InboundMessage.Status.QUARANTINED, **checked)
     if virus.error:  # the scanner could not look (clamd down): retry rather than deliver unscanned mail
         raise VirusScanUnavailable(virus.error)
 
-    users = {}
+    recipients = {}
     for address in people:
-        user = resolve_hosted_address(address)
-        if user is not None:
-            users.setdefault(user.pk, user)  # an alias and its user in one envelope: one copy
+        if address not in users:
+            users[address] = resolve_hosted_address(address)
+        if users[address] is not None:
+            recipients.setdefault(users[address].pk, users[address])  # an alias and its user: one copy
+    # Scored before the write transaction, so no lock is held while classifying.
     spam_filter = get_spam_filter()
-    verdicts = {}
-    with transaction.atomic():
-        message, _ = store_message(raw=_trace_headers(job, header) + raw)
-        for user in users.values():
-            verdict = spam_filter.score(raw=raw, parsed=parsed, auth=auth, user=user)
-            verdicts[user.username] = _verdict_dict(verdict)
-            folder = (
-                Folder.SPAM
-                if verdict.is_spam or results.dmarc.disposition in ("quarantine", "reject")
-                else (Folder.INBOX)
-            )
-            place_message(user=user, message=message, folder=folder, received_at=job.received_at)
-        delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
-        scores = [v["score"] for v in verdicts.values() if v.get("score") is not None]
-        InboundMessage.objects.filter(pk=job.pk).update(
+    verdicts, folders = {}, {}
+    for user in recipients.values():
+        verdict = spam_filter.score(raw=raw, parsed=parsed, auth=checked["auth"], user=user)
+        verdicts[user.username] = _verdict_dict(verdict)
+        quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
+        folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
+    scores = [v["score"] for v in verdicts.values() if v.get("score") is not None]
+
+    with transaction.atomic():  # the message, its placements and the job's outcome: one write transaction
+        message, _ = store_message(raw=view, parsed=parsed)
+        placed = False
+        for user in recipients.values():
+            item = place_message(user=user, message=message, folder=folders[user.pk], received_at=job.received_at)
+            placed = placed or item.message_id == message.pk
+        if not placed:
+            delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
+        return _finish(
+            job,
+            token,
+            InboundMessage.Status.DELIVERED,
             spam_verdict=verdicts,
             spam_score=max(scores) if scores else None,
-            message=message if message.items.exists() else None,
+            message=message if placed else None,
+            **checked,
         )
-    return InboundMessage.Status.DELIVERED
 
 
 def _trace_headers(job: InboundMessage, authentication_results: str) -> bytes:
@@ -173,8 +189,8 @@ def reconcile_inbound() -> dict[str, int]:
         | Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
     ).values_list("pk", flat=True)[:1000]
     ids = list(stale)
-    for job_id in ids:
-        dispatch_processing(job_id=job_id)
+    if ids:
+        dispatch_processing(job_ids=ids)
     if ids:
         logger.info("re-dispatched %d inbound messages", len(ids))
     return {"redispatched": len(ids)}
