@@ -37,7 +37,7 @@ def store_blob(data: bytes) -> Blob:
     with transaction.atomic():
         blob = _create_blob_row(sha256, len(data))
         if blob is not None:
-            _write_file(blob, data)
+            _ensure_file(blob, data)  # written ahead by write_blob_files, or now
             return blob
         # Known content, or a concurrent writer created it first.
         blob = Blob.objects.select_for_update().filter(pk=sha256).first()
@@ -53,6 +53,19 @@ def _create_blob_row(sha256: str, size: int) -> Blob | None:
             return Blob.objects.create(sha256=sha256, size=size)
     except IntegrityError:
         return None
+
+
+def write_blob_files(datas: list[bytes]) -> None:
+    """Write and fsync the files of these contents ahead of ``store_blob``/``store_blobs``.
+
+    Those then find the files in place and only add the rows. Content
+    addressing makes this safe outside the transaction: a file without a row
+    is harmless, and is what the next writer of that content would write. It
+    keeps the disk flushes out of the database transaction (on SQLite, out of
+    the one write lock).
+    """
+    for data in dict.fromkeys(datas):
+        _ensure_file(Blob(sha256=hashlib.sha256(data).hexdigest(), size=len(data)), data)
 
 
 def store_blobs(datas: list[bytes]) -> list[Blob]:
@@ -71,10 +84,8 @@ def store_blobs(datas: list[bytes]) -> list[Blob]:
                 Blob.objects.bulk_create(fresh)
         except IntegrityError:  # a concurrent writer stored some of them first: one by one
             return [store_blob(data) for data in datas]
-    for blob in existing.values():
+    for blob in [*existing.values(), *fresh]:
         _ensure_file(blob, by_sha[blob.pk])
-    for blob in fresh:
-        _write_file(blob, by_sha[blob.pk])
     blobs = existing | {blob.pk: blob for blob in fresh}
     return [blobs[hashlib.sha256(data).hexdigest()] for data in datas]
 

@@ -10,7 +10,7 @@ from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
 from delivery import verp
 from inbound.models import InboundMessage
-from mailboxes.blobstore import store_blobs
+from mailboxes.blobstore import store_blobs, write_blob_files
 
 # Jobs per processing task: small enough that workers share a burst, big enough to save overhead.
 DISPATCH_BATCH = 20
@@ -62,8 +62,10 @@ def accept_messages(arrivals: list[Arrival]) -> list[InboundMessage]:
     The files are flushed to disk and the rows committed when this returns;
     all of them or none. Processing is queued after commit, in one batch.
     """
+    raws = [arrival.raw for arrival in arrivals]
+    write_blob_files(raws)  # the fsyncs, before taking the database's locks
     with transaction.atomic():
-        blobs = store_blobs([arrival.raw for arrival in arrivals])
+        blobs = store_blobs(raws)
         jobs = InboundMessage.objects.bulk_create(
             InboundMessage(
                 blob=blob,
