@@ -66,6 +66,11 @@ def assign_thread(*, user, message: Message) -> Thread:
     The caller holds the user's row lock (see ``placement``), so two messages
     of one conversation arriving at once cannot split it.
     """
+    return find_or_start_thread(user=user, message=message)[0]
+
+
+def find_or_start_thread(*, user, message: Message) -> tuple[Thread, bool]:
+    """``assign_thread``, also saying whether the thread is new (then ``summarise_new_thread`` applies)."""
     keys = message_thread_keys(message)
     has_reply_headers = bool(message.in_reply_to or message.references)
     subject_key, subject_is_reply = normalize_subject(message.subject)
@@ -75,6 +80,7 @@ def assign_thread(*, user, message: Message) -> Thread:
         threads = list(
             Thread.objects.filter(user=user, keys__message_key__in=keys).distinct().order_by("created_at", "pk")
         )
+    found_by_key = bool(threads)
     if not threads and not has_reply_headers:
         match = _thread_by_subject(user, message, subject_key, subject_is_reply)
         threads = [match] if match else []
@@ -96,11 +102,16 @@ def assign_thread(*, user, message: Message) -> Thread:
             latest_at=message.date or timezone.now(),
         )
 
-    known = set(ThreadKey.objects.filter(user=user, message_key__in=keys).values_list("message_key", flat=True))
+    # Keys already recorded belong to a thread found above; when none was found by key, none is.
+    known = (
+        set(ThreadKey.objects.filter(user=user, message_key__in=keys).values_list("message_key", flat=True))
+        if found_by_key
+        else set()
+    )
     ThreadKey.objects.bulk_create(
         [ThreadKey(user=user, thread=thread, message_key=key) for key in keys if key not in known]
     )
-    return thread
+    return thread, not threads
 
 
 def _thread_by_subject(user, message: Message, subject_key: str, subject_is_reply: bool) -> Thread | None:
@@ -171,6 +182,25 @@ def refresh_thread(thread: Thread) -> Thread | None:
             "message__snippet",
         )
     )
+    _save_summary(thread, rows, totals)
+    return thread
+
+
+def summarise_new_thread(thread: Thread, item: MailboxItem) -> Thread:
+    """``refresh_thread`` for a thread just started with ``item``, without reading it back."""
+    message = item.message
+    row = (message.subject, message.from_name, message.from_address, message.to, message.cc, message.snippet)
+    totals = {
+        "messages": 1,
+        "unread": int(not item.is_read and item.folder != Folder.SPAM),
+        "latest": item.received_at,
+        "attachments": int(message.has_attachments),
+    }
+    _save_summary(thread, [row], totals)
+    return thread
+
+
+def _save_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
     senders, addresses = {}, set()
     for _subject, from_name, from_address, to, cc, _snippet in rows:
         if from_address:
@@ -198,7 +228,6 @@ def refresh_thread(thread: Thread) -> Thread | None:
             "addresses",
         ]
     )
-    return thread
 
 
 def refresh_threads(thread_ids) -> None:

@@ -35,7 +35,7 @@ from inbound.filters.spam import get_spam_filter
 from inbound.filters.virus import get_virus_scanner
 from inbound.models import InboundMessage
 from inbound.services.reception import dispatch_processing
-from mailboxes.blobstore import read_blob
+from mailboxes.blobstore import read_blob, write_blob_files
 from mailboxes.models import Folder
 from mailboxes.parsing import parse_message
 from mailboxes.services.placement import place_message
@@ -145,6 +145,7 @@ def _process(job: InboundMessage, token: str, users: dict) -> str:
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
     scores = [v["score"] for v in verdicts.values() if v.get("score") is not None]
 
+    write_blob_files([view, *(part.content for part in parsed.attachments)])  # disk flushes outside the lock
     with transaction.atomic():  # the message, its placements and the job's outcome: one write transaction
         message, _ = store_message(raw=view, parsed=parsed)
         placed = False

@@ -2,9 +2,10 @@
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from mailboxes.conversations import assign_thread, refresh_thread
+from mailboxes.conversations import find_or_start_thread, refresh_thread, summarise_new_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message
 
 
@@ -33,21 +34,14 @@ def place_message(
     """
     with transaction.atomic():
         lock_mailbox(user)
-        existing = MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
-        if existing is None and origin == MailboxItem.Origin.RECEIVED and message.message_id:
-            existing = (
-                MailboxItem.objects.filter(
-                    user=user,
-                    origin=origin,
-                    message__message_id=message.message_id,
-                    message__from_address__iexact=message.from_address,
-                )
-                .order_by("pk")
-                .first()
-            )
+        same = Q(message=message)
+        if origin == MailboxItem.Origin.RECEIVED and message.message_id:
+            same |= Q(message__message_id=message.message_id, message__from_address__iexact=message.from_address)
+        found = list(MailboxItem.objects.filter(same, user=user, origin=origin).order_by("pk"))
+        existing = next((i for i in found if i.message_id == message.pk), found[0] if found else None)
         if existing:
             return existing
-        thread = assign_thread(user=user, message=message)
+        thread, new_thread = find_or_start_thread(user=user, message=message)
         item = MailboxItem.objects.create(
             user=user,
             message=message,
@@ -57,7 +51,10 @@ def place_message(
             is_read=is_read,
             received_at=received_at or timezone.now(),
         )
-        refresh_thread(thread)
+        if new_thread:
+            summarise_new_thread(thread, item)
+        else:
+            refresh_thread(thread)
         if origin == MailboxItem.Origin.RECEIVED:
             MailboxChange.objects.create(user=user, item_id=item.pk, kind=MailboxChange.Kind.NEW)
     return item
