@@ -64,8 +64,8 @@ def write_blob_files(datas: list[bytes]) -> None:
     keeps the disk flushes out of the database transaction (on SQLite, out of
     the one write lock).
     """
-    for data in dict.fromkeys(datas):
-        _ensure_file(Blob(sha256=hashlib.sha256(data).hexdigest(), size=len(data)), data)
+    pairs = [(Blob(sha256=hashlib.sha256(data).hexdigest(), size=len(data)), data) for data in dict.fromkeys(datas)]
+    _flush_to_disk(mailstore(), _save_missing(pairs))
 
 
 def store_blobs(datas: list[bytes]) -> list[Blob]:
@@ -84,58 +84,62 @@ def store_blobs(datas: list[bytes]) -> list[Blob]:
                 Blob.objects.bulk_create(fresh)
         except IntegrityError:  # a concurrent writer stored some of them first: one by one
             return [store_blob(data) for data in datas]
-    for blob in [*existing.values(), *fresh]:
-        _ensure_file(blob, by_sha[blob.pk])
+    _flush_to_disk(mailstore(), _save_missing([(blob, by_sha[blob.pk]) for blob in [*existing.values(), *fresh]]))
     blobs = existing | {blob.pk: blob for blob in fresh}
     return [blobs[hashlib.sha256(data).hexdigest()] for data in datas]
 
 
 def _ensure_file(blob: Blob, data: bytes) -> None:
+    _flush_to_disk(mailstore(), _save_missing([(blob, data)]))
+
+
+def _save_missing(pairs) -> list[str]:
+    """Save the files that are missing or the wrong size; the keys saved (not yet flushed)."""
     storage = mailstore()
-    key = blob.storage_key
-    try:
-        if storage.exists(key) and storage.size(key) == blob.size:
-            return
-    except OSError:
-        pass
-    _write_file(blob, data)
+    saved = []
+    for blob, data in pairs:
+        key = blob.storage_key
+        try:
+            if storage.exists(key) and storage.size(key) == blob.size:
+                continue
+        except OSError:
+            pass
+        saved_as = storage.save(key, ContentFile(data))
+        if saved_as != key:  # the storage must overwrite in place, or content addressing breaks
+            raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
+        saved.append(key)
+    return saved
 
 
-def _write_file(blob: Blob, data: bytes) -> None:
-    storage = mailstore()
-    key = blob.storage_key
-    saved_as = storage.save(key, ContentFile(data))
-    if saved_as != key:  # the storage must overwrite in place, or content addressing breaks
-        raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
-    _flush_to_disk(storage, key)
-
-
-def _flush_to_disk(storage, key: str) -> None:
-    """fsync a local file and the folders naming it, so it survives a power failure.
+def _flush_to_disk(storage, keys: list[str]) -> None:
+    """fsync local files and the folders naming them, so they survive a power failure.
 
     The MX answers 250 after this; without it the bytes could still sit in the
-    page cache. Remote storages (S3) are durable once the upload returned.
+    page cache. All files are written before the first fsync: the file
+    system's journal then commits them together, and the later fsyncs find
+    little left to do. Remote storages (S3) are durable once the upload returned.
     """
+    if not keys:
+        return
     try:
-        path = Path(storage.path(key))
+        paths = [Path(storage.path(key)) for key in keys]
     except NotImplementedError:
         return
     root = Path(storage.path(""))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    folder = path.parent
-    while True:  # blobs/ab/cd/ may have just been created: their entries must be durable too
-        fd = os.open(folder, os.O_RDONLY)
+    folders = {}
+    for path in paths:
+        folder = path.parent
+        while folder not in folders:  # blobs/ab/cd/ may have just been created: their entries too
+            folders[folder] = None
+            if folder == root or root not in folder.parents:
+                break
+            folder = folder.parent
+    for path in [*paths, *folders]:
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        if folder == root or root not in folder.parents:
-            break
-        folder = folder.parent
 
 
 def read_blob(blob: Blob) -> bytes:

@@ -119,9 +119,13 @@ def _thread_by_subject(user, message: Message, subject_key: str, subject_is_repl
         return None
     reference_time = message.date or timezone.now()
     window = timedelta(days=settings.THREAD_SUBJECT_WINDOW_DAYS)
-    candidates = Thread.objects.filter(
-        user=user, subject_key=subject_key, latest_at__gte=reference_time - window
-    ).order_by("-latest_at")[:20]
+    candidates = list(
+        Thread.objects.filter(user=user, subject_key=subject_key, latest_at__gte=reference_time - window).order_by(
+            "-latest_at"
+        )[:20]
+    )
+    if not candidates:
+        return None
     people = _others(user, participant_addresses(message))
     if not people:
         return None

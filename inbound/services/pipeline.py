@@ -19,6 +19,7 @@ A failure is retried a few times, then the job is dead-lettered for an admin.
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -37,7 +38,7 @@ from inbound.models import InboundMessage
 from inbound.services.reception import dispatch_processing
 from mailboxes.blobstore import read_blob, write_blob_files
 from mailboxes.models import Folder
-from mailboxes.parsing import parse_message
+from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import delete_orphan_messages, store_message
 
@@ -65,13 +66,26 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
         return {}
     jobs = InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk")
     users = {}  # address -> hosted user or None, for this batch
-    outcomes = {}
-    for job in jobs:
+    outcomes, ready = {}, []
+    for job in jobs:  # 1. read and judge every message: no write lock held
         try:
-            outcomes[job.pk] = _process(job, token, users)
+            result = _analyse(job, token, users)
         except Exception as exc:
-            logger.exception("inbound message %s failed (attempt %s)", job.pk, job.attempts)
-            outcomes[job.pk] = _fail(job, token, exc)
+            outcomes[job.pk] = _fail_logged(job, token, exc)
+            continue
+        if isinstance(result, Analysis):
+            ready.append(result)
+        else:
+            outcomes[job.pk] = result
+    try:  # 2. the stored views' files, flushed to disk together
+        write_blob_files([data for analysis in ready for data in analysis.files()])
+    except Exception:  # each message then writes its own files in step 3, and fails alone
+        logger.warning("could not write the files of a batch ahead", exc_info=True)
+    for analysis in ready:  # 3. one write transaction per message
+        try:
+            outcomes[analysis.job.pk] = _place(analysis, token)
+        except Exception as exc:
+            outcomes[analysis.job.pk] = _fail_logged(analysis.job, token, exc)
     return outcomes
 
 
@@ -96,6 +110,11 @@ def _finish(job: InboundMessage, token: str, status: str, **fields) -> str:
     return status
 
 
+def _fail_logged(job: InboundMessage, token: str, exc: Exception) -> str:
+    logger.error("inbound message %s failed (attempt %s)", job.pk, job.attempts, exc_info=exc)
+    return _fail(job, token, exc)
+
+
 def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
     final = job.attempts >= MAX_ATTEMPTS  # the claim counted this attempt
     status = InboundMessage.Status.FAILED if final else InboundMessage.Status.QUEUED
@@ -107,7 +126,24 @@ def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
     return status
 
 
-def _process(job: InboundMessage, token: str, users: dict) -> str:
+@dataclass
+class Analysis:
+    """What the checks made of a message that is to be placed."""
+
+    job: InboundMessage
+    view: bytes  # the stored and shown bytes: our trace headers + the bytes received
+    parsed: ParsedMessage
+    checked: dict  # auth, authentication_results, virus_verdict
+    recipients: list  # hosted users, one per person however many of their addresses were used
+    folders: dict  # user pk -> folder
+    verdicts: dict  # username -> spam verdict
+
+    def files(self) -> list[bytes]:
+        return [self.view, *(part.content for part in self.parsed.attachments)]
+
+
+def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
+    """Reports, authentication, virus scan and spam scores; a final status when nothing is to be placed."""
     raw = read_blob(job.blob)
     reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
     people = [r for r in job.rcpt_tos if r not in reports]
@@ -119,7 +155,7 @@ def _process(job: InboundMessage, token: str, users: dict) -> str:
 
     results = authenticate(raw=raw, client_ip=job.client_ip or "", helo=job.helo, mail_from=job.mail_from)
     header = results.header_value(settings.MAIL_HOSTNAME)
-    view = _trace_headers(job, header) + raw  # what is stored and shown: our trace headers + the bytes received
+    view = _trace_headers(job, header) + raw
     parsed = parse_message(view)  # once, for the scanners and the store
     virus = get_virus_scanner().scan(raw=raw, parsed=parsed)
     checked = {"auth": results.as_dict(), "authentication_results": header, "virus_verdict": _verdict_dict(virus)}
@@ -143,14 +179,19 @@ def _process(job: InboundMessage, token: str, users: dict) -> str:
         verdicts[user.username] = _verdict_dict(verdict)
         quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
-    scores = [v["score"] for v in verdicts.values() if v.get("score") is not None]
+    return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts)
 
-    write_blob_files([view, *(part.content for part in parsed.attachments)])  # disk flushes outside the lock
-    with transaction.atomic():  # the message, its placements and the job's outcome: one write transaction
-        message, _ = store_message(raw=view, parsed=parsed)
+
+def _place(analysis: Analysis, token: str) -> str:
+    """The message, its placements and the job's outcome: one write transaction."""
+    job = analysis.job
+    scores = [v["score"] for v in analysis.verdicts.values() if v.get("score") is not None]
+    with transaction.atomic():
+        message, _ = store_message(raw=analysis.view, parsed=analysis.parsed)
         placed = False
-        for user in recipients.values():
-            item = place_message(user=user, message=message, folder=folders[user.pk], received_at=job.received_at)
+        for user in analysis.recipients:
+            folder = analysis.folders[user.pk]
+            item = place_message(user=user, message=message, folder=folder, received_at=job.received_at)
             placed = placed or item.message_id == message.pk
         if not placed:
             delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
@@ -158,10 +199,10 @@ def _process(job: InboundMessage, token: str, users: dict) -> str:
             job,
             token,
             InboundMessage.Status.DELIVERED,
-            spam_verdict=verdicts,
+            spam_verdict=analysis.verdicts,
             spam_score=max(scores) if scores else None,
             message=message if placed else None,
-            **checked,
+            **analysis.checked,
         )
 
 
