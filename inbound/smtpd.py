@@ -6,7 +6,7 @@ codes. It answers 250 to DATA only after the exact bytes and the envelope
 are committed to the database and the blob store (files fsynced); everything
 else (authentication, scanning, placement) happens on the inbound queue.
 
-Storing is a group commit (``GroupCommit``): while one batch is being written
+Storing is a group commit (``GroupCommit``): while a batch is being written
 off the event loop, the messages of all other sessions that finish DATA
 queue up, and go together in the next transaction. One session alone waits
 for one write, as before; many sessions share the cost of each fsync and
@@ -110,35 +110,37 @@ class GroupCommit:
     is retried message by message, so one bad message fails alone.
     """
 
-    def __init__(self, max_batch: int = 200):
+    def __init__(self, max_batch: int = 200, in_flight: int | None = None):
         self.max_batch = max_batch
+        # Batches written at once: on PostgreSQL one commits while the next is being written and
+        # fsynced. SQLite has one writer (and its busy wait sleeps), so there one at a time.
+        self.in_flight = in_flight or (1 if connection.vendor == "sqlite" else 2)
         self._pending: list[tuple[Arrival, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._flushers: set[asyncio.Task] = set()
 
     async def accept(self, arrival: Arrival) -> InboundMessage:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((arrival, future))
-        if self._flusher is None:
-            self._flusher = asyncio.ensure_future(self._flush())
+        if len(self._flushers) < self.in_flight:
+            flusher = asyncio.ensure_future(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         return await future
 
     async def _flush(self):
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-                try:
-                    outcomes = await _sync(_store_batch)([arrival for arrival, _ in batch])
-                except Exception as exc:  # not even the one-by-one retry ran (no database thread?)
-                    outcomes = [exc] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # the client went away meanwhile; the message is stored anyway
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            self._flusher = None
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                outcomes = await _sync(_store_batch)([arrival for arrival, _ in batch])
+            except Exception as exc:  # not even the one-by-one retry ran (no database thread?)
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():  # the client went away meanwhile; the message is stored anyway
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
 
 def _store_batch(arrivals: list[Arrival]) -> list[InboundMessage | Exception]:

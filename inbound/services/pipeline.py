@@ -57,9 +57,9 @@ LEASE = timedelta(minutes=10)
 def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
     """Claim the given jobs (those nobody else holds) and process each; returns their final statuses.
 
-    One claim for the batch; then every job is processed and committed on its
-    own, so a message that fails is retried or dead-lettered alone and never
-    holds back or loses the others.
+    One claim for the batch, one commit for its placements; each message is
+    placed in its own savepoint, so a message that fails is rolled back,
+    retried or dead-lettered alone and never holds back or loses the others.
     """
     token = _claim(job_ids)
     if token is None:
@@ -81,12 +81,22 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
         write_blob_files([data for analysis in ready for data in analysis.files()])
     except Exception:  # each message then writes its own files in step 3, and fails alone
         logger.warning("could not write the files of a batch ahead", exc_info=True)
-    for analysis in ready:  # 3. one write transaction per message
-        try:
-            outcomes[analysis.job.pk] = _place(analysis, token)
-        except Exception as exc:
-            outcomes[analysis.job.pk] = _fail_logged(analysis.job, token, exc)
+    try:  # 3. one commit for the batch, a savepoint per message: a failing one is rolled back alone
+        with transaction.atomic():
+            for analysis in ready:
+                outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
+    except Exception:  # the batch could not commit: one transaction per message instead
+        logger.warning("placing a batch of %d messages failed; placing them one by one", len(ready), exc_info=True)
+        for analysis in ready:
+            outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
     return outcomes
+
+
+def _place_or_fail(analysis: "Analysis", token: str) -> str:
+    try:
+        return _place(analysis, token)
+    except Exception as exc:
+        return _fail_logged(analysis.job, token, exc)
 
 
 def _claim(job_ids: list[int]) -> str | None:
@@ -183,7 +193,7 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
 
 
 def _place(analysis: Analysis, token: str) -> str:
-    """The message, its placements and the job's outcome: one write transaction."""
+    """The message, its placements and the job's outcome: all or nothing."""
     job = analysis.job
     scores = [v["score"] for v in analysis.verdicts.values() if v.get("score") is not None]
     with transaction.atomic():
