@@ -34,7 +34,7 @@ def store_blob(data: bytes) -> Blob:
     row lock (against the garbage collector) and checks its file.
     """
     sha256 = hashlib.sha256(data).hexdigest()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a transaction for the row lock; no savepoint of its own
         blob = _create_blob_row(sha256, len(data))
         if blob is not None:
             _ensure_file(blob, data)  # written ahead by write_blob_files, or now

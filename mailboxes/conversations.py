@@ -69,8 +69,13 @@ def assign_thread(*, user, message: Message) -> Thread:
     return find_or_start_thread(user=user, message=message)[0]
 
 
-def find_or_start_thread(*, user, message: Message) -> tuple[Thread, bool]:
-    """``assign_thread``, also saying whether the thread is new (then ``summarise_new_thread`` applies)."""
+def find_or_start_thread(*, user, message: Message, first_item: dict | None = None) -> tuple[Thread, bool]:
+    """``assign_thread``, also saying whether the thread is new.
+
+    ``first_item`` (``folder``, ``is_read``, ``received_at`` of the item about
+    to be created) lets a new thread be created with its summary already
+    right, so it needs no ``refresh_thread``.
+    """
     keys = message_thread_keys(message)
     has_reply_headers = bool(message.in_reply_to or message.references)
     subject_key, subject_is_reply = normalize_subject(message.subject)
@@ -94,13 +99,16 @@ def find_or_start_thread(*, user, message: Message) -> tuple[Thread, bool]:
             thread.starts_with_reply = False
             thread.save(update_fields=["starts_with_reply"])
     else:
-        thread = Thread.objects.create(
+        thread = Thread(
             user=user,
             subject=message.subject,
             subject_key=subject_key,
             starts_with_reply=subject_is_reply and not has_reply_headers,
             latest_at=message.date or timezone.now(),
         )
+        if first_item is not None:
+            _summarise_first_item(thread, message, **first_item)
+        thread.save(force_insert=True)
 
     # Keys already recorded belong to a thread found above; when none was found by key, none is.
     known = (
@@ -190,21 +198,35 @@ def refresh_thread(thread: Thread) -> Thread | None:
     return thread
 
 
-def summarise_new_thread(thread: Thread, item: MailboxItem) -> Thread:
-    """``refresh_thread`` for a thread just started with ``item``, without reading it back."""
-    message = item.message
+def _summarise_first_item(thread: Thread, message: Message, *, folder: str, is_read: bool, received_at) -> None:
+    """What ``refresh_thread`` would compute for a thread holding only this item."""
     row = (message.subject, message.from_name, message.from_address, message.to, message.cc, message.snippet)
     totals = {
         "messages": 1,
-        "unread": int(not item.is_read and item.folder != Folder.SPAM),
-        "latest": item.received_at,
+        "unread": int(not is_read and folder != Folder.SPAM),
+        "latest": received_at,
         "attachments": int(message.has_attachments),
     }
-    _save_summary(thread, [row], totals)
-    return thread
+    _apply_summary(thread, [row], totals)
 
 
 def _save_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
+    _apply_summary(thread, rows, totals)
+    thread.save(
+        update_fields=[
+            "subject",
+            "snippet",
+            "message_count",
+            "unread_count",
+            "latest_at",
+            "has_attachments",
+            "senders",
+            "addresses",
+        ]
+    )
+
+
+def _apply_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
     senders, addresses = {}, set()
     for _subject, from_name, from_address, to, cc, _snippet in rows:
         if from_address:
@@ -220,18 +242,6 @@ def _save_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
     thread.has_attachments = totals["attachments"] > 0
     thread.senders = list(senders.values())[:20]
     thread.addresses = sorted(addresses)[:100]
-    thread.save(
-        update_fields=[
-            "subject",
-            "snippet",
-            "message_count",
-            "unread_count",
-            "latest_at",
-            "has_attachments",
-            "senders",
-            "addresses",
-        ]
-    )
 
 
 def refresh_threads(thread_ids) -> None:

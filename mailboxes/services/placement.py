@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailboxes.conversations import find_or_start_thread, refresh_thread, summarise_new_thread
+from mailboxes.conversations import find_or_start_thread, refresh_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message
 
 
@@ -41,7 +41,9 @@ def place_message(
         existing = next((i for i in found if i.message_id == message.pk), found[0] if found else None)
         if existing:
             return existing
-        thread, new_thread = find_or_start_thread(user=user, message=message)
+        received_at = received_at or timezone.now()
+        first_item = {"folder": folder, "is_read": is_read, "received_at": received_at}
+        thread, new_thread = find_or_start_thread(user=user, message=message, first_item=first_item)
         item = MailboxItem.objects.create(
             user=user,
             message=message,
@@ -49,11 +51,9 @@ def place_message(
             origin=origin,
             folder=folder,
             is_read=is_read,
-            received_at=received_at or timezone.now(),
+            received_at=received_at,
         )
-        if new_thread:
-            summarise_new_thread(thread, item)
-        else:
+        if not new_thread:  # a thread started here was created with its summary
             refresh_thread(thread)
         if origin == MailboxItem.Origin.RECEIVED:
             MailboxChange.objects.create(user=user, item_id=item.pk, kind=MailboxChange.Kind.NEW)
