@@ -93,8 +93,12 @@ def _ensure_file(blob: Blob, data: bytes) -> None:
     _flush_to_disk(mailstore(), _save_missing([(blob, data)]))
 
 
-def _save_missing(pairs) -> list[str]:
-    """Save the files that are missing or the wrong size; the keys saved (not yet flushed)."""
+def _save_missing(pairs) -> list[tuple[str, bool]]:
+    """Save the files that are missing or the wrong size.
+
+    Returns ``(key, new_folder)`` for each file saved (not yet flushed);
+    ``new_folder`` when its folder did not exist before.
+    """
     storage = mailstore()
     saved = []
     for blob, data in pairs:
@@ -104,37 +108,39 @@ def _save_missing(pairs) -> list[str]:
                 continue
         except OSError:
             pass
+        new_folder = not storage.exists(key.rpartition("/")[0])
         saved_as = storage.save(key, ContentFile(data))
         if saved_as != key:  # the storage must overwrite in place, or content addressing breaks
             raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
-        saved.append(key)
+        saved.append((key, new_folder))
     return saved
 
 
-def _flush_to_disk(storage, keys: list[str]) -> None:
-    """fsync local files and the folders naming them, so they survive a power failure.
+def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
+    """fsync local files and the folder entries naming them, so they survive a power failure.
 
     The MX answers 250 after this; without it the bytes could still sit in the
     page cache. All files are written before the first fsync: the file
     system's journal then commits them together, and the later fsyncs find
-    little left to do. Remote storages (S3) are durable once the upload returned.
+    little left to do. A folder that was created for a file (blobs/ab/cd/)
+    has its own entry flushed too, up to the store's root. Remote storages
+    (S3) are durable once the upload returned.
     """
-    if not keys:
+    if not saved:
         return
     try:
-        paths = [Path(storage.path(key)) for key in keys]
+        root = Path(storage.path(""))
+        files = [(Path(storage.path(key)), new_folder) for key, new_folder in saved]
     except NotImplementedError:
         return
-    root = Path(storage.path(""))
     folders = {}
-    for path in paths:
+    for path, new_folder in files:
         folder = path.parent
-        while folder not in folders:  # blobs/ab/cd/ may have just been created: their entries too
-            folders[folder] = None
-            if folder == root or root not in folder.parents:
-                break
+        folders[folder] = None
+        while new_folder and folder != root and root in folder.parents:
             folder = folder.parent
-    for path in [*paths, *folders]:
+            folders[folder] = None
+    for path in [*(path for path, _ in files), *folders]:
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
