@@ -90,3 +90,22 @@ def test_jobs_another_worker_holds_are_left_to_it(alice):
     assert outcomes == {free: InboundMessage.Status.DELIVERED}
     assert InboundMessage.objects.get(pk=held).status == InboundMessage.Status.PROCESSING
     assert subjects(alice) == ["Free"]
+
+
+def test_a_batch_that_cannot_commit_is_placed_message_by_message(alice):
+    ids = queued(*(message_bytes(subject=f"Retry {n}") for n in range(3)))
+    real = pipeline._place_or_fail
+    calls = []
+
+    def batch_transaction_breaks(analysis, token):
+        calls.append(analysis.job.pk)
+        if len(calls) == 2:  # inside the batch transaction: as if the connection broke
+            raise RuntimeError("connection lost")
+        return real(analysis, token)
+
+    with mock.patch.object(pipeline, "_place_or_fail", side_effect=batch_transaction_breaks):
+        outcomes = process_inbound_messages(job_ids=ids)
+
+    assert outcomes == dict.fromkeys(ids, InboundMessage.Status.DELIVERED)
+    assert subjects(alice) == ["Retry 0", "Retry 1", "Retry 2"]  # the first one's rollback lost nothing
+    assert MailboxItem.objects.filter(user=alice).count() == 3
