@@ -2,7 +2,6 @@
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from mailboxes.conversations import find_or_start_thread, refresh_thread
@@ -34,11 +33,20 @@ def place_message(
     """
     with transaction.atomic():
         lock_mailbox(user)
-        same = Q(message=message)
-        if origin == MailboxItem.Origin.RECEIVED and message.message_id:
-            same |= Q(message__message_id=message.message_id, message__from_address__iexact=message.from_address)
-        found = list(MailboxItem.objects.filter(same, user=user, origin=origin).order_by("pk"))
-        existing = next((i for i in found if i.message_id == message.pk), found[0] if found else None)
+        existing = MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
+        if existing is None and origin == MailboxItem.Origin.RECEIVED and message.message_id:
+            # Two queries, not one with OR: an OR across the join to Message cannot use the
+            # indexes, and its cost grows with the mailbox.
+            existing = (
+                MailboxItem.objects.filter(
+                    user=user,
+                    origin=origin,
+                    message__message_id=message.message_id,
+                    message__from_address__iexact=message.from_address,
+                )
+                .order_by("pk")
+                .first()
+            )
         if existing:
             return existing
         received_at = received_at or timezone.now()
