@@ -49,9 +49,10 @@ class InboundMessageAdmin(admin.ModelAdmin):
                   permissions=["reprocess"])  # fmt: skip
     def reprocess(self, request, queryset):
         jobs = list(queryset.filter(status__in=[InboundMessage.Status.FAILED, InboundMessage.Status.QUARANTINED]))
-        for job in jobs:
-            InboundMessage.objects.filter(pk=job.pk).update(status=InboundMessage.Status.QUEUED, attempts=0)
-            dispatch_processing(job_id=job.pk)
+        InboundMessage.objects.filter(pk__in=[job.pk for job in jobs]).update(
+            status=InboundMessage.Status.QUEUED, attempts=0
+        )
+        dispatch_processing(job_ids=[job.pk for job in jobs])
         self.message_user(request, f"Queued {len(jobs)} message(s) for processing again.")
 
     def has_reprocess_permission(self, request):

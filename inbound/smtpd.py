@@ -3,8 +3,14 @@
 During the dialogue it checks what it can answer at once (relaying, unknown
 users, too many recipients, size, per-client rates) with enhanced status
 codes. It answers 250 to DATA only after the exact bytes and the envelope
-are committed to the database and the blob store; everything else
-(authentication, scanning, placement) happens on the inbound queue.
+are committed to the database and the blob store (files fsynced); everything
+else (authentication, scanning, placement) happens on the inbound queue.
+
+Storing is a group commit (``GroupCommit``): while a batch is being written
+off the event loop, the messages of all other sessions that finish DATA
+queue up, and go together in the next transaction. One session alone waits
+for one write, as before; many sessions share the cost of each fsync and
+commit.
 """
 
 import asyncio
@@ -18,9 +24,10 @@ from collections import defaultdict, deque
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
-from inbound.services.reception import RecipientCheck, accept_message, check_recipient
+from inbound.models import InboundMessage
+from inbound.services.reception import Arrival, RecipientCheck, accept_messages, check_recipient
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +101,95 @@ def _sync(function):
     return sync_to_async(call, thread_sensitive=False)
 
 
+class GroupCommit:
+    """Stores the messages of all sessions ready at the same moment in one transaction.
+
+    ``accept`` returns once the message's file is fsynced and its job row
+    committed (then the session answers 250); if storing fails it raises, and
+    the session answers 451 so the client keeps the message. A failing batch
+    is retried message by message, so one bad message fails alone.
+    """
+
+    def __init__(self, max_batch: int = 200, in_flight: int | None = None):
+        self.max_batch = max_batch
+        # Batches written at once: on PostgreSQL one commits while the next is being written and
+        # fsynced. SQLite has one writer (and its busy wait sleeps), so there one at a time.
+        self.in_flight = in_flight or (1 if connection.vendor == "sqlite" else 2)
+        self._pending: list[tuple[Arrival, asyncio.Future]] = []
+        self._flushers: set[asyncio.Task] = set()
+
+    async def accept(self, arrival: Arrival) -> InboundMessage:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((arrival, future))
+        if len(self._flushers) < self.in_flight:
+            flusher = asyncio.ensure_future(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
+        return await future
+
+    async def _flush(self):
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                outcomes = await _sync(_store_batch)([arrival for arrival, _ in batch])
+            except Exception as exc:  # not even the one-by-one retry ran (no database thread?)
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():  # the client went away meanwhile; the message is stored anyway
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+
+def _store_batch(arrivals: list[Arrival]) -> list[InboundMessage | Exception]:
+    if connection.vendor == "sqlite":
+        # WAL with synchronous=NORMAL (the project default) may lose the last commits on a
+        # power failure; what the MX has answered 250 for must not be among them.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
+    try:
+        return accept_messages(arrivals)
+    except Exception:
+        if len(arrivals) == 1:
+            raise
+        logger.warning("storing a batch of %d messages failed; storing them one by one", len(arrivals))
+    outcomes = []
+    for arrival in arrivals:
+        try:
+            outcomes.extend(accept_messages([arrival]))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+class RecipientCache:
+    """Hosted addresses recently accepted, so a busy MX asks the database once per address and TTL.
+
+    Only acceptances are kept: a new user is never refused from a stale entry.
+    """
+
+    def __init__(self, ttl: float = 10.0, max_size: int = 10_000):
+        self.ttl = ttl
+        self.max_size = max_size
+        self._accepted: dict[str, float] = {}
+
+    def accepted(self, address: str) -> bool:
+        expiry = self._accepted.get(address.lower())
+        return expiry is not None and expiry > time.monotonic()
+
+    def remember(self, address: str) -> None:
+        if len(self._accepted) >= self.max_size:
+            self._accepted.clear()
+        self._accepted[address.lower()] = time.monotonic() + self.ttl
+
+
 class MXHandler:
     def __init__(self):
         self.message_limiter = RateLimiter(lambda: settings.SMTPD_MESSAGES_PER_MINUTE_PER_IP)
+        self.recipients = RecipientCache()
+        self.committer = GroupCommit()
 
     async def handle_EHLO(self, server, session: Session, envelope: Envelope, hostname: str, responses):  # noqa: N802
         session.host_name = hostname
@@ -114,30 +207,32 @@ class MXHandler:
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, rcpt_options):  # noqa: N802
         if len(envelope.rcpt_tos) >= settings.SMTPD_MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
-        try:
-            verdict = await _sync(check_recipient)(address)
-        except Exception:
-            logger.exception("recipient check for %r failed", address)
-            return "451 4.3.0 Temporary failure; try again later"
-        if verdict == RecipientCheck.RELAY:
-            return "550 5.7.1 Relaying denied: we are not the destination for this domain"
-        if verdict == RecipientCheck.UNKNOWN:
-            return "550 5.1.1 No such user here"
+        if not self.recipients.accepted(address):
+            try:
+                verdict = await _sync(check_recipient)(address)
+            except Exception:
+                logger.exception("recipient check for %r failed", address)
+                return "451 4.3.0 Temporary failure; try again later"
+            if verdict == RecipientCheck.RELAY:
+                return "550 5.7.1 Relaying denied: we are not the destination for this domain"
+            if verdict == RecipientCheck.UNKNOWN:
+                return "550 5.1.1 No such user here"
+            self.recipients.remember(address)
         if address.lower() not in (r.lower() for r in envelope.rcpt_tos):
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):  # noqa: N802
-        raw = envelope.original_content or envelope.content
+        arrival = Arrival(
+            raw=envelope.original_content or envelope.content,
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            client_ip=session.peer[0] if session.peer else None,
+            helo=session.host_name or "",
+        )
         try:
-            job = await _sync(accept_message)(
-                raw=raw,
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=list(envelope.rcpt_tos),
-                client_ip=session.peer[0] if session.peer else None,
-                helo=session.host_name or "",
-            )
+            job = await self.committer.accept(arrival)
         except Exception:
             # Nothing was committed: the client keeps the message and retries.
             logger.exception("could not store a message from %s", session.peer)

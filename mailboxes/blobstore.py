@@ -9,7 +9,9 @@ collected while someone stores the same bytes again is never lost.
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
@@ -26,30 +28,124 @@ def mailstore():
 
 
 def store_blob(data: bytes) -> Blob:
+    """The Blob for ``data``, its file written and flushed to disk before this returns.
+
+    New content costs one INSERT; only content that already exists takes the
+    row lock (against the garbage collector) and checks its file.
+    """
     sha256 = hashlib.sha256(data).hexdigest()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a transaction for the row lock; no savepoint of its own
+        blob = _create_blob_row(sha256, len(data))
+        if blob is not None:
+            _ensure_file(blob, data)  # written ahead by write_blob_files, or now
+            return blob
+        # Known content, or a concurrent writer created it first.
         blob = Blob.objects.select_for_update().filter(pk=sha256).first()
-        if blob is None:
-            try:
-                with transaction.atomic():
-                    blob = Blob.objects.create(sha256=sha256, size=len(data))
-            except IntegrityError:  # a concurrent writer created it first
-                blob = Blob.objects.select_for_update().get(pk=sha256)
+        if blob is None:  # the garbage collector deleted it meanwhile
+            blob = Blob.objects.create(sha256=sha256, size=len(data))
         _ensure_file(blob, data)
     return blob
 
 
-def _ensure_file(blob: Blob, data: bytes) -> None:
-    storage = mailstore()
-    key = blob.storage_key
+def _create_blob_row(sha256: str, size: int) -> Blob | None:
     try:
-        if storage.exists(key) and storage.size(key) == blob.size:
-            return
-    except OSError:
-        pass
-    saved_as = storage.save(key, ContentFile(data))
-    if saved_as != key:  # the storage must overwrite in place, or content addressing breaks
-        raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
+        with transaction.atomic():
+            return Blob.objects.create(sha256=sha256, size=size)
+    except IntegrityError:
+        return None
+
+
+def write_blob_files(datas: list[bytes]) -> None:
+    """Write and fsync the files of these contents ahead of ``store_blob``/``store_blobs``.
+
+    Those then find the files in place and only add the rows. Content
+    addressing makes this safe outside the transaction: a file without a row
+    is harmless, and is what the next writer of that content would write. It
+    keeps the disk flushes out of the database transaction (on SQLite, out of
+    the one write lock).
+    """
+    pairs = [(Blob(sha256=hashlib.sha256(data).hexdigest(), size=len(data)), data) for data in dict.fromkeys(datas)]
+    _flush_to_disk(mailstore(), _save_missing(pairs))
+
+
+def store_blobs(datas: list[bytes]) -> list[Blob]:
+    """``store_blob`` for many contents at once (the MX's group commit): a few queries for all.
+
+    Call it inside the transaction that stores the rows referring to the blobs.
+    """
+    by_sha = {}
+    for data in datas:
+        by_sha.setdefault(hashlib.sha256(data).hexdigest(), data)
+    existing = {blob.pk: blob for blob in Blob.objects.select_for_update().filter(pk__in=list(by_sha))}
+    fresh = [Blob(sha256=sha256, size=len(data)) for sha256, data in by_sha.items() if sha256 not in existing]
+    if fresh:
+        try:
+            with transaction.atomic():
+                Blob.objects.bulk_create(fresh)
+        except IntegrityError:  # a concurrent writer stored some of them first: one by one
+            return [store_blob(data) for data in datas]
+    _flush_to_disk(mailstore(), _save_missing([(blob, by_sha[blob.pk]) for blob in [*existing.values(), *fresh]]))
+    blobs = existing | {blob.pk: blob for blob in fresh}
+    return [blobs[hashlib.sha256(data).hexdigest()] for data in datas]
+
+
+def _ensure_file(blob: Blob, data: bytes) -> None:
+    _flush_to_disk(mailstore(), _save_missing([(blob, data)]))
+
+
+def _save_missing(pairs) -> list[tuple[str, bool]]:
+    """Save the files that are missing or the wrong size.
+
+    Returns ``(key, new_folder)`` for each file saved (not yet flushed);
+    ``new_folder`` when its folder did not exist before.
+    """
+    storage = mailstore()
+    saved = []
+    for blob, data in pairs:
+        key = blob.storage_key
+        try:
+            if storage.exists(key) and storage.size(key) == blob.size:
+                continue
+        except OSError:
+            pass
+        new_folder = not storage.exists(key.rpartition("/")[0])
+        saved_as = storage.save(key, ContentFile(data))
+        if saved_as != key:  # the storage must overwrite in place, or content addressing breaks
+            raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
+        saved.append((key, new_folder))
+    return saved
+
+
+def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
+    """fsync local files and the folder entries naming them, so they survive a power failure.
+
+    The MX answers 250 after this; without it the bytes could still sit in the
+    page cache. All files are written before the first fsync: the file
+    system's journal then commits them together, and the later fsyncs find
+    little left to do. A folder that was created for a file (blobs/ab/cd/)
+    has its own entry flushed too, up to the store's root. Remote storages
+    (S3) are durable once the upload returned.
+    """
+    if not saved:
+        return
+    try:
+        root = Path(storage.path(""))
+        files = [(Path(storage.path(key)), new_folder) for key, new_folder in saved]
+    except NotImplementedError:
+        return
+    folders = {}
+    for path, new_folder in files:
+        folder = path.parent
+        folders[folder] = None
+        while new_folder and folder != root and root in folder.parents:
+            folder = folder.parent
+            folders[folder] = None
+    for path in [*(path for path, _ in files), *folders]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_blob(blob: Blob) -> bytes:

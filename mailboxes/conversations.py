@@ -66,6 +66,16 @@ def assign_thread(*, user, message: Message) -> Thread:
     The caller holds the user's row lock (see ``placement``), so two messages
     of one conversation arriving at once cannot split it.
     """
+    return find_or_start_thread(user=user, message=message)[0]
+
+
+def find_or_start_thread(*, user, message: Message, first_item: dict | None = None) -> tuple[Thread, bool]:
+    """``assign_thread``, also saying whether the thread is new.
+
+    ``first_item`` (``folder``, ``is_read``, ``received_at`` of the item about
+    to be created) lets a new thread be created with its summary already
+    right, so it needs no ``refresh_thread``.
+    """
     keys = message_thread_keys(message)
     has_reply_headers = bool(message.in_reply_to or message.references)
     subject_key, subject_is_reply = normalize_subject(message.subject)
@@ -75,6 +85,7 @@ def assign_thread(*, user, message: Message) -> Thread:
         threads = list(
             Thread.objects.filter(user=user, keys__message_key__in=keys).distinct().order_by("created_at", "pk")
         )
+    found_by_key = bool(threads)
     if not threads and not has_reply_headers:
         match = _thread_by_subject(user, message, subject_key, subject_is_reply)
         threads = [match] if match else []
@@ -88,19 +99,27 @@ def assign_thread(*, user, message: Message) -> Thread:
             thread.starts_with_reply = False
             thread.save(update_fields=["starts_with_reply"])
     else:
-        thread = Thread.objects.create(
+        thread = Thread(
             user=user,
             subject=message.subject,
             subject_key=subject_key,
             starts_with_reply=subject_is_reply and not has_reply_headers,
             latest_at=message.date or timezone.now(),
         )
+        if first_item is not None:
+            _summarise_first_item(thread, message, **first_item)
+        thread.save(force_insert=True)
 
-    known = set(ThreadKey.objects.filter(user=user, message_key__in=keys).values_list("message_key", flat=True))
+    # Keys already recorded belong to a thread found above; when none was found by key, none is.
+    known = (
+        set(ThreadKey.objects.filter(user=user, message_key__in=keys).values_list("message_key", flat=True))
+        if found_by_key
+        else set()
+    )
     ThreadKey.objects.bulk_create(
         [ThreadKey(user=user, thread=thread, message_key=key) for key in keys if key not in known]
     )
-    return thread
+    return thread, not threads
 
 
 def _thread_by_subject(user, message: Message, subject_key: str, subject_is_reply: bool) -> Thread | None:
@@ -108,9 +127,13 @@ def _thread_by_subject(user, message: Message, subject_key: str, subject_is_repl
         return None
     reference_time = message.date or timezone.now()
     window = timedelta(days=settings.THREAD_SUBJECT_WINDOW_DAYS)
-    candidates = Thread.objects.filter(
-        user=user, subject_key=subject_key, latest_at__gte=reference_time - window
-    ).order_by("-latest_at")[:20]
+    candidates = list(
+        Thread.objects.filter(user=user, subject_key=subject_key, latest_at__gte=reference_time - window).order_by(
+            "-latest_at"
+        )[:20]
+    )
+    if not candidates:
+        return None
     people = _others(user, participant_addresses(message))
     if not people:
         return None
@@ -171,6 +194,39 @@ def refresh_thread(thread: Thread) -> Thread | None:
             "message__snippet",
         )
     )
+    _save_summary(thread, rows, totals)
+    return thread
+
+
+def _summarise_first_item(thread: Thread, message: Message, *, folder: str, is_read: bool, received_at) -> None:
+    """What ``refresh_thread`` would compute for a thread holding only this item."""
+    row = (message.subject, message.from_name, message.from_address, message.to, message.cc, message.snippet)
+    totals = {
+        "messages": 1,
+        "unread": int(not is_read and folder != Folder.SPAM),
+        "latest": received_at,
+        "attachments": int(message.has_attachments),
+    }
+    _apply_summary(thread, [row], totals)
+
+
+def _save_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
+    _apply_summary(thread, rows, totals)
+    thread.save(
+        update_fields=[
+            "subject",
+            "snippet",
+            "message_count",
+            "unread_count",
+            "latest_at",
+            "has_attachments",
+            "senders",
+            "addresses",
+        ]
+    )
+
+
+def _apply_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
     senders, addresses = {}, set()
     for _subject, from_name, from_address, to, cc, _snippet in rows:
         if from_address:
@@ -186,19 +242,6 @@ def refresh_thread(thread: Thread) -> Thread | None:
     thread.has_attachments = totals["attachments"] > 0
     thread.senders = list(senders.values())[:20]
     thread.addresses = sorted(addresses)[:100]
-    thread.save(
-        update_fields=[
-            "subject",
-            "snippet",
-            "message_count",
-            "unread_count",
-            "latest_at",
-            "has_attachments",
-            "senders",
-            "addresses",
-        ]
-    )
-    return thread
 
 
 def refresh_threads(thread_ids) -> None:

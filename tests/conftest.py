@@ -8,6 +8,7 @@ from tests.factories import LabelFactory, UserFactory
 from tests.support.dns_server import LoopbackDNS
 from tests.support.smtp_server import FaultySMTPServer, free_port
 from webmail.celery import app as celery_app
+from webmail.dns import flush_dns_cache
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +43,7 @@ def dns_server():
 @pytest.fixture(autouse=True)
 def _loopback_network(settings, dns_server):
     dns_server.resolver.clear()
+    flush_dns_cache()  # the resolver caches answers; each test starts from its own records
     settings.DNS_NAMESERVERS = [dns_server.nameserver]
     settings.SMTP_DELIVERY_PORT = free_port()  # nothing listens there unless a test starts a server
     settings.SMTP_TIMEOUT = 5

@@ -1,7 +1,5 @@
 """The DNS resolver every lookup uses (MX, SPF, DKIM, DMARC), configured by ``DNS_NAMESERVERS``."""
 
-import functools
-
 import dns.resolver
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -25,8 +23,14 @@ def parse_nameservers(value: list[str]) -> list[tuple[str, int]]:
     return servers
 
 
-@functools.cache
+_resolvers: dict[tuple, dns.resolver.Resolver] = {}
+
+
 def _resolver_for(nameservers: tuple[str, ...], timeout: float) -> dns.resolver.Resolver:
+    key = (nameservers, timeout)
+    resolver = _resolvers.get(key)
+    if resolver is not None:
+        return resolver
     if nameservers:
         resolver = dns.resolver.Resolver(configure=False)
         servers = parse_nameservers(list(nameservers))
@@ -36,8 +40,18 @@ def _resolver_for(nameservers: tuple[str, ...], timeout: float) -> dns.resolver.
         resolver = dns.resolver.Resolver()
     resolver.lifetime = timeout
     resolver.timeout = min(timeout, 2.0)
-    return resolver
+    # Every inbound message repeats the same SPF and DMARC queries for its sender's domain;
+    # the cache answers them within the records' TTLs (negative answers too, per their SOA).
+    # LRUCache is thread-safe (the MX and threaded workers share the resolver).
+    resolver.cache = dns.resolver.LRUCache(max_size=10_000)
+    return _resolvers.setdefault(key, resolver)
 
 
 def get_resolver() -> dns.resolver.Resolver:
     return _resolver_for(tuple(settings.DNS_NAMESERVERS), float(settings.DNS_TIMEOUT))
+
+
+def flush_dns_cache() -> None:
+    """Forget every cached answer (tests change their DNS records from one case to the next)."""
+    for resolver in list(_resolvers.values()):
+        resolver.cache.flush()

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes
@@ -254,7 +255,10 @@ class BuiltinSpamFilter(SpamFilter):
         probability = None
         if self.bayes:
             try:
-                with transaction.atomic():  # a savepoint: a failed query leaves the caller's transaction usable
+                # Inside the caller's transaction, a savepoint keeps it usable after a failed query.
+                # Outside one, no transaction: on SQLite it would take the write lock for a read.
+                guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
+                with guard:
                     result = bayes.classify(bayes.tokenize(parsed), user=user, min_messages=self.bayes_min_messages)
             except Exception as exc:
                 logger.exception("Bayes classification failed")

@@ -19,6 +19,7 @@ A failure is retried a few times, then the job is dead-lettered for an admin.
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -35,9 +36,9 @@ from inbound.filters.spam import get_spam_filter
 from inbound.filters.virus import get_virus_scanner
 from inbound.models import InboundMessage
 from inbound.services.reception import dispatch_processing
-from mailboxes.blobstore import read_blob
+from mailboxes.blobstore import read_blob, write_blob_files
 from mailboxes.models import Folder
-from mailboxes.parsing import parse_message
+from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import delete_orphan_messages, store_message
 
@@ -53,50 +54,106 @@ class VirusScanUnavailable(Exception):
 LEASE = timedelta(minutes=10)
 
 
-def process_inbound_message(*, job_id: int) -> str | None:
-    """Process one job; returns its final status, or None if someone else holds it."""
-    token = _claim(job_id)
+def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
+    """Claim the given jobs (those nobody else holds) and process each; returns their final statuses.
+
+    One claim for the batch, one commit for its placements; each message is
+    placed in its own savepoint, so a message that fails is rolled back,
+    retried or dead-lettered alone and never holds back or loses the others.
+    """
+    token = _claim(job_ids)
     if token is None:
-        return None
-    job = InboundMessage.objects.select_related("blob").get(pk=job_id)
+        return {}
+    jobs = InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk")
+    users = {}  # address -> hosted user or None, for this batch
+    outcomes, ready = {}, []
+    for job in jobs:  # 1. read and judge every message: no write lock held
+        try:
+            result = _analyse(job, token, users)
+        except Exception as exc:
+            outcomes[job.pk] = _fail_logged(job, token, exc)
+            continue
+        if isinstance(result, Analysis):
+            ready.append(result)
+        else:
+            outcomes[job.pk] = result
+    try:  # 2. the stored views' files, flushed to disk together
+        write_blob_files([data for analysis in ready for data in analysis.files()])
+    except Exception:  # each message then writes its own files in step 3, and fails alone
+        logger.warning("could not write the files of a batch ahead", exc_info=True)
+    try:  # 3. one commit for the batch, a savepoint per message: a failing one is rolled back alone
+        with transaction.atomic():
+            for analysis in ready:
+                outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
+    except Exception:  # the batch could not commit: one transaction per message instead
+        logger.warning("placing a batch of %d messages failed; placing them one by one", len(ready), exc_info=True)
+        for analysis in ready:
+            outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
+    return outcomes
+
+
+def _place_or_fail(analysis: "Analysis", token: str) -> str:
     try:
-        status = _process(job)
+        return _place(analysis, token)
     except Exception as exc:
-        logger.exception("inbound message %s failed (attempt %s)", job_id, job.attempts)
-        return _fail(job, token, exc)
-    InboundMessage.objects.filter(pk=job_id, lease_token=token).update(
-        status=status, lease_token="", lease_expires_at=None, processed_at=timezone.now(), error=""
-    )
-    return status
+        return _fail_logged(analysis.job, token, exc)
 
 
-def _claim(job_id: int) -> str | None:
+def _claim(job_ids: list[int]) -> str | None:
     now = timezone.now()
     token = uuid.uuid4().hex
     claimable = Q(status=InboundMessage.Status.QUEUED) | Q(
         status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now
     )
     updated = (
-        InboundMessage.objects.filter(claimable, pk=job_id)
+        InboundMessage.objects.filter(claimable, pk__in=list(job_ids))
         .update(status=InboundMessage.Status.PROCESSING, lease_token=token, lease_expires_at=now + LEASE,
                 attempts=F("attempts") + 1)
     )  # fmt: skip
     return token if updated else None
 
 
+def _finish(job: InboundMessage, token: str, status: str, **fields) -> str:
+    InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
+        status=status, lease_token="", lease_expires_at=None, processed_at=timezone.now(), error="", **fields
+    )
+    return status
+
+
+def _fail_logged(job: InboundMessage, token: str, exc: Exception) -> str:
+    logger.error("inbound message %s failed (attempt %s)", job.pk, job.attempts, exc_info=exc)
+    return _fail(job, token, exc)
+
+
 def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
-    job.refresh_from_db(fields=["attempts"])
-    final = job.attempts >= MAX_ATTEMPTS
+    final = job.attempts >= MAX_ATTEMPTS  # the claim counted this attempt
     status = InboundMessage.Status.FAILED if final else InboundMessage.Status.QUEUED
     InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
         status=status, lease_token="", lease_expires_at=None, error=f"{exc.__class__.__name__}: {exc}"[:5000]
     )
     if not final:
-        transaction.on_commit(lambda: dispatch_processing(job_id=job.pk, countdown=60 * job.attempts))
+        transaction.on_commit(lambda: dispatch_processing(job_ids=[job.pk], countdown=60 * job.attempts))
     return status
 
 
-def _process(job: InboundMessage) -> str:
+@dataclass
+class Analysis:
+    """What the checks made of a message that is to be placed."""
+
+    job: InboundMessage
+    view: bytes  # the stored and shown bytes: our trace headers + the bytes received
+    parsed: ParsedMessage
+    checked: dict  # auth, authentication_results, virus_verdict
+    recipients: list  # hosted users, one per person however many of their addresses were used
+    folders: dict  # user pk -> folder
+    verdicts: dict  # username -> spam verdict
+
+    def files(self) -> list[bytes]:
+        return [self.view, *(part.content for part in self.parsed.attachments)]
+
+
+def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
+    """Reports, authentication, virus scan and spam scores; a final status when nothing is to be placed."""
     raw = read_blob(job.blob)
     reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
     people = [r for r in job.rcpt_tos if r not in reports]
@@ -104,48 +161,59 @@ def _process(job: InboundMessage) -> str:
         for address in reports:
             handle_report(raw=raw, verp_address=address)
         if not people:
-            return InboundMessage.Status.REPORT
+            return _finish(job, token, InboundMessage.Status.REPORT)
 
     results = authenticate(raw=raw, client_ip=job.client_ip or "", helo=job.helo, mail_from=job.mail_from)
-    auth = results.as_dict()
     header = results.header_value(settings.MAIL_HOSTNAME)
-    parsed = parse_message(raw)
+    view = _trace_headers(job, header) + raw
+    parsed = parse_message(view)  # once, for the scanners and the store
     virus = get_virus_scanner().scan(raw=raw, parsed=parsed)
-    InboundMessage.objects.filter(pk=job.pk).update(
-        auth=auth, authentication_results=header, virus_verdict=_verdict_dict(virus)
-    )
+    checked = {"auth": results.as_dict(), "authentication_results": header, "virus_verdict": _verdict_dict(virus)}
     if virus.infected:
         logger.warning("quarantined inbound message %s: %s", job.pk, ", ".join(virus.names))
-        return InboundMessage.Status.QUARANTINED
+        return _finish(job, token, InboundMessage.Status.QUARANTINED, **checked)
     if virus.error:  # the scanner could not look (clamd down): retry rather than deliver unscanned mail
         raise VirusScanUnavailable(virus.error)
 
-    users = {}
+    recipients = {}
     for address in people:
-        user = resolve_hosted_address(address)
-        if user is not None:
-            users.setdefault(user.pk, user)  # an alias and its user in one envelope: one copy
+        if address not in users:
+            users[address] = resolve_hosted_address(address)
+        if users[address] is not None:
+            recipients.setdefault(users[address].pk, users[address])  # an alias and its user: one copy
+    # Scored before the write transaction, so no lock is held while classifying.
     spam_filter = get_spam_filter()
-    verdicts = {}
+    verdicts, folders = {}, {}
+    for user in recipients.values():
+        verdict = spam_filter.score(raw=raw, parsed=parsed, auth=checked["auth"], user=user)
+        verdicts[user.username] = _verdict_dict(verdict)
+        quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
+        folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
+    return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts)
+
+
+def _place(analysis: Analysis, token: str) -> str:
+    """The message, its placements and the job's outcome: all or nothing."""
+    job = analysis.job
+    scores = [v["score"] for v in analysis.verdicts.values() if v.get("score") is not None]
     with transaction.atomic():
-        message, _ = store_message(raw=_trace_headers(job, header) + raw)
-        for user in users.values():
-            verdict = spam_filter.score(raw=raw, parsed=parsed, auth=auth, user=user)
-            verdicts[user.username] = _verdict_dict(verdict)
-            folder = (
-                Folder.SPAM
-                if verdict.is_spam or results.dmarc.disposition in ("quarantine", "reject")
-                else (Folder.INBOX)
-            )
-            place_message(user=user, message=message, folder=folder, received_at=job.received_at)
-        delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
-        scores = [v["score"] for v in verdicts.values() if v.get("score") is not None]
-        InboundMessage.objects.filter(pk=job.pk).update(
-            spam_verdict=verdicts,
+        message, _ = store_message(raw=analysis.view, parsed=analysis.parsed)
+        placed = False
+        for user in analysis.recipients:
+            folder = analysis.folders[user.pk]
+            item = place_message(user=user, message=message, folder=folder, received_at=job.received_at)
+            placed = placed or item.message_id == message.pk
+        if not placed:
+            delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
+        return _finish(
+            job,
+            token,
+            InboundMessage.Status.DELIVERED,
+            spam_verdict=analysis.verdicts,
             spam_score=max(scores) if scores else None,
-            message=message if message.items.exists() else None,
+            message=message if placed else None,
+            **analysis.checked,
         )
-    return InboundMessage.Status.DELIVERED
 
 
 def _trace_headers(job: InboundMessage, authentication_results: str) -> bytes:
@@ -173,8 +241,8 @@ def reconcile_inbound() -> dict[str, int]:
         | Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
     ).values_list("pk", flat=True)[:1000]
     ids = list(stale)
-    for job_id in ids:
-        dispatch_processing(job_id=job_id)
+    if ids:
+        dispatch_processing(job_ids=ids)
     if ids:
         logger.info("re-dispatched %d inbound messages", len(ids))
     return {"redispatched": len(ids)}

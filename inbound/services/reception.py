@@ -1,5 +1,6 @@
 """What the MX does synchronously: judge a recipient, and store an accepted message durably."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.db import transaction
@@ -9,7 +10,10 @@ from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
 from delivery import verp
 from inbound.models import InboundMessage
-from mailboxes.blobstore import store_blob
+from mailboxes.blobstore import store_blobs, write_blob_files
+
+# Jobs per processing task: small enough that workers share a burst, big enough to save overhead.
+DISPATCH_BATCH = 20
 
 
 class RecipientCheck(StrEnum):
@@ -28,6 +32,18 @@ def check_recipient(address: str) -> RecipientCheck:
     return RecipientCheck.ACCEPT if resolve_hosted_address(address) else RecipientCheck.UNKNOWN
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One message as the MX (or an ESP webhook) received it: the exact bytes and the envelope."""
+
+    raw: bytes
+    mail_from: str
+    rcpt_tos: list[str]
+    client_ip: str | None
+    helo: str
+    source: str = "smtp"
+
+
 def accept_message(
     *, raw: bytes, mail_from: str, rcpt_tos: list[str], client_ip: str | None, helo: str, source: str = "smtp"
 ) -> InboundMessage:
@@ -36,20 +52,39 @@ def accept_message(
     The MX answers 250 only when this returns: a crash after that loses nothing,
     because the job row is what the reconciler works from.
     """
-    with transaction.atomic():
-        job = InboundMessage.objects.create(
-            blob=store_blob(raw),
-            source=source,
-            mail_from=mail_from[:320],
-            rcpt_tos=rcpt_tos,
-            client_ip=client_ip or None,
-            helo=helo[:255],
-        )
-        transaction.on_commit(lambda: dispatch_processing(job_id=job.pk))
+    [job] = accept_messages([Arrival(raw, mail_from, rcpt_tos, client_ip, helo, source)])
     return job
 
 
-def dispatch_processing(*, job_id: int, countdown: int = 0) -> None:
-    from inbound.tasks import process_inbound  # tasks import services
+def accept_messages(arrivals: list[Arrival]) -> list[InboundMessage]:
+    """``accept_message`` for many messages in one transaction (the MX's group commit).
 
-    process_inbound.apply_async(args=[job_id], countdown=countdown)
+    The files are flushed to disk and the rows committed when this returns;
+    all of them or none. Processing is queued after commit, in one batch.
+    """
+    raws = [arrival.raw for arrival in arrivals]
+    write_blob_files(raws)  # the fsyncs, before taking the database's locks
+    with transaction.atomic():
+        blobs = store_blobs(raws)
+        jobs = InboundMessage.objects.bulk_create(
+            InboundMessage(
+                blob=blob,
+                source=arrival.source,
+                mail_from=arrival.mail_from[:320],
+                rcpt_tos=arrival.rcpt_tos,
+                client_ip=arrival.client_ip or None,
+                helo=arrival.helo[:255],
+            )
+            for arrival, blob in zip(arrivals, blobs, strict=True)
+        )
+        job_ids = [job.pk for job in jobs]
+        transaction.on_commit(lambda: dispatch_processing(job_ids=job_ids))
+    return jobs
+
+
+def dispatch_processing(*, job_ids: list[int], countdown: int = 0) -> None:
+    """Queue processing: one task per batch of jobs (a task claims them all and handles each)."""
+    from inbound.tasks import process_inbound_batch  # tasks import services
+
+    for start in range(0, len(job_ids), DISPATCH_BATCH):
+        process_inbound_batch.apply_async(args=[job_ids[start : start + DISPATCH_BATCH]], countdown=countdown)

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from mailboxes.conversations import assign_thread, refresh_thread
+from mailboxes.conversations import find_or_start_thread, refresh_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message
 
 
@@ -35,6 +35,8 @@ def place_message(
         lock_mailbox(user)
         existing = MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
         if existing is None and origin == MailboxItem.Origin.RECEIVED and message.message_id:
+            # Two queries, not one with OR: an OR across the join to Message cannot use the
+            # indexes, and its cost grows with the mailbox.
             existing = (
                 MailboxItem.objects.filter(
                     user=user,
@@ -47,7 +49,9 @@ def place_message(
             )
         if existing:
             return existing
-        thread = assign_thread(user=user, message=message)
+        received_at = received_at or timezone.now()
+        first_item = {"folder": folder, "is_read": is_read, "received_at": received_at}
+        thread, new_thread = find_or_start_thread(user=user, message=message, first_item=first_item)
         item = MailboxItem.objects.create(
             user=user,
             message=message,
@@ -55,9 +59,10 @@ def place_message(
             origin=origin,
             folder=folder,
             is_read=is_read,
-            received_at=received_at or timezone.now(),
+            received_at=received_at,
         )
-        refresh_thread(thread)
+        if not new_thread:  # a thread started here was created with its summary
+            refresh_thread(thread)
         if origin == MailboxItem.Origin.RECEIVED:
             MailboxChange.objects.create(user=user, item_id=item.pk, kind=MailboxChange.Kind.NEW)
     return item

@@ -8,15 +8,22 @@ from mailboxes.parsing import ParsedMessage, parse_message
 
 
 def store_message(
-    *, raw: bytes, status: str = Message.Status.RECEIVED, sender=None, created_at=None
+    *,
+    raw: bytes,
+    status: str = Message.Status.RECEIVED,
+    sender=None,
+    created_at=None,
+    parsed: ParsedMessage | None = None,
 ) -> tuple[Message, ParsedMessage]:
     """Keep the exact bytes and a parsed view of them. Never fails on malformed mail.
 
     One transaction: no message row without its attachments, and the blob rows
     stay locked (``store_blob``) until the rows referring to them are committed,
     so the orphan sweep cannot delete a blob between its write and its first use.
+    ``parsed`` saves parsing again when the caller already holds ``parse_message(raw)``.
     """
-    parsed = parse_message(raw)
+    if parsed is None:
+        parsed = parse_message(raw)
     with transaction.atomic():
         message = Message(blob=store_blob(raw), sender=sender, status=status, size=len(raw))
         if created_at is not None:

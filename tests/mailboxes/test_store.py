@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from mailboxes.blobstore import collect_orphan_blobs, delete_unreferenced_blobs, mailstore, read_blob, store_blob
+from mailboxes.blobstore import (
+    collect_orphan_blobs,
+    delete_unreferenced_blobs,
+    mailstore,
+    read_blob,
+    store_blob,
+    store_blobs,
+    write_blob_files,
+)
 from mailboxes.models import Attachment, Blob, Message, Recipient, Upload
 from mailboxes.parsing import MAX_ATTACHMENTS
 from mailboxes.services.store import delete_orphan_messages, replace_message_content, store_message
@@ -355,3 +363,81 @@ def test_thirty_megabyte_attachment_is_stored_exactly_with_bounded_memory():
     attachment = message.attachments.get()
     assert (attachment.filename, attachment.size) == ("big.bin", len(payload))
     assert read_blob(attachment.blob) == payload
+
+
+# --- durability and batches (the MX's group commit) ----------------------------------------------
+
+
+def test_store_blob_fsyncs_the_file_and_its_folders(monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+
+    blob = store_blob(b"durable bytes")
+
+    path = Path(mailstore().path(blob.storage_key))
+    assert str(path) in synced
+    assert str(path.parent) in synced and str(path.parent.parent) in synced  # blobs/ab/cd/ entries too
+
+
+def test_store_blobs_stores_new_and_known_contents_in_order():
+    known = store_blob(b"known content")
+
+    blobs = store_blobs([b"fresh one", b"known content", b"fresh one", b"fresh two"])
+
+    assert [b.pk for b in blobs] == [
+        hashlib.sha256(data).hexdigest() for data in (b"fresh one", b"known content", b"fresh one", b"fresh two")
+    ]
+    assert blobs[1].pk == known.pk
+    assert Blob.objects.count() == 3
+    assert [read_blob(b) for b in blobs] == [b"fresh one", b"known content", b"fresh one", b"fresh two"]
+
+
+def test_store_blobs_rewrites_the_missing_file_of_known_content():
+    known = store_blob(b"lost file")
+    mailstore().delete(known.storage_key)
+
+    [blob] = store_blobs([b"lost file"])
+
+    assert read_blob(blob) == b"lost file"
+
+
+def test_files_written_ahead_are_taken_as_they_are_by_store_blob():
+    write_blob_files([b"written ahead"])
+    blob = store_blob(b"written ahead")
+    assert read_blob(blob) == b"written ahead"
+    assert Blob.objects.filter(pk=blob.pk).exists()
+
+
+# --- placement: a new thread's summary is written without reading it back -------------------------
+
+THREAD_SUMMARY = ("subject", "snippet", "message_count", "unread_count", "latest_at", "has_attachments", "senders",
+                  "addresses")  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", ["inbox", "spam", "trash"])
+def test_a_new_threads_summary_is_what_refresh_thread_computes(alice, folder):
+    from mailboxes.conversations import refresh_thread
+
+    raw = with_attachment(message_id="summary@remote.example", content=PDF).replace(
+        b"To: alice@example.test", b"To: alice@example.test, Bob <bob@remote.example>\r\nCc: carol@remote.example"
+    )
+    [item] = deliver(raw, alice, folder=folder)
+    thread = item.thread
+    thread.refresh_from_db()
+    placed = {field: getattr(thread, field) for field in THREAD_SUMMARY}
+
+    refresh_thread(thread)
+    thread.refresh_from_db()
+
+    assert placed == {field: getattr(thread, field) for field in THREAD_SUMMARY}
+    assert placed["message_count"] == 1 and placed["has_attachments"]
+    assert "carol@remote.example" in placed["addresses"]
+
+
+def test_placing_the_same_message_twice_returns_the_first_item(alice):
+    raw = raw_email(message_id="twice@remote.example", to="alice@example.test")
+    [first] = deliver(raw, alice)
+    [again] = deliver(raw, alice)  # another Message row, same Message-ID and sender
+
+    assert again.pk == first.pk

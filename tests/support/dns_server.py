@@ -5,6 +5,7 @@ asked type but has others answers NOERROR with no data (so MX falls back to
 A, as RFC 5321 wants); an unknown name answers NXDOMAIN.
 """
 
+import errno
 import threading
 from collections import defaultdict
 
@@ -59,9 +60,19 @@ class LoopbackDNS:
     def __init__(self):
         self.resolver = ZoneResolver()
         logger = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-        self.udp = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=logger)
-        port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(self.resolver, address="127.0.0.1", port=port, tcp=True, logger=logger)
+        # The UDP port is free for UDP only: its TCP twin may be some client's
+        # ephemeral port (benchmarks open thousands), so try a few.
+        for attempt in range(20):
+            self.udp = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=logger)
+            port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(self.resolver, address="127.0.0.1", port=port, tcp=True, logger=logger)
+            except OSError as error:
+                self.udp.server.server_close()
+                if error.errno != errno.EADDRINUSE or attempt == 19:
+                    raise
+                continue
+            break
         self.port = port
 
     @property

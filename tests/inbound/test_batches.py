@@ -1,0 +1,111 @@
+"""A processing task claims a batch of jobs; each message is processed and committed on its own."""
+
+from unittest import mock
+
+import pytest
+
+from inbound.models import InboundMessage
+from inbound.services import pipeline
+from inbound.services.pipeline import process_inbound_messages
+from inbound.services.reception import Arrival, accept_messages
+from mailboxes.models import MailboxItem
+from tests.inbound.test_mx import EICAR, message_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def queued(*raws: bytes) -> list[int]:
+    """Jobs committed as the MX does, with nobody processing them yet."""
+    with mock.patch("inbound.services.reception.dispatch_processing"):
+        jobs = accept_messages(
+            [Arrival(raw, "sam@sender.example", ["alice@example.test"], "127.0.0.1", "mail.sender.example")
+             for raw in raws]
+        )  # fmt: skip
+    return [job.pk for job in jobs]
+
+
+def subjects(user) -> list[str]:
+    return sorted(MailboxItem.objects.filter(user=user).values_list("message__subject", flat=True))
+
+
+def test_a_batch_is_placed_message_by_message(alice):
+    ids = queued(*(message_bytes(subject=f"Batch {n}") for n in range(5)))
+
+    outcomes = process_inbound_messages(job_ids=ids)
+
+    assert outcomes == dict.fromkeys(ids, InboundMessage.Status.DELIVERED)
+    assert subjects(alice) == [f"Batch {n}" for n in range(5)]
+    assert all(job.message_id for job in InboundMessage.objects.all())
+
+
+@pytest.mark.parametrize("step", ["authenticate", "place_message"])
+def test_a_message_that_fails_in_a_batch_does_not_block_or_lose_the_others(alice, step):
+    ids = queued(*(message_bytes(subject=s) for s in ["First", "Breaks", "Last"]))
+    real = getattr(pipeline, step)
+
+    def breaks_on_one(**kwargs):
+        raw = kwargs.get("raw") or kwargs["message"].subject.encode()
+        if b"Breaks" in raw:
+            raise RuntimeError("boom")
+        return real(**kwargs)
+
+    with (
+        mock.patch.object(pipeline, step, side_effect=breaks_on_one),
+        mock.patch.object(pipeline, "dispatch_processing") as retry,
+    ):
+        outcomes = process_inbound_messages(job_ids=ids)
+
+    first, broken, last = (InboundMessage.objects.get(pk=pk) for pk in ids)
+    assert outcomes[first.pk] == outcomes[last.pk] == InboundMessage.Status.DELIVERED
+    assert subjects(alice) == ["First", "Last"]
+    assert broken.status == InboundMessage.Status.QUEUED  # retried later, alone
+    assert "boom" in broken.error and broken.lease_token == ""
+    retry.assert_called_once_with(job_ids=[broken.pk], countdown=60)
+
+
+def test_a_quarantined_message_in_a_batch_is_kept_out_and_the_others_are_placed(alice):
+    ids = queued(message_bytes(subject="Clean"), message_bytes(subject="Infected", body=EICAR.decode()))
+
+    outcomes = process_inbound_messages(job_ids=ids)
+
+    assert outcomes == {ids[0]: InboundMessage.Status.DELIVERED, ids[1]: InboundMessage.Status.QUARANTINED}
+    assert subjects(alice) == ["Clean"]
+
+
+def test_a_batch_processed_twice_is_processed_once(alice):
+    ids = queued(message_bytes(subject="Once"), message_bytes(subject="Only once"))
+
+    process_inbound_messages(job_ids=ids)
+    assert process_inbound_messages(job_ids=ids) == {}
+
+    assert subjects(alice) == ["Once", "Only once"]
+
+
+def test_jobs_another_worker_holds_are_left_to_it(alice):
+    held, free = queued(message_bytes(subject="Held"), message_bytes(subject="Free"))
+    pipeline._claim([held])  # another worker claimed it first
+
+    outcomes = process_inbound_messages(job_ids=[held, free])
+
+    assert outcomes == {free: InboundMessage.Status.DELIVERED}
+    assert InboundMessage.objects.get(pk=held).status == InboundMessage.Status.PROCESSING
+    assert subjects(alice) == ["Free"]
+
+
+def test_a_batch_that_cannot_commit_is_placed_message_by_message(alice):
+    ids = queued(*(message_bytes(subject=f"Retry {n}") for n in range(3)))
+    real = pipeline._place_or_fail
+    calls = []
+
+    def batch_transaction_breaks(analysis, token):
+        calls.append(analysis.job.pk)
+        if len(calls) == 2:  # inside the batch transaction: as if the connection broke
+            raise RuntimeError("connection lost")
+        return real(analysis, token)
+
+    with mock.patch.object(pipeline, "_place_or_fail", side_effect=batch_transaction_breaks):
+        outcomes = process_inbound_messages(job_ids=ids)
+
+    assert outcomes == dict.fromkeys(ids, InboundMessage.Status.DELIVERED)
+    assert subjects(alice) == ["Retry 0", "Retry 1", "Retry 2"]  # the first one's rollback lost nothing
+    assert MailboxItem.objects.filter(user=alice).count() == 3

@@ -1,0 +1,147 @@
+"""The MX stores the messages of concurrent sessions together (group commit), and never loses one.
+
+No timings are asserted: what matters is that every session gets its 250 only
+for a message whose row and file exist, and that one bad message fails alone.
+"""
+
+import asyncio
+import smtplib
+import threading
+
+import pytest
+
+from inbound import smtpd
+from inbound.models import InboundMessage
+from inbound.services.reception import Arrival
+from mailboxes.blobstore import read_blob
+from mailboxes.models import MailboxItem
+from tests.inbound.test_mx import message_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def arrival(subject: str) -> Arrival:
+    return Arrival(
+        raw=message_bytes(subject=subject),
+        mail_from="sam@sender.example",
+        rcpt_tos=["alice@example.test"],
+        client_ip="127.0.0.1",
+        helo="mail.sender.example",
+    )
+
+
+def run_in_new_loop(coroutine):
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())  # ends the database threads
+        loop.close()
+
+
+def test_twenty_concurrent_sessions_all_get_250_and_every_message_is_stored(mx_server, alice, monkeypatch):
+    batches = []
+    real = smtpd.accept_messages
+    monkeypatch.setattr(smtpd, "accept_messages", lambda arrivals: batches.append(len(arrivals)) or real(arrivals))
+    replies, start = {}, threading.Barrier(20)
+
+    def send(n):
+        client = smtplib.SMTP(*mx_server, timeout=30)
+        client.ehlo("mail.sender.example")
+        start.wait()
+        client.mail("sam@sender.example")
+        client.rcpt("alice@example.test")
+        replies[n] = client.data(message_bytes(subject=f"Concurrent {n}"))
+        client.quit()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(replies) == list(range(20))
+    assert all(code == 250 for code, _ in replies.values()), replies
+    queued_as = {int(reply.rsplit(b" ", 1)[1]) for _, reply in replies.values()}
+    assert queued_as == set(InboundMessage.objects.values_list("pk", flat=True))
+    assert sum(batches) == 20
+    subjects = set(MailboxItem.objects.filter(user=alice).values_list("message__subject", flat=True))
+    assert subjects == {f"Concurrent {n}" for n in range(20)}
+
+
+def test_messages_ready_together_are_committed_in_one_transaction(alice, monkeypatch):
+    batches = []
+    real = smtpd.accept_messages
+    monkeypatch.setattr(smtpd, "accept_messages", lambda arrivals: batches.append(len(arrivals)) or real(arrivals))
+    committer = smtpd.GroupCommit()
+    arrivals = [arrival(f"Together {n}") for n in range(10)]
+
+    async def all_at_once():
+        return await asyncio.gather(*(committer.accept(a) for a in arrivals))
+
+    jobs = run_in_new_loop(all_at_once())
+
+    assert batches == [10]
+    assert [read_blob(job.blob) for job in jobs] == [a.raw for a in arrivals]  # each session got its own job
+    assert InboundMessage.objects.count() == 10
+    assert MailboxItem.objects.filter(user=alice).count() == 10  # processed after commit (tasks run inline)
+
+
+def test_a_message_that_cannot_be_stored_fails_alone_and_the_others_are_stored(alice, monkeypatch):
+    real = smtpd.accept_messages
+
+    def refuse_the_poisoned(arrivals):
+        if any(b"Poisoned" in a.raw for a in arrivals):
+            raise OSError("disk says no")
+        return real(arrivals)
+
+    monkeypatch.setattr(smtpd, "accept_messages", refuse_the_poisoned)
+    committer = smtpd.GroupCommit()
+    subjects = ["Fine 1", "Poisoned", "Fine 2", "Fine 3"]
+
+    async def all_at_once():
+        return await asyncio.gather(*(committer.accept(arrival(s)) for s in subjects), return_exceptions=True)
+
+    outcomes = run_in_new_loop(all_at_once())
+
+    assert isinstance(outcomes[1], OSError)
+    assert all(isinstance(o, InboundMessage) for i, o in enumerate(outcomes) if i != 1)
+    assert InboundMessage.objects.count() == 3
+    assert sorted(MailboxItem.objects.filter(user=alice).values_list("message__subject", flat=True)) == [
+        "Fine 1",
+        "Fine 2",
+        "Fine 3",
+    ]
+
+
+def test_the_client_gets_451_when_storing_fails_and_nothing_is_kept(mx_server, alice, monkeypatch):
+    def broken(arrivals):
+        raise OSError("disk says no")
+
+    monkeypatch.setattr(smtpd, "accept_messages", broken)
+    client = smtplib.SMTP(*mx_server, timeout=10)
+    client.ehlo("mail.sender.example")
+    client.mail("sam@sender.example")
+    client.rcpt("alice@example.test")
+    code, reply = client.data(message_bytes())
+    client.quit()
+
+    assert (code, reply[:5]) == (451, b"4.3.0")
+    assert not InboundMessage.objects.exists()
+
+
+def test_a_known_recipient_is_looked_up_once_while_cached(mx_server, alice, monkeypatch):
+    calls = []
+    real = smtpd.check_recipient
+    monkeypatch.setattr(smtpd, "check_recipient", lambda address: calls.append(address) or real(address))
+    client = smtplib.SMTP(*mx_server, timeout=10)
+    client.ehlo("mail.sender.example")
+    for _ in range(3):
+        client.mail("sam@sender.example")
+        assert client.rcpt("alice@example.test")[0] == 250
+        assert client.rcpt("nobody@example.test")[0] == 550  # refusals are not cached
+        client.rset()
+    client.quit()
+
+    assert calls.count("alice@example.test") == 1
+    assert calls.count("nobody@example.test") == 3
