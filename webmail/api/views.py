@@ -298,10 +298,16 @@ def _download_links(request, item) -> tuple[list, dict]:
 def _detail_data(request, item, *, remote_images: bool = False) -> dict:
     parsed = parse_message(read_blob(item.message.blob))
     attachments, links = _download_links(request, item)
+    inline = {a.content_id.strip("<>"): a.pk for a in attachments if a.content_id and a.pk in links}
+
+    def cid_url(content_id: str) -> str | None:
+        pk = inline.get(content_id.strip("<>"))
+        return links[pk][0] if pk is not None else None
+
     context = {
         "request": request,
         "parsed": parsed,
-        "html": sanitize_html(parsed.html, allow_remote_images=remote_images),
+        "html": sanitize_html(parsed.html, allow_remote_images=remote_images, cid_url=cid_url),
         "attachments": attachments,
         "download_links": links,
     }
