@@ -24,11 +24,12 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.selectors import api_tokens_of
 from accounts.services import create_api_token, revoke_api_token
 from mailboxes.views.common import redirect_after_post, sidebar_context, user_errors
+from webmail.clients import client_address
 from webmail.errors import UserError
 
 
 def _keys(request, username: str) -> list[str]:
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_address(request)
     name = hashlib.sha256((username or "").strip().lower().encode()).hexdigest()[:32]
     return [f"signin-fail:user:{name}", f"signin-fail:ip:{ip}"]
 
