@@ -26,6 +26,7 @@ from delivery.services import send_draft, send_message
 from mailboxes import selectors
 from mailboxes import services as mailbox_services
 from mailboxes.blobstore import read_blob
+from mailboxes.cursors import keyset_page
 from mailboxes.exceptions import DraftNotFound, MessageTooLarge
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.parsing import parse_message
@@ -33,7 +34,6 @@ from mailboxes.sanitize import sanitize_html
 from mailboxes.services.drafts import draft_composition
 from mailboxes.services.uploads import attachments_from_uploads, create_upload
 from webmail.api import serializers as s
-from webmail.api.cursors import keyset_page
 from webmail.errors import NotFound, UserError
 
 # --- helpers ------------------------------------------------------------------
