@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.services import create_api_token, revoke_api_token
+from webmail.errors import UserError
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +59,19 @@ def test_a_too_long_name_is_a_form_error_and_makes_nothing(alice_client, alice):
     assert response.status_code == 400
     assert "at most 100 characters" in response.content.decode()
     assert not ApiToken.objects.filter(user=alice).exists()
+
+
+@pytest.mark.parametrize("name", ["null\x00byte", "bell\x07"])
+def test_control_characters_in_the_name_are_a_form_error(alice_client, alice, name):
+    response = _create(alice_client, name=name)
+    assert response.status_code == 400
+    assert "control characters" in response.content.decode()
+    assert not ApiToken.objects.filter(user=alice).exists()
+
+
+def test_the_service_refuses_a_lone_surrogate_too(alice):
+    with pytest.raises(UserError):
+        create_api_token(user=alice, name="lone \ud800 surrogate")  # from a command line, say
 
 
 def test_revoke_stops_the_token_at_once(alice_client, alice):
