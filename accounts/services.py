@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import timedelta
 
 from django.contrib.auth.models import Group
@@ -151,6 +152,8 @@ def create_api_token(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     name = " ".join((name or "").split())
     if len(name) > 100:
         raise UserError("A token name has at most 100 characters.", field="name")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):  # PostgreSQL refuses NUL, and nobody types them
+        raise UserError("A token name cannot contain control characters.", field="name")
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken.objects.create(user=user, name=name, prefix=token[:10], key_hash=hash_api_token(token))
     return record, token

@@ -1,4 +1,4 @@
-"""Signing in and out of the webmail.
+"""Signing in and out of the webmail, and the user's settings page (API tokens).
 
 Failed sign-ins are counted per address and per client address in the cache;
 past ``SIGNIN_MAX_FAILURES`` within ``SIGNIN_THROTTLE_WINDOW`` seconds the
@@ -9,15 +9,27 @@ such as Redis makes the limit hold across web processes).
 import hashlib
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.selectors import api_tokens_of
+from accounts.services import create_api_token, revoke_api_token
+from mailboxes.views.common import redirect_after_post, sidebar_context, user_errors
+from webmail.clients import client_address
+from webmail.errors import UserError
 
 
 def _keys(request, username: str) -> list[str]:
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_address(request)
     name = hashlib.sha256((username or "").strip().lower().encode()).hexdigest()[:32]
     return [f"signin-fail:user:{name}", f"signin-fail:ip:{ip}"]
 
@@ -38,8 +50,8 @@ def record_failure(request, username: str) -> None:
 class SignInForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": _("That address and password do not match."),
-        "throttled": _("Too many failed sign-ins. Wait a few minutes and try again."),
+        "invalid_login": gettext_lazy("That address and password do not match."),
+        "throttled": gettext_lazy("Too many failed sign-ins. Wait a few minutes and try again."),
     }
 
     def clean(self):
@@ -67,3 +79,48 @@ class SignInView(auth_views.LoginView):
 
 sign_in = SignInView.as_view()
 sign_out = auth_views.LogoutView.as_view()
+
+
+# --- the user's settings: API tokens ------------------------------------------------
+
+
+def _settings_page(request, *, new_token: str = "", error: str = "", name: str = "", status: int = 200):
+    context = {
+        **sidebar_context(request.user),
+        "title": _("Settings"),
+        "tokens": api_tokens_of(request.user),
+        "new_token": new_token,
+        "error": error,
+        "name": name,
+    }
+    response = render(request, "accounts/settings.html", context, status=status)
+    if new_token:
+        response["Cache-Control"] = "no-store"  # the token must not come back from the browser's cache
+    return response
+
+
+@login_required
+@require_GET
+def settings_page(request):
+    return _settings_page(request)
+
+
+@login_required
+@require_POST
+def create_token(request):
+    """Makes a token and shows it in this response only: it is never stored, in the session or anywhere else."""
+    name = request.POST.get("name", "")
+    try:
+        _record, token = create_api_token(user=request.user, name=name)
+    except UserError as exc:
+        return _settings_page(request, error=exc.message, name=name[:200], status=400)
+    return _settings_page(request, new_token=token)
+
+
+@login_required
+@require_POST
+@user_errors
+def revoke_token(request, token_id: int):
+    record = revoke_api_token(user=request.user, token_id=token_id)
+    messages.success(request, _("Token “%(name)s” revoked.") % {"name": record.name or record.prefix})
+    return redirect_after_post(request, reverse("accounts:settings"))

@@ -1,115 +1,197 @@
-"""HTML mail made safe to show: bleach with its CSS sanitizer.
+"""HTML mail made safe to show: one sanitiser for the webmail and the REST API.
 
-Scripts, event handlers, forms, frames and anything not on the allow lists
-are removed; links keep only http(s)/mailto; styles keep only harmless
-properties. Remote images (a tracking pixel is one) are blocked unless the
-reader asks for them: their ``src`` is dropped, and the original address is
-kept in ``data-remote-src`` so a page can offer to load it.
+bleach keeps the listed tags and attributes and drops the rest (scripts,
+event handlers, forms, frames, ``<base>``, ``<meta>``); script, style and the
+like go together with their text. Links keep only http(s) and mailto and open
+in a new tab without a referrer; bare addresses in the text become links.
+Inline styles keep only listed properties, and a declaration that could fetch
+or evaluate something (``url()``, ``image-set``, ``expression()``, escapes) is
+removed whatever its property. Images: remote ones (a tracking pixel is one)
+are dropped, address and all, unless the reader asked for them; ``cid:``
+images point at the URL ``cid_url`` gives for that part, or are dropped; any
+other source (``data:``, relative) is dropped.
+
+The webmail still shows the result in a sandboxed frame with its own
+Content-Security-Policy, so even a sanitiser bug runs no script and loads
+nothing remote.
 """
 
+import re
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+from urllib.parse import unquote
+
 import bleach
-from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+import tinycss2
+from bleach.css_sanitizer import CSSSanitizer
 from bleach.html5lib_shim import Filter
+from bleach.linkifier import LinkifyFilter
 
 ALLOWED_TAGS = frozenset(
     {
         "a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd", "del",
-        "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li",
-        "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "tbody",
-        "td", "tfoot", "th", "thead", "tr", "u", "ul",
+        "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd",
+        "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "tbody",
+        "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul",
     }
 )  # fmt: skip
 _COMMON = ["align", "class", "dir", "lang", "style", "title"]
-_CELL = [*_COMMON, "bgcolor", "colspan", "height", "rowspan", "valign", "width"]
+_CELL = [*_COMMON, "bgcolor", "colspan", "height", "nowrap", "rowspan", "valign", "width"]
 ALLOWED_ATTRIBUTES = {
     "*": _COMMON,
     "a": [*_COMMON, "href", "name"],
     "font": [*_COMMON, "color", "face", "size"],
-    "img": [*_COMMON, "alt", "height", "src", "width", "data-remote-src"],
+    "img": [*_COMMON, "alt", "height", "src", "width"],
     "table": [*_COMMON, "bgcolor", "border", "cellpadding", "cellspacing", "width"],
     "td": _CELL,
     "th": _CELL,
     "tr": [*_COMMON, "bgcolor", "valign"],
     "col": [*_COMMON, "span", "width"],
+    "colgroup": [*_COMMON, "span", "width"],
     "ol": [*_COMMON, "start", "type"],
+    "li": [*_COMMON, "value"],
 }
-ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "cid", "data"})
-_CSS = CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES)
+# cid: only for <img>, where _Images rewrites it; a link keeps http(s) and mailto only (_link_attrs).
+ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "cid"})
+# Visual properties only: no position (a message could cover the page), no cursor (it can fetch an
+# image), no unicode-bidi (text that reads differently than it is), none of CSS2's aural properties.
+ALLOWED_CSS = frozenset(
+    {
+        "background-color", "border", "border-bottom", "border-bottom-color", "border-collapse", "border-color",
+        "border-left", "border-left-color", "border-radius", "border-right", "border-right-color",
+        "border-spacing", "border-style", "border-top", "border-top-color", "border-width", "clear", "color",
+        "direction", "display", "float", "font", "font-family", "font-size", "font-style", "font-variant",
+        "font-weight", "height", "letter-spacing", "line-height", "list-style-type", "margin", "margin-bottom",
+        "margin-left", "margin-right", "margin-top", "max-height", "max-width", "min-height", "min-width",
+        "overflow", "padding", "padding-bottom", "padding-left", "padding-right", "padding-top", "table-layout",
+        "text-align", "text-decoration", "text-indent", "text-transform", "vertical-align", "white-space",
+        "width", "word-spacing",
+    }
+)  # fmt: skip
+# Let through the sanitiser only so that _DropWithContent can remove them with their text
+# (stripping a tag keeps its text, and the text of these is code or noise).
+DROPPED_WITH_CONTENT = frozenset(
+    {
+        "applet", "embed", "head", "iframe", "math", "noscript", "object", "script", "style", "svg", "template",
+        "title", "xml",
+    }
+)  # fmt: skip
+# Any declaration that could fetch or evaluate something, whatever its property.
+_FETCHING_CSS = re.compile(r"url\s*\(|image-set|expression\s*\(|@import|\\", re.IGNORECASE)
+
+
+class SafeHtml(NamedTuple):
+    html: str
+    remote_images_blocked: bool
+
+
+class _StrictCSSSanitizer(CSSSanitizer):
+    """bleach's CSS sanitiser checks property names only; this one also drops declarations that fetch."""
+
+    def sanitize_css(self, style: str) -> str:
+        kept = []
+        for token in tinycss2.parse_declaration_list(style, skip_comments=True, skip_whitespace=True):
+            if token.type == "declaration" and token.lower_name in self.allowed_css_properties:
+                declaration = token.serialize().strip()
+                if not _FETCHING_CSS.search(declaration):
+                    kept.append(declaration)
+        return "; ".join(kept)
+
+
+_CSS = _StrictCSSSanitizer(allowed_css_properties=ALLOWED_CSS, allowed_svg_properties=frozenset())
 
 
 def _is_remote(url: str) -> bool:
     return url.strip().lower().startswith(("http:", "https:", "//"))
 
 
-def _is_inline_image(url: str) -> bool:
-    url = url.strip().lower()
-    return url.startswith("cid:") or url.startswith("data:image/")
-
-
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
-    if name not in ALLOWED_ATTRIBUTES.get(tag, []) + ALLOWED_ATTRIBUTES["*"]:
+    if name not in ALLOWED_ATTRIBUTES.get(tag, ()) and name not in ALLOWED_ATTRIBUTES["*"]:
         return False
     if tag == "img" and name == "src":
-        return _is_inline_image(value) or _is_remote(value)
-    if tag == "img" and name == "data-remote-src":
-        return False  # only ever set by _BlockRemoteImages, after sanitising
-    if tag == "a" and name == "href":
-        return not value.strip().lower().startswith("data:")
+        return _is_remote(value) or value.strip().lower().startswith("cid:")
     return True
 
 
-class _BlockRemoteImages(Filter):
-    """Runs after the sanitiser: a remote image keeps its address in ``data-remote-src``, not ``src``."""
-
-    def __iter__(self):
-        for token in super().__iter__():
-            if token["type"] in ("StartTag", "EmptyTag") and token["name"] == "img":
-                src = token["data"].get((None, "src"))
-                if src is not None and _is_remote(src):
-                    data = dict(token["data"])
-                    data[(None, "data-remote-src")] = data.pop((None, "src"))
-                    token["data"] = data
-            yield token
-
-
-# Let through the sanitiser only so that _DropWithContent can remove them with their text.
-DROPPED_WITH_CONTENT = frozenset(
-    {"applet", "embed", "head", "iframe", "math", "noscript", "object", "script", "style", "svg", "template", "title"}
-)
-
-
 class _DropWithContent(Filter):
-    """Removes script, style and the like together with their content (stripping keeps the text)."""
+    """Removes script, style and the like together with their content."""
 
     def __iter__(self):
         depth = 0
         for token in super().__iter__():
-            kind = token["type"]
-            name = token.get("name")
-            if name in DROPPED_WITH_CONTENT and kind in ("StartTag", "EndTag", "EmptyTag"):
-                if kind == "StartTag":
+            if token.get("name") in DROPPED_WITH_CONTENT and token["type"] in ("StartTag", "EndTag", "EmptyTag"):
+                if token["type"] == "StartTag":
                     depth += 1
-                elif kind == "EndTag":
+                elif token["type"] == "EndTag":
                     depth = max(depth - 1, 0)
                 continue
             if depth == 0:
                 yield token
 
 
-def _cleaner(*, allow_remote_images: bool) -> bleach.Cleaner:
-    return bleach.Cleaner(
+class _Images(Filter):
+    """Runs after the sanitiser: decides every ``<img src>`` and notes whether a remote one was held back."""
+
+    def __init__(self, source, *, allow_remote: bool, cid_url, report: dict):
+        super().__init__(source)
+        self.allow_remote, self.cid_url, self.report = allow_remote, cid_url, report
+
+    def _src(self, value: str) -> str | None:
+        if _is_remote(value):
+            if not self.allow_remote:
+                self.report["blocked"] = True
+                return None
+            return value
+        if value.strip().lower().startswith("cid:") and self.cid_url is not None:
+            return self.cid_url(unquote(value.strip()[4:]))  # RFC 2392: the Content-ID is URL-encoded
+        return None
+
+    def __iter__(self):
+        for token in super().__iter__():
+            if token["type"] in ("StartTag", "EmptyTag") and token["name"] == "img":
+                data = dict(token["data"])
+                src = data.pop((None, "src"), None)
+                new = self._src(src) if src is not None else None
+                if new:
+                    data[(None, "src")] = new
+                token["data"] = data
+            yield token
+
+
+def _link_attrs(attrs, new=False):
+    href = attrs.get((None, "href"), "")
+    if href.strip().lower().startswith(("http:", "https:", "mailto:")):
+        attrs[(None, "target")] = "_blank"
+        attrs[(None, "rel")] = "noopener noreferrer nofollow"
+    else:
+        attrs.pop((None, "href"), None)
+    return attrs
+
+
+def sanitize_html(
+    html: str, *, allow_remote_images: bool = False, cid_url: Callable[[str], str | None] | None = None
+) -> SafeHtml:
+    """HTML that is safe to show, and whether remote images were held back.
+
+    ``cid_url`` maps the Content-ID of a ``cid:`` image to the URL of that part (or None);
+    without it such images are dropped.
+    """
+    if not html:
+        return SafeHtml("", False)
+    report = {"blocked": False}
+    cleaner = bleach.Cleaner(
         tags=ALLOWED_TAGS | DROPPED_WITH_CONTENT,
         attributes=_attribute_allowed,
         protocols=ALLOWED_PROTOCOLS,
+        css_sanitizer=_CSS,
         strip=True,
         strip_comments=True,
-        css_sanitizer=_CSS,
-        filters=[_DropWithContent] if allow_remote_images else [_DropWithContent, _BlockRemoteImages],
+        filters=[
+            _DropWithContent,
+            partial(_Images, allow_remote=allow_remote_images, cid_url=cid_url, report=report),
+            partial(LinkifyFilter, callbacks=[_link_attrs], parse_email=False, skip_tags={"pre", "code"}),
+        ],
     )
-
-
-def sanitize_html(html: str, *, allow_remote_images: bool = False) -> str:
-    """HTML that is safe to put in a page: no script, no active content, remote images only if allowed."""
-    if not html:
-        return ""
-    return _cleaner(allow_remote_images=allow_remote_images).clean(html)
+    cleaned = cleaner.clean(html)
+    return SafeHtml(cleaned, report["blocked"])

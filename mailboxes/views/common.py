@@ -4,16 +4,14 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.core import signing
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from mailboxes import selectors
+from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link
 from webmail.errors import NotFound, UserError
-
-_ATTACHMENT_SALT = "mailboxes.attachment"
 
 
 def sidebar_context(user) -> dict:
@@ -66,15 +64,15 @@ def user_errors(view):
 
 
 def attachment_token(*, user, attachment_id: int, inline: bool = False) -> str:
-    return signing.dumps({"u": user.pk, "a": attachment_id, "i": int(inline)}, salt=_ATTACHMENT_SALT, compress=True)
+    return sign_attachment_link(kind=LinkKind.WEBMAIL, user_id=user.pk, attachment_id=attachment_id, inline=inline)
 
 
 def read_attachment_token(token: str, *, user) -> tuple[int, bool]:
     """The attachment id and display mode of a link made for ``user``; 404 when expired, forged or not theirs."""
     try:
-        data = signing.loads(token, salt=_ATTACHMENT_SALT, max_age=settings.WEBMAIL_ATTACHMENT_LINK_SECONDS)
-    except signing.BadSignature as exc:  # SignatureExpired is a BadSignature
-        raise Http404("This link has expired.") from exc
-    if not isinstance(data, dict) or data.get("u") != user.pk:
+        link = read_attachment_link(token, kind=LinkKind.WEBMAIL, max_age=settings.WEBMAIL_ATTACHMENT_LINK_SECONDS)
+    except UserError as exc:  # expired or forged: for a page, both are simply gone
+        raise Http404(exc.message) from exc
+    if link.user_id != user.pk:
         raise Http404("No such attachment.")
-    return int(data["a"]), bool(data.get("i"))
+    return link.attachment_id, link.inline

@@ -15,9 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.selectors import addresses_of
 from mailboxes import selectors
 from mailboxes.blobstore import read_blob
-from mailboxes.htmlsafe import sanitize_html
 from mailboxes.models import MailboxItem, Message
 from mailboxes.parsing import parse_message
+from mailboxes.sanitize import sanitize_html
 from mailboxes.services.drafts import discard_draft, draft_attachments, save_draft
 from mailboxes.services.undo import cancel_send, schedule_send, send_due_draft
 from mailboxes.services.uploads import attachments_from_uploads, create_upload
@@ -76,7 +76,7 @@ def _initial(request) -> dict:
             bcc=_format_pairs(parsed.bcc),
             subject=parsed.subject,
             body=parsed.text,
-            html=sanitize_html(parsed.html)[0] if parsed.html.strip() else "",
+            html=sanitize_html(parsed.html).html if parsed.html.strip() else "",
             attachments=_uploads_from_attachments(user, draft_attachments(item.message)),
         )
         parent = MailboxItem.objects.filter(user=user, message__message_id=item.message.in_reply_to).first()
@@ -166,7 +166,7 @@ def _posted(request) -> dict:
         "subject": post.get("subject", ""),
         "body": post.get("body", ""),
         # The rich-text editor's HTML, sanitised like received mail before it is stored or shown again.
-        "html": sanitize_html(post.get("html", ""))[0] if post.get("rich") and post.get("html", "").strip() else "",
+        "html": sanitize_html(post.get("html", "")).html if post.get("rich") and post.get("html", "").strip() else "",
         "in_reply_to": post.get("in_reply_to") or "",
         "upload_ids": post.getlist("attachment"),
     }

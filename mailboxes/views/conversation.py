@@ -15,9 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
-from mailboxes.htmlsafe import sanitize_html
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
+from mailboxes.sanitize import sanitize_html
 from mailboxes.views.actions import applicable_item_ids, run_action
 from mailboxes.views.common import (
     attachment_token,

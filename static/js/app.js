@@ -63,6 +63,22 @@
     }
   });
 
+  // --- settings: copy a new API token ------------------------------------------------
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest("[data-copy]");
+    if (!button) { return; }
+    var field = $(button.getAttribute("data-copy"));
+    if (!field) { return; }
+    field.select();
+    var done = function () { toast(button.getAttribute("data-copied")); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+
   // --- the list: select all, row focus for j/k ------------------------------------------
   document.addEventListener("change", function (ev) {
     if (ev.target.matches("[data-select-all]")) {

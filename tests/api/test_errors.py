@@ -64,6 +64,12 @@ def test_requests_without_credentials_are_throttled_by_address(db, rates):
     assert_error(APIClient().get("/api/downloads/guess"), 429, "throttled")
 
 
+def test_a_forwarded_for_header_does_not_buy_a_new_budget(db, rates):
+    rates(anon="1/min")
+    assert_error(APIClient().get("/api/downloads/guess", HTTP_X_FORWARDED_FOR="192.0.2.1"), 404)
+    assert_error(APIClient().get("/api/downloads/guess", HTTP_X_FORWARDED_FOR="192.0.2.2"), 429, "throttled")
+
+
 def test_schema_is_openapi_3_with_bearer_auth_and_examples(db):
     response = APIClient().get("/api/schema", {"format": "json"})
     assert response.status_code == 200

@@ -1,12 +1,15 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from mailboxes.compose import OutgoingAttachment
 from mailboxes.models import MailboxItem
 from mailboxes.services import add_labels, create_label, set_starred
+from mailboxes.views.common import attachment_token
 from tests.api.conftest import assert_error
 from tests.factories import deliver, raw_email, send_and_deliver
 
@@ -122,7 +125,7 @@ def test_read_a_message_with_sanitised_html_and_attachments(api, html_mail):
     assert "<b>Alice</b>" in data["html"]
     for bad in ("script", "onclick", "javascript:", ' src="https://tracker'):
         assert bad not in data["html"]
-    assert 'data-remote-src="https://tracker.example/pixel.gif"' in data["html"]
+    assert "tracker.example" not in data["html"] and data["remote_images_blocked"] is True
     assert data["bcc"] == []  # a recipient never sees the Bcc list
     assert data["delivery_url"] is None
     [attachment] = data["attachments"]
@@ -130,6 +133,7 @@ def test_read_a_message_with_sanitised_html_and_attachments(api, html_mail):
     assert attachment["expires_at"]
     with_images = api.get(f"/api/emails/{html_mail.pk}", {"remote_images": "true"}).json()
     assert 'src="https://tracker.example/pixel.gif"' in with_images["html"]
+    assert with_images["remote_images_blocked"] is False
 
 
 def test_the_download_link_works_without_credentials_until_it_expires(api, html_mail, settings):
@@ -146,6 +150,17 @@ def test_the_download_link_works_without_credentials_until_it_expires(api, html_
 def test_a_tampered_download_link_is_404(api, html_mail):
     link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
     assert_error(APIClient().get(link[:-3] + "xyz"), 404)
+
+
+def test_webmail_and_api_attachment_links_are_not_interchangeable(api, alice, html_mail):
+    attachment = html_mail.message.attachments.get()
+    webmail_token = attachment_token(user=alice, attachment_id=attachment.pk)
+    assert_error(APIClient().get(f"/api/downloads/{webmail_token}"), 404)  # it needs a session, this does not
+    api_link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    browser = Client()
+    browser.force_login(alice)
+    assert browser.get(reverse("mailboxes:attachment", args=[api_link.rsplit("/", 1)[1]])).status_code == 404
+    assert browser.get(reverse("mailboxes:attachment", args=[webmail_token])).status_code == 200
 
 
 def test_a_download_link_dies_with_the_users_access(api, alice, html_mail):

@@ -3,14 +3,18 @@
 Screenshots of the main pages go to ``artifacts/screenshots/`` (CI keeps that folder).
 """
 
+import json
 import os
 import re
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 
+from accounts.services import API_TOKEN_PREFIX
 from mailboxes.models import Folder, MailboxItem
 from mailboxes.services import create_label
 from tests.factories import deliver, raw_email
@@ -320,3 +324,33 @@ def test_forward_with_the_attachment_by_keyboard(page, alice, carol):
     received = MailboxItem.objects.get(user=carol)
     assert received.message.subject == "Fwd: Photo"
     assert [a.filename for a in received.message.attachments.all()] == ["lake.png"]
+
+
+def test_create_an_api_token_and_call_the_api_with_it(page, alice, inbox_item):
+    sign_in(page, "alice@example.test")
+    page.click("header >> text=Settings")
+    page.wait_for_url(re.compile(r"/settings/$"))
+    page.fill("#token-name", "browser test")
+    page.click("button.primary:has-text('Create token')")
+    token = page.input_value("[data-new-token]")
+    assert token.startswith(API_TOKEN_PREFIX)
+    page.click("button[data-copy]")
+    page.wait_for_selector("#toasts .toast:has-text('Copied')")
+    shot(page, "settings-new-token")
+
+    url = page.base + "/api/mailbox/inbox"  # the live test server, http only
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        data = json.loads(response.read())
+    assert [item["subject"] for item in data["items"]] == ["Quarterly numbers"]
+
+    page.goto(page.base + "/settings/")
+    assert token not in page.content()
+    row = page.locator("tr[data-token-row]", has_text="browser test")
+    assert row.locator("time").count() == 2  # created, and last used by the call above
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button:has-text('Revoke')").click()
+    page.wait_for_selector("tr.revoked:has-text('browser test')")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310
+    assert refused.value.code == 401

@@ -18,6 +18,8 @@ POSTS = [
     ("mailboxes:undo", [1]),
     ("mailboxes:send_now", [1]),
     ("accounts:logout", []),
+    ("accounts:create_api_token", []),
+    ("accounts:revoke_api_token", [1]),
 ]
 GETS = [
     ("mailboxes:inbox", []),
@@ -31,6 +33,7 @@ GETS = [
     ("mailboxes:compose", []),
     ("mailboxes:suggest", []),
     ("mailboxes:poll", []),
+    ("accounts:settings", []),
 ]
 
 

@@ -59,6 +59,17 @@ def test_a_garbled_cursor_shows_the_first_page(alice_client, inbox_item):
     assert "Quarterly numbers" in response.content.decode()
 
 
+def test_a_cursor_of_another_list_shows_the_first_page(alice_client, alice, settings):
+    settings.WEBMAIL_PAGE_SIZE = 2
+    for n in range(3):
+        _mail(alice, f"Message number {n}", minutes_ago=10 * (3 - n))
+    cursor = alice_client.get(reverse("mailboxes:inbox")).context["next_cursor"]
+    archive = alice_client.get(reverse("mailboxes:folder", args=["archive"]), {"after": cursor})
+    assert archive.status_code == 200 and archive.context["next_cursor"] is None
+    api = alice_client.get("/api/mailbox/inbox", {"cursor": cursor})  # nor does the API take it
+    assert api.status_code == 400 and api.json()["error"]["code"] == "invalid_cursor"
+
+
 def test_list_query_count_does_not_grow_with_the_page(alice_client, alice):
     label = create_label(user=alice, name="Work")
     items = [_mail(alice, f"Numbered {n}", minutes_ago=n) for n in range(3)]

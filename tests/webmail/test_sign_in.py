@@ -44,6 +44,22 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(client, al
     assert "_auth_user_id" not in client.session
 
 
+def test_a_forwarded_for_header_does_not_reset_the_sign_in_limit(client, alice, settings):
+    settings.SIGNIN_MAX_FAILURES = 2
+    for n in range(2):
+        client.post(
+            reverse("accounts:login"),
+            {"username": f"nobody{n}@example.test", "password": "guess"},
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
+        )
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": "alice@example.test", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="192.0.2.99",
+    )
+    assert response.status_code == 429
+
+
 def test_sign_in_refuses_a_post_without_csrf_token(alice):
     client = Client(enforce_csrf_checks=True)
     response = client.post(reverse("accounts:login"), {"username": "alice@example.test", "password": PASSWORD})

@@ -125,7 +125,11 @@ class EmailDetailSerializer(EmailSummarySerializer):
     headers = serializers.DictField(source="message.headers", child=serializers.CharField())
     text = serializers.SerializerMethodField()
     html = serializers.SerializerMethodField(
-        help_text="Sanitised. Remote images are blocked (kept in `data-remote-src`) unless `remote_images=true`."
+        help_text="Sanitised. Remote images are removed unless `remote_images=true`; images the message carries "
+        "(`cid:`) point at their download links."
+    )
+    remote_images_blocked = serializers.SerializerMethodField(
+        help_text="Remote images were removed from `html`: ask again with `remote_images=true` to keep them."
     )
     attachments = serializers.SerializerMethodField()
     raw_url = serializers.SerializerMethodField()
@@ -139,7 +143,10 @@ class EmailDetailSerializer(EmailSummarySerializer):
         return self.context["parsed"].body_text
 
     def get_html(self, item) -> str:
-        return self.context["html"]
+        return self.context["html"].html
+
+    def get_remote_images_blocked(self, item) -> bool:
+        return self.context["html"].remote_images_blocked
 
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, item):

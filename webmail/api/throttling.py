@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework import throttling
 
 from accounts.models import ApiToken
+from webmail.clients import client_address
 
 
 class _SettingsRate:
@@ -39,4 +40,11 @@ class TokenThrottle(_SettingsRate, throttling.SimpleRateThrottle):
 
 
 class AnonThrottle(_SettingsRate, throttling.AnonRateThrottle):
+    """Requests without credentials, per client address (the same address the sign-in limit counts)."""
+
     scope = "anon"
+
+    def get_ident(self, request):
+        # DRF's own get_ident believes X-Forwarded-For (NUM_PROXIES unset): a new value per request
+        # would be a new budget per request.
+        return client_address(request)

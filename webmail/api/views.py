@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
@@ -26,14 +25,15 @@ from delivery.services import send_draft, send_message
 from mailboxes import selectors
 from mailboxes import services as mailbox_services
 from mailboxes.blobstore import read_blob
+from mailboxes.cursors import keyset_page
 from mailboxes.exceptions import DraftNotFound, MessageTooLarge
+from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.parsing import parse_message
 from mailboxes.sanitize import sanitize_html
 from mailboxes.services.drafts import draft_composition
 from mailboxes.services.uploads import attachments_from_uploads, create_upload
 from webmail.api import serializers as s
-from webmail.api.cursors import keyset_page
 from webmail.errors import NotFound, UserError
 
 # --- helpers ------------------------------------------------------------------
@@ -278,8 +278,6 @@ class DraftSendView(APIView):
 
 # --- reading ----------------------------------------------------------------------
 
-_DOWNLOAD_SALT = "webmail.api.download"
-
 
 def _download_links(request, item) -> tuple[list, dict]:
     """The item's attachments, and a signed, expiring download link for each clean one."""
@@ -290,7 +288,9 @@ def _download_links(request, item) -> tuple[list, dict]:
     for attachment in attachments:
         if attachment.scan_status == attachment.ScanStatus.INFECTED:
             continue
-        token = signing.dumps({"u": request.user.pk, "i": item.pk, "a": attachment.pk}, salt=_DOWNLOAD_SALT)
+        token = sign_attachment_link(
+            kind=LinkKind.API, user_id=request.user.pk, item_id=item.pk, attachment_id=attachment.pk
+        )
         links[attachment.pk] = (request.build_absolute_uri(f"/api/downloads/{token}"), expires)
     return attachments, links
 
@@ -298,10 +298,16 @@ def _download_links(request, item) -> tuple[list, dict]:
 def _detail_data(request, item, *, remote_images: bool = False) -> dict:
     parsed = parse_message(read_blob(item.message.blob))
     attachments, links = _download_links(request, item)
+    inline = {a.content_id.strip("<>"): a.pk for a in attachments if a.content_id and a.pk in links}
+
+    def cid_url(content_id: str) -> str | None:
+        pk = inline.get(content_id.strip("<>"))
+        return links[pk][0] if pk is not None else None
+
     context = {
         "request": request,
         "parsed": parsed,
-        "html": sanitize_html(parsed.html, allow_remote_images=remote_images),
+        "html": sanitize_html(parsed.html, allow_remote_images=remote_images, cid_url=cid_url),
         "attachments": attachments,
         "download_links": links,
     }
@@ -419,13 +425,10 @@ class DownloadView(APIView):
         tags=["attachments"],
     )
     def get(self, request, token):
-        try:
-            data = signing.loads(token, salt=_DOWNLOAD_SALT, max_age=settings.API_DOWNLOAD_LINK_SECONDS)
-            user_id, item_id, attachment_id = int(data["u"]), data["i"], data["a"]
-        except signing.SignatureExpired as exc:
-            raise LinkExpired("This download link has expired; read the message again for a new one.") from exc
-        except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
-            raise NotFound("No such download.") from exc
+        link = read_attachment_link(token, kind=LinkKind.API, max_age=settings.API_DOWNLOAD_LINK_SECONDS)
+        user_id, item_id, attachment_id = link.user_id, link.item_id, link.attachment_id
+        if item_id is None:
+            raise NotFound("No such download.")
         user = User.objects.filter(pk=user_id, is_active=True).first()
         if user is None:
             raise NotFound("No such download.")
@@ -438,11 +441,6 @@ class DownloadView(APIView):
         response["Content-Disposition"] = _content_disposition(attachment.filename)
         response["X-Content-Type-Options"] = "nosniff"
         return response
-
-
-class LinkExpired(UserError):
-    code = "link_expired"
-    status = 410
 
 
 def _content_disposition(filename: str) -> str:
