@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mailboxes", "0004_mailbox_change_feed"),
+        ("mailboxes", "0005_draft_send_at_unread_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
