@@ -284,6 +284,8 @@ def _terms(doc: IndexDocument) -> dict[str, list[str]]:
 class DatabaseBackend(SearchBackend):
     """Full-text search in the main database: nothing else to run."""
 
+    copies_state = False  # folder, labels and flags are filtered on MailboxItem itself
+
     def _vendor(self) -> _Vendor:
         if connection.vendor == "postgresql":
             return _Postgres()
@@ -295,6 +297,9 @@ class DatabaseBackend(SearchBackend):
         if documents:
             with transaction.atomic():
                 self._vendor().write(documents)
+
+    def update_states(self, states) -> set[int]:
+        return set()  # nothing copied, nothing stale
 
     def delete(self, item_ids: list[int]) -> None:
         if item_ids:

@@ -16,7 +16,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import bulk
 from elasticsearch_dsl import Q, Search
 
-from mailboxes.search.backends import IndexDocument, Page, Row, SearchBackend
+from mailboxes.search.backends import IndexDocument, ItemState, Page, Row, SearchBackend
 from mailboxes.search.query import (
     And,
     DateBound,
@@ -84,6 +84,16 @@ def document_source(doc: IndexDocument) -> dict:
         "is_starred": doc.is_starred,
         "has_attachments": doc.has_attachments,
         "size": doc.size,
+    }
+
+
+def state_source(state: ItemState) -> dict:
+    """The part of ``_source`` that a state change replaces (a partial ``update``)."""
+    return {
+        "folder": state.folder,
+        "labels": sorted({label.lower() for label in state.labels}),
+        "is_read": state.is_read,
+        "is_starred": state.is_starred,
     }
 
 
@@ -173,6 +183,30 @@ class ElasticsearchBackend(SearchBackend):
             }
             for doc in documents
         ]
+
+    def update_states(self, states: list[ItemState]) -> set[int]:
+        """Partial updates in one bulk request; a document not indexed yet is reported, not created half-empty."""
+        if not states:
+            return set()
+        self.ensure_index()
+        actions = [
+            {
+                "_op_type": "update",
+                "_index": self.index_name,
+                "_id": state.item_id,
+                "_routing": str(state.user_id),
+                "doc": state_source(state),
+            }
+            for state in states
+        ]
+        _, errors = bulk(self.client, actions, raise_on_error=False, refresh="wait_for" if self.refresh else False)
+        missing = set()
+        for error in errors:
+            result = error.get("update", {})
+            if result.get("status") != 404:
+                raise RuntimeError(f"Elasticsearch refused a state update: {result}")
+            missing.add(int(result["_id"]))
+        return missing
 
     def delete(self, item_ids: list[int]) -> None:
         if not item_ids:
