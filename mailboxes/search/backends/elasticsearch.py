@@ -4,8 +4,9 @@ Documents are routed by user, so one user's search touches one shard. Text
 fields hold the terms made by ``mailboxes.search.text`` (folded, CJK
 bigrams) and are analysed with the plain ``whitespace`` tokenizer, so
 Elasticsearch matches exactly what the database backends match, without
-plugins. Folder, labels and flags are copied into the document: they are as
-fresh as the last indexing of the item (``reindex`` refreshes everything).
+plugins. Folder, labels and flags are copied into the document and refreshed
+by partial updates when the change feed records a state change of the item
+(``update_states``), so they are as fresh as the indexer.
 """
 
 import contextlib
