@@ -96,3 +96,16 @@ def test_the_new_mail_signal_ignores_other_changes(alice, mail):
     latest = latest_change_id(user=alice)
     mark_read(user=alice, item_ids=[item.pk])
     assert latest_change_id(user=alice) == latest
+
+
+def test_a_draft_sent_after_the_undo_window_is_indexed_as_sent(alice, bob):
+    from mailboxes.services.undo import schedule_send, send_due_draft
+
+    draft = save_draft(user=alice, to=["bob@example.test"], subject="Ferry times", text="the 9:40")
+    index_changes()
+    assert found(alice, "ferry in:drafts") == {draft.pk}
+    schedule_send(user=alice, draft_id=draft.pk, delay_seconds=0)
+    assert send_due_draft(item_id=draft.pk) is not None
+    index_changes()
+    assert found(alice, "ferry in:sent") == {draft.pk}
+    assert kinds(alice)[-1] == "updated"
