@@ -49,7 +49,7 @@ from mailboxes.search.text import index_terms, query_terms
 
 SNIPPET_BODY_CHARS = 20_000
 # Up to this many GIN matches of a required word, fetch them and sort; past it, walk newest first.
-CANDIDATE_CAP = 2000
+CANDIDATE_CAP = 500
 # Relevance order on a word with more matches than the cap ranks only the newest this many.
 RANK_CAP = 2000
 
