@@ -5,8 +5,9 @@ with a cursor kept in ``IndexCursor``, in batches: new mail and edited drafts
 are (re)indexed, deleted items removed, and folder/label/flag changes copied
 into backends that keep a copy of them (Elasticsearch; the database backend
 filters them live). It then sweeps new item ids for what the feed does not
-carry (sent copies), so every item gets a document. Run by the ``search.index_changes`` task on
-the indexing queue every few seconds (beat), or directly by tests.
+carry (sent copies), so every item gets a document. Run by the
+``search.index_changes`` task on the indexing queue every few seconds (beat),
+or directly by tests.
 """
 
 from collections.abc import Callable
