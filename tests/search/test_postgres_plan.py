@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mailboxes.search import search
 from mailboxes.search.backends import reset_search_backends
-from mailboxes.search.backends.database import DatabaseBackend
+from mailboxes.search.backends.database import DatabaseBackend, forget_common_words
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +21,10 @@ def _postgres_with_small_caps(settings, db):
     backend = f"{DatabaseBackend.__module__}.DatabaseBackend"
     settings.SEARCH_BACKENDS = {"default": {"BACKEND": backend, "CANDIDATE_CAP": 3, "RANK_CAP": 3}}
     reset_search_backends()
+    forget_common_words()
     yield
     reset_search_backends()
+    forget_common_words()
 
 
 def hits(user, query, **kwargs) -> list[int]:
@@ -79,3 +82,16 @@ def test_the_probe_leaves_the_planner_settings_as_they_were(alice, mail):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
         assert cursor.fetchone() == ("on", "on")
+
+
+def test_a_word_the_statistics_call_common_is_walked_without_a_probe(alice, mail):
+    items = _dated(mail, 6, subject="common project")
+    mail.index()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE search_document")
+    with CaptureQueriesContext(connection) as queries:
+        assert hits(alice, "project") == [item.pk for item in items]
+    assert not any("LIMIT 4" in q["sql"] and "search_document WHERE user_id" in q["sql"] for q in queries)
+    with CaptureQueriesContext(connection) as queries:
+        hits(alice, "quokka")  # not in the statistics: probed
+    assert any("search_document WHERE user_id" in q["sql"] for q in queries)

@@ -17,9 +17,13 @@ on each row (a match is then at least ``CANDIDATE_CAP`` in the mailbox, so
 the walk is short). In both plans the text is matched by ``ts_match_vq``, the
 function behind ``@@``, which no index can answer: the planner cannot
 pick the GIN index behind our back. Relevance order ranks every candidate,
-or, past the cap, only the newest ``RANK_CAP`` matches.
+or, past the cap, only the newest ``RANK_CAP`` matches. A single word that
+the column's most-common-elements statistics list at ``COMMON_FREQUENCY`` or
+more skips the probe (the statistics are reliable for what they list, and
+the probe of a common word builds a large bitmap).
 """
 
+import time
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -52,6 +56,9 @@ SNIPPET_BODY_CHARS = 20_000
 CANDIDATE_CAP = 500
 # Relevance order on a word with more matches than the cap ranks only the newest this many.
 RANK_CAP = 2000
+# A word the column statistics list at this frequency or more is walked without a probe.
+COMMON_FREQUENCY = 0.01
+COMMON_WORDS_TTL = 600  # seconds the statistics are kept in memory
 
 
 def negation_normal_form(node: Node, negated: bool = False) -> Node:
@@ -191,6 +198,33 @@ _PG_BITMAP_ONLY = (
 _PG_RESTORE = "SELECT set_config('enable_seqscan', %s, true), set_config('enable_indexscan', %s, true)"
 
 
+_PG_COMMON = (
+    "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+    "WHERE schemaname = current_schema() AND tablename = 'search_document' AND attname = %s"
+)
+_common_words: dict[str, tuple[float, dict[str, float]]] = {}
+
+
+def common_words(column: str) -> dict[str, float]:
+    """Lexeme -> frequency from ANALYZE's most-common-elements statistics of a tsvector column (cached).
+
+    Reliable for common words (sampled often), unlike the estimate of a word they do not list.
+    """
+    cached = _common_words.get(column)
+    if cached and time.monotonic() - cached[0] < COMMON_WORDS_TTL:
+        return cached[1]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_COMMON, [column])
+        row = cursor.fetchone()
+    words = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+    _common_words[column] = (time.monotonic(), words)
+    return words
+
+
+def forget_common_words() -> None:
+    _common_words.clear()
+
+
 class _Postgres(_Vendor):
     def __init__(self):
         # Whether text is matched by ts_match_vq (no index) rather than @@ (the planner may take the GIN).
@@ -200,6 +234,16 @@ class _Postgres(_Vendor):
         column, weight = _PG_FIELDS[node.field]
         lookup = "checks" if self.planned else "matches"
         return Q(**{f"search_document__{column}__{lookup}": tsquery_text(node, weight=weight)})
+
+    def is_common(self, node: Text) -> bool:
+        """Whether ``node`` is one word the column statistics list as common (so it is walked, unprobed).
+
+        One word only: two common words may still be rare together.
+        """
+        terms, cjk_prefix = query_terms(node.value)
+        if len(terms) != 1 or node.prefix or cjk_prefix:
+            return False
+        return common_words(_PG_FIELDS[node.field][0]).get(terms[0], 0.0) >= COMMON_FREQUENCY
 
     def probe(self, node: Text, *, user_id: int, cap: int) -> list[int]:
         """Up to ``cap + 1`` ids of the user's documents with all the terms of ``node``, from the GIN index."""
@@ -389,6 +433,8 @@ class DatabaseBackend(SearchBackend):
         vendor.planned = True
         candidates = None
         for text in required:
+            if vendor.is_common(text):
+                continue  # its matches are many: the walk meets them soon, no need to count
             ids = vendor.probe(text, user_id=user_id, cap=cap)
             if len(ids) <= cap and (candidates is None or len(ids) < len(candidates)):
                 candidates = ids
