@@ -316,13 +316,17 @@ class Attachment(models.Model):
 class MailboxChange(models.Model):
     """An append-only feed of what changed in a user's mailbox, read by whoever needs to follow it.
 
-    New mail is recorded here in the same transaction as the item, so the
-    search indexer and new-mail notifications (each keeping its own cursor,
-    the highest id it has handled) see every change exactly once, eventually.
+    Each change is recorded here in the same transaction as the change itself,
+    so the search indexer and new-mail notifications (each keeping its own
+    cursor, the highest id it has handled) see every change exactly once,
+    eventually. Notifications follow ``NEW`` only; search follows them all.
     """
 
     class Kind(models.TextChoices):
         NEW = "new", "New message"
+        UPDATED = "updated", "Content changed"  # a draft saved again
+        STATE = "state", "Folder, labels or flags changed"
+        DELETED = "deleted", "Deleted"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     item_id = models.BigIntegerField(help_text="MailboxItem id (not a key: the item may be gone later).")
@@ -334,3 +338,8 @@ class MailboxChange(models.Model):
 
     def __str__(self):
         return f"{self.kind} item {self.item_id}"
+
+    @classmethod
+    def record(cls, *, user_id: int, item_ids, kind: str) -> None:
+        """One change of ``kind`` per item, in one INSERT; call it inside the transaction that made the change."""
+        cls.objects.bulk_create([cls(user_id=user_id, item_id=pk, kind=kind) for pk in dict.fromkeys(item_ids)])

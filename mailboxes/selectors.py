@@ -241,8 +241,9 @@ def labels_of(*, user) -> QuerySet[Label]:
 
 
 def latest_change_id(*, user) -> int:
-    """The newest entry of the user's change feed (new mail), 0 when there is none."""
-    return MailboxChange.objects.filter(user=user).order_by("-id").values_list("id", flat=True).first() or 0
+    """The newest new-mail entry of the user's change feed, 0 when there is none."""
+    changes = MailboxChange.objects.filter(user=user, kind=MailboxChange.Kind.NEW)
+    return changes.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def correspondents(*, user, prefix: str, limit: int = 8) -> list[dict]:

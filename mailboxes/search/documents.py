@@ -5,7 +5,7 @@ import logging
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Attachment, MailboxItem
 from mailboxes.parsing import parse_message
-from mailboxes.search.backends import IndexDocument
+from mailboxes.search.backends import IndexDocument, ItemState
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +64,19 @@ def build_documents(item_ids: list[int]) -> list[IndexDocument]:
             )
         )
     return documents
+
+
+def build_states(item_ids: list[int]) -> list[ItemState]:
+    """Folder, labels and flags of those items that still exist, without reading any message."""
+    items = MailboxItem.objects.filter(pk__in=item_ids).prefetch_related("labels").order_by("pk")
+    return [
+        ItemState(
+            item_id=item.pk,
+            user_id=item.user_id,
+            folder=item.folder,
+            labels=[label.name for label in item.labels.all()],
+            is_read=item.is_read,
+            is_starred=item.is_starred,
+        )
+        for item in items.only("pk", "user_id", "folder", "is_read", "is_starred")
+    ]

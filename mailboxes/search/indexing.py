@@ -1,10 +1,13 @@
 """Keeping the search index up to date: following the mailbox change feed, and rebuilding.
 
 Indexing is eventually consistent. ``index_changes`` follows ``MailboxChange``
-(new mail) with a cursor kept in ``IndexCursor``, in batches, and then
-sweeps new item ids for what the feed does not carry (sent copies, drafts),
-so every item gets a document. Run by the ``search.index_changes`` task on
-the indexing queue every few seconds (beat), or directly by tests.
+with a cursor kept in ``IndexCursor``, in batches: new mail and edited drafts
+are (re)indexed, deleted items removed, and folder/label/flag changes copied
+into backends that keep a copy of them (Elasticsearch; the database backend
+filters them live). It then sweeps new item ids for what the feed does not
+carry (sent copies), so every item gets a document. Run by the
+``search.index_changes`` task on the indexing queue every few seconds (beat),
+or directly by tests.
 """
 
 from collections.abc import Callable
@@ -18,7 +21,7 @@ from django.utils import timezone
 from mailboxes.models import MailboxChange, MailboxItem
 from mailboxes.search.backends import SearchBackend, get_search_backend
 from mailboxes.search.backends.database import DatabaseBackend
-from mailboxes.search.documents import build_documents
+from mailboxes.search.documents import build_documents, build_states
 from mailboxes.search.models import IndexCursor, SearchDocument
 
 CHANGES = "changes"
@@ -60,13 +63,43 @@ def _index_feed_batch(backend: SearchBackend, batch_size: int) -> int | None:
         changes = list(
             MailboxChange.objects.filter(pk__gt=cursor.position)
             .order_by("pk")
-            .values_list("pk", "item_id")[:batch_size]
+            .values_list("pk", "item_id", "kind")[:batch_size]
         )
         if not changes:
             return None
-        count = index_items([item_id for _, item_id in changes], backend=backend)
+        count = apply_changes([(item_id, kind) for _, item_id, kind in changes], backend=backend)
         _advance(cursor, changes[-1][0])
     return count
+
+
+def apply_changes(changes: list[tuple[int, str]], *, backend: SearchBackend) -> int:
+    """Brings the index up to date with a batch of (item id, kind); returns how many documents were (re)built.
+
+    Each kind is handled in one request per batch: content (new, updated) by rebuilding the
+    documents, state by a partial update where the backend keeps a copy, deletion by removal.
+    An item gone by now is removed whatever its change was.
+    """
+    kinds: dict[int, set[str]] = {}
+    for item_id, kind in changes:
+        kinds.setdefault(item_id, set()).add(kind)
+    deleted = sorted(pk for pk, seen in kinds.items() if MailboxChange.Kind.DELETED in seen)
+    content = [pk for pk, seen in kinds.items() if pk not in deleted and seen & _CONTENT]
+    state = [pk for pk, seen in kinds.items() if pk not in deleted and not seen & _CONTENT]
+    if deleted:
+        backend.delete(deleted)
+    count = index_items(content, backend=backend) if content else 0
+    if state and backend.copies_state:
+        states = build_states(state)
+        gone = set(state) - {s.item_id for s in states}
+        if gone:
+            backend.delete(sorted(gone))
+        unindexed = backend.update_states(states)
+        if unindexed:  # not indexed yet (the sweep has not reached it): index it whole
+            count += index_items(sorted(unindexed), backend=backend)
+    return count
+
+
+_CONTENT = {MailboxChange.Kind.NEW, MailboxChange.Kind.UPDATED}
 
 
 def _index_missing(backend: SearchBackend, ids: list[int]) -> int:

@@ -46,6 +46,22 @@ class Matches(Lookup):
         return ("%s", [value])
 
 
+@TSVectorField.register_lookup
+class Checks(Matches):
+    """``tsv__checks=query``: the same test as ``matches`` by ``ts_match_vq``, which no index can answer.
+
+    For a plan decided in advance (see the database backend): the test is made on rows reached
+    otherwise, and the planner cannot swap in the GIN index.
+    """
+
+    lookup_name = "checks"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"ts_match_vq({lhs}, ({rhs})::tsquery)", [*lhs_params, *rhs_params]
+
+
 class SearchDocument(models.Model):
     # No database constraint: an item deleted before the indexer runs leaves
     # a document that no query joins to, purged later (reindex --purge).

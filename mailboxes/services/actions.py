@@ -12,7 +12,7 @@ from django.db import transaction
 from inbound.filters.spam import train_spam
 from mailboxes.conversations import refresh_threads
 from mailboxes.exceptions import FolderNotAllowed, ItemNotFound, LabelNotFound
-from mailboxes.models import Folder, Label, MailboxItem, Message
+from mailboxes.models import Folder, Label, MailboxChange, MailboxItem, Message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.store import delete_orphan_messages
 
@@ -56,7 +56,14 @@ def _labels_of(user, label_ids: Iterable) -> list[Label]:
 def _update(items: list[MailboxItem], **changes) -> int:
     MailboxItem.objects.filter(pk__in=[i.pk for i in items]).update(**changes)
     refresh_threads({i.thread_id for i in items})
+    _record(items, MailboxChange.Kind.STATE)
     return len(items)
+
+
+def _record(items: list[MailboxItem], kind: str) -> None:
+    """The change feed entries of these items, in the caller's transaction (the search index follows them)."""
+    if items:
+        MailboxChange.record(user_id=items[0].user_id, item_ids=[i.pk for i in items], kind=kind)
 
 
 @transaction.atomic
@@ -76,6 +83,7 @@ def add_labels(*, user, item_ids: Iterable, label_ids: Iterable) -> int:
     through = MailboxItem.labels.through
     pairs = [through(mailboxitem_id=item.pk, label_id=label.pk) for item in items for label in labels]
     through.objects.bulk_create(pairs, ignore_conflicts=True)
+    _record(items, MailboxChange.Kind.STATE)
     return len(items)
 
 
@@ -86,6 +94,7 @@ def remove_labels(*, user, item_ids: Iterable, label_ids: Iterable) -> int:
     MailboxItem.labels.through.objects.filter(
         mailboxitem_id__in=[i.pk for i in items], label_id__in=[label.pk for label in labels]
     ).delete()
+    _record(items, MailboxChange.Kind.STATE)
     return len(items)
 
 
@@ -120,6 +129,7 @@ def _move(items: list[MailboxItem], folder: str) -> int:
         item.folder = folder
         item.save(update_fields=["folder", "previous_folder", "updated_at"])
     refresh_threads({i.thread_id for i in items})
+    _record(items, MailboxChange.Kind.STATE)
     return len(items)
 
 
@@ -172,6 +182,7 @@ def restore_items(*, user, item_ids: Iterable) -> int:
         item.folder, item.previous_folder = destination, ""
         item.save(update_fields=["folder", "previous_folder", "updated_at"])
     refresh_threads({i.thread_id for i in items})
+    _record(items, MailboxChange.Kind.STATE)
     return len(items)
 
 
@@ -183,5 +194,6 @@ def delete_forever(*, user, item_ids: Iterable) -> int:
         raise FolderNotAllowed("Move messages to Trash before deleting them forever.", field="folder")
     MailboxItem.objects.filter(pk__in=[i.pk for i in items]).delete()
     refresh_threads({i.thread_id for i in items})
+    _record(items, MailboxChange.Kind.DELETED)
     delete_orphan_messages({i.message_id for i in items})
     return len(items)

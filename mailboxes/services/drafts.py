@@ -7,7 +7,7 @@ from mailboxes.blobstore import read_blob
 from mailboxes.compose import Composition, OutgoingAttachment, compose, render
 from mailboxes.conversations import assign_thread, refresh_thread
 from mailboxes.exceptions import DraftNotFound, ItemNotFound
-from mailboxes.models import Folder, MailboxItem, Message, ThreadKey
+from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, ThreadKey
 from mailboxes.parsing import parse_message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.placement import lock_mailbox, place_message
@@ -123,9 +123,11 @@ def save_draft(
         raw = render(composition, date=now, include_bcc=True)
         if item is None:
             message, _ = store_message(raw=raw, status=Message.Status.DRAFT, sender=user)
-            return place_message(
+            item = place_message(
                 user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.DRAFTS, is_read=True
             )
+            MailboxChange.record(user_id=user.pk, item_ids=[item.pk], kind=MailboxChange.Kind.UPDATED)
+            return item
         threading_before = (item.message.in_reply_to, list(item.message.references))
         replace_message_content(message=item.message, raw=raw)
         item.received_at = now
@@ -133,6 +135,7 @@ def save_draft(
         if (item.message.in_reply_to, list(item.message.references)) != threading_before:
             _rethread(user=user, item=item)
         refresh_thread(item.thread)
+        MailboxChange.record(user_id=user.pk, item_ids=[item.pk], kind=MailboxChange.Kind.UPDATED)
         return item
 
 
@@ -155,4 +158,5 @@ def discard_draft(*, user, draft_id) -> None:
         thread = item.thread
         MailboxItem.objects.filter(pk=item.pk).delete()
         refresh_thread(thread)
+        MailboxChange.record(user_id=user.pk, item_ids=[item.pk], kind=MailboxChange.Kind.DELETED)
         delete_orphan_messages([item.message_id])

@@ -5,7 +5,7 @@ import re
 from django.db import IntegrityError, transaction
 
 from mailboxes.exceptions import InvalidLabel, LabelExists
-from mailboxes.models import Label
+from mailboxes.models import Label, MailboxChange, MailboxItem
 from mailboxes.selectors import get_label_for_user
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -46,13 +46,27 @@ def create_label(*, user, name: str, color: str | None = None) -> Label:
 
 def update_label(*, user, label_id: int, name: str | None = None, color: str | None = None) -> Label:
     label = get_label_for_user(user=user, label_id=label_id)
+    renamed = name is not None and _clean_name(name) != label.name
     if name is not None:
         label.name = _clean_name(name)
     if color is not None:
         label.color = _clean_color(color)
-    return _save(label)
+    with transaction.atomic():
+        _save(label)
+        if renamed:  # the items carrying it now match another label: name
+            _record_items_of(label)
+    return label
+
+
+def _record_items_of(label: Label) -> None:
+    """A state change for every item carrying ``label`` (the search index copies label names)."""
+    item_ids = MailboxItem.labels.through.objects.filter(label=label).values_list("mailboxitem_id", flat=True)
+    MailboxChange.record(user_id=label.user_id, item_ids=list(item_ids), kind=MailboxChange.Kind.STATE)
 
 
 def delete_label(*, user, label_id: int) -> None:
     """Delete a label; the messages that carried it stay where they are."""
-    get_label_for_user(user=user, label_id=label_id).delete()
+    with transaction.atomic():
+        label = get_label_for_user(user=user, label_id=label_id)
+        _record_items_of(label)
+        label.delete()

@@ -38,6 +38,18 @@ class IndexDocument:
     size: int = 0
 
 
+@dataclass
+class ItemState:
+    """What a user changes on an item without touching its content (see ``documents.build_states``)."""
+
+    item_id: int
+    user_id: int
+    folder: str
+    labels: list[str]
+    is_read: bool
+    is_starred: bool
+
+
 @dataclass(frozen=True)
 class Row:
     item_id: int
@@ -55,11 +67,18 @@ class Page:
 class SearchBackend:
     """The interface every search engine implements."""
 
+    # Whether documents hold a copy of folder, labels and flags, to be refreshed by ``update_states``.
+    copies_state = True
+
     def __init__(self, **options):
         self.options = options
 
     def index(self, documents: list[IndexDocument]) -> None:
         """Adds or replaces these documents (in bulk)."""
+        raise NotImplementedError
+
+    def update_states(self, states: list[ItemState]) -> set[int]:
+        """Refreshes the folder, labels and flags of indexed items; returns the ids that have no document yet."""
         raise NotImplementedError
 
     def delete(self, item_ids: list[int]) -> None:

@@ -5,8 +5,25 @@ dates and sizes are filtered on the item and its message (so they are never
 stale), and each text part becomes ``pk IN (ids whose terms match)``, answered
 by the GIN index (PostgreSQL) or the FTS5 index (SQLite). Negation is pushed
 down to the leaves first, so a negated text part is ``NOT IN``.
+
+On PostgreSQL the plan is chosen here, not left to the planner's tsvector
+statistics (which misjudge words they have not sampled, and phrases): for
+each word or phrase the query requires, a capped probe of the GIN index
+(its terms ANDed, positions ignored) counts up to ``CANDIDATE_CAP`` matches.
+If one has fewer, those candidates are fetched by id, checked against the
+whole query and sorted; otherwise the user's documents are walked newest
+first on ``search_doc_user_recent`` until the page is full, the text checked
+on each row (a match is then at least ``CANDIDATE_CAP`` in the mailbox, so
+the walk is short). In both plans the text is matched by ``ts_match_vq``, the
+function behind ``@@``, which no index can answer: the planner cannot
+pick the GIN index behind our back. Relevance order ranks every candidate,
+or, past the cap, only the newest ``RANK_CAP`` matches. A single word that
+the column's most-common-elements statistics list at ``COMMON_FREQUENCY`` or
+more skips the probe (the statistics are reliable for what they list, and
+the probe of a common word builds a large bitmap).
 """
 
+import time
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -35,6 +52,13 @@ from mailboxes.search.query import (
 from mailboxes.search.text import index_terms, query_terms
 
 SNIPPET_BODY_CHARS = 20_000
+# Up to this many GIN matches of a required word, fetch them and sort; past it, walk newest first.
+CANDIDATE_CAP = 500
+# Relevance order on a word with more matches than the cap ranks only the newest this many.
+RANK_CAP = 2000
+# A word the column statistics list at this frequency or more is walked without a probe.
+COMMON_FREQUENCY = 0.01
+COMMON_WORDS_TTL = 600  # seconds the statistics are kept in memory
 
 
 def negation_normal_form(node: Node, negated: bool = False) -> Node:
@@ -135,15 +159,15 @@ def tsvector_literal(fields: list[tuple[list[str], str]]) -> str:
     return " ".join(f"{_lexeme(term)}:{','.join(slots)}" for term, slots in positions.items())
 
 
-def tsquery_text(node: Text, *, weight: str = "") -> str:
-    """The tsquery (input syntax) of one text leaf: its terms as a phrase, the last maybe a prefix."""
+def tsquery_text(node: Text, *, weight: str = "", phrase: bool = True) -> str:
+    """The tsquery (input syntax) of one text leaf: its terms as a phrase (or ANDed), the last maybe a prefix."""
     terms, cjk_prefix = query_terms(node.value)
     prefix = node.prefix or cjk_prefix
     parts = []
     for i, term in enumerate(terms):
         marks = ("*" if prefix and i == len(terms) - 1 else "") + weight
         parts.append(_lexeme(term) + (f":{marks}" if marks else ""))
-    return " <-> ".join(parts)
+    return (" <-> " if phrase else " & ").join(parts)
 
 
 _ITEMS = MailboxItem._meta.db_table
@@ -164,13 +188,74 @@ _PG_FIELDS = {None: ("tsv", ""), "subject": ("tsv", "A"), "filename": ("tsv", "D
 _PG_FIELDS |= {"from": ("from_tsv", ""), "to": ("to_tsv", ""), "cc": ("cc_tsv", "")}
 
 
+_PG_PROBE = "SELECT item_id FROM search_document WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"  # noqa: S608
+# Bitmap scans only, for the probe: the GIN index, never a walk of the user's rows that a misjudged
+# word would make read them all. Restored right after (set_config's third argument: this transaction).
+_PG_BITMAP_ONLY = (
+    "SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'), "
+    "set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"
+)
+_PG_RESTORE = "SELECT set_config('enable_seqscan', %s, true), set_config('enable_indexscan', %s, true)"
+
+
+_PG_COMMON = (
+    "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+    "WHERE schemaname = current_schema() AND tablename = 'search_document' AND attname = %s"
+)
+_common_words: dict[str, tuple[float, dict[str, float]]] = {}
+
+
+def common_words(column: str) -> dict[str, float]:
+    """Lexeme -> frequency from ANALYZE's most-common-elements statistics of a tsvector column (cached).
+
+    Reliable for common words (sampled often), unlike the estimate of a word they do not list.
+    """
+    cached = _common_words.get(column)
+    if cached and time.monotonic() - cached[0] < COMMON_WORDS_TTL:
+        return cached[1]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_COMMON, [column])
+        row = cursor.fetchone()
+    words = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+    _common_words[column] = (time.monotonic(), words)
+    return words
+
+
+def forget_common_words() -> None:
+    _common_words.clear()
+
+
 class _Postgres(_Vendor):
+    def __init__(self):
+        # Whether text is matched by ts_match_vq (no index) rather than @@ (the planner may take the GIN).
+        self.planned = False
+
     def text_q(self, node: Text) -> Q:
-        # A condition on the joined document row: PostgreSQL can then either take the matches from
-        # the GIN index (a rare word) or walk the user's documents newest first and stop at the
-        # page's end (a common word), whichever its statistics say is cheaper.
         column, weight = _PG_FIELDS[node.field]
-        return Q(**{f"search_document__{column}__matches": tsquery_text(node, weight=weight)})
+        lookup = "checks" if self.planned else "matches"
+        return Q(**{f"search_document__{column}__{lookup}": tsquery_text(node, weight=weight)})
+
+    def is_common(self, node: Text) -> bool:
+        """Whether ``node`` is one word the column statistics list as common (so it is walked, unprobed).
+
+        One word only: two common words may still be rare together.
+        """
+        terms, cjk_prefix = query_terms(node.value)
+        if len(terms) != 1 or node.prefix or cjk_prefix:
+            return False
+        return common_words(_PG_FIELDS[node.field][0]).get(terms[0], 0.0) >= COMMON_FREQUENCY
+
+    def probe(self, node: Text, *, user_id: int, cap: int) -> list[int]:
+        """Up to ``cap + 1`` ids of the user's documents with all the terms of ``node``, from the GIN index."""
+        column, weight = _PG_FIELDS[node.field]
+        query = tsquery_text(node, weight=weight, phrase=False)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_PG_BITMAP_ONLY)
+            seqscan, indexscan, _, _ = cursor.fetchone()
+            cursor.execute(_PG_PROBE.format(column=column), [user_id, query, cap + 1])
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(_PG_RESTORE, [seqscan, indexscan])
+        return ids
 
     def score(self, texts: list[Text]):
         query = " | ".join(f"({tsquery_text(text)})" for text in texts)
@@ -284,6 +369,8 @@ def _terms(doc: IndexDocument) -> dict[str, list[str]]:
 class DatabaseBackend(SearchBackend):
     """Full-text search in the main database: nothing else to run."""
 
+    copies_state = False  # folder, labels and flags are filtered on MailboxItem itself
+
     def _vendor(self) -> _Vendor:
         if connection.vendor == "postgresql":
             return _Postgres()
@@ -295,6 +382,9 @@ class DatabaseBackend(SearchBackend):
         if documents:
             with transaction.atomic():
                 self._vendor().write(documents)
+
+    def update_states(self, states) -> set[int]:
+        return set()  # nothing copied, nothing stale
 
     def delete(self, item_ids: list[int]) -> None:
         if item_ids:
@@ -334,14 +424,40 @@ class DatabaseBackend(SearchBackend):
             return vendor.text_q(node)
         return filter_q(node, now, user_id)
 
+    def _plan(self, node: Node, vendor: _Vendor, user_id: int) -> list[int] | None:
+        """PostgreSQL: the candidate ids when a required word has few matches; None to walk newest first."""
+        required = _required_texts(node)
+        if not isinstance(vendor, _Postgres) or not required:
+            return None
+        cap = int(self.options.get("candidate_cap", CANDIDATE_CAP))
+        vendor.planned = True
+        candidates = None
+        for text in required:
+            if vendor.is_common(text):
+                continue  # its matches are many: the walk meets them soon, no need to count
+            ids = vendor.probe(text, user_id=user_id, cap=cap)
+            if len(ids) <= cap and (candidates is None or len(ids) < len(candidates)):
+                candidates = ids
+                if not ids:
+                    break
+        return candidates
+
     def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
         vendor = self._vendor()
+        normal = negation_normal_form(node)
+        candidates = self._plan(normal, vendor, user_id)
         # Driven from the user's documents (newest first by an index of their own), so an item
         # is found once it is indexed: search is eventually consistent, as designed.
-        queryset = items.filter(search_document__user_id=user_id).filter(self.compile(node, user_id=user_id))
+        queryset = items.filter(search_document__user_id=user_id).filter(
+            self._compile(normal, vendor, timezone.now(), user_id)
+        )
+        if candidates is not None:
+            queryset = queryset.filter(pk__in=candidates)
         received_at = "search_document__received_at"
-        positive = list(_positive_texts(negation_normal_form(node)))
+        positive = list(_positive_texts(normal))
         if order == "relevance":
+            if positive and candidates is None and isinstance(vendor, _Postgres) and vendor.planned:
+                queryset = self._newest_to_rank(queryset, received_at)
             score = vendor.score(positive) if positive else Value(0.0)
             queryset = queryset.annotate(score=Coalesce(score, Value(0.0), output_field=FloatField()))
             ordering = ("-score", f"-{received_at}", "-pk")
@@ -369,11 +485,27 @@ class DatabaseBackend(SearchBackend):
             next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
         return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
 
+    def _newest_to_rank(self, queryset, received_at: str):
+        """Only the newest ``RANK_CAP`` matches: ranking a word found in most mail would read every match."""
+        cap = int(self.options.get("rank_cap", RANK_CAP))
+        newest = queryset.order_by(f"-{received_at}", "-search_document__item_id").values_list(received_at, flat=True)
+        boundary = list(newest[cap - 1 : cap])
+        return queryset.filter(**{f"{received_at}__gte": boundary[0]}) if boundary else queryset
+
     def decode_key(self, order: str, values: list) -> tuple:
         if order == "relevance":
             score, received_at, pk = values
             return (float(score), datetime.fromisoformat(received_at), int(pk))
         return super().decode_key(order, values)
+
+
+def _required_texts(node: Node) -> list[Text]:
+    """The text leaves every match must satisfy (top-level conjuncts), in a query in negation normal form."""
+    if isinstance(node, Text):
+        return [node]
+    if isinstance(node, And):
+        return [child for child in node.children if isinstance(child, Text)]
+    return []
 
 
 def _positive_texts(node: Node):

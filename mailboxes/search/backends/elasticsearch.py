@@ -4,8 +4,9 @@ Documents are routed by user, so one user's search touches one shard. Text
 fields hold the terms made by ``mailboxes.search.text`` (folded, CJK
 bigrams) and are analysed with the plain ``whitespace`` tokenizer, so
 Elasticsearch matches exactly what the database backends match, without
-plugins. Folder, labels and flags are copied into the document: they are as
-fresh as the last indexing of the item (``reindex`` refreshes everything).
+plugins. Folder, labels and flags are copied into the document and refreshed
+by partial updates when the change feed records a state change of the item
+(``update_states``), so they are as fresh as the indexer.
 """
 
 import contextlib
@@ -16,7 +17,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import bulk
 from elasticsearch_dsl import Q, Search
 
-from mailboxes.search.backends import IndexDocument, Page, Row, SearchBackend
+from mailboxes.search.backends import IndexDocument, ItemState, Page, Row, SearchBackend
 from mailboxes.search.query import (
     And,
     DateBound,
@@ -84,6 +85,16 @@ def document_source(doc: IndexDocument) -> dict:
         "is_starred": doc.is_starred,
         "has_attachments": doc.has_attachments,
         "size": doc.size,
+    }
+
+
+def state_source(state: ItemState) -> dict:
+    """The part of ``_source`` that a state change replaces (a partial ``update``)."""
+    return {
+        "folder": state.folder,
+        "labels": sorted({label.lower() for label in state.labels}),
+        "is_read": state.is_read,
+        "is_starred": state.is_starred,
     }
 
 
@@ -173,6 +184,30 @@ class ElasticsearchBackend(SearchBackend):
             }
             for doc in documents
         ]
+
+    def update_states(self, states: list[ItemState]) -> set[int]:
+        """Partial updates in one bulk request; a document not indexed yet is reported, not created half-empty."""
+        if not states:
+            return set()
+        self.ensure_index()
+        actions = [
+            {
+                "_op_type": "update",
+                "_index": self.index_name,
+                "_id": state.item_id,
+                "_routing": str(state.user_id),
+                "doc": state_source(state),
+            }
+            for state in states
+        ]
+        _, errors = bulk(self.client, actions, raise_on_error=False, refresh="wait_for" if self.refresh else False)
+        missing = set()
+        for error in errors:
+            result = error.get("update", {})
+            if result.get("status") != 404:
+                raise RuntimeError(f"Elasticsearch refused a state update: {result}")
+            missing.add(int(result["_id"]))
+        return missing
 
     def delete(self, item_ids: list[int]) -> None:
         if not item_ids:
