@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mailboxes", "0005_draft_send_at_unread_index"),
+        ("mailboxes", "0006_recipient_due_partial_index"),
     ]
 
     operations = [
