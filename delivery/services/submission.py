@@ -21,7 +21,7 @@ from delivery.models import DeliveryEvent, IdempotencyKey
 from delivery.services.events import new_delivery_event
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
-from mailboxes.models import Folder, MailboxItem, Message, Recipient
+from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Recipient
 from mailboxes.services.drafts import draft_composition, get_draft_for_update, reply_headers
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import replace_message_content, store_message
@@ -105,6 +105,8 @@ def send_draft(*, user, draft_id) -> Message:
         item.folder, item.previous_folder, item.received_at = Folder.SENT, "", now
         item.save(update_fields=["folder", "previous_folder", "received_at", "updated_at"])
         refresh_thread(item.thread)
+        # New date, folder and bytes (no Bcc): the search index must follow.
+        MailboxChange.record(user_id=item.user_id, item_ids=[item.pk], kind=MailboxChange.Kind.UPDATED)
         enqueue_recipients(message=item.message, composition=composition)
     return item.message
 

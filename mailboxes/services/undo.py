@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from mailboxes.compose import require_recipients
 from mailboxes.exceptions import DraftNotFound
-from mailboxes.models import Folder, MailboxChange, MailboxItem, Message
+from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
 from webmail.errors import UserError
@@ -89,10 +89,7 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
         item.save(update_fields=["send_at", "updated_at"])
         try:
             with transaction.atomic():
-                message = send_draft(user=item.user, draft_id=item.pk)
-                # Sent: new date, folder and bytes (no Bcc). Here until send_draft records it itself.
-                MailboxChange.record(user_id=item.user_id, item_ids=[item.pk], kind=MailboxChange.Kind.UPDATED)
-                return message
+                return send_draft(user=item.user, draft_id=item.pk)
         except UserError as exc:
             # Changed since it was scheduled into something that cannot be sent: it stays a draft.
             logger.warning("Scheduled draft %s was not sent: %s", item.pk, exc.message)

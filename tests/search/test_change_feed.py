@@ -109,3 +109,16 @@ def test_a_draft_sent_after_the_undo_window_is_indexed_as_sent(alice, bob):
     index_changes()
     assert found(alice, "ferry in:sent") == {draft.pk}
     assert kinds(alice)[-1] == "updated"
+
+
+def test_a_draft_sent_at_once_is_indexed_as_sent(alice, bob):
+    from delivery.services.submission import send_draft
+
+    draft = save_draft(user=alice, to=["bob@example.test"], subject="Ferry times", text="the 9:40")
+    index_changes()
+    assert found(alice, "ferry in:drafts") == {draft.pk}
+    send_draft(user=alice, draft_id=draft.pk)
+    assert kinds(alice)[-1] == "updated"
+    index_changes()
+    assert found(alice, "ferry in:sent") == {draft.pk}
+    assert found(alice, "ferry in:drafts") == set()
