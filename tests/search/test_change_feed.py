@@ -117,8 +117,10 @@ def test_a_draft_sent_at_once_is_indexed_as_sent(alice, bob):
     draft = save_draft(user=alice, to=["bob@example.test"], subject="Ferry times", text="the 9:40")
     index_changes()
     assert found(alice, "ferry in:drafts") == {draft.pk}
+    assert kinds(alice) == ["updated"]
     send_draft(user=alice, draft_id=draft.pk)
-    assert kinds(alice)[-1] == "updated"
+    assert kinds(alice) == ["updated", "updated"]
+    assert index_changes() == 1
     index_changes()
     assert found(alice, "ferry in:sent") == {draft.pk}
     assert found(alice, "ferry in:drafts") == set()
