@@ -48,6 +48,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C or SIGTERM must not cut the cleanup short and orphan the children.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for process in processes.values():
                 if process.poll() is None:
                     process.terminate()
