@@ -1,16 +1,22 @@
 """The Django admin: every model is browsable, stored mail is read-only, raw source is exact and escaped."""
 
+from collections import Counter
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Address, Domain, User
+from accounts.services import create_api_token
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services import suppress_address
+from delivery.services.rates import count_attempts
+from inbound.services.reception import accept_message
 from mailboxes.blobstore import mailstore
 from mailboxes.compose import OutgoingAttachment
 from mailboxes.models import Label, MailboxItem, Message
-from mailboxes.services import add_labels, create_label
+from mailboxes.services import add_labels, create_label, mark_spam
 from mailboxes.services.uploads import create_upload
 from tests.factories import DomainFactory, UserFactory, deliver, raw_email, send_and_deliver
 
@@ -44,6 +50,17 @@ def mail(alice, bob):
     (received,) = deliver(raw_email(subject="From outside", to="bob@example.test"), bob)
     label = create_label(user=bob, name="Work", color="#2563eb")
     add_labels(user=bob, item_ids=[received.pk], label_ids=[label.pk])
+    (junk,) = deliver(raw_email(subject="Cheap pills", to="bob@example.test"), bob)
+    mark_spam(user=bob, item_ids=[junk.pk])  # trains bob's Bayes tokens
+    accept_message(
+        raw=raw_email(subject="Queued", to="bob@example.test"),
+        mail_from="sender@remote.example",
+        rcpt_tos=["bob@example.test"],
+        client_ip="192.0.2.7",
+        helo="mx.remote.example",
+    )
+    count_attempts(domains=Counter({"remote.example": 1}), senders=Counter({alice.pk: 1}), now=timezone.now())
+    create_api_token(user=alice, name="CI")
     return sent
 
 
