@@ -277,6 +277,12 @@ class MailboxItem(models.Model):
             models.Index(
                 fields=["user", "folder", "is_starred"], name="item_user_unread", condition=models.Q(is_read=False)
             ),
+            # The star of each conversation in a list: only starred rows, probed by thread.
+            models.Index(
+                fields=["user", "thread"],
+                name="item_user_starred",
+                condition=models.Q(is_starred=True) & ~models.Q(folder="trash"),
+            ),
         ]
 
     def __str__(self):
