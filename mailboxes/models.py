@@ -207,6 +207,10 @@ class Thread(models.Model):
     has_attachments = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Set by search on the conversations it lists (the matching excerpt). A default here spares the
+    # list template a failed lookup per row (Django's template engine falls back to dir() on a miss).
+    search_snippet = ""
+
     class Meta:
         indexes = [
             models.Index(fields=["user", "-latest_at"], name="thread_user_latest"),
