@@ -207,6 +207,10 @@ class Thread(models.Model):
     has_attachments = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Set by search on the conversations it lists (the matching excerpt). A default here spares the
+    # list template a failed lookup per row (Django's template engine falls back to dir() on a miss).
+    search_snippet = ""
+
     class Meta:
         indexes = [
             models.Index(fields=["user", "-latest_at"], name="thread_user_latest"),
@@ -276,6 +280,12 @@ class MailboxItem(models.Model):
             # Unread counts read only the unread rows, however big the mailbox.
             models.Index(
                 fields=["user", "folder", "is_starred"], name="item_user_unread", condition=models.Q(is_read=False)
+            ),
+            # The star of each conversation in a list: only starred rows, probed by thread.
+            models.Index(
+                fields=["user", "thread"],
+                name="item_user_starred",
+                condition=models.Q(is_starred=True) & ~models.Q(folder="trash"),
             ),
         ]
 

@@ -144,7 +144,8 @@ def conversations(*, user, view: str, label_id=None, cursor: str | None = None, 
     label = get_label_for_user(user=user, label_id=label_id) if view == LABEL else None
     condition = _in_view(user=user, view=view, label=label)
     in_view = MailboxItem.objects.filter(condition, thread=OuterRef("pk"))
-    starred = MailboxItem.objects.filter(thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)
+    # ``user`` too, so that PostgreSQL reads the partial index item_user_starred, not every starred row.
+    starred = MailboxItem.objects.filter(user=user, thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)
     threads = Thread.objects.filter(user=user).filter(Exists(in_view)).annotate(is_starred=Exists(starred))
     listing = f"threads:{view}:{label.pk if label else ''}"
     try:
@@ -170,7 +171,7 @@ def neighbour_threads(*, user, view: str, thread: Thread, label_id=None) -> tupl
 
 def conversations_by_ids(*, user, thread_ids: list[int]) -> list[Thread]:
     """The user's conversations in the order given (search results); unknown ids are skipped."""
-    starred = MailboxItem.objects.filter(thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)
+    starred = MailboxItem.objects.filter(user=user, thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)
     found = {t.pk: t for t in Thread.objects.filter(user=user, pk__in=thread_ids).annotate(is_starred=Exists(starred))}
     page = [found[pk] for pk in thread_ids if pk in found]
     attach_thread_labels(page)

@@ -28,6 +28,10 @@ FOLDER_TITLES = {
 
 
 def _render_list(request, *, view, page, title, label=None, extra=None):
+    # The rows' links differ only by the id: one reverse() for the page, not one per row (75 µs each).
+    thread_base = reverse("mailboxes:thread", args=[0]).removesuffix("0/")
+    for thread in page.threads:
+        thread.url = f"{thread_base}{thread.pk}/"
     context = {
         **sidebar_context(request.user),
         "view": view,
