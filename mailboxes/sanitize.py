@@ -169,6 +169,18 @@ def _link_attrs(attrs, new=False):
     return attrs
 
 
+def inline_image_urls(attachments, url_for: Callable) -> Callable[[str], str | None]:
+    """A ``cid_url`` for ``sanitize_html``: each attachment's Content-ID (with or without its
+    angle brackets) to ``url_for(attachment)``; any other Content-ID to None (the image is dropped)."""
+    by_cid = {a.content_id.strip("<>"): a for a in attachments if a.content_id}
+
+    def cid_url(content_id: str) -> str | None:
+        attachment = by_cid.get(content_id.strip("<>"))
+        return url_for(attachment) if attachment is not None else None
+
+    return cid_url
+
+
 def sanitize_html(
     html: str, *, allow_remote_images: bool = False, cid_url: Callable[[str], str | None] | None = None
 ) -> SafeHtml:

@@ -17,7 +17,7 @@ from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
-from mailboxes.sanitize import sanitize_html
+from mailboxes.sanitize import inline_image_urls, sanitize_html
 from mailboxes.views.actions import applicable_item_ids, run_action
 from mailboxes.views.common import (
     attachment_token,
@@ -171,20 +171,12 @@ def body(request, item_id: int):
     item = selectors.get_item_for_user(user=request.user, item_id=item_id)
     parsed = parse_message(read_blob(item.message.blob))
     allow_remote = request.GET.get("images") == "1"
-    inline = {
-        a.content_id.strip("<>"): a.pk
-        for a in item.message.attachments.all()
-        if a.content_id and a.content_type in PREVIEW_TYPES
-    }
-
-    def cid_url(content_id: str) -> str | None:
-        pk = inline.get(content_id.strip("<>"))
-        if pk is None:
-            return None
-        return reverse(
-            "mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=pk, inline=True)]
-        )
-
+    cid_url = inline_image_urls(
+        [a for a in item.message.attachments.all() if a.content_type in PREVIEW_TYPES],
+        lambda a: reverse(
+            "mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk, inline=True)]
+        ),
+    )
     html, blocked = sanitize_html(parsed.html, allow_remote_images=allow_remote, cid_url=cid_url)
     response = render(request, "mailboxes/body.html", {"html": html, "blocked": blocked})
     response["Content-Security-Policy"] = _BODY_POLICY.format(remote=" https: http:" if allow_remote else "")

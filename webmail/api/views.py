@@ -30,7 +30,7 @@ from mailboxes.exceptions import DraftNotFound, MessageTooLarge
 from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.parsing import parse_message
-from mailboxes.sanitize import sanitize_html
+from mailboxes.sanitize import inline_image_urls, sanitize_html
 from mailboxes.services.drafts import draft_composition
 from mailboxes.services.uploads import attachments_from_uploads, create_upload
 from webmail.api import serializers as s
@@ -298,12 +298,7 @@ def _download_links(request, item) -> tuple[list, dict]:
 def _detail_data(request, item, *, remote_images: bool = False) -> dict:
     parsed = parse_message(read_blob(item.message.blob))
     attachments, links = _download_links(request, item)
-    inline = {a.content_id.strip("<>"): a.pk for a in attachments if a.content_id and a.pk in links}
-
-    def cid_url(content_id: str) -> str | None:
-        pk = inline.get(content_id.strip("<>"))
-        return links[pk][0] if pk is not None else None
-
+    cid_url = inline_image_urls([a for a in attachments if a.pk in links], lambda a: links[a.pk][0])
     context = {
         "request": request,
         "parsed": parsed,
