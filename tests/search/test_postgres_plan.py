@@ -10,7 +10,7 @@ from django.utils import timezone
 from mailboxes.models import Folder
 from mailboxes.search import search
 from mailboxes.search.backends import reset_search_backends
-from mailboxes.search.backends.database import DatabaseBackend, forget_common_words
+from mailboxes.search.backends.database import DatabaseBackend, forget_common_words, mailbox_size
 from mailboxes.services import add_labels, create_label, trash_items
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +150,14 @@ def test_a_label_with_more_matches_than_the_first_cap_is_sorted_and_paged(alice,
     assert hits(alice, "label:work tagged -untagged") == [item.pk for item in items[1:]]
     assert not set(hits(alice, "-label:work")) & {item.pk for item in items}
     assert {item.pk for item in others} <= set(hits(alice, "-label:work"))
+
+
+def test_the_mailbox_size_comes_from_the_statistics(alice, bob, mail):
+    _dated(mail, 6, subject="one")
+    _dated(mail, 2, subject="two", users=[bob])
+    mail.index()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE search_document")
+    forget_common_words()
+    assert round(mailbox_size(alice.pk)) == 6
+    assert round(mailbox_size(bob.pk)) == 2

@@ -264,29 +264,33 @@ def forget_common_words() -> None:
 
 
 _PG_MAILBOX_SIZES = (
-    "SELECT c.reltuples, s.most_common_vals::text::bigint[], s.most_common_freqs FROM pg_class c "
+    "SELECT c.reltuples, s.most_common_vals::text::bigint[], s.most_common_freqs, s.n_distinct FROM pg_class c "
     "LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname AND s.attname = 'user_id' "
     "WHERE c.oid = 'search_document'::regclass"
 )
-_mailbox_sizes: dict[str, tuple[float, dict[int, float]]] = {}
+_mailbox_sizes: dict[str, tuple[float, dict[int, float], float]] = {}
 
 
 def mailbox_size(user_id: int) -> float:
-    """About how many documents ``user_id`` has, from ANALYZE's statistics (cached); 0 if not known.
+    """About how many documents ``user_id`` has, from ANALYZE's statistics (cached); 0 if never analysed.
 
-    Large mailboxes, the ones whose plan matters, are among the most common values; a user
-    the statistics do not list has few documents, or the table was never analysed.
+    The largest mailboxes are among the statistics' most common values; any other
+    user is given the average of the users they do not list.
     """
     cached = _mailbox_sizes.get("sizes")
     if not cached or time.monotonic() - cached[0] >= COMMON_WORDS_TTL:
         with connection.cursor() as cursor:
             cursor.execute(_PG_MAILBOX_SIZES)
             row = cursor.fetchone()
-        sizes = {}
-        if row and row[0] > 0 and row[1]:
-            sizes = {int(uid): row[0] * freq for uid, freq in zip(row[1], row[2], strict=False)}
-        cached = _mailbox_sizes["sizes"] = (time.monotonic(), sizes)
-    return cached[1].get(user_id, 0.0)
+        listed, others = {}, 0.0
+        if row and row[0] > 0 and row[3] is not None:
+            rows, values, frequencies, distinct = row
+            listed = {int(uid): rows * freq for uid, freq in zip(values or [], frequencies or [], strict=False)}
+            distinct = -distinct * rows if distinct < 0 else distinct  # negative: a fraction of the rows
+            unlisted_rows = max(rows - sum(listed.values()), 0.0)
+            others = unlisted_rows / max(distinct - len(listed), 1.0)
+        cached = _mailbox_sizes["sizes"] = (time.monotonic(), listed, others)
+    return cached[1].get(user_id, cached[2])
 
 
 class _Postgres(_Vendor):
