@@ -214,9 +214,10 @@ def micros(at: datetime) -> int:
     return (at - _EPOCH) // _MICROSECOND
 
 
+# The probe is a cursor: after its first rows, the block where they ended tells how many there are.
 _PG_PROBE = (
-    f"SELECT {_PG_MICROS.format(table='')}, item_id FROM search_document "  # noqa: S608
-    "WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"
+    f"DECLARE search_probe NO SCROLL CURSOR FOR SELECT {_PG_MICROS.format(table='')}, item_id, "  # noqa: S608
+    "(ctid::text::point)[0] FROM search_document WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"
 )
 # Bitmap scans only, for the probe: the GIN index, never a walk of the user's rows that a misjudged
 # word would make read them all. Restored right after (set_config's third argument: this transaction).
@@ -235,6 +236,10 @@ _PG_LABEL_PROBE = (
 )
 
 _CJK_BIGRAM = re.compile(f"[{CJK_CHARACTERS}]{{2}}")
+_PG_LABEL_COUNT = (
+    f"SELECT count(*) FROM (SELECT 1 FROM mailboxes_label l JOIN {_LABELS} il ON il.label_id = l.id "  # noqa: S608
+    "WHERE l.user_id = %s AND upper(l.name) = ANY(%s) LIMIT %s) AS labelled"
+)
 _PG_COMMON = (
     "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
     "WHERE schemaname = current_schema() AND tablename = 'search_document' AND attname = %s"
@@ -264,11 +269,12 @@ def forget_common_words() -> None:
 
 
 _PG_MAILBOX_SIZES = (
-    "SELECT c.reltuples, s.most_common_vals::text::bigint[], s.most_common_freqs, s.n_distinct FROM pg_class c "
+    "SELECT c.reltuples, s.most_common_vals::text::bigint[], s.most_common_freqs, s.n_distinct, c.relpages "
+    "FROM pg_class c "
     "LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname AND s.attname = 'user_id' "
     "WHERE c.oid = 'search_document'::regclass"
 )
-_mailbox_sizes: dict[str, tuple[float, dict[int, float], float]] = {}
+_mailbox_sizes: dict[str, tuple[float, dict[int, float], float, int]] = {}
 
 
 def mailbox_size(user_id: int) -> float:
@@ -277,6 +283,16 @@ def mailbox_size(user_id: int) -> float:
     The largest mailboxes are among the statistics' most common values; any other
     user is given the average of the users they do not list.
     """
+    cached = _table_statistics()
+    return cached[1].get(user_id, cached[2])
+
+
+def table_pages() -> int:
+    """The pages of ``search_document`` when it was last analysed (0: never)."""
+    return _table_statistics()[3]
+
+
+def _table_statistics() -> tuple[float, dict[int, float], float, int]:
     cached = _mailbox_sizes.get("sizes")
     if not cached or time.monotonic() - cached[0] >= COMMON_WORDS_TTL:
         with connection.cursor() as cursor:
@@ -284,13 +300,14 @@ def mailbox_size(user_id: int) -> float:
             row = cursor.fetchone()
         listed, others = {}, 0.0
         if row and row[0] > 0 and row[3] is not None:
-            rows, values, frequencies, distinct = row
+            rows, values, frequencies, distinct, _ = row
             listed = {int(uid): rows * freq for uid, freq in zip(values or [], frequencies or [], strict=False)}
             distinct = -distinct * rows if distinct < 0 else distinct  # negative: a fraction of the rows
             unlisted_rows = max(rows - sum(listed.values()), 0.0)
             others = unlisted_rows / max(distinct - len(listed), 1.0)
-        cached = _mailbox_sizes["sizes"] = (time.monotonic(), listed, others)
-    return cached[1].get(user_id, cached[2])
+        pages = int(row[4]) if row and row[4] else 0
+        cached = _mailbox_sizes["sizes"] = (time.monotonic(), listed, others, pages)
+    return cached
 
 
 class _Postgres(_Vendor):
@@ -320,22 +337,43 @@ class _Postgres(_Vendor):
         size = mailbox_size(user_id)
         return frequency * size > cap if size else frequency >= COMMON_FREQUENCY
 
-    def probe(self, node: Text, *, user_id: int, cap: int) -> list[tuple[int, int]]:
-        """Up to ``cap + 1`` (microseconds, id) of the user's documents with all the terms of ``node``, by GIN."""
+    def probe(self, node: Text, *, user_id: int, first: int, cap: int) -> list[tuple[int, int]] | None:
+        """Up to ``cap + 1`` (microseconds, id) of the user's documents with all the terms of ``node``, by GIN.
+
+        The GIN bitmap is read in the table's order: when ``first`` rows did not exhaust it, the
+        block they reached estimates the total, and if that is over ``cap`` the probe stops (None):
+        a walk finds such a word's matches soon, and reading them would cost more.
+        """
         column, weight = _PG_FIELDS[node.field]
         query = tsquery_text(node, weight=weight, phrase=False)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_PG_BITMAP_ONLY)
             seqscan, indexscan, _, _ = cursor.fetchone()
             cursor.execute(_PG_PROBE.format(column=column), [user_id, query, cap + 1])
+            cursor.execute(f"FETCH {min(first, cap) + 1} FROM search_probe")
             found = cursor.fetchall()
+            if first < len(found) <= cap:
+                pages = table_pages()
+                estimate = len(found) * pages / (found[-1][2] + 1) if pages else 0
+                if estimate > cap:
+                    found = None
+                else:
+                    cursor.execute(f"FETCH {cap + 1 - len(found)} FROM search_probe")
+                    found += cursor.fetchall()
+            cursor.execute("CLOSE search_probe")
             cursor.execute(_PG_RESTORE, [seqscan, indexscan])
-        return found
+        return None if found is None else [(at, pk) for at, pk, _ in found]
 
-    def probe_labels(self, node: HasLabel, *, user_id: int, cap: int) -> list[tuple[int, int]]:
-        """Up to ``cap + 1`` (microseconds, id) of the user's documents with the label ``node`` names."""
+    def probe_labels(self, node: HasLabel, *, user_id: int, cap: int) -> list[tuple[int, int]] | None:
+        """The (microseconds, id) of the user's documents with the label ``node`` names; None if over ``cap``.
+
+        Counted first, on the label's index alone: past the cap, the planner's own plan is cheaper.
+        """
         names = sorted({node.name.upper(), node.name.replace("-", " ").upper()})
         with connection.cursor() as cursor:
+            cursor.execute(_PG_LABEL_COUNT, [user_id, names, cap + 1])
+            if cursor.fetchone()[0] > cap:
+                return None
             cursor.execute(_PG_LABEL_PROBE, [user_id, names, user_id, cap + 1])
             return cursor.fetchall()
 
@@ -516,18 +554,15 @@ class DatabaseBackend(SearchBackend):
         vendor.planned = any(isinstance(leaf, Text) for leaf in required)
         best = None
         for leaf in sorted(required, key=lambda leaf: isinstance(leaf, HasLabel)):  # words first: cheaper to cap
-            # Walking past a label's items is no cheaper than reading them all: the planner reads
-            # them all anyway (a hash of the label's items), so they are read here and sorted.
-            cap = self.sorted_cap(user_id, limit) if isinstance(leaf, Text) else self.label_cap
-            # A later leaf only matters if it has fewer matches than the best so far.
-            cap = cap if best is None else min(cap, len(best) - 1)
-            if isinstance(leaf, Text) and vendor.has_many(leaf, user_id=user_id, cap=cap):
-                continue  # the walk meets its matches soon, no need to count them
-            if isinstance(leaf, Text):
-                found = vendor.probe(leaf, user_id=user_id, cap=cap)
-            else:
+            cap = self.sorted_cap(user_id, limit)
+            cap = cap if best is None else min(cap, len(best) - 1)  # a later leaf only matters if it has fewer
+            if isinstance(leaf, HasLabel):
                 found = vendor.probe_labels(leaf, user_id=user_id, cap=cap)
-            if len(found) <= cap:
+            elif vendor.has_many(leaf, user_id=user_id, cap=cap):
+                continue  # the walk meets its matches soon, no need to count them
+            else:
+                found = vendor.probe(leaf, user_id=user_id, first=self.candidate_cap, cap=cap)
+            if found is not None and len(found) <= cap:
                 best = found
                 if not found:
                     break
@@ -536,10 +571,6 @@ class DatabaseBackend(SearchBackend):
     @property
     def candidate_cap(self) -> int:
         return int(self.options.get("candidate_cap", CANDIDATE_CAP))
-
-    @property
-    def label_cap(self) -> int:
-        return max(int(self.options.get("sorted_cap", SORTED_CAP)), self.candidate_cap)
 
     def sorted_cap(self, user_id: int, limit: int) -> int:
         """How many matches are read and sorted rather than walked past (see ``SORT_OVER_WALK``)."""
@@ -640,7 +671,7 @@ def _page(rows: list[tuple], limit: int, order: str) -> Page:
 
 def _within_dates(candidates: list[tuple[int, int]], node: Node, now: datetime) -> list[tuple[int, int]]:
     """The (microseconds, id) candidates inside the query's required date bounds, which need no query to check."""
-    for bound in node.children if isinstance(node, And) else (node,):
+    for bound in _conjuncts(node):
         if isinstance(bound, RelativeAge):
             bound = bound.resolve(now)
         if isinstance(bound, DateBound):
@@ -649,13 +680,16 @@ def _within_dates(candidates: list[tuple[int, int]], node: Node, now: datetime) 
     return candidates
 
 
-def _required_leaves(node: Node) -> list[Text | HasLabel]:
-    """The text and label leaves every match must satisfy (top-level conjuncts), in negation normal form."""
-    if isinstance(node, Text | HasLabel):
-        return [node]
+def _conjuncts(node: Node) -> list[Node]:
+    """What every match must satisfy: the node, or the children of its nested ``And``s."""
     if isinstance(node, And):
-        return [child for child in node.children if isinstance(child, Text | HasLabel)]
-    return []
+        return [leaf for child in node.children for leaf in _conjuncts(child)]
+    return [node]
+
+
+def _required_leaves(node: Node) -> list[Text | HasLabel]:
+    """The text and label leaves every match must satisfy, in a query in negation normal form."""
+    return [leaf for leaf in _conjuncts(node) if isinstance(leaf, Text | HasLabel)]
 
 
 def _positive_texts(node: Node):
