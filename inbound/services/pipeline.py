@@ -24,8 +24,8 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from accounts.selectors import resolve_hosted_address
@@ -39,8 +39,8 @@ from inbound.services.reception import dispatch_processing
 from mailboxes.blobstore import read_blob, write_blob_files
 from mailboxes.models import Folder
 from mailboxes.parsing import ParsedMessage, parse_message
-from mailboxes.services.placement import place_message
-from mailboxes.services.store import delete_orphan_messages, store_message
+from mailboxes.services.placement import Delivery, lock_mailboxes, place_message, place_messages
+from mailboxes.services.store import delete_orphan_messages, store_message, store_messages
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,15 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
         write_blob_files([data for analysis in ready for data in analysis.files()])
     except Exception:  # each message then writes its own files in step 3, and fails alone
         logger.warning("could not write the files of a batch ahead", exc_info=True)
-    try:  # 3. one commit for the batch, a savepoint per message: a failing one is rolled back alone
+    if not ready:
+        return outcomes
+    try:  # 3. the whole batch in a few statements per mailbox, one commit
+        with transaction.atomic():
+            outcomes.update(_place_together(ready, token))
+        return outcomes
+    except Exception:  # some message breaks it: a savepoint per message, so that one fails alone
+        logger.warning("placing a batch of %d messages together failed; one by one", len(ready), exc_info=True)
+    try:  # one commit for the batch, a savepoint per message: a failing one is rolled back alone
         with transaction.atomic():
             for analysis in ready:
                 outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
@@ -90,6 +98,77 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
         for analysis in ready:
             outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
     return outcomes
+
+
+def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
+    """``_place`` for a whole batch: its messages, their placements and the jobs' outcomes in a few statements.
+
+    All or nothing: it raises if anything fails, and the caller then places the messages one by one.
+    """
+    messages = store_messages([(analysis.view, analysis.parsed) for analysis in ready])
+    recipients = {user.pk: user for analysis in ready for user in analysis.recipients}
+    lock_mailboxes(recipients.values())  # all of them up front, in one order
+    per_user = {}  # user pk -> [(batch position, delivery)]
+    for position, (analysis, message) in enumerate(zip(ready, messages, strict=True)):
+        for user in analysis.recipients:
+            delivery = Delivery(message=message, folder=analysis.folders[user.pk], received_at=analysis.job.received_at)
+            per_user.setdefault(user.pk, []).append((position, delivery))
+    placed = [False] * len(ready)
+    for user_pk, entries in per_user.items():
+        items = place_messages(user=recipients[user_pk], deliveries=[delivery for _, delivery in entries])
+        for (position, delivery), item in zip(entries, items, strict=True):
+            placed[position] = placed[position] or item.message_id == delivery.message.pk
+    orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
+    if orphans:  # every recipient already had it (a re-delivery)
+        delete_orphan_messages(orphans)
+    now = timezone.now()
+    outcomes = {
+        analysis.job.pk: {**_outcome(analysis, message if kept else None), "processed_at": now}
+        for analysis, message, kept in zip(ready, messages, placed, strict=True)
+    }
+    _update_each(outcomes, token)
+    return {pk: fields["status"] for pk, fields in outcomes.items()}
+
+
+def _update_each(fields_by_job: dict[int, dict], token: str) -> None:
+    """``filter(pk=…, lease_token=token).update(**fields)`` for each job, as one statement run for all.
+
+    ``executemany`` sends them in one go (a pipeline on PostgreSQL); ``bulk_update``'s
+    ``CASE`` per column costs more to compile than the statements it saves.
+    """
+    meta = InboundMessage._meta
+    names = list(next(iter(fields_by_job.values())))
+    columns = [meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    pk, lease = quote(meta.pk.column), quote(meta.get_field("lease_token").column)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {pk} = %s AND {lease} = %s"  # noqa: S608 - names only
+    params = [
+        [column.get_db_prep_save(_value(fields[name]), connection) for name, column in zip(names, columns, strict=True)]
+        + [pk, token]
+        for pk, fields in fields_by_job.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _value(value):
+    return value.pk if isinstance(value, Model) else value
+
+
+def _outcome(analysis: "Analysis", message) -> dict:
+    """The job's row once its message is placed (but ``processed_at``)."""
+    scores = [v["score"] for v in analysis.verdicts.values() if v.get("score") is not None]
+    return {
+        "status": InboundMessage.Status.DELIVERED,
+        "lease_token": "",
+        "lease_expires_at": None,
+        "error": "",
+        "spam_verdict": analysis.verdicts,
+        "spam_score": max(scores) if scores else None,
+        "message": message,
+        **analysis.checked,
+    }
 
 
 def _place_or_fail(analysis: "Analysis", token: str) -> str:
@@ -195,7 +274,6 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
 def _place(analysis: Analysis, token: str) -> str:
     """The message, its placements and the job's outcome: all or nothing."""
     job = analysis.job
-    scores = [v["score"] for v in analysis.verdicts.values() if v.get("score") is not None]
     with transaction.atomic():
         message, _ = store_message(raw=analysis.view, parsed=analysis.parsed)
         placed = False
@@ -205,15 +283,9 @@ def _place(analysis: Analysis, token: str) -> str:
             placed = placed or item.message_id == message.pk
         if not placed:
             delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
-        return _finish(
-            job,
-            token,
-            InboundMessage.Status.DELIVERED,
-            spam_verdict=analysis.verdicts,
-            spam_score=max(scores) if scores else None,
-            message=message if placed else None,
-            **analysis.checked,
-        )
+        fields = _outcome(analysis, message if placed else None)
+        InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(processed_at=timezone.now(), **fields)
+        return fields["status"]
 
 
 def _trace_headers(job: InboundMessage, authentication_results: str) -> bytes:

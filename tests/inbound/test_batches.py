@@ -3,12 +3,13 @@
 from unittest import mock
 
 import pytest
+from django.conf import settings
 
 from inbound.models import InboundMessage
 from inbound.services import pipeline
 from inbound.services.pipeline import process_inbound_messages
 from inbound.services.reception import Arrival, accept_messages
-from mailboxes.models import MailboxItem
+from mailboxes.models import MailboxItem, Message, Thread
 from tests.inbound.test_mx import EICAR, message_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,8 +50,16 @@ def test_a_message_that_fails_in_a_batch_does_not_block_or_lose_the_others(alice
             raise RuntimeError("boom")
         return real(**kwargs)
 
+    real_together = pipeline.place_messages
+
+    def breaks_with_it(**kwargs):  # placing the batch together breaks too when the broken message is in it
+        if step == "place_message" and any(d.message.subject == "Breaks" for d in kwargs["deliveries"]):
+            raise RuntimeError("boom")
+        return real_together(**kwargs)
+
     with (
         mock.patch.object(pipeline, step, side_effect=breaks_on_one),
+        mock.patch.object(pipeline, "place_messages", side_effect=breaks_with_it),
         mock.patch.object(pipeline, "dispatch_processing") as retry,
     ):
         outcomes = process_inbound_messages(job_ids=ids)
@@ -103,9 +112,54 @@ def test_a_batch_that_cannot_commit_is_placed_message_by_message(alice):
             raise RuntimeError("connection lost")
         return real(analysis, token)
 
-    with mock.patch.object(pipeline, "_place_or_fail", side_effect=batch_transaction_breaks):
+    with (
+        mock.patch.object(pipeline, "_place_together", side_effect=RuntimeError("a message breaks the batch")),
+        mock.patch.object(pipeline, "_place_or_fail", side_effect=batch_transaction_breaks),
+    ):
         outcomes = process_inbound_messages(job_ids=ids)
 
     assert outcomes == dict.fromkeys(ids, InboundMessage.Status.DELIVERED)
     assert subjects(alice) == ["Retry 0", "Retry 1", "Retry 2"]  # the first one's rollback lost nothing
     assert MailboxItem.objects.filter(user=alice).count() == 3
+
+
+def test_the_same_message_twice_in_a_batch_is_placed_once(alice):
+    raw = message_bytes(subject="Sent twice")
+    ids = queued(raw, raw)
+
+    outcomes = process_inbound_messages(job_ids=ids)
+
+    assert outcomes == dict.fromkeys(ids, InboundMessage.Status.DELIVERED)
+    assert subjects(alice) == ["Sent twice"]
+    first, again = (InboundMessage.objects.get(pk=pk) for pk in ids)
+    assert first.message_id and again.message_id is None  # the second copy's message was dropped
+    assert Message.objects.count() == 1
+
+
+def test_a_reply_and_its_parent_in_one_batch_end_in_one_thread(alice):
+    parent = message_bytes(subject="Plan")
+    parent_id = parent.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
+    reply = message_bytes(subject="Re: Plan").replace(
+        b"Message-ID:", f"In-Reply-To: {parent_id}\r\nReferences: {parent_id}\r\nMessage-ID:".encode()
+    )
+    ids = queued(reply, parent)
+
+    process_inbound_messages(job_ids=ids)
+
+    items = MailboxItem.objects.filter(user=alice)
+    assert items.count() == 2 and len({item.thread_id for item in items}) == 1
+    assert Thread.objects.get(user=alice).message_count == 2
+
+
+def test_a_batch_records_each_jobs_outcome_with_its_placement(alice):
+    ids = queued(message_bytes(subject="One"), message_bytes(subject="Two"))
+
+    process_inbound_messages(job_ids=ids)
+
+    for job in InboundMessage.objects.filter(pk__in=ids).select_related("message"):
+        assert job.status == InboundMessage.Status.DELIVERED and job.lease_token == "" and job.error == ""
+        assert job.processed_at is not None and job.lease_expires_at is None
+        assert job.authentication_results.startswith(settings.MAIL_HOSTNAME)
+        assert job.auth["spf"] and job.virus_verdict["infected"] is False
+        assert job.spam_verdict[alice.username]["score"] == job.spam_score
+        assert job.message.items.get().user == alice
