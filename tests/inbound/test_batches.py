@@ -92,7 +92,8 @@ def test_a_batch_processed_twice_is_processed_once(alice):
 
 def test_jobs_another_worker_holds_are_left_to_it(alice):
     held, free = queued(message_bytes(subject="Held"), message_bytes(subject="Free"))
-    pipeline._claim([held])  # another worker claimed it first
+    with mock.patch.object(pipeline, "BATCH_MAX", 1):
+        pipeline._claim([held])  # another worker claimed it first (only it)
 
     outcomes = process_inbound_messages(job_ids=[held, free])
 
@@ -163,3 +164,33 @@ def test_a_batch_records_each_jobs_outcome_with_its_placement(alice):
         assert job.auth["spf"] and job.virus_verdict["infected"] is False
         assert job.spam_verdict[alice.username]["score"] == job.spam_score
         assert job.message.items.get().user == alice
+
+
+def test_a_task_also_takes_fresh_jobs_waiting_for_other_tasks(alice):
+    mine, waiting = queued(message_bytes(subject="Mine")), queued(message_bytes(subject="Waiting"))
+
+    outcomes = process_inbound_messages(job_ids=mine)
+
+    assert outcomes == dict.fromkeys(mine + waiting, InboundMessage.Status.DELIVERED)
+    assert process_inbound_messages(job_ids=waiting) == {}  # its own task then has nothing left to do
+    assert subjects(alice) == ["Mine", "Waiting"]
+
+
+def test_a_task_leaves_a_job_waiting_for_its_retry_alone(alice):
+    [retry] = queued(message_bytes(subject="Retry later"))
+    InboundMessage.objects.filter(pk=retry).update(attempts=1, error="RuntimeError: boom")
+    mine = queued(message_bytes(subject="Mine"))
+
+    outcomes = process_inbound_messages(job_ids=mine)
+
+    assert outcomes == dict.fromkeys(mine, InboundMessage.Status.DELIVERED)
+    assert InboundMessage.objects.get(pk=retry).status == InboundMessage.Status.QUEUED
+
+
+def test_a_task_takes_at_most_batch_max_jobs(alice):
+    ids = queued(*(message_bytes(subject=f"Deep {n}") for n in range(5)))
+
+    with mock.patch.object(pipeline, "BATCH_MAX", 3):
+        outcomes = process_inbound_messages(job_ids=ids[:1])
+
+    assert list(outcomes) == ids[:3]  # the given job, then the oldest waiting
