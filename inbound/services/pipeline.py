@@ -19,6 +19,7 @@ A failure is retried a few times, then the job is dead-lettered for an admin.
 
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import format_datetime
@@ -72,16 +73,21 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
     jobs = InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk")
     users = {}  # address -> hosted user or None, for this batch
     outcomes, ready = {}, []
-    for job in jobs:  # 1. read and judge every message: no write lock held
-        try:
-            result = _analyse(job, token, users)
-        except Exception as exc:
-            outcomes[job.pk] = _fail_logged(job, token, exc)
-            continue
-        if isinstance(result, Analysis):
-            ready.append(result)
-        else:
-            outcomes[job.pk] = result
+    try:
+        scoring = get_spam_filter().batch()
+    except Exception:  # a broken filter configuration: each message meets the error itself, and fails alone
+        scoring = nullcontext()
+    with scoring:
+        for job in jobs:  # 1. read and judge every message: no write lock held
+            try:
+                result = _analyse(job, token, users)
+            except Exception as exc:
+                outcomes[job.pk] = _fail_logged(job, token, exc)
+                continue
+            if isinstance(result, Analysis):
+                ready.append(result)
+            else:
+                outcomes[job.pk] = result
     try:  # 2. the stored views' files, flushed to disk together
         write_blob_files([data for analysis in ready for data in analysis.files()])
     except Exception:  # each message then writes its own files in step 3, and fails alone

@@ -4,8 +4,10 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from inbound.models import InboundMessage
+from inbound.models import InboundMessage, SpamTrainingCount
 from inbound.services import pipeline
 from inbound.services.pipeline import process_inbound_messages
 from inbound.services.reception import Arrival, accept_messages
@@ -194,3 +196,13 @@ def test_a_task_takes_at_most_batch_max_jobs(alice):
         outcomes = process_inbound_messages(job_ids=ids[:1])
 
     assert list(outcomes) == ids[:3]  # the given job, then the oldest waiting
+
+
+def test_a_batch_reads_the_spam_training_totals_once(alice):
+    ids = queued(*(message_bytes(subject=f"Scored {n}") for n in range(3)))
+
+    with CaptureQueriesContext(connection) as queries:
+        process_inbound_messages(job_ids=ids)
+
+    table = SpamTrainingCount._meta.db_table
+    assert sum(table in query["sql"] for query in queries.captured_queries) == 1
