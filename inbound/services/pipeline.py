@@ -197,17 +197,26 @@ def _claim(job_ids: list[int]) -> tuple[str, list[int]] | None:
         status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now
     )
     job_ids = list(job_ids)
+    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A claim lost in a crash leaves its jobs to the reconciler: no need to wait for the disk.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        if skip_locked:
+            # A row another claim holds is that claim's (it may have taken our jobs as waiting ones):
+            # skip it rather than wait, or two claims taking each other's jobs would deadlock.
+            job_ids = list(
+                InboundMessage.objects.select_for_update(skip_locked=True)
+                .filter(claimable, pk__in=job_ids)
+                .values_list("pk", flat=True)
+            )
         if len(job_ids) < BATCH_MAX:
             # Never a job waiting for its retry (attempts > 0): it keeps its back-off.
             waiting = InboundMessage.objects.filter(status=InboundMessage.Status.QUEUED, attempts=0).exclude(
                 pk__in=job_ids
             )
-            if connection.features.has_select_for_update_skip_locked:  # another worker's claim is left to it
+            if skip_locked:
                 waiting = waiting.select_for_update(skip_locked=True)
             job_ids += waiting.order_by("received_at").values_list("pk", flat=True)[: BATCH_MAX - len(job_ids)]
         updated = (
