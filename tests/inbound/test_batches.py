@@ -1,10 +1,11 @@
 """A processing task claims a batch of jobs; each message is processed and committed on its own."""
 
+import threading
 from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from inbound.models import InboundMessage, SpamTrainingCount
@@ -206,3 +207,34 @@ def test_a_batch_reads_the_spam_training_totals_once(alice):
 
     table = SpamTrainingCount._meta.db_table
     assert sum(table in query["sql"] for query in queries.captured_queries) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only")
+def test_a_claim_skips_jobs_another_claim_holds_instead_of_waiting(alice):
+    held, free = queued(message_bytes(subject="Held"), message_bytes(subject="Free"))
+    locked, release = threading.Event(), threading.Event()
+
+    def other_claim():  # another worker's claim transaction, holding the row lock of `held`
+        try:
+            with transaction.atomic():
+                list(InboundMessage.objects.select_for_update().filter(pk=held).values_list("pk"))
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_claim)
+    thread.start()
+    try:
+        assert locked.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting would fail the claim instead of hanging
+        claimed = pipeline._claim([held])
+    finally:
+        release.set()
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert claimed is not None and claimed[1] == [free]  # the free job waiting; the held one left to its holder
+    assert InboundMessage.objects.get(pk=held).status == InboundMessage.Status.QUEUED
