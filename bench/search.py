@@ -31,6 +31,7 @@ What it does, in a temporary folder removed at the end (``--keep`` keeps it):
 import argparse
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -128,6 +129,12 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-notmuch", action="store_true", help="skip the notmuch peer")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and database")
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="hold an exclusive flock on FILE only while queries are timed (e.g. /tmp/bench.lock), so that a "
+        "long build and indexing can run beside other benchmarks and the timings cannot",
+    )
     parser.add_argument("--json", help="write every figure to this file")
     return parser.parse_args(argv)
 
@@ -524,7 +531,24 @@ def matching_counts(user) -> dict[str, int]:
     return counts
 
 
-def run_notmuch(tmp: Path, maildir: Path, labelled: dict[str, list[str]], runs: int, warmup: int) -> dict:
+@contextlib.contextmanager
+def timing_lock(path: str | None):
+    """An exclusive flock on ``path`` (if given) for a timing phase; yields the load average as it starts."""
+    if not path:
+        yield round(os.getloadavg()[0], 2)
+        return
+    with open(path, "a") as handle:
+        log(f"waiting for the lock on {path}")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield round(os.getloadavg()[0], 2)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_notmuch(
+    tmp: Path, maildir: Path, labelled: dict[str, list[str]], runs: int, warmup: int, lock: str | None = None
+) -> dict:
     notmuch = shutil.which("notmuch")
     if not notmuch:
         return {"skipped": "notmuch is not installed (apt-get install notmuch)"}
@@ -557,24 +581,25 @@ def run_notmuch(tmp: Path, maildir: Path, labelled: dict[str, list[str]], runs: 
             times.append((time.perf_counter() - started) * 1000)
         return times
 
-    baseline = timed("count", "id:does-not-exist")
     queries = []
-    for name, _, query in QUERIES:
-        if query is None:
-            continue
-        times = timed("search", "--output=messages", "--sort=newest-first", "--limit=50", query)
-        total = int(run("count", query))
-        queries.append(
-            {
-                "name": name,
-                "query": query,
-                "matches": total,
-                "p50_ms": round(percentile(times, 50), 2),
-                "p95_ms": round(percentile(times, 95), 2),
-                "p99_ms": round(percentile(times, 99), 2),
-            }
-        )
-        log(f"  notmuch {name}: p50 {queries[-1]['p50_ms']} ms, p95 {queries[-1]['p95_ms']} ms")
+    with timing_lock(lock) as load:
+        baseline = timed("count", "id:does-not-exist")
+        for name, _, query in QUERIES:
+            if query is None:
+                continue
+            times = timed("search", "--output=messages", "--sort=newest-first", "--limit=50", query)
+            total = int(run("count", query))
+            queries.append(
+                {
+                    "name": name,
+                    "query": query,
+                    "matches": total,
+                    "p50_ms": round(percentile(times, 50), 2),
+                    "p95_ms": round(percentile(times, 95), 2),
+                    "p99_ms": round(percentile(times, 99), 2),
+                }
+            )
+            log(f"  notmuch {name}: p50 {queries[-1]['p50_ms']} ms, p95 {queries[-1]['p95_ms']} ms")
     version = run("--version")
     return {
         "version": version,
@@ -582,6 +607,7 @@ def run_notmuch(tmp: Path, maildir: Path, labelled: dict[str, list[str]], runs: 
         "index_seconds": round(index_seconds, 2),
         "messages_per_second": round(count / index_seconds, 1),
         "startup_p50_ms": round(percentile(baseline, 50), 2),
+        "load_average": load,
         "queries": queries,
     }
 
@@ -589,13 +615,17 @@ def run_notmuch(tmp: Path, maildir: Path, labelled: dict[str, list[str]], runs: 
 def print_report(result: dict) -> None:
     ours, peer = result["queries"], {q["name"]: q for q in result.get("notmuch", {}).get("queries", [])}
     print(f"\nSearch benchmark: {result['messages']} messages in one mailbox, {result['db']}")
-    print(f"corpus built in {result['build_seconds']} s")
+    print(
+        f"corpus built in {result['build_seconds']} s; load average when our queries were timed: "
+        f"{result['load_average']}"
+    )
     idx = result["indexing"]
     print(f"indexing: {idx['indexed']} items in {idx['seconds']} s = {idx['messages_per_second']} msg/s")
     nm = result.get("notmuch", {})
     if "messages_per_second" in nm:
         print(f"notmuch new: {nm['messages']} messages in {nm['index_seconds']} s = {nm['messages_per_second']} msg/s")
         print(f"notmuch process start-up alone: p50 {nm['startup_p50_ms']} ms (included in its figures below)")
+        print(f"load average when notmuch's queries were timed: {nm['load_average']}")
     elif nm:
         print(f"notmuch: {nm.get('skipped')}")
     print(
@@ -637,18 +667,20 @@ def main(argv=None) -> int:
         log(f"built in {build_seconds} s; indexing")
         indexing = run_indexing(args.batch_size)
         analyze()
-        log("timing queries")
         result = {
             "messages": args.messages,
             "db": "PostgreSQL" if args.db == "postgres" else "SQLite",
             "build_seconds": build_seconds,
             "indexing": indexing,
             "matches": matching_counts(alice),
-            "queries": time_queries(alice, args.runs, args.warmup),
         }
+        with timing_lock(args.lock) as load:
+            log(f"timing queries (load average {load})")
+            result["load_average"] = load
+            result["queries"] = time_queries(alice, args.runs, args.warmup)
         if maildir:
             log("notmuch: indexing the same messages as a Maildir")
-            result["notmuch"] = run_notmuch(tmp, maildir, labelled, args.runs, args.warmup)
+            result["notmuch"] = run_notmuch(tmp, maildir, labelled, args.runs, args.warmup, args.lock)
         print_report(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False))

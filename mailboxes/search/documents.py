@@ -4,7 +4,7 @@ import logging
 
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Attachment, MailboxItem
-from mailboxes.parsing import parse_message
+from mailboxes.parsing import parse_body_text
 from mailboxes.search.backends import IndexDocument, ItemState
 
 logger = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ def _people(entries) -> str:
 def _body_text(message) -> str:
     """The readable body (HTML converted to text); the snippet if the bytes cannot be read."""
     try:
-        return parse_message(read_blob(message.blob)).body_text
+        return parse_body_text(read_blob(message.blob))
     except Exception:  # a missing or unreadable blob must not stop indexing the rest
         logger.warning("search: cannot read the body of message %s; indexing its snippet", message.pk, exc_info=True)
         return message.snippet

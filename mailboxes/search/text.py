@@ -15,8 +15,8 @@ import unicodedata
 from functools import lru_cache
 
 # Han, kana, Hangul (syllables and the jamo NFKD decomposes them into), CJK compatibility ideographs.
-_CJK = "\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f"
-_CJK_RUN = re.compile(f"[{_CJK}]+")
+CJK_CHARACTERS = "\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f"
+_CJK_RUN = re.compile(f"[{CJK_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERM_LENGTH = 100  # longer "words" (base64 junk, URLs' hashes) are not worth indexing
 MAX_INDEXED_CHARS = 100_000

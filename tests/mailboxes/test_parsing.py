@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mailboxes.parsing import MAX_ATTACHMENTS, MAX_REFERENCES, ParsedMessage, parse_message
+from mailboxes.parsing import MAX_ATTACHMENTS, MAX_REFERENCES, ParsedMessage, parse_body_text, parse_message
 from mailboxes.text import decode_bytes, html_to_text, make_snippet
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
@@ -939,3 +939,15 @@ def test_snippet_of_a_huge_body_reads_only_its_beginning():
     snippet = make_snippet(text)
 
     assert snippet.startswith("Hello there. xxxx")
+
+
+def test_the_indexers_body_text_is_parse_messages():
+    for raw in (
+        b"From: a@example.test\r\nSubject: plain\r\n\r\nHello there\r\n",
+        b'From: a@example.test\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n'
+        b"<p>Caf\xc3\xa9 <b>au</b> lait</p>\r\n",
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nplain part\r\n"
+        b"--b\r\nContent-Type: text/html\r\n\r\n<p>html part</p>\r\n--b--\r\n",
+    ):
+        assert parse_body_text(raw) == parse_message(raw).body_text != ""

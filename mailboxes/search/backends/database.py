@@ -9,12 +9,19 @@ down to the leaves first, so a negated text part is ``NOT IN``.
 On PostgreSQL the plan is chosen here, not left to the planner's tsvector
 statistics (which misjudge words they have not sampled, and phrases): for
 each word or phrase the query requires, a capped probe of the GIN index
-(its terms ANDed, positions ignored) counts up to ``CANDIDATE_CAP`` matches.
-If one has fewer, those candidates are fetched by id, checked against the
-whole query and sorted; otherwise the user's documents are walked newest
-first on ``search_doc_user_recent`` until the page is full, the text checked
-on each row (a match is then at least ``CANDIDATE_CAP`` in the mailbox, so
-the walk is short). In both plans the text is matched by ``ts_match_vq``, the
+(its terms ANDed, positions ignored) reads up to ``SORTED_CAP`` matches with
+their dates. If one has at most ``CANDIDATE_CAP``, those candidates are
+fetched by id, checked against the whole query and sorted in one query. Up
+to ``SORTED_CAP``, they are sorted here, newest first, and checked in chunks
+of growing size until the page is full: only the first few hundred are
+read again, however many there are. Otherwise the user's documents are
+walked newest first on ``search_doc_user_recent`` until the page is full,
+the text checked on each row (a match is then at least one in
+``mailbox / SORTED_CAP``, so the walk reads at most about
+``limit * mailbox / SORTED_CAP`` rows). Checking a row costs several
+microseconds (its tsvector is read from TOAST and decompressed); reading a
+probe row costs a fraction of that, which is why sorting up to
+``SORTED_CAP`` candidates beats walking past them. In every plan the text is matched by ``ts_match_vq``, the
 function behind ``@@``, which no index can answer: the planner cannot
 pick the GIN index behind our back. Relevance order ranks every candidate,
 or, past the cap, only the newest ``RANK_CAP`` matches. A single word that
@@ -23,8 +30,9 @@ more skips the probe (the statistics are reliable for what they list, and
 the probe of a common word builds a large bitmap).
 """
 
+import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, FloatField, Func, Q, Value
@@ -49,11 +57,18 @@ from mailboxes.search.query import (
     SizeBound,
     Text,
 )
-from mailboxes.search.text import index_terms, query_terms
+from mailboxes.search.text import CJK_CHARACTERS, index_terms, query_terms
 
 SNIPPET_BODY_CHARS = 20_000
-# Up to this many GIN matches of a required word, fetch them and sort; past it, walk newest first.
+# Up to this many GIN matches of a required word, fetch them and sort in one query.
 CANDIDATE_CAP = 500
+# Past CANDIDATE_CAP, the matches are sorted here and checked in chunks, newest first, while reading
+# them costs less than walking the mailbox to fill a page: up to sqrt(SORT_OVER_WALK * (limit + 1) *
+# mailbox size), since a walk reads about (limit + 1) * mailbox / matches rows at SORT_OVER_WALK times
+# the cost of reading a match (measured: ~2.7 us a walked row, its tsvector decompressed, ~1.4 us a
+# probed one). Never more than SORTED_CAP.
+SORT_OVER_WALK = 2
+SORTED_CAP = 50_000
 # Relevance order on a word with more matches than the cap ranks only the newest this many.
 RANK_CAP = 2000
 # A word the column statistics list at this frequency or more is walked without a probe.
@@ -188,7 +203,21 @@ _PG_FIELDS = {None: ("tsv", ""), "subject": ("tsv", "A"), "filename": ("tsv", "D
 _PG_FIELDS |= {"from": ("from_tsv", ""), "to": ("to_tsv", ""), "cc": ("cc_tsv", "")}
 
 
-_PG_PROBE = "SELECT item_id FROM search_document WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"  # noqa: S608
+# Candidates are (microseconds since the epoch, id): psycopg's timestamptz loader, as Django
+# installs it, costs ~7 us a value in Python, more than reading the row.
+_PG_MICROS = "(extract(epoch FROM {table}received_at) * 1000000)::bigint"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+_PG_PROBE = (
+    f"SELECT {_PG_MICROS.format(table='')}, item_id FROM search_document "  # noqa: S608
+    "WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"
+)
 # Bitmap scans only, for the probe: the GIN index, never a walk of the user's rows that a misjudged
 # word would make read them all. Restored right after (set_config's third argument: this transaction).
 _PG_BITMAP_ONLY = (
@@ -198,6 +227,14 @@ _PG_BITMAP_ONLY = (
 _PG_RESTORE = "SELECT set_config('enable_seqscan', %s, true), set_config('enable_indexscan', %s, true)"
 
 
+_LABELS = MailboxItem.labels.through._meta.db_table
+_PG_LABEL_PROBE = (
+    f"SELECT DISTINCT {_PG_MICROS.format(table='d.')}, d.item_id FROM mailboxes_label l "  # noqa: S608
+    f"JOIN {_LABELS} il ON il.label_id = l.id JOIN search_document d ON d.item_id = il.mailboxitem_id "
+    "WHERE l.user_id = %s AND upper(l.name) = ANY(%s) AND d.user_id = %s LIMIT %s"
+)
+
+_CJK_BIGRAM = re.compile(f"[{CJK_CHARACTERS}]{{2}}")
 _PG_COMMON = (
     "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
     "WHERE schemaname = current_schema() AND tablename = 'search_document' AND attname = %s"
@@ -223,6 +260,37 @@ def common_words(column: str) -> dict[str, float]:
 
 def forget_common_words() -> None:
     _common_words.clear()
+    _mailbox_sizes.clear()
+
+
+_PG_MAILBOX_SIZES = (
+    "SELECT c.reltuples, s.most_common_vals::text::bigint[], s.most_common_freqs, s.n_distinct FROM pg_class c "
+    "LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname AND s.attname = 'user_id' "
+    "WHERE c.oid = 'search_document'::regclass"
+)
+_mailbox_sizes: dict[str, tuple[float, dict[int, float], float]] = {}
+
+
+def mailbox_size(user_id: int) -> float:
+    """About how many documents ``user_id`` has, from ANALYZE's statistics (cached); 0 if never analysed.
+
+    The largest mailboxes are among the statistics' most common values; any other
+    user is given the average of the users they do not list.
+    """
+    cached = _mailbox_sizes.get("sizes")
+    if not cached or time.monotonic() - cached[0] >= COMMON_WORDS_TTL:
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_MAILBOX_SIZES)
+            row = cursor.fetchone()
+        listed, others = {}, 0.0
+        if row and row[0] > 0 and row[3] is not None:
+            rows, values, frequencies, distinct = row
+            listed = {int(uid): rows * freq for uid, freq in zip(values or [], frequencies or [], strict=False)}
+            distinct = -distinct * rows if distinct < 0 else distinct  # negative: a fraction of the rows
+            unlisted_rows = max(rows - sum(listed.values()), 0.0)
+            others = unlisted_rows / max(distinct - len(listed), 1.0)
+        cached = _mailbox_sizes["sizes"] = (time.monotonic(), listed, others)
+    return cached[1].get(user_id, cached[2])
 
 
 class _Postgres(_Vendor):
@@ -235,27 +303,41 @@ class _Postgres(_Vendor):
         lookup = "checks" if self.planned else "matches"
         return Q(**{f"search_document__{column}__{lookup}": tsquery_text(node, weight=weight)})
 
-    def is_common(self, node: Text) -> bool:
-        """Whether ``node`` is one word the column statistics list as common (so it is walked, unprobed).
+    def has_many(self, node: Text, *, user_id: int, cap: int) -> bool:
+        """Whether the statistics show ``node`` matches more than ``cap`` documents (walk it, no probe).
 
-        One word only: two common words may still be rare together.
+        One word, or the bigrams of one CJK word, which occur together: two words may be rare
+        together however common each is. Without the user's mailbox size, a word listed at
+        ``COMMON_FREQUENCY`` or more.
         """
         terms, cjk_prefix = query_terms(node.value)
-        if len(terms) != 1 or node.prefix or cjk_prefix:
+        if not terms or node.prefix or cjk_prefix:
             return False
-        return common_words(_PG_FIELDS[node.field][0]).get(terms[0], 0.0) >= COMMON_FREQUENCY
+        if len(terms) > 1 and (len(node.value.split()) > 1 or not all(_CJK_BIGRAM.fullmatch(t) for t in terms)):
+            return False
+        frequencies = common_words(_PG_FIELDS[node.field][0])
+        frequency = min(frequencies.get(term, 0.0) for term in terms)
+        size = mailbox_size(user_id)
+        return frequency * size > cap if size else frequency >= COMMON_FREQUENCY
 
-    def probe(self, node: Text, *, user_id: int, cap: int) -> list[int]:
-        """Up to ``cap + 1`` ids of the user's documents with all the terms of ``node``, from the GIN index."""
+    def probe(self, node: Text, *, user_id: int, cap: int) -> list[tuple[int, int]]:
+        """Up to ``cap + 1`` (microseconds, id) of the user's documents with all the terms of ``node``, by GIN."""
         column, weight = _PG_FIELDS[node.field]
         query = tsquery_text(node, weight=weight, phrase=False)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_PG_BITMAP_ONLY)
             seqscan, indexscan, _, _ = cursor.fetchone()
             cursor.execute(_PG_PROBE.format(column=column), [user_id, query, cap + 1])
-            ids = [row[0] for row in cursor.fetchall()]
+            found = cursor.fetchall()
             cursor.execute(_PG_RESTORE, [seqscan, indexscan])
-        return ids
+        return found
+
+    def probe_labels(self, node: HasLabel, *, user_id: int, cap: int) -> list[tuple[int, int]]:
+        """Up to ``cap + 1`` (microseconds, id) of the user's documents with the label ``node`` names."""
+        names = sorted({node.name.upper(), node.name.replace("-", " ").upper()})
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_LABEL_PROBE, [user_id, names, user_id, cap + 1])
+            return cursor.fetchall()
 
     def score(self, texts: list[Text]):
         query = " | ".join(f"({tsquery_text(text)})" for text in texts)
@@ -424,35 +506,63 @@ class DatabaseBackend(SearchBackend):
             return vendor.text_q(node)
         return filter_q(node, now, user_id)
 
-    def _plan(self, node: Node, vendor: _Vendor, user_id: int) -> list[int] | None:
-        """PostgreSQL: the candidate ids when a required word has few matches; None to walk newest first."""
-        required = _required_texts(node)
+    def _plan(self, node: Node, vendor: _Vendor, user_id: int, limit: int) -> list[tuple[int, int]] | None:
+        """PostgreSQL: (microseconds, id) candidates, newest first, if a required leaf has few matches; None: walk."""
+        required = _required_leaves(node)
         if not isinstance(vendor, _Postgres) or not required:
             return None
-        cap = int(self.options.get("candidate_cap", CANDIDATE_CAP))
-        vendor.planned = True
-        candidates = None
-        for text in required:
-            if vendor.is_common(text):
-                continue  # its matches are many: the walk meets them soon, no need to count
-            ids = vendor.probe(text, user_id=user_id, cap=cap)
-            if len(ids) <= cap and (candidates is None or len(ids) < len(candidates)):
-                candidates = ids
-                if not ids:
+        # Text is matched without the GIN index only when a required word decides the plan: a query
+        # whose words are all optional (OR) may still need the index to avoid reading the mailbox.
+        vendor.planned = any(isinstance(leaf, Text) for leaf in required)
+        best = None
+        for leaf in sorted(required, key=lambda leaf: isinstance(leaf, HasLabel)):  # words first: cheaper to cap
+            # Walking past a label's items is no cheaper than reading them all: the planner reads
+            # them all anyway (a hash of the label's items), so they are read here and sorted.
+            cap = self.sorted_cap(user_id, limit) if isinstance(leaf, Text) else self.label_cap
+            # A later leaf only matters if it has fewer matches than the best so far.
+            cap = cap if best is None else min(cap, len(best) - 1)
+            if isinstance(leaf, Text) and vendor.has_many(leaf, user_id=user_id, cap=cap):
+                continue  # the walk meets its matches soon, no need to count them
+            if isinstance(leaf, Text):
+                found = vendor.probe(leaf, user_id=user_id, cap=cap)
+            else:
+                found = vendor.probe_labels(leaf, user_id=user_id, cap=cap)
+            if len(found) <= cap:
+                best = found
+                if not found:
                     break
-        return candidates
+        return sorted(best, reverse=True) if best is not None else None
+
+    @property
+    def candidate_cap(self) -> int:
+        return int(self.options.get("candidate_cap", CANDIDATE_CAP))
+
+    @property
+    def label_cap(self) -> int:
+        return max(int(self.options.get("sorted_cap", SORTED_CAP)), self.candidate_cap)
+
+    def sorted_cap(self, user_id: int, limit: int) -> int:
+        """How many matches are read and sorted rather than walked past (see ``SORT_OVER_WALK``)."""
+        if "sorted_cap" in self.options:
+            return max(int(self.options["sorted_cap"]), self.candidate_cap)
+        walk = SORT_OVER_WALK * (limit + 1) * mailbox_size(user_id)
+        return max(self.candidate_cap, min(SORTED_CAP, int(walk**0.5)))
 
     def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
         vendor = self._vendor()
         normal = negation_normal_form(node)
-        candidates = self._plan(normal, vendor, user_id)
+        candidates = self._plan(normal, vendor, user_id, limit)
         # Driven from the user's documents (newest first by an index of their own), so an item
         # is found once it is indexed: search is eventually consistent, as designed.
-        queryset = items.filter(search_document__user_id=user_id).filter(
-            self._compile(normal, vendor, timezone.now(), user_id)
-        )
+        now = timezone.now()
+        queryset = items.filter(search_document__user_id=user_id).filter(self._compile(normal, vendor, now, user_id))
+        if candidates is not None and len(candidates) > self.candidate_cap:
+            if order == "date":
+                candidates = _within_dates(candidates, normal, now)
+                return self._page_of_sorted(queryset, candidates, limit=limit, after=after)
+            candidates = None  # relevance: ranked among the newest matches, as for a walk
         if candidates is not None:
-            queryset = queryset.filter(pk__in=candidates)
+            queryset = queryset.filter(pk__in=[pk for _, pk in candidates])
         received_at = "search_document__received_at"
         positive = list(_positive_texts(normal))
         if order == "relevance":
@@ -467,23 +577,37 @@ class DatabaseBackend(SearchBackend):
                     Q(score__lt=s) | Q(score=s, **{f"{received_at}__lt": t}) | Q(score=s, pk__lt=pk, **{received_at: t})
                 )
         else:
-            queryset = queryset.annotate(score=Value(None, output_field=FloatField()))
-            ordering = (f"-{received_at}", "-search_document__item_id")
-            if after is not None:
-                t, pk = after
-                queryset = queryset.filter(Q(**{f"{received_at}__lt": t}) | Q(pk__lt=pk, **{received_at: t}))
-        rows = list(
-            queryset.order_by(*ordering).values_list("pk", "thread_id", "score", received_at, "search_document__body")[
-                : limit + 1
-            ]
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_key = None
-        if more:
-            pk, _, score, last_at, _ = rows[-1]
-            next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
-        return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
+            queryset = self._by_date(queryset, after)
+            ordering = _DATE_ORDER
+        rows = list(queryset.order_by(*ordering).values_list(*_ROW_FIELDS)[: limit + 1])
+        return _page(rows, limit, order)
+
+    def _page_of_sorted(self, queryset, candidates: list[tuple[int, int]], *, limit: int, after) -> Page:
+        """A page by date from candidates sorted newest first: checked chunk by chunk until the page is full.
+
+        The chunks double, so a query that keeps few of its candidates still takes a handful of queries,
+        and each reads its rows by primary key.
+        """
+        if after is not None:
+            position = (micros(after[0]), after[1])
+            candidates = [candidate for candidate in candidates if candidate < position]
+        queryset = self._by_date(queryset, after).order_by(*_DATE_ORDER).values_list(*_ROW_FIELDS)
+        rows: list[tuple] = []
+        start, size = 0, 2 * (limit + 1)
+        while start < len(candidates) and len(rows) <= limit:
+            chunk = [pk for _, pk in candidates[start : start + size]]
+            rows += list(queryset.filter(pk__in=chunk)[: limit + 1 - len(rows)])
+            start, size = start + size, size * 2
+        return _page(rows, limit, "date")
+
+    @staticmethod
+    def _by_date(queryset, after):
+        queryset = queryset.annotate(score=Value(None, output_field=FloatField()))
+        if after is not None:
+            t, pk = after
+            received_at = "search_document__received_at"
+            queryset = queryset.filter(Q(**{f"{received_at}__lt": t}) | Q(pk__lt=pk, **{received_at: t}))
+        return queryset
 
     def _newest_to_rank(self, queryset, received_at: str):
         """Only the newest ``RANK_CAP`` matches: ranking a word found in most mail would read every match."""
@@ -499,12 +623,38 @@ class DatabaseBackend(SearchBackend):
         return super().decode_key(order, values)
 
 
-def _required_texts(node: Node) -> list[Text]:
-    """The text leaves every match must satisfy (top-level conjuncts), in a query in negation normal form."""
-    if isinstance(node, Text):
+_DATE_ORDER = ("-search_document__received_at", "-search_document__item_id")
+_ROW_FIELDS = ("pk", "thread_id", "score", "search_document__received_at", "search_document__body")
+
+
+def _page(rows: list[tuple], limit: int, order: str) -> Page:
+    """The page of up to ``limit`` rows (of ``_ROW_FIELDS``) and its keyset position, if there are more."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = None
+    if more:
+        pk, _, score, last_at, _ = rows[-1]
+        next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
+    return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
+
+
+def _within_dates(candidates: list[tuple[int, int]], node: Node, now: datetime) -> list[tuple[int, int]]:
+    """The (microseconds, id) candidates inside the query's required date bounds, which need no query to check."""
+    for bound in node.children if isinstance(node, And) else (node,):
+        if isinstance(bound, RelativeAge):
+            bound = bound.resolve(now)
+        if isinstance(bound, DateBound):
+            at = micros(bound.at)
+            candidates = [c for c in candidates if (c[0] >= at if bound.after else c[0] < at)]
+    return candidates
+
+
+def _required_leaves(node: Node) -> list[Text | HasLabel]:
+    """The text and label leaves every match must satisfy (top-level conjuncts), in negation normal form."""
+    if isinstance(node, Text | HasLabel):
         return [node]
     if isinstance(node, And):
-        return [child for child in node.children if isinstance(child, Text)]
+        return [child for child in node.children if isinstance(child, Text | HasLabel)]
     return []
 
 
