@@ -371,9 +371,11 @@ def record_results(
 def _update_recipients(updates: dict[int, dict], now) -> None:
     """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
 
-    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` for them all. Elsewhere
-    (SQLite, in-process, where a statement costs no round trip): one UPDATE
-    per set of rows with identical values.
+    PostgreSQL: one ``UPDATE … FROM unnest(…)`` for them all, one array
+    parameter per column (with a parameter per value, psycopg's client-side
+    binding re-parsed the whole statement on every claim). Elsewhere (SQLite,
+    in-process, where a statement costs no round trip): one UPDATE per set of
+    rows with identical values.
     """
     if not updates:
         return
@@ -386,22 +388,21 @@ def _update_recipients(updates: dict[int, dict], now) -> None:
         return
     names = sorted(next(iter(updates.values())))
     fields = [Recipient._meta.get_field(name) for name in ["id", *names]]
-    row_sql = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
-    params = [now]
-    for pk, values in updates.items():
-        row = {"id": pk, **values}
-        params += [field.get_db_prep_save(row[field.name], connection) for field in fields]
+    rows = [{"id": pk, **values} for pk, values in updates.items()]
+    columns_values = [[field.get_db_prep_save(row[field.name], connection) for row in rows] for field in fields]
+    # varchar[] rather than varchar(20)[]: the values were validated, nothing is cut (as Django's bulk_create).
+    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
     quote = connection.ops.quote_name
     table, columns = quote(Recipient._meta.db_table), [quote(field.column) for field in fields]
     assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
     # Only names from the model are formatted in; every value is a parameter.
     sql = (
         f"UPDATE {table} SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608
-        f"FROM (VALUES {', '.join([row_sql] * len(updates))}) AS v({', '.join(columns)}) "
+        f"FROM unnest({arrays}) AS v({', '.join(columns)}) "
         f"WHERE {table}.{columns[0]} = v.{columns[0]}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [now, *columns_values])
 
 
 def _outcome(recipient: Recipient, result: Result, transport_name: str, now) -> tuple[str, str, dict, dict]:
