@@ -190,17 +190,29 @@ def test_openssl_signature_verifies_with_dkimpy(key):
     assert not dkimpy.verify(signed.replace(b"A body", b"A bod"), dnsfunc=lambda name, timeout=5: record)
 
 
-def test_openssl_signature_is_the_one_dkimpy_would_make(key, monkeypatch):
+MULTIPART = (
+    b"From: =?utf-8?q?Al=C3=AFce?= <alice@example.test>\r\nTo: bob@remote.example,\r\n carol@remote.example\r\n"
+    b"Cc: dan@remote.example\r\nSubject: A subject folded\r\n\tonto two lines \r\n"
+    b"Date: Sat, 28 Nov 2026 05:00:00 +0000\r\nMessage-ID: <2@example.test>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/alternative; boundary="b1"\r\n\r\n'
+    b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLine\t one  \r\n.leading dot\r\n"
+    b"--b1\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--b1--\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("raw", [RAW, MULTIPART], ids=["plain", "multipart"])
+def test_openssl_signature_is_the_one_dkimpy_would_make(key, monkeypatch, raw):
     """RSASSA-PKCS1-v1_5 is deterministic: same key, same time, same bytes."""
-    domain, _ = key
+    domain, record = key
     monkeypatch.setattr(dkimpy.time, "time", lambda: 1_795_000_000)
-    ours = dkim.sign(RAW, domain=domain)
+    ours = dkim.sign(raw, domain=domain)
     theirs = dkimpy.sign(
-        RAW, selector=b"s1", domain=b"example.test", privkey=domain.dkim_private_key.encode(),
+        raw, selector=b"s1", domain=b"example.test", privkey=domain.dkim_private_key.encode(),
         canonicalize=(b"relaxed", b"relaxed"),
-    ) + RAW  # fmt: skip
+    ) + raw  # fmt: skip
     assert ours == theirs
     assert b"t=1795000000" in ours
+    assert dkimpy.verify(ours, dnsfunc=lambda name, timeout=5: record)
 
 
 def test_domain_without_a_key_is_not_signed():
