@@ -42,6 +42,7 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
+from webmail.lookups import any_of
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,10 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
-        messages = Message.objects.select_related("blob").in_bulk({r.message_id for r in candidates})
+        messages = {
+            m.pk: m
+            for m in Message.objects.select_related("blob").filter(any_of("pk", {r.message_id for r in candidates}))
+        }
         for recipient in candidates:
             recipient.message = messages[recipient.message_id]
         suppressed = suppressed_among(r.address for r in candidates)
@@ -136,12 +140,12 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
                 throttled.append(recipient.pk)
                 report.throttled += 1
         if throttled:
-            Recipient.objects.filter(pk__in=throttled).update(
+            Recipient.objects.filter(any_of("pk", throttled)).update(
                 next_attempt_at=now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS), updated_at=now
             )
         lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
         # One UPDATE for the whole claim (bulk_update would build a CASE per row and field).
-        Recipient.objects.filter(pk__in=[r.pk for r in claim.recipients]).update(
+        Recipient.objects.filter(any_of("pk", [r.pk for r in claim.recipients])).update(
             status=Recipient.Status.SENDING,
             lease_token=claim.token,
             lease_expires_at=lease_until,
@@ -185,7 +189,9 @@ class _Throttle:
         domains = {r.domain for r in candidates} - hosted
         senders = {r.message.sender_id for r in candidates if r.message.sender_id}
         workers = dict(
-            Recipient.objects.filter(status=Recipient.Status.SENDING, lease_expires_at__gt=now, domain__in=domains)
+            Recipient.objects.filter(
+                any_of("domain", domains), status=Recipient.Status.SENDING, lease_expires_at__gt=now
+            )
             .values("domain")
             .annotate(workers=Count("lease_token", distinct=True))
             .values_list("domain", "workers")
@@ -224,7 +230,7 @@ class _Throttle:
 
 def hosted_domains(names: set[str]) -> set[str]:
     """Which of ``names`` are ours (active or not): mail to them never leaves this system."""
-    return set(Domain.objects.filter(name__in=names).values_list("name", flat=True))
+    return set(Domain.objects.filter(any_of("name", names)).values_list("name", flat=True))
 
 
 def deliver_claim(claim: Claim, report: RunReport) -> None:
@@ -328,7 +334,7 @@ def record_results(
     with transaction.atomic():
         held = set(
             Recipient.objects.select_for_update()
-            .filter(pk__in=[r.pk for r, _ in outcomes], status=Recipient.Status.SENDING, lease_token=claim.token)
+            .filter(any_of("pk", [r.pk for r, _ in outcomes]), status=Recipient.Status.SENDING, lease_token=claim.token)
             .values_list("pk", flat=True)
         )
         events, hard_bounces = [], []

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
+from webmail.lookups import any_of
 
 _STATUS_FOR_EVENT = {
     "queued": Recipient.Status.QUEUED,
@@ -132,11 +133,11 @@ def refresh_message_statuses(message_ids) -> None:
         return
     with transaction.atomic():
         current = dict(
-            Message.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "status")
+            Message.objects.select_for_update().filter(any_of("pk", ids)).order_by("pk").values_list("pk", "status")
         )
         statuses = defaultdict(set)
         for message_id, status in (
-            Recipient.objects.filter(message_id__in=ids).values_list("message_id", "status").distinct()
+            Recipient.objects.filter(any_of("message_id", ids)).values_list("message_id", "status").distinct()
         ):
             statuses[message_id].add(status)
         changes = defaultdict(list)
@@ -145,7 +146,7 @@ def refresh_message_statuses(message_ids) -> None:
             if status != new:
                 changes[new].append(message_id)
         for status, pks in changes.items():
-            Message.objects.filter(pk__in=pks).update(status=status)
+            Message.objects.filter(any_of("pk", pks)).update(status=status)
 
 
 def refresh_message_status(message: Message) -> None:

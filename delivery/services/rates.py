@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from delivery.models import SendRate
+from webmail.lookups import any_of
 
 WINDOW = timedelta(minutes=1)
 
@@ -27,7 +28,10 @@ def recent_attempts(*, domains, senders, now: datetime) -> tuple[dict[str, int],
         return {}, {}
     rows = (
         SendRate.objects.filter(slot__gte=_slot(now - WINDOW))
-        .filter(Q(scope=SendRate.Scope.DOMAIN, key__in=domains) | Q(scope=SendRate.Scope.SENDER, key__in=senders))
+        .filter(
+            Q(any_of("key", domains), scope=SendRate.Scope.DOMAIN)
+            | Q(any_of("key", senders), scope=SendRate.Scope.SENDER)
+        )
         .values("scope", "key")
         .annotate(attempts=Sum("attempts"))
         .values_list("scope", "key", "attempts")
