@@ -28,8 +28,9 @@ from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
 from delivery import dkim, verp
-from delivery.models import DeliveryEvent, Suppression
+from delivery.models import Suppression
 from delivery.services.events import (
+    insert_delivery_events,
     new_delivery_event,
     record_delivery_event,
     refresh_message_statuses,
@@ -42,6 +43,7 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
+from webmail.bulk import recordset
 from webmail.lookups import any_of
 
 logger = logging.getLogger(__name__)
@@ -364,7 +366,7 @@ def record_results(
                 if result.is_hard_bounce:
                     hard_bounces.append((recipient, result, event))
         _update_recipients(updates, now)
-        DeliveryEvent.objects.bulk_create(events)
+        insert_delivery_events(events)
         for recipient, result, event in hard_bounces:
             suppress_address(
                 address=recipient.address,
@@ -377,9 +379,8 @@ def record_results(
 def _update_recipients(updates: dict[int, dict], now) -> None:
     """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
 
-    PostgreSQL: one ``UPDATE … FROM unnest(…)`` for them all, one array
-    parameter per column (with a parameter per value, psycopg's client-side
-    binding re-parsed the whole statement on every claim). Elsewhere (SQLite,
+    PostgreSQL: one ``UPDATE … FROM jsonb_to_recordset(…)`` for them all, the
+    rows in one JSON parameter (``webmail.bulk``). Elsewhere (SQLite,
     in-process, where a statement costs no round trip): one UPDATE per set of
     rows with identical values.
     """
@@ -394,21 +395,17 @@ def _update_recipients(updates: dict[int, dict], now) -> None:
         return
     names = sorted(next(iter(updates.values())))
     fields = [Recipient._meta.get_field(name) for name in ["id", *names]]
-    rows = [{"id": pk, **values} for pk, values in updates.items()]
-    columns_values = [[field.get_db_prep_save(row[field.name], connection) for row in rows] for field in fields]
-    # varchar[] rather than varchar(20)[]: the values were validated, nothing is cut (as Django's bulk_create).
-    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    source, rows = recordset(fields, [{"id": pk, **values} for pk, values in updates.items()])
     quote = connection.ops.quote_name
     table, columns = quote(Recipient._meta.db_table), [quote(field.column) for field in fields]
     assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
     # Only names from the model are formatted in; every value is a parameter.
     sql = (
         f"UPDATE {table} SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608
-        f"FROM unnest({arrays}) AS v({', '.join(columns)}) "
-        f"WHERE {table}.{columns[0]} = v.{columns[0]}"
+        f"FROM {source} WHERE {table}.{columns[0]} = v.{columns[0]}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, *columns_values])
+        cursor.execute(sql, [now, rows])
 
 
 def _outcome(recipient: Recipient, result: Result, transport_name: str, now) -> tuple[str, str, dict, dict]:

@@ -19,7 +19,7 @@ from delivery import dkim
 from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
 from delivery.services.engine import RunReport, claim_due_recipients, deliver_claim, record_results
-from delivery.services.events import refresh_message_statuses
+from delivery.services.events import insert_delivery_events, new_delivery_event, refresh_message_statuses
 from delivery.services.rates import forget_old_rates
 from delivery.transports import reset_transport
 from delivery.transports.base import Outcome, Result
@@ -258,3 +258,39 @@ def test_pipelined_commands_quote_addresses_as_smtplib_does(address):
     from delivery.transports.smtp import _angle_addr
 
     assert _angle_addr(address) == smtplib.quoteaddr(address)
+
+
+# --- events and updates as one JSON parameter (PostgreSQL; bulk_create elsewhere) ------------------
+
+
+def test_events_inserted_together_keep_their_values_and_get_their_own_ids(alice):
+    message = send_message(user=alice, to=["a@remote.example", "b@remote.example"], subject="x", text="x")
+    first, second = message.recipients.order_by("pk")
+    events = [
+        new_delivery_event(
+            recipient=first, event_type="bounced", transport="smtp", reject_reason="invalid",
+            mta_response="550 5.1.1 it's \"gone\" \\ ünïcode", smtp_code=550, enhanced_status="5.1.1",
+            remote_host="mx.remote.example", metadata={"nested": {"list": [1, None]}},
+        ),
+        new_delivery_event(recipient=second, event_type="sent", transport="smtp", esp_event={"raw": True}),
+        new_delivery_event(recipient=second, event_type="deferred", transport="engine", description="later"),
+    ]  # fmt: skip
+    insert_delivery_events(events)
+    assert len({e.pk for e in events}) == 3 and all(e.pk for e in events)
+    for event in events:
+        stored = DeliveryEvent.objects.get(pk=event.pk)
+        for name in ("recipient_id", "message_id", "event_type", "reject_reason", "transport", "description"):
+            assert getattr(stored, name) == getattr(event, name)
+        assert (stored.mta_response, stored.metadata, stored.esp_event, stored.timestamp) == (
+            event.mta_response, event.metadata, event.esp_event, event.timestamp,
+        )  # fmt: skip
+    assert DeliveryEvent.objects.get(pk=events[1].pk).esp_event == {"raw": True}
+    assert DeliveryEvent.objects.filter(pk=events[0].pk, esp_event__isnull=True).exists()  # SQL NULL, not JSON null
+
+
+def test_a_hard_bounce_is_suppressed_with_its_own_event_as_source(alice, remote):
+    message = send_message(user=alice, to=["ok1@remote.example", "unknown@remote.example"], subject="x", text="x")
+    run_delivery(message_id=message.pk)
+    entry = Suppression.objects.get(address="unknown@remote.example")
+    assert entry.source_event.recipient.address == "unknown@remote.example"
+    assert entry.source_event.event_type == "bounced"
