@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from delivery import dkim
+from delivery import dkim, verp
 from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
 from delivery.services.engine import RunReport, claim_due_recipients, deliver_claim, record_results
@@ -294,3 +295,14 @@ def test_a_hard_bounce_is_suppressed_with_its_own_event_as_source(alice, remote)
     entry = Suppression.objects.get(address="unknown@remote.example")
     assert entry.source_event.recipient.address == "unknown@remote.example"
     assert entry.source_event.event_type == "bounced"
+
+
+def test_verp_signature_is_the_one_salted_hmac_made(settings):
+    """Return paths of mail sent before the key was cached must still map back to their recipient."""
+    for secret in ("first-secret", "second-secret"):
+        settings.SECRET_KEY = secret
+        for recipient_id in (1, 36, 123456789):
+            expected = salted_hmac("delivery.verp", str(recipient_id), algorithm="sha256").hexdigest()[:12]
+            address = verp.return_path(recipient_id=recipient_id, domain="example.test")
+            assert address.split("-")[-1] == f"{expected}@example.test"
+            assert verp.recipient_id_from(address) == recipient_id
