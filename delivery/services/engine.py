@@ -14,6 +14,7 @@
 
 import logging
 import random
+import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -248,8 +249,15 @@ def deliver_claim(claim: Claim, report: RunReport) -> None:
         record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     signed: dict[int, bytes] = {}
     sender_domains: dict[str, Domain | None] = {}
-    outcomes = []
+    outcomes, not_started = [], []
+    # The claim must end within its lease, or the reconciler hands its recipients
+    # to another worker while this one still sends them: no domain is started
+    # after half the lease (a slow domain takes at most a few SMTP timeouts).
+    deadline = time.monotonic() + settings.OUTBOUND_LEASE_SECONDS / 2
     for domain, group in remote.items():
+        if time.monotonic() >= deadline:
+            not_started += group
+            continue
         outcomes += _guarded(
             claim, group, report,
             lambda group, domain=domain: _deliver_remote(domain, group, signed, sender_domains),
@@ -258,9 +266,29 @@ def deliver_claim(claim: Claim, report: RunReport) -> None:
     # it commits leaves the claim to the reconciler: those recipients are sent
     # again once the lease ends, as after a crash between DATA and the record.
     record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
+    _give_back(claim, not_started, report)
     for message_id, recipients in failures.items():
         notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
     refresh_message_statuses(r.message_id for r in claim.recipients)
+
+
+def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> None:
+    """Recipients the claim had no time left for: due again at once, for any worker (as the reconciler does)."""
+    if not recipients:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        held = Recipient.objects.select_for_update().filter(
+            any_of("pk", [r.pk for r in recipients]), status=Recipient.Status.SENDING, lease_token=claim.token
+        )
+        for recipient in held:
+            recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, now
+            recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
+            record_delivery_event(
+                recipient=recipient, event_type="deferred", transport="engine",
+                description="Not attempted: the worker's claim ran short of time; trying again.",
+            )  # fmt: skip
+            report.deferred += 1
 
 
 def _guarded(claim: Claim, group: list[Recipient], report: RunReport, deliver) -> list[tuple[Recipient, Result]]:

@@ -19,7 +19,7 @@ from django.utils.crypto import salted_hmac
 from delivery import dkim, verp
 from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
-from delivery.services.engine import RunReport, claim_due_recipients, deliver_claim, record_results
+from delivery.services.engine import RunReport, claim_due_recipients, deliver_batch, deliver_claim, record_results
 from delivery.services.events import insert_delivery_events, new_delivery_event, refresh_message_statuses
 from delivery.services.rates import forget_old_rates
 from delivery.transports import reset_transport
@@ -306,3 +306,24 @@ def test_verp_signature_is_the_one_salted_hmac_made(settings):
             address = verp.return_path(recipient_id=recipient_id, domain="example.test")
             assert address.split("-")[-1] == f"{expected}@example.test"
             assert verp.recipient_id_from(address) == recipient_id
+
+
+def test_domains_a_claim_has_no_lease_time_left_for_are_given_back_and_sent_once_later(alice, remote, settings):
+    message = send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="x")
+    settings.OUTBOUND_LEASE_SECONDS = 0  # the claim's time is up before its first domain
+
+    report = deliver_batch(message_id=message.pk)
+
+    assert (report.claimed, report.deferred, report.sent) == (2, 2, 0)
+    assert remote.messages == []
+    before = timezone.now()
+    for recipient in message.recipients.all():
+        assert (recipient.status, recipient.lease_token, recipient.lease_expires_at) == ("deferred", "", None)
+        assert recipient.next_attempt_at <= before  # due again at once, for any worker
+        assert recipient.events.get(event_type="deferred").transport == "engine"
+
+    settings.OUTBOUND_LEASE_SECONDS = 900
+    assert run_delivery(message_id=message.pk).sent == 2
+    assert sorted(m.rcpt_tos[0] for m in remote.messages) == ["ok1@remote.example", "ok2@remote.example"]
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
