@@ -22,6 +22,7 @@ from delivery.services import run_delivery, send_message
 from delivery.services.engine import RunReport, claim_due_recipients, deliver_batch, deliver_claim, record_results
 from delivery.services.events import insert_delivery_events, new_delivery_event, refresh_message_statuses
 from delivery.services.rates import forget_old_rates
+from delivery.services.reconcile import reconcile_outbox
 from delivery.transports import reset_transport
 from delivery.transports.base import Outcome, Result
 from mailboxes.models import Message, Recipient
@@ -327,3 +328,28 @@ def test_domains_a_claim_has_no_lease_time_left_for_are_given_back_and_sent_once
     assert sorted(m.rcpt_tos[0] for m in remote.messages) == ["ok1@remote.example", "ok2@remote.example"]
     message.refresh_from_db()
     assert message.status == Message.Status.SENT
+
+
+def test_a_worker_killed_holding_a_whole_claim_loses_none_of_it(alice, remote, settings):
+    messages = [send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="x") for _ in range(3)]
+    claim = claim_due_recipients(message_id=None, queue=None, limit=settings.OUTBOUND_BATCH_SIZE, report=RunReport())
+    assert len(claim.recipients) == 6
+    # The worker dies here, before delivering. Its lease keeps the others off until it ends.
+    assert run_delivery().claimed == 0
+    Recipient.objects.filter(lease_token=claim.token).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert reconcile_outbox()["released"] == 6
+    run_delivery()
+
+    assert len(remote.messages) == 6
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status == Message.Status.SENT
+        for recipient in message.recipients.all():
+            assert recipient.status == "sent"
+            assert list(recipient.events.values_list("event_type", flat=True)) == ["queued", "deferred", "sent"]
+    # A late report from the dead worker's claim records nothing.
+    late = [(r, Result(r.pk, Outcome.BOUNCED, 550, "5.1.1", "550 late", remote_host="mx")) for r in claim.recipients]
+    record_results(claim=claim, outcomes=late, report=RunReport(), failures={})
+    assert not Recipient.objects.exclude(status="sent").filter(message__in=messages).exists()
+    assert not Suppression.objects.exists()
