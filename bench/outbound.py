@@ -165,6 +165,15 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc; 0 if unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def pss_kib(pid: int) -> int:
     """Proportional set size: shared pages divided among the processes that share them."""
     try:
@@ -608,6 +617,11 @@ def deliver_worker(args) -> None:
     from mailboxes.models import Recipient
 
     connection.ensure_connection()
+    backend_pid = None
+    if connection.vendor == "postgresql":  # the server process serving this worker, same machine
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
     get_transport()
     in_flight = Recipient.objects.filter(status__in=[Recipient.Status.QUEUED, Recipient.Status.SENDING])
     profiler = None
@@ -619,6 +633,7 @@ def deliver_worker(args) -> None:
     _wait_for_go()
     deadline = time.monotonic() + args.timeout
     total, runs, waits = RunReport(), 0, 0
+    cpu_before = cpu_seconds(os.getpid()), cpu_seconds(backend_pid) if backend_pid else 0.0
     started = time.monotonic()
     if profiler:
         profiler.enable()
@@ -632,6 +647,7 @@ def deliver_worker(args) -> None:
             waits += 1
             time.sleep(0.02)
     finished = time.monotonic()
+    cpu_after = cpu_seconds(os.getpid()), cpu_seconds(backend_pid) if backend_pid else 0.0
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(Path(args.profile) / f"deliver-{args.index}.pstats"))
@@ -646,6 +662,8 @@ def deliver_worker(args) -> None:
             "finished": finished,
             "timed_out": finished >= deadline,
             "peak_rss_kib": rss_kib(os.getpid(), "VmHWM"),
+            "cpu_s": cpu_after[0] - cpu_before[0],
+            "db_backend_cpu_s": cpu_after[1] - cpu_before[1],
         },
     )
 
@@ -795,6 +813,8 @@ def run_ours(args, tmp: Path, env: dict, sink: Sink, results: dict) -> None:
                 "batches": w.result["report"]["batches"],
                 "idle_waits": w.result["waits"],
                 "timed_out": w.result["timed_out"],
+                "cpu_s": w.result["cpu_s"],
+                "db_backend_cpu_s": w.result["db_backend_cpu_s"],
             }
             for w in workers
         ],
@@ -1114,6 +1134,14 @@ def print_table(args, results: dict) -> None:
         )
         if busiest >= 0.1:
             print(f"WARNING: up to {busiest:.2f} cores were busy with other work: these figures are skewed")
+    if deliv:
+        worker_cpu = sum(w["cpu_s"] for w in deliv["workers"])
+        backend_cpu = sum(w["db_backend_cpu_s"] for w in deliv["workers"])
+        print(
+            f"delivery CPU per message: workers {1000 * worker_cpu / n:.2f} ms"
+            + (f" + their PostgreSQL backends {1000 * backend_cpu / n:.2f} ms" if backend_cpu else "")
+            + " (less skewed by other load than the rates)"
+        )
     if "postfix_skipped" in results:
         print(f"Postfix peer skipped: {results['postfix_skipped']}")
     if deliv and "postfix_queue" in results:

@@ -3,11 +3,13 @@
 dkimpy parses, canonicalises and builds the header; only the RSA operation is
 OpenSSL's (``cryptography``): dkimpy's own is pure-Python modular
 exponentiation, about 10 ms per signature with a 2048-bit key against half a
-millisecond. Keys are parsed once per process.
+millisecond. Keys are parsed once per process (dkimpy would parse the PEM
+again, in pure Python, for every signature).
 """
 
 import base64
 import functools
+import time
 
 import dkim
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,12 +21,7 @@ def sign(raw: bytes, *, domain) -> bytes:
     if not domain or not domain.dkim_private_key:
         return raw
     signer = _OpenSSLSigner(raw, private_key=_private_key(domain.dkim_private_key))
-    signature = signer.sign(
-        selector=domain.dkim_selector.encode("ascii"),
-        domain=domain.name.encode("ascii"),
-        privkey=domain.dkim_private_key.encode("ascii"),
-        canonicalize=(b"relaxed", b"relaxed"),
-    )
+    signature = signer.sign_relaxed(selector=domain.dkim_selector.encode("ascii"), domain=domain.name.encode("ascii"))
     return signature + raw
 
 
@@ -36,13 +33,37 @@ def _private_key(pem: str) -> rsa.RSAPrivateKey:
 class _OpenSSLSigner(dkim.DKIM):
     """dkimpy's signer with the rsa-sha256 signature computed by OpenSSL.
 
-    ``gen_header`` is dkimpy 1.1's, with ``RSASSA_PKCS1_v1_5_sign`` replaced;
-    the tests check the result with ``dkim.verify``.
+    ``sign_relaxed`` is dkimpy 1.1's ``sign`` for rsa-sha256, relaxed/relaxed
+    and the default headers, without its parsing of the PEM key (unused here);
+    ``gen_header`` is dkimpy's, with ``RSASSA_PKCS1_v1_5_sign`` replaced. The
+    tests check that the result is byte for byte dkimpy's, and verifies.
     """
 
     def __init__(self, message: bytes, *, private_key: rsa.RSAPrivateKey):
         super().__init__(message, signature_algorithm=b"rsa-sha256")
         self._private_key = private_key
+
+    def sign_relaxed(self, *, selector: bytes, domain: bytes) -> bytes:
+        canon_policy = dkim.CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+        include_headers = self.include_headers = tuple(x.lower() for x in self.default_sign_headers())
+        hasher = self.hasher = dkim.HASH_ALGORITHMS[self.signature_algorithm]
+        bodyhash = base64.b64encode(hasher(canon_policy.canonicalize_body(self.body)).digest())
+        fields = [
+            (b"v", b"1"),
+            (b"a", self.signature_algorithm),
+            (b"c", canon_policy.to_c_value()),
+            (b"d", domain),
+            (b"i", b"@" + domain),
+            (b"q", b"dns/txt"),
+            (b"s", selector),
+            (b"t", str(int(time.time())).encode("ascii")),
+            (b"h", b" : ".join(include_headers)),
+            (b"bh", bodyhash),
+            (b"b", b"0" * 60),  # dkimpy's placeholder: b= folds onto its own line
+        ]
+        header = self.gen_header(fields, include_headers, canon_policy, b"DKIM-Signature", None)
+        self.domain, self.selector, self.signature_fields = domain, selector, dict(fields)
+        return b"DKIM-Signature: " + header
 
     def gen_header(self, fields, include_headers, canon_policy, header_name, pk, standardize=False):
         header_value = b"; ".join(b"=".join(x) for x in fields)

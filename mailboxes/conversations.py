@@ -210,6 +210,20 @@ def _summarise_first_item(thread: Thread, message: Message, *, folder: str, is_r
     _apply_summary(thread, [row], totals)
 
 
+def summarise_new_thread(thread: Thread, items: list[MailboxItem]) -> None:
+    """What ``refresh_thread`` will compute for a new thread once these unsaved items are inserted, in this order."""
+    visible = [item for item in items if item.folder != Folder.TRASH] or items
+    visible = sorted(visible, key=lambda item: item.received_at)  # stable: insertion order, as the ids, breaks ties
+    rows = [(m.subject, m.from_name, m.from_address, m.to, m.cc, m.snippet) for m in (i.message for i in visible)]
+    totals = {
+        "messages": len({item.message.pk for item in visible}),
+        "unread": sum(1 for item in visible if not item.is_read and item.folder != Folder.SPAM),
+        "latest": max(item.received_at for item in visible),
+        "attachments": sum(1 for item in visible if item.message.has_attachments),
+    }
+    _apply_summary(thread, rows, totals)
+
+
 def _save_summary(thread: Thread, rows: list[tuple], totals: dict) -> None:
     _apply_summary(thread, rows, totals)
     thread.save(

@@ -14,6 +14,7 @@
 
 import logging
 import random
+import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
 from delivery import dkim, verp
-from delivery.models import DeliveryEvent, Suppression
+from delivery.models import Suppression
 from delivery.services.events import (
+    insert_delivery_events,
     new_delivery_event,
     record_delivery_event,
     refresh_message_statuses,
@@ -42,6 +44,8 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
+from webmail.bulk import recordset
+from webmail.lookups import any_of
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +121,10 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
-        messages = Message.objects.select_related("blob").in_bulk({r.message_id for r in candidates})
+        messages = {
+            m.pk: m
+            for m in Message.objects.select_related("blob").filter(any_of("pk", {r.message_id for r in candidates}))
+        }
         for recipient in candidates:
             recipient.message = messages[recipient.message_id]
         suppressed = suppressed_among(r.address for r in candidates)
@@ -136,12 +143,12 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
                 throttled.append(recipient.pk)
                 report.throttled += 1
         if throttled:
-            Recipient.objects.filter(pk__in=throttled).update(
+            Recipient.objects.filter(any_of("pk", throttled)).update(
                 next_attempt_at=now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS), updated_at=now
             )
         lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
         # One UPDATE for the whole claim (bulk_update would build a CASE per row and field).
-        Recipient.objects.filter(pk__in=[r.pk for r in claim.recipients]).update(
+        Recipient.objects.filter(any_of("pk", [r.pk for r in claim.recipients])).update(
             status=Recipient.Status.SENDING,
             lease_token=claim.token,
             lease_expires_at=lease_until,
@@ -185,7 +192,9 @@ class _Throttle:
         domains = {r.domain for r in candidates} - hosted
         senders = {r.message.sender_id for r in candidates if r.message.sender_id}
         workers = dict(
-            Recipient.objects.filter(status=Recipient.Status.SENDING, lease_expires_at__gt=now, domain__in=domains)
+            Recipient.objects.filter(
+                any_of("domain", domains), status=Recipient.Status.SENDING, lease_expires_at__gt=now
+            )
             .values("domain")
             .annotate(workers=Count("lease_token", distinct=True))
             .values_list("domain", "workers")
@@ -224,7 +233,7 @@ class _Throttle:
 
 def hosted_domains(names: set[str]) -> set[str]:
     """Which of ``names`` are ours (active or not): mail to them never leaves this system."""
-    return set(Domain.objects.filter(name__in=names).values_list("name", flat=True))
+    return set(Domain.objects.filter(any_of("name", names)).values_list("name", flat=True))
 
 
 def deliver_claim(claim: Claim, report: RunReport) -> None:
@@ -240,8 +249,15 @@ def deliver_claim(claim: Claim, report: RunReport) -> None:
         record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     signed: dict[int, bytes] = {}
     sender_domains: dict[str, Domain | None] = {}
-    outcomes = []
+    outcomes, not_started = [], []
+    # The claim must end within its lease, or the reconciler hands its recipients
+    # to another worker while this one still sends them: no domain is started
+    # after half the lease (a slow domain takes at most a few SMTP timeouts).
+    deadline = time.monotonic() + settings.OUTBOUND_LEASE_SECONDS / 2
     for domain, group in remote.items():
+        if time.monotonic() >= deadline:
+            not_started += group
+            continue
         outcomes += _guarded(
             claim, group, report,
             lambda group, domain=domain: _deliver_remote(domain, group, signed, sender_domains),
@@ -250,9 +266,29 @@ def deliver_claim(claim: Claim, report: RunReport) -> None:
     # it commits leaves the claim to the reconciler: those recipients are sent
     # again once the lease ends, as after a crash between DATA and the record.
     record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
+    _give_back(claim, not_started, report)
     for message_id, recipients in failures.items():
         notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
     refresh_message_statuses(r.message_id for r in claim.recipients)
+
+
+def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> None:
+    """Recipients the claim had no time left for: due again at once, for any worker (as the reconciler does)."""
+    if not recipients:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        held = Recipient.objects.select_for_update().filter(
+            any_of("pk", [r.pk for r in recipients]), status=Recipient.Status.SENDING, lease_token=claim.token
+        )
+        for recipient in held:
+            recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, now
+            recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
+            record_delivery_event(
+                recipient=recipient, event_type="deferred", transport="engine",
+                description="Not attempted: the worker's claim ran short of time; trying again.",
+            )  # fmt: skip
+            report.deferred += 1
 
 
 def _guarded(claim: Claim, group: list[Recipient], report: RunReport, deliver) -> list[tuple[Recipient, Result]]:
@@ -328,7 +364,7 @@ def record_results(
     with transaction.atomic():
         held = set(
             Recipient.objects.select_for_update()
-            .filter(pk__in=[r.pk for r, _ in outcomes], status=Recipient.Status.SENDING, lease_token=claim.token)
+            .filter(any_of("pk", [r.pk for r, _ in outcomes]), status=Recipient.Status.SENDING, lease_token=claim.token)
             .values_list("pk", flat=True)
         )
         events, hard_bounces = [], []
@@ -358,7 +394,7 @@ def record_results(
                 if result.is_hard_bounce:
                     hard_bounces.append((recipient, result, event))
         _update_recipients(updates, now)
-        DeliveryEvent.objects.bulk_create(events)
+        insert_delivery_events(events)
         for recipient, result, event in hard_bounces:
             suppress_address(
                 address=recipient.address,
@@ -371,9 +407,10 @@ def record_results(
 def _update_recipients(updates: dict[int, dict], now) -> None:
     """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
 
-    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` for them all. Elsewhere
-    (SQLite, in-process, where a statement costs no round trip): one UPDATE
-    per set of rows with identical values.
+    PostgreSQL: one ``UPDATE … FROM jsonb_to_recordset(…)`` for them all, the
+    rows in one JSON parameter (``webmail.bulk``). Elsewhere (SQLite,
+    in-process, where a statement costs no round trip): one UPDATE per set of
+    rows with identical values.
     """
     if not updates:
         return
@@ -386,22 +423,17 @@ def _update_recipients(updates: dict[int, dict], now) -> None:
         return
     names = sorted(next(iter(updates.values())))
     fields = [Recipient._meta.get_field(name) for name in ["id", *names]]
-    row_sql = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
-    params = [now]
-    for pk, values in updates.items():
-        row = {"id": pk, **values}
-        params += [field.get_db_prep_save(row[field.name], connection) for field in fields]
+    source, rows = recordset(fields, [{"id": pk, **values} for pk, values in updates.items()])
     quote = connection.ops.quote_name
     table, columns = quote(Recipient._meta.db_table), [quote(field.column) for field in fields]
     assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
     # Only names from the model are formatted in; every value is a parameter.
     sql = (
         f"UPDATE {table} SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608
-        f"FROM (VALUES {', '.join([row_sql] * len(updates))}) AS v({', '.join(columns)}) "
-        f"WHERE {table}.{columns[0]} = v.{columns[0]}"
+        f"FROM {source} WHERE {table}.{columns[0]} = v.{columns[0]}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [now, rows])
 
 
 def _outcome(recipient: Recipient, result: Result, transport_name: str, now) -> tuple[str, str, dict, dict]:

@@ -2,10 +2,12 @@
 
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
+from webmail.bulk import columns_of, recordset
+from webmail.lookups import any_of
 
 _STATUS_FOR_EVENT = {
     "queued": Recipient.Status.QUEUED,
@@ -88,6 +90,37 @@ def new_delivery_event(
     )
 
 
+def insert_delivery_events(events: list[DeliveryEvent]) -> None:
+    """Save new events (from ``new_delivery_event``) in one statement, and set their ids.
+
+    On PostgreSQL the rows go as one JSON parameter (``webmail.bulk``), not
+    as ``bulk_create``'s parameter per value, which cost more than the rest
+    of recording a claim's outcomes.
+    """
+    if connection.vendor != "postgresql":
+        DeliveryEvent.objects.bulk_create(events)
+        return
+    if not events:
+        return
+    meta = DeliveryEvent._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    source, rows = recordset(fields, [columns_of(fields, event) for event in events], ordinality=True)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    # Only names from the model are formatted in; the rows are a parameter. In
+    # the rows' order, so that the ids come back in it (as bulk_create relies on).
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM {source} ORDER BY ordinality RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [rows])
+        ids = [row[0] for row in cursor.fetchall()]
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding, event._state.db = False, connection.alias
+
+
 def status_fields_for_event(
     recipient: Recipient,
     event_type: str,
@@ -132,11 +165,11 @@ def refresh_message_statuses(message_ids) -> None:
         return
     with transaction.atomic():
         current = dict(
-            Message.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "status")
+            Message.objects.select_for_update().filter(any_of("pk", ids)).order_by("pk").values_list("pk", "status")
         )
         statuses = defaultdict(set)
         for message_id, status in (
-            Recipient.objects.filter(message_id__in=ids).values_list("message_id", "status").distinct()
+            Recipient.objects.filter(any_of("message_id", ids)).values_list("message_id", "status").distinct()
         ):
             statuses[message_id].add(status)
         changes = defaultdict(list)
@@ -145,7 +178,7 @@ def refresh_message_statuses(message_ids) -> None:
             if status != new:
                 changes[new].append(message_id)
         for status, pks in changes.items():
-            Message.objects.filter(pk__in=pks).update(status=status)
+            Message.objects.filter(any_of("pk", pks)).update(status=status)
 
 
 def refresh_message_status(message: Message) -> None:

@@ -7,6 +7,8 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from delivery.models import SendRate
+from webmail.bulk import recordset
+from webmail.lookups import any_of
 
 WINDOW = timedelta(minutes=1)
 
@@ -27,7 +29,10 @@ def recent_attempts(*, domains, senders, now: datetime) -> tuple[dict[str, int],
         return {}, {}
     rows = (
         SendRate.objects.filter(slot__gte=_slot(now - WINDOW))
-        .filter(Q(scope=SendRate.Scope.DOMAIN, key__in=domains) | Q(scope=SendRate.Scope.SENDER, key__in=senders))
+        .filter(
+            Q(any_of("key", domains), scope=SendRate.Scope.DOMAIN)
+            | Q(any_of("key", senders), scope=SendRate.Scope.SENDER)
+        )
         .values("scope", "key")
         .annotate(attempts=Sum("attempts"))
         .values_list("scope", "key", "attempts")
@@ -49,17 +54,26 @@ def count_attempts(*, domains: Counter, senders: Counter, now: datetime) -> None
     )
     if not rows:
         return
-    slot = SendRate._meta.get_field("slot").get_db_prep_value(_slot(now), connection)
     quote = connection.ops.quote_name
     table = quote(SendRate._meta.db_table)
-    scope, key, slot_column, attempts = (quote(name) for name in ("scope", "key", "slot", "attempts"))
+    names = ("scope", "key", "slot", "attempts")
+    scope, key, slot_column, attempts = (quote(name) for name in names)
+    if connection.vendor == "postgresql":  # the rows as one JSON parameter (webmail.bulk), in their order
+        fields = [SendRate._meta.get_field(name) for name in names]
+        slot = _slot(now)
+        records = [{"scope": scope_, "key": key_, "slot": slot, "attempts": n} for scope_, key_, n in rows]
+        source, param = recordset(fields, records, ordinality=True)
+        values = f"SELECT {scope}, {key}, {slot_column}, {attempts} FROM {source} ORDER BY ordinality"  # noqa: S608
+        params = [param]
+    else:
+        slot = SendRate._meta.get_field("slot").get_db_prep_value(_slot(now), connection)
+        values = f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(rows))}"
+        params = [value for scope_, key_, n in rows for value in (scope_, key_, slot, n)]
     sql = (
-        f"INSERT INTO {table} ({scope}, {key}, {slot_column}, {attempts}) "  # noqa: S608 - names only
-        f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(rows))} "
+        f"INSERT INTO {table} ({scope}, {key}, {slot_column}, {attempts}) {values} "  # noqa: S608 - names only
         f"ON CONFLICT ({scope}, {key}, {slot_column}) "
         f"DO UPDATE SET {attempts} = {table}.{attempts} + excluded.{attempts}"
     )
-    params = [value for scope_, key_, n in rows for value in (scope_, key_, slot, n)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -3,6 +3,7 @@
 from django.db import IntegrityError, transaction
 
 from delivery.models import DeliveryEvent, Suppression
+from webmail.lookups import any_of
 
 
 def suppress_address(
@@ -27,4 +28,4 @@ def remove_suppression(*, address: str) -> bool:
 def suppressed_among(addresses) -> dict[str, Suppression]:
     """``{lower-case address: entry}`` for those of ``addresses`` on the list, in one query."""
     wanted = {a.lower() for a in addresses}
-    return {s.address: s for s in Suppression.objects.filter(address__in=wanted)}
+    return {s.address: s for s in Suppression.objects.filter(any_of("address", wanted))}

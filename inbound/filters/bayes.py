@@ -19,6 +19,8 @@ again does nothing and training it the other way moves its counts over.
 import hashlib
 import math
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -186,6 +188,23 @@ def registrable_domain(host: str) -> str:
 # --- classifying ----------------------------------------------------------------------
 
 
+_totals_memo: ContextVar[dict | None] = ContextVar("bayes_training_totals", default=None)
+
+
+@contextmanager
+def training_totals_read_once():
+    """Within this block, ``classify`` reads each scope's training totals once (a batch of messages).
+
+    Without it, every message reads them again; the counts move slowly, and a
+    batch is scored within a second or so.
+    """
+    token = _totals_memo.set({})
+    try:
+        yield
+    finally:
+        _totals_memo.reset(token)
+
+
 def classify(tokens: list[str], *, user=None, min_messages: int) -> BayesResult | None:
     """The spam probability of a message with these tokens, or None while training is too thin.
 
@@ -194,7 +213,13 @@ def classify(tokens: list[str], *, user=None, min_messages: int) -> BayesResult 
     """
     user_id = getattr(user, "pk", None)
     scopes = Q(scope_user__isnull=True) | Q(scope_user_id=user_id) if user_id else Q(scope_user__isnull=True)
-    totals = {row.scope_user_id: row for row in SpamTrainingCount.objects.filter(scopes)}
+    memo = _totals_memo.get()
+    if memo is not None and user_id in memo:
+        totals = memo[user_id]
+    else:
+        totals = {row.scope_user_id: row for row in SpamTrainingCount.objects.filter(scopes)}
+        if memo is not None:
+            memo[user_id] = totals
     global_totals, user_totals = totals.get(None), totals.get(user_id) if user_id else None
 
     def ready(row) -> bool:

@@ -74,6 +74,10 @@ class SpamFilter:
     def close(self) -> None:
         """Release connections (nothing to release by default)."""
 
+    def batch(self):
+        """A context for scoring a batch of messages together: a filter may read what they share once."""
+        return nullcontext()
+
 
 def get_spam_filter() -> SpamFilter:
     """The configured filter (``INBOUND_SPAM_FILTER``), the built-in one by default."""
@@ -240,6 +244,9 @@ class BuiltinSpamFilter(SpamFilter):
         self.scores = {**DEFAULT_SCORES, **(SCORES or {})}
         self.bayes = BAYES
         self.bayes_min_messages = BAYES_MIN_MESSAGES
+
+    def batch(self):
+        return bayes.training_totals_read_once() if self.bayes else nullcontext()
 
     def score(self, *, raw: bytes, parsed: ParsedMessage, auth: dict, user=None, envelope=None) -> SpamVerdict:
         threshold = float(self.threshold if self.threshold is not None else spam_threshold())

@@ -1,11 +1,20 @@
-"""Putting a stored message into a user's mailbox."""
+"""Putting stored messages into a user's mailbox."""
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from mailboxes.conversations import find_or_start_thread, refresh_thread
-from mailboxes.models import Folder, MailboxChange, MailboxItem, Message
+from mailboxes.conversations import (
+    find_or_start_thread,
+    message_thread_keys,
+    normalize_subject,
+    refresh_thread,
+    summarise_new_thread,
+)
+from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Thread, ThreadKey
 
 
 def lock_mailbox(user) -> None:
@@ -66,3 +75,173 @@ def place_message(
         if origin == MailboxItem.Origin.RECEIVED:
             MailboxChange.objects.create(user=user, item_id=item.pk, kind=MailboxChange.Kind.NEW)
     return item
+
+
+def lock_mailboxes(users) -> None:
+    """``lock_mailbox`` for several users at once, in one order (by id), so two batches cannot deadlock."""
+    pks = sorted({user.pk for user in users})
+    if pks:
+        list(get_user_model().objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk"))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A received message to place with ``place_messages``."""
+
+    message: Message
+    folder: str = Folder.INBOX
+    received_at: datetime | None = None
+
+
+def place_messages(*, user, deliveries: list[Delivery]) -> list[MailboxItem]:
+    """``place_message`` for many received messages of one user: the user's item for each, in order.
+
+    The outcome is that of placing them one by one in this order (duplicates,
+    threads, summaries, the new-mail changes), also for duplicates and replies
+    within the batch, but in a few statements for the whole batch: one read of
+    what the mailbox already holds, then one ``INSERT`` each of threads, thread
+    keys, items and changes, and one summary refresh per existing thread that
+    got new items. A message that cannot be decided from that one read (it
+    merges two threads, or the subject fallback could match) is placed by
+    ``place_message`` once the messages before it are written; the rest then
+    go on together.
+    """
+    items = []
+    rest = list(deliveries)
+    with transaction.atomic():
+        lock_mailbox(user)
+        while rest:
+            placed = _Run(user, rest).place()
+            items += placed
+            rest = rest[len(placed) :]
+            if rest:  # the next one needs the one-by-one path
+                one = rest.pop(0)
+                items.append(
+                    place_message(user=user, message=one.message, folder=one.folder, received_at=one.received_at)
+                )
+    return items
+
+
+class _Run:
+    """Places deliveries in bulk, in order, up to the first one that needs ``place_message``."""
+
+    def __init__(self, user, deliveries: list[Delivery]):
+        self.user = user
+        self.deliveries = deliveries
+        messages = [delivery.message for delivery in deliveries]
+        received = MailboxItem.Origin.RECEIVED
+        mailbox = MailboxItem.objects.filter(user=user, origin=received)
+        self.held = {item.message_id: item for item in mailbox.filter(message__in=[m.pk for m in messages])}
+        message_ids = {m.message_id for m in messages if m.message_id}
+        self.held_by_id = {}  # (Message-ID, sender) -> the oldest item, as place_message's duplicate check
+        if message_ids:
+            for item in mailbox.filter(message__message_id__in=message_ids).select_related("message").order_by("pk"):
+                self.held_by_id.setdefault(_sameness(item.message), item)
+        keys = {key for m in messages for key in message_thread_keys(m)}
+        self.threads_by_key = {}
+        if keys:
+            threads = {}
+            for row in ThreadKey.objects.filter(user=user, message_key__in=keys).select_related("thread"):
+                self.threads_by_key[row.message_key] = threads.setdefault(row.thread_id, row.thread)
+        # Subjects that the fallback could join: only threads still waiting for their parent take a plain subject.
+        plain = {normalize_subject(m.subject)[0] for m in messages if not (m.in_reply_to or m.references)} - {""}
+        self.waiting_subjects = set()
+        if plain:
+            self.waiting_subjects = set(
+                Thread.objects.filter(user=user, subject_key__in=plain, starts_with_reply=True).values_list(
+                    "subject_key", flat=True
+                )
+            )
+        self.new_threads = {}  # id(thread) -> (thread, its new items)
+        self.touched = {}  # pk -> existing thread that gets new items
+        self.new_keys = []
+        self.new_items = []
+
+    def place(self) -> list[MailboxItem]:
+        items = []
+        placed_by_message, placed_by_id = {}, {}
+        for delivery in self.deliveries:
+            message = delivery.message
+            existing = self.held.get(message.pk) or placed_by_message.get(message.pk)
+            if existing is None and message.message_id:
+                sameness = _sameness(message)
+                existing = self.held_by_id.get(sameness) or placed_by_id.get(sameness)
+            if existing is not None:
+                items.append(existing)
+                continue
+            thread = self._thread_for(message)
+            if thread is None:
+                break
+            item = MailboxItem(
+                user=self.user,
+                message=message,
+                thread=thread,
+                origin=MailboxItem.Origin.RECEIVED,
+                folder=delivery.folder,
+                is_read=False,
+                received_at=delivery.received_at or timezone.now(),
+            )
+            if id(thread) in self.new_threads:
+                self.new_threads[id(thread)][1].append(item)
+            self.new_items.append(item)
+            items.append(item)
+            placed_by_message[message.pk] = item
+            if message.message_id:
+                placed_by_id.setdefault(_sameness(message), item)
+        self._write()
+        return items
+
+    def _thread_for(self, message: Message) -> Thread | None:
+        """The message's thread (new ones unsaved), its keys recorded; None when ``place_message`` must decide."""
+        keys = message_thread_keys(message)
+        has_reply_headers = bool(message.in_reply_to or message.references)
+        subject_key, subject_is_reply = normalize_subject(message.subject)
+        found = list({id(t): t for t in (self.threads_by_key.get(key) for key in keys) if t is not None}.values())
+        if len(found) > 1:
+            return None  # a merge
+        if found:
+            thread = found[0]
+            if not has_reply_headers and not subject_is_reply and thread.starts_with_reply:
+                return None  # the missing parent of a header-less reply: rare, and place_message records it
+            if id(thread) not in self.new_threads:
+                self.touched[thread.pk] = thread
+        elif not has_reply_headers and subject_key and (subject_is_reply or subject_key in self.waiting_subjects):
+            return None  # the subject fallback could match a thread
+        else:
+            thread = Thread(
+                user=self.user,
+                subject=message.subject,
+                subject_key=subject_key,
+                starts_with_reply=False,  # a reply without headers took the path above
+                latest_at=message.date or timezone.now(),
+            )
+            self.new_threads[id(thread)] = (thread, [])
+        for key in keys:
+            if key not in self.threads_by_key:
+                self.threads_by_key[key] = thread
+                self.new_keys.append(ThreadKey(user=self.user, thread=thread, message_key=key))
+        return thread
+
+    def _write(self) -> None:
+        for thread, items in self.new_threads.values():
+            summarise_new_thread(thread, items)
+        _create_all(Thread, [thread for thread, _ in self.new_threads.values()])
+        ThreadKey.objects.bulk_create(self.new_keys)  # bulk_create takes the threads' new ids
+        _create_all(MailboxItem, self.new_items)
+        MailboxChange.record(user_id=self.user.pk, item_ids=[i.pk for i in self.new_items], kind=MailboxChange.Kind.NEW)
+        for thread in self.touched.values():
+            refresh_thread(thread)
+
+
+def _sameness(message: Message) -> tuple[str, str]:
+    """What makes two received messages one for ``place_message``: the Message-ID and the sender (any case)."""
+    return message.message_id, message.from_address.upper()
+
+
+def _create_all(model, objects: list) -> None:
+    """``bulk_create`` that sets every object's primary key (one by one where the database cannot return them)."""
+    if connection.features.can_return_rows_from_bulk_insert:
+        model.objects.bulk_create(objects)
+    else:
+        for obj in objects:
+            obj.save(force_insert=True)

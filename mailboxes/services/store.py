@@ -1,8 +1,8 @@
 """Storing messages: raw bytes into the blob store, parsed fields into the row."""
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from mailboxes.blobstore import delete_unreferenced_blobs, store_blob
+from mailboxes.blobstore import delete_unreferenced_blobs, store_blob, store_blobs
 from mailboxes.models import Attachment, Message, Recipient
 from mailboxes.parsing import ParsedMessage, parse_message
 
@@ -32,6 +32,34 @@ def store_message(
         message.save()
         _store_attachments(message, parsed)
     return message, parsed
+
+
+def store_messages(parsed_messages: list[tuple[bytes, ParsedMessage]]) -> list[Message]:
+    """``store_message`` for many received messages already parsed: one ``INSERT`` each of blobs, messages, attachments.
+
+    The files should have been written ahead (``write_blob_files``); otherwise they are written here.
+    """
+    with transaction.atomic():
+        blobs = iter(store_blobs([data for raw, parsed in parsed_messages for data in _contents(raw, parsed)]))
+        messages, attachments = [], []
+        for raw, parsed in parsed_messages:
+            message = Message(blob=next(blobs), status=Message.Status.RECEIVED, size=len(raw))
+            _apply_parsed(message, parsed)
+            messages.append(message)
+            attachments += [
+                _attachment(message, position, part, next(blobs)) for position, part in enumerate(parsed.attachments)
+            ]
+        if connection.features.can_return_rows_from_bulk_insert:
+            Message.objects.bulk_create(messages)
+        else:
+            for message in messages:
+                message.save(force_insert=True)
+        Attachment.objects.bulk_create(attachments)  # takes the messages' new ids
+    return messages
+
+
+def _contents(raw: bytes, parsed: ParsedMessage) -> list[bytes]:
+    return [raw, *(part.content for part in parsed.attachments)]
 
 
 def replace_message_content(*, message: Message, raw: bytes, status: str | None = None) -> ParsedMessage:
@@ -95,15 +123,19 @@ def _apply_parsed(message: Message, parsed: ParsedMessage) -> None:
 
 def _store_attachments(message: Message, parsed: ParsedMessage) -> None:
     Attachment.objects.bulk_create(
-        Attachment(
-            message=message,
-            blob=store_blob(part.content),
-            position=position,
-            filename=part.filename[:255],
-            content_type=part.content_type[:255],
-            size=len(part.content),
-            content_id=part.content_id[:255],
-            is_inline=part.is_inline,
-        )
+        _attachment(message, position, part, store_blob(part.content))
         for position, part in enumerate(parsed.attachments)
+    )
+
+
+def _attachment(message: Message, position: int, part, blob) -> Attachment:
+    return Attachment(
+        message=message,
+        blob=blob,
+        position=position,
+        filename=part.filename[:255],
+        content_type=part.content_type[:255],
+        size=len(part.content),
+        content_id=part.content_id[:255],
+        is_inline=part.is_inline,
     )

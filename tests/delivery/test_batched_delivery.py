@@ -14,13 +14,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from delivery import dkim
+from delivery import dkim, verp
 from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
-from delivery.services.engine import RunReport, claim_due_recipients, deliver_claim, record_results
-from delivery.services.events import refresh_message_statuses
+from delivery.services.engine import RunReport, claim_due_recipients, deliver_batch, deliver_claim, record_results
+from delivery.services.events import insert_delivery_events, new_delivery_event, refresh_message_statuses
 from delivery.services.rates import forget_old_rates
+from delivery.services.reconcile import reconcile_outbox
 from delivery.transports import reset_transport
 from delivery.transports.base import Outcome, Result
 from mailboxes.models import Message, Recipient
@@ -190,17 +192,29 @@ def test_openssl_signature_verifies_with_dkimpy(key):
     assert not dkimpy.verify(signed.replace(b"A body", b"A bod"), dnsfunc=lambda name, timeout=5: record)
 
 
-def test_openssl_signature_is_the_one_dkimpy_would_make(key, monkeypatch):
+MULTIPART = (
+    b"From: =?utf-8?q?Al=C3=AFce?= <alice@example.test>\r\nTo: bob@remote.example,\r\n carol@remote.example\r\n"
+    b"Cc: dan@remote.example\r\nSubject: A subject folded\r\n\tonto two lines \r\n"
+    b"Date: Sat, 28 Nov 2026 05:00:00 +0000\r\nMessage-ID: <2@example.test>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/alternative; boundary="b1"\r\n\r\n'
+    b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLine\t one  \r\n.leading dot\r\n"
+    b"--b1\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--b1--\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("raw", [RAW, MULTIPART], ids=["plain", "multipart"])
+def test_openssl_signature_is_the_one_dkimpy_would_make(key, monkeypatch, raw):
     """RSASSA-PKCS1-v1_5 is deterministic: same key, same time, same bytes."""
-    domain, _ = key
+    domain, record = key
     monkeypatch.setattr(dkimpy.time, "time", lambda: 1_795_000_000)
-    ours = dkim.sign(RAW, domain=domain)
+    ours = dkim.sign(raw, domain=domain)
     theirs = dkimpy.sign(
-        RAW, selector=b"s1", domain=b"example.test", privkey=domain.dkim_private_key.encode(),
+        raw, selector=b"s1", domain=b"example.test", privkey=domain.dkim_private_key.encode(),
         canonicalize=(b"relaxed", b"relaxed"),
-    ) + RAW  # fmt: skip
+    ) + raw  # fmt: skip
     assert ours == theirs
     assert b"t=1795000000" in ours
+    assert dkimpy.verify(ours, dnsfunc=lambda name, timeout=5: record)
 
 
 def test_domain_without_a_key_is_not_signed():
@@ -246,3 +260,96 @@ def test_pipelined_commands_quote_addresses_as_smtplib_does(address):
     from delivery.transports.smtp import _angle_addr
 
     assert _angle_addr(address) == smtplib.quoteaddr(address)
+
+
+# --- events and updates as one JSON parameter (PostgreSQL; bulk_create elsewhere) ------------------
+
+
+def test_events_inserted_together_keep_their_values_and_get_their_own_ids(alice):
+    message = send_message(user=alice, to=["a@remote.example", "b@remote.example"], subject="x", text="x")
+    first, second = message.recipients.order_by("pk")
+    events = [
+        new_delivery_event(
+            recipient=first, event_type="bounced", transport="smtp", reject_reason="invalid",
+            mta_response="550 5.1.1 it's \"gone\" \\ ünïcode", smtp_code=550, enhanced_status="5.1.1",
+            remote_host="mx.remote.example", metadata={"nested": {"list": [1, None]}},
+        ),
+        new_delivery_event(recipient=second, event_type="sent", transport="smtp", esp_event={"raw": True}),
+        new_delivery_event(recipient=second, event_type="deferred", transport="engine", description="later"),
+    ]  # fmt: skip
+    insert_delivery_events(events)
+    assert len({e.pk for e in events}) == 3 and all(e.pk for e in events)
+    for event in events:
+        stored = DeliveryEvent.objects.get(pk=event.pk)
+        for name in ("recipient_id", "message_id", "event_type", "reject_reason", "transport", "description"):
+            assert getattr(stored, name) == getattr(event, name)
+        assert (stored.mta_response, stored.metadata, stored.esp_event, stored.timestamp) == (
+            event.mta_response, event.metadata, event.esp_event, event.timestamp,
+        )  # fmt: skip
+    assert DeliveryEvent.objects.get(pk=events[1].pk).esp_event == {"raw": True}
+    assert DeliveryEvent.objects.filter(pk=events[0].pk, esp_event__isnull=True).exists()  # SQL NULL, not JSON null
+
+
+def test_a_hard_bounce_is_suppressed_with_its_own_event_as_source(alice, remote):
+    message = send_message(user=alice, to=["ok1@remote.example", "unknown@remote.example"], subject="x", text="x")
+    run_delivery(message_id=message.pk)
+    entry = Suppression.objects.get(address="unknown@remote.example")
+    assert entry.source_event.recipient.address == "unknown@remote.example"
+    assert entry.source_event.event_type == "bounced"
+
+
+def test_verp_signature_is_the_one_salted_hmac_made(settings):
+    """Return paths of mail sent before the key was cached must still map back to their recipient."""
+    for secret in ("first-secret", "second-secret"):
+        settings.SECRET_KEY = secret
+        for recipient_id in (1, 36, 123456789):
+            expected = salted_hmac("delivery.verp", str(recipient_id), algorithm="sha256").hexdigest()[:12]
+            address = verp.return_path(recipient_id=recipient_id, domain="example.test")
+            assert address.split("-")[-1] == f"{expected}@example.test"
+            assert verp.recipient_id_from(address) == recipient_id
+
+
+def test_domains_a_claim_has_no_lease_time_left_for_are_given_back_and_sent_once_later(alice, remote, settings):
+    message = send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="x")
+    settings.OUTBOUND_LEASE_SECONDS = 0  # the claim's time is up before its first domain
+
+    report = deliver_batch(message_id=message.pk)
+
+    assert (report.claimed, report.deferred, report.sent) == (2, 2, 0)
+    assert remote.messages == []
+    before = timezone.now()
+    for recipient in message.recipients.all():
+        assert (recipient.status, recipient.lease_token, recipient.lease_expires_at) == ("deferred", "", None)
+        assert recipient.next_attempt_at <= before  # due again at once, for any worker
+        assert recipient.events.get(event_type="deferred").transport == "engine"
+
+    settings.OUTBOUND_LEASE_SECONDS = 900
+    assert run_delivery(message_id=message.pk).sent == 2
+    assert sorted(m.rcpt_tos[0] for m in remote.messages) == ["ok1@remote.example", "ok2@remote.example"]
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+
+
+def test_a_worker_killed_holding_a_whole_claim_loses_none_of_it(alice, remote, settings):
+    messages = [send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="x") for _ in range(3)]
+    claim = claim_due_recipients(message_id=None, queue=None, limit=settings.OUTBOUND_BATCH_SIZE, report=RunReport())
+    assert len(claim.recipients) == 6
+    # The worker dies here, before delivering. Its lease keeps the others off until it ends.
+    assert run_delivery().claimed == 0
+    Recipient.objects.filter(lease_token=claim.token).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert reconcile_outbox()["released"] == 6
+    run_delivery()
+
+    assert len(remote.messages) == 6
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status == Message.Status.SENT
+        for recipient in message.recipients.all():
+            assert recipient.status == "sent"
+            assert list(recipient.events.values_list("event_type", flat=True)) == ["queued", "deferred", "sent"]
+    # A late report from the dead worker's claim records nothing.
+    late = [(r, Result(r.pk, Outcome.BOUNCED, 550, "5.1.1", "550 late", remote_host="mx")) for r in claim.recipients]
+    record_results(claim=claim, outcomes=late, report=RunReport(), failures={})
+    assert not Recipient.objects.exclude(status="sent").filter(message__in=messages).exists()
+    assert not Suppression.objects.exists()
