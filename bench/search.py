@@ -130,6 +130,11 @@ def parse_args(argv=None):
     parser.add_argument("--no-notmuch", action="store_true", help="skip the notmuch peer")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and database")
     parser.add_argument(
+        "--reuse-db",
+        metavar="URL",
+        help="only time the queries, on a corpus kept by an earlier --keep run (its database URL); no notmuch",
+    )
+    parser.add_argument(
         "--lock",
         metavar="FILE",
         help="hold an exclusive flock on FILE only while queries are timed (e.g. /tmp/bench.lock), so that a "
@@ -620,7 +625,8 @@ def print_report(result: dict) -> None:
         f"{result['load_average']}"
     )
     idx = result["indexing"]
-    print(f"indexing: {idx['indexed']} items in {idx['seconds']} s = {idx['messages_per_second']} msg/s")
+    if idx:
+        print(f"indexing: {idx['indexed']} items in {idx['seconds']} s = {idx['messages_per_second']} msg/s")
     nm = result.get("notmuch", {})
     if "messages_per_second" in nm:
         print(f"notmuch new: {nm['messages']} messages in {nm['index_seconds']} s = {nm['messages_per_second']} msg/s")
@@ -643,9 +649,33 @@ def print_report(result: dict) -> None:
         print(f"{q['name']:<26} {matches:>8} {q['p50_ms']:>8} {q['p95_ms']:>8} {q['p99_ms']:>8} | {theirs}")
 
 
+def retime(args, tmp: Path) -> int:
+    """Times the queries again on a kept corpus (after a change to the search code, say)."""
+    try:
+        setup_django(args.reuse_db, tmp)
+        from django.contrib.auth import get_user_model
+
+        alice = get_user_model().objects.get(username=f"alice@{DOMAIN}")
+        messages = alice.mailbox_items.count()
+        result = {"messages": messages, "db": "PostgreSQL" if "postgres" in args.reuse_db else "SQLite"}
+        result |= {"build_seconds": "-", "indexing": None, "matches": matching_counts(alice)}
+        with timing_lock(args.lock) as load:
+            log(f"timing queries (load average {load})")
+            result["load_average"] = load
+            result["queries"] = time_queries(alice, args.runs, args.warmup)
+        print_report(result)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-search-"))
+    if args.reuse_db:
+        return retime(args, tmp)
     database = Database(args, tmp)
     try:
         setup_django(database.url, tmp)

@@ -58,6 +58,7 @@ from mailboxes.search.query import (
     Text,
 )
 from mailboxes.search.text import CJK_CHARACTERS, index_terms, query_terms
+from webmail.lookups import any_of
 
 SNIPPET_BODY_CHARS = 20_000
 # Up to this many GIN matches of a required word, fetch them and sort in one query.
@@ -593,7 +594,7 @@ class DatabaseBackend(SearchBackend):
                 return self._page_of_sorted(queryset, candidates, limit=limit, after=after)
             candidates = None  # relevance: ranked among the newest matches, as for a walk
         if candidates is not None:
-            queryset = queryset.filter(pk__in=[pk for _, pk in candidates])
+            queryset = queryset.filter(any_of("pk", [pk for _, pk in candidates]))
         received_at = "search_document__received_at"
         positive = list(_positive_texts(normal))
         if order == "relevance":
@@ -627,7 +628,7 @@ class DatabaseBackend(SearchBackend):
         start, size = 0, 2 * (limit + 1)
         while start < len(candidates) and len(rows) <= limit:
             chunk = [pk for _, pk in candidates[start : start + size]]
-            rows += list(queryset.filter(pk__in=chunk)[: limit + 1 - len(rows)])
+            rows += list(queryset.filter(any_of("pk", chunk))[: limit + 1 - len(rows)])
             start, size = start + size, size * 2
         return _page(rows, limit, "date")
 
