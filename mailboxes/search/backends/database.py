@@ -347,7 +347,7 @@ class _Postgres(_Vendor):
         """
         column, weight = _PG_FIELDS[node.field]
         query = tsquery_text(node, weight=weight, phrase=False)
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(_PG_BITMAP_ONLY)
             seqscan, indexscan, _, _ = cursor.fetchone()
             cursor.execute(_PG_PROBE.format(column=column), [user_id, query, cap + 1])
@@ -582,6 +582,15 @@ class DatabaseBackend(SearchBackend):
 
     def search(self, node: Node, items, *, user_id: int, order: str, limit: int, after: tuple | None) -> Page:
         vendor = self._vendor()
+        if not isinstance(vendor, _Postgres):
+            return self._search(node, items, vendor, user_id=user_id, order=order, limit=limit, after=after)
+        # No parallel workers: starting them costs more than a page of results takes (8-9 ms, and far
+        # more on a busy machine); the plans here read a few thousand rows at most.
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+            return self._search(node, items, vendor, user_id=user_id, order=order, limit=limit, after=after)
+
+    def _search(self, node: Node, items, vendor: _Vendor, *, user_id, order, limit, after) -> Page:
         normal = negation_normal_form(node)
         candidates = self._plan(normal, vendor, user_id, limit)
         # Driven from the user's documents (newest first by an index of their own), so an item
