@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.throwaway import ThrowawayDatabase  # noqa: E402
+
 HOSTED_DOMAIN = "bench.test"
 SENDER_DOMAIN = "bench.example"
 HELO_NAME = "client.bench.example"
@@ -326,30 +328,6 @@ def start_dns():
     ):
         dns.resolver.add(line)
     return dns
-
-
-class Database:
-    def __init__(self, args, tmp: Path):
-        self.kind = args.db
-        self.admin_url = args.postgres_url.rstrip("/")
-        self.name = ""
-        if self.kind == "sqlite":
-            self.url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-            return
-        import psycopg
-
-        self.name = f"bench_inbound_{secrets.token_hex(4)}"
-        with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.url = f"{self.admin_url}/{self.name}"
-
-    def drop(self) -> None:
-        if not self.name:
-            return
-        import psycopg
-
-        with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def django_env(args, tmp: Path, db_url: str, dns_nameserver: str) -> dict[str, str]:
@@ -907,7 +885,7 @@ def orchestrate(args) -> int:
         log(args, f"· temporary folder {tmp}")
         if not args.postfix_only:
             dns = start_dns()
-            database = Database(args, tmp)
+            database = ThrowawayDatabase(args, tmp, prefix="bench_inbound")
             env = django_env(args, tmp, database.url, dns.nameserver)
             run_ours(args, tmp, env, results)
             results["dns_queries"] = len(dns.resolver.queries)

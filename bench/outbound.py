@@ -63,6 +63,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.throwaway import ThrowawayDatabase  # noqa: E402
+
 SENDER_DOMAIN = "sender.bench.test"
 DOMAIN_TEMPLATE = "d{}.bench.test"
 HIGH = "1000000000"  # "no limit" for the throttling settings
@@ -473,30 +475,6 @@ def start_dns(args):
 
 
 # --- databases -----------------------------------------------------------------------------------
-
-
-class Database:
-    def __init__(self, args, tmp: Path):
-        self.kind = args.db
-        self.admin_url = args.postgres_url.rstrip("/")
-        self.name = ""
-        if self.kind == "sqlite":
-            self.url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-            return
-        import psycopg
-
-        self.name = f"bench_outbound_{secrets.token_hex(4)}"
-        with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.url = f"{self.admin_url}/{self.name}"
-
-    def drop(self) -> None:
-        if not self.name:
-            return
-        import psycopg
-
-        with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 # --- worker processes ----------------------------------------------------------------------------
@@ -1181,7 +1159,7 @@ def orchestrate(args) -> int:
             OTHER_LOAD.wait_quiet(args, args.wait_quiet)
         if not args.postfix_only:
             dns = start_dns(args)
-            database = Database(args, tmp)
+            database = ThrowawayDatabase(args, tmp, prefix="bench_outbound")
             OTHER_LOAD.database = database.name
             env = django_env(args, tmp, database.url, dns.nameserver, sink.port)
             run_ours(args, tmp, env, sink, results)

@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.throwaway import ThrowawayDatabase  # noqa: E402
+
 DOMAIN = "bench.test"
 START = datetime(2023, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3 * 365)
@@ -153,29 +155,6 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(ordered) - 1) * p / 100
     low, high = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-class Database:
-    def __init__(self, args, tmp: Path):
-        self.admin_url = args.postgres_url.rstrip("/")
-        self.name = ""
-        if args.db == "sqlite":
-            self.url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-            return
-        import psycopg
-
-        self.name = f"bench_search_{secrets.token_hex(4)}"
-        with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.url = f"{self.admin_url}/{self.name}"
-
-    def drop(self) -> None:
-        if not self.name:
-            return
-        import psycopg
-
-        with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def setup_django(db_url: str, tmp: Path) -> None:
@@ -676,7 +655,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-search-"))
     if args.reuse_db:
         return retime(args, tmp)
-    database = Database(args, tmp)
+    database = ThrowawayDatabase(args, tmp, prefix="bench_search")
     try:
         setup_django(database.url, tmp)
         from accounts.services import create_domain, create_mail_user
