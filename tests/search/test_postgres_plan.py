@@ -10,7 +10,7 @@ from django.utils import timezone
 from mailboxes.models import Folder
 from mailboxes.search import search
 from mailboxes.search.backends import reset_search_backends
-from mailboxes.search.backends.database import DatabaseBackend, forget_common_words, mailbox_size
+from mailboxes.search.backends.database import DatabaseBackend, forget_statistics, mailbox_size
 from mailboxes.services import add_labels, create_label, trash_items
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +23,10 @@ def _postgres_with_small_caps(settings, db):
     backend = f"{DatabaseBackend.__module__}.DatabaseBackend"
     settings.SEARCH_BACKENDS = {"default": {"BACKEND": backend, "CANDIDATE_CAP": 3, "SORTED_CAP": 12, "RANK_CAP": 3}}
     reset_search_backends()
-    forget_common_words()
+    forget_statistics()
     yield
     reset_search_backends()
-    forget_common_words()
+    forget_statistics()
 
 
 def hits(user, query, **kwargs) -> list[int]:
@@ -158,6 +158,6 @@ def test_the_mailbox_size_comes_from_the_statistics(alice, bob, mail):
     mail.index()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE search_document")
-    forget_common_words()
+    forget_statistics()
     assert round(mailbox_size(alice.pk)) == 6
     assert round(mailbox_size(bob.pk)) == 2

@@ -264,7 +264,8 @@ def common_words(column: str) -> dict[str, float]:
     return words
 
 
-def forget_common_words() -> None:
+def forget_statistics() -> None:
+    """Drops the cached column and mailbox statistics (tests that ANALYZE call this)."""
     _common_words.clear()
     _mailbox_sizes.clear()
 
