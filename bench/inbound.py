@@ -114,6 +114,9 @@ def parse_args(argv=None):
         metavar="DIR",
         help="run the MX and the workers under py-spy (record, raw collapsed stacks into DIR); needs py-spy",
     )
+    parser.add_argument(
+        "--profile-idle", action="store_true", help="with --profile, also sample threads that wait (py-spy --idle)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the final table")
@@ -266,6 +269,52 @@ def run_smtp_source(args, port: int, messages: int | None = None, rcpt_base: int
     return started_wall, seconds
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 if it is gone)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry.name}/comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+    return pids
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine (all cores) from /proc/stat."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by named process trees (and the whole machine) between two snapshots.
+
+    A process that exits between the snapshots is not counted; the MX, the workers and
+    PostgreSQL's backends live for the whole run.
+    """
+
+    def __init__(self, roots: dict[str, int]):
+        self.roots = roots
+        self.before = self._snapshot()
+
+    def _snapshot(self) -> dict[str, float]:
+        snap = {name: sum(process_cpu_seconds(p) for p in descendants(root)) for name, root in self.roots.items()}
+        snap["postgres"] = sum(process_cpu_seconds(p) for p in postgres_pids())
+        snap["machine"] = machine_cpu_seconds()
+        return snap
+
+    def spent(self) -> dict[str, float]:
+        after = self._snapshot()
+        return {name: max(0.0, after[name] - self.before.get(name, 0.0)) for name in after}
+
+
 class MemorySampler:
     """Peak RSS per process of a few process trees, sampled every half second (plus VmHWM at the end)."""
 
@@ -393,7 +442,7 @@ def purge_redis(url: str) -> None:
 class Service:
     """A long-running subprocess (the MX, a Celery worker) with its log in the temp folder."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict, tmp: Path, profile: str | None):
+    def __init__(self, name: str, cmd: list[str], env: dict, tmp: Path, profile: str | None, idle: bool = False):
         self.name = name
         self.log_path = tmp / f"{name}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -402,8 +451,8 @@ class Service:
             if not pyspy:
                 raise RuntimeError("--profile needs py-spy on PATH (pip install py-spy) or PY_SPY=/path/to/py-spy")
             out = Path(profile) / f"{name}.txt"
-            cmd = [pyspy, "record", "--subprocesses", "--idle", "--rate", "200", "--format", "raw",
-                   "--output", str(out), "--", *cmd]  # fmt: skip
+            cmd = [pyspy, "record", "--subprocesses", *(["--idle"] if idle else []), "--rate", "200",
+                   "--format", "raw", "--output", str(out), "--", *cmd]  # fmt: skip
         self.proc = subprocess.Popen(  # noqa: S603
             cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -442,7 +491,7 @@ def start_ours(args, tmp: Path, env: dict, memory: MemorySampler) -> tuple[int, 
     services = []
     profile = str(Path(args.profile).resolve()) if args.profile else None
     mx = Service("mx", [sys.executable, "manage.py", "runsmtpd", "--host", "127.0.0.1", "--port", str(port)],
-                 env, tmp, profile)  # fmt: skip
+                 env, tmp, profile, args.profile_idle)  # fmt: skip
     services.append(mx)
     for i in range(args.workers):
         cmd = [
@@ -450,7 +499,7 @@ def start_ours(args, tmp: Path, env: dict, memory: MemorySampler) -> tuple[int, 
             "--pool", "prefork", "--concurrency", str(args.concurrency), "--loglevel", "WARNING",
             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{i}@%h",
         ]  # fmt: skip
-        services.append(Service(f"worker-{i}", cmd, env, tmp, profile))
+        services.append(Service(f"worker-{i}", cmd, env, tmp, profile, args.profile_idle))
     if not wait_for_port(port, 60, mx.proc):
         raise RuntimeError(f"the MX did not start; its log:\n{mx.tail()}")
     memory.watch("mx", mx.proc.pid)
@@ -509,6 +558,7 @@ def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
         connection.close()
 
         log(args, f"· smtp-source: {args.messages} messages of {args.size} bytes over {args.connections} sessions …")
+        cpu = CpuMeter({service.name: service.proc.pid for service in services})
         started_wall, accept_s = run_smtp_source(args, port)
         accepted = InboundMessage.objects.filter(pk__gt=warm_max).count()
         log(args, f"  accepted {accepted} in {accept_s:.1f} s: {accepted / accept_s:.0f}/s; waiting for placement …")
@@ -517,6 +567,7 @@ def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
             log(args, f"  {time.time() - started_wall:6.0f} s: {done}/{accepted} processed")
 
         done = wait_processed(args, warm_max, accepted, time.monotonic() + args.timeout, services, progress)
+        cpu_spent = cpu.spent()
         memory.sample()
         jobs = list(InboundMessage.objects.filter(pk__gt=warm_max).values_list("received_at", "processed_at", "status"))
         statuses = dict(
@@ -554,6 +605,14 @@ def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
             "backlog_when_sending_ended": backlog_after_accept,
             "drain_after_sending_s": max(0.0, last_wall - (started_wall + accept_s)),
             "lag_s": lag_summary(lags),
+            # CPU per accepted message from the start of sending until all were visible (the poll
+            # above counts too, in "postgres" and "machine"; the machine's total includes smtp-source).
+            "cpu_ms_per_message": {
+                "mx": 1000 * cpu_spent.pop("mx") / max(accepted, 1),
+                "workers": 1000 * sum(v for n, v in cpu_spent.items() if n.startswith("worker")) / max(accepted, 1),
+                "postgres": 1000 * cpu_spent["postgres"] / max(accepted, 1),
+                "machine": 1000 * cpu_spent["machine"] / max(accepted, 1),
+            },
         }
         connection.close()
     finally:
@@ -768,8 +827,10 @@ def run_postfix(args, tmp: Path, results: dict) -> None:
         started = time.monotonic()
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        machine_before = machine_cpu_seconds()
         _, accept_s = run_smtp_source(args, instance.port)
         watcher.join(max(0, deadline - time.monotonic()))
+        machine_cpu = machine_cpu_seconds() - machine_before
         delivered = instance.delivered_files()
         delays = instance.delays()
         visible_s = (done_at[0] or time.monotonic()) - started
@@ -783,6 +844,7 @@ def run_postfix(args, tmp: Path, results: dict) -> None:
             "lag_s": lag_summary(delays),
             "peak_pss_kib_all_processes": instance.peak_pss_kib,
             "peak_processes": instance.peak_processes,
+            "machine_cpu_ms_per_message": 1000 * machine_cpu / args.messages,
         }
         if delivered < args.messages:
             raise RuntimeError(f"Postfix delivered {delivered}/{args.messages} into the Maildirs")
@@ -852,8 +914,15 @@ def print_table(args, results: dict) -> None:
             f"statuses {ours['statuses']}, "
             f"folders {ours['folders']}"
         )
+        cpu = ours["cpu_ms_per_message"]
+        print(
+            f"ours: CPU per message {cpu['mx']:.2f} ms MX, {cpu['workers']:.2f} ms workers, "
+            f"{cpu['postgres']:.2f} ms PostgreSQL; whole machine {cpu['machine']:.2f} ms (with smtp-source)"
+        )
         if ours.get("log_errors"):
             print("log errors: " + "; ".join(ours["log_errors"]))
+    if peer:
+        print(f"Postfix: whole machine CPU per message {peer['machine_cpu_ms_per_message']:.2f} ms (with smtp-source)")
     if ours and peer and "accept_seconds" in ours:
         for name in ("accepted_per_s", "visible_per_s"):
             a, b = ours[name] or 0, peer[name]
