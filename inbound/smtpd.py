@@ -16,6 +16,7 @@ commit.
 import asyncio
 import functools
 import logging
+import re
 import ssl
 import threading
 import time
@@ -68,6 +69,14 @@ class RateLimiter:
             return True
 
 
+# "<local@domain> params" with a dot-atom local part and a plain host name: nearly every MAIL
+# FROM and RCPT TO. The email package's RFC 5322 parser that aiosmtpd uses takes about 65 µs
+# an address, a regular expression about 2 µs; everything else still goes to the parser.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_HOST = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_ANGLE_ADDRESS = re.compile(rf"[ \t]*<({_ATOM}(?:\.{_ATOM})*@{_HOST})>(?:[ \t]+([^(]*))?")
+
+
 class MXProtocol(SMTP):
     # RFC 5321 says 1000, but real mail has longer lines (unwrapped HTML, huge To
     # headers) and Postfix takes them; refusing them would bounce legitimate mail.
@@ -76,6 +85,15 @@ class MXProtocol(SMTP):
     def __init__(self, handler, *, connection_limiter: RateLimiter, **kwargs):
         super().__init__(handler, **kwargs)
         self.connection_limiter = connection_limiter
+
+    def _getaddr(self, arg: str):
+        plain = _PLAIN_ANGLE_ADDRESS.fullmatch(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain.group(1), plain.group(2) or ""
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
     async def push(self, status):
         if isinstance(status, str):

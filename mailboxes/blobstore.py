@@ -7,17 +7,20 @@ row, and a writer always checks that the file is really there, so a blob being
 collected while someone stores the same bytes again is never lost.
 """
 
+import contextlib
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import storages
-from django.db import IntegrityError, transaction
+from django.core.files.storage import FileSystemStorage, storages
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from mailboxes.models import Blob
 
@@ -73,21 +76,42 @@ def store_blobs(datas: list[bytes]) -> list[Blob]:
     """``store_blob`` for many contents at once (the MX's group commit): a few queries for all.
 
     Call it inside the transaction that stores the rows referring to the blobs.
+    New content costs one ``INSERT … ON CONFLICT DO NOTHING`` for the batch;
+    only content already known takes the row lock (against the garbage
+    collector), as in ``store_blob``.
     """
     by_sha = {}
     for data in datas:
         by_sha.setdefault(hashlib.sha256(data).hexdigest(), data)
-    existing = {blob.pk: blob for blob in Blob.objects.select_for_update().filter(pk__in=list(by_sha))}
-    fresh = [Blob(sha256=sha256, size=len(data)) for sha256, data in by_sha.items() if sha256 not in existing]
-    if fresh:
-        try:
-            with transaction.atomic():
-                Blob.objects.bulk_create(fresh)
-        except IntegrityError:  # a concurrent writer stored some of them first: one by one
+    now = timezone.now()
+    blobs = {sha256: Blob(sha256=sha256, size=len(data), created_at=now) for sha256, data in by_sha.items()}
+    fresh = _insert_blob_rows(list(blobs.values()))
+    known = [sha256 for sha256 in blobs if sha256 not in fresh]
+    if known:
+        locked = {blob.pk: blob for blob in Blob.objects.select_for_update().filter(pk__in=known)}
+        if len(locked) < len(known):  # collected between the INSERT and the lock: one by one
             return [store_blob(data) for data in datas]
-    _flush_to_disk(mailstore(), _save_missing([(blob, by_sha[blob.pk]) for blob in [*existing.values(), *fresh]]))
-    blobs = existing | {blob.pk: blob for blob in fresh}
+        blobs |= locked
+    _flush_to_disk(mailstore(), _save_missing([(blob, by_sha[sha256]) for sha256, blob in blobs.items()]))
     return [blobs[hashlib.sha256(data).hexdigest()] for data in datas]
+
+
+def _insert_blob_rows(blobs: list[Blob]) -> set[str]:
+    """Insert the rows that do not exist yet, in one statement; the SHA-256s of those inserted."""
+    quote = connection.ops.quote_name
+    values = ", ".join(["(%s, %s, %s)"] * len(blobs))
+    # The table name is ours and every value a parameter.
+    sql = (
+        f"INSERT INTO {quote(Blob._meta.db_table)} (sha256, size, created_at) VALUES {values} "  # noqa: S608
+        "ON CONFLICT (sha256) DO NOTHING RETURNING sha256"
+    )
+    created_at = Blob._meta.get_field("created_at")
+    params = []
+    for blob in blobs:
+        params += [blob.sha256, blob.size, created_at.get_db_prep_value(blob.created_at, connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _ensure_file(blob: Blob, data: bytes) -> None:
@@ -101,6 +125,8 @@ def _save_missing(pairs) -> list[tuple[str, bool]]:
     ``new_folder`` when its folder did not exist before.
     """
     storage = mailstore()
+    if isinstance(storage, FileSystemStorage):
+        return [saved for blob, data in pairs if (saved := _save_local(storage, blob, data))]
     saved = []
     for blob, data in pairs:
         key = blob.storage_key
@@ -115,6 +141,42 @@ def _save_missing(pairs) -> list[tuple[str, bool]]:
             raise RuntimeError(f"mailstore saved {key} as {saved_as}; enable overwriting on the storage")
         saved.append((key, new_folder))
     return saved
+
+
+def _save_local(storage: FileSystemStorage, blob: Blob, data: bytes) -> tuple[str, bool] | None:
+    """``_save_missing`` for one file of a local store, with plain file calls.
+
+    ``Storage.save`` costs about 0.3 ms of CPU a file (name checks, chunked
+    copies), as much as the MX's whole database work for a message. The
+    bytes go to a temporary name and are renamed into place, so a reader
+    never sees a half-written file, and two writers of the same content
+    (equal bytes) cannot interleave.
+    """
+    key = blob.storage_key
+    path = os.path.join(storage.location, key)
+    try:
+        if os.stat(path).st_size == blob.size:
+            return None
+    except FileNotFoundError:
+        pass
+    folder = os.path.dirname(path)
+    new_folder = not os.path.isdir(folder)
+    if new_folder:
+        os.makedirs(folder, exist_ok=True)
+        if storage.directory_permissions_mode is not None:
+            os.chmod(folder, storage.directory_permissions_mode)
+    temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        if storage.file_permissions_mode is not None:
+            os.chmod(temporary, storage.file_permissions_mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return key, new_folder
 
 
 def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:

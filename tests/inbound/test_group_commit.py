@@ -145,3 +145,23 @@ def test_a_known_recipient_is_looked_up_once_while_cached(mx_server, alice, monk
 
     assert calls.count("alice@example.test") == 1
     assert calls.count("nobody@example.test") == 3
+
+
+ADDRESS_ARGUMENTS = [
+    "<a@b.example>", "<a@b.example> SIZE=2400", " <a@b.example>  BODY=8BITMIME SMTPUTF8", "<a.b+tag@c-d.example>\tX",
+    "<A@B.EXAMPLE>", "<a@b.example> ", "<>", "<a..b@c.example>", "<.a@b.example>", "<a@b..example>",
+    '<"quoted local"@b.example>', "<a@[192.0.2.1]>", "<@route.example:a@b.example>", "a@b.example", "<a@b.example",
+    "<a@b.example>x", "<a@b.example> (comment) SIZE=1", "<ü@b.example>", "<a@-b.example>", "<a b@c.example>", "",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argument", ADDRESS_ARGUMENTS)
+def test_plain_addresses_are_read_as_aiosmtpds_own_parser_reads_them(argument):
+    from aiosmtpd.smtp import SMTP
+
+    async def both():
+        protocol = smtpd.protocol_factory()()
+        return protocol._getaddr(argument), SMTP._getaddr(protocol, argument)
+
+    ours, aiosmtpds = run_in_new_loop(both())
+    assert ours == aiosmtpds

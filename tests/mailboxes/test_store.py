@@ -11,6 +11,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from mailboxes.blobstore import (
     collect_orphan_blobs,
@@ -391,6 +392,19 @@ def test_store_blobs_stores_new_and_known_contents_in_order():
     assert blobs[1].pk == known.pk
     assert Blob.objects.count() == 3
     assert [read_blob(b) for b in blobs] == [b"fresh one", b"known content", b"fresh one", b"fresh two"]
+
+
+def test_store_blobs_inserts_new_contents_in_one_statement_and_locks_only_known_ones(django_assert_num_queries):
+    store_blob(b"known content")
+
+    with django_assert_num_queries(2) as captured:  # the INSERT of all, the lock of the known one
+        store_blobs([b"new one", b"new two", b"known content"])
+
+    insert, lock = (query["sql"] for query in captured.captured_queries)
+    assert insert.startswith("INSERT") and "ON CONFLICT" in insert
+    assert "FOR UPDATE" in lock or connection.vendor == "sqlite"  # SQLite has no row locks
+    assert Blob.objects.count() == 3
+    assert not [path for path in stored_files() if path.name.endswith(".tmp")]
 
 
 def test_store_blobs_rewrites_the_missing_file_of_known_content():
