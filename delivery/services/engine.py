@@ -31,7 +31,6 @@ from accounts.selectors import resolve_hosted_address
 from delivery import dkim, verp
 from delivery.models import Suppression
 from delivery.services.events import (
-    insert_delivery_events,
     new_delivery_event,
     record_delivery_event,
     refresh_message_statuses,
@@ -44,7 +43,7 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
-from webmail.bulk import recordset
+from webmail.bulk import insert_objects, recordset
 from webmail.lookups import any_of
 
 logger = logging.getLogger(__name__)
@@ -394,7 +393,7 @@ def record_results(
                 if result.is_hard_bounce:
                     hard_bounces.append((recipient, result, event))
         _update_recipients(updates, now)
-        insert_delivery_events(events)
+        insert_objects(events)
         for recipient, result, event in hard_bounces:
             suppress_address(
                 address=recipient.address,

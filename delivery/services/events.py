@@ -2,11 +2,10 @@
 
 from collections import defaultdict
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
-from webmail.bulk import columns_of, recordset
 from webmail.lookups import any_of
 
 _STATUS_FOR_EVENT = {
@@ -88,37 +87,6 @@ def new_delivery_event(
         },
         esp_event=esp_event,
     )
-
-
-def insert_delivery_events(events: list[DeliveryEvent]) -> None:
-    """Save new events (from ``new_delivery_event``) in one statement, and set their ids.
-
-    On PostgreSQL the rows go as one JSON parameter (``webmail.bulk``), not
-    as ``bulk_create``'s parameter per value, which cost more than the rest
-    of recording a claim's outcomes.
-    """
-    if connection.vendor != "postgresql":
-        DeliveryEvent.objects.bulk_create(events)
-        return
-    if not events:
-        return
-    meta = DeliveryEvent._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    source, rows = recordset(fields, [columns_of(fields, event) for event in events], ordinality=True)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    # Only names from the model are formatted in; the rows are a parameter. In
-    # the rows' order, so that the ids come back in it (as bulk_create relies on).
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {columns} FROM {source} ORDER BY ordinality RETURNING {quote(meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [rows])
-        ids = [row[0] for row in cursor.fetchall()]
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
-        event._state.adding, event._state.db = False, connection.alias
 
 
 def status_fields_for_event(

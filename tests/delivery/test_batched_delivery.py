@@ -20,13 +20,14 @@ from delivery import dkim, verp
 from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
 from delivery.services.engine import RunReport, claim_due_recipients, deliver_batch, deliver_claim, record_results
-from delivery.services.events import insert_delivery_events, new_delivery_event, refresh_message_statuses
+from delivery.services.events import new_delivery_event, refresh_message_statuses
 from delivery.services.rates import forget_old_rates
 from delivery.services.reconcile import reconcile_outbox
 from delivery.transports import reset_transport
 from delivery.transports.base import Outcome, Result
 from mailboxes.models import Message, Recipient
 from tests.support.smtp_server import FaultySMTPServer
+from webmail.bulk import insert_objects
 
 MIXED = {
     "ok1@remote.example": ("sent", 250, "2.0.0"),
@@ -277,7 +278,7 @@ def test_events_inserted_together_keep_their_values_and_get_their_own_ids(alice)
         new_delivery_event(recipient=second, event_type="sent", transport="smtp", esp_event={"raw": True}),
         new_delivery_event(recipient=second, event_type="deferred", transport="engine", description="later"),
     ]  # fmt: skip
-    insert_delivery_events(events)
+    insert_objects(events)
     assert len({e.pk for e in events}) == 3 and all(e.pk for e in events)
     for event in events:
         stored = DeliveryEvent.objects.get(pk=event.pk)
