@@ -28,7 +28,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from inbound.models import InboundMessage
-from inbound.services.reception import Arrival, RecipientCheck, accept_messages, check_recipient
+from inbound.services.reception import Arrival, RecipientCheck, accept_messages, check_recipient, dispatch_processing
+from webmail.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,11 @@ class GroupCommit:
     is retried message by message, so one bad message fails alone.
     """
 
+    # Stored jobs are queued for processing at most this often, in one task for all of them
+    # (a task costs more to send and to start than a message's share of it). A dispatch that
+    # never happens (crash, broker down) is made up by the reconciler.
+    dispatch_delay = 0.05
+
     def __init__(self, max_batch: int = 200, in_flight: int | None = None):
         self.max_batch = max_batch
         # Batches written at once: on PostgreSQL one commits while the next is being written and
@@ -135,23 +141,36 @@ class GroupCommit:
         self.in_flight = in_flight or (1 if connection.vendor == "sqlite" else 2)
         self._pending: list[tuple[Arrival, asyncio.Future]] = []
         self._flushers: set[asyncio.Task] = set()
+        self._to_dispatch: list[int] = []
+        self._dispatcher: asyncio.Task | None = None
 
     async def accept(self, arrival: Arrival) -> InboundMessage:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((arrival, future))
         if len(self._flushers) < self.in_flight:
-            flusher = asyncio.ensure_future(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+            self._flushers.add(asyncio.ensure_future(self._flush()))
         return await future
 
     async def _flush(self):
+        try:
+            await self._flush_pending()
+        finally:
+            # Here, not in a done callback: that would run after the sessions just answered,
+            # and one of them sending its next message would find no free flusher and wait.
+            self._flushers.discard(asyncio.current_task())
+
+    async def _flush_pending(self):
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             try:
                 outcomes = await _sync(_store_batch)([arrival for arrival, _ in batch])
             except Exception as exc:  # not even the one-by-one retry ran (no database thread?)
                 outcomes = [exc] * len(batch)
+            self._to_dispatch += [job.pk for job in outcomes if isinstance(job, InboundMessage)]
+            if celery_app.conf.task_always_eager:  # processing runs before the 250 (tests, development)
+                await self.dispatch_now()
+            elif self._to_dispatch and self._dispatcher is None:
+                self._dispatcher = asyncio.ensure_future(self._dispatch_later())
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # the client went away meanwhile; the message is stored anyway
                     continue
@@ -159,6 +178,20 @@ class GroupCommit:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+    async def _dispatch_later(self) -> None:
+        await asyncio.sleep(self.dispatch_delay)
+        await self.dispatch_now()
+
+    async def dispatch_now(self) -> None:
+        """Queue the stored jobs not queued yet (also when the server stops)."""
+        job_ids, self._to_dispatch, self._dispatcher = self._to_dispatch, [], None
+        if not job_ids:
+            return
+        try:
+            await sync_to_async(dispatch_processing, thread_sensitive=False)(job_ids=job_ids)
+        except Exception:
+            logger.exception("could not queue %d stored messages; the reconciler will", len(job_ids))
 
 
 def _store_batch(arrivals: list[Arrival]) -> list[InboundMessage | Exception]:
@@ -168,7 +201,7 @@ def _store_batch(arrivals: list[Arrival]) -> list[InboundMessage | Exception]:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA synchronous=FULL")
     try:
-        return accept_messages(arrivals)
+        return accept_messages(arrivals, dispatch=False)
     except Exception:
         if len(arrivals) == 1:
             raise
@@ -176,7 +209,7 @@ def _store_batch(arrivals: list[Arrival]) -> list[InboundMessage | Exception]:
     outcomes = []
     for arrival in arrivals:
         try:
-            outcomes.extend(accept_messages([arrival]))
+            outcomes.extend(accept_messages([arrival], dispatch=False))
         except Exception as exc:
             outcomes.append(exc)
     return outcomes
@@ -290,9 +323,10 @@ def protocol_factory():
             timeout=settings.SMTPD_TIMEOUT,
         )
 
+    factory.handler = handler
     return factory
 
 
-async def serve(host: str, port: int) -> asyncio.AbstractServer:
+async def serve(host: str, port: int, factory=None) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(protocol_factory(), host=host, port=port, reuse_address=True)
+    return await loop.create_server(factory or protocol_factory(), host=host, port=port, reuse_address=True)

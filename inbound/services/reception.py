@@ -11,6 +11,7 @@ from accounts.selectors import resolve_hosted_address
 from delivery import verp
 from inbound.models import InboundMessage
 from mailboxes.blobstore import store_blobs, write_blob_files
+from webmail.bulk import insert_objects
 
 # Jobs per processing task: small enough that workers share a burst, big enough to save overhead.
 DISPATCH_BATCH = 20
@@ -56,17 +57,19 @@ def accept_message(
     return job
 
 
-def accept_messages(arrivals: list[Arrival]) -> list[InboundMessage]:
+def accept_messages(arrivals: list[Arrival], *, dispatch: bool = True) -> list[InboundMessage]:
     """``accept_message`` for many messages in one transaction (the MX's group commit).
 
     The files are flushed to disk and the rows committed when this returns;
-    all of them or none. Processing is queued after commit, in one batch.
+    all of them or none. Processing is queued after commit, in one batch,
+    unless the caller queues it itself (``dispatch=False``: the MX gathers
+    the jobs of several commits into one task).
     """
     raws = [arrival.raw for arrival in arrivals]
     write_blob_files(raws)  # the fsyncs, before taking the database's locks
     with transaction.atomic():
         blobs = store_blobs(raws)
-        jobs = InboundMessage.objects.bulk_create(
+        jobs = [
             InboundMessage(
                 blob=blob,
                 source=arrival.source,
@@ -76,9 +79,11 @@ def accept_messages(arrivals: list[Arrival]) -> list[InboundMessage]:
                 helo=arrival.helo[:255],
             )
             for arrival, blob in zip(arrivals, blobs, strict=True)
-        )
-        job_ids = [job.pk for job in jobs]
-        transaction.on_commit(lambda: dispatch_processing(job_ids=job_ids))
+        ]
+        insert_objects(jobs)
+        if dispatch:
+            job_ids = [job.pk for job in jobs]
+            transaction.on_commit(lambda: dispatch_processing(job_ids=job_ids))
     return jobs
 
 

@@ -42,7 +42,12 @@ def run_in_new_loop(coroutine):
 def test_twenty_concurrent_sessions_all_get_250_and_every_message_is_stored(mx_server, alice, monkeypatch):
     batches = []
     real = smtpd.accept_messages
-    monkeypatch.setattr(smtpd, "accept_messages", lambda arrivals: batches.append(len(arrivals)) or real(arrivals))
+
+    def counting(arrivals, **kwargs):
+        batches.append(len(arrivals))
+        return real(arrivals, **kwargs)
+
+    monkeypatch.setattr(smtpd, "accept_messages", counting)
     replies, start = {}, threading.Barrier(20)
 
     def send(n):
@@ -72,7 +77,12 @@ def test_twenty_concurrent_sessions_all_get_250_and_every_message_is_stored(mx_s
 def test_messages_ready_together_are_committed_in_one_transaction(alice, monkeypatch):
     batches = []
     real = smtpd.accept_messages
-    monkeypatch.setattr(smtpd, "accept_messages", lambda arrivals: batches.append(len(arrivals)) or real(arrivals))
+
+    def counting(arrivals, **kwargs):
+        batches.append(len(arrivals))
+        return real(arrivals, **kwargs)
+
+    monkeypatch.setattr(smtpd, "accept_messages", counting)
     committer = smtpd.GroupCommit()
     arrivals = [arrival(f"Together {n}") for n in range(10)]
 
@@ -87,13 +97,42 @@ def test_messages_ready_together_are_committed_in_one_transaction(alice, monkeyp
     assert MailboxItem.objects.filter(user=alice).count() == 10  # processed after commit (tasks run inline)
 
 
+def test_jobs_of_several_commits_are_queued_in_one_task_soon_after(alice, monkeypatch):
+    """With a real broker, the MX gathers what it stored for ``dispatch_delay`` into one dispatch.
+
+    The messages come one after another from one session, each as soon as
+    the last got its answer: that used to find the finished flusher still
+    registered (one batch in flight, as on SQLite) and wait forever.
+    """
+    from webmail.celery import app as celery_app
+
+    dispatched = []
+    monkeypatch.setattr(smtpd, "dispatch_processing", lambda *, job_ids: dispatched.append(job_ids))
+    committer = smtpd.GroupCommit(max_batch=2, in_flight=1)
+
+    async def one_after_another():
+        jobs = [await committer.accept(arrival(f"Gathered {n}")) for n in range(3)]
+        assert dispatched == []  # stored and answered, not queued yet
+        await asyncio.sleep(committer.dispatch_delay * 4)
+        return jobs
+
+    celery_app.conf.task_always_eager = False
+    try:
+        jobs = run_in_new_loop(asyncio.wait_for(one_after_another(), 30))
+    finally:
+        celery_app.conf.task_always_eager = True
+
+    assert dispatched == [[job.pk for job in jobs]]
+    assert MailboxItem.objects.filter(user=alice).count() == 0  # the (fake) broker has them; nothing ran inline
+
+
 def test_a_message_that_cannot_be_stored_fails_alone_and_the_others_are_stored(alice, monkeypatch):
     real = smtpd.accept_messages
 
-    def refuse_the_poisoned(arrivals):
+    def refuse_the_poisoned(arrivals, **kw):
         if any(b"Poisoned" in a.raw for a in arrivals):
             raise OSError("disk says no")
-        return real(arrivals)
+        return real(arrivals, **kw)
 
     monkeypatch.setattr(smtpd, "accept_messages", refuse_the_poisoned)
     committer = smtpd.GroupCommit()

@@ -6,7 +6,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from inbound.smtpd import serve
+from inbound.smtpd import protocol_factory, serve
 
 
 class Command(BaseCommand):
@@ -20,7 +20,8 @@ class Command(BaseCommand):
         asyncio.run(self._run(host or settings.SMTPD_HOST, port or settings.SMTPD_PORT))
 
     async def _run(self, host: str, port: int):
-        server = await serve(host, port)
+        factory = protocol_factory()
+        server = await serve(host, port, factory)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -30,3 +31,4 @@ class Command(BaseCommand):
         await stop.wait()
         server.close()
         await server.wait_closed()
+        await factory.handler.committer.dispatch_now()  # what the last 50 ms stored
