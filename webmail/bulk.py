@@ -7,6 +7,7 @@ one by one too). ``json.dumps`` of the rows is one C call, and
 ``jsonb_to_recordset`` turns them back into typed columns on the server.
 """
 
+import functools
 import json
 from datetime import date, datetime
 
@@ -21,16 +22,18 @@ def recordset(fields: list[Field], rows: list[dict], *, ordinality: bool = False
     datetimes, and anything JSON for a ``JSONField``). With ``ordinality``,
     ``v.ordinality`` numbers the rows in their order.
     """
+    return _recordset_sql(tuple(fields), ordinality), json.dumps(rows, default=_json_default)
+
+
+@functools.cache
+def _recordset_sql(fields: tuple[Field, ...], ordinality: bool) -> str:
+    """The SQL of ``recordset`` (the same for every call with these fields: worked out once)."""
     quote = connection.ops.quote_name
-    parameter = json.dumps(rows, default=_json_default)
     definitions = ", ".join(f"{quote(f.column)} {_db_type(f)}" for f in fields)
     if not ordinality:
-        return f"jsonb_to_recordset(%s::jsonb) AS v({definitions})", parameter
+        return f"jsonb_to_recordset(%s::jsonb) AS v({definitions})"
     names = ", ".join(quote(f.column) for f in fields)
-    return (
-        f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definitions})) WITH ORDINALITY AS v({names}, ordinality)",
-        parameter,
-    )
+    return f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({definitions})) WITH ORDINALITY AS v({names}, ordinality)"
 
 
 def columns_of(fields: list[Field], obj) -> dict:
@@ -52,23 +55,29 @@ def insert_objects(objects: list[Model]) -> None:
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objects)
         return
-    meta = model._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    source, rows = recordset(fields, [columns_of(fields, obj) for obj in objects], ordinality=True)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    # Only names from the model are formatted in; the rows are a parameter. In
-    # the rows' order, so that the ids come back in it (as bulk_create relies on).
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {columns} FROM {source} ORDER BY ordinality RETURNING {quote(meta.pk.column)}"
-    )
+    fields, sql = _insert_sql(model)
+    rows = json.dumps([columns_of(fields, obj) for obj in objects], default=_json_default)
     with connection.cursor() as cursor:
         cursor.execute(sql, [rows])
         ids = [row[0] for row in cursor.fetchall()]
     for obj, pk in zip(objects, ids, strict=True):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+@functools.cache
+def _insert_sql(model: type[Model]) -> tuple[list[Field], str]:
+    meta = model._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    source = _recordset_sql(tuple(fields), True)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    # Only names from the model are formatted in; the rows are a parameter. In
+    # the rows' order, so that the ids come back in it (as bulk_create relies on).
+    return fields, (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM {source} ORDER BY ordinality RETURNING {quote(meta.pk.column)}"
+    )
 
 
 def _db_type(field: Field) -> str:
