@@ -114,7 +114,7 @@ def _words(text: str, *, limit: int):
             continue
         if len(word) > 40:  # Graham: long strings are noise, but that there was one is a clue
             yield f"skip:{word[0]}{len(word) // 10 * 10}"
-        elif sum(1 for _ in _DIGITS.finditer(word)) > 4:
+        elif len(word) > 4 and not word.isalpha() and sum(1 for _ in _DIGITS.finditer(word)) > 4:  # letters: no \d
             yield f"number:{len(word)}"
         else:
             yield word
