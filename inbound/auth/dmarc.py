@@ -94,8 +94,9 @@ def author_domain(raw: bytes) -> tuple[str, str]:
 
 # One address in the plainest forms, which the email package reads the same way, only slower:
 # ``local@domain``, ``<local@domain>`` or ``Display Name <local@domain>``, the display name made of
-# atoms (without ``=`` and ``?``: no encoded-words) and quoted strings (printable ASCII, no backslash),
-# the local part a dot-atom, the domain letters, digits and hyphens. Anything else goes to the email package.
+# atoms (without ``=`` and ``?``) and quoted strings (printable ASCII, no backslash), the local part a dot-atom,
+# the domain letters, digits and hyphens, and no ``=?`` anywhere (the email package decodes encoded-words, even in
+# a local part). Anything else goes to the email package.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _LDH_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
@@ -108,7 +109,7 @@ _PLAIN_FROM = re.compile(
 
 def address_domains(value: str) -> list[str]:
     """The (ASCII, lower-case) domain of each address in a From field's value; may raise on hostile input."""
-    if match := _PLAIN_FROM.fullmatch(value):
+    if "=?" not in value and (match := _PLAIN_FROM.fullmatch(value)):  # encoded-words are the parser's
         return [_ascii_domain(match.group("bare") or match.group("angle"))]
     return strict_address_domains(value)
 
