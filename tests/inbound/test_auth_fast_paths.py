@@ -108,3 +108,24 @@ def test_a_parsed_record_is_a_fresh_dict_each_time():
     assert dmarc.parse_record(text) == {"p": "reject", "sp": "reject", "adkim": "r", "aspf": "r", "pct": 50}
     assert dmarc.parse_record("v=spf1 -all") is None
     assert dmarc.parse_record(text) == dmarc._parse_record_uncached(text)
+
+
+def test_as_dict_is_what_asdict_made():
+    from dataclasses import asdict
+
+    from inbound.auth import AuthenticationResults, DKIMResult, DMARCResult, SPFResult
+
+    results = AuthenticationResults(
+        spf=SPFResult("pass", "a.example", "mailfrom", "ip4 matched"),
+        helo_spf=SPFResult("none", "mx.a.example", "helo"),
+        dkim=[DKIMResult("pass", "a.example", "s1"), DKIMResult("fail", "b.example", "s2", "body hash")],
+        dmarc=DMARCResult("pass", "a.example", "reject", "none", "SPF passed"),
+    )
+
+    assert results.as_dict() == {
+        "spf": asdict(results.spf),
+        "helo_spf": asdict(results.helo_spf),
+        "dkim": [asdict(result) for result in results.dkim],
+        "dmarc": asdict(results.dmarc),
+    }
+    assert AuthenticationResults.from_dict(results.as_dict()) == results
