@@ -267,7 +267,9 @@ class BuiltinSpamFilter(SpamFilter):
                 # Outside one, no transaction: on SQLite it would take the write lock for a read.
                 guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
                 with guard:
-                    result = bayes.classify(bayes.tokenize(parsed), user=user, min_messages=self.bayes_min_messages)
+                    result = bayes.classify(
+                        lambda: bayes.tokenize(parsed), user=user, min_messages=self.bayes_min_messages
+                    )  # tokenised only when there is training to weigh the tokens
             except Exception as exc:
                 logger.exception("Bayes classification failed")
                 errors.append(f"bayes: {exc.__class__.__name__}: {exc}")

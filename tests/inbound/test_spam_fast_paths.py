@@ -87,3 +87,22 @@ def test_words_are_the_tokens_they_were():
     )
     assert list(bayes._words(text, limit=1000)) == counted_every_time(text, 1000)
     assert {"number:8", "number:6"} <= set(bayes._words(text, limit=1000))  # other scripts' digits count too
+
+
+@pytest.mark.django_db
+def test_a_message_is_tokenised_only_when_there_is_training_to_weigh_it(alice, monkeypatch):
+    from tests.inbound.test_spam import auth_results, ham_sample, score, spam_sample, train
+
+    spam_filter = spam.BuiltinSpamFilter(BAYES_MIN_MESSAGES=3)
+    calls = []
+    real = bayes.tokenize
+    monkeypatch.setattr(bayes, "tokenize", lambda parsed: calls.append(parsed) or real(parsed))
+
+    untrained = score(spam_filter, spam_sample(10), auth_results(), user=alice)
+    assert (untrained.bayes, untrained.error, calls) == (None, "", [])
+
+    train(alice, [spam_sample(i) for i in range(4)], is_spam=True)
+    train(alice, [ham_sample(i) for i in range(4)], is_spam=False)
+    calls.clear()
+    trained = score(spam_filter, spam_sample(10), auth_results(), user=alice)
+    assert trained.bayes > 0.95 and len(calls) == 1
