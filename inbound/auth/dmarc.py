@@ -24,11 +24,18 @@ from email.headerregistry import HeaderRegistry
 
 from publicsuffixlist import PublicSuffixList
 
-from .lookups import InvalidName, Lookups, TempError, is_hostname
+from webmail.dns import get_resolver
+
+from .lookups import InvalidName, Lookups, ResultCache, TempError, is_hostname
 from .message import header_fields
 from .results import DKIMResult, DMARCResult, SPFResult
 
 POLICIES = ("none", "quarantine", "reject")
+# The record found for a From domain, kept for the next messages from it: at most this long, and never
+# past the TTL of the DNS answers it was found with (an NXDOMAIN's negative TTL is not read: the cap holds).
+DISCOVERY_TTL = 60.0
+DISCOVERY_CACHE_SIZE = 4096
+_discoveries = ResultCache(DISCOVERY_CACHE_SIZE)
 MAX_FROM_LENGTH = 2048  # far longer than real From fields; the email package is quadratic on some input
 
 
@@ -48,7 +55,7 @@ def evaluate(*, raw: bytes, lookups: Lookups, spf: SPFResult, dkim: list[DKIMRes
     if problem:
         return DMARCResult("permerror", from_domain, "", "none", problem)
     try:
-        record, found_at = _discover(lookups, from_domain)
+        record, found_at = _discover_kept(lookups, from_domain)
     except TempError as exc:
         return DMARCResult("temperror", from_domain, "", "none", str(exc))
     except _PolicyError as exc:
@@ -131,6 +138,27 @@ def _ascii_domain(domain: str) -> str:
 
 class _PolicyError(Exception):
     pass
+
+
+def clear_cache() -> None:
+    """Forget the records kept (tests change their DNS records from one case to the next)."""
+    _discoveries.clear()
+
+
+def _discover_kept(lookups: Lookups, from_domain: str) -> tuple[dict | None, str]:
+    """``_discover``, kept per resolver and From domain (``DISCOVERY_TTL`` at most, and never past the DNS TTLs);
+    DNS trouble and broken policies are raised, never kept."""
+    key = (get_resolver(), from_domain)
+    kept = _discoveries.get(key)
+    if kept is not None:
+        record, found_at = kept
+        return (dict(record) if record is not None else None), found_at
+    with lookups.watch_expiry() as expiry:
+        record, found_at = _discover(lookups, from_domain)
+    _discoveries.put(
+        key, (dict(record) if record is not None else None, found_at), min(DISCOVERY_TTL, expiry.remaining())
+    )
+    return record, found_at
 
 
 def _discover(lookups: Lookups, from_domain: str) -> tuple[dict | None, str]:

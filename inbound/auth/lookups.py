@@ -9,7 +9,9 @@ not be completed (timeout, SERVFAIL, refused, time budget spent) raises
 import contextlib
 import math
 import re
+import threading
 import time
+from collections import OrderedDict
 
 import dns.exception
 import dns.name
@@ -118,3 +120,39 @@ class Lookups:
             return TempError(f"DNS lookup of {qname} {rdtype} failed: {exc.__class__.__name__}"), -math.inf
         records = list(answer.rrset) if answer.rrset is not None else []
         return records, float(getattr(answer, "expiration", math.inf))
+
+
+class ResultCache:
+    """A bounded LRU of results that expire; thread-safe (the MX and threaded workers share it)."""
+
+    def __init__(self, max_size: int):
+        self.max_size = max_size
+        self._entries: OrderedDict[tuple, tuple[object, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] <= time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: tuple, value, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (value, time.monotonic() + ttl)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -14,10 +14,8 @@ makes that mechanism not match, while an unusable include/redirect target is a p
 
 import ipaddress
 import re
-import threading
 import time
 import urllib.parse
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import dns.reversename
@@ -25,7 +23,7 @@ from django.conf import settings
 
 from webmail.dns import get_resolver
 
-from .lookups import InvalidName, Lookups, TempError, dns_name, is_hostname, is_multi_label_domain
+from .lookups import InvalidName, Lookups, ResultCache, TempError, dns_name, is_hostname, is_multi_label_domain
 from .results import SPFResult
 
 MAX_DNS_TERMS = 10
@@ -95,43 +93,7 @@ def check(*, lookups: Lookups, client_ip: str, helo: str, mail_from: str) -> tup
     return spf, helo_spf
 
 
-class _ResultCache:
-    """A bounded LRU of results that expire; thread-safe (the MX and threaded workers share it)."""
-
-    def __init__(self, max_size: int):
-        self.max_size = max_size
-        self._entries: OrderedDict[tuple, tuple[object, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple):
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[1] <= time.monotonic():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key: tuple, value, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (value, time.monotonic() + ttl)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-_results = _ResultCache(RESULT_CACHE_SIZE)
+_results = ResultCache(RESULT_CACHE_SIZE)
 _SENDER_DEPENDENT = object()  # stands in for the result when it depends on the sender's local part too
 _SENDER_LETTERS = frozenset("sl")  # the macros that read the local part (o is the domain, in the key)
 _UNCACHEABLE_LETTERS = frozenset("rt")  # our host name (a setting) and the clock, in explanations only

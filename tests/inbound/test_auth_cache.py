@@ -5,6 +5,7 @@ import time
 import pytest
 
 from inbound.auth import authenticate, spf
+from inbound.auth import dmarc as dmarc_module
 from inbound.auth.lookups import Lookups
 from webmail.dns import flush_dns_cache, get_resolver
 
@@ -189,3 +190,58 @@ def test_the_cache_is_bounded_and_forgets_the_least_recently_used(zone, monkeypa
     assert len(spf._results) == 3
     assert spf._results.get((get_resolver(), "192.0.2.2", "mailfrom", "a.example", HELO)) is None
     assert spf._results.get((get_resolver(), "192.0.2.1", "mailfrom", "a.example", HELO)).result == "pass"
+
+
+# --- DMARC ---------------------------------------------------------------------------------------
+
+
+def dmarc(from_domain="a.example"):
+    raw = f"From: Alice <alice@{from_domain}>\r\nSubject: x\r\n\r\nHi\r\n".encode()
+    return authenticate(raw=raw, client_ip=CLIENT, helo=HELO, mail_from=f"alice@{from_domain}").dmarc
+
+
+def test_a_kept_dmarc_record_gives_the_result_found_afresh(zone, dns_server):
+    zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject; sp=quarantine")
+    fresh_a, fresh_sub = dmarc(), dmarc("sub.a.example")
+    spf.clear_cache()
+    dmarc_module.clear_cache()
+
+    first_a, first_sub = dmarc(), dmarc("sub.a.example")
+    forget_dns(dns_server)
+
+    assert dmarc() == first_a == fresh_a
+    assert dmarc("sub.a.example") == first_sub == fresh_sub
+    assert (fresh_a.result, fresh_a.disposition, fresh_sub.disposition) == ("fail", "reject", "quarantine")
+
+
+def test_another_from_domain_does_not_share_a_dmarc_record(zone, dns_server):
+    zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject")
+    zone("_dmarc.b.example", "TXT", "v=DMARC1; p=none")
+    assert (dmarc().policy, dmarc("b.example").policy, dmarc("c.example").result) == ("reject", "none", "none")
+
+    forget_dns(dns_server)
+
+    assert (dmarc().policy, dmarc("b.example").policy, dmarc("c.example").result) == ("reject", "none", "none")
+
+
+def test_a_dmarc_lookup_that_failed_is_not_kept(zone, dns_server):
+    dns_server.resolver.servfail("_dmarc.a.example")
+    assert dmarc().result == "temperror"
+
+    dns_server.resolver.clear()
+    zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject")
+
+    assert dmarc().disposition == "reject"
+
+
+def test_a_kept_dmarc_record_expires(zone, dns_server, monkeypatch):
+    zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject", ttl=3600)
+    assert dmarc().policy == "reject"
+    forget_dns(dns_server)
+    zone("_dmarc.a.example", "TXT", "v=DMARC1; p=none", ttl=3600)
+
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + dmarc_module.DISCOVERY_TTL - 1)
+    assert dmarc().policy == "reject"
+    monkeypatch.setattr(time, "monotonic", lambda: now + dmarc_module.DISCOVERY_TTL + 1)
+    assert dmarc().policy == "none"
