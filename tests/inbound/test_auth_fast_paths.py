@@ -129,3 +129,31 @@ def test_as_dict_is_what_asdict_made():
         "dmarc": asdict(results.dmarc),
     }
     assert AuthenticationResults.from_dict(results.as_dict()) == results
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@a.example\r\nSubject: x\r\n\r\nHi\r\n",
+        b"From: a@a.example\nSubject: x\n\nHi\n",
+        b"\r\nDKIM-Signature: v=1; d=a.example; s=s1; b=abc\r\n\r\nHi\r\n",  # no header section for dkimpy
+        b"From: a@a.example\r\n\r\nDKIM-Signature: v=1; d=a.example; s=s1\r\n",  # in the body
+        b" folded first\r\nDKIM-Signature: v=1; d=a.example\r\n\r\nHi\r\n",
+        b"From: a@a.example\r\nDKIM-Signature : v=1; d=a.example; s=s1\r\n\r\nHi\r\n",
+        b"From: a@a.example\r\ndkim-signature: v=1; d=a.example; s=s1; b=\r\n\r\nHi\r\n",
+        b"From a@a.example Mon Mar 2 10:00:00 2026\r\nFrom: a@a.example\r\n\r\nHi\r\n",
+        b"From: a@a.example\r\nbroken header line\r\n\r\nHi\r\n",
+        b"From: a@a.example\r\n\rDKIM-Signature: v=1\r\n\r\n",
+        b"",
+        b"no header at all",
+    ],
+)
+def test_dkim_without_a_signature_field_is_none_as_dkimpy_found(raw, monkeypatch):
+    from inbound.auth import dkim
+    from inbound.auth.lookups import Lookups
+
+    quick = dkim.verify_all(raw, Lookups())
+    monkeypatch.setattr(dkim, "_may_be_signed", lambda raw: True)
+    full = dkim.verify_all(raw, Lookups())
+    if quick == [dkim.DKIMResult("none", "", "")]:
+        assert full == quick
