@@ -4,6 +4,7 @@ import pytest
 
 from delivery.mx import clear_cache as clear_dns_cache
 from delivery.transports import reset_transport
+from inbound.auth import clear_caches as clear_auth_caches
 from tests.factories import LabelFactory, UserFactory
 from tests.support.dns_server import LoopbackDNS
 from tests.support.smtp_server import FaultySMTPServer, free_port
@@ -44,6 +45,7 @@ def dns_server():
 def _loopback_network(settings, dns_server):
     dns_server.resolver.clear()
     flush_dns_cache()  # the resolver caches answers; each test starts from its own records
+    clear_auth_caches()  # and SPF and DMARC keep what they computed from them
     settings.DNS_NAMESERVERS = [dns_server.nameserver]
     settings.SMTP_DELIVERY_PORT = free_port()  # nothing listens there unless a test starts a server
     settings.SMTP_TIMEOUT = 5

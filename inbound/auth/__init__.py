@@ -16,7 +16,7 @@ from . import dkim, dmarc, spf
 from .lookups import Lookups
 from .results import AuthenticationResults, DKIMResult, DMARCResult, SPFResult
 
-__all__ = ["AuthenticationResults", "DKIMResult", "DMARCResult", "SPFResult", "authenticate"]
+__all__ = ["AuthenticationResults", "DKIMResult", "DMARCResult", "SPFResult", "authenticate", "clear_caches"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +42,9 @@ def authenticate(*, raw: bytes, client_ip: str, helo: str, mail_from: str) -> Au
         logger.exception("DMARC evaluation crashed")
         dmarc_result = DMARCResult("temperror", "", "", "none", "internal error")
     return AuthenticationResults(spf=spf_result, helo_spf=helo_result, dkim=dkim_results, dmarc=dmarc_result)
+
+
+def clear_caches() -> None:
+    """Forget the SPF results and DMARC records kept from earlier messages (tests change their DNS records)."""
+    spf.clear_cache()
+    dmarc.clear_cache()

@@ -24,11 +24,18 @@ from email.headerregistry import HeaderRegistry
 
 from publicsuffixlist import PublicSuffixList
 
-from .lookups import InvalidName, Lookups, TempError, is_hostname
+from webmail.dns import get_resolver
+
+from .lookups import InvalidName, Lookups, ResultCache, TempError, is_hostname
 from .message import header_fields
 from .results import DKIMResult, DMARCResult, SPFResult
 
 POLICIES = ("none", "quarantine", "reject")
+# The record found for a From domain, kept for the next messages from it: at most this long, and never
+# past the TTL of the DNS answers it was found with (an NXDOMAIN's negative TTL is not read: the cap holds).
+DISCOVERY_TTL = 60.0
+DISCOVERY_CACHE_SIZE = 4096
+_discoveries = ResultCache(DISCOVERY_CACHE_SIZE)
 MAX_FROM_LENGTH = 2048  # far longer than real From fields; the email package is quadratic on some input
 
 
@@ -48,7 +55,7 @@ def evaluate(*, raw: bytes, lookups: Lookups, spf: SPFResult, dkim: list[DKIMRes
     if problem:
         return DMARCResult("permerror", from_domain, "", "none", problem)
     try:
-        record, found_at = _discover(lookups, from_domain)
+        record, found_at = _discover_kept(lookups, from_domain)
     except TempError as exc:
         return DMARCResult("temperror", from_domain, "", "none", str(exc))
     except _PolicyError as exc:
@@ -79,11 +86,10 @@ def author_domain(raw: bytes) -> tuple[str, str]:
     if len(fields[0]) > MAX_FROM_LENGTH:
         return "", "From header field too long"
     try:
-        addresses = HeaderRegistry()("From", fields[0]).addresses
-        domains = {_ascii_domain(address.domain) for address in addresses}
+        domains = set(address_domains(fields[0]))
     except Exception:  # the email package's parser on hostile input: never ours to crash on
         return "", "From header field cannot be parsed"
-    if not addresses:
+    if not domains:
         return "", "no address in the From header field"
     if len(domains) > 1:
         return "", "From addresses in more than one domain"
@@ -91,6 +97,33 @@ def author_domain(raw: bytes) -> tuple[str, str]:
     if not is_hostname(domain):
         return "", "From address has no usable domain"
     return domain, ""
+
+
+# One address in the plainest forms, which the email package reads the same way, only slower:
+# ``local@domain``, ``<local@domain>`` or ``Display Name <local@domain>``, the display name made of
+# atoms (without ``=`` and ``?``) and quoted strings (printable ASCII, no backslash), the local part a dot-atom,
+# the domain letters, digits and hyphens, and no ``=?`` anywhere (the email package decodes encoded-words, even in
+# a local part). Anything else goes to the email package.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+_LDH_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_WORD = r"(?:[A-Za-z0-9!#$%&'*+/^_`{|}~-]+|\"[\x20\x21\x23-\x5b\x5d-\x7e]*\")"
+_PLAIN_FROM = re.compile(
+    rf"[ \t]*(?:{_DOT_ATOM}@(?P<bare>{_LDH_DOMAIN})"
+    rf"|(?:{_WORD}(?:[ \t]+{_WORD})*[ \t]*)?<{_DOT_ATOM}@(?P<angle>{_LDH_DOMAIN})>)[ \t]*"
+)
+
+
+def address_domains(value: str) -> list[str]:
+    """The (ASCII, lower-case) domain of each address in a From field's value; may raise on hostile input."""
+    if "=?" not in value and (match := _PLAIN_FROM.fullmatch(value)):  # encoded-words are the parser's
+        return [_ascii_domain(match.group("bare") or match.group("angle"))]
+    return strict_address_domains(value)
+
+
+def strict_address_domains(value: str) -> list[str]:
+    """``address_domains`` by the email package's parser alone."""
+    return [_ascii_domain(address.domain) for address in HeaderRegistry()("From", value).addresses]
 
 
 def _ascii_domain(domain: str) -> str:
@@ -105,6 +138,27 @@ def _ascii_domain(domain: str) -> str:
 
 class _PolicyError(Exception):
     pass
+
+
+def clear_cache() -> None:
+    """Forget the records kept (tests change their DNS records from one case to the next)."""
+    _discoveries.clear()
+
+
+def _discover_kept(lookups: Lookups, from_domain: str) -> tuple[dict | None, str]:
+    """``_discover``, kept per resolver and From domain (``DISCOVERY_TTL`` at most, and never past the DNS TTLs);
+    DNS trouble and broken policies are raised, never kept."""
+    key = (get_resolver(), from_domain)
+    kept = _discoveries.get(key)
+    if kept is not None:
+        record, found_at = kept
+        return (dict(record) if record is not None else None), found_at
+    with lookups.watch_expiry() as expiry:
+        record, found_at = _discover(lookups, from_domain)
+    _discoveries.put(
+        key, (dict(record) if record is not None else None, found_at), min(DISCOVERY_TTL, expiry.remaining())
+    )
+    return record, found_at
 
 
 def _discover(lookups: Lookups, from_domain: str) -> tuple[dict | None, str]:
@@ -135,7 +189,19 @@ def parse_record(text: str) -> dict | None:
     """``{"p", "sp", "adkim", "aspf", "pct"}`` with defaults applied, or None when it is not DMARC1.
 
     ``p`` is None when the record holds no valid policy and no ``rua`` to fall back to ``p=none``.
+    Every message from a domain brings the same record: each text is parsed once (a copy is returned).
     """
+    parsed = _parse_record(text)
+    return dict(parsed) if parsed is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_record(text: str) -> tuple | None:
+    parsed = _parse_record_uncached(text)
+    return tuple(parsed.items()) if parsed is not None else None
+
+
+def _parse_record_uncached(text: str) -> dict | None:
     tags: dict[str, str] = {}
     for index, part in enumerate(text.split(";")):
         name, equals, value = part.partition("=")

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import dns.reversename
 from django.conf import settings
 
-from .lookups import InvalidName, Lookups, TempError, dns_name, is_hostname, is_multi_label_domain
+from webmail.dns import get_resolver
+
+from .lookups import InvalidName, Lookups, ResultCache, TempError, dns_name, is_hostname, is_multi_label_domain
 from .results import SPFResult
 
 MAX_DNS_TERMS = 10
@@ -30,6 +32,10 @@ MAX_NAMES_PER_MECHANISM = 10
 MAX_DEPTH = 12  # nesting cannot go past the 10-term limit anyway; this only guards the Python stack
 TIME_BUDGET = 20.0
 MAX_DOMAIN_LENGTH = 253
+# Results kept for the next messages from the same client and domains: at most this long, and never past
+# the TTL of a DNS answer they were computed from (an NXDOMAIN's negative TTL is not read: RESULT_TTL caps it).
+RESULT_TTL = 60.0
+RESULT_CACHE_SIZE = 4096
 
 QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 _DOMAIN_LETTERS = set("slodiphv")
@@ -87,12 +93,55 @@ def check(*, lookups: Lookups, client_ip: str, helo: str, mail_from: str) -> tup
     return spf, helo_spf
 
 
+_results = ResultCache(RESULT_CACHE_SIZE)
+_SENDER_DEPENDENT = object()  # stands in for the result when it depends on the sender's local part too
+_SENDER_LETTERS = frozenset("sl")  # the macros that read the local part (o is the domain, in the key)
+_UNCACHEABLE_LETTERS = frozenset("rt")  # our host name (a setting) and the clock, in explanations only
+
+
+def clear_cache() -> None:
+    """Forget the results kept (tests change their DNS records from one case to the next)."""
+    _results.clear()
+
+
 def check_host(*, lookups: Lookups, client_ip: str, helo: str, domain: str, sender: str, scope: str) -> SPFResult:
-    """RFC 7208 check_host(): never raises; DNS trouble is temperror, a broken policy permerror."""
+    """RFC 7208 check_host(): never raises; DNS trouble is temperror, a broken policy permerror.
+
+    The same inputs give the same result until a DNS answer it rests on changes, so results are
+    kept (``RESULT_TTL`` at most, and no longer than those answers' TTLs) per resolver, client
+    address, scope, domain and HELO name, and per sender too when a macro read its local part.
+    temperror is never kept: DNS trouble is asked about again.
+    """
+    key = (get_resolver(), client_ip, scope, domain, helo)
+    cached = _results.get(key)
+    if cached is _SENDER_DEPENDENT:
+        cached = _results.get((*key, sender))
+    if cached is not None:
+        return cached
+    with lookups.watch_expiry() as expiry:
+        result, letters = _check_host_uncached(
+            lookups=lookups, client_ip=client_ip, helo=helo, domain=domain, sender=sender, scope=scope
+        )
+    if result.result != "temperror" and not letters & _UNCACHEABLE_LETTERS:
+        ttl = min(RESULT_TTL, expiry.remaining())
+        if letters & _SENDER_LETTERS:
+            _results.put(key, _SENDER_DEPENDENT, ttl)
+            _results.put((*key, sender), result, ttl)
+        else:
+            _results.put(key, result, ttl)
+    return result
+
+
+def _check_host_uncached(
+    *, lookups: Lookups, client_ip: str, helo: str, domain: str, sender: str, scope: str
+) -> tuple[SPFResult, frozenset[str]]:
+    """check_host() evaluated, and the macro letters its evaluation expanded."""
     try:
         ip = ipaddress.ip_address(client_ip.strip().removeprefix("[").removesuffix("]").removeprefix("IPv6:"))
     except ValueError:
-        return SPFResult("permerror", domain, scope, f"client address {client_ip[:60]!r} is not an IP address")
+        return SPFResult(
+            "permerror", domain, scope, f"client address {client_ip[:60]!r} is not an IP address"
+        ), frozenset()
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     local, _, sender_domain = sender.rpartition("@")
@@ -100,10 +149,10 @@ def check_host(*, lookups: Lookups, client_ip: str, helo: str, domain: str, send
     try:
         result, explanation = _check_host(context, domain, depth=0, explain=True)
     except TempError as exc:
-        return SPFResult("temperror", domain, scope, str(exc))
+        return SPFResult("temperror", domain, scope, str(exc)), frozenset(context.letters)
     except PermError as exc:
-        return SPFResult("permerror", domain, scope, str(exc))
-    return SPFResult(result, domain, scope, explanation)
+        return SPFResult("permerror", domain, scope, str(exc)), frozenset(context.letters)
+    return SPFResult(result, domain, scope, explanation), frozenset(context.letters)
 
 
 def _normalise_domain(value: str) -> str:
@@ -127,6 +176,7 @@ class _Context:
         self.deadline = deadline
         self.dns_terms = 0
         self.voids = 0
+        self.letters: set[str] = set()  # the macro letters expanded: what besides the DNS the result rests on
 
     def count_dns_term(self) -> None:
         self.dns_terms += 1
@@ -379,6 +429,7 @@ def _expand(ctx: _Context, text: str, domain: str, *, exp: bool) -> str:
 
 
 def _macro_value(ctx: _Context, letter: str, domain: str) -> str:
+    ctx.letters.add(letter)
     ip = ctx.ip
     match letter:
         case "s":

@@ -19,6 +19,7 @@ again does nothing and training it the other way moves its counts over.
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ def _words(text: str, *, limit: int):
             continue
         if len(word) > 40:  # Graham: long strings are noise, but that there was one is a clue
             yield f"skip:{word[0]}{len(word) // 10 * 10}"
-        elif sum(1 for _ in _DIGITS.finditer(word)) > 4:
+        elif len(word) > 4 and not word.isalpha() and sum(1 for _ in _DIGITS.finditer(word)) > 4:  # letters: no \d
             yield f"number:{len(word)}"
         else:
             yield word
@@ -205,11 +206,12 @@ def training_totals_read_once():
         _totals_memo.reset(token)
 
 
-def classify(tokens: list[str], *, user=None, min_messages: int) -> BayesResult | None:
+def classify(tokens: list[str] | Callable[[], list[str]], *, user=None, min_messages: int) -> BayesResult | None:
     """The spam probability of a message with these tokens, or None while training is too thin.
 
     Enough training is ``min_messages`` spam and as many ham messages, in the
-    user's own scope or the global one.
+    user's own scope or the global one. ``tokens`` may be a function that
+    returns them: it is called only when there is training enough to use them.
     """
     user_id = getattr(user, "pk", None)
     scopes = Q(scope_user__isnull=True) | Q(scope_user_id=user_id) if user_id else Q(scope_user__isnull=True)
@@ -227,6 +229,8 @@ def classify(tokens: list[str], *, user=None, min_messages: int) -> BayesResult 
 
     if not (ready(global_totals) or ready(user_totals)):
         return None
+    if callable(tokens):
+        tokens = tokens()
     keys = {token_key(token) for token in tokens}
     counts: dict[tuple, tuple[int, int]] = {}
     key_list = list(keys)

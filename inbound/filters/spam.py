@@ -224,6 +224,7 @@ _HIDDEN_STYLE = re.compile(
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_TEXT = 200_000  # characters of body text and HTML the rules read
+_BASE64_WORD = re.compile(rb"(?i)base64")
 MAX_STRUCTURE_BYTES = 512 * 1024  # of the raw message read for the MIME structure rules
 MAX_PARTS = 100
 
@@ -266,7 +267,9 @@ class BuiltinSpamFilter(SpamFilter):
                 # Outside one, no transaction: on SQLite it would take the write lock for a read.
                 guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
                 with guard:
-                    result = bayes.classify(bayes.tokenize(parsed), user=user, min_messages=self.bayes_min_messages)
+                    result = bayes.classify(
+                        lambda: bayes.tokenize(parsed), user=user, min_messages=self.bayes_min_messages
+                    )  # tokenised only when there is training to weigh the tokens
             except Exception as exc:
                 logger.exception("Bayes classification failed")
                 errors.append(f"bayes: {exc.__class__.__name__}: {exc}")
@@ -456,8 +459,13 @@ def _is_ip(host: str) -> bool:
 
 def _base64_text_parts(raw: bytes) -> bool:
     """Whether a body text part is base64-encoded (legitimate mailers rarely do it for text)."""
+    head = raw[:MAX_STRUCTURE_BYTES]
+    # A part is base64 only if its Content-Transfer-Encoding (compat32: the raw value, stripped and
+    # lower-cased) says so: without those six letters anywhere, no part does, and parsing is no use.
+    if _BASE64_WORD.search(head) is None:
+        return False
     try:
-        message = message_from_bytes(raw[:MAX_STRUCTURE_BYTES], policy=email_policy.compat32)
+        message = message_from_bytes(head, policy=email_policy.compat32)
         for count, part in enumerate(message.walk()):
             if count >= MAX_PARTS:
                 break
