@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from webmail.bulk import insert_objects
+
 
 class Folder(models.TextChoices):
     INBOX = "inbox", "Inbox"
@@ -352,4 +354,4 @@ class MailboxChange(models.Model):
     @classmethod
     def record(cls, *, user_id: int, item_ids, kind: str) -> None:
         """One change of ``kind`` per item, in one INSERT; call it inside the transaction that made the change."""
-        cls.objects.bulk_create([cls(user_id=user_id, item_id=pk, kind=kind) for pk in dict.fromkeys(item_ids)])
+        insert_objects([cls(user_id=user_id, item_id=pk, kind=kind) for pk in dict.fromkeys(item_ids)])

@@ -56,7 +56,10 @@ def insert_objects(objects: list[Model]) -> None:
         model._default_manager.bulk_create(objects)
         return
     fields, sql = _insert_sql(model)
-    rows = json.dumps([columns_of(fields, obj) for obj in objects], default=_json_default)
+    for obj in objects:  # as bulk_create: take the ids of related objects saved since they were assigned
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+    # pre_save, as every insert does: auto_now and the like fill their value in.
+    rows = json.dumps([{f.column: f.pre_save(obj, True) for f in fields} for obj in objects], default=_json_default)
     with connection.cursor() as cursor:
         cursor.execute(sql, [rows])
         ids = [row[0] for row in cursor.fetchall()]

@@ -15,6 +15,7 @@ from mailboxes.conversations import (
     summarise_new_thread,
 )
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Thread, ThreadKey
+from webmail.bulk import insert_objects
 
 
 def lock_mailbox(user) -> None:
@@ -226,7 +227,7 @@ class _Run:
         for thread, items in self.new_threads.values():
             summarise_new_thread(thread, items)
         _create_all(Thread, [thread for thread, _ in self.new_threads.values()])
-        ThreadKey.objects.bulk_create(self.new_keys)  # bulk_create takes the threads' new ids
+        _create_all(ThreadKey, self.new_keys)  # with the threads' new ids
         _create_all(MailboxItem, self.new_items)
         MailboxChange.record(user_id=self.user.pk, item_ids=[i.pk for i in self.new_items], kind=MailboxChange.Kind.NEW)
         for thread in self.touched.values():
@@ -241,7 +242,7 @@ def _sameness(message: Message) -> tuple[str, str]:
 def _create_all(model, objects: list) -> None:
     """``bulk_create`` that sets every object's primary key (one by one where the database cannot return them)."""
     if connection.features.can_return_rows_from_bulk_insert:
-        model.objects.bulk_create(objects)
+        insert_objects(objects)
     else:
         for obj in objects:
             obj.save(force_insert=True)

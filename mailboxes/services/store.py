@@ -5,6 +5,7 @@ from django.db import connection, transaction
 from mailboxes.blobstore import delete_unreferenced_blobs, store_blob, store_blobs
 from mailboxes.models import Attachment, Message, Recipient
 from mailboxes.parsing import ParsedMessage, parse_message
+from webmail.bulk import insert_objects
 
 
 def store_message(
@@ -50,11 +51,11 @@ def store_messages(parsed_messages: list[tuple[bytes, ParsedMessage]]) -> list[M
                 _attachment(message, position, part, next(blobs)) for position, part in enumerate(parsed.attachments)
             ]
         if connection.features.can_return_rows_from_bulk_insert:
-            Message.objects.bulk_create(messages)
+            insert_objects(messages)
         else:
             for message in messages:
                 message.save(force_insert=True)
-        Attachment.objects.bulk_create(attachments)  # takes the messages' new ids
+        insert_objects(attachments)  # with the messages' new ids
     return messages
 
 
