@@ -1,5 +1,7 @@
 """Reads for accounts that resolve addresses to users."""
 
+from collections.abc import Iterable
+
 from accounts.addresses import split_address
 from accounts.models import Address, Domain, User
 
@@ -14,24 +16,29 @@ def resolve_hosted_address(address: str) -> User | None:
     Local parts match case-insensitively; ``user+tag@domain`` delivers to
     ``user@domain`` when no address ``user+tag`` exists (sub-addressing).
     """
-    local, domain_name = split_address(address.strip())
-    local = local.lower()
-    candidates = [local]
-    if "+" in local:
-        candidates.append(local.split("+", 1)[0])
-    rows = {
-        row.local_part: row
-        for row in Address.objects.select_related("user").filter(
-            domain__name=domain_name.lower(),
-            domain__is_active=True,
-            local_part__in=candidates,
-            user__is_active=True,
-        )
+    return resolve_hosted_addresses([address])[address]
+
+
+def resolve_hosted_addresses(addresses: Iterable[str]) -> dict[str, User | None]:
+    """``resolve_hosted_address`` of each address, in one query for them all."""
+    candidates = {}  # address -> [(local part, domain)], the exact one first
+    for address in addresses:
+        local, domain_name = split_address(address.strip())
+        local, domain_name = local.lower(), domain_name.lower()
+        candidates[address] = [(local, domain_name)]
+        if "+" in local:
+            candidates[address].append((local.split("+", 1)[0], domain_name))
+    wanted = {pair for pairs in candidates.values() for pair in pairs}
+    rows = Address.objects.select_related("user", "domain").filter(
+        domain__name__in={domain for _, domain in wanted},
+        domain__is_active=True,
+        local_part__in={local for local, _ in wanted},
+        user__is_active=True,
+    )
+    users = {(row.local_part, row.domain.name): row.user for row in rows} if wanted else {}
+    return {
+        address: next((users[pair] for pair in pairs if pair in users), None) for address, pairs in candidates.items()
     }
-    for candidate in candidates:
-        if candidate in rows:
-            return rows[candidate].user
-    return None
 
 
 def addresses_of(user: User) -> list[str]:

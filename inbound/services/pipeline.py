@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
 
-from accounts.selectors import resolve_hosted_address
+from accounts.selectors import resolve_hosted_address, resolve_hosted_addresses
 from delivery import verp
 from inbound.auth import authenticate
 from inbound.bounces import handle_report
@@ -70,8 +70,8 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
     if claimed is None:
         return {}
     token, job_ids = claimed
-    jobs = InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk")
-    users = {}  # address -> hosted user or None, for this batch
+    jobs = list(InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk"))
+    users = _hosted_users(jobs)  # address -> hosted user or None, for this batch
     outcomes, ready = {}, []
     try:
         scoring = get_spam_filter().batch()
@@ -264,6 +264,16 @@ class Analysis:
 
     def files(self) -> list[bytes]:
         return [self.view, *(part.content for part in self.parsed.attachments)]
+
+
+def _hosted_users(jobs: list[InboundMessage]) -> dict:
+    """The users of all the batch's recipients, in one query (``_analyse`` looks up any missing here)."""
+    addresses = {address for job in jobs for address in job.rcpt_tos if not verp.looks_like_verp(address)}
+    try:
+        return resolve_hosted_addresses(addresses)
+    except Exception:  # each message then looks up its own recipients, and fails alone
+        logger.warning("could not look up the recipients of a batch", exc_info=True)
+        return {}
 
 
 def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:

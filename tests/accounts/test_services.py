@@ -5,7 +5,7 @@ import pytest
 from accounts.addresses import InvalidAddress, InvalidDomain
 from accounts.models import Address, Domain, User
 from accounts.roles import Role
-from accounts.selectors import addresses_of, is_hosted_domain, resolve_hosted_address
+from accounts.selectors import addresses_of, is_hosted_domain, resolve_hosted_address, resolve_hosted_addresses
 from accounts.services import (
     AddressTaken,
     DomainExists,
@@ -245,6 +245,22 @@ def test_an_existing_address_with_a_plus_wins_over_sub_addressing(alice, bob):
 
     assert resolve_hosted_address("bob+legacy@example.test") == alice
     assert resolve_hosted_address("bob+other@example.test") == bob
+
+
+def test_many_addresses_resolve_in_one_query_as_each_would_alone(alice, bob, django_assert_num_queries):
+    add_alias(user=bob, address="builder@example.test")
+    Domain.objects.create(name="other.test")
+    carol = create_mail_user(address="carol@other.test", password=None)
+    Address.objects.create(user=alice, domain=Domain.objects.get(name="example.test"), local_part="bob+legacy")
+    addresses = ["bob@example.test", "BOB+x@Example.Test", "builder@example.test", "bob+legacy@example.test",
+                 "carol@other.test", "carol@example.test", "alice@other.test", "nobody@example.test",
+                 "bob"]  # fmt: skip
+
+    with django_assert_num_queries(1):
+        users = resolve_hosted_addresses(addresses)
+
+    assert users == {address: resolve_hosted_address(address) for address in addresses}
+    assert [users[a] for a in addresses[:5]] == [bob, bob, bob, alice, carol]
 
 
 def test_inactive_user_or_domain_resolves_to_nobody(alice, bob):
