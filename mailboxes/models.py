@@ -355,3 +355,9 @@ class MailboxChange(models.Model):
     def record(cls, *, user_id: int, item_ids, kind: str) -> None:
         """One change of ``kind`` per item, in one INSERT; call it inside the transaction that made the change."""
         insert_objects([cls(user_id=user_id, item_id=pk, kind=kind) for pk in dict.fromkeys(item_ids)])
+
+    @classmethod
+    def record_items(cls, items, *, kind: str) -> None:
+        """``record`` for saved items of any users: one change of ``kind`` per item, in one INSERT."""
+        unique = {item.pk: item for item in items}.values()
+        insert_objects([cls(user_id=item.user_id, item_id=item.pk, kind=kind) for item in unique])

@@ -40,7 +40,7 @@ from inbound.services.reception import dispatch_processing
 from mailboxes.blobstore import read_blob, write_blob_files
 from mailboxes.models import Folder
 from mailboxes.parsing import ParsedMessage, parse_message
-from mailboxes.services.placement import Delivery, lock_mailboxes, place_message, place_messages
+from mailboxes.services.placement import Delivery, lock_mailboxes, place_for_users, place_message
 from mailboxes.services.store import delete_orphan_messages, store_message, store_messages
 
 logger = logging.getLogger(__name__)
@@ -125,9 +125,9 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
             delivery = Delivery(message=message, folder=analysis.folders[user.pk], received_at=analysis.job.received_at)
             per_user.setdefault(user.pk, []).append((position, delivery))
     placed = [False] * len(ready)
+    items = place_for_users({recipients[pk]: [delivery for _, delivery in entries] for pk, entries in per_user.items()})
     for user_pk, entries in per_user.items():
-        items = place_messages(user=recipients[user_pk], deliveries=[delivery for _, delivery in entries])
-        for (position, delivery), item in zip(entries, items, strict=True):
+        for (position, delivery), item in zip(entries, items[user_pk], strict=True):
             placed[position] = placed[position] or item.message_id == delivery.message.pk
     orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
     if orphans:  # every recipient already had it (a re-delivery)

@@ -1,5 +1,6 @@
 """Putting stored messages into a user's mailbox."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,58 +108,88 @@ def place_messages(*, user, deliveries: list[Delivery]) -> list[MailboxItem]:
     ``place_message`` once the messages before it are written; the rest then
     go on together.
     """
-    items = []
-    rest = list(deliveries)
+    return place_for_users({user: deliveries})[user.pk]
+
+
+def place_for_users(deliveries_by_user: dict) -> dict[int, list[MailboxItem]]:
+    """``place_messages`` for several users at once: ``{user: deliveries}`` -> ``{user pk: items}``.
+
+    The reads and the writes are shared too: a batch for a hundred users costs
+    the statements of a batch for one (each user's mailbox is still worked out
+    on its own).
+    """
+    items = {user.pk: [] for user in deliveries_by_user}
+    rest = {user: list(deliveries) for user, deliveries in deliveries_by_user.items() if deliveries}
     with transaction.atomic():
-        lock_mailbox(user)
+        lock_mailboxes(rest)
         while rest:
-            placed = _Run(user, rest).place()
-            items += placed
-            rest = rest[len(placed) :]
-            if rest:  # the next one needs the one-by-one path
-                one = rest.pop(0)
-                items.append(
-                    place_message(user=user, message=one.message, folder=one.folder, received_at=one.received_at)
-                )
+            state = _MailboxState(rest)
+            runs = [_Run(user, deliveries, state) for user, deliveries in rest.items()]
+            placed = [run.decide() for run in runs]
+            _write(runs)
+            next_rest = {}
+            for run, done in zip(runs, placed, strict=True):
+                items[run.user.pk] += done
+                remaining = run.deliveries[len(done) :]
+                if remaining:  # the next one needs the one-by-one path
+                    one = remaining.pop(0)
+                    item = place_message(
+                        user=run.user, message=one.message, folder=one.folder, received_at=one.received_at
+                    )
+                    items[run.user.pk].append(item)
+                if remaining:
+                    next_rest[run.user] = remaining
+            rest = next_rest
     return items
 
 
-class _Run:
-    """Places deliveries in bulk, in order, up to the first one that needs ``place_message``."""
+class _MailboxState:
+    """What the mailboxes of some users already hold that placing these deliveries depends on: four reads for all."""
 
-    def __init__(self, user, deliveries: list[Delivery]):
-        self.user = user
-        self.deliveries = deliveries
-        messages = [delivery.message for delivery in deliveries]
-        received = MailboxItem.Origin.RECEIVED
-        mailbox = MailboxItem.objects.filter(user=user, origin=received)
-        self.held = {item.message_id: item for item in mailbox.filter(message__in=[m.pk for m in messages])}
+    def __init__(self, deliveries_by_user: dict):
+        user_pks = [user.pk for user in deliveries_by_user]
+        messages = list({d.message.pk: d.message for ds in deliveries_by_user.values() for d in ds}.values())
+        self.held = defaultdict(dict)  # user pk -> {message pk: item}
+        self.held_by_id = defaultdict(dict)  # user pk -> {(Message-ID, sender): the oldest item}, as place_message
+        self.threads_by_key = defaultdict(dict)  # user pk -> {thread key: thread}
+        self.waiting_subjects = defaultdict(set)  # user pk -> subjects of threads still waiting for their parent
+        mailbox = MailboxItem.objects.filter(user__in=user_pks, origin=MailboxItem.Origin.RECEIVED)
+        for item in mailbox.filter(message__in=[m.pk for m in messages]):
+            self.held[item.user_id][item.message_id] = item
         message_ids = {m.message_id for m in messages if m.message_id}
-        self.held_by_id = {}  # (Message-ID, sender) -> the oldest item, as place_message's duplicate check
         if message_ids:
             for item in mailbox.filter(message__message_id__in=message_ids).select_related("message").order_by("pk"):
-                self.held_by_id.setdefault(_sameness(item.message), item)
+                self.held_by_id[item.user_id].setdefault(_sameness(item.message), item)
         keys = {key for m in messages for key in message_thread_keys(m)}
-        self.threads_by_key = {}
         if keys:
             threads = {}
-            for row in ThreadKey.objects.filter(user=user, message_key__in=keys).select_related("thread"):
-                self.threads_by_key[row.message_key] = threads.setdefault(row.thread_id, row.thread)
-        # Subjects that the fallback could join: only threads still waiting for their parent take a plain subject.
+            for row in ThreadKey.objects.filter(user__in=user_pks, message_key__in=keys).select_related("thread"):
+                self.threads_by_key[row.user_id][row.message_key] = threads.setdefault(row.thread_id, row.thread)
+        # Only threads still waiting for their parent take a plain subject (the subject fallback).
         plain = {normalize_subject(m.subject)[0] for m in messages if not (m.in_reply_to or m.references)} - {""}
-        self.waiting_subjects = set()
         if plain:
-            self.waiting_subjects = set(
-                Thread.objects.filter(user=user, subject_key__in=plain, starts_with_reply=True).values_list(
-                    "subject_key", flat=True
-                )
-            )
+            waiting = Thread.objects.filter(user__in=user_pks, subject_key__in=plain, starts_with_reply=True)
+            for user_pk, subject_key in waiting.values_list("user_id", "subject_key"):
+                self.waiting_subjects[user_pk].add(subject_key)
+
+
+class _Run:
+    """Places one user's deliveries in bulk, in order, up to the first one that needs ``place_message``."""
+
+    def __init__(self, user, deliveries: list[Delivery], state: _MailboxState):
+        self.user = user
+        self.deliveries = deliveries
+        self.held = state.held[user.pk]
+        self.held_by_id = state.held_by_id[user.pk]
+        self.threads_by_key = state.threads_by_key[user.pk]
+        self.waiting_subjects = state.waiting_subjects[user.pk]
         self.new_threads = {}  # id(thread) -> (thread, its new items)
         self.touched = {}  # pk -> existing thread that gets new items
         self.new_keys = []
         self.new_items = []
 
-    def place(self) -> list[MailboxItem]:
+    def decide(self) -> list[MailboxItem]:
+        """The items of the deliveries up to the first one this run cannot decide (new ones unsaved)."""
         items = []
         placed_by_message, placed_by_id = {}, {}
         for delivery in self.deliveries:
@@ -189,7 +220,6 @@ class _Run:
             placed_by_message[message.pk] = item
             if message.message_id:
                 placed_by_id.setdefault(_sameness(message), item)
-        self._write()
         return items
 
     def _thread_for(self, message: Message) -> Thread | None:
@@ -223,14 +253,19 @@ class _Run:
                 self.new_keys.append(ThreadKey(user=self.user, thread=thread, message_key=key))
         return thread
 
-    def _write(self) -> None:
-        for thread, items in self.new_threads.values():
+
+def _write(runs: list[_Run]) -> None:
+    """The new threads, thread keys, items and new-mail changes of all runs: one INSERT each."""
+    for run in runs:
+        for thread, items in run.new_threads.values():
             summarise_new_thread(thread, items)
-        _create_all(Thread, [thread for thread, _ in self.new_threads.values()])
-        _create_all(ThreadKey, self.new_keys)  # with the threads' new ids
-        _create_all(MailboxItem, self.new_items)
-        MailboxChange.record(user_id=self.user.pk, item_ids=[i.pk for i in self.new_items], kind=MailboxChange.Kind.NEW)
-        for thread in self.touched.values():
+    _create_all(Thread, [thread for run in runs for thread, _ in run.new_threads.values()])
+    _create_all(ThreadKey, [key for run in runs for key in run.new_keys])  # with the threads' new ids
+    new_items = [item for run in runs for item in run.new_items]
+    _create_all(MailboxItem, new_items)
+    MailboxChange.record_items(new_items, kind=MailboxChange.Kind.NEW)
+    for run in runs:
+        for thread in run.touched.values():
             refresh_thread(thread)
 
 

@@ -53,16 +53,17 @@ def test_a_message_that_fails_in_a_batch_does_not_block_or_lose_the_others(alice
             raise RuntimeError("boom")
         return real(**kwargs)
 
-    real_together = pipeline.place_messages
+    real_together = pipeline.place_for_users
 
-    def breaks_with_it(**kwargs):  # placing the batch together breaks too when the broken message is in it
-        if step == "place_message" and any(d.message.subject == "Breaks" for d in kwargs["deliveries"]):
+    def breaks_with_it(deliveries_by_user):  # placing the batch together breaks too when the broken message is in it
+        deliveries = [d for ds in deliveries_by_user.values() for d in ds]
+        if step == "place_message" and any(d.message.subject == "Breaks" for d in deliveries):
             raise RuntimeError("boom")
-        return real_together(**kwargs)
+        return real_together(deliveries_by_user)
 
     with (
         mock.patch.object(pipeline, step, side_effect=breaks_on_one),
-        mock.patch.object(pipeline, "place_messages", side_effect=breaks_with_it),
+        mock.patch.object(pipeline, "place_for_users", side_effect=breaks_with_it),
         mock.patch.object(pipeline, "dispatch_processing") as retry,
     ):
         outcomes = process_inbound_messages(job_ids=ids)

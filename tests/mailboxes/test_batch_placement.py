@@ -11,9 +11,9 @@ from mailboxes.blobstore import read_blob
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Thread, ThreadKey
 from mailboxes.parsing import parse_message
 from mailboxes.services import place_message, store_message
-from mailboxes.services.placement import Delivery, place_messages
+from mailboxes.services.placement import Delivery, place_for_users, place_messages
 from mailboxes.services.store import store_messages
-from tests.factories import raw_email
+from tests.factories import UserFactory, raw_email
 
 pytestmark = pytest.mark.django_db
 
@@ -155,6 +155,42 @@ def test_a_batch_costs_the_same_statements_however_many_messages_it_holds(alice,
         return len(queries)
 
     assert statements(alice, 3) == statements(bob, 30)
+
+
+def test_a_batch_for_several_users_ends_as_placing_each_ones_messages_one_by_one(alice, bob, carol, mallory):
+    """Each mailbox is its own (threads, duplicates, the subject fallback), though reads and writes are shared.
+
+    carol is placed together as alice one by one, both after the same earlier mail;
+    mallory is placed together as bob one by one, with every other message.
+    """
+    messages = conversation_scenario()
+    base = timezone.now()
+    for n, message in enumerate(messages[:5]):
+        for user in (alice, carol):
+            place_message(user=user, message=message, received_at=base + timedelta(seconds=n))
+    later = base + timedelta(minutes=1)
+    deliveries = [Delivery(message=m, received_at=later + timedelta(seconds=n)) for n, m in enumerate(messages)]
+    for reference, share in ((alice, deliveries), (bob, deliveries[::2])):
+        for d in share:
+            place_message(user=reference, message=d.message, folder=d.folder, received_at=d.received_at)
+
+    items = place_for_users({carol: deliveries, mallory: deliveries[::2]})
+
+    assert mailbox(carol) == mailbox(alice)
+    assert mailbox(mallory) == mailbox(bob)
+    assert {item.user_id for item in items[carol.pk]} == {carol.pk} and len(items[carol.pk]) == len(deliveries)
+    assert {item.user_id for item in items[mallory.pk]} == {mallory.pk}
+
+
+def test_a_batch_for_more_users_costs_no_more_statements():
+    def statements(count) -> int:
+        users = [UserFactory(address=f"u{count}x{n}@example.test") for n in range(count)]
+        messages = [stored(subject=f"Note {count} {n}") for n in range(2)]
+        with CaptureQueriesContext(connection) as queries:
+            place_for_users({user: [Delivery(message=m) for m in messages] for user in users})
+        return len(queries)
+
+    assert statements(2) == statements(8)
 
 
 def test_store_messages_keeps_each_message_with_its_attachments():
