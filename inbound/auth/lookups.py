@@ -7,6 +7,7 @@ not be completed (timeout, SERVFAIL, refused, time budget spent) raises
 """
 
 import contextlib
+import functools
 import math
 import re
 import threading
@@ -43,6 +44,7 @@ def dns_name(name: str) -> dns.name.Name:
     return parsed
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every message's HELO and domains; a pure function of the text
 def is_multi_label_domain(name: str) -> bool:
     try:
         return len(dns_name(name.rstrip(".")).labels) >= 3  # two labels and the root
@@ -50,6 +52,7 @@ def is_multi_label_domain(name: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def is_hostname(name: str) -> bool:
     """A multi-label name of letters, digits, hyphens and underscores: what a mail domain can be."""
     return is_multi_label_domain(name) and all(_LDH_LABEL.fullmatch(label) for label in name.rstrip(".").split("."))
