@@ -16,10 +16,11 @@ def file_broker(tmp_path):
     queue, processed, control = tmp_path / "queue", tmp_path / "processed", tmp_path / "control"
     for folder in (queue, processed, control):
         folder.mkdir()
-    keys = ("broker_url", "broker_transport_options", "task_always_eager")
+    keys = ("broker_url", "broker_transport", "broker_transport_options", "task_always_eager")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update(
         broker_url="filesystem://",
+        broker_transport="webmail.broker:Transport",
         broker_transport_options={
             "data_folder_in": str(queue),
             "data_folder_out": str(queue),
@@ -54,3 +55,30 @@ def test_worker_on_the_embedded_file_broker_sweeps_orphan_blobs(file_broker):
 
     assert not Blob.objects.filter(pk=orphan.pk).exists()
     assert not mailstore().exists(orphan.storage_key)
+
+
+def test_the_embedded_broker_is_our_file_transport():
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL != "filesystem://":
+        pytest.skip("CELERY_BROKER_URL names a broker server")
+    assert settings.CELERY_BROKER_TRANSPORT == app.conf.broker_transport == "webmail.broker:Transport"
+
+
+def test_the_file_broker_never_shows_a_reader_a_message_still_being_written(file_broker):
+    """kombu's own writer creates the file before writing it; a reader in between lost the task."""
+    from queue import Empty
+
+    from webmail.broker import Channel
+
+    being_written = file_broker / ".1_0.celery.msg.tmp"  # how ours looks until it is renamed into place
+    being_written.write_bytes(b"")
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        assert isinstance(channel, Channel)
+        channel._put("celery", {"body": "whole"})
+
+        assert channel._get("celery") == {"body": "whole"}
+        with pytest.raises(Empty):  # the empty file being written is not taken
+            channel._get("celery")
+    assert [path.name for path in file_broker.iterdir()] == [being_written.name]
