@@ -72,7 +72,7 @@ class RateLimiter:
 
 # "<local@domain> params" with a dot-atom local part and a plain host name: nearly every MAIL
 # FROM and RCPT TO. The email package's RFC 5322 parser that aiosmtpd uses takes about 65 µs
-# an address, a regular expression about 2 µs; everything else still goes to the parser.
+# an address, this regular expression under 1 µs; everything else still goes to the parser.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _HOST = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _PLAIN_ANGLE_ADDRESS = re.compile(rf"[ \t]*<({_ATOM}(?:\.{_ATOM})*@{_HOST})>(?:[ \t]+([^(]*))?")
