@@ -329,4 +329,10 @@ def protocol_factory():
 
 async def serve(host: str, port: int, factory=None) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(factory or protocol_factory(), host=host, port=port, reuse_address=True)
+    return await loop.create_server(
+        factory or protocol_factory(),
+        host=host,
+        port=port,
+        reuse_address=True,
+        reuse_port=True if settings.SMTPD_REUSE_PORT else None,
+    )

@@ -321,6 +321,9 @@ OUTBOUND_THROTTLE_DELAY_SECONDS = env_int("OUTBOUND_THROTTLE_DELAY_SECONDS", 30)
 # The MX (manage.py runsmtpd).
 SMTPD_HOST = env_str("SMTPD_HOST", "127.0.0.1")
 SMTPD_PORT = env_int("SMTPD_PORT", 2525)
+# Several runsmtpd processes on one port (Linux SO_REUSEPORT: the kernel spreads the connections
+# over them), for more cores than one Python process uses. Each keeps its own per-client limits.
+SMTPD_REUSE_PORT = env_bool("SMTPD_REUSE_PORT", False)
 SMTPD_TLS_CERT = env_str("SMTPD_TLS_CERT", "")  # PEM files; with both set, STARTTLS is offered
 SMTPD_TLS_KEY = env_str("SMTPD_TLS_KEY", "")
 SMTPD_MAX_RECIPIENTS = env_int("SMTPD_MAX_RECIPIENTS", 100)

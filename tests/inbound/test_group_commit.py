@@ -204,3 +204,24 @@ def test_plain_addresses_are_read_as_aiosmtpds_own_parser_reads_them(argument):
 
     ours, aiosmtpds = run_in_new_loop(both())
     assert ours == aiosmtpds
+
+
+@pytest.mark.parametrize("reuse_port", [True, False])
+def test_several_mx_processes_can_share_a_port_only_when_asked(settings, reuse_port):
+    from tests.support.smtp_server import free_port
+
+    settings.SMTPD_REUSE_PORT = reuse_port
+    port = free_port()
+
+    async def two_servers():
+        first = await smtpd.serve("127.0.0.1", port)
+        try:
+            second = await smtpd.serve("127.0.0.1", port)
+        except OSError:
+            return False
+        finally:
+            first.close()
+        second.close()
+        return True
+
+    assert run_in_new_loop(two_servers()) is reuse_port
