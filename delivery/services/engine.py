@@ -34,6 +34,7 @@ from delivery.services.events import (
     new_delivery_event,
     record_delivery_event,
     refresh_message_statuses,
+    release_to_queue,
     status_fields_for_event,
 )
 from delivery.services.notices import notify_sender_of_failures
@@ -281,10 +282,8 @@ def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> 
             any_of("pk", [r.pk for r in recipients]), status=Recipient.Status.SENDING, lease_token=claim.token
         )
         for recipient in held:
-            recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, now
-            recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
-            record_delivery_event(
-                recipient=recipient, event_type="deferred", transport="engine",
+            release_to_queue(
+                recipient, now=now, transport="engine",
                 description="Not attempted: the worker's claim ran short of time; trying again.",
             )  # fmt: skip
             report.deferred += 1

@@ -89,6 +89,13 @@ def new_delivery_event(
     )
 
 
+def release_to_queue(recipient: Recipient, *, now, transport: str, description: str) -> None:
+    """Take a claimed recipient back from its worker, due again ``now``, with a "deferred" event saying why."""
+    recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, now
+    recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
+    record_delivery_event(recipient=recipient, event_type="deferred", transport=transport, description=description)
+
+
 def status_fields_for_event(
     recipient: Recipient,
     event_type: str,

@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from delivery.services.events import record_delivery_event
+from delivery.services.events import release_to_queue
 from delivery.services.rates import forget_old_rates
 from mailboxes.models import Recipient
 
@@ -21,10 +21,8 @@ def release_expired_leases() -> int:
             status=Recipient.Status.SENDING, lease_expires_at__lt=now
         )
         for recipient in stale:
-            recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, now
-            recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
-            record_delivery_event(
-                recipient=recipient, event_type="deferred", transport="reconciler",
+            release_to_queue(
+                recipient, now=now, transport="reconciler",
                 description="The worker delivering this stopped before reporting; trying again.",
             )  # fmt: skip
             released += 1
