@@ -39,4 +39,12 @@ def check_production_services(app_configs, **kwargs):
                 id="webmail.W002",
             )
         )
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        problems.append(
+            Warning(
+                "The cache is the memory of each process: every web process counts sign-in and API limits alone.",
+                hint="Unset CACHE_URL (a table in the database) or set it to Redis (redis://).",
+                id="webmail.W003",
+            )
+        )
     return problems

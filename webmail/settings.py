@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from webmail.cache import cache_from_url
 from webmail.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -116,6 +117,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+# Counters every process must share (sign-in and API limits): a table in the database
+# unless CACHE_URL names Redis, a folder or process memory (see webmail/cache.py).
+CACHES = {"default": cache_from_url(env_str("CACHE_URL", "") or "")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -233,9 +238,16 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 WEBMAIL_UNDO_SECONDS = env_int("WEBMAIL_UNDO_SECONDS", 10)
 # How long a signed attachment link stays valid.
 WEBMAIL_ATTACHMENT_LINK_SECONDS = env_int("WEBMAIL_ATTACHMENT_LINK_SECONDS", 60 * 60)
-# Failed sign-ins allowed per address and per client in SIGNIN_THROTTLE_WINDOW seconds.
+# Failed sign-ins allowed in SIGNIN_THROTTLE_WINDOW seconds (see accounts/signin.py): for one
+# address from one client (or one known device), from one client whatever the address, and for
+# one address from everywhere (far higher: a botnet's guesses, which must not lock the owner out).
 SIGNIN_MAX_FAILURES = env_int("SIGNIN_MAX_FAILURES", 5)
+SIGNIN_CLIENT_MAX_FAILURES = env_int("SIGNIN_CLIENT_MAX_FAILURES", 20)
+SIGNIN_ADDRESS_MAX_FAILURES = env_int("SIGNIN_ADDRESS_MAX_FAILURES", 100)
 SIGNIN_THROTTLE_WINDOW = env_int("SIGNIN_THROTTLE_WINDOW", 15 * 60)
+# A browser that signed in to an address is remembered this long (a signed cookie) and keeps
+# its own count of failures, so failures from elsewhere never lock the owner out of it.
+SIGNIN_KNOWN_DEVICE_DAYS = env_int("SIGNIN_KNOWN_DEVICE_DAYS", 365)
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50)
 # Pages whose third-party scripts set inline styles (the API docs); they still get no inline script.
 CSP_INLINE_STYLE_PATHS = ["/api/docs", "/api/redoc"]
@@ -409,8 +421,11 @@ SPECTACULAR_SETTINGS = {
         "webmail.api.schema.add_error_responses",
     ],
 }
-# How long the download links of attachments work.
-API_DOWNLOAD_LINK_SECONDS = env_int("API_DOWNLOAD_LINK_SECONDS", 3600)
+# How long the credential-less, single-use attachment links of the API work.
+API_DOWNLOAD_LINK_SECONDS = env_int("API_DOWNLOAD_LINK_SECONDS", 300)
+# Wrong bearer tokens one client may send in API_TOKEN_FAILURE_WINDOW seconds before it gets 429.
+API_TOKEN_MAX_FAILURES = env_int("API_TOKEN_MAX_FAILURES", 20)
+API_TOKEN_FAILURE_WINDOW = env_int("API_TOKEN_FAILURE_WINDOW", 15 * 60)
 
 # --- Security in production ---------------------------------------------------
 

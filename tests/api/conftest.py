@@ -6,8 +6,8 @@ from accounts.services import create_api_token
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    """Throttle counters live in the cache: each test starts with none."""
+def _fresh_throttles(db):
+    """Throttle counters live in the cache (a table unless CACHE_URL says otherwise): each test starts with none."""
     cache.clear()
     yield
     cache.clear()

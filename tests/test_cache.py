@@ -1,0 +1,107 @@
+"""The shared cache: CACHE_URL, counters that every process sees, and an incr that keeps the expiry."""
+
+import uuid
+
+import pytest
+import redis
+from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from webmail import ratelimit
+from webmail.cache import DEFAULT_TABLE, DatabaseCache, cache_from_url
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def test_cache_url_picks_the_backend():
+    assert cache_from_url("")["BACKEND"] == "webmail.cache.DatabaseCache"
+    assert cache_from_url("")["LOCATION"] == DEFAULT_TABLE
+    assert cache_from_url("db://limits")["LOCATION"] == "limits"
+    assert cache_from_url(REDIS_URL)["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache_from_url("file:///srv/cache")["LOCATION"] == "/srv/cache"
+    assert cache_from_url("locmem://")["BACKEND"].endswith("LocMemCache")
+
+
+@pytest.mark.parametrize("url", ["memcached://127.0.0.1", "file://relative/folder", "redis"])
+def test_a_cache_url_that_is_not_one_names_the_variable(url):
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL"):
+        cache_from_url(url)
+
+
+def test_deploy_checks_warn_about_a_cache_of_one_process(settings):
+    from django.core.checks import run_checks
+
+    settings.CACHES = {"default": cache_from_url("locmem://")}
+    assert "webmail.W003" in {message.id for message in run_checks(include_deployment_checks=True)}
+    settings.CACHES = {"default": cache_from_url("")}
+    assert "webmail.W003" not in {message.id for message in run_checks(include_deployment_checks=True)}
+
+
+def _database_cache():
+    return DatabaseCache(DEFAULT_TABLE, {})
+
+
+def _redis_cache(prefix):
+    return RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
+
+
+@pytest.fixture
+def redis_prefix():
+    """A prefix of this test's own: other engineers' and CI's runs share the server."""
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    prefix = f"test-{uuid.uuid4().hex}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)  # never flush the shared database: delete only our keys
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+@pytest.fixture(params=["database", "redis"])
+def two_processes(request, db):
+    """Two cache clients on one store, as two web processes have."""
+    if request.param == "database":
+        return _database_cache(), _database_cache()
+    prefix = request.getfixturevalue("redis_prefix")
+    return _redis_cache(prefix), _redis_cache(prefix)
+
+
+def test_failures_counted_by_one_process_are_seen_by_another(two_processes, monkeypatch):
+    first, second = two_processes
+    limit = ratelimit.Limit("test", max_failures=8, window=900)
+    for client_cache in (first, second) * 4:
+        monkeypatch.setattr(ratelimit, "cache", client_cache)
+        assert ratelimit.exceeded([(limit, "alice")], now=1000.0) is None
+        ratelimit.count_failure([(limit, "alice")], now=1000.0)
+    for client_cache in (first, second):
+        monkeypatch.setattr(ratelimit, "cache", client_cache)
+        assert ratelimit.exceeded([(limit, "alice")], now=1000.0) == limit
+        assert ratelimit.exceeded([(limit, "bob")], now=1000.0) is None
+
+
+def test_a_count_starts_again_in_the_next_window(db):
+    limit = ratelimit.Limit("test", max_failures=1, window=900)
+    ratelimit.count_failure([(limit, "alice")], now=1799.0)
+    assert ratelimit.exceeded([(limit, "alice")], now=1799.0) == limit
+    assert ratelimit.exceeded([(limit, "alice")], now=1800.0) is None
+    assert limit.retry_after(1799.0) == 1
+
+
+def test_database_incr_counts_and_keeps_the_expiry(db):
+    cache = _database_cache()
+    cache.add("counter", 0, timeout=5000)
+
+    def expires():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT expires FROM {DEFAULT_TABLE} WHERE cache_key = %s", [cache.make_key("counter")])  # noqa: S608
+            return cursor.fetchone()[0]
+
+    before = expires()
+    assert [cache.incr("counter") for _ in range(3)] == [1, 2, 3]
+    assert cache.get("counter") == 3
+    assert expires() == before  # Django's own incr rewrites it with the default timeout (300 s)
+    with pytest.raises(ValueError):
+        cache.incr("missing")
