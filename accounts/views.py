@@ -1,19 +1,13 @@
 """Signing in and out of the webmail, and the user's settings page (API tokens).
 
-Failed sign-ins are counted per address and per client address in the cache;
-past ``SIGNIN_MAX_FAILURES`` within ``SIGNIN_THROTTLE_WINDOW`` seconds the
-form refuses to check passwords until the window has passed (a shared cache
-such as Redis makes the limit hold across web processes).
+Past its limits on failed sign-ins (accounts/signin.py) the form refuses to
+check passwords until the window has passed, with a 429.
 """
 
-import hashlib
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,28 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import api_tokens_of
 from accounts.services import create_api_token, revoke_api_token
+from accounts.signin import SignInAttempt, remember_device
 from mailboxes.views.common import redirect_after_post, sidebar_context, user_errors
-from webmail.clients import client_address
 from webmail.errors import UserError
-
-
-def _keys(request, username: str) -> list[str]:
-    ip = client_address(request)
-    name = hashlib.sha256((username or "").strip().lower().encode()).hexdigest()[:32]
-    return [f"signin-fail:user:{name}", f"signin-fail:ip:{ip}"]
-
-
-def is_throttled(request, username: str) -> bool:
-    return any((cache.get(key) or 0) >= settings.SIGNIN_MAX_FAILURES for key in _keys(request, username))
-
-
-def record_failure(request, username: str) -> None:
-    for key in _keys(request, username):
-        cache.add(key, 0, settings.SIGNIN_THROTTLE_WINDOW)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, settings.SIGNIN_THROTTLE_WINDOW)
 
 
 class SignInForm(AuthenticationForm):
@@ -55,13 +30,13 @@ class SignInForm(AuthenticationForm):
     }
 
     def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        if is_throttled(self.request, username):
+        attempt = SignInAttempt.of(self.request, self.cleaned_data.get("username") or "")
+        if attempt.is_throttled():
             raise ValidationError(self.error_messages["throttled"], code="throttled")
         try:
             return super().clean()
         except ValidationError:
-            record_failure(self.request, username)
+            attempt.record_failure()
             raise
 
 
@@ -69,6 +44,11 @@ class SignInView(auth_views.LoginView):
     form_class = SignInForm
     template_name = "accounts/sign_in.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        remember_device(self.request, response, form.cleaned_data["username"])
+        return response
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
