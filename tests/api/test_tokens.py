@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken
 from accounts.services import create_api_token, revoke_api_token
 from tests.api.conftest import assert_error
+from webmail import ratelimit
 from webmail.errors import NotFound
 
 
@@ -52,6 +53,33 @@ def test_a_wrong_or_malformed_token_is_401(db, header):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=header)
     assert_error(client.get("/api/labels"), 401)
+
+
+def test_repeated_wrong_tokens_from_one_client_are_429(alice, settings):
+    settings.API_TOKEN_MAX_FAILURES = 3
+    for n in range(3):
+        assert_error(bearer(f"wm_guess{n}").get("/api/labels"), 401, "authentication_failed")
+    response = bearer("wm_guess3").get("/api/labels")
+    error = assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0 and "seconds" in error["message"]
+    assert_error(bearer("wm_guess4").get("/api/labels", REMOTE_ADDR="203.0.113.8"), 401)  # another client
+
+
+def test_wrong_tokens_from_the_same_client_do_not_lock_a_valid_token_out(alice, settings):
+    settings.API_TOKEN_MAX_FAILURES = 2
+    for n in range(3):
+        bearer(f"wm_guess{n}").get("/api/labels")
+    _, token = create_api_token(user=alice)
+    assert bearer(token).get("/api/labels").status_code == 200
+
+
+def test_the_wrong_token_limit_ends_with_its_window(db, settings, monkeypatch):
+    settings.API_TOKEN_MAX_FAILURES, settings.API_TOKEN_FAILURE_WINDOW = 1, 600
+    monkeypatch.setattr(ratelimit, "clock", lambda: 6000.0)
+    bearer("wm_guess").get("/api/labels")
+    assert_error(bearer("wm_guess").get("/api/labels"), 429)
+    monkeypatch.setattr(ratelimit, "clock", lambda: 6600.0)
+    assert_error(bearer("wm_guess").get("/api/labels"), 401)
 
 
 def test_no_credentials_is_401_with_www_authenticate(db):
