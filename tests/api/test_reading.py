@@ -1,4 +1,5 @@
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -138,19 +139,59 @@ def test_read_a_message_with_sanitised_html_and_attachments(api, html_mail):
     assert with_images["remote_images_blocked"] is False
 
 
-def test_the_download_link_works_without_credentials_until_it_expires(api, html_mail, settings):
-    link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
-    response = APIClient().get(link)
-    assert response.status_code == 200
+def links(api, item) -> dict:
+    return api.get(f"/api/emails/{item.pk}").json()["attachments"][0]
+
+
+def assert_the_file(response):
+    assert response.status_code == 200, response.content
     assert response.content == b"a,b\n1,2\n"
     assert response["Content-Type"] == "application/octet-stream"
     assert 'filename="report.csv"' in response["Content-Disposition"]
+
+
+def test_the_download_url_needs_the_readers_own_credentials(api, mallory_api, alice, mallory, html_mail):
+    url = links(api, html_mail)["download_url"]
+    assert_error(APIClient().get(url), 401, "not_authenticated")
+    assert_error(mallory_api.get(url), 404)
+    assert_the_file(api.get(url))
+    for user, status in ((mallory, 404), (alice, 200)):
+        browser = APIClient()
+        browser.force_login(user)
+        assert browser.get(url).status_code == status
+
+
+def test_the_download_url_of_another_message_is_404(api, alice, html_mail):
+    other = deliver(raw_email(to="alice@example.test"), alice)[0]
+    attachment_id = html_mail.message.attachments.get().pk
+    assert_error(api.get(f"/api/emails/{other.pk}/attachments/{attachment_id}"), 404)
+
+
+def test_the_single_use_url_works_once_without_credentials(api, html_mail):
+    url = links(api, html_mail)["single_use_url"]
+    assert_the_file(APIClient().get(url))
+    assert_error(APIClient().get(url), 410, "link_used")
+    assert_the_file(APIClient().get(links(api, html_mail)["single_use_url"]))  # a new read, a new link
+
+
+def test_the_single_use_url_expires(api, html_mail, settings):
+    data = links(api, html_mail)
+    assert data["expires_at"]
     settings.API_DOWNLOAD_LINK_SECONDS = -1
-    assert_error(APIClient().get(link), 410, "link_expired")
+    assert_error(APIClient().get(data["single_use_url"]), 410, "link_expired")
+
+
+def test_images_carried_by_the_message_point_at_their_download_url(api, alice):
+    raw = (Path(__file__).parent.parent / "samples" / "messages" / "apple_mail_related_inline_image.eml").read_bytes()
+    item = deliver(raw, alice)[0]
+    data = api.get(f"/api/emails/{item.pk}").json()
+    [image] = [a for a in data["attachments"] if a["is_inline"]]
+    assert f'src="{image["download_url"]}"' in data["html"]
+    assert "/api/downloads/" not in data["html"]  # no credential-less link in a body that is shown or stored
 
 
 def test_a_tampered_download_link_is_404(api, html_mail):
-    link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    link = links(api, html_mail)["single_use_url"]
     assert_error(APIClient().get(link[:-3] + "xyz"), 404)
 
 
@@ -158,7 +199,7 @@ def test_webmail_and_api_attachment_links_are_not_interchangeable(api, alice, ht
     attachment = html_mail.message.attachments.get()
     webmail_token = attachment_token(user=alice, attachment_id=attachment.pk)
     assert_error(APIClient().get(f"/api/downloads/{webmail_token}"), 404)  # it needs a session, this does not
-    api_link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    api_link = links(api, html_mail)["single_use_url"]
     browser = Client()
     browser.force_login(alice)
     assert browser.get(reverse("mailboxes:attachment", args=[api_link.rsplit("/", 1)[1]])).status_code == 404
@@ -166,9 +207,10 @@ def test_webmail_and_api_attachment_links_are_not_interchangeable(api, alice, ht
 
 
 def test_a_download_link_dies_with_the_users_access(api, alice, html_mail):
-    link = api.get(f"/api/emails/{html_mail.pk}").json()["attachments"][0]["download_url"]
+    data = links(api, html_mail)
     MailboxItem.objects.filter(pk=html_mail.pk).delete()
-    assert_error(APIClient().get(link), 404)
+    assert_error(APIClient().get(data["single_use_url"]), 404)
+    assert_error(api.get(data["download_url"]), 404)
 
 
 def test_raw_returns_the_exact_bytes(api, alice):

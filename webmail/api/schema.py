@@ -19,7 +19,7 @@ _ALWAYS = {
 }
 _EXTRA = {
     "emails_search": {"503": "Search is not available."},
-    "attachments_download": {"410": "The link has expired."},
+    "attachments_single_use": {"410": "The link has expired (`link_expired`) or was used (`link_used`)."},
 }
 
 

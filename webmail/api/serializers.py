@@ -104,17 +104,33 @@ class AttachmentSerializer(serializers.Serializer):
     is_inline = serializers.BooleanField()
     content_id = serializers.CharField(allow_blank=True)
     scan_status = serializers.CharField()
-    download_url = serializers.SerializerMethodField(help_text="Works without credentials until `expires_at`.")
-    expires_at = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField(
+        help_text="Asks for the same credentials as this call (the bearer token or the session); null for an "
+        "attachment found to carry a virus."
+    )
+    single_use_url = serializers.SerializerMethodField(
+        help_text="Works once, without credentials, until `expires_at`: for handing the file to a program "
+        "that has no token (a browser). Keep it secret until it is used."
+    )
+    expires_at = serializers.SerializerMethodField(help_text="When `single_use_url` stops working.")
+
+    def _links(self, attachment):
+        return self.context["attachment_links"].get(attachment.pk)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_download_url(self, attachment) -> str | None:
-        return self.context["download_links"].get(attachment.pk, (None, None))[0]
+        links = self._links(attachment)
+        return links.download_url if links else None
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_single_use_url(self, attachment) -> str | None:
+        links = self._links(attachment)
+        return links.single_use_url if links else None
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_expires_at(self, attachment):
-        expires = self.context["download_links"].get(attachment.pk, (None, None))[1]
-        return expires.isoformat() if expires else None
+        links = self._links(attachment)
+        return links.expires_at.isoformat() if links else None
 
 
 class EmailDetailSerializer(EmailSummarySerializer):
@@ -126,7 +142,7 @@ class EmailDetailSerializer(EmailSummarySerializer):
     text = serializers.SerializerMethodField()
     html = serializers.SerializerMethodField(
         help_text="Sanitised. Remote images are removed unless `remote_images=true`; images the message carries "
-        "(`cid:`) point at their download links."
+        "(`cid:`) point at their `download_url`, which asks for the same credentials as this call."
     )
     remote_images_blocked = serializers.SerializerMethodField(
         help_text="Remote images were removed from `html`: ask again with `remote_images=true` to keep them."

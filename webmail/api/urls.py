@@ -17,7 +17,12 @@ urlpatterns = [
     path("emails/<int:email_id>/labels", views.EmailLabelsView.as_view(), name="api-email-labels"),
     path("emails/<int:email_id>/actions", views.EmailActionView.as_view(), name="api-email-action"),
     path("attachments", views.AttachmentUploadView.as_view(), name="api-attachments"),
-    path("downloads/<str:token>", views.DownloadView.as_view(), name="api-download"),
+    path(
+        "emails/<int:email_id>/attachments/<int:attachment_id>",
+        views.AttachmentView.as_view(),
+        name="api-email-attachment",
+    ),
+    path("downloads/<str:token>", views.SingleUseDownloadView.as_view(), name="api-download"),
     path("mailbox/labels/<int:label_id>", views.LabelMailboxView.as_view(), name="api-mailbox-label"),
     path("mailbox/<str:folder>", views.MailboxView.as_view(), name="api-mailbox"),
     path("threads/<int:thread_id>", views.ThreadView.as_view(), name="api-thread"),

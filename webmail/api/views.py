@@ -6,7 +6,8 @@ exactly like an id that does not exist.
 """
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +28,7 @@ from mailboxes import services as mailbox_services
 from mailboxes.blobstore import read_blob
 from mailboxes.cursors import keyset_page
 from mailboxes.exceptions import DraftNotFound, MessageTooLarge
-from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link
+from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link, use_once
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.parsing import parse_message
 from mailboxes.sanitize import inline_image_urls, sanitize_html
@@ -279,11 +280,17 @@ class DraftSendView(APIView):
 # --- reading ----------------------------------------------------------------------
 
 
-def _download_links(request, item) -> tuple[list, dict]:
-    """The item's attachments, and a signed, expiring download link for each clean one."""
+@dataclass(frozen=True)
+class AttachmentLinks:
+    download_url: str  # needs the caller's credentials, like every other call
+    single_use_url: str  # needs none: works once, until expires_at
+    expires_at: datetime
+
+
+def _attachment_links(request, item) -> tuple[list, dict[int, AttachmentLinks]]:
+    """The item's attachments, and the links of each clean one."""
     attachments = list(item.message.attachments.order_by("position"))
-    lifetime = settings.API_DOWNLOAD_LINK_SECONDS
-    expires = timezone.now() + timedelta(seconds=lifetime)
+    expires = timezone.now() + timedelta(seconds=settings.API_DOWNLOAD_LINK_SECONDS)
     links = {}
     for attachment in attachments:
         if attachment.scan_status == attachment.ScanStatus.INFECTED:
@@ -291,20 +298,24 @@ def _download_links(request, item) -> tuple[list, dict]:
         token = sign_attachment_link(
             kind=LinkKind.API, user_id=request.user.pk, item_id=item.pk, attachment_id=attachment.pk
         )
-        links[attachment.pk] = (request.build_absolute_uri(f"/api/downloads/{token}"), expires)
+        links[attachment.pk] = AttachmentLinks(
+            download_url=request.build_absolute_uri(f"/api/emails/{item.pk}/attachments/{attachment.pk}"),
+            single_use_url=request.build_absolute_uri(f"/api/downloads/{token}"),
+            expires_at=expires,
+        )
     return attachments, links
 
 
 def _detail_data(request, item, *, remote_images: bool = False) -> dict:
     parsed = parse_message(read_blob(item.message.blob))
-    attachments, links = _download_links(request, item)
-    cid_url = inline_image_urls([a for a in attachments if a.pk in links], lambda a: links[a.pk][0])
+    attachments, links = _attachment_links(request, item)
+    cid_url = inline_image_urls([a for a in attachments if a.pk in links], lambda a: links[a.pk].download_url)
     context = {
         "request": request,
         "parsed": parsed,
         "html": sanitize_html(parsed.html, allow_remote_images=remote_images, cid_url=cid_url),
         "attachments": attachments,
-        "download_links": links,
+        "attachment_links": links,
     }
     return s.EmailDetailSerializer(item, context=context).data
 
@@ -406,36 +417,62 @@ class DeliveryView(APIView):
         return Response(s.DeliverySerializer(data).data)
 
 
-class DownloadView(APIView):
-    """The link itself is the credential: signed for one user and attachment, and it expires."""
+def _attachment_response(item, attachment_id) -> HttpResponse:
+    """The bytes of one clean attachment of ``item`` (already checked to be the caller's)."""
+    attachment = item.message.attachments.select_related("blob").filter(pk=attachment_id).first()
+    if attachment is None or attachment.scan_status == attachment.ScanStatus.INFECTED:
+        raise NotFound("No such attachment.")
+    # Never rendered by the browser: a hostile HTML or SVG attachment stays a file.
+    response = HttpResponse(read_blob(attachment.blob), content_type="application/octet-stream")
+    response["Content-Disposition"] = _content_disposition(attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class AttachmentView(APIView):
+    @extend_schema(
+        operation_id="attachments_download",
+        summary="Download an attachment (`download_url` of the message's `attachments`)",
+        description="Asks for the same credentials as every other call (the bearer token or the session); "
+        "anyone whose mailbox does not hold the message gets a 404.",
+        parameters=[EMAIL_ID, OpenApiParameter("attachment_id", int, OpenApiParameter.PATH)],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        tags=["attachments"],
+    )
+    def get(self, request, email_id, attachment_id):
+        item = selectors.get_item_for_user(user=request.user, item_id=email_id)
+        return _attachment_response(item, attachment_id)
+
+
+class SingleUseDownloadView(APIView):
+    """The link is the credential: signed for one user, message and attachment; it expires, and works once."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
 
     @extend_schema(
-        operation_id="attachments_download",
-        summary="Download an attachment (a link from the message's `attachments`)",
+        operation_id="attachments_single_use",
+        summary="Download an attachment without credentials, once (`single_use_url` of the message's `attachments`)",
+        description="For a program that hands the file's address to something without the token (a browser, "
+        "a download manager). The link works once, until `expires_at` (`API_DOWNLOAD_LINK_SECONDS`, "
+        "300 by default), and only while the user it was made for still holds the message; read the "
+        "message again for a new one. Treat it as a secret until it is used.",
         auth=[],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
         tags=["attachments"],
     )
     def get(self, request, token):
-        link = read_attachment_link(token, kind=LinkKind.API, max_age=settings.API_DOWNLOAD_LINK_SECONDS)
-        user_id, item_id, attachment_id = link.user_id, link.item_id, link.attachment_id
-        if item_id is None:
+        max_age = settings.API_DOWNLOAD_LINK_SECONDS
+        link = read_attachment_link(token, kind=LinkKind.API, max_age=max_age)
+        if link.item_id is None:
             raise NotFound("No such download.")
-        user = User.objects.filter(pk=user_id, is_active=True).first()
+        user = User.objects.filter(pk=link.user_id, is_active=True).first()
         if user is None:
             raise NotFound("No such download.")
-        item = selectors.get_item_for_user(user=user, item_id=item_id)
-        attachment = item.message.attachments.select_related("blob").filter(pk=attachment_id).first()
-        if attachment is None or attachment.scan_status == attachment.ScanStatus.INFECTED:
-            raise NotFound("No such download.")
-        # Never rendered by the browser: a hostile HTML or SVG attachment stays a file.
-        response = HttpResponse(read_blob(attachment.blob), content_type="application/octet-stream")
-        response["Content-Disposition"] = _content_disposition(attachment.filename)
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        item = selectors.get_item_for_user(user=user, item_id=link.item_id)
+        use_once(link, max_age=max_age)
+        return _attachment_response(item, link.attachment_id)
 
 
 def _content_disposition(filename: str) -> str:
