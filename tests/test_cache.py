@@ -1,6 +1,10 @@
 """The shared cache: CACHE_URL, counters that every process sees, and an incr that keeps the expiry."""
 
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,6 +16,16 @@ from webmail import ratelimit
 from webmail.cache import DEFAULT_TABLE, DatabaseCache, cache_from_url
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+ROOT = Path(__file__).resolve().parent.parent
+
+# One web process: counts four failures for alice in a fixed window, then says whether the limit of 8 is reached.
+FOUR_FAILURES = (
+    "import django; django.setup(); from webmail import ratelimit; "
+    "limit, now = ratelimit.Limit('signin', 8, 900), 9000.0; "
+    "ratelimit.count_failure([(limit, 'alice')], now=now); ratelimit.count_failure([(limit, 'alice')], now=now); "
+    "ratelimit.count_failure([(limit, 'alice')], now=now); ratelimit.count_failure([(limit, 'alice')], now=now); "
+    "print('exceeded' if ratelimit.exceeded([(limit, 'alice')], now=now) else 'under')"
+)
 
 
 def test_cache_url_picks_the_backend():
@@ -36,6 +50,53 @@ def test_deploy_checks_warn_about_a_cache_of_one_process(settings):
     assert "webmail.W003" in {message.id for message in run_checks(include_deployment_checks=True)}
     settings.CACHES = {"default": cache_from_url("")}
     assert "webmail.W003" not in {message.id for message in run_checks(include_deployment_checks=True)}
+
+
+SETUP = "import django; django.setup(); from django.core.cache import cache"
+# Increments one counter 1000 times as fast as it can, from one process: two at once lose
+# hundreds of counts with Django's own database-cache incr (a get, then a set).
+INCREMENTS = f"{SETUP}\nfor _ in range(1000): cache.incr('n')"
+
+
+@pytest.fixture
+def embedded_defaults(tmp_path):
+    """Runs Python in a new process configured like a fresh clone (a SQLite file, no CACHE_URL)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "DATABASE_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="webmail.settings",
+        VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'webmail.sqlite3'}",
+    )
+
+    def start(*args):
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and fixed scripts
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def run(*args):
+        process = start(*args)
+        out, err = process.communicate()
+        assert process.returncode == 0, err
+        return out.strip()
+
+    run("manage.py", "createcachetable")
+    return start, run
+
+
+def test_two_processes_on_the_embedded_defaults_share_one_count(embedded_defaults):
+    _start, run = embedded_defaults
+    assert run("-c", FOUR_FAILURES) == "under"
+    assert run("-c", FOUR_FAILURES) == "exceeded"
+
+
+def test_concurrent_increments_from_two_processes_are_all_counted(embedded_defaults):
+    start, run = embedded_defaults
+    run("-c", f"{SETUP}; cache.set('n', 0, 3600)")
+    processes = [start("-c", INCREMENTS), start("-c", INCREMENTS)]
+    for process in processes:
+        _out, err = process.communicate()
+        assert process.returncode == 0, err
+    assert run("-c", f"{SETUP}; print(cache.get('n'))") == "2000"
 
 
 def _database_cache():
