@@ -13,6 +13,7 @@ urlpatterns = [
     path("search/", lists.search, name="search"),
     path("actions/", lists.bulk_action, name="bulk_action"),
     path("t/<int:thread_id>/", conversation.thread, name="thread"),
+    path("t/<int:thread_id>/action/", conversation.thread_action, name="thread_action"),
     path("m/<int:item_id>/action/", conversation.item_action, name="item_action"),
     path("m/<int:item_id>/body/", conversation.body, name="body"),
     path("m/<int:item_id>/original/", conversation.original, name="original"),

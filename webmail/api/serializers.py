@@ -316,6 +316,15 @@ class BulkActionSerializer(ActionSerializer):
     ids = serializers.ListField(child=pk_field(), min_length=1, max_length=1000, help_text="emailIds")
 
 
+class ThreadActionSerializer(ActionSerializer):
+    scope = serializers.ChoiceField(
+        choices=[*Folder.values, "starred"],
+        required=False,
+        help_text="Only the conversation's messages in this list, as the webmail does from that list "
+        "(archiving from `inbox` leaves the Sent copies in Sent). Absent: all of them but the trashed ones.",
+    )
+
+
 # --- query strings ------------------------------------------------------------
 
 

@@ -627,3 +627,21 @@ class LabelView(APIView):
     def delete(self, request, label_id):
         mailbox_services.delete_label(user=request.user, label_id=label_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ThreadActionView(APIView):
+    @extend_schema(
+        operation_id="threads_action",
+        summary="The same change to a whole conversation, or to its messages in one list (`scope`)",
+        request=s.ThreadActionSerializer,
+        responses={200: s.CountSerializer},
+        examples=[
+            OpenApiExample("Archive from the Inbox", value={"action": "archive", "scope": "inbox"}, request_only=True)
+        ],
+        tags=["threads"],
+    )
+    def post(self, request, thread_id):
+        data = _valid(s.ThreadActionSerializer, request.data).validated_data
+        thread = selectors.get_thread_for_user(user=request.user, thread_id=thread_id)
+        ids = selectors.item_ids_of_threads(user=request.user, thread_ids=[thread.pk], view=data.get("scope"))
+        return Response({"updated": _ACTIONS[data["action"]](request.user, ids, data) if ids else 0})
