@@ -24,6 +24,7 @@ urlpatterns = [
     path("compose/discard/", compose.discard, name="discard"),
     path("compose/upload/", compose.upload, name="upload"),
     path("compose/suggest/", compose.suggest, name="suggest"),
+    path("compose/warnings/", compose.recipient_warnings, name="recipient_warnings"),
     path("outbox/<int:item_id>/undo/", compose.undo, name="undo"),
     path("outbox/<int:item_id>/send-now/", compose.send_now, name="send_now"),
     path("poll/", live.poll, name="poll"),

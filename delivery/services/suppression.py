@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from delivery.models import DeliveryEvent, Suppression
 from webmail.lookups import any_of
@@ -140,3 +141,17 @@ def describe(entry: Suppression) -> dict:
         "source": entry.source,
         "detail": entry.detail[:300],
     }
+
+
+def refusals_of(recipient_ids) -> dict[int, dict]:
+    """``{recipient id: {"reason": …, "since": datetime, "detail": …}}``: why each refused recipient was refused.
+
+    Read from the refusal's event, as the list stood then (the entry may have changed or expired since).
+    """
+    events = DeliveryEvent.objects.filter(any_of("recipient_id", set(recipient_ids)), event_type="rejected")
+    refusals = {}
+    for recipient_id, metadata in events.order_by("timestamp", "pk").values_list("recipient_id", "metadata"):
+        entry = metadata.get("suppression")
+        if entry:
+            refusals[recipient_id] = {**entry, "since": parse_datetime(entry["since"])}
+    return refusals

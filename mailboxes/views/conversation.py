@@ -10,9 +10,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from delivery.services.suppression import refusals_of
 from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
@@ -28,6 +30,14 @@ from mailboxes.views.common import (
     user_errors,
 )
 from webmail.errors import NotFound
+
+# Why the suppression list refused a recipient, as its delivery badge says it.
+_REFUSAL_REASONS = {
+    "hard_bounce": gettext_lazy("bounced"),
+    "complaint": gettext_lazy("reported as spam"),
+    "unsubscribe": gettext_lazy("unsubscribed"),
+    "manual": gettext_lazy("blocked by an admin"),
+}
 
 # Shown inline in the page (never SVG: it can carry script).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -160,6 +170,13 @@ def _prepare(request, item: MailboxItem) -> None:
     ]
     is_own_sent = item.origin == MailboxItem.Origin.SENT and message.sender_id == request.user.pk
     item.delivery = list(message.recipients.all()) if is_own_sent and not item.is_draft else []
+    refused = [r for r in item.delivery if r.status == Recipient.Status.SUPPRESSED]
+    if refused:  # the badge says why: which list, since when
+        refusals = refusals_of(r.pk for r in refused)
+        for recipient in refused:
+            refusal = recipient.refusal = refusals.get(recipient.pk)
+            if refusal:
+                refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
     # Collapsed messages are rendered too (a click on <details> opens them without a request);
     # their HTML frames load lazily, when opened.
     parsed = parse_message(read_blob(message.blob))
