@@ -77,6 +77,8 @@ def remove_suppression(*, address: str) -> bool:
 def suppressed_among(addresses, *, now: datetime | None = None) -> dict[str, Suppression]:
     """``{lower-case address: entry}`` for those of ``addresses`` on the list (not expired), in one query."""
     wanted = {a.lower() for a in addresses}
+    if not wanted:
+        return {}
     active = Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now())
     return {s.address: s for s in Suppression.objects.filter(any_of("address", wanted)).filter(active)}
 

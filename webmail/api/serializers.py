@@ -228,6 +228,10 @@ class SendResultSerializer(serializers.Serializer):
     status = serializers.CharField()
     delivery_url = serializers.URLField(help_text="Per-recipient status and events.")
     recipients = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    warnings = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="Recipients who bounced before (`address`, `bounced_at`, `reason`): the message is tried anyway.",
+    )
 
 
 class UploadResultSerializer(serializers.Serializer):
