@@ -36,14 +36,14 @@ class DeliveryEventAdmin(admin.ModelAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    """Addresses nothing is sent to. Admins may add (manual) and remove entries, through the services."""
+    """Addresses bulk mail is not sent to. Admins may add (manual) and remove entries, through the services."""
 
-    list_display = ("address", "reason", "created_at", "detail_preview")
-    list_filter = ("reason",)
+    list_display = ("address", "reason", "source", "created_at", "expires_at", "detail_preview")
+    list_filter = ("reason", "source")
     search_fields = ("address", "detail")
     date_hierarchy = "created_at"
-    fields = ("address", "reason", "detail", "source_event", "created_at")
-    readonly_fields = ("source_event", "created_at")
+    fields = ("address", "reason", "detail", "source", "source_event", "created_at", "expires_at")
+    readonly_fields = ("source", "source_event", "created_at", "expires_at")
     raw_id_fields = ("source_event",)
     actions = ["remove_selected"]
 

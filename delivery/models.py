@@ -43,7 +43,12 @@ class DeliveryEvent(models.Model):
 
 
 class Suppression(models.Model):
-    """An address nothing is sent to any more: it bounced hard, complained, or an admin said so."""
+    """An address bulk mail is not sent to: it bounced hard, complained, unsubscribed, or an admin said so.
+
+    Only bulk streams are held to it; a person's own mail is tried anyway (with
+    a warning at compose time). A bounce entry expires (the mailbox may come
+    back); complaints, unsubscribes and an admin's entries do not.
+    """
 
     class Reason(models.TextChoices):
         HARD_BOUNCE = "hard_bounce", "Hard bounce"
@@ -51,11 +56,19 @@ class Suppression(models.Model):
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         MANUAL = "manual", "Added by an admin"
 
+    class Source(models.TextChoices):
+        DELIVERY = "delivery", "Our delivery attempt"
+        REPORT = "report", "A bounce or complaint report received"
+        ESP = "esp", "The sending provider's webhook"
+        ADMIN = "admin", "An admin"
+
     address = models.CharField(max_length=320, unique=True, help_text="Lower-case.")
     reason = models.CharField(max_length=12, choices=Reason.choices)
+    source = models.CharField(max_length=10, choices=Source.choices, blank=True, help_text="Empty: not recorded.")
     detail = models.TextField(blank=True)
     source_event = models.ForeignKey(DeliveryEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never.")
 
     class Meta:
         ordering = ["-created_at"]

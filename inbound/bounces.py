@@ -39,7 +39,7 @@ from delivery import verp
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services.events import record_delivery_event, refresh_message_status
 from delivery.services.notices import notify_sender_of_failures
-from delivery.services.suppression import suppress_address
+from delivery.services.suppression import suppress_address, suppress_after_bounce
 from mailboxes.models import Recipient
 from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.text import decode_bytes
@@ -707,12 +707,11 @@ def _record_bounce(recipient: Recipient, report: Report, reported: ReportedRecip
         **details,
     )
     if is_address_failure(status):
-        suppress_address(
-            address=recipient.address,
-            reason=Suppression.Reason.HARD_BOUNCE,
-            detail=reported.diagnostic or status,
-            source_event=event,
-        )
+        suppress_after_bounce(
+            address=recipient.address, domain=recipient.domain, enhanced_status=status,
+            detail=reported.diagnostic or status, source=Suppression.Source.REPORT, source_event=event,
+            now=event.timestamp,
+        )  # fmt: skip
     refresh_message_status(recipient.message)
     return event
 
@@ -755,6 +754,7 @@ def _record_complaint(
         address=recipient.address,
         reason=Suppression.Reason.COMPLAINT,
         detail=f"{report.feedback_type} report from {report.reporter}".strip(),
+        source=Suppression.Source.REPORT,
         source_event=event,
     )
     return event

@@ -48,6 +48,12 @@ class Message(models.Model):
         FAILED = "failed", "Failed"
         RECEIVED = "received", "Received"
 
+    class Stream(models.TextChoices):
+        """What kind of sending an outgoing message is: the suppression list binds only bulk streams."""
+
+        PERSONAL = "personal", "Personal (a person writing)"
+        BULK = "bulk", "Bulk or marketing"
+
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="messages")
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -58,6 +64,7 @@ class Message(models.Model):
         help_text="The hosted user who wrote it, for mail sent from here.",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    stream = models.CharField(max_length=10, choices=Stream.choices, default=Stream.PERSONAL)
     # Message-IDs are stored without angle brackets, as threading compares them.
     message_id = models.CharField(max_length=998, blank=True, db_index=True)
     in_reply_to = models.CharField(max_length=998, blank=True)

@@ -329,6 +329,12 @@ OUTBOUND_DOMAIN_CONCURRENCY = env_int("OUTBOUND_DOMAIN_CONCURRENCY", 10)
 OUTBOUND_DOMAIN_RATE_PER_MINUTE = env_int("OUTBOUND_DOMAIN_RATE_PER_MINUTE", 3000)
 OUTBOUND_SENDER_RATE_PER_MINUTE = env_int("OUTBOUND_SENDER_RATE_PER_MINUTE", 3000)
 OUTBOUND_THROTTLE_DELAY_SECONDS = env_int("OUTBOUND_THROTTLE_DELAY_SECONDS", 30)
+# "Host unknown" (NXDOMAIN) can be a DNS blip: a destination domain is retried for this
+# long after its first such answer before its mail bounces (and its addresses are suppressed).
+OUTBOUND_HOST_UNKNOWN_RETRY_SECONDS = env_int("OUTBOUND_HOST_UNKNOWN_RETRY_SECONDS", 4 * 3600)
+# How long a hard bounce keeps an address on the (bulk) suppression list; 0: for ever.
+# Complaints, unsubscribes and an admin's entries never expire.
+SUPPRESSION_BOUNCE_DAYS = env_int("SUPPRESSION_BOUNCE_DAYS", 90)
 
 # The MX (manage.py runsmtpd).
 SMTPD_HOST = env_str("SMTPD_HOST", "127.0.0.1")

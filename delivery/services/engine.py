@@ -1,7 +1,8 @@
 """The delivery engine: claim due recipients, hand them to the transport, record what happened.
 
 1. **Claim** due recipients in a short transaction, with row locks that skip
-   rows another worker holds; drop the suppressed ones; hold back what would
+   rows another worker holds; refuse bulk mail to suppressed addresses (and
+   tell the sender why); hold back what would
    exceed a domain's concurrency or rate, or a sender's rate; lease the rest.
 2. **Deliver** outside any transaction: hosted recipients are placed in their
    mailbox, the others go to the transport grouped by destination domain,
@@ -9,7 +10,8 @@
 3. **Record** each outcome only if our lease still holds (a worker that lost
    its lease to the reconciler records nothing): 2xx sent; 4xx deferred with
    exponential backoff until the queue lifetime ends; 5xx bounced, hard
-   bounces suppressed; anything unexpected goes to the dead-letter state.
+   bounces suppressed; a domain that does not resolve is retried for a while
+   first (it may be a DNS blip); anything unexpected goes to the dead-letter state.
 """
 
 import logging
@@ -39,7 +41,13 @@ from delivery.services.events import (
 )
 from delivery.services.notices import notify_sender_of_failures
 from delivery.services.rates import count_attempts, recent_attempts
-from delivery.services.suppression import suppress_address, suppressed_among
+from delivery.services.suppression import (
+    HOST_UNKNOWN,
+    describe,
+    host_unknown_for_long,
+    suppress_after_bounce,
+    suppressed_among,
+)
 from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
@@ -107,7 +115,7 @@ def deliver_batch(*, message_id: int | None = None, queue: str | None = None, li
 def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: int, report: RunReport) -> Claim:
     now = timezone.now()
     claim = Claim(token=uuid.uuid4().hex)
-    rejected: set[int] = set()
+    rejected: dict[int, list[Recipient]] = defaultdict(list)
     with transaction.atomic():
         due = Recipient.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             status__in=DUE_STATUSES, next_attempt_at__lte=now
@@ -127,7 +135,10 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         }
         for recipient in candidates:
             recipient.message = messages[recipient.message_id]
-        suppressed = suppressed_among(r.address for r in candidates)
+        # A person's own mail is tried whatever the (bulk) suppression list says.
+        suppressed = suppressed_among(
+            (r.address for r in candidates if r.message.stream != Message.Stream.PERSONAL), now=now
+        )
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
         throttled = []
@@ -135,7 +146,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             entry = suppressed.get(recipient.address.lower())
             if entry is not None:
                 _reject_suppressed(recipient, entry)
-                rejected.add(recipient.message_id)
+                rejected[recipient.message_id].append(recipient)
                 report.suppressed += 1
             elif room.take(recipient):
                 claim.recipients.append(recipient)
@@ -166,6 +177,8 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
     # rows are shared by all workers and stay locked only for that statement.
     count_attempts(domains=room.taken_by_domain, senders=room.taken_by_sender, now=now)
     refresh_message_statuses(rejected)
+    for message_id, recipients in rejected.items():  # a refused send is a failure its sender hears of
+        notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
     return claim
 
 
@@ -175,7 +188,13 @@ def _reject_suppressed(recipient: Recipient, entry: Suppression) -> None:
         event_type="rejected",
         reject_reason="unsubscribed" if entry.reason == Suppression.Reason.UNSUBSCRIBE else "bounced",
         transport="suppression",
-        description=f"{recipient.address} is on the suppression list ({entry.get_reason_display().lower()}).",
+        description=(
+            f"Not sent: {recipient.address} is on the suppression list for bulk mail since "
+            f"{entry.created_at:%Y-%m-%d} ({entry.get_reason_display().lower()}"
+            f"{': ' + ' '.join(entry.detail.split())[:300] if entry.detail else ''})."
+        ),
+        enhanced_status="5.7.1",  # delivery not authorised: our policy, not the recipient's server
+        metadata={"suppression": describe(entry)},
     )
 
 
@@ -367,13 +386,17 @@ def record_results(
         )
         events, hard_bounces = [], []
         updates: dict[int, dict] = {}
+        host_unknown = {r.domain for r, result in outcomes if _is_host_unknown(result)}
+        lasting_host_unknown = {d for d in host_unknown if host_unknown_for_long(domain=d, now=now)}
         for recipient, result in outcomes:
             if recipient.pk not in held:
                 logger.warning(
                     "lost the lease on recipient %s; its outcome (%s) is not recorded", recipient.pk, result.outcome
                 )
                 continue
-            counted, event_type, details, fields = _outcome(recipient, result, transport_name, now)
+            counted, event_type, details, fields = _outcome(
+                recipient, result, transport_name, now, retry_host_unknown=recipient.domain not in lasting_host_unknown
+            )
             fields |= status_fields_for_event(
                 recipient, event_type, description=details.get("description", ""), mta_response=result.response,
                 smtp_code=result.smtp_code, enhanced_status=details["enhanced_status"],
@@ -394,12 +417,11 @@ def record_results(
         _update_recipients(updates, now)
         insert_objects(events)
         for recipient, result, event in hard_bounces:
-            suppress_address(
-                address=recipient.address,
-                reason=Suppression.Reason.HARD_BOUNCE,
-                detail=result.response,
-                source_event=event if event.pk else None,
-            )
+            suppress_after_bounce(
+                address=recipient.address, domain=recipient.domain, enhanced_status=result.enhanced_status,
+                detail=result.response, source=Suppression.Source.DELIVERY, source_event=event if event.pk else None,
+                now=now,
+            )  # fmt: skip
 
 
 def _update_recipients(updates: dict[int, dict], now) -> None:
@@ -434,7 +456,14 @@ def _update_recipients(updates: dict[int, dict], now) -> None:
         cursor.execute(sql, [now, rows])
 
 
-def _outcome(recipient: Recipient, result: Result, transport_name: str, now) -> tuple[str, str, dict, dict]:
+def _is_host_unknown(result: Result) -> bool:
+    """Our own DNS lookup found no such domain (not a remote server's reply)."""
+    return result.outcome == Outcome.BOUNCED and result.enhanced_status == HOST_UNKNOWN and result.smtp_code is None
+
+
+def _outcome(
+    recipient: Recipient, result: Result, transport_name: str, now, *, retry_host_unknown: bool
+) -> tuple[str, str, dict, dict]:
     """``(report field, event type, event details, extra Recipient fields)`` for one result."""
     transport = "local" if result.remote_host == "local" else transport_name
     details = {
@@ -451,6 +480,13 @@ def _outcome(recipient: Recipient, result: Result, transport_name: str, now) -> 
         event_type = "delivered" if transport == "local" else "sent"
         return event_type, event_type, details, fields
     expired = recipient.expires_at is not None and now >= recipient.expires_at
+    if retry_host_unknown and _is_host_unknown(result) and not expired:
+        fields["next_attempt_at"] = now + backoff(recipient.attempts)
+        details["description"] = (
+            f"{recipient.domain} was not found in the DNS; that may pass, so it is tried again "
+            f"(for up to {settings.OUTBOUND_HOST_UNKNOWN_RETRY_SECONDS // 3600} hours after the first such answer)."
+        )
+        return "deferred", "deferred", details, fields
     if result.outcome == Outcome.DEFERRED and not expired:
         fields["next_attempt_at"] = now + backoff(recipient.attempts)
         return "deferred", "deferred", details, fields

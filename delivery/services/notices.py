@@ -90,6 +90,8 @@ def _delivery_status(message: Message, recipients: list[Recipient], reporting_mt
 
 
 def _explain(recipient: Recipient) -> str:
+    if recipient.status == Recipient.Status.SUPPRESSED:  # refused here, before any attempt: the reason is ours
+        return _one_line(recipient.response)
     if recipient.status == Recipient.Status.BOUNCED and recipient.enhanced_status == "4.4.7":
         return f"The receiving server kept refusing it for too long. Last reply: {_one_line(recipient.response)}"
     if recipient.enhanced_status.startswith("5.1."):

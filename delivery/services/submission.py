@@ -50,6 +50,7 @@ def send_message(
     idempotency_key: str | None = None,
     queue: str = Recipient.Queue.TRANSACTIONAL,
     sent_at: datetime | None = None,
+    stream: str = Message.Stream.PERSONAL,
 ) -> Message:
     """Queue a new message for delivery and return it.
 
@@ -57,7 +58,9 @@ def send_message(
     uploads. With an ``idempotency_key`` already used by this user for the
     same request, the first message is returned and nothing is sent again; the
     same key with a different request raises ``IdempotencyKeyReused``.
-    ``sent_at`` back-dates the message (imports and demo data only).
+    ``sent_at`` back-dates the message (imports and demo data only). A
+    ``stream`` other than personal (bulk, marketing) is held to the suppression
+    list at send time; a person's own mail is not.
     """
     files = [*attachments, *attachments_from_uploads(user=user, upload_ids=upload_ids)]
     in_reply_to, references = reply_headers(user=user, item_id=in_reply_to_item_id)
@@ -75,7 +78,9 @@ def send_message(
     raw = render(composition, date=now, include_bcc=False)
     try:
         with transaction.atomic():
-            message, _ = store_message(raw=raw, status=Message.Status.QUEUED, sender=user, created_at=now)
+            message, _ = store_message(
+                raw=raw, status=Message.Status.QUEUED, sender=user, created_at=now, stream=stream
+            )
             if idempotency_key:
                 IdempotencyKey.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint, message=message)
             place_message(

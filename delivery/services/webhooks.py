@@ -51,7 +51,11 @@ def record_esp_event(*, esp_name: str, event) -> DeliveryEvent | None:
             reason = Suppression.Reason.HARD_BOUNCE
         if reason:
             suppress_address(
-                address=recipient.address, reason=reason, detail=event.description or "", source_event=recorded
+                address=recipient.address,
+                reason=reason,
+                detail=event.description or "",
+                source=Suppression.Source.ESP,
+                source_event=recorded,
             )
         refresh_message_status(recipient.message)
     if event.event_type == "bounced":

@@ -15,6 +15,7 @@ def store_message(
     sender=None,
     created_at=None,
     parsed: ParsedMessage | None = None,
+    stream: str = Message.Stream.PERSONAL,
 ) -> tuple[Message, ParsedMessage]:
     """Keep the exact bytes and a parsed view of them. Never fails on malformed mail.
 
@@ -26,7 +27,7 @@ def store_message(
     if parsed is None:
         parsed = parse_message(raw)
     with transaction.atomic():
-        message = Message(blob=store_blob(raw), sender=sender, status=status, size=len(raw))
+        message = Message(blob=store_blob(raw), sender=sender, status=status, size=len(raw), stream=stream)
         if created_at is not None:
             message.created_at = created_at
         _apply_parsed(message, parsed)

@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy
 
-from mailboxes import services
+from mailboxes import selectors, services
 from mailboxes.models import Folder, MailboxItem, Message
 
 
@@ -72,3 +72,19 @@ def applicable_item_ids(action: str, user, item_ids: list[int]) -> list[int]:
     if action in ("restore", "delete"):
         items = items.filter(folder__in=[Folder.TRASH, Folder.SPAM])
     return list(items.values_list("pk", flat=True))
+
+
+def run_conversation_action(
+    action: str, user, thread_ids: list, *, view: str | None, view_label=None, label_id=None
+) -> int:
+    """Apply ``action`` to whole conversations as the list ``view`` shows them; 0 when nothing applied.
+
+    Only the conversation's messages in that list change (archiving from the
+    Inbox leaves the Sent copies in Sent), whether the action comes from the
+    list's checkboxes or from the conversation's own page.
+    """
+    item_ids = selectors.item_ids_of_threads(user=user, thread_ids=thread_ids, view=view, label_id=view_label)
+    item_ids = applicable_item_ids(action, user, item_ids)
+    if not item_ids:
+        return 0
+    return run_action(action, user, item_ids, label_id=label_id)

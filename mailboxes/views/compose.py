@@ -1,6 +1,7 @@
 """Writing mail: compose, reply, reply all, forward, drafts saved as you type, uploads, send with Undo."""
 
 import re
+from email.utils import getaddresses
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import addresses_of
+from delivery.services.suppression import bounce_warnings
 from mailboxes import selectors
 from mailboxes.blobstore import read_blob
 from mailboxes.models import MailboxItem, Message
@@ -137,11 +139,18 @@ def _answer(user, item: MailboxItem, mode: str, own: set[str]) -> dict:
     return values
 
 
+def _bounce_warnings(*fields: str) -> list:
+    """The recipients in the To/Cc/Bcc fields that bounced before: mail to them is tried anyway, with a warning."""
+    addresses = [address for _name, address in getaddresses(list(fields)) if "@" in address]
+    return bounce_warnings(addresses) if addresses else []
+
+
 def _compose_context(request, initial: dict, error: UserError | None = None) -> dict:
     return {
         **sidebar_context(request.user),
         "view": "compose",
         "form": initial,
+        "bounce_warnings": _bounce_warnings(initial.get("to", ""), initial.get("cc", ""), initial.get("bcc", "")),
         "from_addresses": addresses_of(request.user),
         "error": error,
         "max_bytes": settings.MAIL_MAX_MESSAGE_BYTES,
@@ -265,6 +274,14 @@ def suggest(request):
     prefix = f"{head.strip()}, " if head.strip() else ""
     values = [prefix + (_format_pairs([o])) for o in options]
     return render(request, "mailboxes/compose.html#suggestions", {"values": values})
+
+
+@login_required
+@require_GET
+def recipient_warnings(request):
+    """The warnings under the address fields, again after they changed (htmx)."""
+    fields = (request.GET.get(name, "") for name in ("to", "cc", "bcc"))
+    return render(request, "mailboxes/compose.html#recipient-warnings", {"bounce_warnings": _bounce_warnings(*fields)})
 
 
 @login_required

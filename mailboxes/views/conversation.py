@@ -10,15 +10,17 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from delivery.services.suppression import refusals_of
 from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
 from mailboxes.sanitize import inline_image_urls, sanitize_html
-from mailboxes.views.actions import applicable_item_ids, run_action
+from mailboxes.views.actions import applicable_item_ids, bulk_actions_for, run_action, run_conversation_action
 from mailboxes.views.common import (
     attachment_token,
     read_attachment_token,
@@ -28,6 +30,14 @@ from mailboxes.views.common import (
     user_errors,
 )
 from webmail.errors import NotFound
+
+# Why the suppression list refused a recipient, as its delivery badge says it.
+_REFUSAL_REASONS = {
+    "hard_bounce": gettext_lazy("bounced"),
+    "complaint": gettext_lazy("reported as spam"),
+    "unsubscribe": gettext_lazy("unsubscribed"),
+    "manual": gettext_lazy("blocked by an admin"),
+}
 
 # Shown inline in the page (never SVG: it can carry script).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -67,7 +77,7 @@ def thread(request, thread_id: int):
         )
         item.expanded = position == len(items) - 1 or item.pk in unread or failed
         _prepare(request, item)
-    view, label = _list_of(request)
+    view, label = _list_of(request, view=request.GET.get("view"), label_id=request.GET.get("label"))
     newer, older = selectors.neighbour_threads(
         user=request.user, view=view, thread=conversation, label_id=label.pk if label else None
     )
@@ -82,16 +92,49 @@ def thread(request, thread_id: int):
         "items": items,
         "back_url": _back_url(view, label),
         "user_labels": selectors.labels_of(user=request.user),
+        # The conversation is open, so read; stars belong to single messages (``s`` stars the latest).
+        "conversation_actions": [a for a in bulk_actions_for(view) if a[0] not in ("read", "star", "unstar")],
     }
     return render(request, "mailboxes/thread.html", context)
 
 
-def _list_of(request) -> tuple[str, Label | None]:
+# After these the conversation is no longer in the list it was opened from (or, for
+# "unread", opening it again would mark it read): back to that list.
+_LEAVING_ACTIONS = frozenset({"archive", "inbox", "trash", "spam", "not_spam", "restore", "delete", "unread"})
+
+
+@login_required
+@require_POST
+@user_errors
+def thread_action(request, thread_id: int):
+    """The conversation's own buttons (and ``e``, ``#``): the whole conversation, as its list shows it."""
+    conversation = selectors.get_thread_for_user(user=request.user, thread_id=thread_id)
+    action = request.POST.get("action", "")
+    view, label = _list_of(request, view=request.POST.get("view"), label_id=request.POST.get("view_label"))
+    if action not in {name for name, _text in bulk_actions_for(view)} | {"label", "unlabel"}:
+        raise Http404("No such action.")
+    changed = run_conversation_action(
+        action,
+        request.user,
+        [conversation.pk],
+        view=view if view != "search" else None,
+        view_label=label.pk if label else None,
+        label_id=request.POST.get("label") or None,
+    )
+    if not changed:
+        messages.info(request, _("Nothing to change."))
+    if action in _LEAVING_ACTIONS:
+        back = request.POST.get("back", "")
+        return redirect_after_post(request, back if _is_local(back) else reverse("mailboxes:inbox"))
+    return redirect_after_post(request, safe_next(request, reverse("mailboxes:thread", args=[conversation.pk])))
+
+
+def _list_of(request, *, view: str | None, label_id) -> tuple[str, Label | None]:
     """The list the conversation was opened from (``?view=…&label=…``); the inbox when unknown."""
-    view = request.GET.get("view") or Folder.INBOX
+    view = view or Folder.INBOX
     if view == selectors.LABEL:
         try:
-            return view, selectors.get_label_for_user(user=request.user, label_id=request.GET.get("label"))
+            return view, selectors.get_label_for_user(user=request.user, label_id=label_id)
         except NotFound:
             return Folder.INBOX, None
     return view, None
@@ -127,6 +170,13 @@ def _prepare(request, item: MailboxItem) -> None:
     ]
     is_own_sent = item.origin == MailboxItem.Origin.SENT and message.sender_id == request.user.pk
     item.delivery = list(message.recipients.all()) if is_own_sent and not item.is_draft else []
+    refused = [r for r in item.delivery if r.status == Recipient.Status.SUPPRESSED]
+    if refused:  # the badge says why: which list, since when
+        refusals = refusals_of(r.pk for r in refused)
+        for recipient in refused:
+            refusal = recipient.refusal = refusals.get(recipient.pk)
+            if refusal:
+                refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
     # Collapsed messages are rendered too (a click on <details> opens them without a request);
     # their HTML frames load lazily, when opened.
     parsed = parse_message(read_blob(message.blob))

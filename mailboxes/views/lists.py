@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from mailboxes import selectors, services
-from mailboxes.views.actions import ACTION_LABELS, applicable_item_ids, bulk_actions_for, run_action
+from mailboxes.views.actions import ACTION_LABELS, bulk_actions_for, run_conversation_action
 from mailboxes.views.common import redirect_after_post, safe_next, sidebar_context, user_errors
 
 FOLDER_TITLES = {
@@ -133,11 +133,15 @@ def bulk_action(request):
     if not thread_ids:
         messages.error(request, _("Select at least one conversation."))
         return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
-    scope_label = request.POST.get("view_label") or None
-    item_ids = selectors.item_ids_of_threads(user=request.user, thread_ids=thread_ids, view=view, label_id=scope_label)
-    item_ids = applicable_item_ids(action, request.user, item_ids)
-    if item_ids:
-        count = run_action(action, request.user, item_ids, label_id=label_id)
+    count = run_conversation_action(
+        action,
+        request.user,
+        thread_ids,
+        view=view,
+        view_label=request.POST.get("view_label") or None,
+        label_id=label_id,
+    )
+    if count:
         messages.success(request, _("Done: %(count)d message(s).") % {"count": count})
     else:
         messages.info(request, _("Nothing to change."))

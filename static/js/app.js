@@ -124,6 +124,11 @@
     if (target) { target.click(); return true; }
     return false;
   }
+  function conversationAction(name) {
+    var button = $('[data-conversation-action="' + name + '"]');
+    if (button) { button.click(); return true; }
+    return false;
+  }
   function follow(attribute) {
     var url = $("article.conversation").getAttribute(attribute);
     if (url) { window.location.href = url; return true; }
@@ -134,8 +139,9 @@
     "r": function () { return inConversation() && clickIn("[data-shortcut-reply]"); },
     "a": function () { return inConversation() && clickIn("[data-shortcut-reply-all]"); },
     "f": function () { return inConversation() && clickIn("[data-shortcut-forward]"); },
-    "e": function () { return inConversation() ? clickIn("[data-shortcut-archive]") : listAction("archive"); },
-    "#": function () { return inConversation() ? clickIn("[data-shortcut-trash]") : listAction("trash"); },
+    // In a conversation, e and # act on all of it (its own toolbar), not on its latest message.
+    "e": function () { return inConversation() ? conversationAction("archive") : listAction("archive"); },
+    "#": function () { return inConversation() ? conversationAction("trash") : listAction("trash"); },
     "s": function () {
       if (inConversation()) { return clickIn("[data-shortcut-star]"); }
       var row = currentRow();

@@ -3,7 +3,7 @@ import pytest
 from mailboxes.models import Label, MailboxItem
 from mailboxes.services import create_label
 from tests.api.conftest import assert_error
-from tests.factories import deliver, raw_email
+from tests.factories import deliver, raw_email, send_and_deliver
 
 
 @pytest.fixture
@@ -145,3 +145,26 @@ def test_another_users_message_cannot_be_changed(mallory_api, mail, action):
     assert_error(bulk, 404, "item_not_found")
     item = state(mail[0])
     assert (item.folder, item.is_read, item.is_starred) == ("inbox", False, False)
+
+
+def test_thread_action_scoped_to_the_inbox_leaves_the_sent_copy_in_sent(api, alice, bob):
+    first = deliver(raw_email(to="alice@example.test", subject="Plans", message_id="<plans@remote.example>"), alice)[0]
+    send_and_deliver(user=alice, to=["bob@example.test"], subject="Re: Plans", in_reply_to_item_id=first.pk)
+    deliver(raw_email(to="alice@example.test", subject="Re: Plans", in_reply_to="<plans@remote.example>"), alice)
+    response = api.post(
+        f"/api/threads/{first.thread_id}/actions", {"action": "archive", "scope": "inbox"}, format="json"
+    )
+    assert response.status_code == 200 and response.json() == {"updated": 2}
+    folders = MailboxItem.objects.filter(user=alice, thread_id=first.thread_id).values_list("folder", flat=True)
+    assert sorted(folders) == ["archive", "archive", "sent"]
+
+
+def test_thread_action_on_someone_elses_conversation_is_404(mallory_api, mail):
+    response = mallory_api.post(f"/api/threads/{mail[0].thread_id}/actions", {"action": "trash"}, format="json")
+    assert_error(response, 404)
+    assert state(mail[0]).folder == "inbox"
+
+
+def test_thread_action_names_a_bad_scope(api, mail):
+    response = api.post(f"/api/threads/{mail[0].thread_id}/actions", {"action": "trash", "scope": "x"}, format="json")
+    assert_error(response, 400, field="scope")

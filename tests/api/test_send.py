@@ -1,7 +1,7 @@
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from delivery.models import IdempotencyKey
-from delivery.services import run_delivery
+from delivery.models import IdempotencyKey, Suppression
+from delivery.services import run_delivery, suppress_address
 from mailboxes.models import Folder, MailboxItem, Message
 from tests.api.conftest import assert_error
 
@@ -140,3 +140,15 @@ def test_someone_elses_upload_or_message_cannot_be_used(api, mallory_api):
         404,
         field="in_reply_to",
     )
+
+
+def test_sending_to_an_address_that_bounced_is_accepted_with_a_warning(api):
+    suppress_address(address="gone@remote.example", reason=Suppression.Reason.HARD_BOUNCE, detail="550 5.1.1 gone")
+
+    response = api.post("/api/emails/send", {"to": ["gone@remote.example"], "body": "Back?"}, format="json")
+
+    assert response.status_code == 202
+    [warning] = response.json()["warnings"]
+    assert (warning["address"], warning["reason"]) == ("gone@remote.example", "550 5.1.1 gone")
+    sent = MailboxItem.objects.get(pk=response.json()["id"])
+    assert sent.message.recipients.get().status == "queued"  # a person's mail is not refused

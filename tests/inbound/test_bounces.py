@@ -8,6 +8,7 @@ real message through the loopback SMTP server first, so the recipient is
 
 import logging
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -467,3 +468,21 @@ def test_a_non_standard_or_broken_bounce_still_bounces_and_suppresses(alice, sen
     assert (event.event_type, event.reject_reason) == ("bounced", "invalid")
     assert Suppression.objects.filter(address=recipient.address, reason=Suppression.Reason.HARD_BOUNCE).exists()
     assert notices_for(alice).count() == 1
+
+
+def test_a_reported_host_unknown_suppresses_only_once_it_has_lasted(alice, sent, settings):
+    settings.OUTBOUND_HOST_UNKNOWN_RETRY_SECONDS = 3600
+    first, second = sent("jdoe@remote.example", "jane@remote.example")
+    host_unknown = about(first, "bounces/postfix_user_unknown.eml").replace(b"5.1.1", b"5.1.2")
+
+    [event] = handle_report(raw=host_unknown, verp_address=return_path(first))
+
+    assert (event.event_type, event.metadata["enhanced_status"]) == ("bounced", "5.1.2")
+    assert not Suppression.objects.exists()  # one "host unknown" may be a DNS blip
+
+    DeliveryEvent.objects.filter(pk=event.pk).update(timestamp=event.timestamp - timedelta(seconds=3601))
+    again = about(second, "bounces/postfix_user_unknown.eml", address="jdoe@remote.example")
+    handle_report(raw=again.replace(b"5.1.1", b"5.1.2"), verp_address=return_path(second))
+
+    entry = Suppression.objects.get()
+    assert (entry.address, entry.source) == ("jane@remote.example", Suppression.Source.REPORT)

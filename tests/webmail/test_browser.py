@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from accounts.services import API_TOKEN_PREFIX
 from mailboxes.models import Folder, MailboxItem
 from mailboxes.services import create_label
-from tests.factories import deliver, raw_email
+from tests.factories import deliver, raw_email, send_and_deliver
 from tests.webmail.conftest import html_email
 from tests.webmail.test_conversation import HOSTILE
 
@@ -354,3 +354,27 @@ def test_create_an_api_token_and_call_the_api_with_it(page, alice, inbox_item):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)  # noqa: S310
     assert refused.value.code == 401
+
+
+def test_e_on_a_conversation_archives_all_of_it(page, alice, bob):
+    first = deliver(
+        raw_email(subject="Release 2.3 is out", sender="bob@example.test", to="alice@example.test",
+                  message_id="<rel-1@example.test>"),
+        alice,
+    )[0]  # fmt: skip
+    send_and_deliver(
+        user=alice, to=["bob@example.test"], subject="Re: Release 2.3 is out", in_reply_to_item_id=first.pk
+    )
+    deliver(
+        raw_email(subject="Re: Release 2.3 is out", sender="bob@example.test", to="alice@example.test",
+                  in_reply_to="<rel-1@example.test>"),
+        alice,
+    )  # fmt: skip
+    sign_in(page, "alice@example.test")
+    page.click("text=Release 2.3 is out")
+    page.wait_for_selector("article.conversation")
+    page.keyboard.press("e")
+    page.wait_for_url(re.compile(r"/mail/$"))
+    assert page.locator("li.thread", has_text="Release 2.3 is out").count() == 0
+    folders = MailboxItem.objects.filter(user=alice, thread_id=first.thread_id).values_list("folder", flat=True)
+    assert sorted(folders) == [Folder.ARCHIVE, Folder.ARCHIVE, Folder.SENT]

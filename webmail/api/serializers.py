@@ -244,6 +244,10 @@ class SendResultSerializer(serializers.Serializer):
     status = serializers.CharField()
     delivery_url = serializers.URLField(help_text="Per-recipient status and events.")
     recipients = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    warnings = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="Recipients who bounced before (`address`, `bounced_at`, `reason`): the message is tried anyway.",
+    )
 
 
 class UploadResultSerializer(serializers.Serializer):
@@ -330,6 +334,15 @@ class ActionSerializer(serializers.Serializer):
 
 class BulkActionSerializer(ActionSerializer):
     ids = serializers.ListField(child=pk_field(), min_length=1, max_length=1000, help_text="emailIds")
+
+
+class ThreadActionSerializer(ActionSerializer):
+    scope = serializers.ChoiceField(
+        choices=[*Folder.values, "starred"],
+        required=False,
+        help_text="Only the conversation's messages in this list, as the webmail does from that list "
+        "(archiving from `inbox` leaves the Sent copies in Sent). Absent: all of them but the trashed ones.",
+    )
 
 
 # --- query strings ------------------------------------------------------------

@@ -26,6 +26,7 @@ urlpatterns = [
     path("mailbox/labels/<int:label_id>", views.LabelMailboxView.as_view(), name="api-mailbox-label"),
     path("mailbox/<str:folder>", views.MailboxView.as_view(), name="api-mailbox"),
     path("threads/<int:thread_id>", views.ThreadView.as_view(), name="api-thread"),
+    path("threads/<int:thread_id>/actions", views.ThreadActionView.as_view(), name="api-thread-action"),
     path("labels", views.LabelListView.as_view(), name="api-labels"),
     path("labels/<int:label_id>", views.LabelView.as_view(), name="api-label"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from delivery.services import send_draft, send_message
+from delivery.services.suppression import bounce_warnings
 from mailboxes import selectors
 from mailboxes import services as mailbox_services
 from mailboxes.blobstore import read_blob
@@ -84,14 +85,18 @@ def _idempotency_key(request) -> str | None:
 def _send_result(request, message: Message) -> dict:
     message.refresh_from_db(fields=["status"])  # delivery may already have moved on (a local recipient)
     item = MailboxItem.objects.get(user=request.user, message=message, origin=MailboxItem.Origin.SENT)
+    recipients = list(message.recipients.order_by("pk"))
     return {
         "id": item.pk,
         "thread_id": item.thread_id,
         "message_id": message.message_id,
         "status": message.status,
         "delivery_url": request.build_absolute_uri(f"/api/emails/{item.pk}/delivery"),
-        "recipients": [
-            {"address": r.address, "kind": r.kind, "status": r.status} for r in message.recipients.order_by("pk")
+        "recipients": [{"address": r.address, "kind": r.kind, "status": r.status} for r in recipients],
+        # As the webmail warns at compose time: these bounced before, and are tried anyway.
+        "warnings": [
+            {"address": w.address, "bounced_at": w.bounced_at.isoformat(), "reason": w.detail}
+            for w in bounce_warnings(r.address for r in recipients)
         ],
     }
 
@@ -664,3 +669,21 @@ class LabelView(APIView):
     def delete(self, request, label_id):
         mailbox_services.delete_label(user=request.user, label_id=label_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ThreadActionView(APIView):
+    @extend_schema(
+        operation_id="threads_action",
+        summary="The same change to a whole conversation, or to its messages in one list (`scope`)",
+        request=s.ThreadActionSerializer,
+        responses={200: s.CountSerializer},
+        examples=[
+            OpenApiExample("Archive from the Inbox", value={"action": "archive", "scope": "inbox"}, request_only=True)
+        ],
+        tags=["threads"],
+    )
+    def post(self, request, thread_id):
+        data = _valid(s.ThreadActionSerializer, request.data).validated_data
+        thread = selectors.get_thread_for_user(user=request.user, thread_id=thread_id)
+        ids = selectors.item_ids_of_threads(user=request.user, thread_ids=[thread.pk], view=data.get("scope"))
+        return Response({"updated": _ACTIONS[data["action"]](request.user, ids, data) if ids else 0})
