@@ -73,6 +73,9 @@ class Message(models.Model):
     has_attachments = models.BooleanField(default=False)
     headers = models.JSONField(default=dict, blank=True, help_text="Selected headers, decoded.")
     parse_defects = models.JSONField(default=list, blank=True)
+    # What the author wrote, without the headers added in transit (``parsing.content_fingerprint``):
+    # a received message repeating the Message-ID *and* this is a second copy of one the user holds.
+    content_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

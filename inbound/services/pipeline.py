@@ -131,6 +131,9 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
             placed[position] = placed[position] or item.message_id == delivery.message.pk
     orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
     if orphans:  # every recipient already had it (a re-delivery)
+        for analysis, kept in zip(ready, placed, strict=True):
+            if not kept:
+                _log_not_placed(analysis.job)
         delete_orphan_messages(orphans)
     now = timezone.now()
     outcomes = {
@@ -326,11 +329,16 @@ def _place(analysis: Analysis, token: str) -> str:
             folder = analysis.folders[user.pk]
             item = place_message(user=user, message=message, folder=folder, received_at=job.received_at)
             placed = placed or item.message_id == message.pk
-        if not placed:
-            delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
+        if not placed:  # every recipient already had it (a re-delivery)
+            _log_not_placed(job)
+            delete_orphan_messages([message.pk])
         fields = _outcome(analysis, message if placed else None)
         InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(processed_at=timezone.now(), **fields)
         return fields["status"]
+
+
+def _log_not_placed(job: InboundMessage) -> None:
+    logger.info("inbound message %s is a copy of mail its recipients already hold: delivered, not placed", job.pk)
 
 
 def _trace_headers(job: InboundMessage, authentication_results: str) -> bytes:

@@ -120,6 +120,7 @@ def _apply_parsed(message: Message, parsed: ParsedMessage) -> None:
     message.has_attachments = any(not a.is_inline for a in parsed.attachments)
     message.headers = parsed.headers
     message.parse_defects = parsed.defects
+    message.content_fingerprint = parsed.fingerprint
 
 
 def _store_attachments(message: Message, parsed: ParsedMessage) -> None:
