@@ -103,8 +103,18 @@ class AttachmentSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     is_inline = serializers.BooleanField()
     content_id = serializers.CharField(allow_blank=True)
-    scan_status = serializers.CharField()
-    download_url = serializers.SerializerMethodField(help_text="Works without credentials until `expires_at`.")
+    scan_status = serializers.CharField(
+        help_text="not_scanned, clean, warning (delivered with a warning), blocked (held back: no download), infected"
+    )
+    scan_reason = serializers.CharField(
+        allow_blank=True, help_text="Why it is blocked or comes with a warning: program, script, macro, active_content"
+    )
+    scan_notice = serializers.CharField(
+        source="get_scan_reason_display", allow_blank=True, help_text="That reason, in words for the reader."
+    )
+    download_url = serializers.SerializerMethodField(
+        help_text="Works without credentials until `expires_at`; null for an attachment held back."
+    )
     expires_at = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.URI)

@@ -280,13 +280,13 @@ class DraftSendView(APIView):
 
 
 def _download_links(request, item) -> tuple[list, dict]:
-    """The item's attachments, and a signed, expiring download link for each clean one."""
+    """The item's attachments, and a signed, expiring download link for each one not held back."""
     attachments = list(item.message.attachments.order_by("position"))
     lifetime = settings.API_DOWNLOAD_LINK_SECONDS
     expires = timezone.now() + timedelta(seconds=lifetime)
     links = {}
     for attachment in attachments:
-        if attachment.scan_status == attachment.ScanStatus.INFECTED:
+        if not attachment.is_available:
             continue
         token = sign_attachment_link(
             kind=LinkKind.API, user_id=request.user.pk, item_id=item.pk, attachment_id=attachment.pk
@@ -429,7 +429,7 @@ class DownloadView(APIView):
             raise NotFound("No such download.")
         item = selectors.get_item_for_user(user=user, item_id=item_id)
         attachment = item.message.attachments.select_related("blob").filter(pk=attachment_id).first()
-        if attachment is None or attachment.scan_status == attachment.ScanStatus.INFECTED:
+        if attachment is None or not attachment.is_available:
             raise NotFound("No such download.")
         # Never rendered by the browser: a hostile HTML or SVG attachment stays a file.
         response = HttpResponse(read_blob(attachment.blob), content_type="application/octet-stream")
