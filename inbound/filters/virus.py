@@ -209,7 +209,8 @@ class VirusVerdict:
     def attachment_actions(self) -> dict[int, tuple[str, str]]:
         """``{attachment index: (action, reason)}`` for the attachments to block or warn about.
 
-        The strongest action per attachment, and the reason (``ATTACHMENT_REASONS``) of its first finding.
+        The strongest action per attachment, with the reason (``ATTACHMENT_REASONS``) of the first finding asking
+        for it. A message with a ``quarantine`` finding is not delivered at all: those are left out.
         """
         found = {}
         for finding in self.findings:
@@ -381,9 +382,7 @@ class BuiltinScanner(VirusScanner):
             state.found(EICAR_NAME, where, attachment)
         kind = _sniff(data)
         if kind in _EXECUTABLE_NAMES:
-            extensions = _extensions(name)
-            disguised = bool(extensions) and extensions[-1] in DOCUMENT_EXTENSIONS
-            disguised = disguised or declared_type.startswith(DOCUMENT_TYPES)
+            disguised = _last_extension(name) in DOCUMENT_EXTENSIONS or declared_type.startswith(DOCUMENT_TYPES)
             state.found(_EXECUTABLE_NAMES[kind], where, attachment, QUARANTINE if disguised else BLOCK)
             return
         if kind in ("zip", "tar", "gzip", "bzip2", "xz"):
@@ -473,7 +472,7 @@ class BuiltinScanner(VirusScanner):
             if info.is_dir():
                 continue
             if info.flag_bits & 0x1:
-                if _extensions(base)[-1:] and _extensions(base)[-1] in DANGEROUS_EXTENSIONS:
+                if _last_extension(base) in DANGEROUS_EXTENSIONS:
                     state.found(ENCRYPTED_EXECUTABLE, label, attachment)  # hidden from every scanner: never benign
                 state.note(f"{label}: encrypted, not scanned")
                 continue
@@ -588,6 +587,11 @@ def _extensions(name: str) -> list[str]:
     ``"Invoice.PDF   .exe"`` -> ``["pdf", "exe"]``.
     """
     return [part.strip(" _").lower() for part in name.strip(" .").split(".")[1:]]
+
+
+def _last_extension(name: str) -> str:
+    extensions = _extensions(name)
+    return extensions[-1] if extensions else ""
 
 
 def _decompress(data, method: str):

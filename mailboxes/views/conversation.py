@@ -177,7 +177,7 @@ def body(request, item_id: int):
     parsed = parse_message(read_blob(item.message.blob))
     allow_remote = request.GET.get("images") == "1"
     cid_url = inline_image_urls(
-        [a for a in item.message.attachments.all() if a.content_type in PREVIEW_TYPES],
+        [a for a in item.message.attachments.all() if a.content_type in PREVIEW_TYPES and a.is_available],
         lambda a: reverse(
             "mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk, inline=True)]
         ),
