@@ -58,7 +58,7 @@ class RecipientInline(ReadOnlyInline):
 
 class AttachmentInline(ReadOnlyInline):
     model = Attachment
-    fields = ("position", "filename", "content_type", "size", "is_inline", "scan_status", "blob")
+    fields = ("position", "filename", "content_type", "size", "is_inline", "scan_status", "scan_reason", "blob")
     readonly_fields = fields
 
 
@@ -260,7 +260,7 @@ class ThreadKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Attachment)
 class AttachmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("filename", "content_type", "size", "is_inline", "scan_status", "message")
+    list_display = ("filename", "content_type", "size", "is_inline", "scan_status", "scan_reason", "message")
     list_filter = ("scan_status", "is_inline")
     search_fields = ("filename", "content_type", "message__subject", "=blob__sha256")
     list_select_related = ("message",)

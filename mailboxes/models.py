@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from webmail.bulk import insert_objects
 
@@ -80,6 +81,9 @@ class Message(models.Model):
     has_attachments = models.BooleanField(default=False)
     headers = models.JSONField(default=dict, blank=True, help_text="Selected headers, decoded.")
     parse_defects = models.JSONField(default=list, blank=True)
+    # What the author wrote, without the headers added in transit (``parsing.content_fingerprint``):
+    # a received message repeating the Message-ID *and* this is a second copy of one the user holds.
+    content_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -306,7 +310,24 @@ class Attachment(models.Model):
     class ScanStatus(models.TextChoices):
         NOT_SCANNED = "not_scanned", "Not scanned"
         CLEAN = "clean", "Clean"
+        WARNING = "warning", "Delivered with a warning"
+        BLOCKED = "blocked", "Held back"  # the message was delivered, this attachment cannot be downloaded
         INFECTED = "infected", "Infected"
+
+    class ScanReason(models.TextChoices):
+        """Why an attachment is held back or comes with a warning, told to the recipient.
+
+        The values are the virus scanner's (``inbound.filters.virus.ATTACHMENT_REASONS``).
+        """
+
+        NONE = "", ""
+        PROGRAM = "program", _("it is a program or a file type that runs programs, and could harm your computer")
+        SCRIPT = "script", _("it is a script: run it only if you trust the sender")
+        MACRO = "macro", _("it is a document with macros, which can run code when it is opened")
+        ACTIVE_CONTENT = "active_content", _("it opens or builds other files when it is opened")
+
+    # Unavailable to download: held back by the scanner.
+    UNAVAILABLE = frozenset({ScanStatus.BLOCKED, ScanStatus.INFECTED})
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="attachments")
@@ -317,6 +338,7 @@ class Attachment(models.Model):
     content_id = models.CharField(max_length=255, blank=True)
     is_inline = models.BooleanField(default=False)
     scan_status = models.CharField(max_length=12, choices=ScanStatus.choices, default=ScanStatus.NOT_SCANNED)
+    scan_reason = models.CharField(max_length=20, choices=ScanReason.choices, blank=True, default=ScanReason.NONE)
 
     class Meta:
         ordering = ["message", "position"]
@@ -330,6 +352,11 @@ class Attachment(models.Model):
     @property
     def sha256(self) -> str:
         return self.blob_id
+
+    @property
+    def is_available(self) -> bool:
+        """Whether it may be downloaded or previewed (not held back by the virus scanner)."""
+        return self.scan_status not in self.UNAVAILABLE
 
 
 class MailboxChange(models.Model):

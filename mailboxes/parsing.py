@@ -16,6 +16,7 @@ characters of one header.
 
 import binascii
 import contextlib
+import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ KEPT_HEADERS = (
     "authentication-results",
     "content-language",
 )
+# Headers that servers add or rewrite on the way (RFC 5321 trace, authentication, list exploders,
+# X- headers): two copies of one message differ in them only, so its content fingerprint leaves them out.
+TRACE_HEADERS = frozenset(
+    ["received", "return-path", "delivered-to", "authentication-results", "received-spf", "dkim-signature"]
+)
+TRACE_HEADER_PREFIXES = ("x-", "arc-", "list-")
 # Headers holding Message-IDs: encoded-words there are not text to decode.
 _ID_HEADERS = ("message-id", "in-reply-to", "references", "content-id")
 
@@ -108,6 +115,7 @@ class ParsedMessage:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     headers: dict = field(default_factory=dict)
     defects: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # see content_fingerprint
 
     @property
     def body_text(self) -> str:
@@ -135,9 +143,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         try:  # keep at least the headers
             msg = BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)
         except Exception:
+            result.fingerprint = hashlib.sha256(raw).hexdigest()
             return result
         parse_body = False
 
+    result.fingerprint = content_fingerprint(msg, raw)
     index = _first_raw_headers(msg)
     result.message_id = _first_id(_header_text(msg, index, "message-id"))
     result.in_reply_to = _first_id(_header_text(msg, index, "in-reply-to"))
@@ -163,6 +173,29 @@ def parse_message(raw: bytes) -> ParsedMessage:
         result.defects += _defects_of(msg)
     result.defects = list(dict.fromkeys(result.defects))[:MAX_DEFECTS]
     return result
+
+
+def content_fingerprint(msg: Message, raw: bytes) -> str:
+    """A SHA-256 of what the author wrote: two copies of one message share it, however they travelled.
+
+    It covers every header but the trace ones (``TRACE_HEADERS``), canonicalised
+    leniently (names lower-cased, values unfolded with their runs of white space
+    made one space, in name order: a relay may reorder them), and the body
+    bytes with their line breaks made LF and the trailing ones dropped (some
+    relays normalise line endings or add a final CRLF).
+    """
+    digest = hashlib.sha256()
+    headers = []
+    for name, value in msg.raw_items():
+        name = name.strip().lower()
+        if name not in TRACE_HEADERS and not name.startswith(TRACE_HEADER_PREFIXES):
+            headers.append((name, " ".join(str(value).split())))
+    for name, value in sorted(headers):
+        digest.update(f"{name}:{value}\n".encode("utf-8", "surrogatepass"))
+    digest.update(b"\n")
+    body = raw[_body_offset(raw) :]
+    digest.update(body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b"\n"))
+    return digest.hexdigest()
 
 
 def parse_body_text(raw: bytes) -> str:

@@ -80,6 +80,19 @@ def deliver(raw: bytes, *users, folder: str = Folder.INBOX) -> list[MailboxItem]
     return [place_message(user=user, message=message, folder=folder) for user in users]
 
 
+def deliver_scanned(raw: bytes, *users) -> list[MailboxItem]:
+    """``deliver``, the attachments marked as the inbound pipeline's virus scan marks them (held back, flagged)."""
+    from inbound.filters.virus import get_virus_scanner
+    from inbound.services.pipeline import attachment_scans
+    from mailboxes.parsing import parse_message
+
+    parsed = parse_message(raw)
+    verdict = get_virus_scanner().scan(raw=raw, parsed=parsed)
+    assert not verdict.infected and not verdict.error, verdict
+    message, _ = store_message(raw=raw, parsed=parsed, scans=attachment_scans(verdict))
+    return [place_message(user=user, message=message) for user in users]
+
+
 def send_and_deliver(**kwargs):
     """``send_message``, then run the outbox as a worker would (hosted recipients get it)."""
     message = send_message(**kwargs)

@@ -10,6 +10,13 @@ A scanner never raises. A verdict with ``error`` set means the message was not
 inbound pipeline should treat it as a temporary failure (defer and retry)
 rather than deliver unscanned mail, so a clamd outage delays mail instead of
 letting malware through.
+
+Each finding says what to do about it, as Gmail does: ``quarantine`` the whole
+message only for what is known bad (EICAR, clamd signatures, executables
+disguised by name or type, archive bombs, encrypted archives holding
+executables); ``block`` just the attachment for merely risky types (programs,
+macros, active content); ``warn`` and deliver it for scripts (a ``.py`` or a
+``.sh`` in a list post is no virus).
 """
 
 import bz2
@@ -68,6 +75,25 @@ MACRO_OLE2 = "Doc.Macro.OLE2"
 PDF_LAUNCH = "Doc.PDF.Launch"
 DANGEROUS_EXTENSION = "Heuristics.Executable.Extension"
 RTLO_FILENAME = "Heuristics.Filename.RTLO"
+DOUBLE_EXTENSION = "Heuristics.Filename.DoubleExtension"
+TYPE_MISMATCH = "Heuristics.Filename.TypeMismatch"
+ENCRYPTED_EXECUTABLE = "Heuristics.Encrypted.Executable"
+
+# What a finding asks for, the strongest first.
+QUARANTINE = "quarantine"  # the whole message is kept out of every mailbox
+BLOCK = "block"  # the message is delivered, that attachment held back
+WARN = "warn"  # the message and the attachment are delivered, with a warning
+ACTIONS = (QUARANTINE, BLOCK, WARN)
+
+# Why an attachment is held back or comes with a warning, for the recipient
+# (``mailboxes.models.Attachment.ScanReason``), by finding name.
+PROGRAM, SCRIPT, MACRO, ACTIVE_CONTENT = "program", "script", "macro", "active_content"
+ATTACHMENT_REASONS = {
+    **dict.fromkeys([EXE_PE, EXE_DOS, EXE_ELF, EXE_MACHO, EXE_JAVA, EXE_DEX, EXE_LNK, DANGEROUS_EXTENSION], PROGRAM),
+    **dict.fromkeys([SCRIPT_SHEBANG, SCRIPT_WSH, SCRIPT_ENCODED, SCRIPT_HTA, SCRIPT_POWERSHELL, SCRIPT_BATCH], SCRIPT),
+    **dict.fromkeys([MACRO_OOXML, MACRO_OLE2], MACRO),
+    **dict.fromkeys([PDF_LAUNCH, HTML_SMUGGLING], ACTIVE_CONTENT),
+}
 
 # Names a mail client or Windows runs (or installs) when opened, whatever is inside.
 DANGEROUS_EXTENSIONS = frozenset(
@@ -115,6 +141,15 @@ DANGEROUS_EXTENSIONS = frozenset(
         "vhdx",
     ]
 )
+# Names of harmless documents: an executable called so (or a dangerous name after one) is disguised.
+DOCUMENT_EXTENSIONS = frozenset(
+    "pdf doc docx xls xlsx ppt pptx odt ods odp rtf txt csv md jpg jpeg png gif bmp tif tiff webp heic svg "  # noqa: SIM905
+    "mp3 mp4 m4a wav avi mov mkv html htm eml zip rar 7z".split()
+)
+# Declared types of harmless documents: an executable sent as one is disguised. (Not text/*: scripts travel so.)
+DOCUMENT_TYPES = ("application/pdf", "image/", "audio/", "video/", "application/msword", "application/rtf",
+                  "application/vnd.ms-", "application/vnd.openxmlformats",
+                  "application/vnd.oasis.opendocument")  # fmt: skip
 
 _CHUNK = 64 * 1024
 _OUTPUT_STEP = 256 * 1024
@@ -149,12 +184,14 @@ _DOWNLOAD_THEN_IEX = re.compile(rb"(?:downloadstring|net\.webclient)[^\n]{0,400}
 class VirusVerdict:
     """The outcome of scanning one message.
 
-    ``error`` set means not (fully) scanned: treat it as a temporary failure.
-    ``findings`` say where each name was found: ``{"name", "where", "attachment"}``,
-    the last the index in ``ParsedMessage.attachments`` (None for the body or the
-    whole message). ``notes`` are things worth telling an operator that are not
-    infections (encrypted archives, unsupported formats, limits reached).
-    Every field is JSON-safe.
+    ``infected`` means quarantine: some finding's action is ``quarantine``, and
+    ``names`` are those findings' names. ``error`` set means not (fully)
+    scanned: treat it as a temporary failure. ``findings`` say where each name
+    was found and what to do: ``{"name", "where", "attachment", "action"}``,
+    ``attachment`` the index in ``ParsedMessage.attachments`` (None for the
+    body or the whole message). ``notes`` are things worth telling an operator
+    that are not infections (encrypted archives, unsupported formats, limits
+    reached). Every field is JSON-safe.
     """
 
     infected: bool
@@ -166,7 +203,23 @@ class VirusVerdict:
 
     @property
     def clean(self) -> bool:
-        return not self.infected and not self.error
+        """Nothing found, and all of it scanned."""
+        return not self.infected and not self.error and not self.findings
+
+    def attachment_actions(self) -> dict[int, tuple[str, str]]:
+        """``{attachment index: (action, reason)}`` for the attachments to block or warn about.
+
+        The strongest action per attachment, with the reason (``ATTACHMENT_REASONS``) of the first finding asking
+        for it. A message with a ``quarantine`` finding is not delivered at all: those are left out.
+        """
+        found = {}
+        for finding in self.findings:
+            index, action = finding.get("attachment"), finding.get("action", QUARANTINE)
+            if index is None or action == QUARANTINE:
+                continue
+            if index not in found or ACTIONS.index(action) < ACTIONS.index(found[index][0]):
+                found[index] = (action, ATTACHMENT_REASONS.get(finding["name"], PROGRAM))
+        return found
 
 
 class VirusScanner:
@@ -213,8 +266,8 @@ class _Scan:
         self.entries = 0
         self.bomb = False
 
-    def found(self, name: str, where: str, attachment: int | None) -> None:
-        finding = {"name": name, "where": where, "attachment": attachment}
+    def found(self, name: str, where: str, attachment: int | None, action: str = QUARANTINE) -> None:
+        finding = {"name": name, "where": where, "attachment": attachment, "action": action}
         if finding not in self.findings:
             self.findings.append(finding)
 
@@ -239,11 +292,20 @@ class BuiltinScanner(VirusScanner):
     xz, tar; nested up to ``MAX_DEPTH``). No signature database: it is a policy
     filter for what mail should never carry, not a replacement for ClamAV.
 
+    Quarantined: EICAR, archive bombs, a right-to-left override in a file name,
+    and executables disguised: by content under a document's name or type
+    (``invoice.pdf`` that is a PE file), by a double extension
+    (``invoice.pdf.exe``), by a dangerous name sent as a document type, or
+    inside an encrypted archive. Blocked (the attachment only): programs
+    honestly named, Office macros, PDF launch actions, HTML smuggling. Warned
+    about: scripts recognised by content (shebang, WSH, PowerShell, batch…)
+    under a name that does not run them.
+
     Options: ``MAX_SCAN_BYTES``, ``MAX_FILE_BYTES``, ``MAX_TOTAL_UNCOMPRESSED``,
     ``MAX_RATIO``, ``RATIO_FLOOR``, ``MAX_DEPTH``, ``MAX_ENTRIES`` (see
     ``ScanLimits``); ``BLOCK_MACROS`` (default True) and
     ``BLOCK_DANGEROUS_EXTENSIONS`` (default True: ``.exe``, ``.js``, ``.lnk``…
-    are refused by name too, even where the content cannot be recognised).
+    are blocked by name too, even where the content cannot be recognised).
     """
 
     name = "builtin"
@@ -264,7 +326,7 @@ class BuiltinScanner(VirusScanner):
             return VirusVerdict(
                 infected=False, names=[], scanner=self.name, error=f"scan failed: {exc.__class__.__name__}: {exc}"
             )
-        names = list(dict.fromkeys(f["name"] for f in state.findings))
+        names = list(dict.fromkeys(f["name"] for f in state.findings if f["action"] == QUARANTINE))
         return VirusVerdict(
             infected=bool(names), names=names, scanner=self.name, findings=state.findings, notes=state.notes
         )
@@ -288,23 +350,40 @@ class BuiltinScanner(VirusScanner):
                 inner = parse_message(part.content)
                 self._scan_message(state, inner, where=f"{label} › ", depth=depth + 1, attachment=position)
                 continue
-            self._check_name(state, part.filename, label, position)
-            self._inspect(state, part.content, name=part.filename, where=label, depth=depth, attachment=position)
+            self._check_name(state, part.filename, label, position, declared_type=part.content_type)
+            self._inspect(
+                state,
+                part.content,
+                name=part.filename,
+                where=label,
+                depth=depth,
+                attachment=position,
+                declared_type=part.content_type,
+            )
 
-    def _check_name(self, state: _Scan, name: str, where: str, attachment) -> None:
+    def _check_name(self, state: _Scan, name: str, where: str, attachment, *, declared_type: str = "") -> None:
         if "\u202e" in name:  # right-to-left override: "invoice\u202efdp.exe" shows as "invoiceexe.pdf"
             state.found(RTLO_FILENAME, where, attachment)
-        extension = name.rpartition(".")[2].lower().strip() if "." in name else ""
-        if self.block_extensions and extension in DANGEROUS_EXTENSIONS:
-            state.found(DANGEROUS_EXTENSION, where, attachment)
+        extensions = _extensions(name)
+        if not (self.block_extensions and extensions and extensions[-1] in DANGEROUS_EXTENSIONS):
+            return
+        if len(extensions) > 1 and extensions[-2] in DOCUMENT_EXTENSIONS:
+            state.found(DOUBLE_EXTENSION, where, attachment)
+        elif declared_type.startswith(DOCUMENT_TYPES):
+            state.found(TYPE_MISMATCH, where, attachment)
+        else:
+            state.found(DANGEROUS_EXTENSION, where, attachment, BLOCK)
 
-    def _inspect(self, state: _Scan, data: bytes, *, name: str, where: str, depth: int, attachment) -> None:
+    def _inspect(
+        self, state: _Scan, data: bytes, *, name: str, where: str, depth: int, attachment, declared_type: str = ""
+    ) -> None:
         """Look at one file's content: what it really is, whatever it is called."""
         if EICAR in data:
             state.found(EICAR_NAME, where, attachment)
         kind = _sniff(data)
         if kind in _EXECUTABLE_NAMES:
-            state.found(_EXECUTABLE_NAMES[kind], where, attachment)
+            disguised = _last_extension(name) in DOCUMENT_EXTENSIONS or declared_type.startswith(DOCUMENT_TYPES)
+            state.found(_EXECUTABLE_NAMES[kind], where, attachment, QUARANTINE if disguised else BLOCK)
             return
         if kind in ("zip", "tar", "gzip", "bzip2", "xz"):
             if depth >= self.limits.max_depth:
@@ -325,11 +404,11 @@ class BuiltinScanner(VirusScanner):
             return
         if kind == "ole2":
             if self.block_macros and _VBA_PROJECT in data:
-                state.found(MACRO_OLE2, where, attachment)
+                state.found(MACRO_OLE2, where, attachment, BLOCK)
             return
         if kind == "pdf":
             if b"/Launch" in data:
-                state.found(PDF_LAUNCH, where, attachment)
+                state.found(PDF_LAUNCH, where, attachment, BLOCK)
             return
         if kind in ("rar", "7z", "iso"):  # formats the standard library cannot open
             state.note(f"{where}: {kind} content is not scanned by the built-in scanner")
@@ -337,7 +416,7 @@ class BuiltinScanner(VirusScanner):
         self._inspect_text(state, data, where=where, attachment=attachment)
 
     def _inspect_text(self, state: _Scan, data: bytes, *, where: str, attachment) -> None:
-        """Scripts that run on a double click, recognised by what they say."""
+        """Scripts, recognised by what they say: a warning. (Named to run on a double click, the name blocks them.)"""
         head = data[:_TEXT_SNIFF]
         if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
             return  # binary, and not a UTF-16 text
@@ -358,10 +437,12 @@ class BuiltinScanner(VirusScanner):
         elif stripped.startswith(b"@echo off"):
             name = SCRIPT_BATCH
         elif b"new blob(" in head and (b"mssaveoropenblob" in head or b".download" in head) and b"atob(" in head:
-            name = HTML_SMUGGLING  # an HTML page that assembles and saves a file on opening
+            # An HTML page that assembles and saves a file on opening.
+            state.found(HTML_SMUGGLING, where, attachment, BLOCK)
+            return
         else:
             return
-        state.found(name, where, attachment)
+        state.found(name, where, attachment, WARN)
 
     # -- archives --
 
@@ -387,10 +468,12 @@ class BuiltinScanner(VirusScanner):
             base = info.filename.rstrip("/").rpartition("/")[2]
             self._check_name(state, base, label, attachment)
             if self.block_macros and base.lower() == "vbaproject.bin":
-                state.found(MACRO_OOXML, label, attachment)
+                state.found(MACRO_OOXML, label, attachment, BLOCK)
             if info.is_dir():
                 continue
             if info.flag_bits & 0x1:
+                if _last_extension(base) in DANGEROUS_EXTENSIONS:
+                    state.found(ENCRYPTED_EXECUTABLE, label, attachment)  # hidden from every scanner: never benign
                 state.note(f"{label}: encrypted, not scanned")
                 continue
             content = self._zip_member(state, data, info, where=label, attachment=attachment)
@@ -496,6 +579,19 @@ class BuiltinScanner(VirusScanner):
             state.note(f"{where}: corrupt {method} data ({exc.__class__.__name__}), scanned as far as it went")
         state.inflated += len(out)
         return bytes(out)
+
+
+def _extensions(name: str) -> list[str]:
+    """The dot-separated suffixes of a file name, lower-case, without the padding that hides them.
+
+    ``"Invoice.PDF   .exe"`` -> ``["pdf", "exe"]``.
+    """
+    return [part.strip(" _").lower() for part in name.strip(" .").split(".")[1:]]
+
+
+def _last_extension(name: str) -> str:
+    extensions = _extensions(name)
+    return extensions[-1] if extensions else ""
 
 
 def _decompress(data, method: str):
@@ -673,7 +769,7 @@ class ClamdScanner(VirusScanner):
             names=names,
             scanner=self.name,
             error=error,
-            findings=[{"name": name, "where": "message", "attachment": None} for name in names],
+            findings=[{"name": name, "where": "message", "attachment": None, "action": QUARANTINE} for name in names],
             notes=notes,
         )
 

@@ -9,6 +9,8 @@ task is delivered twice), then
    Authentication-Results header on the stored view (trace headers + the
    exact bytes received);
 3. the virus scanner runs: an infected message is quarantined, never delivered;
+   a risky attachment (a program, macros) is held back and a script is flagged,
+   and the message delivered, each such attachment marked with why;
 4. per recipient, the spam filter decides inbox or spam (a DMARC policy of
    quarantine or reject also sends it to spam: we accepted it already), and
    the message is placed and threaded; placement records the new-mail change
@@ -34,11 +36,11 @@ from delivery import verp
 from inbound.auth import authenticate
 from inbound.bounces import handle_report
 from inbound.filters.spam import get_spam_filter
-from inbound.filters.virus import get_virus_scanner
+from inbound.filters.virus import BLOCK, WARN, VirusVerdict, get_virus_scanner
 from inbound.models import InboundMessage
 from inbound.services.reception import dispatch_processing
 from mailboxes.blobstore import read_blob, write_blob_files
-from mailboxes.models import Folder
+from mailboxes.models import Attachment, Folder
 from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.services.placement import Delivery, lock_mailboxes, place_for_users, place_message
 from mailboxes.services.store import delete_orphan_messages, store_message, store_messages
@@ -116,7 +118,9 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
 
     All or nothing: it raises if anything fails, and the caller then places the messages one by one.
     """
-    messages = store_messages([(analysis.view, analysis.parsed) for analysis in ready])
+    messages = store_messages(
+        [(analysis.view, analysis.parsed) for analysis in ready], [analysis.scans for analysis in ready]
+    )
     recipients = {user.pk: user for analysis in ready for user in analysis.recipients}
     lock_mailboxes(recipients.values())  # all of them up front, in one order
     per_user = {}  # user pk -> [(batch position, delivery)]
@@ -131,6 +135,9 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
             placed[position] = placed[position] or item.message_id == delivery.message.pk
     orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
     if orphans:  # every recipient already had it (a re-delivery)
+        for analysis, kept in zip(ready, placed, strict=True):
+            if not kept:
+                _log_not_placed(analysis.job)
         delete_orphan_messages(orphans)
     now = timezone.now()
     outcomes = {
@@ -261,6 +268,7 @@ class Analysis:
     recipients: list  # hosted users, one per person however many of their addresses were used
     folders: dict  # user pk -> folder
     verdicts: dict  # username -> spam verdict
+    scans: dict  # attachment position -> (scan status, reason), for those held back or warned about
 
     def files(self) -> list[bytes]:
         return [self.view, *(part.content for part in self.parsed.attachments)]
@@ -298,6 +306,10 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
         return _finish(job, token, InboundMessage.Status.QUARANTINED, **checked)
     if virus.error:  # the scanner could not look (clamd down): retry rather than deliver unscanned mail
         raise VirusScanUnavailable(virus.error)
+    scans = attachment_scans(virus)
+    if scans:
+        held = ", ".join(f"{parsed.attachments[i].filename} ({status})" for i, (status, _) in scans.items())
+        logger.info("inbound message %s is delivered with attachments held back or flagged: %s", job.pk, held)
 
     recipients = {}
     for address in people:
@@ -313,24 +325,37 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
         verdicts[user.username] = _verdict_dict(verdict)
         quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
-    return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts)
+    return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts, scans)
+
+
+_SCAN_STATUSES = {BLOCK: Attachment.ScanStatus.BLOCKED, WARN: Attachment.ScanStatus.WARNING}
+
+
+def attachment_scans(verdict: VirusVerdict) -> dict[int, tuple[str, str]]:
+    """The attachments a delivered message's scan held back or flagged, as ``store_message`` takes them."""
+    return {index: (_SCAN_STATUSES[action], reason) for index, (action, reason) in verdict.attachment_actions().items()}
 
 
 def _place(analysis: Analysis, token: str) -> str:
     """The message, its placements and the job's outcome: all or nothing."""
     job = analysis.job
     with transaction.atomic():
-        message, _ = store_message(raw=analysis.view, parsed=analysis.parsed)
+        message, _ = store_message(raw=analysis.view, parsed=analysis.parsed, scans=analysis.scans)
         placed = False
         for user in analysis.recipients:
             folder = analysis.folders[user.pk]
             item = place_message(user=user, message=message, folder=folder, received_at=job.received_at)
             placed = placed or item.message_id == message.pk
-        if not placed:
-            delete_orphan_messages([message.pk])  # every recipient already had it (a re-delivery)
+        if not placed:  # every recipient already had it (a re-delivery)
+            _log_not_placed(job)
+            delete_orphan_messages([message.pk])
         fields = _outcome(analysis, message if placed else None)
         InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(processed_at=timezone.now(), **fields)
         return fields["status"]
+
+
+def _log_not_placed(job: InboundMessage) -> None:
+    logger.info("inbound message %s is a copy of mail its recipients already hold: delivered, not placed", job.pk)
 
 
 def _trace_headers(job: InboundMessage, authentication_results: str) -> bytes:

@@ -7,7 +7,7 @@ from mailboxes.blobstore import read_blob
 from mailboxes.compose import Composition, OutgoingAttachment, compose, render
 from mailboxes.conversations import assign_thread, refresh_thread
 from mailboxes.exceptions import DraftNotFound, ItemNotFound
-from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, ThreadKey
+from mailboxes.models import Attachment, Folder, MailboxChange, MailboxItem, Message, ThreadKey
 from mailboxes.parsing import parse_message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.placement import lock_mailbox, place_message
@@ -44,9 +44,12 @@ def get_draft_for_update(*, user, draft_id, in_trash_too: bool = False) -> Mailb
 
 
 def draft_attachments(message: Message) -> list[OutgoingAttachment]:
+    """The message's attachments to carry into a draft (its own, or a forward): never one held back by the scanner."""
     return [
         OutgoingAttachment(filename=a.filename, content_type=a.content_type, content=read_blob(a.blob))
-        for a in message.attachments.select_related("blob").order_by("position")
+        for a in message.attachments.select_related("blob")
+        .exclude(scan_status__in=Attachment.UNAVAILABLE)
+        .order_by("position")
     ]
 
 

@@ -1,5 +1,6 @@
 """Putting stored messages into a user's mailbox."""
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ from mailboxes.conversations import (
 )
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Thread, ThreadKey
 from webmail.bulk import insert_objects
+
+logger = logging.getLogger(__name__)
 
 
 def lock_mailbox(user) -> None:
@@ -37,15 +40,18 @@ def place_message(
 
     Idempotent: placing the same message twice for the same user and origin
     returns the first item unchanged. A received message is also the same
-    when it repeats the Message-ID and sender of one the user already holds
-    (a retried delivery, or a list copy beside the direct one), so it is
-    shown once; the caller deletes the duplicate ``Message`` if nobody else
-    holds it (``store.delete_orphan_messages``).
+    when it is a true duplicate of one the user already holds: the same
+    Message-ID *and* the same content apart from the headers added in transit
+    (``Message.content_fingerprint``), as a retried delivery is. It is then
+    shown once, the collapse is logged, and the caller deletes the duplicate
+    ``Message`` if nobody else holds it (``store.delete_orphan_messages``).
+    Another message reusing a Message-ID (From is not authenticated: a forger
+    may send one first) is kept, and joins the first one's thread.
     """
     with transaction.atomic():
         lock_mailbox(user)
         existing = MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
-        if existing is None and origin == MailboxItem.Origin.RECEIVED and message.message_id:
+        if existing is None and origin == MailboxItem.Origin.RECEIVED and _sameness(message):
             # Two queries, not one with OR: an OR across the join to Message cannot use the
             # indexes, and its cost grows with the mailbox.
             existing = (
@@ -53,11 +59,13 @@ def place_message(
                     user=user,
                     origin=origin,
                     message__message_id=message.message_id,
-                    message__from_address__iexact=message.from_address,
+                    message__content_fingerprint=message.content_fingerprint,
                 )
                 .order_by("pk")
                 .first()
             )
+            if existing:
+                _log_collapse(user.pk, message, existing)
         if existing:
             return existing
         received_at = received_at or timezone.now()
@@ -150,15 +158,19 @@ class _MailboxState:
         user_pks = [user.pk for user in deliveries_by_user]
         messages = list({d.message.pk: d.message for ds in deliveries_by_user.values() for d in ds}.values())
         self.held = defaultdict(dict)  # user pk -> {message pk: item}
-        self.held_by_id = defaultdict(dict)  # user pk -> {(Message-ID, sender): the oldest item}, as place_message
+        self.held_by_id = defaultdict(dict)  # user pk -> {(Message-ID, fingerprint): the oldest item}, as place_message
         self.threads_by_key = defaultdict(dict)  # user pk -> {thread key: thread}
         self.waiting_subjects = defaultdict(set)  # user pk -> subjects of threads still waiting for their parent
         mailbox = MailboxItem.objects.filter(user__in=user_pks, origin=MailboxItem.Origin.RECEIVED)
         for item in mailbox.filter(message__in=[m.pk for m in messages]):
             self.held[item.user_id][item.message_id] = item
-        message_ids = {m.message_id for m in messages if m.message_id}
-        if message_ids:
-            for item in mailbox.filter(message__message_id__in=message_ids).select_related("message").order_by("pk"):
+        sameness = {_sameness(m) for m in messages} - {None}
+        if sameness:
+            copies = mailbox.filter(
+                message__message_id__in={message_id for message_id, _ in sameness},
+                message__content_fingerprint__in={fingerprint for _, fingerprint in sameness},
+            )
+            for item in copies.select_related("message").order_by("pk"):
                 self.held_by_id[item.user_id].setdefault(_sameness(item.message), item)
         keys = {key for m in messages for key in message_thread_keys(m)}
         if keys:
@@ -195,9 +207,11 @@ class _Run:
         for delivery in self.deliveries:
             message = delivery.message
             existing = self.held.get(message.pk) or placed_by_message.get(message.pk)
-            if existing is None and message.message_id:
-                sameness = _sameness(message)
+            sameness = _sameness(message)
+            if existing is None and sameness:
                 existing = self.held_by_id.get(sameness) or placed_by_id.get(sameness)
+                if existing is not None:
+                    _log_collapse(self.user.pk, message, existing)
             if existing is not None:
                 items.append(existing)
                 continue
@@ -218,8 +232,8 @@ class _Run:
             self.new_items.append(item)
             items.append(item)
             placed_by_message[message.pk] = item
-            if message.message_id:
-                placed_by_id.setdefault(_sameness(message), item)
+            if sameness:
+                placed_by_id.setdefault(sameness, item)
         return items
 
     def _thread_for(self, message: Message) -> Thread | None:
@@ -269,9 +283,25 @@ def _write(runs: list[_Run]) -> None:
             refresh_thread(thread)
 
 
-def _sameness(message: Message) -> tuple[str, str]:
-    """What makes two received messages one for ``place_message``: the Message-ID and the sender (any case)."""
-    return message.message_id, message.from_address.upper()
+def _sameness(message: Message) -> tuple[str, str] | None:
+    """What makes two received messages one for ``place_message``: the Message-ID and the content fingerprint.
+
+    None when either is missing (a message stored before fingerprints were kept): never a duplicate then.
+    """
+    if message.message_id and message.content_fingerprint:
+        return message.message_id, message.content_fingerprint
+    return None
+
+
+def _log_collapse(user_pk: int, message: Message, kept: MailboxItem) -> None:
+    logger.info(
+        "user %s already holds message %s (Message-ID <%s>) as item %s of message %s: the copy is not placed",
+        user_pk,
+        message.pk,
+        message.message_id,
+        kept.pk,
+        kept.message_id,
+    )
 
 
 def _create_all(model, objects: list) -> None:

@@ -7,6 +7,10 @@ from mailboxes.models import Attachment, Message, Recipient
 from mailboxes.parsing import ParsedMessage, parse_message
 from webmail.bulk import insert_objects
 
+# What a virus scan made of a message's attachments: {position: (scan status, scan reason)} for the
+# ones held back or warned about, the others clean. None: not scanned (mail written here).
+AttachmentScans = dict[int, tuple[str, str]] | None
+
 
 def store_message(
     *,
@@ -16,13 +20,15 @@ def store_message(
     created_at=None,
     parsed: ParsedMessage | None = None,
     stream: str = Message.Stream.PERSONAL,
+    scans: AttachmentScans = None,
 ) -> tuple[Message, ParsedMessage]:
     """Keep the exact bytes and a parsed view of them. Never fails on malformed mail.
 
     One transaction: no message row without its attachments, and the blob rows
     stay locked (``store_blob``) until the rows referring to them are committed,
     so the orphan sweep cannot delete a blob between its write and its first use.
-    ``parsed`` saves parsing again when the caller already holds ``parse_message(raw)``.
+    ``parsed`` saves parsing again when the caller already holds ``parse_message(raw)``;
+    ``scans`` is what the virus scanner made of its attachments.
     """
     if parsed is None:
         parsed = parse_message(raw)
@@ -32,24 +38,29 @@ def store_message(
             message.created_at = created_at
         _apply_parsed(message, parsed)
         message.save()
-        _store_attachments(message, parsed)
+        _store_attachments(message, parsed, scans)
     return message, parsed
 
 
-def store_messages(parsed_messages: list[tuple[bytes, ParsedMessage]]) -> list[Message]:
+def store_messages(
+    parsed_messages: list[tuple[bytes, ParsedMessage]], scans: list[AttachmentScans] | None = None
+) -> list[Message]:
     """``store_message`` for many received messages already parsed: one ``INSERT`` each of blobs, messages, attachments.
 
-    The files should have been written ahead (``write_blob_files``); otherwise they are written here.
+    ``scans``, one per message, as ``store_message``'s. The files should have been
+    written ahead (``write_blob_files``); otherwise they are written here.
     """
+    scans = scans or [None] * len(parsed_messages)
     with transaction.atomic():
         blobs = iter(store_blobs([data for raw, parsed in parsed_messages for data in _contents(raw, parsed)]))
         messages, attachments = [], []
-        for raw, parsed in parsed_messages:
+        for (raw, parsed), scan in zip(parsed_messages, scans, strict=True):
             message = Message(blob=next(blobs), status=Message.Status.RECEIVED, size=len(raw))
             _apply_parsed(message, parsed)
             messages.append(message)
             attachments += [
-                _attachment(message, position, part, next(blobs)) for position, part in enumerate(parsed.attachments)
+                _attachment(message, position, part, next(blobs), scan)
+                for position, part in enumerate(parsed.attachments)
             ]
         if connection.features.can_return_rows_from_bulk_insert:
             insert_objects(messages)
@@ -121,16 +132,21 @@ def _apply_parsed(message: Message, parsed: ParsedMessage) -> None:
     message.has_attachments = any(not a.is_inline for a in parsed.attachments)
     message.headers = parsed.headers
     message.parse_defects = parsed.defects
+    message.content_fingerprint = parsed.fingerprint
 
 
-def _store_attachments(message: Message, parsed: ParsedMessage) -> None:
+def _store_attachments(message: Message, parsed: ParsedMessage, scans: AttachmentScans = None) -> None:
     Attachment.objects.bulk_create(
-        _attachment(message, position, part, store_blob(part.content))
+        _attachment(message, position, part, store_blob(part.content), scans)
         for position, part in enumerate(parsed.attachments)
     )
 
 
-def _attachment(message: Message, position: int, part, blob) -> Attachment:
+def _attachment(message: Message, position: int, part, blob, scans: AttachmentScans = None) -> Attachment:
+    if scans is None:
+        status, reason = Attachment.ScanStatus.NOT_SCANNED, Attachment.ScanReason.NONE
+    else:
+        status, reason = scans.get(position, (Attachment.ScanStatus.CLEAN, Attachment.ScanReason.NONE))
     return Attachment(
         message=message,
         blob=blob,
@@ -140,4 +156,6 @@ def _attachment(message: Message, position: int, part, blob) -> Attachment:
         size=len(part.content),
         content_id=part.content_id[:255],
         is_inline=part.is_inline,
+        scan_status=status,
+        scan_reason=reason,
     )

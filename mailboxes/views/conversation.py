@@ -155,18 +155,23 @@ def _prepare(request, item: MailboxItem) -> None:
     item.attachment_list = [
         {
             "attachment": a,
-            "url": reverse("mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk)]),
+            "url": (
+                reverse("mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk)])
+                if a.is_available
+                else None
+            ),
             "preview": (
                 reverse(
                     "mailboxes:attachment",
                     args=[attachment_token(user=request.user, attachment_id=a.pk, inline=True)],
                 )
-                if a.content_type in PREVIEW_TYPES and a.scan_status != Attachment.ScanStatus.INFECTED
+                if a.content_type in PREVIEW_TYPES and a.is_available
                 else None
             ),
         }
         for a in message.attachments.all()
-        if not a.is_inline
+        # An inline part the scanner held back or flagged is listed too: the reader is told about it.
+        if not a.is_inline or a.scan_status in (Attachment.ScanStatus.BLOCKED, Attachment.ScanStatus.WARNING)
     ]
     is_own_sent = item.origin == MailboxItem.Origin.SENT and message.sender_id == request.user.pk
     item.delivery = list(message.recipients.all()) if is_own_sent and not item.is_draft else []
@@ -222,7 +227,7 @@ def body(request, item_id: int):
     parsed = parse_message(read_blob(item.message.blob))
     allow_remote = request.GET.get("images") == "1"
     cid_url = inline_image_urls(
-        [a for a in item.message.attachments.all() if a.content_type in PREVIEW_TYPES],
+        [a for a in item.message.attachments.all() if a.content_type in PREVIEW_TYPES and a.is_available],
         lambda a: reverse(
             "mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk, inline=True)]
         ),
@@ -262,8 +267,8 @@ def attachment(request, token: str):
     )
     if found is None:
         raise Http404("No such attachment.")
-    if found.scan_status == Attachment.ScanStatus.INFECTED:
-        raise Http404("This attachment was found to carry a virus.")
+    if not found.is_available:
+        raise Http404("This attachment was held back by the virus scanner.")
     show_inline = inline and found.content_type in PREVIEW_TYPES
     content_type = found.content_type if show_inline else (found.content_type or "application/octet-stream")
     if not show_inline and content_type.startswith(("text/html", "image/svg", "application/xhtml")):

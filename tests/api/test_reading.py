@@ -8,11 +8,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from mailboxes.compose import OutgoingAttachment
+from mailboxes.links import LinkKind, sign_attachment_link
 from mailboxes.models import MailboxItem
 from mailboxes.services import add_labels, create_label, set_starred
 from mailboxes.views.common import attachment_token
 from tests.api.conftest import assert_error
-from tests.factories import deliver, raw_email, send_and_deliver
+from tests.factories import deliver, deliver_scanned, raw_email, send_and_deliver
+from tests.inbound.test_risky_attachments import FIX_PARSER, list_post
+from tests.inbound.test_virus import pe_executable
 from webmail.cache import cache_from_url
 
 HOSTILE_HTML = (
@@ -137,6 +140,26 @@ def test_read_a_message_with_sanitised_html_and_attachments(api, html_mail):
     with_images = api.get(f"/api/emails/{html_mail.pk}", {"remote_images": "true"}).json()
     assert 'src="https://tracker.example/pixel.gif"' in with_images["html"]
     assert with_images["remote_images_blocked"] is False
+
+
+def test_an_attachment_held_back_by_the_scanner_says_why_and_has_no_download(api, alice):
+    raw = list_post(
+        ("setup.exe", pe_executable(), "application/x-msdownload"), ("repro.py", FIX_PARSER, "text/x-python")
+    )
+    item = deliver_scanned(raw, alice)[0]
+
+    program, script = api.get(f"/api/emails/{item.pk}").json()["attachments"]
+
+    assert (program["filename"], program["scan_status"], program["scan_reason"]) == ("setup.exe", "blocked", "program")
+    assert program["scan_notice"].startswith("it is a program")
+    assert program["download_url"] is None and program["single_use_url"] is None and program["expires_at"] is None
+    assert (script["scan_status"], script["scan_reason"]) == ("warning", "script")
+    assert script["scan_notice"] == "it is a script: run it only if you trust the sender"
+    assert api.get(script["download_url"]).status_code == 200
+    blocked = item.message.attachments.get(filename="setup.exe")
+    assert_error(api.get(f"/api/emails/{item.pk}/attachments/{blocked.pk}"), 404)
+    token = sign_attachment_link(kind=LinkKind.API, user_id=alice.pk, item_id=item.pk, attachment_id=blocked.pk)
+    assert_error(APIClient().get(f"/api/downloads/{token}"), 404)
 
 
 def links(api, item) -> dict:

@@ -141,6 +141,20 @@ def test_the_same_message_twice_in_a_batch_is_placed_once(alice):
     assert Message.objects.count() == 1
 
 
+def test_a_forged_copy_of_a_message_id_sent_first_does_not_suppress_the_real_message(alice, caplog):
+    real = message_bytes(subject="Invoice 42", body="Please pay to the usual account.")
+    forged = real.replace(b"Please pay to the usual account.", b"Our bank changed: pay to XX00 1234.")
+    process_inbound_messages(job_ids=queued(forged))
+    process_inbound_messages(job_ids=queued(real))
+    again = queued(real)  # the real message, retried by its sender
+    with caplog.at_level("INFO", logger="inbound.services.pipeline"):
+        process_inbound_messages(job_ids=again)
+
+    snippets = sorted(MailboxItem.objects.filter(user=alice).values_list("message__snippet", flat=True))
+    assert snippets == ["Our bank changed: pay to XX00 1234.", "Please pay to the usual account."]
+    assert f"inbound message {again[0]} is a copy" in caplog.text
+
+
 def test_a_reply_and_its_parent_in_one_batch_end_in_one_thread(alice):
     parent = message_bytes(subject="Plan")
     parent_id = parent.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()

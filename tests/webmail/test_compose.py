@@ -10,7 +10,9 @@ from mailboxes.models import Folder, MailboxItem, Message, Upload
 from mailboxes.parsing import parse_message
 from mailboxes.services.undo import send_due_messages
 from mailboxes.services.uploads import create_upload
-from tests.factories import deliver, raw_email
+from tests.factories import deliver, deliver_scanned, raw_email
+from tests.inbound.test_risky_attachments import list_post
+from tests.inbound.test_virus import pdf_document, pe_executable
 
 pytestmark = pytest.mark.django_db
 
@@ -208,6 +210,18 @@ def test_forward_carries_the_attachments(alice_client, alice):
     _send(alice_client, to="carol@example.test", subject="Fwd: Report", body="FYI", attachment=[upload.pk])
     draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
     assert [a.filename for a in draft.message.attachments.all()] == ["q3.pdf"]
+
+
+def test_forward_leaves_out_an_attachment_held_back_by_the_scanner(alice_client, alice):
+    raw = list_post(
+        ("setup.exe", pe_executable(), "application/x-msdownload"), ("q3.pdf", pdf_document(), "application/pdf")
+    )
+    original = deliver_scanned(raw, alice)[0]
+
+    page = alice_client.get(reverse("mailboxes:compose"), {"forward": original.pk}).content.decode()
+
+    assert "q3.pdf" in page and "setup.exe" not in page
+    assert list(Upload.objects.filter(user=alice).values_list("filename", flat=True)) == ["q3.pdf"]
 
 
 def test_replying_to_someone_elses_message_is_404(mallory_client, inbox_item):

@@ -6,7 +6,9 @@ from django.urls import reverse
 
 from mailboxes.models import Folder, MailboxItem, Recipient
 from mailboxes.views.common import attachment_token
-from tests.factories import deliver, raw_email, send_and_deliver
+from tests.factories import deliver, deliver_scanned, raw_email, send_and_deliver
+from tests.inbound.test_risky_attachments import FIX_PARSER, list_post
+from tests.inbound.test_virus import pdf_document, pe_executable
 from tests.webmail.conftest import html_email
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +117,27 @@ def test_attachment_link_works_for_its_user_only_and_expires(alice_client, mallo
     assert alice_client.get(link[:-3] + "abc/").status_code == 404
     settings.WEBMAIL_ATTACHMENT_LINK_SECONDS = -1
     assert alice_client.get(link).status_code == 404
+
+
+def test_a_held_back_attachment_says_why_and_cannot_be_downloaded(alice_client, alice):
+    raw = list_post(
+        ("setup.exe", pe_executable(), "application/x-msdownload"),
+        ("repro.py", FIX_PARSER, "text/x-python"),
+        ("notes.pdf", pdf_document(), "application/pdf"),
+    )
+    item = deliver_scanned(raw, alice)[0]
+
+    page = alice_client.get(reverse("mailboxes:thread", args=[item.thread_id])).content.decode()
+
+    assert "Held back: setup.exe cannot be downloaded, because it is a program" in page
+    assert not re.search(r"<a [^>]*>setup.exe", page)  # no link to it
+    assert "Careful with repro.py: it is a script: run it only if you trust the sender." in page
+    assert page.count("data-scan-notice") == 2  # notes.pdf is clean: no notice
+    script_link = re.search(r'<a href="(/mail/a/[^"]+)" download>repro.py', page).group(1)
+    assert alice_client.get(script_link).status_code == 200  # a warning does not block the download
+    blocked = item.message.attachments.get(filename="setup.exe")
+    forged = reverse("mailboxes:attachment", args=[attachment_token(user=alice, attachment_id=blocked.pk)])
+    assert alice_client.get(forged).status_code == 404
 
 
 def test_a_forged_link_for_someone_elses_attachment_is_404(mallory_client, mallory, alice):

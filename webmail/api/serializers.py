@@ -103,14 +103,22 @@ class AttachmentSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     is_inline = serializers.BooleanField()
     content_id = serializers.CharField(allow_blank=True)
-    scan_status = serializers.CharField()
+    scan_status = serializers.CharField(
+        help_text="not_scanned, clean, warning (delivered with a warning), blocked (held back: no download), infected"
+    )
+    scan_reason = serializers.CharField(
+        allow_blank=True, help_text="Why it is blocked or comes with a warning: program, script, macro, active_content"
+    )
+    scan_notice = serializers.CharField(
+        source="get_scan_reason_display", allow_blank=True, help_text="That reason, in words for the reader."
+    )
     download_url = serializers.SerializerMethodField(
         help_text="Asks for the same credentials as this call (the bearer token or the session); null for an "
-        "attachment found to carry a virus."
+        "attachment held back by the scanner."
     )
     single_use_url = serializers.SerializerMethodField(
         help_text="Works once, without credentials, until `expires_at`: for handing the file to a program "
-        "that has no token (a browser). Keep it secret until it is used."
+        "that has no token (a browser). Keep it secret until it is used. Null for an attachment held back."
     )
     expires_at = serializers.SerializerMethodField(help_text="When `single_use_url` stops working.")
 

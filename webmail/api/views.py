@@ -293,12 +293,12 @@ class AttachmentLinks:
 
 
 def _attachment_links(request, item) -> tuple[list, dict[int, AttachmentLinks]]:
-    """The item's attachments, and the links of each clean one."""
+    """The item's attachments, and the links of each one not held back by the scanner."""
     attachments = list(item.message.attachments.order_by("position"))
     expires = timezone.now() + timedelta(seconds=settings.API_DOWNLOAD_LINK_SECONDS)
     links = {}
     for attachment in attachments:
-        if attachment.scan_status == attachment.ScanStatus.INFECTED:
+        if not attachment.is_available:
             continue
         token = sign_attachment_link(
             kind=LinkKind.API, user_id=request.user.pk, item_id=item.pk, attachment_id=attachment.pk
@@ -425,7 +425,7 @@ class DeliveryView(APIView):
 def _attachment_response(item, attachment_id) -> HttpResponse:
     """The bytes of one clean attachment of ``item`` (already checked to be the caller's)."""
     attachment = item.message.attachments.select_related("blob").filter(pk=attachment_id).first()
-    if attachment is None or attachment.scan_status == attachment.ScanStatus.INFECTED:
+    if attachment is None or not attachment.is_available:
         raise NotFound("No such attachment.")
     # Never rendered by the browser: a hostile HTML or SVG attachment stays a file.
     response = HttpResponse(read_blob(attachment.blob), content_type="application/octet-stream")
