@@ -42,6 +42,11 @@ _REPLY_REWRITES = {
 }
 
 
+def clock() -> float:
+    """The MX's clock for its rate windows and caches (tests replace it, so nothing depends on their speed)."""
+    return time.monotonic()
+
+
 class RateLimiter:
     """Sliding one-minute windows of events per client IP (connections, messages).
 
@@ -57,7 +62,7 @@ class RateLimiter:
         per_minute = self.limit()
         if per_minute <= 0:
             return True
-        now = time.monotonic()
+        now = clock()
         with self._lock:
             events = self._events[key]
             while events and now - events[0] > 60:
@@ -134,8 +139,9 @@ class GroupCommit:
     # never happens (crash, broker down) is made up by the reconciler.
     dispatch_delay = 0.05
 
-    def __init__(self, max_batch: int = 200, in_flight: int | None = None):
+    def __init__(self, max_batch: int = 200, in_flight: int | None = None, sleep=asyncio.sleep):
         self.max_batch = max_batch
+        self.sleep = sleep  # the dispatch timer's clock: tests pass their own and fire it when they choose
         # Batches written at once: on PostgreSQL one commits while the next is being written and
         # fsynced. SQLite has one writer (and its busy wait sleeps), so there one at a time.
         self.in_flight = in_flight or (1 if connection.vendor == "sqlite" else 2)
@@ -180,7 +186,7 @@ class GroupCommit:
                     future.set_result(outcome)
 
     async def _dispatch_later(self) -> None:
-        await asyncio.sleep(self.dispatch_delay)
+        await self.sleep(self.dispatch_delay)
         await self.dispatch_now()
 
     async def dispatch_now(self) -> None:
@@ -228,12 +234,12 @@ class RecipientCache:
 
     def accepted(self, address: str) -> bool:
         expiry = self._accepted.get(address.lower())
-        return expiry is not None and expiry > time.monotonic()
+        return expiry is not None and expiry > clock()
 
     def remember(self, address: str) -> None:
         if len(self._accepted) >= self.max_size:
             self._accepted.clear()
-        self._accepted[address.lower()] = time.monotonic() + self.ttl
+        self._accepted[address.lower()] = clock() + self.ttl
 
 
 class MXHandler:
