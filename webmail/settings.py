@@ -217,7 +217,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
-    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
+    # Often, so that a dead worker's inbound jobs are taken back soon after their lease expires.
+    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 15},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
     "search-index-changes": {"task": "search.index_changes", "schedule": 5},
@@ -358,6 +359,9 @@ else:
         "OPTIONS": {"BAYES_MIN_MESSAGES": env_int("SPAM_BAYES_MIN_MESSAGES", 20)},
     }
 INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
+# How long a worker's claim on inbound jobs lasts; a live worker renews it every third of that,
+# so a dead worker's jobs are taken back (by the reconciler, every 15 s) within about this long.
+INBOUND_LEASE_SECONDS = env_int("INBOUND_LEASE_SECONDS", 60)
 
 # --- Network ----------------------------------------------------------------
 
