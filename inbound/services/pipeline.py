@@ -461,16 +461,26 @@ def reconcile_inbound() -> dict[str, int]:
 
     A dead worker's jobs come back once their lease (``INBOUND_LEASE_SECONDS``,
     renewed while the worker lives) has expired; beat runs this every few seconds.
+    A job whose worker was lost on every one of its attempts is dead-lettered.
     """
     now = _now()
+    expired = Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
+    # The claim counts attempts, so a message that kills its worker (say, out of memory) would be
+    # claimed again for ever: after the last attempt it goes to the dead letters, as a failure does.
+    dead_lettered = InboundMessage.objects.filter(expired, attempts__gte=MAX_ATTEMPTS).update(
+        status=InboundMessage.Status.FAILED,
+        lease_token="",
+        lease_expires_at=None,
+        error=f"the worker processing it was lost on each of its {MAX_ATTEMPTS} attempts",
+    )
+    if dead_lettered:
+        logger.error("dead-lettered %d inbound messages whose workers were lost on every attempt", dead_lettered)
     retry_due = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     stale = InboundMessage.objects.filter(
-        Q(retry_due, status=InboundMessage.Status.QUEUED, received_at__lt=now - timedelta(minutes=1))
-        | Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
+        Q(retry_due, status=InboundMessage.Status.QUEUED, received_at__lt=now - timedelta(minutes=1)) | expired
     ).values_list("pk", flat=True)[:1000]
     ids = list(stale)
     if ids:
         dispatch_processing(job_ids=ids)
-    if ids:
         logger.info("re-dispatched %d inbound messages", len(ids))
-    return {"redispatched": len(ids)}
+    return {"redispatched": len(ids), "dead_lettered": dead_lettered}

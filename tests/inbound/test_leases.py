@@ -41,9 +41,9 @@ def test_a_dead_workers_jobs_are_taken_back_by_the_reconciler_once_the_lease_exp
     assert {job.lease_expires_at for job in InboundMessage.objects.all()} == {T0 + timedelta(seconds=60)}
 
     clock["now"] = T0 + timedelta(seconds=59)
-    assert reconcile_inbound() == {"redispatched": 0}
+    assert reconcile_inbound() == {"redispatched": 0, "dead_lettered": 0}
     clock["now"] = T0 + timedelta(seconds=61)
-    assert reconcile_inbound() == {"redispatched": 2}  # and processed at once (tasks run inline)
+    assert reconcile_inbound() == {"redispatched": 2, "dead_lettered": 0}  # and processed at once (tasks run inline)
 
     assert subjects(alice) == ["One", "Two"]
     assert {(job.status, job.attempts) for job in InboundMessage.objects.all()} == {
@@ -72,15 +72,16 @@ def test_the_heartbeat_extends_the_lease_of_the_jobs_still_held_and_no_others(al
 def test_a_worker_renews_its_lease_while_it_is_busy_with_a_slow_message(alice, settings, clock, monkeypatch):
     settings.INBOUND_LEASE_SECONDS = 60
     [job_id] = queued(message_bytes(subject="Slow"))
-    beaten, seen_enough = threading.Event(), threading.Event()
+    beaten, seen_enough, beating = threading.Event(), threading.Event(), threading.Lock()
 
     class BeatingAtOnce(LeaseHeartbeat):
         interval = 0  # the test's own: beat again at once, rather than every 20 s
 
         def beat(self):
-            if seen_enough.is_set():
-                return 0
-            renewed = super().beat()
+            with beating:
+                if seen_enough.is_set():
+                    return 0
+                renewed = super().beat()
             beaten.set()
             return renewed
 
@@ -97,8 +98,9 @@ def test_a_worker_renews_its_lease_while_it_is_busy_with_a_slow_message(alice, s
             lease_seen.append(InboundMessage.objects.get(pk=job_id).lease_expires_at)
             if lease_seen[-1] == T0 + timedelta(seconds=160):
                 break
-        seen_enough.set()
-        assert reconcile_inbound() == {"redispatched": 0}  # not taken from a live worker
+        with beating:  # no beat writes from here on (SQLite's in-memory test database would say it is locked)
+            seen_enough.set()
+        assert reconcile_inbound() == {"redispatched": 0, "dead_lettered": 0}  # not taken from a live worker
         return real_authenticate(**kwargs)
 
     monkeypatch.setattr(pipeline, "authenticate", slow_authenticate)
@@ -149,9 +151,23 @@ def test_a_failed_job_waits_for_its_retry_and_the_reconciler_leaves_it_until_the
     monkeypatch.setattr(pipeline, "dispatch_processing", lambda **kwargs: None)  # the retry task, held back
     assert process_inbound_messages(job_ids=[job_id]) == {job_id: InboundMessage.Status.QUEUED}
 
-    clock["now"] = T0 + timedelta(seconds=59)
-    assert reconcile_inbound() == {"redispatched": 0}  # the retry is due 60 s after the first attempt
+    clock["now"] = T0 + timedelta(seconds=59)  # the retry is due 60 s after the first attempt
+    assert reconcile_inbound() == {"redispatched": 0, "dead_lettered": 0}
     monkeypatch.undo()
     monkeypatch.setattr(pipeline, "_now", lambda: T0 + timedelta(seconds=61))
-    assert reconcile_inbound() == {"redispatched": 1}
+    assert reconcile_inbound() == {"redispatched": 1, "dead_lettered": 0}
     assert subjects(alice) == ["Flaky"]
+
+
+def test_a_message_whose_worker_dies_on_every_attempt_is_dead_lettered_not_claimed_for_ever(alice, settings, clock):
+    settings.INBOUND_LEASE_SECONDS = 60
+    [job_id] = queued(message_bytes(subject="Kills workers"))
+    for _ in range(pipeline.MAX_ATTEMPTS):  # a worker takes it, and dies; its lease runs out
+        pipeline._claim([job_id])
+        clock["now"] += timedelta(seconds=61)
+
+    assert reconcile_inbound() == {"redispatched": 0, "dead_lettered": 1}
+    job = InboundMessage.objects.get()
+    assert (job.status, job.attempts, job.lease_token) == (InboundMessage.Status.FAILED, pipeline.MAX_ATTEMPTS, "")
+    assert f"lost on each of its {pipeline.MAX_ATTEMPTS} attempts" in job.error
+    assert subjects(alice) == []

@@ -271,7 +271,7 @@ def test_a_job_stranded_after_250_is_processed_by_the_reconciler(mx_server, alic
     assert not MailboxItem.objects.exists()
 
     InboundMessage.objects.filter(pk=job.pk).update(received_at=job.received_at.replace(year=2025))
-    assert reconcile_inbound() == {"redispatched": 1}
+    assert reconcile_inbound() == {"redispatched": 1, "dead_lettered": 0}
 
     job.refresh_from_db()
     assert job.status == InboundMessage.Status.DELIVERED
