@@ -121,11 +121,11 @@ class MXProtocol(SMTP):
         if isinstance(status, str):
             status = _REPLY_REWRITES.get(status, status)
             if _is_client_error(status):
-                await self._count_error(status)
+                await self._push_error(status)
                 return
         await super().push(status)
 
-    async def _count_error(self, reply: str) -> None:
+    async def _push_error(self, reply: str) -> None:
         """Send an error reply, as Postfix does (smtpd_soft/hard_error_limit, smtpd_error_sleep_time).
 
         Beyond the soft limit each error reply waits the sleep time once per
@@ -136,7 +136,8 @@ class MXProtocol(SMTP):
         if self.errors >= settings.SMTPD_HARD_ERROR_LIMIT:
             await super().push(reply)
             await super().push("421 4.7.0 Too many errors; closing the connection")
-            self.transport.close()
+            if self.transport is not None:  # (None: the client left first)
+                self.transport.close()
             return
         if self.errors > settings.SMTPD_SOFT_ERROR_LIMIT:
             await pause(settings.SMTPD_ERROR_SLEEP_SECONDS * self.errors)
