@@ -1,10 +1,11 @@
 """The MX: an aiosmtpd server that accepts mail for hosted addresses only.
 
 During the dialogue it checks what it can answer at once (relaying, unknown
-users, too many recipients, size, per-client rates) with enhanced status
-codes. It answers 250 to DATA only after the exact bytes and the envelope
-are committed to the database and the blob store (files fsynced); everything
-else (authentication, scanning, placement) happens on the inbound queue.
+users, too many recipients, size, header size, per-client rates) with enhanced
+status codes; a client that keeps making errors is slowed down, then cut off.
+It answers 250 to DATA only after the exact bytes and the envelope are
+committed to the database and the blob store (files fsynced); everything else
+(authentication, scanning, placement) happens on the inbound queue.
 
 Storing is a group commit (``GroupCommit``): while a batch is being written
 off the event loop, the messages of all other sessions that finish DATA
@@ -42,6 +43,16 @@ _REPLY_REWRITES = {
 }
 
 
+async def pause(seconds: float) -> None:
+    """How the MX slows down a client that keeps making errors (tests replace it, so they wait for nothing)."""
+    await asyncio.sleep(seconds)
+
+
+def clock() -> float:
+    """The MX's clock for its rate windows and caches (tests replace it, so nothing depends on their speed)."""
+    return time.monotonic()
+
+
 class RateLimiter:
     """Sliding one-minute windows of events per client IP (connections, messages).
 
@@ -57,7 +68,7 @@ class RateLimiter:
         per_minute = self.limit()
         if per_minute <= 0:
             return True
-        now = time.monotonic()
+        now = clock()
         with self._lock:
             events = self._events[key]
             while events and now - events[0] > 60:
@@ -78,6 +89,11 @@ _HOST = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _PLAIN_ANGLE_ADDRESS = re.compile(rf"[ \t]*<({_ATOM}(?:\.{_ATOM})*@{_HOST})>(?:[ \t]+([^(]*))?")
 
 
+def _is_client_error(reply: str) -> bool:
+    """A 4xx/5xx reply the client earned: not ours (451 4.3.0), not a recipient list to send in parts (452 4.5.3)."""
+    return reply[:1] in ("4", "5") and not reply.startswith(("421", "451 4.3.0", "452 4.5.3"))
+
+
 class MXProtocol(SMTP):
     # RFC 5321 says 1000, but real mail has longer lines (unwrapped HTML, huge To
     # headers) and Postfix takes them; refusing them would bounce legitimate mail.
@@ -86,6 +102,11 @@ class MXProtocol(SMTP):
     def __init__(self, handler, *, connection_limiter: RateLimiter, **kwargs):
         super().__init__(handler, **kwargs)
         self.connection_limiter = connection_limiter
+        self.errors = 0  # since the session began or last delivered a message
+
+    def delivered(self) -> None:
+        """A message was accepted: the errors before it are forgiven (Postfix's "without delivering mail")."""
+        self.errors = 0
 
     def _getaddr(self, arg: str):
         plain = _PLAIN_ANGLE_ADDRESS.fullmatch(arg)
@@ -99,7 +120,28 @@ class MXProtocol(SMTP):
     async def push(self, status):
         if isinstance(status, str):
             status = _REPLY_REWRITES.get(status, status)
+            if _is_client_error(status):
+                await self._push_error(status)
+                return
         await super().push(status)
+
+    async def _push_error(self, reply: str) -> None:
+        """Send an error reply, as Postfix does (smtpd_soft/hard_error_limit, smtpd_error_sleep_time).
+
+        Beyond the soft limit each error reply waits the sleep time once per
+        error made, so a client guessing addresses gets slower and slower; at
+        the hard limit the session ends with 421.
+        """
+        self.errors += 1
+        if self.errors >= settings.SMTPD_HARD_ERROR_LIMIT:
+            await super().push(reply)
+            await super().push("421 4.7.0 Too many errors; closing the connection")
+            if self.transport is not None:  # (None: the client left first)
+                self.transport.close()
+            return
+        if self.errors > settings.SMTPD_SOFT_ERROR_LIMIT:
+            await pause(settings.SMTPD_ERROR_SLEEP_SECONDS * self.errors)
+        await super().push(reply)
 
     async def _handle_client(self):
         client_ip = self.session.peer[0] if self.session and self.session.peer else ""
@@ -134,8 +176,9 @@ class GroupCommit:
     # never happens (crash, broker down) is made up by the reconciler.
     dispatch_delay = 0.05
 
-    def __init__(self, max_batch: int = 200, in_flight: int | None = None):
+    def __init__(self, max_batch: int = 200, in_flight: int | None = None, sleep=asyncio.sleep):
         self.max_batch = max_batch
+        self.sleep = sleep  # the dispatch timer's clock: tests pass their own and fire it when they choose
         # Batches written at once: on PostgreSQL one commits while the next is being written and
         # fsynced. SQLite has one writer (and its busy wait sleeps), so there one at a time.
         self.in_flight = in_flight or (1 if connection.vendor == "sqlite" else 2)
@@ -180,7 +223,7 @@ class GroupCommit:
                     future.set_result(outcome)
 
     async def _dispatch_later(self) -> None:
-        await asyncio.sleep(self.dispatch_delay)
+        await self.sleep(self.dispatch_delay)
         await self.dispatch_now()
 
     async def dispatch_now(self) -> None:
@@ -228,12 +271,12 @@ class RecipientCache:
 
     def accepted(self, address: str) -> bool:
         expiry = self._accepted.get(address.lower())
-        return expiry is not None and expiry > time.monotonic()
+        return expiry is not None and expiry > clock()
 
     def remember(self, address: str) -> None:
         if len(self._accepted) >= self.max_size:
             self._accepted.clear()
-        self._accepted[address.lower()] = time.monotonic() + self.ttl
+        self._accepted[address.lower()] = clock() + self.ttl
 
 
 class MXHandler:
@@ -275,8 +318,11 @@ class MXHandler:
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):  # noqa: N802
+        raw = envelope.original_content or envelope.content
+        if header_too_large(raw):  # refused before anything is stored
+            return "552 5.3.4 Message header too large"
         arrival = Arrival(
-            raw=envelope.original_content or envelope.content,
+            raw=raw,
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             client_ip=session.peer[0] if session.peer else None,
@@ -288,7 +334,28 @@ class MXHandler:
             # Nothing was committed: the client keeps the message and retries.
             logger.exception("could not store a message from %s", session.peer)
             return "451 4.3.0 Temporary failure storing the message; try again later"
+        server.delivered()
         return f"250 2.0.0 OK queued as {job.pk}"
+
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_NEW_FIELD = re.compile(rb"\n[^ \t]")  # a line that does not continue the field before it
+
+
+def header_too_large(raw: bytes) -> bool:
+    """More header fields or header bytes than SMTPD_MAX_HEADER_FIELDS / SMTPD_MAX_HEADER_BYTES.
+
+    The header section ends at the first empty line (CRLF or a bare LF); a
+    message without one is all header. Only the allowed bytes are searched.
+    """
+    max_bytes = settings.SMTPD_MAX_HEADER_BYTES
+    if raw.startswith((b"\r\n", b"\n")):
+        return False  # no header at all
+    end = _BLANK_LINE.search(raw, 0, max_bytes + 4)
+    if end is None and len(raw) > max_bytes:
+        return True
+    header = raw[: end.start()] if end else raw
+    return len(header) > max_bytes or len(_NEW_FIELD.findall(header)) + 1 > settings.SMTPD_MAX_HEADER_FIELDS
 
 
 @functools.cache

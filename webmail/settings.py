@@ -222,7 +222,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
-    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
+    # Often, so that a dead worker's inbound jobs are taken back soon after their lease expires.
+    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 15},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
     "search-index-changes": {"task": "search.index_changes", "schedule": 5},
@@ -348,6 +349,15 @@ SMTPD_MAX_RECIPIENTS = env_int("SMTPD_MAX_RECIPIENTS", 100)
 SMTPD_TIMEOUT = env_int("SMTPD_TIMEOUT", 300)
 SMTPD_CONNECTIONS_PER_MINUTE_PER_IP = env_int("SMTPD_CONNECTIONS_PER_MINUTE_PER_IP", 600)
 SMTPD_MESSAGES_PER_MINUTE_PER_IP = env_int("SMTPD_MESSAGES_PER_MINUTE_PER_IP", 3000)
+# A client's errors (unknown users, refused commands) until it delivers a message, as Postfix's
+# smtpd_soft_error_limit / smtpd_hard_error_limit / smtpd_error_sleep_time: beyond the soft limit
+# each error reply waits SLEEP seconds per error made; at the hard limit, 421 and disconnect.
+SMTPD_SOFT_ERROR_LIMIT = env_int("SMTPD_SOFT_ERROR_LIMIT", 10)
+SMTPD_HARD_ERROR_LIMIT = env_int("SMTPD_HARD_ERROR_LIMIT", 20)
+SMTPD_ERROR_SLEEP_SECONDS = env_float("SMTPD_ERROR_SLEEP_SECONDS", 1.0)
+# A message's header section: at most this many fields and bytes (552 5.3.4 at the end of DATA).
+SMTPD_MAX_HEADER_FIELDS = env_int("SMTPD_MAX_HEADER_FIELDS", 1000)
+SMTPD_MAX_HEADER_BYTES = env_int("SMTPD_MAX_HEADER_BYTES", 1024 * 1024)
 
 # Inbound content filters. Virus scanning is built in, or ClamAV when CLAMD_URL
 # is set (tcp://host:3310 or unix:///run/clamav/clamd.ctl); spam scoring is
@@ -376,6 +386,9 @@ else:
         "OPTIONS": {"BAYES_MIN_MESSAGES": env_int("SPAM_BAYES_MIN_MESSAGES", 20)},
     }
 INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
+# How long a worker's claim on inbound jobs lasts; a live worker renews it every third of that,
+# so a dead worker's jobs are taken back (by the reconciler, every 15 s) within about this long.
+INBOUND_LEASE_SECONDS = env_int("INBOUND_LEASE_SECONDS", 60)
 
 # --- Network ----------------------------------------------------------------
 

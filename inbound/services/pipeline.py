@@ -20,10 +20,11 @@ A failure is retried a few times, then the job is dead-lettered for an admin.
 """
 
 import logging
+import threading
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 from django.conf import settings
@@ -54,9 +55,21 @@ class VirusScanUnavailable(Exception):
     pass
 
 
-LEASE = timedelta(minutes=10)
+class LeaseLost(Exception):
+    """The job's lease ran out and another worker reclaimed it: this worker's work on it must not count."""
+
+
 # Jobs one task takes on at most: those it was given, then the oldest fresh ones waiting.
 BATCH_MAX = 100
+
+
+def _now() -> datetime:
+    """The clock of leases and retries (tests replace it)."""
+    return timezone.now()
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.INBOUND_LEASE_SECONDS)
 
 
 def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
@@ -66,12 +79,18 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
     up to ``BATCH_MAX`` in all (their own tasks then find nothing to do): a
     deep queue drains in big batches. One claim for the batch, one commit for
     its placements; a message that fails is rolled back, retried or
-    dead-lettered alone and never holds back or loses the others.
+    dead-lettered alone and never holds back or loses the others. A job whose
+    lease was lost to another worker meanwhile is left out of the result.
     """
     claimed = _claim(job_ids)
     if claimed is None:
         return {}
     token, job_ids = claimed
+    with LeaseHeartbeat(token=token, job_ids=job_ids):
+        return _process_claimed(token, job_ids)
+
+
+def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
     jobs = list(InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk"))
     users = _hosted_users(jobs)  # address -> hosted user or None, for this batch
     outcomes, ready = {}, []
@@ -104,13 +123,82 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
         logger.warning("placing a batch of %d messages together failed; one by one", len(ready), exc_info=True)
     try:  # one commit for the batch, a savepoint per message: a failing one is rolled back alone
         with transaction.atomic():
-            for analysis in ready:
-                outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
+            placed = {analysis.job.pk: _place_or_fail(analysis, token) for analysis in ready}
     except Exception:  # the batch could not commit: one transaction per message instead
         logger.warning("placing a batch of %d messages failed; placing them one by one", len(ready), exc_info=True)
-        for analysis in ready:
-            outcomes[analysis.job.pk] = _place_or_fail(analysis, token)
+        placed = {analysis.job.pk: _place_or_fail(analysis, token) for analysis in ready}
+    outcomes.update({pk: status for pk, status in placed.items() if status is not None})
     return outcomes
+
+
+class LeaseHeartbeat:
+    """Renews the lease of the jobs a worker holds, every third of the lease, for as long as the worker lives.
+
+    A thread, so that one slow message (a scanner or DNS timing out) does not
+    let the lease of the whole batch run out; a dead worker renews nothing, and
+    its jobs are reclaimed once their lease expires. Renewal goes by token, so
+    jobs finished, or reclaimed by another worker, are left alone.
+    """
+
+    def __init__(self, *, token: str, job_ids: list[int]):
+        self.token = token
+        self.job_ids = list(job_ids)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"inbound-lease-{token[:8]}", daemon=True)
+
+    @property
+    def interval(self) -> float:
+        return _lease().total_seconds() / 3
+
+    def __enter__(self) -> "LeaseHeartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.wait(self.interval):
+                self.beat()
+        finally:
+            connection.close()  # the thread's own connection
+
+    def beat(self) -> int:
+        """Extend the lease of the jobs still held from now; how many they are."""
+        try:
+            return renew_leases(token=self.token, job_ids=self.job_ids, now=_now())
+        except Exception:  # the database is away: the next beat tries again, the lease has time left
+            logger.warning("could not renew the lease of inbound jobs %s", self.job_ids, exc_info=True)
+            return 0
+
+
+def renew_leases(*, token: str, job_ids: list[int], now: datetime) -> int:
+    """Extend to ``now`` + the lease the jobs among ``job_ids`` still held under ``token``; how many."""
+    held = InboundMessage.objects.filter(pk__in=job_ids, lease_token=token, status=InboundMessage.Status.PROCESSING)
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            # A row locked now is being finished (or claimed): it needs no renewal, and waiting for
+            # it while holding the others could deadlock with the transaction placing the batch.
+            held = InboundMessage.objects.filter(
+                pk__in=list(held.select_for_update(skip_locked=True).values_list("pk", flat=True))
+            )
+        return held.update(lease_expires_at=now + _lease())
+
+
+def _lock_held(job_ids: list[int], token: str) -> set[int]:
+    """Of ``job_ids``, those still held under ``token``, locked until the transaction ends.
+
+    Checked before placing: a job whose lease expired and was claimed again by
+    another worker is that worker's to place, or its message would be placed twice.
+    """
+    return set(
+        InboundMessage.objects.select_for_update()
+        .filter(pk__in=job_ids, lease_token=token)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
@@ -118,6 +206,13 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
 
     All or nothing: it raises if anything fails, and the caller then places the messages one by one.
     """
+    held = _lock_held([analysis.job.pk for analysis in ready], token)
+    lost = [analysis.job.pk for analysis in ready if analysis.job.pk not in held]
+    if lost:
+        logger.warning("inbound jobs %s were reclaimed by another worker; not placing them", lost)
+        ready = [analysis for analysis in ready if analysis.job.pk in held]
+        if not ready:
+            return {}
     messages = store_messages(
         [(analysis.view, analysis.parsed) for analysis in ready], [analysis.scans for analysis in ready]
     )
@@ -189,16 +284,20 @@ def _outcome(analysis: "Analysis", message) -> dict:
     }
 
 
-def _place_or_fail(analysis: "Analysis", token: str) -> str:
+def _place_or_fail(analysis: "Analysis", token: str) -> str | None:
+    """``_place``, or the job failed; None if the job was lost to another worker (it places it)."""
     try:
         return _place(analysis, token)
+    except LeaseLost:
+        logger.warning("inbound job %s was reclaimed by another worker; not placing it", analysis.job.pk)
+        return None
     except Exception as exc:
         return _fail_logged(analysis.job, token, exc)
 
 
 def _claim(job_ids: list[int]) -> tuple[str, list[int]] | None:
     """Take the jobs, and fresh waiting ones up to ``BATCH_MAX``; their lease token and ids, or None if none."""
-    now = timezone.now()
+    now = _now()
     token = uuid.uuid4().hex
     claimable = Q(status=InboundMessage.Status.QUEUED) | Q(
         status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now
@@ -228,7 +327,7 @@ def _claim(job_ids: list[int]) -> tuple[str, list[int]] | None:
             job_ids += waiting.order_by("received_at").values_list("pk", flat=True)[: BATCH_MAX - len(job_ids)]
         updated = (
             InboundMessage.objects.filter(claimable, pk__in=job_ids)
-            .update(status=InboundMessage.Status.PROCESSING, lease_token=token, lease_expires_at=now + LEASE,
+            .update(status=InboundMessage.Status.PROCESSING, lease_token=token, lease_expires_at=now + _lease(),
                     attempts=F("attempts") + 1)
         )  # fmt: skip
     return (token, job_ids) if updated else None
@@ -249,11 +348,16 @@ def _fail_logged(job: InboundMessage, token: str, exc: Exception) -> str:
 def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
     final = job.attempts >= MAX_ATTEMPTS  # the claim counted this attempt
     status = InboundMessage.Status.FAILED if final else InboundMessage.Status.QUEUED
-    InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
-        status=status, lease_token="", lease_expires_at=None, error=f"{exc.__class__.__name__}: {exc}"[:5000]
+    backoff = 60 * job.attempts
+    updated = InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
+        status=status,
+        lease_token="",
+        # A queued job's lease_expires_at is when its retry is due: the reconciler leaves it until then.
+        lease_expires_at=None if final else _now() + timedelta(seconds=backoff),
+        error=f"{exc.__class__.__name__}: {exc}"[:5000],
     )
-    if not final:
-        transaction.on_commit(lambda: dispatch_processing(job_ids=[job.pk], countdown=60 * job.attempts))
+    if updated and not final:  # (not updated: another worker reclaimed the job, and retries it if need be)
+        transaction.on_commit(lambda: dispatch_processing(job_ids=[job.pk], countdown=backoff))
     return status
 
 
@@ -337,9 +441,11 @@ def attachment_scans(verdict: VirusVerdict) -> dict[int, tuple[str, str]]:
 
 
 def _place(analysis: Analysis, token: str) -> str:
-    """The message, its placements and the job's outcome: all or nothing."""
+    """The message, its placements and the job's outcome: all or nothing (``LeaseLost``: nothing)."""
     job = analysis.job
     with transaction.atomic():
+        if not _lock_held([job.pk], token):
+            raise LeaseLost(job.pk)
         message, _ = store_message(raw=analysis.view, parsed=analysis.parsed, scans=analysis.scans)
         placed = False
         for user in analysis.recipients:
@@ -376,15 +482,30 @@ def _verdict_dict(verdict) -> dict:
 
 
 def reconcile_inbound() -> dict[str, int]:
-    """Re-dispatch jobs that a lost task or a dead worker left queued or half-processed."""
-    now = timezone.now()
+    """Re-dispatch jobs that a lost task or a dead worker left queued or half-processed.
+
+    A dead worker's jobs come back once their lease (``INBOUND_LEASE_SECONDS``,
+    renewed while the worker lives) has expired; beat runs this every few seconds.
+    A job whose worker was lost on every one of its attempts is dead-lettered.
+    """
+    now = _now()
+    expired = Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
+    # The claim counts attempts, so a message that kills its worker (say, out of memory) would be
+    # claimed again for ever: after the last attempt it goes to the dead letters, as a failure does.
+    dead_lettered = InboundMessage.objects.filter(expired, attempts__gte=MAX_ATTEMPTS).update(
+        status=InboundMessage.Status.FAILED,
+        lease_token="",
+        lease_expires_at=None,
+        error=f"the worker processing it was lost on each of its {MAX_ATTEMPTS} attempts",
+    )
+    if dead_lettered:
+        logger.error("dead-lettered %d inbound messages whose workers were lost on every attempt", dead_lettered)
+    retry_due = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     stale = InboundMessage.objects.filter(
-        Q(status=InboundMessage.Status.QUEUED, received_at__lt=now - timedelta(minutes=1))
-        | Q(status=InboundMessage.Status.PROCESSING, lease_expires_at__lt=now)
+        Q(retry_due, status=InboundMessage.Status.QUEUED, received_at__lt=now - timedelta(minutes=1)) | expired
     ).values_list("pk", flat=True)[:1000]
     ids = list(stale)
     if ids:
         dispatch_processing(job_ids=ids)
-    if ids:
         logger.info("re-dispatched %d inbound messages", len(ids))
-    return {"redispatched": len(ids)}
+    return {"redispatched": len(ids), "dead_lettered": dead_lettered}

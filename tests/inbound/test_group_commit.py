@@ -97,23 +97,38 @@ def test_messages_ready_together_are_committed_in_one_transaction(alice, monkeyp
     assert MailboxItem.objects.filter(user=alice).count() == 10  # processed after commit (tasks run inline)
 
 
-def test_jobs_of_several_commits_are_queued_in_one_task_soon_after(alice, monkeypatch):
+def test_jobs_of_several_commits_are_queued_in_one_task_when_the_dispatch_timer_fires(alice, monkeypatch):
     """With a real broker, the MX gathers what it stored for ``dispatch_delay`` into one dispatch.
 
     The messages come one after another from one session, each as soon as
     the last got its answer: that used to find the finished flusher still
-    registered (one batch in flight, as on SQLite) and wait forever.
+    registered (one batch in flight, as on SQLite) and wait forever. The
+    timer is the test's: it fires only when told, however slow the machine.
     """
     from webmail.celery import app as celery_app
 
-    dispatched = []
-    monkeypatch.setattr(smtpd, "dispatch_processing", lambda *, job_ids: dispatched.append(job_ids))
-    committer = smtpd.GroupCommit(max_batch=2, in_flight=1)
+    dispatched, dispatch_done = [], threading.Event()
+
+    def dispatch(*, job_ids):
+        dispatched.append(job_ids)
+        dispatch_done.set()
+
+    monkeypatch.setattr(smtpd, "dispatch_processing", dispatch)
+    timers = []  # (delay asked for, event that fires it)
+
+    async def timer(delay):
+        fire = asyncio.Event()
+        timers.append((delay, fire))
+        await fire.wait()
+
+    committer = smtpd.GroupCommit(max_batch=2, in_flight=1, sleep=timer)
 
     async def one_after_another():
         jobs = [await committer.accept(arrival(f"Gathered {n}")) for n in range(3)]
         assert dispatched == []  # stored and answered, not queued yet
-        await asyncio.sleep(committer.dispatch_delay * 4)
+        assert [delay for delay, _ in timers] == [committer.dispatch_delay]  # one timer for all three
+        timers[0][1].set()
+        await asyncio.get_running_loop().run_in_executor(None, dispatch_done.wait, 30)
         return jobs
 
     celery_app.conf.task_always_eager = False
@@ -173,17 +188,20 @@ def test_a_known_recipient_is_looked_up_once_while_cached(mx_server, alice, monk
     calls = []
     real = smtpd.check_recipient
     monkeypatch.setattr(smtpd, "check_recipient", lambda address: calls.append(address) or real(address))
+    now = 1000.0
+    monkeypatch.setattr(smtpd, "clock", lambda: now)
     client = smtplib.SMTP(*mx_server, timeout=10)
     client.ehlo("mail.sender.example")
-    for _ in range(3):
+    for seconds_later in (0, 5, 9, 11):  # the cache keeps an acceptance for 10 seconds
+        now = 1000.0 + seconds_later
         client.mail("sam@sender.example")
         assert client.rcpt("alice@example.test")[0] == 250
         assert client.rcpt("nobody@example.test")[0] == 550  # refusals are not cached
         client.rset()
     client.quit()
 
-    assert calls.count("alice@example.test") == 1
-    assert calls.count("nobody@example.test") == 3
+    assert calls.count("alice@example.test") == 2  # at 0 s, then again once expired at 11 s
+    assert calls.count("nobody@example.test") == 4
 
 
 ADDRESS_ARGUMENTS = [
