@@ -82,6 +82,19 @@ def _percent(probability: float) -> str:
     return f"{tenths / 10:.1f} %"
 
 
+def explain(verdict: dict) -> dict:
+    """A recorded verdict as the webmail and the admin show it."""
+    return {
+        "is_spam": bool(verdict.get("is_spam")),
+        "score": verdict.get("score"),
+        "threshold": verdict.get("threshold"),
+        "filter": verdict.get("filter", ""),
+        "error": verdict.get("error", ""),
+        "dmarc_quarantine": bool(verdict.get("dmarc_quarantine")),
+        "signals": signals_of(verdict),
+    }
+
+
 def signals_of(verdict: dict) -> list[dict]:
     """A recorded verdict's signals, the heaviest towards spam first; read from ``reasons`` for old records."""
     signals = verdict.get("signals")
