@@ -9,6 +9,7 @@ from inbound.selectors import spam_checks_for_user
 from inbound.services.pipeline import process_inbound_messages
 from inbound.services.reception import accept_message
 from mailboxes.models import Folder, MailboxItem
+from tests.factories import UserFactory
 from tests.inbound.test_mx import message_bytes
 from tests.inbound.test_spam import spammy_mail
 
@@ -86,3 +87,15 @@ def test_each_recipient_sees_only_their_own_verdict_and_others_none(alice, bob, 
     assert spam_checks_for_user(user=alice, message_ids=[job.message_id])[job.message_id]["is_spam"]
     assert set(spam_checks_for_user(user=bob, message_ids=[job.message_id])) == {job.message_id}
     assert spam_checks_for_user(user=mallory, message_ids=[job.message_id]) == {}
+
+
+def test_admin_inbound_message_page_shows_a_table_of_signals(alice):
+    job = received(spammy_mail(), "alice@example.test")
+    operator = UserFactory(address="root@example.test", display_name="Operator", admin=True)
+
+    html = client_of(operator).get(reverse("admin:inbound_inboundmessage_change", args=[job.pk])).content.decode()
+
+    assert "Spam signals" in html
+    assert f"{alice.username}: {job.spam_score} of 5.0 points, spam (builtin)" in html
+    assert "<td>LINK_TEXT_MISMATCH</td><td style='text-align: right'>+2.0</td>" in html
+    assert "<td>A link shows one address but leads to another (www.paypal.com → 192.0.2.7)</td>" in html
