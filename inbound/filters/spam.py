@@ -248,7 +248,8 @@ class BuiltinSpamFilter(SpamFilter):
     """Authentication results, header and content rules and a Bayes classifier, added up.
 
     Options: ``THRESHOLD`` (default ``INBOUND_SPAM_THRESHOLD``), ``SCORES``
-    (rule points to override), ``BAYES`` (default True) and
+    (rule points to override; a ``BAYES_*`` band named there gets those
+    points instead of its share of the threshold), ``BAYES`` (default True) and
     ``BAYES_MIN_MESSAGES`` (spam and ham messages each, in the user's or the
     global training, before Bayes takes part; default 20).
     """
@@ -292,6 +293,7 @@ class BuiltinSpamFilter(SpamFilter):
             if result is not None:
                 probability = result.probability
                 name, points = bayes_points(probability, threshold)
+                points = self.scores.get(name, points)
                 hits.append((name, points, f"p={probability:.3f}, {result.clues} clues, {result.scope}"))
                 bayes_description = describe_bayes(probability, scope=result.scope)
         total = round(sum(points for _, points, _ in hits), 2)

@@ -60,6 +60,14 @@ def test_bayes_points_by_band_at_the_default_threshold():
     assert bayes_points(0.005, DEFAULT_THRESHOLD)[1] < 0
 
 
+def test_an_operator_can_set_a_bayes_bands_points(trained):
+    spam_filter = BuiltinSpamFilter(BAYES_MIN_MESSAGES=3, SCORES={"BAYES_99": 2.0, "BAYES_999": 2.0})
+
+    verdict = score(spam_filter, spam_sample(10), {}, user=trained)
+
+    assert verdict.score == 2.0 and not verdict.is_spam
+
+
 def test_verdict_lists_each_signal_with_its_points_and_plain_words(trained, spam_filter):
     verdict = score(spam_filter, spam_sample(10), auth_results(spf="fail", dkim="", dmarc="none"), user=trained)
 
