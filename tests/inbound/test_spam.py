@@ -403,6 +403,16 @@ class TestRspamdFilterAgainstFakeRspamd(SpamFilterContract):
             "MIME_GOOD -0.1",
         ]
 
+    def test_scored_symbols_become_signals_named_as_rspamd_names_them(self, spam_filter):
+        verdict = score(spam_filter, pharma_mail(), auth_results())
+        assert verdict.signals[1] == {
+            "name": "MISSING_MID",
+            "points": 2.5,
+            "detail": "no Message-ID",
+            "description": "Spam rule MISSING_MID (no Message-ID)",
+        }
+        assert [signal["name"] for signal in verdict.signals] == [r.split(" ")[0] for r in verdict.reasons]
+
     def test_envelope_is_sent_as_headers(self, spam_filter, fake_rspamd, alice):
         envelope = {
             "client_ip": "192.0.2.1",
