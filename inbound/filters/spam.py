@@ -146,8 +146,8 @@ DEFAULT_SCORES = {
 }
 # Bayes probability bands, as SpamAssassin's BAYES_* rules, and their points as a share of the threshold:
 # a trained classifier's near-certainty (p >= 0.99) crosses the threshold alone, whatever it is set to;
-# its verdict that mail is ham (p < 0.01) outweighs a couple of rule hits. Only confident spam gets more
-# than half the threshold, so an unsure classifier needs rules to agree.
+# its verdict that mail is ham (p < 0.01) outweighs a couple of rule hits. Below 0.99 the bands add
+# little (SpamAssassin's points in the middle), so an unsure classifier needs rules to agree.
 BAYES_BANDS = [
     (0.999, "BAYES_999", 1.3),
     (0.99, "BAYES_99", 1.1),
