@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from inbound.filters import bayes, build_backend
 from inbound.filters.explanations import describe, describe_bayes
@@ -276,7 +276,7 @@ class BuiltinSpamFilter(SpamFilter):
         except Exception as exc:  # a rule bug must not stop mail
             logger.exception("spam rules failed")
             errors.append(f"rules: {exc.__class__.__name__}: {exc}")
-        probability, bayes_description = None, ""
+        probability = result = None
         if self.bayes:
             try:
                 # Inside the caller's transaction, a savepoint keeps it usable after a failed query.
@@ -295,7 +295,6 @@ class BuiltinSpamFilter(SpamFilter):
                 name, points = bayes_points(probability, threshold)
                 points = self.scores.get(name, points)
                 hits.append((name, points, f"p={probability:.3f}, {result.clues} clues, {result.scope}"))
-                bayes_description = describe_bayes(probability, scope=result.scope)
         total = round(sum(points for _, points, _ in hits), 2)
         return SpamVerdict(
             score=total,
@@ -304,24 +303,25 @@ class BuiltinSpamFilter(SpamFilter):
             error="; ".join(errors),
             threshold=threshold,
             bayes=probability,
-            **_explained(hits, bayes_description),
+            **_explained(hits, result),
         )
 
 
-def _explained(hits: list[tuple[str, float, str]], bayes_description: str = "") -> dict:
+def _explained(hits: list[tuple[str, float, str]], bayes_result: bayes.BayesResult | None = None) -> dict:
     """``reasons`` and ``signals`` of a verdict, from its ``(name, points, detail)`` hits."""
     reasons = [f"{name} {points:+.1f}" + (f" ({detail})" if detail else "") for name, points, detail in hits]
-    signals = [
-        {
-            "name": name,
-            "points": points,
-            "detail": detail,
-            "description": bayes_description
-            if bayes_description and name.startswith("BAYES_")
-            else describe(name, detail),
-        }
-        for name, points, detail in hits
-    ]
+    with translation.override(None):  # recorded in the source language; readers get theirs from explain()
+        signals = [
+            {
+                "name": name,
+                "points": points,
+                "detail": detail,
+                "description": describe_bayes(bayes_result.probability, scope=bayes_result.scope)
+                if bayes_result and name.startswith("BAYES_")
+                else describe(name, detail),
+            }
+            for name, points, detail in hits
+        ]
     return {"reasons": reasons, "signals": signals}
 
 

@@ -58,6 +58,20 @@ def test_conversation_in_spam_says_why_in_plain_words(alice):
     assert heaviest < html.index("It uses a link shortener")  # the signals that weigh most come first
 
 
+def test_signals_are_recorded_in_english_and_shown_in_the_readers_language(alice):
+    job = received(spammy_mail(), "alice@example.test")
+    item = MailboxItem.objects.get(user=alice)
+    client = client_of(alice)
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/mail/"})
+
+    html = client.get(reverse("mailboxes:thread", args=[item.thread_id]) + "?view=spam").content.decode()
+
+    recorded = {s["name"]: s["description"] for s in job.spam_verdict[alice.username]["signals"]}
+    assert recorded["URL_IP_ADDRESS"] == "It links to a bare IP address (192.0.2.7)"
+    assert "为什么这封邮件在垃圾邮件中？" in html
+    assert "链接指向一个裸 IP 地址 (192.0.2.7)" in html
+
+
 def test_conversation_in_the_inbox_offers_the_spam_check_too(alice):
     received(message_bytes(subject="Lunch", body="Lunch at noon?"), "alice@example.test")
     item = MailboxItem.objects.get(user=alice)
