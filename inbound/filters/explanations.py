@@ -140,7 +140,7 @@ def signals_of(verdict: dict) -> list[dict]:
                         "name": name,
                         "points": float(match["points"]),
                         "detail": detail,
-                        "description": _old(name, detail),
+                        "description": _description_of(name, detail),
                     }
                 )
     signals = [s for s in signals if isinstance(s, dict) and "name" in s]
@@ -151,11 +151,12 @@ def _described(signal: dict) -> str:
     """The signal described again, in the reader's language (the recorded text for a rule unknown here)."""
     name, detail = str(signal["name"]), str(signal.get("detail") or "")
     if name in DESCRIPTIONS or (name.startswith("BAYES_") and _BAYES_DETAIL.match(detail)):
-        return _old(name, detail)
+        return _description_of(name, detail)
     return str(signal.get("description") or describe(name, detail))
 
 
-def _old(name: str, detail: str) -> str:
+def _description_of(name: str, detail: str) -> str:
+    """A rule's description, or the classifier's from the probability and scope its detail records."""
     bayes = _BAYES_DETAIL.match(detail) if name.startswith("BAYES_") else None
     if bayes:
         return describe_bayes(float(bayes["probability"]), scope=bayes["scope"])
