@@ -1,8 +1,9 @@
 """Inbound mail in the admin: what arrived, how it authenticated, what the scanners said, where it went."""
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from inbound.filters.explanations import explain
 from inbound.models import InboundMessage, SpamToken, SpamTrainingCount
 from inbound.services.reception import dispatch_processing
 
@@ -16,8 +17,8 @@ class InboundMessageAdmin(admin.ModelAdmin):
     raw_id_fields = ("blob", "message")
     readonly_fields = (
         "blob", "source", "mail_from", "rcpt_tos", "client_ip", "helo", "received_at", "status", "attempts",
-        "authentication_results", "auth", "spam_score", "spam_verdict", "virus_verdict", "message", "error",
-        "processed_at", "raw_source",
+        "authentication_results", "auth", "spam_score", "spam_signals", "spam_verdict", "virus_verdict", "message",
+        "error", "processed_at", "raw_source",
     )  # fmt: skip
     exclude = ("lease_token", "lease_expires_at")
     actions = ["reprocess"]
@@ -33,6 +34,36 @@ class InboundMessageAdmin(admin.ModelAdmin):
     @admin.display(description="Virus", boolean=True)
     def infected(self, obj):
         return bool(obj.virus_verdict.get("infected")) if obj.virus_verdict else None
+
+    @admin.display(description="Spam signals")
+    def spam_signals(self, obj):
+        """Per recipient: the verdict, then each signal with its points, heaviest towards spam first."""
+        verdicts = obj.spam_verdict if isinstance(obj.spam_verdict, dict) else {}
+        tables = [
+            self._signal_table(recipient, explain(verdict))
+            for recipient, verdict in verdicts.items()
+            if isinstance(verdict, dict)
+        ]
+        return format_html_join("", "{}", ((table,) for table in tables)) if tables else "-"
+
+    @staticmethod
+    def _signal_table(recipient: str, check: dict):
+        outcome = "spam" if check["is_spam"] else "not spam"
+        if check["dmarc_quarantine"] and not check["is_spam"]:
+            outcome += ", to Spam by the sender's DMARC policy"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td style='text-align: right'>{}</td><td>{}</td><td>{}</td></tr>",
+            ((s["name"], f"{float(s.get('points') or 0):+.1f}", s.get("description", ""), s.get("detail", ""))
+             for s in check["signals"]),
+        )  # fmt: skip
+        return format_html(
+            "<table><caption>{}: {} of {} points, {} ({}){}</caption>"
+            "<thead><tr><th>Signal</th><th>Points</th><th>Meaning</th><th>Detail</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            recipient, check["score"], check["threshold"], outcome, check["filter"],
+            format_html("; error: {}", check["error"]) if check["error"] else "", rows,
+        )  # fmt: skip
 
     @admin.display(description="Raw source")
     def raw_source(self, obj):

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_bytes
 from email import policy as email_policy
@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from inbound.filters import bayes, build_backend
+from inbound.filters.explanations import describe, describe_bayes
 from mailboxes.parsing import ParsedMessage
 from mailboxes.text import html_to_text
 
@@ -43,9 +44,11 @@ DEFAULT_THRESHOLD = 5.0
 class SpamVerdict:
     """A spam score and what made it; every field is JSON-safe.
 
-    ``reasons`` read like ``"SPF_FAIL +2.0"``. ``threshold`` is the score at
-    which mail counts as spam, ``bayes`` the classifier's spam probability
-    (None when it did not take part), ``action`` rspamd's recommended action.
+    ``reasons`` read like ``"SPF_FAIL +2.0"``; ``signals`` are the same
+    contributions for people: ``{"name", "points", "detail", "description"}``,
+    the description in plain words. ``threshold`` is the score at which mail
+    counts as spam, ``bayes`` the classifier's spam probability (None when it
+    did not take part), ``action`` rspamd's recommended action.
     """
 
     score: float
@@ -56,6 +59,7 @@ class SpamVerdict:
     threshold: float = DEFAULT_THRESHOLD
     bayes: float | None = None
     action: str = ""
+    signals: list[dict] = field(default_factory=list)
 
 
 class SpamFilter:
@@ -140,18 +144,29 @@ DEFAULT_SCORES = {
     "INVISIBLE_TEXT": 1.0,
     "ZERO_WIDTH_CHARS": 1.0,
 }
-# Bayes probability bands and their points, as SpamAssassin's BAYES_* rules.
+# Bayes probability bands, as SpamAssassin's BAYES_* rules, and their points as a share of the threshold:
+# a trained classifier's near-certainty (p >= 0.99) crosses the threshold alone, whatever it is set to;
+# its verdict that mail is ham (p < 0.01) outweighs a couple of rule hits. Below 0.99 the bands add
+# little (SpamAssassin's points in the middle), so an unsure classifier needs rules to agree.
 BAYES_BANDS = [
-    (0.99, "BAYES_99", 3.5),
-    (0.95, "BAYES_95", 3.0),
-    (0.80, "BAYES_80", 2.0),
-    (0.60, "BAYES_60", 1.0),
+    (0.999, "BAYES_999", 1.3),
+    (0.99, "BAYES_99", 1.1),
+    (0.95, "BAYES_95", 0.6),
+    (0.80, "BAYES_80", 0.3),
+    (0.60, "BAYES_60", 0.1),
     (0.40, "BAYES_50", 0.0),
-    (0.20, "BAYES_40", -0.5),
-    (0.05, "BAYES_20", -1.0),
-    (0.01, "BAYES_05", -1.5),
-    (0.00, "BAYES_00", -2.0),
+    (0.20, "BAYES_40", -0.1),
+    (0.05, "BAYES_20", -0.2),
+    (0.01, "BAYES_05", -0.3),
+    (0.00, "BAYES_00", -0.5),
 ]
+
+
+def bayes_points(probability: float, threshold: float) -> tuple[str, float]:
+    """The band a classifier probability falls in and its points at this threshold."""
+    name, share = next((name, share) for low, name, share in BAYES_BANDS if probability >= low)
+    return name, round(share * threshold, 1)
+
 
 SPAM_PHRASES = (
     "act now",
@@ -233,7 +248,8 @@ class BuiltinSpamFilter(SpamFilter):
     """Authentication results, header and content rules and a Bayes classifier, added up.
 
     Options: ``THRESHOLD`` (default ``INBOUND_SPAM_THRESHOLD``), ``SCORES``
-    (rule points to override), ``BAYES`` (default True) and
+    (rule points to override; a ``BAYES_*`` band named there gets those
+    points instead of its share of the threshold), ``BAYES`` (default True) and
     ``BAYES_MIN_MESSAGES`` (spam and ham messages each, in the user's or the
     global training, before Bayes takes part; default 20).
     """
@@ -260,7 +276,7 @@ class BuiltinSpamFilter(SpamFilter):
         except Exception as exc:  # a rule bug must not stop mail
             logger.exception("spam rules failed")
             errors.append(f"rules: {exc.__class__.__name__}: {exc}")
-        probability = None
+        probability = result = None
         if self.bayes:
             try:
                 # Inside the caller's transaction, a savepoint keeps it usable after a failed query.
@@ -276,19 +292,37 @@ class BuiltinSpamFilter(SpamFilter):
                 result = None
             if result is not None:
                 probability = result.probability
-                name, points = next((n, p) for low, n, p in BAYES_BANDS if probability >= low)
+                name, points = bayes_points(probability, threshold)
+                points = self.scores.get(name, points)
                 hits.append((name, points, f"p={probability:.3f}, {result.clues} clues, {result.scope}"))
         total = round(sum(points for _, points, _ in hits), 2)
-        reasons = [f"{name} {points:+.1f}" + (f" ({detail})" if detail else "") for name, points, detail in hits]
         return SpamVerdict(
             score=total,
             is_spam=total >= threshold,
-            reasons=reasons,
             filter=self.name,
             error="; ".join(errors),
             threshold=threshold,
             bayes=probability,
+            **_explained(hits, result),
         )
+
+
+def _explained(hits: list[tuple[str, float, str]], bayes_result: bayes.BayesResult | None = None) -> dict:
+    """``reasons`` and ``signals`` of a verdict, from its ``(name, points, detail)`` hits."""
+    reasons = [f"{name} {points:+.1f}" + (f" ({detail})" if detail else "") for name, points, detail in hits]
+    with translation.override(None):  # recorded in the source language; readers get theirs from explain()
+        signals = [
+            {
+                "name": name,
+                "points": points,
+                "detail": detail,
+                "description": describe_bayes(bayes_result.probability, scope=bayes_result.scope)
+                if bayes_result and name.startswith("BAYES_")
+                else describe(name, detail),
+            }
+            for name, points, detail in hits
+        ]
+    return {"reasons": reasons, "signals": signals}
 
 
 def _hit(scores: dict, name: str, detail: str = "", points: float | None = None) -> tuple[str, float, str]:
@@ -602,15 +636,15 @@ class RspamdFilter(SpamFilter):
             options = [str(o) for o in symbol.get("options") or []][:3]
             listed.append((symbol.get("name") or key, points, ", ".join(options)))
         listed.sort(key=lambda item: (-abs(item[1]), item[0]))
-        reasons = [f"{name} {points:+.1f}" + (f" ({detail})" if detail else "") for name, points, detail in listed[:40]]
+        listed = listed[:40]
         if data.get("is_skipped"):
-            reasons.insert(0, "RSPAMD_SKIPPED +0.0")
+            listed.insert(0, ("RSPAMD_SKIPPED", 0.0, ""))
         is_spam = score >= threshold or (self.use_action and action in SPAM_ACTIONS)
         return SpamVerdict(
             score=round(score, 2),
             is_spam=is_spam,
-            reasons=reasons,
             filter=self.name,
             threshold=threshold,
             action=action,
+            **_explained(listed),
         )

@@ -424,10 +424,11 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
     # Scored before the write transaction, so no lock is held while classifying.
     spam_filter = get_spam_filter()
     verdicts, folders = {}, {}
+    quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
     for user in recipients.values():
         verdict = spam_filter.score(raw=raw, parsed=parsed, auth=checked["auth"], user=user)
-        verdicts[user.username] = _verdict_dict(verdict)
-        quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
+        # Recorded with the verdict, so that the user is told why mail the filter let through is in Spam.
+        verdicts[user.username] = {**_verdict_dict(verdict), "dmarc_quarantine": quarantined_by_dmarc}
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
     return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts, scans)
 

@@ -15,6 +15,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from delivery.services.suppression import refusals_of
+from inbound.selectors import spam_checks_for_user
 from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
@@ -70,7 +71,10 @@ def thread(request, thread_id: int):
     unread = [i.pk for i in items if not i.is_read]
     if unread:
         services.mark_read(user=request.user, item_ids=unread)
+    received = [i.message_id for i in items if i.origin == MailboxItem.Origin.RECEIVED]
+    spam_checks = spam_checks_for_user(user=request.user, message_ids=received) if received else {}
     for position, item in enumerate(items):
+        item.spam_check = spam_checks.get(item.message_id) if item.origin == MailboxItem.Origin.RECEIVED else None
         # The latest message, unread ones, and mail of yours that failed to reach someone open expanded.
         failed = item.origin == MailboxItem.Origin.SENT and any(
             r.status in Recipient.FAILED_STATUSES for r in item.message.recipients.all()
