@@ -54,9 +54,11 @@ def test_ham_the_trained_classifier_is_sure_of_stays_out_of_spam_despite_weak_ru
 
 
 def test_bayes_points_by_band_at_the_default_threshold():
-    """Below p 0.99 the classifier needs rules to agree: the 0.95 band is worth a little over half the threshold."""
-    assert bayes_points(0.97, DEFAULT_THRESHOLD) == ("BAYES_95", 3.0)
+    """From p 0.95 the classifier decides alone; below it, it needs rules to agree."""
+    assert bayes_points(0.97, DEFAULT_THRESHOLD) == ("BAYES_95", DEFAULT_THRESHOLD)
     assert bayes_points(0.995, DEFAULT_THRESHOLD)[1] >= DEFAULT_THRESHOLD
+    assert 0 < bayes_points(0.85, DEFAULT_THRESHOLD)[1] < DEFAULT_THRESHOLD
+    assert bayes_points(0.5, DEFAULT_THRESHOLD)[1] == 0
     assert bayes_points(0.005, DEFAULT_THRESHOLD)[1] < 0
 
 
