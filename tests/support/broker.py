@@ -1,0 +1,34 @@
+"""A Celery broker that is down: a loopback port where nothing listens."""
+
+from contextlib import contextmanager
+
+from tests.support.smtp_server import free_port
+from webmail.celery import app
+
+
+@contextmanager
+def unreachable_broker():
+    """Tasks are published for real (not run inline) to a broker that refuses the connection."""
+    keys = ("broker_url", "broker_transport", "task_always_eager")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(
+        broker_url=f"amqp://guest@127.0.0.1:{free_port()}//", broker_transport=None, task_always_eager=False
+    )
+    forget_broker_connections()
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+        forget_broker_connections()
+
+
+def forget_broker_connections():
+    """Pooled connections still point at the previous broker: drop them.
+
+    Not ``app.close()``: that also unregisters the app, and the shared tasks
+    of modules imported afterwards are then unknown to it (NotRegistered).
+    """
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
