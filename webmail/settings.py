@@ -222,7 +222,9 @@ CELERY_TASK_ROUTES = {
     "campaigns.*": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
-    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
+    # Often enough that a dead worker's claim is back in the queue within a minute
+    # (OUTBOUND_LEASE_SECONDS after its last heartbeat, plus at most this).
+    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 15},
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
@@ -316,9 +318,13 @@ OUTBOUND_RETRY_MAX_SECONDS = env_int("OUTBOUND_RETRY_MAX_SECONDS", 4000)
 # statements are shared by all of them (300 against 100: a fifth less CPU per message).
 OUTBOUND_BATCH_SIZE = env_int("OUTBOUND_BATCH_SIZE", 300)
 OUTBOUND_MAX_BATCHES_PER_TASK = env_int("OUTBOUND_MAX_BATCHES_PER_TASK", 50)
-# A claim must outlive its slowest domain (several hosts × SMTP_TIMEOUT); no domain
-# of a claim is started after half of it (delivery.services.engine.deliver_claim).
-OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 15 * 60)
+# A claim's lease: a heartbeat renews it every third of it while the worker lives (however
+# long an SMTP step blocks), so it only needs to outlast a few missed beats; when a worker
+# dies, its claim goes back to the queue this long after its last beat.
+OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 45)
+# No domain of a claim is started after this long: the rest is given back to the queue
+# for any worker, instead of waiting behind slow domains (several hosts × SMTP_TIMEOUT).
+OUTBOUND_CLAIM_SECONDS = env_int("OUTBOUND_CLAIM_SECONDS", 450)
 OUTBOUND_DOMAIN_CONCURRENCY = env_int("OUTBOUND_DOMAIN_CONCURRENCY", 10)
 OUTBOUND_DOMAIN_RATE_PER_MINUTE = env_int("OUTBOUND_DOMAIN_RATE_PER_MINUTE", 3000)
 OUTBOUND_SENDER_RATE_PER_MINUTE = env_int("OUTBOUND_SENDER_RATE_PER_MINUTE", 3000)
