@@ -312,33 +312,56 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
     # The heartbeat keeps the lease however long the claim takes; this bound keeps
     # a claim behind slow domains from holding the rest of its recipients for long.
     deadline = time.monotonic() + settings.OUTBOUND_CLAIM_SECONDS
+    lease_lost = False
     for domain, group in remote.items():
-        if time.monotonic() >= deadline:
+        if lease_lost or time.monotonic() >= deadline:
             not_started += group
             continue
-        by_id = {r.pk: r for r in group}
-        recorded: set[int] = set()
-
-        def record(result: Result, by_id=by_id, recorded=recorded) -> None:
-            # Each outcome in its own transaction, before the next envelope is sent:
-            # a worker killed now has recorded all it sent but the transaction it was in.
-            record_results(
-                claim=claim, outcomes=[(by_id[result.recipient_id], result)], report=report, failures=failures
-            )
-            recorded.add(result.recipient_id)
-
-        outcomes = _guarded(
-            claim, group, report,
-            lambda group, domain=domain, record=record: _deliver_remote(
-                domain, group, signed, sender_domains, on_result=record
-            ),
-        )  # fmt: skip
-        unreported = [(r, result) for r, result in outcomes if r.pk not in recorded]
+        record = _Recorder(claim, group, report, failures)
+        try:
+            outcomes = _guarded(
+                claim, group, report,
+                lambda group, domain=domain, record=record: _deliver_remote(
+                    domain, group, signed, sender_domains, on_result=record
+                ),
+            )  # fmt: skip
+        except LeaseLost:
+            logger.warning("claim %s lost its lease (the worker was too slow); it sends nothing more", claim.token)
+            lease_lost = True
+            continue
+        unreported = [(r, result) for r, result in outcomes if r.pk not in record.recorded]
         record_results(claim=claim, outcomes=unreported, report=report, failures=failures)
     _give_back(claim, not_started, report)
     for message_id, recipients in failures.items():
         notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
     refresh_message_statuses(r.message_id for r in claim.recipients)
+
+
+class LeaseLost(Exception):
+    """The reconciler took this claim back: another worker may be sending its recipients now."""
+
+
+class _Recorder:
+    """The transport's ``on_result``: records each outcome in its own transaction, before the next is sent.
+
+    A worker killed mid-claim has then recorded all it sent but the SMTP
+    transaction it was in. An outcome that finds the lease gone (the worker
+    was frozen past it and the reconciler took the claim back) stops the
+    delivery: what is left belongs to whoever holds it now.
+    """
+
+    def __init__(self, claim: Claim, group: list[Recipient], report: RunReport, failures: dict):
+        self.claim, self.report, self.failures = claim, report, failures
+        self.by_id = {r.pk: r for r in group}
+        self.recorded: set[int] = set()
+
+    def __call__(self, result: Result) -> None:
+        recipient = self.by_id[result.recipient_id]
+        self.recorded.add(recipient.pk)
+        if not record_results(
+            claim=self.claim, outcomes=[(recipient, result)], report=self.report, failures=self.failures
+        ):
+            raise LeaseLost(self.claim.token)
 
 
 def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> None:
@@ -362,6 +385,8 @@ def _guarded(claim: Claim, group: list[Recipient], report: RunReport, deliver) -
     """Run one delivery; a crash dead-letters the group instead of losing it."""
     try:
         results = deliver(group)
+    except LeaseLost:
+        raise
     except Exception as exc:
         logger.exception("delivery to %s crashed; dead-lettering its unrecorded recipients", group[0].domain)
         for recipient in group:
@@ -415,8 +440,8 @@ def apply_result(*, claim: Claim, recipient: Recipient, result: Result) -> str |
 
 def record_results(
     *, claim: Claim, outcomes: list[tuple[Recipient, Result]], report: RunReport, failures: dict
-) -> None:
-    """Record outcomes in one transaction, for the recipients whose lease we still hold.
+) -> set[int]:
+    """Record outcomes in one transaction, for the recipients whose lease we still hold; returns their ids.
 
     Set-based: one locking SELECT, one UPDATE per set of recipients whose new
     values are identical, one INSERT of all the events. A recipient whose lease
@@ -424,7 +449,7 @@ def record_results(
     added to ``failures`` (message id -> recipients) for the sender's notice.
     """
     if not outcomes:
-        return
+        return set()
     transport_name = get_transport().name
     now = timezone.now()
     with transaction.atomic():
@@ -468,6 +493,7 @@ def record_results(
                 detail=result.response,
                 source_event=event if event.pk else None,
             )
+    return held
 
 
 def _update_recipients(updates: dict[int, dict], now) -> None:
