@@ -5,6 +5,7 @@ them: nothing after it runs) against the real loopback SMTP server; the
 clock is the test's (``clock``), so leases run out when the test says so.
 """
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -131,3 +132,26 @@ def test_a_worker_that_stalled_past_its_lease_records_nothing_and_stops_once_its
     for recipient in message.recipients.filter(status="deferred"):
         assert events_of(recipient) == ["queued", "deferred"]  # the reconciler's, none from the slow worker
         assert (recipient.lease_token, recipient.next_attempt_at) == ("", clock.now)
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat's thread has a connection of its own: data must be committed
+def test_the_heartbeat_renews_the_lease_while_an_smtp_transaction_blocks(
+    alice, remote_domain, smtp_server, settings, monkeypatch
+):
+    settings.OUTBOUND_LEASE_SECONDS = 0.03  # a beat every 10 ms
+    renewed = threading.Event()
+    real_beat = LeaseHeartbeat.beat
+
+    def beat_once(self):  # one renewal is the proof; more would only race the test's own writes
+        if not renewed.is_set():
+            assert real_beat(self) == 1  # the claim's one recipient, still unrecorded
+            renewed.set()
+
+    monkeypatch.setattr(LeaseHeartbeat, "beat", beat_once)
+    before_transaction(monkeypatch, 1, lambda: renewed.wait(30))  # blocks until the heartbeat's thread has beaten
+
+    message = send_message(user=alice, to=["ok@remote.example"], text="x")  # delivered on commit (tasks run inline)
+
+    assert renewed.is_set()
+    assert message.recipients.get().status == "sent"
+    assert len(smtp_server.messages) == 1
