@@ -23,12 +23,13 @@ def unreachable_broker():
 
 
 def forget_broker_connections():
-    """Pooled connections still point at the previous broker: drop them.
+    """The app's pools still point at the previous broker: let it pick the current one.
 
-    Not ``app.close()``: that also unregisters the app, and the shared tasks
-    of modules imported afterwards are then unknown to it (NotRegistered).
+    Only the references are dropped. The pools are kombu's, shared per broker
+    address: closing one breaks the next test on that broker ("Acquire on
+    closed pool"). And not ``app.close()``: that also unregisters the app, and
+    the shared tasks of modules imported afterwards are unknown to it
+    (NotRegistered).
     """
-    if app._pool is not None:
-        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
