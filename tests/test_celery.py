@@ -8,6 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from mailboxes.blobstore import mailstore, store_blob
 from mailboxes.models import Blob
 from mailboxes.tasks import sweep_orphan_blobs
+from tests.support.broker import forget_broker_connections
 from webmail.celery import app
 
 
@@ -29,17 +30,10 @@ def file_broker(tmp_path):
         },
         task_always_eager=False,
     )
-    _forget_broker_connections()
+    forget_broker_connections()
     yield queue
     app.conf.update(saved)
-    _forget_broker_connections()
-
-
-def _forget_broker_connections():
-    """Connections made earlier still point at the old broker folders: drop them."""
-    app.close()
-    app._pool = None
-    app.amqp._producer_pool = None
+    forget_broker_connections()
 
 
 @pytest.mark.django_db(transaction=True)

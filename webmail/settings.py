@@ -202,6 +202,12 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Tasks are published after the data is committed (outbox), so a broker that is down must cost
+# a request well under a second, not Celery's 4 s connect timeout and three retries: what was not
+# published, the reconcilers publish later. One immediate retry still gets past a pooled
+# connection the broker closed meanwhile.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 0.25)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -221,8 +227,9 @@ CELERY_TASK_ROUTES = {
     "campaigns.*": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
-    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 60},
-    # Often, so that a dead worker's inbound jobs are taken back soon after their lease expires.
+    # Often enough that a dead worker's claim (outbound) or jobs (inbound) are back in the queue
+    # within about a minute: the lease after its last heartbeat, plus at most this.
+    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 15},
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 15},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
@@ -323,9 +330,13 @@ OUTBOUND_RETRY_MAX_SECONDS = env_int("OUTBOUND_RETRY_MAX_SECONDS", 4000)
 # statements are shared by all of them (300 against 100: a fifth less CPU per message).
 OUTBOUND_BATCH_SIZE = env_int("OUTBOUND_BATCH_SIZE", 300)
 OUTBOUND_MAX_BATCHES_PER_TASK = env_int("OUTBOUND_MAX_BATCHES_PER_TASK", 50)
-# A claim must outlive its slowest domain (several hosts × SMTP_TIMEOUT); no domain
-# of a claim is started after half of it (delivery.services.engine.deliver_claim).
-OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 15 * 60)
+# A claim's lease: a heartbeat renews it every third of it while the worker lives (however
+# long an SMTP step blocks), so it only needs to outlast a few missed beats; when a worker
+# dies, its claim goes back to the queue this long after its last beat.
+OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 45)
+# No domain of a claim is started after this long: the rest is given back to the queue
+# for any worker, instead of waiting behind slow domains (several hosts × SMTP_TIMEOUT).
+OUTBOUND_CLAIM_SECONDS = env_int("OUTBOUND_CLAIM_SECONDS", 450)
 OUTBOUND_DOMAIN_CONCURRENCY = env_int("OUTBOUND_DOMAIN_CONCURRENCY", 10)
 OUTBOUND_DOMAIN_RATE_PER_MINUTE = env_int("OUTBOUND_DOMAIN_RATE_PER_MINUTE", 3000)
 OUTBOUND_SENDER_RATE_PER_MINUTE = env_int("OUTBOUND_SENDER_RATE_PER_MINUTE", 3000)

@@ -7,15 +7,22 @@
 2. **Deliver** outside any transaction: hosted recipients are placed in their
    mailbox, the others go to the transport grouped by destination domain,
    DKIM-signed, each with its own VERP return path.
-3. **Record** each outcome only if our lease still holds (a worker that lost
-   its lease to the reconciler records nothing): 2xx sent; 4xx deferred with
+3. **Record** each outcome as soon as the transport reports it (after each
+   SMTP transaction), only if our lease still holds (a worker that lost its
+   lease to the reconciler records nothing): 2xx sent; 4xx deferred with
    exponential backoff until the queue lifetime ends; 5xx bounced, hard
    bounces suppressed; a domain that does not resolve is retried for a while
    first (it may be a DNS blip); anything unexpected goes to the dead-letter state.
+
+The lease is short (``OUTBOUND_LEASE_SECONDS``) and a heartbeat renews it
+while the worker lives: a killed worker's claim goes back to the queue within
+a minute, and is sent again only for what it had not recorded, which is at
+most the SMTP transaction it was in.
 """
 
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -255,7 +262,72 @@ def hosted_domains(names: set[str]) -> set[str]:
     return set(Domain.objects.filter(any_of("name", names)).values_list("name", flat=True))
 
 
+class LeaseHeartbeat:
+    """Renews a claim's lease every third of it, from a thread of its own, while the worker delivers.
+
+    A thread, so that the lease lives on through an SMTP step that blocks for
+    longer than the lease (a host that times out); a worker killed, or frozen
+    past the lease, stops renewing, and the reconciler takes the claim back.
+    ``beat`` is the renewal itself (tests call it with their own clock).
+    """
+
+    def __init__(self, claim: Claim, *, clock=None):
+        self.claim = claim
+        self.clock = clock or timezone.now
+        self.interval = settings.OUTBOUND_LEASE_SECONDS / 3
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.token[:8]}", daemon=True)
+
+    def beat(self) -> int:
+        """Extend the lease of the claim's recipients not recorded yet; returns how many it still holds."""
+        return renew_lease(token=self.claim.token, now=self.clock())
+
+    def __enter__(self) -> "LeaseHeartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.wait(self.interval):
+                try:
+                    self.beat()
+                except Exception:  # a database hiccup: the next beat may do, the lease has two more
+                    logger.exception("could not renew the lease of claim %s", self.claim.token)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+
+def renew_lease(*, token: str, now) -> int:
+    """Extend a live claim's lease from ``now``; returns how many recipients it renewed.
+
+    Recipients already recorded, or taken back by the reconciler (their token
+    is gone), are left alone: a lease once lost is never renewed. Rows locked
+    right now (being recorded or given back) are skipped rather than waited
+    for, so the heartbeat never deadlocks with its own worker.
+    """
+    with transaction.atomic():
+        held = list(
+            Recipient.objects.select_for_update(skip_locked=True)
+            .filter(lease_token=token, status=Recipient.Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+        if not held:
+            return 0
+        return Recipient.objects.filter(any_of("pk", held)).update(
+            lease_expires_at=now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+        )
+
+
 def deliver_claim(claim: Claim, report: RunReport) -> None:
+    with LeaseHeartbeat(claim):
+        _deliver_claim(claim, report)
+
+
+def _deliver_claim(claim: Claim, report: RunReport) -> None:
     hosted, remote = [], defaultdict(list)
     for recipient in claim.recipients:
         if recipient.domain in claim.hosted:
@@ -268,27 +340,60 @@ def deliver_claim(claim: Claim, report: RunReport) -> None:
         record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     signed: dict[int, bytes] = {}
     sender_domains: dict[str, Domain | None] = {}
-    outcomes, not_started = [], []
-    # The claim must end within its lease, or the reconciler hands its recipients
-    # to another worker while this one still sends them: no domain is started
-    # after half the lease (a slow domain takes at most a few SMTP timeouts).
-    deadline = time.monotonic() + settings.OUTBOUND_LEASE_SECONDS / 2
+    not_started = []
+    # The heartbeat keeps the lease however long the claim takes; this bound keeps
+    # a claim behind slow domains from holding the rest of its recipients for long.
+    deadline = time.monotonic() + settings.OUTBOUND_CLAIM_SECONDS
+    lease_lost = False
     for domain, group in remote.items():
-        if time.monotonic() >= deadline:
+        if lease_lost or time.monotonic() >= deadline:
             not_started += group
             continue
-        outcomes += _guarded(
-            claim, group, report,
-            lambda group, domain=domain: _deliver_remote(domain, group, signed, sender_domains),
-        )  # fmt: skip
-    # The whole claim's remote outcomes in one transaction. A worker killed before
-    # it commits leaves the claim to the reconciler: those recipients are sent
-    # again once the lease ends, as after a crash between DATA and the record.
-    record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
+        record = _Recorder(claim, group, report, failures)
+        try:
+            outcomes = _guarded(
+                claim, group, report,
+                lambda group, domain=domain, record=record: _deliver_remote(
+                    domain, group, signed, sender_domains, on_result=record
+                ),
+            )  # fmt: skip
+        except LeaseLost:
+            logger.warning("claim %s lost its lease (the worker was too slow); it sends nothing more", claim.token)
+            lease_lost = True
+            continue
+        unreported = [(r, result) for r, result in outcomes if r.pk not in record.recorded]
+        record_results(claim=claim, outcomes=unreported, report=report, failures=failures)
     _give_back(claim, not_started, report)
     for message_id, recipients in failures.items():
         notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
     refresh_message_statuses(r.message_id for r in claim.recipients)
+
+
+class LeaseLost(Exception):
+    """The reconciler took this claim back: another worker may be sending its recipients now."""
+
+
+class _Recorder:
+    """The transport's ``on_result``: records each outcome in its own transaction, before the next is sent.
+
+    A worker killed mid-claim has then recorded all it sent but the SMTP
+    transaction it was in. An outcome that finds the lease gone (the worker
+    was frozen past it and the reconciler took the claim back) stops the
+    delivery: what is left belongs to whoever holds it now.
+    """
+
+    def __init__(self, claim: Claim, group: list[Recipient], report: RunReport, failures: dict):
+        self.claim, self.report, self.failures = claim, report, failures
+        self.by_id = {r.pk: r for r in group}
+        self.recorded: set[int] = set()
+
+    def __call__(self, result: Result) -> None:
+        recipient = self.by_id[result.recipient_id]
+        self.recorded.add(recipient.pk)
+        if not record_results(
+            claim=self.claim, outcomes=[(recipient, result)], report=self.report, failures=self.failures
+        ):
+            raise LeaseLost(self.claim.token)
 
 
 def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> None:
@@ -312,11 +417,12 @@ def _guarded(claim: Claim, group: list[Recipient], report: RunReport, deliver) -
     """Run one delivery; a crash dead-letters the group instead of losing it."""
     try:
         results = deliver(group)
+    except LeaseLost:
+        raise
     except Exception as exc:
-        logger.exception("delivery to %s crashed; dead-lettering %d recipients", group[0].domain, len(group))
+        logger.exception("delivery to %s crashed; dead-lettering its unrecorded recipients", group[0].domain)
         for recipient in group:
-            _dead_letter(claim, recipient, exc)
-            report.failed += 1
+            report.failed += _dead_letter(claim, recipient, exc)
         return []
     by_id = {r.pk: r for r in group}
     return [(by_id[result.recipient_id], result) for result in results]
@@ -332,7 +438,7 @@ def _deliver_locally(recipient: Recipient) -> list[Result]:
 
 
 def _deliver_remote(
-    domain: str, group: list[Recipient], signed: dict[int, bytes], sender_domains: dict[str, Domain | None]
+    domain: str, group: list[Recipient], signed: dict[int, bytes], sender_domains: dict[str, Domain | None], on_result
 ) -> list[Result]:
     """One SMTP transaction per recipient (each has its own VERP return path), signed once per message."""
     envelopes = []
@@ -351,7 +457,7 @@ def _deliver_remote(
                 raw=signed[message.pk],
             )
         )
-    return get_transport().deliver(domain=domain, envelopes=envelopes)
+    return get_transport().deliver(domain=domain, envelopes=envelopes, on_result=on_result)
 
 
 # --- 3. record --------------------------------------------------------------------
@@ -366,8 +472,8 @@ def apply_result(*, claim: Claim, recipient: Recipient, result: Result) -> str |
 
 def record_results(
     *, claim: Claim, outcomes: list[tuple[Recipient, Result]], report: RunReport, failures: dict
-) -> None:
-    """Record outcomes in one transaction, for the recipients whose lease we still hold.
+) -> set[int]:
+    """Record outcomes in one transaction, for the recipients whose lease we still hold; returns their ids.
 
     Set-based: one locking SELECT, one UPDATE per set of recipients whose new
     values are identical, one INSERT of all the events. A recipient whose lease
@@ -375,7 +481,7 @@ def record_results(
     added to ``failures`` (message id -> recipients) for the sender's notice.
     """
     if not outcomes:
-        return
+        return set()
     transport_name = get_transport().name
     now = timezone.now()
     with transaction.atomic():
@@ -422,6 +528,7 @@ def record_results(
                 detail=result.response, source=Suppression.Source.DELIVERY, source_event=event if event.pk else None,
                 now=now,
             )  # fmt: skip
+    return held
 
 
 def _update_recipients(updates: dict[int, dict], now) -> None:
@@ -509,7 +616,8 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
-def _dead_letter(claim: Claim, recipient: Recipient, exc: Exception) -> None:
+def _dead_letter(claim: Claim, recipient: Recipient, exc: Exception) -> bool:
+    """Hold a recipient for an admin, unless it was recorded already or is no longer ours."""
     with transaction.atomic():
         updated = Recipient.objects.filter(
             pk=recipient.pk, status=Recipient.Status.SENDING, lease_token=claim.token
@@ -519,6 +627,7 @@ def _dead_letter(claim: Claim, recipient: Recipient, exc: Exception) -> None:
                 recipient=recipient, event_type="failed", transport="engine",
                 description=f"Internal error, held for an admin to requeue: {exc.__class__.__name__}: {exc}",
             )  # fmt: skip
+    return bool(updated)
 
 
 def requeue_recipients(*, recipient_ids) -> int:

@@ -10,6 +10,7 @@ left behind, so mail is never lost between the two.
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,7 +27,10 @@ from mailboxes.services.drafts import draft_composition, get_draft_for_update, r
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import replace_message_content, store_message
 from mailboxes.services.uploads import attachments_from_uploads
+from webmail.celery import BROKER_ERRORS
 from webmail.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 
 class IdempotencyKeyReused(UserError):
@@ -140,9 +144,19 @@ def enqueue_recipients(*, message: Message, composition: Composition, queue: str
 
 
 def dispatch_delivery(*, message_id: int, queue: str = Recipient.Queue.TRANSACTIONAL) -> None:
+    """Ask a worker to deliver the message; with the broker down, leave it to the reconciler.
+
+    The message is stored when this runs (after commit): a broker error must not
+    turn its submission into a failure that a client would answer by sending again.
+    """
     from delivery.tasks import deliver_message  # tasks import services: import here, not at module level
 
-    deliver_message.apply_async(args=[message_id], queue=queue)
+    try:
+        deliver_message.apply_async(args=[message_id], queue=queue)
+    except BROKER_ERRORS:
+        logger.warning(
+            "broker unreachable: message %s waits in the outbox for the reconciler", message_id, exc_info=True
+        )
 
 
 def _fingerprint(composition: Composition, in_reply_to_item_id) -> str:

@@ -1,6 +1,7 @@
 """The transport contract: hand envelopes to the next hop, report an outcome per recipient."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -88,6 +89,11 @@ class Transport:
 
     Implementations never raise for a delivery problem: every envelope gets a
     ``Result``. An exception means a bug, and the caller dead-letters the batch.
+
+    ``on_result``, when given, is called with each result as soon as it is
+    known (after each SMTP transaction), before the next envelope is sent:
+    the engine records it there, so a worker killed mid-batch has recorded
+    everything it sent. An exception it raises ends the delivery.
     """
 
     name = "base"
@@ -95,7 +101,9 @@ class Transport:
     def __init__(self, **options):
         self.options = options
 
-    def deliver(self, *, domain: str, envelopes: list[Envelope]) -> list[Result]:
+    def deliver(
+        self, *, domain: str, envelopes: list[Envelope], on_result: Callable[[Result], None] | None = None
+    ) -> list[Result]:
         raise NotImplementedError
 
     def close(self) -> None:

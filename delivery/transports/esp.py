@@ -67,7 +67,7 @@ def to_anymail_message(envelope: Envelope) -> AnymailMessage:
 class AnymailTransport(Transport):
     name = "anymail"
 
-    def deliver(self, *, domain: str, envelopes: list[Envelope]) -> list[Result]:
+    def deliver(self, *, domain: str, envelopes: list[Envelope], on_result=None) -> list[Result]:
         results = []
         with get_connection(self.options["EMAIL_BACKEND"]) as connection:
             for envelope in envelopes:
@@ -76,9 +76,12 @@ class AnymailTransport(Transport):
                 try:
                     message.send(fail_silently=False)
                 except AnymailError as exc:
-                    results.append(Result(envelope.recipient_id, Outcome.DEFERRED, None, "4.0.0", f"ESP error: {exc}"))
-                    continue
-                results.append(_result(envelope, message))
+                    result = Result(envelope.recipient_id, Outcome.DEFERRED, None, "4.0.0", f"ESP error: {exc}")
+                else:
+                    result = _result(envelope, message)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
         return results
 
 

@@ -249,31 +249,42 @@ class _SMTPTransport(Transport):
     def _connect_kwargs(self) -> dict:
         return {"helo": settings.MAIL_HOSTNAME, "timeout": self.timeout}
 
-    def deliver(self, *, domain: str, envelopes: list[Envelope]) -> list[Result]:
+    def deliver(self, *, domain: str, envelopes: list[Envelope], on_result=None) -> list[Result]:
+        results: dict[int, Result] = {}
+
+        def report(result: Result) -> None:
+            results[result.recipient_id] = result
+            if on_result is not None:
+                on_result(result)
+
+        def report_all(failed: list[Result]) -> list[Result]:
+            for result in failed:
+                report(result)
+            return failed
+
         try:
             hops = self._hops(domain)
         except DNSError as exc:
-            if exc.permanent:
-                return permanent_failure(envelopes, str(exc), enhanced_status=exc.enhanced_status)
-            return temporary_failure(envelopes, str(exc), enhanced_status=exc.enhanced_status)
+            failure = permanent_failure if exc.permanent else temporary_failure
+            return report_all(failure(envelopes, str(exc), enhanced_status=exc.enhanced_status))
         if not hops:
-            return temporary_failure(
-                envelopes, f"no address found for the mail hosts of {domain}", enhanced_status="4.4.4"
+            return report_all(
+                temporary_failure(
+                    envelopes, f"no address found for the mail hosts of {domain}", enhanced_status="4.4.4"
+                )
             )
-        results: dict[int, Result] = {}
         pending = list(envelopes)
         errors: list[str] = []
         for host, address, port in hops:
             if not pending:
                 break
-            pending = self._deliver_on((host, address, port), pending, results, errors)
+            pending = self._deliver_on((host, address, port), pending, report, errors)
         if pending:
             reason = "; ".join(errors[-3:]) or f"no mail host of {domain} could be reached"
-            for result in temporary_failure(pending, reason, enhanced_status="4.4.1"):
-                results[result.recipient_id] = result
+            report_all(temporary_failure(pending, reason, enhanced_status="4.4.1"))
         return [results[e.recipient_id] for e in envelopes]
 
-    def _deliver_on(self, key: tuple, envelopes: list[Envelope], results: dict, errors: list) -> list[Envelope]:
+    def _deliver_on(self, key: tuple, envelopes: list[Envelope], report, errors: list) -> list[Envelope]:
         """Deliver what this hop will take; return the envelopes left for the next hop."""
         host, address, port = key
         connection = self.pool.take(key)
@@ -297,23 +308,25 @@ class _SMTPTransport(Transport):
                     continue
                 # Broke mid-transaction (dropped during DATA, stalled past the timeout):
                 # this one is deferred, the rest go on over a fresh connection.
-                results[envelope.recipient_id] = temporary_failure(
-                    [envelope],
-                    f"connection to {host}[{address}] lost: {exc or exc.__class__.__name__}",
-                    enhanced_status="4.4.2",
-                    remote_host=host,
-                )[0]
                 remaining.pop(0)
+                report(
+                    temporary_failure(
+                        [envelope],
+                        f"connection to {host}[{address}] lost: {exc or exc.__class__.__name__}",
+                        enhanced_status="4.4.2",
+                        remote_host=host,
+                    )[0]
+                )
                 breaks_left -= 1
                 if not breaks_left:
                     errors.append(f"{host}[{address}] keeps dropping the connection")
                     return remaining
                 continue
-            results[envelope.recipient_id] = result
             remaining.pop(0)
             if result.smtp_code == 421:  # the server is closing the channel
                 connection.smtp.close()
                 connection = None
+            report(result)
         if connection is not None:
             self.pool.give_back(key, connection)
         return []

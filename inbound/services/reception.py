@@ -1,5 +1,6 @@
 """What the MX does synchronously: judge a recipient, and store an accepted message durably."""
 
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -12,6 +13,9 @@ from delivery import verp
 from inbound.models import InboundMessage
 from mailboxes.blobstore import store_blobs, write_blob_files
 from webmail.bulk import insert_objects
+from webmail.celery import BROKER_ERRORS
+
+logger = logging.getLogger(__name__)
 
 # Jobs per processing task: small enough that workers share a burst, big enough to save overhead.
 DISPATCH_BATCH = 20
@@ -88,8 +92,20 @@ def accept_messages(arrivals: list[Arrival], *, dispatch: bool = True) -> list[I
 
 
 def dispatch_processing(*, job_ids: list[int], countdown: int = 0) -> None:
-    """Queue processing: one task per batch of jobs (a task claims them all and handles each)."""
+    """Queue processing: one task per batch of jobs (a task claims them all and handles each).
+
+    The jobs are stored: with the broker down they wait for the reconciler, and
+    whoever stored them (the MX before its 250, a webhook) still succeeds.
+    """
     from inbound.tasks import process_inbound_batch  # tasks import services
 
     for start in range(0, len(job_ids), DISPATCH_BATCH):
-        process_inbound_batch.apply_async(args=[job_ids[start : start + DISPATCH_BATCH]], countdown=countdown)
+        try:
+            process_inbound_batch.apply_async(args=[job_ids[start : start + DISPATCH_BATCH]], countdown=countdown)
+        except BROKER_ERRORS:
+            logger.warning(
+                "broker unreachable: %d stored inbound messages wait for the reconciler",
+                len(job_ids) - start,
+                exc_info=True,
+            )
+            return

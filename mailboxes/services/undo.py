@@ -21,6 +21,7 @@ from mailboxes.exceptions import DraftNotFound
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
+from webmail.celery import BROKER_ERRORS
 from webmail.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> Mailbo
 def _dispatch(item_id: int, delay: int) -> None:
     from mailboxes.tasks import send_scheduled_draft  # tasks import services
 
-    send_scheduled_draft.apply_async(args=[item_id], countdown=delay)
+    try:
+        send_scheduled_draft.apply_async(args=[item_id], countdown=delay)
+    except BROKER_ERRORS:  # the page's countdown or the periodic sweep sends it
+        logger.warning("broker unreachable: draft %s is sent by the page or the sweep", item_id, exc_info=True)
 
 
 def cancel_send(*, user, draft_id) -> MailboxItem:

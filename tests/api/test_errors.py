@@ -91,3 +91,22 @@ def test_docs_are_served_from_local_static_files(client, db):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "//cdn" not in page and "unpkg" not in page
     assert client.get("/api/redoc").status_code == 200
+
+
+def test_an_unexpected_exception_is_a_json_500_and_is_logged(api, settings, monkeypatch, caplog):
+    from webmail.api import views
+
+    settings.DEBUG = False
+
+    def broken(self, request):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views.LabelListView, "get", broken)
+
+    with caplog.at_level("ERROR", logger="django.request"):
+        response = api.get("/api/labels")
+
+    error = assert_error(response, 500, "server_error")
+    assert "a bug" not in error["message"]  # no internals to the client
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info[0] is RuntimeError and record.status_code == 500

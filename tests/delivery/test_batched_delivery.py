@@ -5,14 +5,13 @@ pipelined when the server offers it, DKIM signatures come from OpenSSL:
 each is checked here against the behaviour it must not change.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import dkim as dkimpy
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -226,28 +225,31 @@ def test_domain_without_a_key_is_not_signed():
 # --- throttles from the SendRate counters ------------------------------------------------
 
 
-def test_domain_rate_counts_attempts_of_earlier_claims_within_the_minute(alice, remote, settings):
+def test_domain_rate_counts_attempts_of_earlier_claims_within_the_minute(alice, remote, settings, clock):
     settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE = 3
+    clock.now = datetime(2026, 12, 6, 12, 0, 9, 900_000, tzinfo=UTC)  # the end of a counter slot
     send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="first")
     assert run_delivery().sent == 2
+    clock.now += timedelta(seconds=50)  # slots later, still within the minute
     send_message(user=alice, to=["ok3@remote.example", "ok4@remote.example"], text="second")
 
     report = run_delivery()
 
     assert (report.sent, report.throttled) == (1, 1)
-    assert SendRate.objects.filter(scope="domain", key="remote.example").aggregate(n=Sum("attempts"))["n"] == 3
-    assert SendRate.objects.get(scope="sender", key=str(alice.pk)).attempts == 3
+    for scope, key in (("domain", "remote.example"), ("sender", str(alice.pk))):
+        slots = SendRate.objects.filter(scope=scope, key=key)
+        assert [(row.slot.second, row.attempts) for row in slots.order_by("slot")] == [(0, 2), (50, 1)]
 
 
-def test_attempts_older_than_the_window_no_longer_count_and_are_forgotten(alice, remote, settings):
+def test_attempts_older_than_the_window_no_longer_count_and_are_forgotten(alice, remote, settings, clock):
     settings.OUTBOUND_SENDER_RATE_PER_MINUTE = 2
     send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="first")
     assert run_delivery().sent == 2
-    SendRate.objects.update(slot=F("slot") - timedelta(minutes=5))
+    clock.now += timedelta(minutes=1, seconds=10)  # the first claim's slot has left the window
     send_message(user=alice, to=["ok3@remote.example"], text="second")
 
     assert run_delivery().sent == 1
-    assert forget_old_rates(now=timezone.now()) == 2  # the old domain and sender slots
+    assert forget_old_rates(now=clock.now + timedelta(minutes=1)) == 2  # the old domain and sender slots
     assert SendRate.objects.count() == 2  # the new ones
 
 
@@ -310,9 +312,9 @@ def test_verp_signature_is_the_one_salted_hmac_made(settings):
             assert verp.recipient_id_from(address) == recipient_id
 
 
-def test_domains_a_claim_has_no_lease_time_left_for_are_given_back_and_sent_once_later(alice, remote, settings):
+def test_domains_a_claim_has_no_time_left_for_are_given_back_and_sent_once_later(alice, remote, settings):
     message = send_message(user=alice, to=["ok1@remote.example", "ok2@remote.example"], text="x")
-    settings.OUTBOUND_LEASE_SECONDS = 0  # the claim's time is up before its first domain
+    settings.OUTBOUND_CLAIM_SECONDS = 0  # the claim's time is up before its first domain
 
     report = deliver_batch(message_id=message.pk)
 
@@ -324,7 +326,7 @@ def test_domains_a_claim_has_no_lease_time_left_for_are_given_back_and_sent_once
         assert recipient.next_attempt_at <= before  # due again at once, for any worker
         assert recipient.events.get(event_type="deferred").transport == "engine"
 
-    settings.OUTBOUND_LEASE_SECONDS = 900
+    settings.OUTBOUND_CLAIM_SECONDS = 450
     assert run_delivery(message_id=message.pk).sent == 2
     assert sorted(m.rcpt_tos[0] for m in remote.messages) == ["ok1@remote.example", "ok2@remote.example"]
     message.refresh_from_db()

@@ -8,5 +8,5 @@ class CrashingTransport(Transport):
 
     name = "crashing"
 
-    def deliver(self, *, domain, envelopes):
+    def deliver(self, *, domain, envelopes, on_result=None):
         raise RuntimeError("simulated bug in the transport")

@@ -5,8 +5,12 @@ Every error, whatever raised it, is answered as::
     {"error": {"code": "label_exists", "message": "…", "details": {"name": ["…"]}}}
 
 ``UserError``s from the services keep their code and status; DRF's own
-errors (validation, authentication, throttling, parsing) are reshaped.
+errors (validation, authentication, throttling, parsing) are reshaped; any
+other exception (a bug, a database that went away) is logged as Django logs a
+500 and answered as a JSON 500, never as an HTML page.
 """
+
+import logging
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, JsonResponse
@@ -14,8 +18,11 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from webmail.errors import UserError
+
+request_logger = logging.getLogger("django.request")  # where Django logs its own 500s (and mails the admins)
 
 _DRF_CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -68,7 +75,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # a bug: let Django log it and answer 500
+        return _server_error(exc, context["request"])
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
         details = _details(exc.detail)
@@ -80,6 +87,18 @@ def api_exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         message = f"Too many requests; try again in {int(exc.wait) + 1} seconds."
     response.data = error_body(code, message)
+    return response
+
+
+def _server_error(exc: Exception, request) -> Response:
+    request_logger.error(
+        "Internal Server Error: %s", request.path, exc_info=exc, extra={"status_code": 500, "request": request}
+    )
+    set_rollback()  # as DRF does for the errors it handles: no half-done request under ATOMIC_REQUESTS
+    response = Response(
+        error_body("server_error", "Internal error; it has been logged."), status=status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+    response._has_been_logged = True  # Django would log the 500 again, without the traceback
     return response
 
 
