@@ -147,9 +147,8 @@ DEFAULT_SCORES = {
 # Bayes probability bands, as SpamAssassin's BAYES_* rules, and their points as a share of the threshold,
 # roughly following the classifier's log-odds: a trained classifier that gives 19:1 or better
 # (p >= 0.95) crosses the threshold alone, whatever it is set to; 4:1 (p >= 0.80) needs a rule or two
-# to agree; its verdict that mail is ham (p < 0.01) outweighs a couple of rule hits. Measured on
-# corpora it was not tuned on (docs/PERFORMANCE.md, bench/spam_eval.py): at these points the combined
-# score keeps what Bayes alone catches and adds what the rules catch, with no more ham flagged.
+# to agree; its verdict that mail is ham (p < 0.01) outweighs a couple of rule hits. Measured with
+# bench/spam_eval.py on a corpus they were not tuned on (docs/PERFORMANCE.md).
 BAYES_BANDS = [
     (0.999, "BAYES_999", 1.3),
     (0.99, "BAYES_99", 1.1),
