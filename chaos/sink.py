@@ -132,15 +132,19 @@ class CountingSink:
         self.dropped_after_dot = 0
         self.last_delivery = 0.0  # time.monotonic() of the last accepted message, for the recovery time
         self._lock = threading.Lock()
+        self._running = False
         self._controller = _Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     def start(self) -> "CountingSink":
         self._controller.start()
+        self._running = True
         return self
 
     def stop(self) -> None:
         self.released.set()
-        self._controller.stop()
+        if self._running:
+            self._running = False
+            self._controller.stop()
 
     def release(self) -> None:
         self.released.set()
