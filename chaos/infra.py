@@ -45,16 +45,15 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, poll
 class Service:
     """One long-running subprocess in its own process group, its output in ``<name>.log``."""
 
-    def __init__(self, name: str, cmd: list[str], *, env: dict, folder: Path, user: str | None = None):
-        self.name, self.cmd, self.env, self.folder, self.user = name, cmd, env, folder, user
+    def __init__(self, name: str, cmd: list[str], *, env: dict, folder: Path):
+        self.name, self.cmd, self.env, self.folder = name, cmd, env, folder
         self.log_path = folder / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Service":
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
-        cmd = ["runuser", "-u", self.user, "--", *self.cmd] if self.user else self.cmd
         self.proc = subprocess.Popen(  # noqa: S603 - our own command lines
-            cmd, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            self.cmd, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         log.close()
@@ -100,8 +99,8 @@ class Stack:
     def on_close(self, cleanup: Callable[[], None]) -> None:
         self._cleanups.append(cleanup)
 
-    def service(self, name: str, cmd: list[str], *, env: dict, user: str | None = None) -> Service:
-        service = Service(name, cmd, env=env, folder=self.folder, user=user)
+    def service(self, name: str, cmd: list[str], *, env: dict, folder: Path | None = None) -> Service:
+        service = Service(name, cmd, env=env, folder=folder or self.folder)
         self.on_close(service.stop)
         return service
 
@@ -253,24 +252,29 @@ def celery_worker(stack: Stack, name: str, env: dict, *, queues: str, concurrenc
     cmd = [PYTHON, "-m", "celery", "-A", "webmail", "worker", "-Q", queues, "--pool", "prefork",
            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
            "--without-heartbeat", "-n", f"{name}@chaos"]  # fmt: skip
-    return stack.service(name, cmd, env=env)
+    return stack.service(name, cmd, env=env, folder=_scenario_folder(env))
+
+
+def _scenario_folder(env: dict) -> Path:
+    """Each scenario's processes log into its own folder (next to its var/)."""
+    return Path(env["VAR_DIR"]).parent
 
 
 def celery_beat(stack: Stack, env: dict) -> Service:
     schedule = Path(env["VAR_DIR"]) / "celerybeat-schedule"
     cmd = [PYTHON, "-m", "celery", "-A", "webmail", "beat", "--loglevel", "WARNING", "-s", str(schedule)]
-    return stack.service("beat", cmd, env=env)
+    return stack.service("beat", cmd, env=env, folder=_scenario_folder(env))
 
 
 def gunicorn(stack: Stack, env: dict, *, port: int, workers: int = 2) -> Service:
     cmd = [PYTHON, "-m", "gunicorn", "webmail.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
            "--timeout", "60", "--graceful-timeout", "5"]  # fmt: skip
-    return stack.service("gunicorn", cmd, env=env)
+    return stack.service("gunicorn", cmd, env=env, folder=_scenario_folder(env))
 
 
 def runsmtpd(stack: Stack, env: dict, *, port: int) -> Service:
     cmd = [PYTHON, "manage.py", "runsmtpd", "--host", "127.0.0.1", "--port", str(port)]
-    return stack.service("mx", cmd, env=env)
+    return stack.service("mx", cmd, env=env, folder=_scenario_folder(env))
 
 
 def start_and_wait_for_port(service: Service, port: int, timeout: float = 60) -> Service:

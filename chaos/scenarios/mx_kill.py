@@ -33,5 +33,7 @@ def run(platform, *, short: bool, options) -> Tally:
     tally.add_counts(clients.acknowledged, platform.inbound_copies())
     last = platform.last_inbound_processed()
     tally.recovery_seconds = max(0.0, (last - restarted).total_seconds()) if quiet and last else None
-    tally.notes.update(client_errors=dict(clients.failures), pending_at_end=platform.inbound_pending())
+    tally.notes.update(
+        refused=clients.refusals, client_errors=dict(clients.failures), pending_at_end=platform.inbound_pending()
+    )
     return tally

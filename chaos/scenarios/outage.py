@@ -42,7 +42,8 @@ def run_with_outage(platform, *, name: str, title: str, count: int, outage: floa
             ends.append((last_in - restarted_at).total_seconds())
         tally.recovery_seconds = max(0.0, *ends)
     tally.notes.update(
-        api_errors=dict(api.failures), smtp_errors=dict(smtp.failures),
+        api_refused=api.refusals, api_errors=dict(api.failures), smtp_refused=smtp.refusals,
+        smtp_errors=dict(smtp.failures),
         pending_out=platform.outbound_pending(), pending_in=platform.inbound_pending(),
     )  # fmt: skip
     return tally
