@@ -15,6 +15,7 @@ reply and must send it again, so each such drop may become one duplicate.
 import asyncio
 import email.parser
 import email.policy
+import logging
 import random
 import threading
 import time
@@ -25,6 +26,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from chaos.infra import free_port
+
+logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd complains of every fault we inject
 
 FAULT_REPLIES = {
     "421": "421 4.3.2 Service shutting down, closing channel",
