@@ -81,6 +81,7 @@ def test_killed_worker_mid_claim_loses_nothing_and_duplicates_at_most_its_in_fli
     from delivery.services import submission
 
     sink = CountingSink(hold_at=hold_at).start()
+    stack.on_close(sink.stop)
     worker = _worker(stack, tmp_path, broker=broker, sink=sink, dns_server=remote_mx)
     remote_broker = Celery(broker=broker, set_as_current=False)
     # The submission's task goes to the real worker, not inline in this process.
@@ -89,17 +90,14 @@ def test_killed_worker_mid_claim_loses_nothing_and_duplicates_at_most_its_in_fli
         lambda *, message_id, queue: remote_broker.send_task("delivery.deliver_message", args=[message_id],
                                                              queue=queue),
     )  # fmt: skip
-    try:
-        sent = []
-        for i in range(messages):
-            to = [f"r{i}x{j}@{REMOTE}" for j in range(recipients)]
-            message = submission.send_message(user=alice, to=to, subject=f"kill {i}", text="x")
-            sent += [(message.message_id.strip("<>"), address) for address in to]
-        assert sink.reached.wait(60), f"the worker never reached transaction {hold_at}:\n{worker.tail()}"
-        worker.kill9()
-    finally:
-        worker.stop()
-        sink.release()
+    sent = []
+    for i in range(messages):
+        to = [f"r{i}x{j}@{REMOTE}" for j in range(recipients)]
+        message = submission.send_message(user=alice, to=to, subject=f"kill {i}", text="x")
+        sent += [(message.message_id.strip("<>"), address) for address in to]
+    assert sink.reached.wait(60), f"the worker never reached transaction {hold_at}:\n{worker.tail()}"
+    worker.kill9()
+    sink.release()
     in_flight = 1  # the held transaction: the worker died waiting for its reply
 
     # A dead worker's claim comes back once its lease has run out: move the clock there and reconcile
