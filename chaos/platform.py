@@ -243,12 +243,10 @@ class Clients:
     def __init__(self, *, count: int):
         self.count = count
         self.acknowledged: set = set()
-        self.sent: set = set()
         self.failures: Counter = Counter()  # exceptions by type (connection refused, timeouts, ...)
         self.refusals = 0  # answers that were not a 202 / 250 (4xx, 5xx)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self.pause = threading.Event()  # set: clients hold off between messages (they never stop mid-message)
 
     def run(self, jobs: list, attempt) -> "Clients":
         """``attempt(job, state) -> key or None``: one try; ``state`` is the thread's connection holder."""
