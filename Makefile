@@ -1,6 +1,8 @@
 # make run   – set up and run the product on its embedded defaults (SQLite, local files)
 # make test  – set up and run the linters and the test suite
 #              (on PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/webmail make test)
+# make chaos – the fault harness at full size: real processes killed and stopped, every message counted
+#              (make chaos-short: small versions; not part of make test; see docs/RELIABILITY.md)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench chaos chaos-short clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,12 @@ format: install
 
 bench: install
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b; done || echo "no benchmarks yet"
+
+chaos: install
+	$(PY) -m chaos $(CHAOS_ARGS)
+
+chaos-short: install
+	$(PY) -m chaos --short $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

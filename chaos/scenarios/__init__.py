@@ -1,0 +1,1 @@
+"""One module per fault; each has ``run(platform, *, short: bool, options) -> Tally``."""
