@@ -228,9 +228,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     # Often enough that a dead worker's claim (outbound) or jobs (inbound) are back in the queue
-    # within about a minute: the lease after its last heartbeat, plus at most this.
-    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 15},
-    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 15},
+    # within a minute: the lease (45 s) after its last heartbeat, plus at most this.
+    "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 10},
+    "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 10},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
     "search-index-changes": {"task": "search.index_changes", "schedule": 5},
@@ -398,8 +398,9 @@ else:
     }
 INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
 # How long a worker's claim on inbound jobs lasts; a live worker renews it every third of that,
-# so a dead worker's jobs are taken back (by the reconciler, every 15 s) within about this long.
-INBOUND_LEASE_SECONDS = env_int("INBOUND_LEASE_SECONDS", 60)
+# so a dead worker's jobs are taken back (by the reconciler, every 10 s) within a minute. Long
+# enough to ride out a 20 s database outage without handing live work to another worker.
+INBOUND_LEASE_SECONDS = env_int("INBOUND_LEASE_SECONDS", 45)
 
 # --- Network ----------------------------------------------------------------
 
