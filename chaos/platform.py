@@ -199,14 +199,18 @@ class Platform:
         finally:
             connections.close_all()
 
-    def last_inbound_processed(self) -> datetime.datetime | None:
+    def last_inbound_processed(self, *, received_before: datetime.datetime | None = None) -> datetime.datetime | None:
+        """When the last inbound job (of those the MX stored before ``received_before``) was processed."""
         from django.db import connections
         from django.db.models import Max
 
         from inbound.models import InboundMessage
 
+        jobs = InboundMessage.objects.all()
+        if received_before is not None:
+            jobs = jobs.filter(received_at__lt=received_before)
         try:
-            return InboundMessage.objects.aggregate(last=Max("processed_at"))["last"]
+            return jobs.aggregate(last=Max("processed_at"))["last"]
         finally:
             connections.close_all()
 
@@ -243,6 +247,7 @@ class Clients:
     def __init__(self, *, count: int):
         self.count = count
         self.acknowledged: set = set()
+        self.acknowledged_at: dict = {}  # key -> time.monotonic() of its 202 / 250
         self.failures: Counter = Counter()  # exceptions by type (connection refused, timeouts, ...)
         self.refusals = 0  # answers that were not a 202 / 250 (4xx, 5xx)
         self._lock = threading.Lock()
@@ -269,6 +274,7 @@ class Clients:
                                 self.refusals += 1
                             else:
                                 self.acknowledged.add(key)
+                                self.acknowledged_at[key] = time.monotonic()
                     if key is not None:
                         break
                     time.sleep(0.2)  # a client's pause before trying again, not a wait for an outcome

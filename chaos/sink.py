@@ -134,6 +134,7 @@ class CountingSink:
         self.transactions = 0  # transactions that reached the final dot
         self.dropped_after_dot = 0
         self.last_delivery = 0.0  # time.monotonic() of the last accepted message, for the recovery time
+        self.first_delivered_at: dict = {}  # (message id, recipient) -> time.monotonic() of its first arrival
         self._lock = threading.Lock()
         self._running = False
         self._controller = _Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
@@ -169,7 +170,9 @@ class CountingSink:
     def note_delivered(self, message_id: str, recipients: list[str]) -> None:
         with self._lock:
             for address in recipients:
-                self.deliveries[(message_id, address.lower())] += 1
+                key = (message_id, address.lower())
+                self.deliveries[key] += 1
+                self.first_delivered_at.setdefault(key, time.monotonic())
             self.last_delivery = time.monotonic()
 
     def note_rejected(self, address: str) -> None:

@@ -35,12 +35,19 @@ def run_with_outage(platform, *, name: str, title: str, count: int, outage: floa
     quiet = platform.wait_quiescent(timeout=options.recovery_bound, outbound=True, inbound=True)
     tally.add_counts(expand_api_keys(api.acknowledged), sink.deliveries)
     tally.add_counts(smtp.acknowledged, platform.inbound_copies())
-    last_in = platform.last_inbound_processed()
     if quiet:
-        ends = [sink.last_delivery - restarted]
+        # Recovery: until everything acknowledged before the restart had arrived. The clients go on
+        # sending the rest of the load afterwards; when that is through too is the drain time.
+        acked_before = expand_api_keys({key for key, at in api.acknowledged_at.items() if at < restarted})
+        ends = [sink.first_delivered_at.get(key, restarted) - restarted for key in acked_before]
+        last_in = platform.last_inbound_processed(received_before=restarted_at)
         if last_in:
             ends.append((last_in - restarted_at).total_seconds())
         tally.recovery_seconds = max(0.0, *ends)
+        drained = [sink.last_delivery - restarted]
+        if drained_in := platform.last_inbound_processed():
+            drained.append((drained_in - restarted_at).total_seconds())
+        tally.notes["drained_seconds"] = round(max(0.0, *drained), 1)
     tally.notes.update(
         api_refused=api.refusals, api_errors=dict(api.failures), smtp_refused=smtp.refusals,
         smtp_errors=dict(smtp.failures),
