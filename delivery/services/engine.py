@@ -37,6 +37,8 @@ from django.utils import timezone
 from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
+from core.bulk import insert_objects, recordset
+from core.lookups import any_of
 from delivery import dkim, verp
 from delivery.models import Suppression
 from delivery.services.events import (
@@ -59,8 +61,6 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
-from webmail.bulk import insert_objects, recordset
-from webmail.lookups import any_of
 
 logger = logging.getLogger(__name__)
 
@@ -535,7 +535,7 @@ def _update_recipients(updates: dict[int, dict], now) -> None:
     """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
 
     PostgreSQL: one ``UPDATE … FROM jsonb_to_recordset(…)`` for them all, the
-    rows in one JSON parameter (``webmail.bulk``). Elsewhere (SQLite,
+    rows in one JSON parameter (``core.bulk``). Elsewhere (SQLite,
     in-process, where a statement costs no round trip): one UPDATE per set of
     rows with identical values.
     """
