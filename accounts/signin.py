@@ -1,6 +1,6 @@
 """Limits on failed sign-ins that an attacker cannot turn against the owner of the address.
 
-Failures are counted in the shared cache (webmail/ratelimit.py), in three ways:
+Failures are counted in the shared cache (core/ratelimit.py), in three ways:
 
 - per address and client address (``SIGNIN_MAX_FAILURES``): guessing one password from one place;
 - per client address, whatever the address (``SIGNIN_CLIENT_MAX_FAILURES``): one place trying many users;
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
-from webmail import ratelimit
+from core import ratelimit
 from webmail.clients import client_address
 
 KNOWN_DEVICE_COOKIE = "wm_known_device"

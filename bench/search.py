@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import random
-import secrets
 import shutil
 import subprocess
 import sys
@@ -49,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.throwaway import ThrowawayDatabase  # noqa: E402
+from bench.throwaway import ThrowawayDatabase, setup_django  # noqa: E402
 
 DOMAIN = "bench.test"
 START = datetime(2023, 1, 1, tzinfo=UTC)
@@ -155,26 +154,6 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(ordered) - 1) * p / 100
     low, high = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def setup_django(db_url: str, tmp: Path) -> None:
-    for name in ("ELASTICSEARCH_URL", "CELERY_BROKER_URL", "S3_BUCKET"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="webmail.settings",
-        DATABASE_URL=db_url,
-        VAR_DIR=str(tmp / "var"),
-        MAILSTORE_DIR=str(tmp / "mailstore"),
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_LEVEL="WARNING",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 # --- The corpus --------------------------------------------------------------

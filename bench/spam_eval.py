@@ -32,7 +32,6 @@ What it does, in a temporary folder removed at the end:
 import argparse
 import json
 import mailbox
-import os
 import random
 import secrets
 import sys
@@ -45,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.spam_corpus import CorpusGenerator  # noqa: E402
-from bench.throwaway import ThrowawayDatabase  # noqa: E402
+from bench.throwaway import ThrowawayDatabase, setup_django  # noqa: E402
 
 SKIPPED_FILES = {"cmds"}  # SpamAssassin's corpus folders list their messages in one
 
@@ -64,27 +63,6 @@ def read_messages(paths: list[str]) -> list[bytes]:
             elif data.strip():
                 messages.append(data)
     return messages
-
-
-def setup_django(db_url: str, tmp: Path) -> None:
-    for name in ("ELASTICSEARCH_URL", "CELERY_BROKER_URL", "S3_BUCKET", "RSPAMD_URL"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="webmail.settings",
-        DATABASE_URL=db_url,
-        VAR_DIR=str(tmp / "var"),
-        MAILSTORE_DIR=str(tmp / "mailstore"),
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_LEVEL="WARNING",
-        CELERY_TASK_ALWAYS_EAGER="true",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def train(user, raws: list[bytes], *, is_spam: bool) -> None:
@@ -175,7 +153,7 @@ def main() -> None:
         tmp = Path(folder)
         database = ThrowawayDatabase(args, tmp, prefix="bench_spam")
         try:
-            setup_django(database.url, tmp)
+            setup_django(database.url, tmp, unset=("RSPAMD_URL",), CELERY_TASK_ALWAYS_EAGER="true")
             from django.core.management import call_command
 
             from accounts.models import User

@@ -1,6 +1,8 @@
 """A throwaway database for one benchmark run: a SQLite file in its temporary folder, or a new
-PostgreSQL database named ``PREFIX_<random>`` on ``--postgres-url``, dropped afterwards."""
+PostgreSQL database named ``PREFIX_<random>`` on ``--postgres-url``, dropped afterwards; and
+``setup_django``, which points Django at it and migrates it."""
 
+import os
 import secrets
 from pathlib import Path
 
@@ -26,3 +28,26 @@ class ThrowawayDatabase:
 
         with psycopg.connect(self.admin_url + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def setup_django(db_url: str, tmp: Path, *, unset: tuple[str, ...] = (), **env: str) -> None:
+    """Configure Django for a benchmark run on ``db_url`` (external services unset, plus ``unset``;
+    ``env`` added), set it up and migrate the database."""
+    for name in ("ELASTICSEARCH_URL", "CELERY_BROKER_URL", "S3_BUCKET", *unset):
+        os.environ.pop(name, None)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="webmail.settings",
+        DATABASE_URL=db_url,
+        VAR_DIR=str(tmp / "var"),
+        MAILSTORE_DIR=str(tmp / "mailstore"),
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        LOG_LEVEL="WARNING",
+        **env,
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)

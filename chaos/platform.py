@@ -214,6 +214,18 @@ class Platform:
         finally:
             connections.close_all()
 
+    def settle_inbound(
+        self, clients: "Clients", tally: Tally, *, since: datetime.datetime, options, backlog_only: bool = False
+    ) -> None:
+        """After an inbound fault: let the clients finish, wait for the queue to drain, count
+        the copies, and time the recovery from ``since`` to the last message processed (with
+        ``backlog_only``, the last of those the MX had stored before ``since``)."""
+        clients.join(options.timeout)
+        quiet = self.wait_quiescent(timeout=options.recovery_bound, outbound=False, inbound=True)
+        tally.add_counts(clients.acknowledged, self.inbound_copies())
+        last = self.last_inbound_processed(received_before=since if backlog_only else None)
+        tally.recovery_seconds = max(0.0, (last - since).total_seconds()) if quiet and last else None
+
     def outbound_statuses(self) -> dict:
         from django.db import connections
         from django.db.models import Count

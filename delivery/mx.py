@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import dns.exception
 import dns.resolver
 
-from webmail.dns import get_resolver
+from core.dns import get_resolver
 
 CACHE_MAX_TTL = 300
 CACHE_NEGATIVE_TTL = 60

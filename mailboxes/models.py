@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from webmail.bulk import insert_objects
+from core.bulk import insert_objects
 
 
 class Folder(models.TextChoices):

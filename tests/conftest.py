@@ -2,6 +2,7 @@ import gc
 
 import pytest
 
+from core.dns import flush_dns_cache
 from delivery.mx import clear_cache as clear_dns_cache
 from delivery.transports import reset_transport
 from inbound.auth import clear_caches as clear_auth_caches
@@ -9,7 +10,6 @@ from tests.factories import LabelFactory, UserFactory
 from tests.support.dns_server import LoopbackDNS
 from tests.support.smtp_server import FaultySMTPServer, free_port
 from webmail.celery import app as celery_app
-from webmail.dns import flush_dns_cache
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from webmail import ratelimit
+from core import ratelimit
 from webmail.cache import DEFAULT_TABLE, DatabaseCache, cache_from_url
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # One web process: counts four failures for alice in a fixed window, then says whether the limit of 8 is reached.
 FOUR_FAILURES = (
-    "import django; django.setup(); from webmail import ratelimit; "
+    "import django; django.setup(); from core import ratelimit; "
     "limit, now = ratelimit.Limit('signin', 8, 900), 9000.0; "
     "ratelimit.count_failure([(limit, 'alice')], now=now); ratelimit.count_failure([(limit, 'alice')], now=now); "
     "ratelimit.count_failure([(limit, 'alice')], now=now); ratelimit.count_failure([(limit, 'alice')], now=now); "

@@ -49,10 +49,6 @@ def run(platform, *, short: bool, options) -> Tally:
     tally.notes["errors_while_full"] = dict(clients.failures)
     _mount(mailstore, "256m", remount=True)
     grown = now_utc()
-    clients.join(options.timeout)
-    quiet = platform.wait_quiescent(timeout=options.recovery_bound, outbound=False, inbound=True)
-    tally.add_counts(clients.acknowledged, platform.inbound_copies())
-    last = platform.last_inbound_processed()
-    tally.recovery_seconds = max(0.0, (last - grown).total_seconds()) if quiet and last else None
+    platform.settle_inbound(clients, tally, since=grown, options=options)
     tally.notes["pending_at_end"] = platform.inbound_pending()
     return tally

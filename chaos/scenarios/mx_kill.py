@@ -28,13 +28,9 @@ def run(platform, *, short: bool, options) -> Tally:
     platform.start_mx(port)
     tally.notes["mx_down_seconds"] = round(time.monotonic() - killed, 1)
     restarted = now_utc()
-    clients.join(options.timeout)
-    quiet = platform.wait_quiescent(timeout=options.recovery_bound, outbound=False, inbound=True)
-    tally.add_counts(clients.acknowledged, platform.inbound_copies())
     # Recovery: until every message stored before the restart was processed (the clients go on
     # sending the rest of the load, which is not recovery).
-    last = platform.last_inbound_processed(received_before=restarted)
-    tally.recovery_seconds = max(0.0, (last - restarted).total_seconds()) if quiet and last else None
+    platform.settle_inbound(clients, tally, since=restarted, options=options, backlog_only=True)
     tally.notes.update(
         refused=clients.refusals, client_errors=dict(clients.failures), pending_at_end=platform.inbound_pending()
     )

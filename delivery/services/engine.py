@@ -22,7 +22,6 @@ most the SMTP transaction it was in.
 
 import logging
 import random
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -30,13 +29,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
+from core.bulk import insert_objects, recordset
+from core.heartbeat import Heartbeat
+from core.lookups import any_of
 from delivery import dkim, verp
 from delivery.models import Suppression
 from delivery.services.events import (
@@ -59,8 +61,6 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
-from webmail.bulk import insert_objects, recordset
-from webmail.lookups import any_of
 
 logger = logging.getLogger(__name__)
 
@@ -275,30 +275,24 @@ class LeaseHeartbeat:
         self.claim = claim
         self.clock = clock or timezone.now
         self.interval = settings.OUTBOUND_LEASE_SECONDS / 3
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.token[:8]}", daemon=True)
+        self._heartbeat = Heartbeat(self._beat_logged, interval=self.interval, name=f"lease-{claim.token[:8]}")
 
     def beat(self) -> int:
         """Extend the lease of the claim's recipients not recorded yet; returns how many it still holds."""
         return renew_lease(token=self.claim.token, now=self.clock())
 
+    def _beat_logged(self) -> None:
+        try:
+            self.beat()
+        except Exception:  # a database hiccup: the next beat may do, the lease has two more
+            logger.exception("could not renew the lease of claim %s", self.claim.token)
+
     def __enter__(self) -> "LeaseHeartbeat":
-        self._thread.start()
+        self._heartbeat.__enter__()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopped.wait(self.interval):
-                try:
-                    self.beat()
-                except Exception:  # a database hiccup: the next beat may do, the lease has two more
-                    logger.exception("could not renew the lease of claim %s", self.claim.token)
-        finally:
-            connections.close_all()  # this thread's own connections
+        self._heartbeat.__exit__(*exc_info)
 
 
 def renew_lease(*, token: str, now) -> int:
@@ -535,7 +529,7 @@ def _update_recipients(updates: dict[int, dict], now) -> None:
     """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
 
     PostgreSQL: one ``UPDATE … FROM jsonb_to_recordset(…)`` for them all, the
-    rows in one JSON parameter (``webmail.bulk``). Elsewhere (SQLite,
+    rows in one JSON parameter (``core.bulk``). Elsewhere (SQLite,
     in-process, where a statement costs no round trip): one UPDATE per set of
     rows with identical values.
     """

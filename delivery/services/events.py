@@ -4,9 +4,9 @@ from collections import defaultdict
 
 from django.db import transaction
 
+from core.lookups import any_of
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
-from webmail.lookups import any_of
 
 _STATUS_FOR_EVENT = {
     "queued": Recipient.Status.QUEUED,

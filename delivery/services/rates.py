@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Q, Sum
 
+from core.bulk import recordset
+from core.lookups import any_of
 from delivery.models import SendRate
-from webmail.bulk import recordset
-from webmail.lookups import any_of
 
 WINDOW = timedelta(minutes=1)
 
@@ -58,7 +58,7 @@ def count_attempts(*, domains: Counter, senders: Counter, now: datetime) -> None
     table = quote(SendRate._meta.db_table)
     names = ("scope", "key", "slot", "attempts")
     scope, key, slot_column, attempts = (quote(name) for name in names)
-    if connection.vendor == "postgresql":  # the rows as one JSON parameter (webmail.bulk), in their order
+    if connection.vendor == "postgresql":  # the rows as one JSON parameter (core.bulk), in their order
         fields = [SendRate._meta.get_field(name) for name in names]
         slot = _slot(now)
         records = [{"scope": scope_, "key": key_, "slot": slot, "attempts": n} for scope_, key_, n in rows]

@@ -13,8 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.lookups import any_of
 from delivery.models import DeliveryEvent, Suppression
-from webmail.lookups import any_of
 
 # RFC 3463 "bad destination system address": the domain did not resolve. A DNS
 # blip says the same, so it only counts once it has lasted (``host_unknown_for_long``).

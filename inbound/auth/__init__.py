@@ -5,7 +5,7 @@
     results.header_value("mx.example.org")   # RFC 8601 value to prepend as Authentication-Results
     results.as_dict()              # JSON-safe, to keep with the message
 
-Every DNS query goes through ``webmail.dns.get_resolver()``. ``authenticate`` never raises: DNS
+Every DNS query goes through ``core.dns.get_resolver()``. ``authenticate`` never raises: DNS
 timeouts and SERVFAIL become temperror, broken policies and signatures permerror, and anything
 unexpected is logged and reported as temperror, so a bug here defers mail instead of losing it.
 """

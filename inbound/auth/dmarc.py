@@ -24,7 +24,7 @@ from email.headerregistry import HeaderRegistry
 
 from publicsuffixlist import PublicSuffixList
 
-from webmail.dns import get_resolver
+from core.dns import get_resolver
 
 from .lookups import InvalidName, Lookups, ResultCache, TempError, is_hostname
 from .message import header_fields

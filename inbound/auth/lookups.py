@@ -1,4 +1,4 @@
-"""DNS for sender authentication: one resolver (``webmail.dns``), one cache per message, typed failures.
+"""DNS for sender authentication: one resolver (``core.dns``), one cache per message, typed failures.
 
 Every answer is a list: empty when the name does not exist (NXDOMAIN) or has no
 record of that type, which SPF counts as a "void lookup". A lookup that could
@@ -18,7 +18,7 @@ import dns.exception
 import dns.name
 import dns.resolver
 
-from webmail.dns import get_resolver
+from core.dns import get_resolver
 
 _LDH_LABEL = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import dns.reversename
 from django.conf import settings
 
-from webmail.dns import get_resolver
+from core.dns import get_resolver
 
 from .lookups import InvalidName, Lookups, ResultCache, TempError, dns_name, is_hostname, is_multi_label_domain
 from .results import SPFResult

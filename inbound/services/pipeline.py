@@ -20,7 +20,6 @@ A failure is retried a few times, then the job is dead-lettered for an admin.
 """
 
 import logging
-import threading
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from accounts.selectors import resolve_hosted_address, resolve_hosted_addresses
+from core.heartbeat import Heartbeat
 from delivery import verp
 from inbound.auth import authenticate
 from inbound.bounces import handle_report
@@ -143,27 +143,18 @@ class LeaseHeartbeat:
     def __init__(self, *, token: str, job_ids: list[int]):
         self.token = token
         self.job_ids = list(job_ids)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"inbound-lease-{token[:8]}", daemon=True)
+        self._heartbeat = Heartbeat(lambda: self.beat(), interval=self.interval, name=f"inbound-lease-{token[:8]}")
 
     @property
     def interval(self) -> float:
         return _lease().total_seconds() / 3
 
     def __enter__(self) -> "LeaseHeartbeat":
-        self._thread.start()
+        self._heartbeat.__enter__()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopped.wait(self.interval):
-                self.beat()
-        finally:
-            connection.close()  # the thread's own connection
+        self._heartbeat.__exit__(*exc_info)
 
     def beat(self) -> int:
         """Extend the lease of the jobs still held from now; how many they are."""

@@ -9,10 +9,10 @@ from django.db import transaction
 from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
+from core.bulk import insert_objects
 from delivery import verp
 from inbound.models import InboundMessage
 from mailboxes.blobstore import store_blobs, write_blob_files
-from webmail.bulk import insert_objects
 from webmail.celery import BROKER_ERRORS
 
 logger = logging.getLogger(__name__)

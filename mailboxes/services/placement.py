@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.bulk import insert_objects
 from mailboxes.conversations import (
     find_or_start_thread,
     message_thread_keys,
@@ -17,7 +18,6 @@ from mailboxes.conversations import (
     summarise_new_thread,
 )
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Thread, ThreadKey
-from webmail.bulk import insert_objects
 
 logger = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 from django.db import connection, transaction
 
+from core.bulk import insert_objects
 from mailboxes.blobstore import delete_unreferenced_blobs, store_blob, store_blobs
 from mailboxes.models import Attachment, Message, Recipient
 from mailboxes.parsing import ParsedMessage, parse_message
-from webmail.bulk import insert_objects
 
 # What a virus scan made of a message's attachments: {position: (scan status, scan reason)} for the
 # ones held back or warned about, the others clean. None: not scanned (mail written here).

@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.services import create_api_token, revoke_api_token
+from core import ratelimit
 from tests.api.conftest import assert_error
-from webmail import ratelimit
 from webmail.errors import NotFound
 
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from core.bulk import insert_objects
 from delivery import dkim, verp
 from delivery.models import DeliveryEvent, SendRate, Suppression
 from delivery.services import run_delivery, send_message
@@ -26,7 +27,6 @@ from delivery.transports import reset_transport
 from delivery.transports.base import Outcome, Result
 from mailboxes.models import Message, Recipient
 from tests.support.smtp_server import FaultySMTPServer
-from webmail.bulk import insert_objects
 
 MIXED = {
     "ok1@remote.example": ("sent", 250, "2.0.0"),

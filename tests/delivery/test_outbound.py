@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.dkim import dns_records
 from accounts.services import ensure_dkim_key
+from core.dns import get_resolver
 from delivery import verp
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services import (
@@ -28,7 +29,6 @@ from delivery.services.engine import RunReport, apply_result, claim_due_recipien
 from mailboxes.models import Folder, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
 from mailboxes.services.uploads import create_upload
-from webmail.dns import get_resolver
 
 
 def events_of(recipient):

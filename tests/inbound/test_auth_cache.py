@@ -4,10 +4,10 @@ import time
 
 import pytest
 
+from core.dns import flush_dns_cache, get_resolver
 from inbound.auth import authenticate, spf
 from inbound.auth import dmarc as dmarc_module
 from inbound.auth.lookups import Lookups
-from webmail.dns import flush_dns_cache, get_resolver
 
 CLIENT = "192.0.2.10"
 OUTSIDER = "203.0.113.66"

@@ -3,7 +3,7 @@
 import dns.resolver
 import pytest
 
-from webmail.dns import flush_dns_cache, get_resolver
+from core.dns import flush_dns_cache, get_resolver
 
 
 def test_an_answer_is_served_from_the_cache_after_the_server_forgot_it(dns_server):

@@ -4,7 +4,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.signin import KNOWN_DEVICE_COOKIE
-from webmail import ratelimit
+from core import ratelimit
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.services import authenticate_api_token
-from webmail import ratelimit
+from core import ratelimit
 from webmail.clients import client_address
 
 

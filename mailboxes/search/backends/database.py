@@ -40,6 +40,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.lookups import any_of
 from mailboxes.models import MailboxItem
 from mailboxes.search.backends import IndexDocument, Page, Row, SearchBackend
 from mailboxes.search.models import SearchDocument
@@ -58,7 +59,6 @@ from mailboxes.search.query import (
     Text,
 )
 from mailboxes.search.text import CJK_CHARACTERS, index_terms, query_terms
-from webmail.lookups import any_of
 
 SNIPPET_BODY_CHARS = 20_000
 # Up to this many GIN matches of a required word, fetch them and sort in one query.

@@ -4,11 +4,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.lookups import any_of
 from delivery.models import Suppression
 from delivery.services import send_message
 from delivery.services.suppression import suppress_address
 from mailboxes.models import Recipient
-from webmail.lookups import any_of
 
 
 @pytest.fixture

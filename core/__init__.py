@@ -1,0 +1,1 @@
+"""Shared infrastructure the apps import: bulk SQL, DNS, lookups, rate windows, heartbeats."""
