@@ -334,6 +334,10 @@ OUTBOUND_MAX_BATCHES_PER_TASK = env_int("OUTBOUND_MAX_BATCHES_PER_TASK", 50)
 # long an SMTP step blocks), so it only needs to outlast a few missed beats; when a worker
 # dies, its claim goes back to the queue this long after its last beat.
 OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 45)
+# SMTP transactions whose outcomes are recorded together. 1 (each recorded before the next is sent)
+# bounds what a killed worker's claim sends twice to the transaction it was in; more records
+# fewer, larger transactions (faster; docs/RELIABILITY.md) and may send up to that many twice.
+OUTBOUND_RECORD_EVERY = env_int("OUTBOUND_RECORD_EVERY", 1)
 # No domain of a claim is started after this long: the rest is given back to the queue
 # for any worker, instead of waiting behind slow domains (several hosts × SMTP_TIMEOUT).
 OUTBOUND_CLAIM_SECONDS = env_int("OUTBOUND_CLAIM_SECONDS", 450)

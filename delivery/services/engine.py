@@ -339,24 +339,27 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
     # a claim behind slow domains from holding the rest of its recipients for long.
     deadline = time.monotonic() + settings.OUTBOUND_CLAIM_SECONDS
     lease_lost = False
+    record = _Recorder(claim, report, failures)
     for domain, group in remote.items():
         if lease_lost or time.monotonic() >= deadline:
             not_started += group
             continue
-        record = _Recorder(claim, group, report, failures)
         try:
             outcomes = _guarded(
                 claim, group, report,
-                lambda group, domain=domain, record=record: _deliver_remote(
-                    domain, group, signed, sender_domains, on_result=record
-                ),
+                lambda group, domain=domain: _deliver_remote(domain, group, signed, sender_domains, on_result=record),
+                before_dead_letter=record.flush,
             )  # fmt: skip
+            record.add(outcomes)  # what the transport returned without reporting it
         except LeaseLost:
-            logger.warning("claim %s lost its lease (the worker was too slow); it sends nothing more", claim.token)
             lease_lost = True
-            continue
-        unreported = [(r, result) for r, result in outcomes if r.pk not in record.recorded]
-        record_results(claim=claim, outcomes=unreported, report=report, failures=failures)
+    if not lease_lost:
+        try:
+            record.flush()
+        except LeaseLost:
+            lease_lost = True
+    if lease_lost:
+        logger.warning("claim %s lost its lease (the worker was too slow); it sends nothing more", claim.token)
     _give_back(claim, not_started, report)
     for message_id, recipients in failures.items():
         notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
@@ -368,24 +371,37 @@ class LeaseLost(Exception):
 
 
 class _Recorder:
-    """The transport's ``on_result``: records each outcome in its own transaction, before the next is sent.
+    """Records a claim's outcomes as they happen, every ``OUTBOUND_RECORD_EVERY`` SMTP transactions
+    (default 1: each in its own transaction, before the next is sent); it is the transport's ``on_result``.
 
     A worker killed mid-claim has then recorded all it sent but the SMTP
-    transaction it was in. An outcome that finds the lease gone (the worker
-    was frozen past it and the reconciler took the claim back) stops the
-    delivery: what is left belongs to whoever holds it now.
+    transactions it was in or had not recorded yet: those are what may be
+    sent twice. An outcome that finds the lease gone (the worker was frozen
+    past it and the reconciler took the claim back) stops the delivery: what
+    is left belongs to whoever holds it now.
     """
 
-    def __init__(self, claim: Claim, group: list[Recipient], report: RunReport, failures: dict):
+    def __init__(self, claim: Claim, report: RunReport, failures: dict):
         self.claim, self.report, self.failures = claim, report, failures
-        self.by_id = {r.pk: r for r in group}
-        self.recorded: set[int] = set()
+        self.by_id = {r.pk: r for r in claim.recipients}
+        self.every = max(1, settings.OUTBOUND_RECORD_EVERY)
+        self.pending: list[tuple[Recipient, Result]] = []
+        self.seen: set[int] = set()  # recipients whose outcome is pending or recorded
 
     def __call__(self, result: Result) -> None:
-        recipient = self.by_id[result.recipient_id]
-        self.recorded.add(recipient.pk)
-        if not record_results(
-            claim=self.claim, outcomes=[(recipient, result)], report=self.report, failures=self.failures
+        self.add([(self.by_id[result.recipient_id], result)])
+
+    def add(self, outcomes: list[tuple[Recipient, Result]]) -> None:
+        fresh = [(recipient, result) for recipient, result in outcomes if recipient.pk not in self.seen]
+        self.seen.update(recipient.pk for recipient, _ in fresh)
+        self.pending += fresh
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        outcomes, self.pending = self.pending, []
+        if outcomes and not record_results(
+            claim=self.claim, outcomes=outcomes, report=self.report, failures=self.failures
         ):
             raise LeaseLost(self.claim.token)
 
@@ -407,14 +423,22 @@ def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> 
             report.deferred += 1
 
 
-def _guarded(claim: Claim, group: list[Recipient], report: RunReport, deliver) -> list[tuple[Recipient, Result]]:
-    """Run one delivery; a crash dead-letters the group instead of losing it."""
+def _guarded(
+    claim: Claim, group: list[Recipient], report: RunReport, deliver, *, before_dead_letter=None
+) -> list[tuple[Recipient, Result]]:
+    """Run one delivery; a crash dead-letters the group instead of losing it.
+
+    ``before_dead_letter`` records the outcomes the transport reported before it
+    crashed, so that only the recipients with none are dead-lettered.
+    """
     try:
         results = deliver(group)
     except LeaseLost:
         raise
     except Exception as exc:
         logger.exception("delivery to %s crashed; dead-lettering its unrecorded recipients", group[0].domain)
+        if before_dead_letter is not None:
+            before_dead_letter()
         for recipient in group:
             report.failed += _dead_letter(claim, recipient, exc)
         return []
@@ -525,17 +549,23 @@ def record_results(
     return held
 
 
+# Fewer rows than this are updated by primary key (see _update_recipients).
+RECORDSET_MIN_ROWS = 20
+
+
 def _update_recipients(updates: dict[int, dict], now) -> None:
     """Write ``{pk: {field: value}}`` (every row naming the same fields) in as few statements as can be.
 
-    PostgreSQL: one ``UPDATE … FROM jsonb_to_recordset(…)`` for them all, the
-    rows in one JSON parameter (``core.bulk``). Elsewhere (SQLite,
-    in-process, where a statement costs no round trip): one UPDATE per set of
-    rows with identical values.
+    PostgreSQL, many rows: one ``UPDATE … FROM jsonb_to_recordset(…)`` for them
+    all, the rows in one JSON parameter (``core.bulk``). A few rows (an outcome
+    recorded right after its SMTP transaction), or elsewhere (SQLite,
+    in-process, where a statement costs no round trip): one UPDATE by primary
+    key per set of rows with identical values. The planner cannot see how few
+    rows a JSON parameter holds, and joins it to the whole table with a scan.
     """
     if not updates:
         return
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or len(updates) < RECORDSET_MIN_ROWS:
         groups: dict[tuple, list[int]] = defaultdict(list)
         for pk, fields in updates.items():
             groups[tuple(sorted(fields.items()))].append(pk)

@@ -75,6 +75,30 @@ def test_a_worker_killed_mid_claim_leaves_what_it_sent_recorded_and_only_the_res
     assert message.status == Message.Status.SENT
 
 
+def test_outcomes_recorded_in_pairs_send_again_at_most_the_unrecorded_pair(
+    alice, remote_domain, smtp_server, settings, clock, monkeypatch
+):
+    settings.OUTBOUND_RECORD_EVERY = 2
+    claimed_at = clock.now
+    message = send_message(user=alice, to=ADDRESSES, text="x")
+    before_transaction(monkeypatch, 4, kill)  # dies after three transactions: the third is not recorded yet
+
+    with pytest.raises(WorkerKilled):
+        run_delivery()
+
+    first = [m.rcpt_tos[0] for m in smtp_server.messages]
+    assert len(first) == 3
+    assert sorted(message.recipients.filter(status="sent").values_list("address", flat=True)) == sorted(first[:2])
+
+    clock.now = claimed_at + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS + 1)
+    assert reconcile_outbox()["released"] == 3
+
+    delivered = [m.rcpt_tos[0] for m in smtp_server.messages]
+    assert sorted(set(delivered)) == sorted(ADDRESSES)  # none lost
+    assert [a for a in ADDRESSES if delivered.count(a) > 1] == [first[2]]  # the unrecorded one, once more
+    assert set(message.recipients.values_list("status", flat=True)) == {"sent"}
+
+
 def test_the_heartbeat_keeps_a_live_claim_past_its_lease_and_a_dead_one_is_taken_back(alice, settings, clock):
     lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
     claimed_at = clock.now
