@@ -9,9 +9,27 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import connections
+from django.db import connections, transaction
+from django.db.models import QuerySet
+
+from core.lookups import any_of
 
 logger = logging.getLogger(__name__)
+
+
+def extend_held_leases(held: QuerySet, *, until) -> int:
+    """Move ``lease_expires_at`` of the rows of ``held`` (those a worker still holds) to ``until``; how many.
+
+    Rows locked right now (being finished, recorded or given back) are skipped
+    rather than waited for, so a heartbeat never deadlocks with its own worker;
+    rows that left ``held`` (done, or taken back: a lease once lost is never
+    renewed) are left alone.
+    """
+    with transaction.atomic():
+        pks = list(held.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        if not pks:
+            return 0
+        return held.model.objects.filter(any_of("pk", pks)).update(lease_expires_at=until)
 
 
 class Heartbeat:

@@ -37,7 +37,7 @@ from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
 from core.bulk import insert_objects, recordset
-from core.heartbeat import Heartbeat
+from core.heartbeat import Heartbeat, extend_held_leases
 from core.lookups import any_of
 from delivery import dkim, verp
 from delivery.models import Suppression
@@ -296,24 +296,11 @@ class LeaseHeartbeat:
 
 
 def renew_lease(*, token: str, now) -> int:
-    """Extend a live claim's lease from ``now``; returns how many recipients it renewed.
-
-    Recipients already recorded, or taken back by the reconciler (their token
-    is gone), are left alone: a lease once lost is never renewed. Rows locked
-    right now (being recorded or given back) are skipped rather than waited
-    for, so the heartbeat never deadlocks with its own worker.
-    """
-    with transaction.atomic():
-        held = list(
-            Recipient.objects.select_for_update(skip_locked=True)
-            .filter(lease_token=token, status=Recipient.Status.SENDING)
-            .values_list("pk", flat=True)
-        )
-        if not held:
-            return 0
-        return Recipient.objects.filter(any_of("pk", held)).update(
-            lease_expires_at=now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
-        )
+    """Extend a live claim's lease from ``now``; returns how many recipients it renewed (not yet recorded)."""
+    return extend_held_leases(
+        Recipient.objects.filter(lease_token=token, status=Recipient.Status.SENDING),
+        until=now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS),
+    )
 
 
 def deliver_claim(claim: Claim, report: RunReport) -> None:

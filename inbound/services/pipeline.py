@@ -32,7 +32,7 @@ from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from accounts.selectors import resolve_hosted_address, resolve_hosted_addresses
-from core.heartbeat import Heartbeat
+from core.heartbeat import Heartbeat, extend_held_leases
 from delivery import verp
 from inbound.auth import authenticate
 from inbound.bounces import handle_report
@@ -167,15 +167,10 @@ class LeaseHeartbeat:
 
 def renew_leases(*, token: str, job_ids: list[int], now: datetime) -> int:
     """Extend to ``now`` + the lease the jobs among ``job_ids`` still held under ``token``; how many."""
-    held = InboundMessage.objects.filter(pk__in=job_ids, lease_token=token, status=InboundMessage.Status.PROCESSING)
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            # A row locked now is being finished (or claimed): it needs no renewal, and waiting for
-            # it while holding the others could deadlock with the transaction placing the batch.
-            held = InboundMessage.objects.filter(
-                pk__in=list(held.select_for_update(skip_locked=True).values_list("pk", flat=True))
-            )
-        return held.update(lease_expires_at=now + _lease())
+    return extend_held_leases(
+        InboundMessage.objects.filter(pk__in=job_ids, lease_token=token, status=InboundMessage.Status.PROCESSING),
+        until=now + _lease(),
+    )
 
 
 def _lock_held(job_ids: list[int], token: str) -> set[int]:
