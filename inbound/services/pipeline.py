@@ -157,12 +157,11 @@ class LeaseHeartbeat:
         self._heartbeat.__exit__(*exc_info)
 
     def beat(self) -> int:
-        """Extend the lease of the jobs still held from now; how many they are."""
-        try:
-            return renew_leases(token=self.token, job_ids=self.job_ids, now=_now())
-        except Exception:  # the database is away: the next beat tries again, the lease has time left
-            logger.warning("could not renew the lease of inbound jobs %s", self.job_ids, exc_info=True)
-            return 0
+        """Extend the lease of the jobs still held from now; how many they are.
+
+        One that fails (the database is away) is logged by Heartbeat; the next tries again.
+        """
+        return renew_leases(token=self.token, job_ids=self.job_ids, now=_now())
 
 
 def renew_leases(*, token: str, job_ids: list[int], now: datetime) -> int:
