@@ -73,6 +73,9 @@ def thread(request, thread_id: int):
         services.mark_read(user=request.user, item_ids=unread)
     received = [i.message_id for i in items if i.origin == MailboxItem.Origin.RECEIVED]
     spam_checks = spam_checks_for_user(user=request.user, message_ids=received) if received else {}
+    # Why the suppression list refused any of the conversation's recipients: one query for them all.
+    refused = [r.pk for i in items for r in i.message.recipients.all() if r.status == Recipient.Status.SUPPRESSED]
+    refusals = refusals_of(refused) if refused else {}
     for position, item in enumerate(items):
         item.spam_check = spam_checks.get(item.message_id) if item.origin == MailboxItem.Origin.RECEIVED else None
         # The latest message, unread ones, and mail of yours that failed to reach someone open expanded.
@@ -80,7 +83,7 @@ def thread(request, thread_id: int):
             r.status in Recipient.FAILED_STATUSES for r in item.message.recipients.all()
         )
         item.expanded = position == len(items) - 1 or item.pk in unread or failed
-        _prepare(request, item)
+        _prepare(request, item, refusals)
     view, label = _list_of(request, view=request.GET.get("view"), label_id=request.GET.get("label"))
     newer, older = selectors.neighbour_threads(
         user=request.user, view=view, thread=conversation, label_id=label.pk if label else None
@@ -152,7 +155,7 @@ def _back_url(view: str, label: Label | None) -> str:
     return reverse("mailboxes:inbox")
 
 
-def _prepare(request, item: MailboxItem) -> None:
+def _prepare(request, item: MailboxItem, refusals: dict) -> None:
     """What the template shows of one message: its text or a frame for its HTML, attachments, status."""
     message = item.message
     item.is_draft = message.status == Message.Status.DRAFT
@@ -179,13 +182,10 @@ def _prepare(request, item: MailboxItem) -> None:
     ]
     is_own_sent = item.origin == MailboxItem.Origin.SENT and message.sender_id == request.user.pk
     item.delivery = list(message.recipients.all()) if is_own_sent and not item.is_draft else []
-    refused = [r for r in item.delivery if r.status == Recipient.Status.SUPPRESSED]
-    if refused:  # the badge says why: which list, since when
-        refusals = refusals_of(r.pk for r in refused)
-        for recipient in refused:
-            refusal = recipient.refusal = refusals.get(recipient.pk)
-            if refusal:
-                refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
+    for recipient in item.delivery:  # a refused recipient's badge says why: which list, since when
+        refusal = recipient.refusal = refusals.get(recipient.pk)
+        if refusal:
+            refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
     # Collapsed messages are rendered too (a click on <details> opens them without a request);
     # their HTML frames load lazily, when opened.
     parsed = parse_message(read_blob(message.blob))
