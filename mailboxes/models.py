@@ -50,9 +50,15 @@ class Message(models.Model):
         RECEIVED = "received", "Received"
 
     class Stream(models.TextChoices):
-        """What kind of sending an outgoing message is: the suppression list binds only bulk streams."""
+        """What kind of sending an outgoing message is, which decides which suppression entries bind it.
+
+        A person's own mail is tried anyway; a service's transactional mail is
+        held to the global entries (hard bounces, complaints); marketing and
+        other bulk mail to every scope that covers it.
+        """
 
         PERSONAL = "personal", "Personal (a person writing)"
+        TRANSACTIONAL = "transactional", "Transactional (a service's receipts, resets, notices)"
         BULK = "bulk", "Bulk or marketing"
 
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="messages")
@@ -65,7 +71,7 @@ class Message(models.Model):
         help_text="The hosted user who wrote it, for mail sent from here.",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
-    stream = models.CharField(max_length=10, choices=Stream.choices, default=Stream.PERSONAL)
+    stream = models.CharField(max_length=13, choices=Stream.choices, default=Stream.PERSONAL)
     # Message-IDs are stored without angle brackets, as threading compares them.
     message_id = models.CharField(max_length=998, blank=True, db_index=True)
     in_reply_to = models.CharField(max_length=998, blank=True)

@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mailboxes.context_processors.webmail",
+                "campaigns.context_processors.marketing",
             ],
         },
     },
