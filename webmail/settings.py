@@ -463,6 +463,14 @@ API_DOWNLOAD_LINK_SECONDS = env_int("API_DOWNLOAD_LINK_SECONDS", 300)
 API_TOKEN_MAX_FAILURES = env_int("API_TOKEN_MAX_FAILURES", 20)
 API_TOKEN_FAILURE_WINDOW = env_int("API_TOKEN_FAILURE_WINDOW", 15 * 60)
 
+# --- Campaigns: contacts ------------------------------------------------------
+# The largest CSV of contacts a marketer may upload (a million rows fit in about 50 MB).
+CONTACT_IMPORT_MAX_BYTES = env_int("CONTACT_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+# Contacts written per statement by an import (and per progress update).
+CONTACT_IMPORT_BATCH_SIZE = env_int("CONTACT_IMPORT_BATCH_SIZE", 1000)
+# How long the link of a double opt-in confirmation mail works.
+DOUBLE_OPT_IN_MAX_AGE_DAYS = env_int("DOUBLE_OPT_IN_MAX_AGE_DAYS", 7)
+
 # --- Security in production ---------------------------------------------------
 
 if not DEBUG:

@@ -73,6 +73,9 @@ class ListMembership(models.Model):
     source = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    subscribed_at = models.DateTimeField(null=True, blank=True, help_text="When the membership became subscribed.")
+    # Set when the double opt-in mail is claimed for sending: a second add or a re-run does not send it again.
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
