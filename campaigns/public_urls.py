@@ -1,5 +1,9 @@
 """Pages people reach from mail without signing in: unsubscribe, preferences, opt-in confirmation."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from campaigns.views import confirm
+
+urlpatterns = [
+    path("subscribe/confirm/<str:token>/", confirm.confirm, name="confirm_subscription"),
+]
