@@ -587,7 +587,7 @@ class _Importer:
                 new.append(self._membership(contact_id, ListMembership.Status.PENDING))
                 pending_ids.append(contact_id)
                 self.counts["pending"] += 1
-            elif contact.consent == Contact.Consent.OPTED_IN:
+            elif contact.consent == Contact.Consent.OPTED_IN and row.consent is not False:  # the row's "no" counts
                 new.append(self._membership(contact_id, ListMembership.Status.SUBSCRIBED))
                 self.counts["added"] += 1
             else:

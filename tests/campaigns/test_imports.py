@@ -249,15 +249,17 @@ def test_without_consent_nobody_joins_a_list_unless_their_row_says_yes(
     alice, workspace, django_capture_on_commit_callbacks
 ):
     newsletter = create_list(workspace=workspace, name="Newsletter")
-    content = "email,consent\nyes@example.org,yes\nno@example.org,no\nblank@example.org,\n"
+    create_contact(workspace=workspace, address="prior@example.org", consent_source="web form")
+    content = "email,consent\nyes@example.org,yes\nno@example.org,no\nblank@example.org,\nprior@example.org,no\n"
     result = support.run_import(
         django_capture_on_commit_callbacks, workspace=workspace, user=alice, content=content, contact_list=newsletter
     )
 
     counts = result.report["counts"]
-    assert (counts["created"], counts["added"], counts["missing_consent"]) == (3, 1, 2)
+    assert (counts["created"], counts["updated"], counts["added"], counts["missing_consent"]) == (3, 1, 1, 3)
     assert [m.contact.address for m in newsletter.memberships.all()] == ["yes@example.org"]
     assert contacts(workspace)["no@example.org"].consent == Contact.Consent.UNKNOWN
+    assert contacts(workspace)["prior@example.org"].consent_source == "web form"  # a file's "no" is no opt-out
 
 
 def test_existing_contacts_are_updated_and_an_opt_out_is_never_overwritten(
