@@ -154,7 +154,8 @@
     "k": function () { return inConversation() ? follow("data-newer") : moveCursor(-1); },
     "o": function () { var row = currentRow(); if (row) { window.location.href = row.getAttribute("data-thread-url"); return true; } return false; },
     "u": function () { var back = $("a.back"); if (back) { window.location.href = back.href; return true; } return false; },
-    "/": function () { var box = $("#search-box"); if (box) { box.focus(); box.select(); return true; } return false; },
+    // A page with its own search (contacts, list members) takes "/" for it; else the mail search.
+    "/": function () { var box = $("[data-page-search]") || $("#search-box"); if (box) { box.focus(); box.select(); return true; } return false; },
     "?": function () { var d = $("#shortcuts"); if (d && !d.open) { d.showModal(); return true; } return false; }
   };
   keys.Enter = function () { return !document.activeElement.closest("li.thread") && keys.o(); };
