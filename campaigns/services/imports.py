@@ -174,6 +174,8 @@ def inspect_csv(stream) -> Inspection:
     else:
         sample, total = [first, *sample][:PREVIEW_ROWS], total + 1
         header = [_("Column %(n)d") % {"n": n} for n in range(1, len(first) + 1)]
+    if not total:
+        raise NotCsv(_("The file has a header row but no contacts."), field="file")
     columns = guess_columns(header, sample, has_header=has_header)
     if not any(column["field"] == "email" for column in columns):
         raise NotCsv(

@@ -137,11 +137,12 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\
         (b"", "empty"),
         (b"\r\n\r\n", "empty"),
         (codecs.BOM_UTF8, "empty"),
+        (b"email,name\r\n", "a header row but no contacts"),
         (b"qwerty\nasdf\nzxcv\n", "No column of this file holds email addresses"),
         (b"%PDF-1.7\n...", "PDF"),
         (b"abc\x00\x01\x02def", "binary"),
     ],
-    ids=["png", "xlsx", "empty", "blank-lines", "only-a-bom", "garbage-column", "pdf", "binary"],
+    ids=["png", "xlsx", "empty", "blank-lines", "only-a-bom", "only-a-header", "garbage-column", "pdf", "binary"],
 )
 def test_a_file_that_is_not_a_csv_of_contacts_is_refused_with_a_clear_error(alice, workspace, data, says):
     with pytest.raises(NotCsv, match=says):
