@@ -236,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
     "search-index-changes": {"task": "search.index_changes", "schedule": 5},
     "search-purge-orphans": {"task": "search.purge_orphans", "schedule": 24 * 60 * 60},
+    # A contact import started while the broker was down waits no longer than this.
+    "redispatch-contact-imports": {"task": "campaigns.redispatch_queued_imports", "schedule": 60},
 }
 
 # --- Webmail ----------------------------------------------------------------

@@ -386,6 +386,18 @@ def _dispatch(import_id: int) -> None:
         logger.warning("broker unreachable: contact import %s stays queued", import_id, exc_info=True)
 
 
+def redispatch_queued_imports(*, limit: int = 100) -> int:
+    """Dispatch again the imports still queued (the broker was down at their start, or the task was lost).
+
+    Harmless for one whose task is only waiting in the queue: the run's claim
+    lets one of the two tasks do the work.
+    """
+    ids = list(ContactImport.objects.filter(status=ContactImport.Status.QUEUED).values_list("pk", flat=True)[:limit])
+    for import_id in ids:
+        _dispatch(import_id)
+    return len(ids)
+
+
 # --- the run ---------------------------------------------------------------------------
 
 

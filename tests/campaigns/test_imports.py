@@ -15,8 +15,10 @@ from campaigns.services.imports import (
     inspect_csv,
     open_refused_rows,
     run_contact_import,
+    start_contact_import,
     upload_contact_import,
 )
+from campaigns.tasks import redispatch_queued_imports
 from delivery.models import Suppression
 from delivery.services import suppress_address
 from tests.campaigns import contacts_support as support
@@ -293,6 +295,19 @@ def test_a_task_run_twice_imports_once(alice, workspace, django_capture_on_commi
     result.refresh_from_db()
     assert result.report["counts"]["created"] == 1
     assert Contact.objects.filter(domain=workspace).count() == 1
+
+
+def test_an_import_started_while_the_broker_was_down_is_dispatched_again_by_the_beat(alice, workspace):
+    upload = upload_contact_import(workspace=workspace, user=alice, file=support.csv_upload("email\na@example.org\n"))
+    # Started, but the dispatch never happened (it runs at commit, which this test's transaction never reaches).
+    start_contact_import(workspace=workspace, import_id=upload.pk, columns=upload.mapping["columns"])
+    assert ContactImport.objects.get(pk=upload.pk).status == ContactImport.Status.QUEUED
+
+    assert redispatch_queued_imports.delay().get() == 1
+
+    upload.refresh_from_db()
+    assert (upload.status, upload.report["counts"]["created"]) == (ContactImport.Status.DONE, 1)
+    assert redispatch_queued_imports.delay().get() == 0
 
 
 def test_a_hundred_thousand_rows_import(alice, workspace, django_capture_on_commit_callbacks):
