@@ -22,13 +22,14 @@ import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import storages
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -387,12 +388,13 @@ def _dispatch(import_id: int) -> None:
 
 
 def redispatch_queued_imports(*, limit: int = 100) -> int:
-    """Dispatch again the imports still queued (the broker was down at their start, or the task was lost).
+    """Dispatch again the imports still queued (the broker was down at their start, or the task was lost)
+    and those whose worker died (``run_contact_import``).
 
     Harmless for one whose task is only waiting in the queue: the run's claim
     lets one of the two tasks do the work.
     """
-    ids = list(ContactImport.objects.filter(status=ContactImport.Status.QUEUED).values_list("pk", flat=True)[:limit])
+    ids = list(ContactImport.objects.filter(_claimable(timezone.now())).values_list("pk", flat=True)[:limit])
     for import_id in ids:
         _dispatch(import_id)
     return len(ids)
@@ -401,23 +403,50 @@ def redispatch_queued_imports(*, limit: int = 100) -> int:
 # --- the run ---------------------------------------------------------------------------
 
 
+class LeaseLost(Exception):
+    """Another run took the import over (this one was presumed dead): stop without writing the outcome."""
+
+
+def _claimable(at: datetime) -> Q:
+    """Queued, or running under a lease that ran out (its worker died: the batches stopped renewing it)."""
+    running = ContactImport.Status.RUNNING
+    return Q(status=ContactImport.Status.QUEUED) | Q(status=running, lease_expires_at__lt=at)
+
+
 def run_contact_import(*, import_id: int, now: datetime | None = None) -> bool:
-    """Import a queued file; False when another run has it (or had it): a task run twice imports once."""
-    claimed = ContactImport.objects.filter(pk=import_id, status=ContactImport.Status.QUEUED).update(
-        status=ContactImport.Status.RUNNING, processed_rows=0
+    """Import a queued file; False when another run has it (or had it): a task run twice imports once.
+
+    The run holds a lease that each batch renews. A run whose worker died
+    (the import stays "running" and its lease runs out) is taken over by the
+    next dispatch, which starts again from the first row: contacts and
+    memberships are upserts, so nothing is written twice (rows the dead run
+    had written count as updated).
+    """
+    token = uuid.uuid4().hex
+    claimed = (
+        ContactImport.objects.filter(pk=import_id)
+        .filter(_claimable(timezone.now()))
+        .update(status=ContactImport.Status.RUNNING, processed_rows=0, lease_token=token, lease_expires_at=_lease_end())
     )
     if not claimed:
         return False
     contact_import = ContactImport.objects.select_related("domain", "contact_list", "created_by").get(pk=import_id)
     try:
-        _Importer(contact_import, now=now or timezone.now()).run()
+        _Importer(contact_import, now=now or timezone.now(), token=token).run()
+    except LeaseLost:
+        logger.warning("contact import %s: another run took it over", import_id)
+        return False
     except Exception as exc:
         logger.exception("contact import %s failed", import_id)
-        ContactImport.objects.filter(pk=import_id).update(
+        ContactImport.objects.filter(pk=import_id, lease_token=token).update(
             status=ContactImport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
         raise
     return True
+
+
+def _lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS)
 
 
 @dataclass
@@ -434,8 +463,8 @@ class _Row:
 class _Importer:
     """One run: reads the rows, writes them batch by batch, keeps the report."""
 
-    def __init__(self, contact_import: ContactImport, *, now: datetime):
-        self.contact_import, self.now = contact_import, now
+    def __init__(self, contact_import: ContactImport, *, now: datetime, token: str):
+        self.contact_import, self.now, self.token = contact_import, now, token
         self.workspace, self.contact_list = contact_import.domain, contact_import.contact_list
         mapping = contact_import.mapping
         self.columns, self.consent = mapping["columns"], mapping.get("consent", {})
@@ -457,15 +486,22 @@ class _Importer:
             for batch in self._batches():
                 self._write_batch(batch)
                 processed += len(batch)
-                ContactImport.objects.filter(pk=self.contact_import.pk).update(processed_rows=processed)
+                if not self._held().update(processed_rows=processed, lease_expires_at=_lease_end()):
+                    raise LeaseLost
             refused_key = self._save_refused()
-        import_storage().delete(self.contact_import.blob_key)  # the people's data now lives in the contacts
         report = {"counts": self.counts, "sample": self.sample}
         report |= {"refused_total": self.refused_total, "refused_key": refused_key}
-        ContactImport.objects.filter(pk=self.contact_import.pk).update(
+        done = self._held().update(
             status=ContactImport.Status.DONE, report=report, processed_rows=processed, total_rows=processed,
-            finished_at=timezone.now(),
+            finished_at=timezone.now(), lease_expires_at=None,
         )  # fmt: skip
+        if not done:
+            raise LeaseLost
+        import_storage().delete(self.contact_import.blob_key)  # the people's data now lives in the contacts
+
+    def _held(self):
+        """The import, if this run still holds it."""
+        return ContactImport.objects.filter(pk=self.contact_import.pk, lease_token=self.token)
 
     def _batches(self):
         mapping = self.contact_import.mapping

@@ -3,10 +3,13 @@
 import codecs
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from campaigns.models import Contact, ContactImport, ListMembership
+from campaigns.services import imports
 from campaigns.services.contacts import create_contact, create_list
 from campaigns.services.imports import (
     FileTooLarge,
@@ -308,6 +311,39 @@ def test_an_import_started_while_the_broker_was_down_is_dispatched_again_by_the_
     upload.refresh_from_db()
     assert (upload.status, upload.report["counts"]["created"]) == (ContactImport.Status.DONE, 1)
     assert redispatch_queued_imports.delay().get() == 0
+
+
+def test_an_import_whose_worker_died_is_taken_over_once_its_lease_ran_out(alice, workspace):
+    upload = upload_contact_import(workspace=workspace, user=alice, file=support.csv_upload("email\na@example.org\n"))
+    start_contact_import(workspace=workspace, import_id=upload.pk, columns=upload.mapping["columns"])
+    running = ContactImport.objects.filter(pk=upload.pk)
+    running.update(status="running", lease_token="dead", lease_expires_at=timezone.now() + timedelta(minutes=1))
+
+    assert run_contact_import(import_id=upload.pk) is False  # the lease still runs: its worker may be alive
+    running.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert redispatch_queued_imports.delay().get() == 1
+
+    upload.refresh_from_db()
+    assert (upload.status, upload.report["counts"]["created"], upload.lease_expires_at) == ("done", 1, None)
+
+
+def test_a_run_that_lost_its_lease_to_another_leaves_the_outcome_to_it(alice, workspace, settings, monkeypatch):
+    settings.CONTACT_IMPORT_BATCH_SIZE = 1
+    content = "email\na@example.org\nb@example.org\n"
+    upload = upload_contact_import(workspace=workspace, user=alice, file=support.csv_upload(content))
+    start_contact_import(workspace=workspace, import_id=upload.pk, columns=upload.mapping["columns"])
+    write_batch = imports._Importer._write_batch
+
+    def taken_over_after_the_first_batch(importer, batch):
+        write_batch(importer, batch)
+        ContactImport.objects.filter(pk=upload.pk).update(lease_token="another run")
+
+    monkeypatch.setattr(imports._Importer, "_write_batch", taken_over_after_the_first_batch)
+
+    assert run_contact_import(import_id=upload.pk) is False
+    upload.refresh_from_db()
+    assert (upload.status, upload.report, upload.lease_token) == ("running", {}, "another run")
+    assert import_storage().exists(upload.blob_key)  # the other run still reads it
 
 
 def test_a_hundred_thousand_rows_import(alice, workspace, django_capture_on_commit_callbacks):
