@@ -6,7 +6,7 @@ import re
 import pytest
 
 from campaigns.models import ContactImport
-from campaigns.services.contacts import create_contact, create_list
+from campaigns.services.contacts import add_to_list, create_contact, create_list
 from campaigns.services.imports import upload_contact_import
 from tests.campaigns import contacts_support as support
 from tests.webmail import test_browser as webmail_browser
@@ -40,7 +40,7 @@ def sign_in(page):
     page.wait_for_url(re.compile(r"/mail/$"))
 
 
-def fits_the_screen(page) -> bool:
+def fits_the_screen(page) -> bool:  # nothing makes the page scroll sideways
     return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
@@ -87,6 +87,23 @@ def test_the_progress_bar_follows_the_run_and_gives_way_to_the_report(phone, ali
     )
     phone.wait_for_selector("text=Every row was imported.")  # polling stopped: the page reloaded
     assert phone.locator("#progress-bar").count() == 0
+
+
+def test_a_list_and_a_contact_fit_a_phone(phone, alice, workspace):
+    news = create_list(workspace=workspace, name="Weekly news", double_opt_in=True)
+    ann = create_contact(
+        workspace=workspace, address="ann.with.a.long.address@example.org", name="Ann Example",
+        consent_source="form at the shop", consent_user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+        attributes={"orders": 3, "vip": True, "signed_up": "2024-05-01"},
+    )  # fmt: skip
+    add_to_list(workspace=workspace, list_id=news.pk, contact_id=ann.pk, added_by=alice)
+    sign_in(phone)
+
+    for name, path in (("list", f"/marketing/lists/{news.pk}/"), ("contact", f"/marketing/contacts/{ann.pk}/")):
+        phone.goto(phone.base + path)
+        assert "ann.with.a.long.address@example.org" in phone.inner_text("main")
+        assert fits_the_screen(phone), name
+        webmail_browser.shot(phone, f"contacts-{name}-375")
 
 
 def test_contacts_search_as_you_type_on_a_phone(phone, alice, workspace):
