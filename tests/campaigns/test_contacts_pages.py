@@ -290,3 +290,23 @@ def test_pages_render_in_chinese(client, alice, data):
     client.cookies["django_language"] = "zh-hans"
     page = client.get(reverse("campaigns:lists"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "新建列表" in page
+
+
+def test_a_contact_page_costs_the_same_queries_whatever_its_lists(client, alice, workspace, django_assert_num_queries):
+    client.force_login(alice)
+    contact = services.create_contact(workspace=workspace, address="a@example.org", consent_source="form")
+    url = reverse("campaigns:contact", args=[contact.pk])
+
+    def join(n):
+        contact_list = services.create_list(workspace=workspace, name=f"List {n}")
+        services.add_to_list(workspace=workspace, list_id=contact_list.pk, contact_id=contact.pk, added_by=alice)
+
+    join(0)
+    client.get(url)
+    with django_assert_num_queries(9) as one_list:
+        client.get(url)
+    for n in range(1, 5):
+        join(n)
+    with django_assert_num_queries(len(one_list.captured_queries)):
+        page = client.get(url).content.decode()
+    assert all(f"List {n}" in page for n in range(5))
