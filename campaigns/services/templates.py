@@ -34,7 +34,9 @@ def normalize_locale(locale: str) -> str:
     """``zh_Hans`` and ``ZH-hans`` are ``zh-hans``; empty is the default variant."""
     value = (locale or "").strip().lower().replace("_", "-")
     if value and not _LOCALE.match(value):
-        raise UserError(_("“%(locale)s” is not a language code such as en or zh-hans.") % {"locale": locale}, field="locale")
+        raise UserError(
+            _("“%(locale)s” is not a language code such as en or zh-hans.") % {"locale": locale}, field="locale"
+        )
     return value
 
 
@@ -168,7 +170,9 @@ def send_template_test(*, user, template_id, version_id=None, values: dict | Non
         version = template.active_version
     else:
         raise NotFound(_("This template has no version to send."))
-    rendered = rendering.render_version(version, rendering.example_values(version.variables) if values is None else values)
+    rendered = rendering.render_version(
+        version, rendering.example_values(version.variables) if values is None else values
+    )
     own = user.primary_address
     return send_message(
         user=user, from_address=own, to=[own], subject=TEST_SUBJECT_PREFIX + rendered.subject,

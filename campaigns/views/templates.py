@@ -22,7 +22,7 @@ from webmail.errors import NotFound, UserError
 
 PARTS = ("subject", "html", "text", "variables")
 VARIABLE_TYPES = ("string", "number", "date", "list", "object")
-STARTER_HTML = '<h1>Hello {{ name }}</h1>\n<p>Thank you for your order.</p>\n'
+STARTER_HTML = "<h1>Hello {{ name }}</h1>\n<p>Thank you for your order.</p>\n"
 
 
 def previews_inline_styles(view):
@@ -214,7 +214,9 @@ def template_test(request, template_id: int):
     except UserError as exc:
         if isinstance(exc, NotFound):
             raise
-        return _answer(request, _("The test was not sent: %(problem)s") % {"problem": exc.message}, template_id, ok=False)
+        return _answer(
+            request, _("The test was not sent: %(problem)s") % {"problem": exc.message}, template_id, ok=False
+        )
     return _answer(request, _("Test sent to %(address)s") % {"address": request.user.primary_address}, template_id)
 
 
@@ -303,7 +305,9 @@ def _form_from_post(post) -> dict:
     rows = []
     for name, type_, required, default, example in zip(*columns, strict=False):
         if name.strip() or default.strip() or example.strip():  # a blank row added and left empty is no variable
-            rows.append({"name": name.strip(), "type": type_, "required": required, "default": default, "example": example})
+            rows.append(
+                {"name": name.strip(), "type": type_, "required": required, "default": default, "example": example}
+            )
     fields = ("key", "name", "stream", "locale", "subject", "html", "text", "comment")
     return {**{f: post.get(f, "") for f in fields}, "rows": rows}
 

@@ -1,5 +1,7 @@
 """Template authoring services: versions, rollback, refusals, variants, diff, test send, delete, scoping."""
 
+# ruff: noqa: F811 - the personas imported from template_fixtures are pytest fixtures, used as arguments
+
 import pytest
 
 from campaigns import rendering
@@ -83,12 +85,18 @@ def test_rollback_activates_the_old_version_without_writing_a_new_one(alice, rec
 
 def test_a_template_that_does_not_render_is_refused_with_every_problem(alice, receipt):
     with pytest.raises(rendering.RenderError) as caught:
-        save(alice, receipt, subject="{{ order_id ", html="<p>{{ missing_variable }}</p>")
+        save(alice, receipt, subject="{{ order_id ", html="<p>{% if %}</p>")
 
-    parts = {p.part for p in caught.value.problems}
-    assert {"subject", "html"} <= parts
+    assert {p.part for p in caught.value.problems} == {"subject", "html"}
     assert receipt.versions.count() == 1
     assert reload(receipt).active_version.number == 1  # a broken version never becomes active
+
+
+def test_an_unknown_variable_is_refused_naming_it_and_its_line(alice, receipt):
+    with pytest.raises(rendering.RenderError) as caught:
+        save(alice, receipt, html="<p>{{ name }}</p>\n<p>{{ coupon }}</p>")
+    [problem] = caught.value.problems
+    assert (problem.variable, problem.line, problem.part) == ("coupon", 2, "html")
 
 
 def test_an_example_of_the_wrong_type_is_refused(alice, receipt):
@@ -166,7 +174,7 @@ def test_diff_shows_the_changed_lines_of_each_part(alice, receipt):
     html_lines = [(line.kind, line.text) for line in diffs["html"].lines]
     assert ("removed", "<h1>Thank you, {{ name }}!</h1>") in html_lines
     assert ("added", "<h1>Thanks a lot, {{ name }}!</h1>") in html_lines
-    assert ("context", "<p>Order {{ order_id }}: <span class=\"total\">{{ amount }}</span></p>") in html_lines
+    assert ("context", '<p>Order {{ order_id }}: <span class="total">{{ amount }}</span></p>') in html_lines
     changed = [(line.kind, line.text) for line in diffs["variables"].lines if line.kind in ("added", "removed")]
     assert [kind for kind, _ in changed] == ["removed", "added"]
     assert '"example": 99.5' in changed[0][1] and '"example": 12' in changed[1][1]
@@ -196,7 +204,9 @@ def test_a_test_send_of_an_inactive_version_uses_that_version(alice, receipt):
     v1 = receipt.active_version
     save(alice, receipt, subject="Second subject {{ order_id }}")
 
-    message = send_template_test(user=alice, template_id=receipt.pk, version_id=v1.pk, values={**_examples(), "order_id": "Z"})
+    message = send_template_test(
+        user=alice, template_id=receipt.pk, version_id=v1.pk, values={**_examples(), "order_id": "Z"}
+    )
 
     assert message.subject == "[Test] Your order Z"
     assert reload(receipt).active_version.number == 2  # sending a test activates nothing
