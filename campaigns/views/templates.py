@@ -81,6 +81,8 @@ def template_new(request):
         form.update(name=source.name if source else "", locale=request.GET.get("locale", ""))
         return _editor(request, form=form, source=source)
     form = _form_from_post(request.POST)
+    if source:  # a variant takes its key and stream from the template it translates
+        form.update(key=source.key, stream=source.stream)
     declarations, problems = _declarations(form["rows"])
     if problems:
         return _editor(request, form=form, source=source, problems=problems, status=400)
