@@ -206,7 +206,7 @@ def test_a_variant_starts_from_the_source_and_keeps_its_key_and_stream(alice, al
     assert response.status_code == 302 and variant.active_version.subject == "您的订单 {{ order_id }}"
     assert variant.stream == "transactional"  # the key's stream: the form's hidden field cannot change it
     editor = alice_client.get(edit_url(variant)).content.decode()
-    assert "Add a 简体中文" not in editor and "Add a English (en) variant" in editor
+    assert "Add a variant: 简体中文" not in editor and "Add a variant: English (en)" in editor
 
 
 # --- editor and live preview ------------------------------------------------------------------
