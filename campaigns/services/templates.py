@@ -112,7 +112,7 @@ def save_template_version(
     _check_renders(subject=subject, html=html, text=text, variables=variables)
     with transaction.atomic():
         # The row lock serialises saves of one template, so two editors never both write "version 4".
-        template = Template.objects.select_for_update().select_related("active_version").get(pk=template.pk)
+        template = Template.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=template.pk)
         active = template.active_version
         if active is not None and _content(active) == (subject, html, text, variables):
             return active

@@ -150,6 +150,7 @@ def test_the_list_costs_the_same_queries_for_one_template_or_many(alice, alice_c
     with CaptureQueriesContext(connection) as many:
         assert alice_client.get(url).status_code == 200
     assert len(many) == len(one) <= 8, [q["sql"] for q in many.captured_queries]
+    print(f"template list: {len(one)} queries for 1 template, {len(many)} for 13 keys / 13 variants")
 
 
 # --- new template, new variant ---------------------------------------------------------------
@@ -305,6 +306,24 @@ def test_send_test_answers_htmx_with_a_toast_naming_the_own_address(alice, alice
     message = Message.objects.get()
     assert message.subject == "[Test] Your order A-1001"
     assert list(message.recipients.values_list("address", flat=True)) == ["alice@shop.test"]
+
+
+def test_send_test_of_an_older_version_from_its_page(alice, alice_client, receipt):
+    v1 = receipt.active_version
+    alice_client.post(edit_url(receipt), form_data(subject="Second {{ order_id }}"))
+    page = alice_client.get(reverse("campaigns:template_version", args=[receipt.pk, v1.pk])).content.decode()
+    assert f'hx-vals=\'{{"version": "{v1.pk}"}}\'' in page
+
+    response = alice_client.post(reverse("campaigns:template_test", args=[receipt.pk]), {"version": v1.pk}, **HTMX)
+
+    assert response.status_code == 200
+    assert Message.objects.get().subject == "[Test] Your order A-1001"
+
+
+def test_send_test_without_htmx_comes_back_to_the_editor_with_a_message(alice_client, receipt):
+    response = alice_client.post(reverse("campaigns:template_test", args=[receipt.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == edit_url(receipt)
+    assert "Test sent to alice@shop.test" in response.content.decode()
 
 
 def test_deleting_a_template_never_sent(alice_client, receipt):
