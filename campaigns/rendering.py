@@ -513,10 +513,13 @@ class _Compiled:
 
 def _compile_part(source: str, part: str, env: _Sandbox, problems: list[RenderProblem]):
     try:
-        tree = env.parse(source)
-    except TemplateSyntaxError as exc:
+        return _compile_tree(env.parse(source), part, env, problems)
+    except TemplateSyntaxError as exc:  # also an unknown filter or test, found when the tree is compiled
         problems.append(RenderProblem(exc.message or str(exc), line=exc.lineno, part=part))
         return None
+
+
+def _compile_tree(tree: nodes.Template, part: str, env: _Sandbox, problems: list[RenderProblem]):
     ok = True
     for node_type, tag in _FORBIDDEN.items():
         for node in tree.find_all(node_type):

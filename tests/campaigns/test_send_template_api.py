@@ -164,12 +164,8 @@ def test_a_retry_with_the_same_idempotency_key_sends_nothing_twice(api, receipt)
     assert_error(other, 422, "idempotency_key_reused")
 
 
-def test_a_batch_sends_one_message_per_personalization_with_its_own_variables(
-    api, receipt, signed_remote, smtp_server
-):
-    people = [
-        {"to": [f"p{n}@remote.example"], "variables": {**VALUES, "orderId": f"order-{n}"}} for n in range(3)
-    ]
+def test_a_batch_sends_one_message_per_personalization_with_its_own_variables(api, receipt, signed_remote, smtp_server):
+    people = [{"to": [f"p{n}@remote.example"], "variables": {**VALUES, "orderId": f"order-{n}"}} for n in range(3)]
 
     response = api.post(BATCH_URL, {"templateId": "order_receipt", "personalizations": people})
 
