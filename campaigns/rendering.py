@@ -38,11 +38,12 @@ a new header.
 CSS is inlined with css-inline (``@media`` rules kept in a ``<style>`` for
 phones, remote stylesheets never fetched), and a text part is generated from
 the HTML with inscriptis when the version has none. A version is compiled once
-and kept in a bounded cache keyed by its primary key: versions never change
-once written, so the key cannot go stale.
+and kept in a bounded cache keyed by its primary key and sources (versions
+never change once written; the sources guard against a reused id).
 """
 
 import contextvars
+import dataclasses
 import datetime
 import math
 import re
@@ -96,6 +97,9 @@ class RenderProblem:
     variable: str = ""
     line: int | None = None
     part: str = ""  # "subject" | "html" | "text" | "variables"
+
+    def __str__(self) -> str:
+        return _describe(self)
 
 
 class RenderError(UserError):
@@ -509,10 +513,13 @@ class _Compiled:
 
 def _compile_part(source: str, part: str, env: _Sandbox, problems: list[RenderProblem]):
     try:
-        tree = env.parse(source)
-    except TemplateSyntaxError as exc:
+        return _compile_tree(env.parse(source), part, env, problems)
+    except TemplateSyntaxError as exc:  # also an unknown filter or test, found when the tree is compiled
         problems.append(RenderProblem(exc.message or str(exc), line=exc.lineno, part=part))
         return None
+
+
+def _compile_tree(tree: nodes.Template, part: str, env: _Sandbox, problems: list[RenderProblem]):
     ok = True
     for node_type, tag in _FORBIDDEN.items():
         for node in tree.find_all(node_type):
@@ -601,9 +608,14 @@ def _render_compiled(compiled: _Compiled, values: dict, clock: Callable[[], floa
     if problems:
         raise RenderError(problems)
     html = _INLINER.inline(html)
-    if text is None:
-        text = get_text(html, _TEXT_CONFIG).strip() + "\n"
-    return Rendered(subject=_HEADER_BREAKS.sub(" ", subject).strip(), html=html, text=text)
+    text = get_text(html, _TEXT_CONFIG).strip() if text is None else text
+    return Rendered(subject=_HEADER_BREAKS.sub(" ", subject).strip(), html=_mime_body(html), text=_mime_body(text))
+
+
+def _mime_body(body: str) -> str:
+    """LF line ends and a final newline, as a MIME text part gives its content back: a re-render equals the mail."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return body if body.endswith("\n") else body + "\n"
 
 
 def render(*, subject: str, html: str, text: str, variables: list[dict], values: dict, clock=None) -> Rendered:
@@ -611,26 +623,30 @@ def render(*, subject: str, html: str, text: str, variables: list[dict], values:
     return _render_compiled(_compile(subject, html, text, variables), values, clock)
 
 
-_cache: OrderedDict[int, _Compiled] = OrderedDict()
+_cache: OrderedDict[tuple, _Compiled] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 def _compiled_version(version) -> _Compiled:
     if version.pk is None:
         return _compile(version.subject, version.html, version.text, version.variables)
+    # The sources are part of the key, not only the primary key: SQLite hands a deleted row's id to the
+    # next row, and a cached template must never render another version's text.
+    key = (version.pk, version.subject, version.html, version.text)
     with _cache_lock:
-        compiled = _cache.get(version.pk)
+        compiled = _cache.get(key)
         if compiled is not None:
-            _cache.move_to_end(version.pk)
+            _cache.move_to_end(key)
             return compiled
     compiled = _compile(version.subject, version.html, version.text, version.variables)
     with _cache_lock:
-        _cache[version.pk] = compiled
+        _cache[key] = compiled
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return compiled
 
 
 def render_version(version, values: dict, *, clock=None) -> Rendered:
-    """Render a saved, immutable version; its compiled form is cached by primary key."""
-    return _render_compiled(_compiled_version(version), values, clock)
+    """Render a saved, immutable version; its compiled form is cached (by primary key and sources)."""
+    compiled = dataclasses.replace(_compiled_version(version), variables=version.variables)
+    return _render_compiled(compiled, values, clock)
