@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def preview(page):
-    return page.frame_locator("#preview-body iframe.preview-frame")
+    return page.frame_locator("iframe.preview-frame")
 
 
 def test_marketer_writes_a_template_in_two_languages_tests_it_and_rolls_back(page, alice):
@@ -88,6 +88,12 @@ def test_marketer_writes_a_template_in_two_languages_tests_it_and_rolls_back(pag
     expect(page.locator("#id_subject")).to_have_value("Your order {{ order_id }}")
     default.refresh_from_db()
     assert default.active_version.number == 1 and default.versions.count() == 2
+
+    page.click("tr[data-version='2'] a:has-text('Preview')")
+    expect(page.locator("[data-preview-subject]")).to_have_text("Receipt for order A-1001")
+    expect(preview(page).locator("h1")).to_have_text("Hello Ada")
+    shot(page, "template-version")
+    page.go_back()
 
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing runs off a phone's screen
