@@ -130,19 +130,7 @@ def template_edit(request, template_id: int):
 @marketer_required
 def template_preview(request):
     """The live preview of the editor's unsaved form, with the example values; problems go next to their fields."""
-    declarations, problems = _declarations(_form_from_post(request.POST)["rows"])
-    rendered = None
-    if not problems:
-        problems = rendering.validate_declarations(declarations)
-    if not problems:
-        try:
-            rendered = rendering.render(
-                subject=request.POST.get("subject", ""), html=request.POST.get("html", ""),
-                text=request.POST.get("text", ""), variables=declarations,
-                values=rendering.example_values(declarations),
-            )  # fmt: skip
-        except rendering.RenderError as exc:
-            problems = exc.problems
+    rendered, problems = _render_form(_form_from_post(request.POST))
     context = {"rendered": rendered, "problems": _by_part(problems), "oob": True}
     return render(request, "campaigns/templates/editor.html#preview", context)
 
@@ -248,17 +236,7 @@ def _answer(request, note: str, template_id, *, ok: bool = True) -> HttpResponse
 
 def _editor(request, *, form, template=None, source=None, problems=(), error=None, status=200):
     """The editor page, for a new template (``template`` None) or a saved one, with its preview rendered."""
-    declarations, parse_problems = _declarations(form["rows"])
-    problems = list(problems) or parse_problems
-    rendered = None
-    if not problems:
-        try:
-            rendered = rendering.render(
-                subject=form["subject"], html=form["html"], text=form["text"], variables=declarations,
-                values=rendering.example_values(declarations),
-            )  # fmt: skip
-        except rendering.RenderError as exc:
-            problems = exc.problems
+    rendered, problems = (None, problems) if problems else _render_form(form)
     context = {
         "section": "templates",
         "title": str(template) if template else _("New template"),
@@ -276,6 +254,21 @@ def _editor(request, *, form, template=None, source=None, problems=(), error=Non
         context["versions"] = selectors.versions_of(template=template)
         context.update(_variant_links(template))
     return render(request, "campaigns/templates/editor.html", context, status=status)
+
+
+def _render_form(form: dict) -> tuple:
+    """The form's content rendered with its example values, or None and every problem found."""
+    declarations, problems = _declarations(form["rows"])
+    if problems:
+        return None, problems
+    try:
+        rendered = rendering.render(
+            subject=form["subject"], html=form["html"], text=form["text"], variables=declarations,
+            values=rendering.example_values(declarations),
+        )  # fmt: skip
+    except rendering.RenderError as exc:
+        return None, exc.problems
+    return rendered, []
 
 
 def _variant_links(template) -> dict:
