@@ -264,6 +264,13 @@ def test_the_preview_names_a_missing_variable_and_its_line(alice_client):
     assert 'data-variable="coupon"' in html_problems and "line 3" in html_problems
 
 
+def test_a_variable_name_with_a_line_break_is_a_problem_not_a_preview(alice_client):
+    variables = [{"name": "na\r\nme", "type": "string", "required": True, "example": "x"}]
+    body = alice_client.post(reverse("campaigns:template_preview"), form_data(variables=variables), **HTMX).content
+    problems = re.search(r'id="problems-variables"[^>]*>.*?</ul>', body.decode(), re.S).group(0)
+    assert "<li" in problems and "<iframe" not in body.decode()
+
+
 def test_a_script_in_an_example_value_never_reaches_the_page_as_markup(alice_client):
     variables = [{"name": "name", "type": "string", "required": True, "example": "<script>alert(1)</script>"}]
     data = form_data(subject="Hi", html="<p>{{ name }}</p>", variables=variables)
