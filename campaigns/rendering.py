@@ -219,12 +219,15 @@ def validate_declarations(variables: list[dict]) -> list[RenderProblem]:
                     "variables",
                 )
             )
-        for field in ("default", "example"):
+        for field, sentence in (
+            ("default", _('Variable "%(name)s": the default %(why)s.')),
+            ("example", _('Variable "%(name)s": the example %(why)s.')),
+        ):
             value = declared.get(field)
             if value is not None and (why := _type_problem(kind, value)):
                 problems.append(
                     RenderProblem(
-                        _('Variable "%(name)s": the %(field)s %(why)s.') % {"name": name, "field": field, "why": why},
+                        sentence % {"name": name, "why": why},
                         name,
                         None,
                         "variables",

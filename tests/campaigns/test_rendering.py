@@ -375,3 +375,12 @@ def test_a_block_inside_a_tag_falls_back_to_converting_each_render():
     assert _compile("s", html, "", NAME).derived_text is None
 
     assert _render(html=html).text == "Hello Ann\n"
+
+
+def test_problems_are_told_in_the_users_language():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        [problem] = _problems(html="{{ amount }}")
+
+    assert problem.message == "变量“amount”未定义。"
