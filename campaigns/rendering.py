@@ -36,8 +36,13 @@ with a line break must not stop a receipt, and folding leaves no way to start
 a new header.
 
 CSS is inlined with css-inline (``@media`` rules kept in a ``<style>`` for
-phones, remote stylesheets never fetched), and a text part is generated from
-the HTML with inscriptis when the version has none. A version is compiled once
+phones, remote stylesheets never fetched) into every rendered HTML, not once
+into the template source: css-inline does tens of thousands of these a
+second, while inlining a source would need every ``{% %}`` to come through an
+HTML parser unmoved (text between table rows does not). A text part is
+generated from the HTML with inscriptis when the version has none; that one
+IS done once per version when it can be proven faithful
+(``_derive_text_template``), as converting every render costs five renders. A version is compiled once
 and kept in a bounded cache keyed by its primary key and sources (versions
 never change once written; the sources guard against a reused id).
 """
