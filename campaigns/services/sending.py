@@ -102,6 +102,7 @@ def send_template(
     if not any(addresses.values()) and "to" not in errors:
         errors.setdefault("to", []).append(_("Add at least one recipient."))
     _refuse_suppressed({"": addresses}, errors)
+    _sender(user, from_address, errors)
     rendered = _render(template, variables, "", errors) if template else None
     if errors:
         raise TemplateSendInvalid(errors)
@@ -226,7 +227,13 @@ def _addresses(values, field: str, errors: dict) -> list[tuple[str, str]]:
 
 
 def _refuse_suppressed(recipients: dict[str, dict[str, list]], errors: dict) -> None:
-    """Suppressed recipients are refused up front, in one query for the whole request."""
+    """Suppressed recipients are refused up front, in one query for the whole request.
+
+    As the delivery engine would refuse them at send time: it holds every stream
+    but a person's own mail to every entry. Once suppression has scopes (per
+    stream, per list), this must ask for the scopes of the template's stream,
+    so that someone who left the newsletter still gets a receipt.
+    """
     every = [addr for person in recipients.values() for pairs in person.values() for _name, addr in pairs]
     suppressed = suppressed_among(every)
     for prefix, person in recipients.items():

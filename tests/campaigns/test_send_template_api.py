@@ -112,13 +112,14 @@ def test_every_problem_is_answered_at_once(api, receipt):
             "templateId": "order_receipt",
             "to": ["gone@remote.example", "not an address"],
             "cc": ["fine@remote.example"],
+            "from": "someone-else@example.test",
             "variables": {"amount": "ninety", "shipped": "yesterday"},
         },
     )
 
     error = assert_error(response, 400, "invalid")
     details = error["details"]
-    assert set(details) == {"to", "variables.orderId", "variables.amount", "variables.shipped"}
+    assert set(details) == {"to", "from", "variables.orderId", "variables.amount", "variables.shipped"}
     assert any("suppressed recipient" in m for m in details["to"])
     assert any("is not an email address" in m for m in details["to"])
     assert details["variables.orderId"] == ['Variable "orderId" is required.']
