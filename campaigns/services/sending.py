@@ -45,6 +45,7 @@ from core.bulk import insert_objects
 from delivery.models import IdempotencyKey
 from delivery.services.submission import IdempotencyKeyReused, enqueue_many_recipients, send_message
 from delivery.services.suppression import suppressed_among
+from mailboxes.blobstore import write_blob_files
 from mailboxes.compose import Composition, compose, new_message_id, render
 from mailboxes.models import Message, Recipient
 from mailboxes.parsing import parse_message
@@ -308,9 +309,11 @@ def _store_batch(*, user, template, locale, compositions, values, keys, fingerpr
     # pattern per distinct boundary (a thousand of them cost more than the rest of parsing).
     boundary = f"=_{secrets.token_hex(16)}"
     raws = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
+    parsed = [(raw, parse_message(raw)) for raw in raws]
+    write_blob_files(raws)  # files and their fsyncs before the transaction (on SQLite, its one write lock)
     with transaction.atomic():
         messages = store_messages(
-            [(raw, parse_message(raw)) for raw in raws], status=Message.Status.QUEUED, sender=user,
+            parsed, status=Message.Status.QUEUED, sender=user,
             stream=message_stream, created_at=now,
         )  # fmt: skip
         enqueue_many_recipients(messages=list(zip(messages, compositions, strict=True)), queue=queue)
