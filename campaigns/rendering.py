@@ -609,6 +609,8 @@ def _derive_text_template(html: str, compiled: _Compiled):
     rendered HTML (whitespace aside: table columns are padded to the widths
     of the placeholders).
     """
+    if "\ue000" in html or "\ue001" in html:
+        return None  # the placeholders' own characters: nothing to tell them apart from
     constructs, pieces, current = [], [], None
     for _line, kind, value in _TEXT_ENV.lex(html):
         if kind in ("raw_begin", "raw_end"):
