@@ -22,7 +22,7 @@ The sandbox is tightened further than Jinja2's default:
 - no loader: ``{% include %}``, ``{% import %}`` and ``{% extends %}`` are
   refused when the template is compiled, so nothing can recurse through them;
 - every render has a time limit (``TEMPLATE_RENDER_SECONDS``) checked on every
-  call, loop iteration and output expression against an injectable clock, and
+  call, operator and loop iteration against an injectable clock, and
   an output limit (``TEMPLATE_RENDER_MAX_BYTES``) checked as the output is
   produced; the operators and filters that can multiply a size (``*``,
   ``**``, ``%``, ``center``, ``indent``, ``replace``…) refuse results past it
@@ -36,8 +36,13 @@ with a line break must not stop a receipt, and folding leaves no way to start
 a new header.
 
 CSS is inlined with css-inline (``@media`` rules kept in a ``<style>`` for
-phones, remote stylesheets never fetched), and a text part is generated from
-the HTML with inscriptis when the version has none. A version is compiled once
+phones, remote stylesheets never fetched) into every rendered HTML, not once
+into the template source: css-inline does tens of thousands of these a
+second, while inlining a source would need every ``{% %}`` to come through an
+HTML parser unmoved (text between table rows does not). A text part is
+generated from the HTML with inscriptis when the version has none; that one
+IS done once per version when it can be proven faithful
+(``_derive_text_template``), as converting every render costs five renders. A version is compiled once
 and kept in a bounded cache keyed by its primary key and sources (versions
 never change once written; the sources guard against a reused id).
 """
@@ -219,12 +224,15 @@ def validate_declarations(variables: list[dict]) -> list[RenderProblem]:
                     "variables",
                 )
             )
-        for field in ("default", "example"):
+        for field, sentence in (
+            ("default", _('Variable "%(name)s": the default %(why)s.')),
+            ("example", _('Variable "%(name)s": the example %(why)s.')),
+        ):
             value = declared.get(field)
             if value is not None and (why := _type_problem(kind, value)):
                 problems.append(
                     RenderProblem(
-                        _('Variable "%(name)s": the %(field)s %(why)s.') % {"name": name, "field": field, "why": why},
+                        sentence % {"name": name, "why": why},
                         name,
                         None,
                         "variables",
@@ -307,7 +315,8 @@ def _tick() -> None:
 
 
 def _check_size(size: int) -> None:
-    limit = settings.TEMPLATE_RENDER_MAX_BYTES
+    budget = _budget.get()
+    limit = budget.max_bytes if budget is not None else settings.TEMPLATE_RENDER_MAX_BYTES
     if size > limit:
         raise _LimitExceeded(_("The template's output would exceed %(limit)d bytes.") % {"limit": limit})
 
@@ -430,6 +439,8 @@ class _Sandbox(SandboxedEnvironment):
         )
 
     def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute in obj and attribute[:1] != "_":  # the common case, first
+            return obj[attribute]
         if not isinstance(attribute, str) or attribute.startswith("_"):
             return self.unsafe_undefined(obj, str(attribute))
         if isinstance(obj, Mapping):
@@ -486,7 +497,7 @@ class _Sandbox(SandboxedEnvironment):
 
 
 def _finalize(value):
-    _tick()
+    # No time check here: without a loop or a call (which check), output is bounded by the template's size.
     return "" if value is None else value
 
 
@@ -494,6 +505,8 @@ _BASE_FILTERS = dict(SandboxedEnvironment().filters)
 _replace.jinja_pass_arg = _BASE_FILTERS["replace"].jinja_pass_arg
 _HTML_ENV = _Sandbox(autoescape=True)
 _TEXT_ENV = _Sandbox(autoescape=False)
+_DERIVED_ENV = _Sandbox(autoescape=False)
+_DERIVED_ENV.trim_blocks = _DERIVED_ENV.lstrip_blocks = True  # a line holding only {% %} leaves no blank line
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False, keep_link_tags=False)
 _FORBIDDEN = {
     nodes.Include: "{% include %}",
@@ -509,6 +522,7 @@ class _Compiled:
     html: object
     text: object | None  # None: generated from the HTML
     variables: list
+    derived_text: object | None = None  # the HTML's text as a template, when that is proven faithful
 
 
 def _compile_part(source: str, part: str, env: _Sandbox, problems: list[RenderProblem]):
@@ -549,7 +563,85 @@ def _compile(subject: str, html: str, text: str, variables: list[dict]) -> _Comp
     )
     if problems:
         raise RenderError(problems)
+    if compiled.text is None:
+        compiled = dataclasses.replace(compiled, derived_text=_derive_text_template(html, compiled))
     return compiled
+
+
+# Where a {% %} sits between table rows or cells, its placeholder must be a row or a cell too: the HTML
+# parser moves text found there out of the table (and the loop would lose its body).
+_ROW_BEFORE = re.compile(r"<(table|tbody|thead|tfoot)\b[^>]*>\s*$|</tr>\s*$", re.I)
+_ROW_AFTER = re.compile(r"^\s*(<tr\b|</(table|tbody|thead|tfoot)>)", re.I)
+_CELL_BEFORE = re.compile(r"<tr\b[^>]*>\s*$|</t[dh]>\s*$", re.I)
+_CELL_AFTER = re.compile(r"^\s*(<t[dh]\b|</tr>)", re.I)
+
+
+def _placeholders(pieces: list, constructs: list[str]):
+    """The HTML source with each Jinja construct as a placeholder that the HTML parser leaves where it is."""
+    for index, piece in enumerate(pieces):
+        if isinstance(piece, str):
+            yield piece
+            continue
+        mark = f"\ue000{piece}\ue001"
+        before = next((p for p in reversed(pieces[:index]) if isinstance(p, str)), "")
+        after = next((p for p in pieces[index + 1 :] if isinstance(p, str)), "")
+        if constructs[piece].startswith("{%") and (_ROW_BEFORE.search(before) or _ROW_AFTER.match(after)):
+            yield f"<tr><td>{mark}</td></tr>"
+        elif constructs[piece].startswith("{%") and (_CELL_BEFORE.search(before) or _CELL_AFTER.match(after)):
+            yield f"<td>{mark}</td>"
+        else:
+            yield mark
+
+
+_MARK = re.compile("\ue000(\\d+)\ue001")
+
+
+def _derive_text_template(html: str, compiled: _Compiled):
+    """The text part as a template, made once from the HTML source, or None to convert every render instead.
+
+    Converting each rendered HTML with inscriptis costs several times the
+    render itself. Variables rarely change the layout of a message, so the
+    HTML *source* is converted once, each ``{{ }}``/``{% %}`` standing in as
+    a private-use placeholder, and the placeholders are put back as Jinja.
+    This is used only when it is provably the same: every ``{% %}`` survived
+    in order (one inside a tag's attributes does not), and for the version's
+    example values the template gives the same words as converting the
+    rendered HTML (whitespace aside: table columns are padded to the widths
+    of the placeholders).
+    """
+    if "\ue000" in html or "\ue001" in html:
+        return None  # the placeholders' own characters: nothing to tell them apart from
+    constructs, pieces, current = [], [], None
+    for _line, kind, value in _TEXT_ENV.lex(html):
+        if kind in ("raw_begin", "raw_end"):
+            return None  # {% raw %} text would turn into Jinja once put back
+        if kind == "data" and current is None:
+            pieces.append(value)
+        elif current is None:
+            current = [value]
+        else:
+            current.append(value)
+        if kind in ("variable_end", "block_end", "comment_end"):
+            constructs.append("".join(current))
+            pieces.append(len(constructs) - 1)
+            current = None
+    text = get_text("".join(_placeholders(pieces, constructs)), _TEXT_CONFIG).strip()
+    blocks = [i for i, c in enumerate(constructs) if c.startswith("{%")]
+    found = [int(n) for n in _MARK.findall(text)]
+    if [n for n in found if n in set(blocks)] != blocks or len(found) != len(set(found)):
+        return None
+    problems: list[RenderProblem] = []
+    template = _compile_part(_MARK.sub(lambda m: constructs[int(m.group(1))], text), "text", _DERIVED_ENV, problems)
+    if template is None:
+        return None
+    try:
+        sample = _render_compiled(compiled, example_values(compiled.variables), None)
+        derived = _render_compiled(
+            dataclasses.replace(compiled, derived_text=template), example_values(compiled.variables), None
+        )
+    except RenderError:
+        return None
+    return template if sample.text.split() == derived.text.split() else None
 
 
 def _context(declared: list[dict], values: dict) -> dict:
@@ -572,12 +664,17 @@ def _template_line(exc: BaseException) -> int | None:
 
 
 def _run(template, context: dict, part: str, budget: _Budget, problems: list[RenderProblem]) -> str | None:
-    chunks = []
+    chunks, used, limit = [], budget.used, budget.max_bytes
     try:
-        for chunk in template.generate(context):
-            budget.used += len(chunk)
-            _check_size(budget.used)
-            chunks.append(chunk)
+        try:  # Template.generate, without its extra generator layer around every chunk
+            for chunk in template.root_render_func(template.new_context(context)):
+                used += len(chunk)
+                if used > limit:
+                    _check_size(used)
+                chunks.append(chunk)
+        except Exception:
+            template.environment.handle_exception()  # re-raises with the template's lines in the traceback
+        budget.used = used
     except _VariableError as exc:
         problems.append(RenderProblem(exc.message, exc.variable, _template_line(exc), part))
     except RecursionError as exc:
@@ -602,13 +699,16 @@ def _render_compiled(compiled: _Compiled, values: dict, clock: Callable[[], floa
     try:
         subject = _run(compiled.subject, context, "subject", budget, problems)
         html = _run(compiled.html, context, "html", budget, problems)
-        text = _run(compiled.text, context, "text", budget, problems) if compiled.text else None
+        # The text made from the HTML fails where the HTML did: it would only repeat the HTML's problems.
+        text_template = compiled.text or (compiled.derived_text if not problems else None)
+        text = _run(text_template, context, "text", budget, problems) if text_template else None
     finally:
         _budget.reset(token)
     if problems:
         raise RenderError(problems)
     html = _INLINER.inline(html)
-    text = get_text(html, _TEXT_CONFIG).strip() if text is None else text
+    if text is None:
+        text = get_text(html, _TEXT_CONFIG).strip()
     return Rendered(subject=_HEADER_BREAKS.sub(" ", subject).strip(), html=_mime_body(html), text=_mime_body(text))
 
 

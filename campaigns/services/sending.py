@@ -23,10 +23,14 @@ template sends are written with one insert each in one transaction, and ONE
 delivery task for the queue is dispatched after commit.
 """
 
+import binascii
 import dataclasses
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable
+from email.header import Header
+from email.utils import format_datetime, formataddr
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -41,6 +45,7 @@ from core.bulk import insert_objects
 from delivery.models import IdempotencyKey
 from delivery.services.submission import IdempotencyKeyReused, enqueue_many_recipients, send_message
 from delivery.services.suppression import suppressed_among
+from mailboxes.blobstore import write_blob_files
 from mailboxes.compose import Composition, compose, new_message_id, render
 from mailboxes.models import Message, Recipient
 from mailboxes.parsing import parse_message
@@ -98,6 +103,7 @@ def send_template(
     if not any(addresses.values()) and "to" not in errors:
         errors.setdefault("to", []).append(_("Add at least one recipient."))
     _refuse_suppressed({"": addresses}, errors)
+    _sender(user, from_address, errors)
     rendered = _render(template, variables, "", errors) if template else None
     if errors:
         raise TemplateSendInvalid(errors)
@@ -222,7 +228,13 @@ def _addresses(values, field: str, errors: dict) -> list[tuple[str, str]]:
 
 
 def _refuse_suppressed(recipients: dict[str, dict[str, list]], errors: dict) -> None:
-    """Suppressed recipients are refused up front, in one query for the whole request."""
+    """Suppressed recipients are refused up front, in one query for the whole request.
+
+    As the delivery engine would refuse them at send time: it holds every stream
+    but a person's own mail to every entry. Once suppression has scopes (per
+    stream, per list), this must ask for the scopes of the template's stream,
+    so that someone who left the newsletter still gets a receipt.
+    """
     every = [addr for person in recipients.values() for pairs in person.values() for _name, addr in pairs]
     suppressed = suppressed_among(every)
     for prefix, person in recipients.items():
@@ -293,10 +305,15 @@ def _composition(sender: Composition, recipients: dict, rendered: Rendered) -> C
 def _store_batch(*, user, template, locale, compositions, values, keys, fingerprint) -> list[Message]:
     message_stream, queue = _STREAMS[template.stream]
     now = timezone.now()
-    raws = [render(composition, date=now, include_bcc=False) for composition in compositions]
+    # One boundary for the batch: "=_" never occurs in quoted-printable, and the parser compiles a
+    # pattern per distinct boundary (a thousand of them cost more than the rest of parsing).
+    boundary = f"=_{secrets.token_hex(16)}"
+    raws = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
+    parsed = [(raw, parse_message(raw)) for raw in raws]
+    write_blob_files(raws)  # files and their fsyncs before the transaction (on SQLite, its one write lock)
     with transaction.atomic():
         messages = store_messages(
-            [(raw, parse_message(raw)) for raw in raws], status=Message.Status.QUEUED, sender=user,
+            parsed, status=Message.Status.QUEUED, sender=user,
             stream=message_stream, created_at=now,
         )  # fmt: skip
         enqueue_many_recipients(messages=list(zip(messages, compositions, strict=True)), queue=queue)
@@ -320,6 +337,45 @@ def _batch_keys(idempotency_key: str, count: int) -> list[str]:
     """One stored key per message of a batch (the key is unique per message), still within 255 characters."""
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]
     return [f"batch:{digest}:{index}" for index in range(count)]
+
+
+def _mime(composition: Composition, *, now, boundary: str) -> bytes:
+    """``mailboxes.compose.render`` for a batch's messages (text and HTML, no attachments), a good deal faster.
+
+    The standard library's generator costs several milliseconds a message,
+    most of the batch's time; the parts here are quoted-printable from C
+    (``binascii``) and the few headers formatted directly. Anything unusual
+    (attachments, a non-ASCII address) goes through ``render``.
+    """
+    addresses = [composition.from_address, *(a for _, a in composition.to + composition.cc)]
+    if composition.attachments or not all(a.isascii() for a in addresses):
+        return render(composition, date=now, include_bcc=False)
+    headers = [
+        f"From: {formataddr((composition.from_name, composition.from_address), charset='utf-8')}",
+        *(
+            f"{name}: " + ",\r\n ".join(formataddr(pair[::-1], charset="utf-8") for pair in pairs)
+            for name, pairs in (("To", composition.to), ("Cc", composition.cc))
+            if pairs
+        ),
+        f"Subject: {_header_text(composition.subject)}",
+        f"Date: {format_datetime(now)}",
+        f"Message-ID: <{composition.message_id}>",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    parts = [
+        f'--{boundary}\r\nContent-Type: text/{kind}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + binascii.b2a_qp(body.encode(), istext=True).decode("ascii").replace("\n", "\r\n")
+        for kind, body in (("plain", composition.text), ("html", composition.html))
+    ]
+    return ("\r\n".join(headers) + "\r\n\r\n" + "\r\n".join(parts) + f"\r\n--{boundary}--\r\n").encode("ascii")
+
+
+def _header_text(value: str) -> str:
+    if value.isascii() and len(value) < 900:
+        return value
+    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
 def _fingerprint(request: dict) -> str:

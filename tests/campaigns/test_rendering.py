@@ -348,3 +348,39 @@ def test_a_version_renders_from_its_cache_and_a_changed_source_is_never_served_s
     stale = TemplateVersion(pk=version.pk, subject="B {{ orderId }}", html=version.html, variables=version.variables)
 
     assert render_version(stale, values).subject == "B 1"
+
+
+ROWS = [{"name": "items", "type": "list", "required": True, "example": [{"n": "example"}]}]
+TABLE = (
+    "<p>Hello {{ name }}</p>"
+    "<table>{% for i in items %}<tr><td>{{ loop.index }}</td><td>{{ i.n }}</td></tr>{% endfor %}</table>"
+)
+
+
+def test_the_text_made_once_from_the_html_source_says_what_converting_each_render_would():
+    from campaigns.rendering import _compile, get_text
+
+    compiled = _compile("s", TABLE, "", NAME + ROWS)
+    assert compiled.derived_text is not None  # the fast path is taken for a loop over table rows
+
+    rendered = _render(html=TABLE, variables=NAME + ROWS, values={"name": "Ann", "items": [{"n": "a"}, {"n": "<b>"}]})
+
+    assert rendered.text.split() == get_text(rendered.html).split() == ["Hello", "Ann", "1", "a", "2", "<b>"]
+
+
+def test_a_block_inside_a_tag_falls_back_to_converting_each_render():
+    from campaigns.rendering import _compile
+
+    html = '<p {% if name %}class="x"{% endif %}>Hello {{ name }}</p>'
+    assert _compile("s", html, "", NAME).derived_text is None
+
+    assert _render(html=html).text == "Hello Ann\n"
+
+
+def test_problems_are_told_in_the_users_language():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        [problem] = _problems(html="{{ amount }}")
+
+    assert problem.message == "变量“amount”未定义。"

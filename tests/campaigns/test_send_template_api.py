@@ -112,13 +112,14 @@ def test_every_problem_is_answered_at_once(api, receipt):
             "templateId": "order_receipt",
             "to": ["gone@remote.example", "not an address"],
             "cc": ["fine@remote.example"],
+            "from": "someone-else@example.test",
             "variables": {"amount": "ninety", "shipped": "yesterday"},
         },
     )
 
     error = assert_error(response, 400, "invalid")
     details = error["details"]
-    assert set(details) == {"to", "variables.orderId", "variables.amount", "variables.shipped"}
+    assert set(details) == {"to", "from", "variables.orderId", "variables.amount", "variables.shipped"}
     assert any("suppressed recipient" in m for m in details["to"])
     assert any("is not an email address" in m for m in details["to"])
     assert details["variables.orderId"] == ['Variable "orderId" is required.']
@@ -258,3 +259,22 @@ def test_the_message_admin_page_shows_the_pinned_version_and_variables(api, rece
     assert "order_receipt" in content
     assert "version 1" in content
     assert "12345" in content
+
+
+def test_attachments_are_uploads_as_for_a_plain_send_and_only_the_senders_own(api, receipt, alice, bob):
+    from mailboxes.services.uploads import create_upload
+
+    mine = create_upload(
+        user=alice, filename="invoice.pdf", content=b"%PDF-1.4 invoice", content_type="application/pdf"
+    )
+    theirs = create_upload(user=bob, filename="x.pdf", content=b"%PDF-1.4 x", content_type="application/pdf")
+    request = {"templateId": "order_receipt", "to": ["bob@remote.example"], "variables": VALUES}
+
+    response = api.post(URL, {**request, "attachments": [mine.pk]})
+
+    assert response.status_code == 202, response.content
+    [attachment] = Message.objects.get(pk=response.json()["id"]).attachments.all()
+    assert attachment.filename == "invoice.pdf"
+    refused = api.post(URL, {**request, "attachments": [theirs.pk]})
+    assert refused.status_code in (400, 404)
+    assert Message.objects.count() == 1
