@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from campaigns.models import Template, TemplateVersion
 from campaigns.services.templates import create_template, save_template_version
@@ -339,7 +340,14 @@ def test_deleting_a_template_never_sent(alice_client, receipt):
     assert not Template.objects.exists()
 
 
-def test_pages_speak_chinese(alice_client, receipt):
+@pytest.fixture
+def back_to_english():
+    """LocaleMiddleware leaves the request's language active in this thread: later tests must not inherit it."""
+    yield
+    translation.deactivate()
+
+
+def test_pages_speak_chinese(alice_client, receipt, back_to_english):
     alice_client.cookies["django_language"] = "zh-hans"
     page = alice_client.get(edit_url(receipt), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "预览" in page and "发送测试邮件给我" in page
