@@ -288,6 +288,9 @@ WEBMAIL_BASE_URL = env_str("WEBMAIL_BASE_URL", "http://127.0.0.1:8000")
 # Largest message a user may send or receive, headers and encoded parts included.
 MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAIL_MAX_RECIPIENTS = env_int("MAIL_MAX_RECIPIENTS", 500)
+# Transactional and marketing templates (campaigns.rendering): the limits of one render.
+TEMPLATE_RENDER_SECONDS = env_float("TEMPLATE_RENDER_SECONDS", 2.0)
+TEMPLATE_RENDER_MAX_BYTES = env_int("TEMPLATE_RENDER_MAX_BYTES", 1024 * 1024)
 # A message without In-Reply-To/References joins a same-subject conversation
 # only if that conversation was active within this many days.
 THREAD_SUBJECT_WINDOW_DAYS = env_int("THREAD_SUBJECT_WINDOW_DAYS", 14)

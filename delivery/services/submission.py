@@ -11,6 +11,7 @@ left behind, so mail is never lost between the two.
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.addresses import split_address
+from core.bulk import insert_objects
 from delivery.models import DeliveryEvent, IdempotencyKey
 from delivery.services.events import new_delivery_event
 from mailboxes.compose import Composition, compose, render, require_recipients
@@ -55,6 +57,9 @@ def send_message(
     queue: str = Recipient.Queue.TRANSACTIONAL,
     sent_at: datetime | None = None,
     stream: str = Message.Stream.PERSONAL,
+    sent_copy: bool = True,
+    fingerprint: str | None = None,
+    on_stored: Callable[[Message], None] | None = None,
 ) -> Message:
     """Queue a new message for delivery and return it.
 
@@ -65,6 +70,12 @@ def send_message(
     ``sent_at`` back-dates the message (imports and demo data only). A
     ``stream`` other than personal (bulk, marketing) is held to the suppression
     list at send time; a person's own mail is not.
+
+    For sends on behalf of a service (templates): ``sent_copy=False`` keeps no
+    copy in the sender's Sent folder; ``fingerprint`` identifies the request
+    for the idempotency check when the caller knows it better than the
+    rendered message does; ``on_stored(message)`` runs inside the transaction
+    that stores the message, so what it writes commits or rolls back with it.
     """
     files = [*attachments, *attachments_from_uploads(user=user, upload_ids=upload_ids)]
     in_reply_to, references = reply_headers(user=user, item_id=in_reply_to_item_id)
@@ -73,7 +84,8 @@ def send_message(
         attachments=files, in_reply_to=in_reply_to, references=references,
     )  # fmt: skip
     require_recipients(composition)
-    fingerprint = _fingerprint(composition, in_reply_to_item_id) if idempotency_key else ""
+    if idempotency_key and not fingerprint:
+        fingerprint = _fingerprint(composition, in_reply_to_item_id)
     if idempotency_key:
         earlier = _earlier_submission(user, idempotency_key, fingerprint)
         if earlier is not None:
@@ -87,11 +99,14 @@ def send_message(
             )
             if idempotency_key:
                 IdempotencyKey.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint, message=message)
-            place_message(
-                user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
-                received_at=now,
-            )  # fmt: skip
+            if sent_copy:
+                place_message(
+                    user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
+                    received_at=now,
+                )  # fmt: skip
             enqueue_recipients(message=message, composition=composition, queue=queue)
+            if on_stored is not None:
+                on_stored(message)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -141,6 +156,44 @@ def enqueue_recipients(*, message: Message, composition: Composition, queue: str
         new_delivery_event(recipient=recipient, event_type="queued", transport="submission") for recipient in recipients
     )
     transaction.on_commit(lambda: dispatch_delivery(message_id=message.pk, queue=queue))
+
+
+def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queue: str) -> None:
+    """``enqueue_recipients`` for many stored messages at once: one insert of recipients, one of events.
+
+    Once the transaction commits, ONE ``deliver_due`` task for the queue
+    delivers them all (a task per message would put a thousand tasks on the
+    broker for one batch send).
+    """
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
+    recipients = [
+        Recipient(
+            message=message,
+            address=address,
+            name=name[:300],
+            kind=kind,
+            domain=split_address(address)[1].lower(),
+            queue=queue,
+            next_attempt_at=now,
+            expires_at=expires_at,
+        )  # fmt: skip
+        for message, composition in messages
+        for kind, name, address in composition.envelope_recipients()
+    ]
+    insert_objects(recipients)
+    insert_objects([new_delivery_event(recipient=r, event_type="queued", transport="submission") for r in recipients])
+    transaction.on_commit(lambda: dispatch_due(queue=queue))
+
+
+def dispatch_due(*, queue: str) -> None:
+    """Ask a worker to deliver everything due on ``queue``; with the broker down, leave it to the reconciler."""
+    from delivery.tasks import deliver_due  # tasks import services: import here, not at module level
+
+    try:
+        deliver_due.apply_async(kwargs={"queue": queue}, queue=queue)
+    except BROKER_ERRORS:
+        logger.warning("broker unreachable: the %s queue waits in the outbox for the reconciler", queue, exc_info=True)
 
 
 def dispatch_delivery(*, message_id: int, queue: str = Recipient.Queue.TRANSACTIONAL) -> None:

@@ -43,19 +43,29 @@ def store_message(
 
 
 def store_messages(
-    parsed_messages: list[tuple[bytes, ParsedMessage]], scans: list[AttachmentScans] | None = None
+    parsed_messages: list[tuple[bytes, ParsedMessage]],
+    scans: list[AttachmentScans] | None = None,
+    *,
+    status: str = Message.Status.RECEIVED,
+    sender=None,
+    stream: str = Message.Stream.PERSONAL,
+    created_at=None,
 ) -> list[Message]:
-    """``store_message`` for many received messages already parsed: one ``INSERT`` each of blobs, messages, attachments.
+    """``store_message`` for many messages already parsed: one ``INSERT`` each of blobs, messages, attachments.
 
     ``scans``, one per message, as ``store_message``'s. The files should have been
     written ahead (``write_blob_files``); otherwise they are written here.
+    ``status``, ``sender``, ``stream`` and ``created_at`` as ``store_message``'s,
+    the same for all (a batch send stores its messages as queued).
     """
     scans = scans or [None] * len(parsed_messages)
     with transaction.atomic():
         blobs = iter(store_blobs([data for raw, parsed in parsed_messages for data in _contents(raw, parsed)]))
         messages, attachments = [], []
         for (raw, parsed), scan in zip(parsed_messages, scans, strict=True):
-            message = Message(blob=next(blobs), status=Message.Status.RECEIVED, size=len(raw))
+            message = Message(blob=next(blobs), status=status, size=len(raw), sender=sender, stream=stream)
+            if created_at is not None:
+                message.created_at = created_at
             _apply_parsed(message, parsed)
             messages.append(message)
             attachments += [

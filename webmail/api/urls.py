@@ -1,11 +1,14 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from campaigns.api import views as campaign_views
 from webmail.api import views
 from webmail.api.exceptions import json_not_found
 
 urlpatterns = [
     path("emails/send", views.SendView.as_view(), name="api-send"),
+    path("emails/send-template", campaign_views.SendTemplateView.as_view(), name="api-send-template"),
+    path("emails/send-template/batch", campaign_views.SendTemplateBatchView.as_view(), name="api-send-template-batch"),
     path("emails/search", views.SearchView.as_view(), name="api-search"),
     path("emails/actions", views.BulkActionView.as_view(), name="api-bulk-action"),
     path("emails/drafts", views.DraftListView.as_view(), name="api-drafts"),

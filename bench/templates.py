@@ -1,0 +1,227 @@
+#!/usr/bin/env python
+"""Template benchmark: renders per second of a realistic template, and the batch API's accepted recipients per second.
+
+    python bench/templates.py                          # 5,000 renders, 5 batches of 1,000, SQLite
+    python bench/templates.py --db postgres            # the batch API on a throwaway PostgreSQL database
+    python bench/templates.py --renders 20000 --batches 10
+    python bench/templates.py --help
+
+It migrates a throwaway database in a temporary folder (or a new PostgreSQL
+database ``bench_templates_*``, dropped afterwards), creates a hosted domain,
+a service user with an API token and a transactional template whose version
+has 10 declared variables, a loop over 5 items and a stylesheet to inline
+(with an ``@media`` rule kept for phones), then:
+
+1. **rendering**: ``campaigns.rendering.render_version`` for ``--renders``
+   recipients (each with its own name and order number), once with the
+   version's own text part and once with the text part generated from the
+   HTML; prints renders per second (wall clock) and per CPU-second
+   (``time.process_time``: what one core does, whatever else the machine runs);
+2. **batch API**: ``--batches`` requests to ``POST /api/emails/send-template/batch``
+   with ``--batch-size`` personalizations each, through Django's test client
+   in this process (the server's work without a network); prints accepted
+   recipients per second and the time per request. The delivery task each
+   request dispatches lands in the file broker of the temporary folder and
+   is not run.
+
+A benchmark, not a test: it asserts nothing about time.
+"""
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CSS = """
+body { font-family: Arial, sans-serif; color: #222; margin: 0; }
+.wrap { max-width: 600px; margin: 0 auto; padding: 16px; }
+h1 { font-size: 22px; color: #0a5; }
+table { width: 100%; border-collapse: collapse; }
+td { padding: 6px; border-bottom: 1px solid #eee; }
+.total td { font-weight: bold; }
+.footer { font-size: 12px; color: #888; }
+@media (max-width: 600px) { .wrap { padding: 8px; } h1 { font-size: 18px; } }
+"""
+HTML = (
+    "<!doctype html><html><head><style>" + CSS + "</style></head><body><div class='wrap'>"
+    "<h1>Thanks, {{ first }} {{ last }}!</h1>"
+    "<p>Your order <b>{{ order }}</b> of {{ placed|date('%d %B %Y') }} ships to:</p>"
+    "<p>{{ street }}<br>{{ zip }} {{ city }}<br>{{ country }}</p>"
+    "<table>{% for item in items %}<tr><td>{{ loop.index }}</td><td>{{ item.name }}</td>"
+    "<td>{{ item.qty }}</td><td>{{ item.price }}</td></tr>{% endfor %}"
+    "<tr class='total'><td colspan='3'>Total</td><td>{{ total }}</td></tr></table>"
+    "<p class='footer'>Shop Inc., 1 Main Street. You receive this because you ordered from us.</p>"
+    "</div></body></html>"
+)
+TEXT = (
+    "Thanks, {{ first }} {{ last }}!\n\nYour order {{ order }} of {{ placed }} ships to:\n"
+    "{{ street }}\n{{ zip }} {{ city }}\n{{ country }}\n\n"
+    "{% for item in items %}{{ loop.index }}. {{ item.name }} x {{ item.qty }}: {{ item.price }}\n{% endfor %}"
+    "Total: {{ total }}\n"
+)
+VARIABLES = [
+    {"name": name, "type": "string", "required": True}
+    for name in ("first", "last", "order", "street", "zip", "city", "country", "total")
+] + [{"name": "placed", "type": "date", "required": True}, {"name": "items", "type": "list", "required": True}]
+
+
+def values(n: int) -> dict:
+    return {
+        "first": f"Ann{n}",
+        "last": "Lee",
+        "order": f"A-{n:06d}",
+        "street": f"{n} Rue de Rivoli",
+        "zip": "75001",
+        "city": "Paris",
+        "country": "France",
+        "total": f"€{n % 500}.00",
+        "placed": "2026-12-01",
+        "items": [{"name": f"Item {i} <special>", "qty": i + 1, "price": f"€{i + 1}.00"} for i in range(5)],
+    }
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--renders", type=int, default=5000, help="renders in each rendering run")
+    parser.add_argument("--batches", type=int, default=5, help="batch API requests")
+    parser.add_argument("--batch-size", type=int, default=1000, help="personalizations per request (max 1,000)")
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    return parser.parse_args()
+
+
+def setup_django(args, tmp: Path) -> str | None:
+    os.environ["VAR_DIR"] = str(tmp)
+    os.environ["DEBUG"] = "false"
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"  # dispatches land in the temp folder's file broker
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ["API_THROTTLE_USER"] = os.environ["API_THROTTLE_TOKEN"] = "100000/min"  # noqa: S105 - a rate
+    pg_name = None
+    if args.db == "postgres":
+        pg_name = f"bench_templates_{secrets.token_hex(4)}"
+        base = args.postgres_url.rsplit("/", 1)[0]
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", pg_name], check=True)  # noqa: S603, S607
+        os.environ["DATABASE_URL"] = f"{base}/{pg_name}"
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return pg_name
+
+
+def make_world():
+    from accounts.models import Domain
+    from accounts.services import create_api_token, create_mail_user
+    from campaigns.models import Template, TemplateVersion
+
+    Domain.objects.get_or_create(name="shop.bench.test")
+    user = create_mail_user(address="receipts@shop.bench.test", password=secrets.token_urlsafe(), display_name="Shop")
+    _, token = create_api_token(user=user, name="bench")
+    versions = {}
+    for key, text in (("with_text", TEXT), ("generated_text", "")):
+        template = Template.objects.create(domain=Domain.objects.get(name="shop.bench.test"), key=key)
+        version = TemplateVersion.objects.create(
+            template=template, number=1, subject="Your order {{ order }}", html=HTML, text=text, variables=VARIABLES
+        )
+        template.active_version = version
+        template.save(update_fields=["active_version"])
+        versions[key] = version
+    return token, versions
+
+
+def bench_rendering(versions, count: int) -> None:
+    from campaigns.rendering import render_version
+
+    inputs = [values(n) for n in range(count)]
+    print(f"rendering: {count} recipients, 10 variables, a loop over 5 items, CSS inlined")
+    for key, version in versions.items():
+        render_version(version, inputs[0])  # compiled once per version, as in production
+        wall, cpu = time.perf_counter(), time.process_time()
+        size = 0
+        for value in inputs:
+            rendered = render_version(version, value)
+            size += len(rendered.html) + len(rendered.text)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(
+            f"  {key:15} {count / wall:8,.0f} renders/s   {count / cpu:8,.0f} renders per CPU-second"
+            f"   ({size / count / 1024:.1f} KiB of HTML and text each)"
+        )
+
+
+def bench_batch_api(token: str, batches: int, size: int) -> None:
+    from rest_framework.test import APIClient
+
+    from mailboxes.models import Message
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    bodies = [
+        {
+            "templateId": "with_text",
+            "personalizations": [
+                {"to": [f"customer{b}-{n}@d{n % 50}.bench.test"], "variables": values(n)} for n in range(size)
+            ],
+        }
+        for b in range(batches)
+    ]
+    times, cpu = [], time.process_time()
+    for body in bodies:
+        start = time.perf_counter()
+        response = client.post("/api/emails/send-template/batch", body, format="json")
+        times.append(time.perf_counter() - start)
+        if response.status_code != 202:
+            raise SystemExit(f"batch refused: {response.status_code} {response.content[:500]!r}")
+    cpu = time.process_time() - cpu
+    stored = Message.objects.count()
+    total = batches * size
+    print(f"batch API: {batches} requests of {size} personalizations ({stored} messages stored)")
+    print(
+        f"  {total / sum(times):8,.0f} accepted recipients/s   {total / cpu:8,.0f} per CPU-second of this process   "
+        f"per request: p50 {statistics.median(times) * 1000:,.0f} ms, max {max(times) * 1000:,.0f} ms"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_templates_"))
+    pg_name = None
+    try:
+        pg_name = setup_django(args, tmp)
+        from django.db import connection
+
+        print(f"database: {connection.vendor}; CPUs: {os.cpu_count()}; load average: {os.getloadavg()}")
+        token, versions = make_world()
+        bench_rendering(versions, args.renders)
+        bench_batch_api(token, args.batches, args.batch_size)
+    finally:
+        if pg_name:
+            from django.db import connections
+
+            connections.close_all()
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", pg_name], check=False)  # noqa: S603, S607
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
