@@ -353,7 +353,7 @@ def _mime(composition: Composition, *, now, boundary: str) -> bytes:
     headers = [
         f"From: {formataddr((composition.from_name, composition.from_address), charset='utf-8')}",
         *(
-            f"{name}: " + ",\r\n ".join(formataddr(pair[::-1], charset="utf-8") for pair in pairs)
+            f"{name}: " + ",\r\n ".join(formataddr(pair, charset="utf-8") for pair in pairs)
             for name, pairs in (("To", composition.to), ("Cc", composition.cc))
             if pairs
         ),

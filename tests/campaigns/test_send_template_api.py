@@ -181,6 +181,7 @@ def test_a_batch_sends_one_message_per_personalization_with_its_own_variables(ap
         assert dkim.verify(raw, dnsfunc=_dnsfunc)
         subject, html, text = _parts(raw)
         assert subject == f"Receipt order-{n}"
+        assert str(message_from_bytes(raw, policy=policy.default)["To"]) == f"p{n}@remote.example"
         again = rerender(TemplateSend.objects.get(message_id=ids[n]))
         assert (again.subject, again.html, again.text) == (subject, html, text)
 
@@ -278,3 +279,25 @@ def test_attachments_are_uploads_as_for_a_plain_send_and_only_the_senders_own(ap
     refused = api.post(URL, {**request, "attachments": [theirs.pk]})
     assert refused.status_code in (400, 404)
     assert Message.objects.count() == 1
+
+
+def test_a_batch_message_hides_its_bcc_and_names_its_cc(api, receipt, signed_remote, smtp_server):
+    person = {"to": ["Zoë Ä <to@remote.example>"], "cc": ["cc@remote.example"], "bcc": ["hidden@remote.example"]}
+
+    response = api.post(
+        BATCH_URL,
+        {"templateId": "order_receipt", "personalizations": [{**person, "variables": {**VALUES, "orderId": "订单 1"}}]},
+    )
+
+    assert response.status_code == 202, response.content
+    run_delivery()
+    delivered = {m.rcpt_tos[0]: m.content for m in smtp_server.messages}
+    assert set(delivered) == {"to@remote.example", "cc@remote.example", "hidden@remote.example"}
+    for raw in delivered.values():
+        assert b"hidden@" not in raw
+        assert dkim.verify(raw, dnsfunc=_dnsfunc)
+        parsed = message_from_bytes(raw, policy=policy.default)
+        assert parsed["To"].addresses[0].display_name == "Zoë Ä"
+        assert str(parsed["Cc"]) == "cc@remote.example"
+        assert str(parsed["Subject"]) == "Receipt 订单 1"
+        assert "订单 1" in parsed.get_body(("plain",)).get_content()
