@@ -79,7 +79,10 @@ def compose(
     references=(),
     headers=(),
 ) -> Composition:
-    """Validate what the user wrote; errors name the field at fault."""
+    """Validate what the user wrote; errors name the field at fault.
+
+    ``headers``: extra fields, a mapping or ``(name, value)`` pairs, from ``EXTRA_HEADERS`` only.
+    """
     own = addresses_of(user)
     sender = from_address.strip().lower() if from_address else (own[0] if own else "")
     matching = [a for a in own if a.lower() == sender]
@@ -99,7 +102,9 @@ def compose(
         message_id=message_id or new_message_id(matching[0]),
         in_reply_to=in_reply_to,
         references=list(references),
-        headers=[_clean_header(name, value) for name, value in headers],
+        headers=[
+            _clean_header(name, value) for name, value in (headers.items() if hasattr(headers, "items") else headers)
+        ],
     )
     if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
         raise TooManyRecipients(f"A message can have at most {settings.MAIL_MAX_RECIPIENTS} recipients.", field="to")
