@@ -76,3 +76,21 @@ def reader_fixture(shop, newsletter, offers):
     for contact_list in (newsletter, offers):
         ListMembership.objects.create(contact_list=contact_list, contact=contact)
     return contact
+
+
+@pytest.fixture(name="marketing_sidebar")
+def marketing_sidebar_fixture(settings):
+    """Pages of the marketing area render their sidebar even before every part of it is merged."""
+    settings.ROOT_URLCONF = "tests.campaigns.sidebar_urls"
+
+
+@pytest.fixture(name="shop_admin")
+def shop_admin_fixture(shop):
+    """An admin (superuser) whose workspace is shop.example."""
+    return UserFactory(address="root@shop.example", display_name="Root", admin=True)
+
+
+@pytest.fixture(name="end_user")
+def end_user_fixture(shop):
+    """bob, an ordinary user of shop.example: no marketing area."""
+    return UserFactory(address="bob@shop.example", display_name="Bob")
