@@ -1,5 +1,7 @@
 """A marketer's own entries on the suppression list: for their workspace's streams or lists, never global."""
 
+from django.utils.translation import gettext as _
+
 from accounts.addresses import normalize_address
 from campaigns.selectors.suppressions import can_remove_suppressions, get_list_for_workspace
 from delivery.models import Suppression
@@ -25,7 +27,7 @@ def add_workspace_suppression(*, user, workspace, address: str, target: str, det
             address=address, reason=Suppression.Reason.MANUAL, source=source, detail=detail,
             scope=Suppression.Scope.STREAM, domain=workspace, stream=STREAM_TARGETS[target],
         )  # fmt: skip
-    kind, _, list_id = target.partition(":")
+    kind, _colon, list_id = target.partition(":")
     if kind != "list" or not list_id.isdigit():
         raise UserError(_("Choose what the address is suppressed for."), field="target")
     contact_list = get_list_for_workspace(workspace=workspace, list_id=int(list_id))

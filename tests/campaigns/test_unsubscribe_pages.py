@@ -224,6 +224,10 @@ def test_a_bad_address_is_reported_on_the_page(client, marketer, shop, marketing
     response = client.post("/marketing/suppressions/add/", {"address": "not an address", "target": "bulk"}, follow=True)
 
     assert "is not an email address" in response.content.decode()
+    response = client.post(
+        "/marketing/suppressions/add/", {"address": "a@remote.example", "target": "all"}, follow=True
+    )
+    assert "Choose what the address is suppressed for." in response.content.decode()
     assert not Suppression.objects.exists()
 
 
