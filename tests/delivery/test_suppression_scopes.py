@@ -164,3 +164,27 @@ def test_a_claim_checks_every_scope_in_the_same_number_of_queries_however_many_r
         return len([q for q in queries.captured_queries if '"delivery_suppression"' in q["sql"]])
 
     assert claim_queries(3) == claim_queries(30) == 1
+
+
+def test_an_esp_reported_unsubscribe_stops_the_workspaces_marketing_not_its_receipts(sender, shop, settings, client):
+    settings.MAIL_TRANSPORT = {
+        "BACKEND": "delivery.transports.esp.AnymailTransport",
+        "OPTIONS": {"EMAIL_BACKEND": "anymail.backends.test.EmailBackend"},
+    }
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
+    message = send_message(user=sender, to=[ADDRESS], subject="News", text="x", stream=Message.Stream.BULK)
+    run_delivery()
+    change = {
+        "RecordType": "SubscriptionChange", "MessageID": message.recipients.get().provider_message_id,
+        "Recipient": ADDRESS, "SuppressSending": True, "SuppressionReason": "ManualSuppression",
+        "ChangedAt": "2026-12-06T10:00:00Z",
+    }  # fmt: skip
+
+    response = client.post(
+        "/anymail/postmark/tracking/", change, content_type="application/json",
+        HTTP_AUTHORIZATION="Basic aG9vazpzM2NyZXQ=",
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    entry = Suppression.objects.get()
+    assert (entry.scope, entry.domain, entry.stream, entry.source) == ("stream", shop, "bulk", "esp")
