@@ -102,9 +102,7 @@ def compose(
         message_id=message_id or new_message_id(matching[0]),
         in_reply_to=in_reply_to,
         references=list(references),
-        headers=[
-            _clean_header(name, value) for name, value in (headers.items() if hasattr(headers, "items") else headers)
-        ],
+        headers=_clean_headers(headers.items() if hasattr(headers, "items") else headers),
     )
     if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
         raise TooManyRecipients(f"A message can have at most {settings.MAIL_MAX_RECIPIENTS} recipients.", field="to")
@@ -137,6 +135,14 @@ EXTRA_HEADERS = {
 _MAX_LINE = 998
 
 
+def _clean_headers(pairs) -> list[tuple[str, str]]:
+    headers = [_clean_header(name, value) for name, value in pairs]
+    names = [name for name, _ in headers]
+    if len(set(names)) != len(names):
+        raise HeaderInjection("Each extra header can be given once.", field="headers")
+    return headers
+
+
 def _clean_header(name: str, value: str) -> tuple[str, str]:
     canonical = EXTRA_HEADERS.get(name.lower()) if name.isascii() else None
     if canonical is None:
@@ -152,14 +158,14 @@ def _clean_header(name: str, value: str) -> tuple[str, str]:
 
 def _fold(name: str, value: str) -> str:
     """``name: value`` folded after the commas of a list when the line would pass 78 characters."""
-    lines, line = [], f"{name}:"
-    for item in value.split(", "):
-        if len(line) + 1 + len(item) + 1 > 78 and line != f"{name}:":
-            lines.append(line + ",")
-            line = " " + item
+    first, *rest = value.split(", ")
+    lines = [f"{name}: {first}"]
+    for item in rest:
+        if len(lines[-1]) + 2 + len(item) > 78:
+            lines[-1] += ","
+            lines.append(" " + item)
         else:
-            line = f"{line}{', ' if not line.endswith(':') else ' '}{item}"
-    lines.append(line)
+            lines[-1] += ", " + item
     return "\r\n".join(lines) + "\r\n"
 
 

@@ -241,4 +241,6 @@ def test_extra_headers_are_refused_unless_allow_listed_and_single_line(marketer,
     ]:
         with pytest.raises(HeaderInjection):
             send_message(user=marketer, to=[READER], text="x", stream=Message.Stream.BULK, headers=[(name, value)])
+    with pytest.raises(HeaderInjection):
+        send_message(user=marketer, to=[READER], text="x", headers=[("List-Id", "<a.example>"), ("list-id", "<b>")])
     assert not Message.objects.exists()
