@@ -147,6 +147,12 @@ class Sending:
     contact_list_id: int | None = None
 
 
+_REFUSAL_FIELDS = (
+    "address", "scope", "domain_id", "stream", "contact_list_id", "reason", "source", "detail", "created_at",
+    "expires_at",
+)  # fmt: skip
+
+
 def refusing_entries(sendings: Iterable[Sending], *, now: datetime | None = None) -> dict[Sending, Suppression]:
     """``{sending: the entry that refuses it}`` for those of ``sendings`` that must not be sent, in one query.
 
@@ -169,7 +175,10 @@ def refusing_entries(sendings: Iterable[Sending], *, now: datetime | None = None
         Suppression.objects.filter(any_of("address", {s.address.lower() for s in bound}))
         .filter(in_scope)
         .filter(_active(now))
+        # Only what deciding and describing a refusal reads (a domain row carries its DKIM key).
         .select_related("domain", "contact_list")
+        .only(*_REFUSAL_FIELDS, "domain__name", "contact_list__name")
+        .order_by()
     )
     by_key: dict[tuple, Suppression] = {}
     for entry in entries:  # a LIST entry is found by its list alone (its domain is the list's)
