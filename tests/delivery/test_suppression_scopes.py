@@ -188,3 +188,26 @@ def test_an_esp_reported_unsubscribe_stops_the_workspaces_marketing_not_its_rece
     assert response.status_code == 200
     entry = Suppression.objects.get()
     assert (entry.scope, entry.domain, entry.stream, entry.source) == ("stream", shop, "bulk", "esp")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_makes_every_existing_entry_global():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("delivery", "0004_suppression_source_and_expiry")], [("delivery", "0005_suppression_scopes")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps.get_model("delivery", "Suppression")
+        old.objects.create(address="gone@remote.example", reason="hard_bounce", source="delivery")
+        old.objects.create(address="annoyed@remote.example", reason="complaint", source="report")
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert set(Suppression.objects.values_list("address", "scope", "domain", "stream", "contact_list")) == {
+        ("gone@remote.example", "global", None, "", None),
+        ("annoyed@remote.example", "global", None, "", None),
+    }
