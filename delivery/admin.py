@@ -1,10 +1,12 @@
 """The delivery event log in the admin: append-only, so it can be read and filtered, never edited."""
 
+from django import forms
 from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 
-from delivery.models import DeliveryEvent, IdempotencyKey, SendRate, Suppression
-from delivery.services import remove_suppression, suppress_address
+from delivery.models import DeliveryEvent, IdempotencyKey, SendRate, SendScope, Suppression
+from delivery.services import suppress_address
+from delivery.services.suppression import remove_suppression_entries, scope_summary
 
 
 @admin.register(DeliveryEvent)
@@ -34,45 +36,90 @@ class DeliveryEventAdmin(admin.ModelAdmin):
         return False
 
 
+class SuppressionForm(forms.ModelForm):
+    """An entry without a scope is a GLOBAL one, as ``suppress_address`` takes it."""
+
+    class Meta:
+        model = Suppression
+        fields = ("address", "scope", "domain", "stream", "contact_list", "reason", "detail")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "scope" in self.fields:
+            self.fields["scope"].required = False
+
+    def clean_scope(self):
+        return self.cleaned_data.get("scope") or Suppression.Scope.GLOBAL
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    """Addresses bulk mail is not sent to. Admins may add (manual) and remove entries, through the services."""
+    """Addresses some mail is not sent to, per scope. Admins may add and remove entries, through the services."""
 
-    list_display = ("address", "reason", "source", "created_at", "expires_at", "detail_preview")
-    list_filter = ("reason", "source")
-    search_fields = ("address", "detail")
+    list_display = ("address", "scope_target", "reason", "source", "created_at", "expires_at", "detail_preview")
+    list_filter = ("scope", "reason", "source", "stream")
+    search_fields = ("address", "detail", "domain__name", "contact_list__name")
+    list_select_related = ("domain", "contact_list")
+    form = SuppressionForm
     date_hierarchy = "created_at"
-    fields = ("address", "reason", "detail", "source", "source_event", "created_at", "expires_at")
+    fields = (
+        "address", "scope", "domain", "stream", "contact_list", "reason", "detail", "source", "source_event",
+        "created_at", "expires_at",
+    )  # fmt: skip
     readonly_fields = ("source", "source_event", "created_at", "expires_at")
-    raw_id_fields = ("source_event",)
+    raw_id_fields = ("source_event", "domain", "contact_list")
     actions = ["remove_selected"]
 
     @admin.display(description="Detail")
     def detail_preview(self, obj):
         return truncatechars(obj.detail, 80)
 
+    @admin.display(description="Scope")
+    def scope_target(self, obj):
+        return scope_summary(obj)
+
     def get_readonly_fields(self, request, obj=None):
-        return (*self.readonly_fields, "address", "reason", "detail") if obj else self.readonly_fields
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "address", "scope", "domain", "stream", "contact_list", "reason", "detail")
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        entry = suppress_address(address=obj.address, reason=obj.reason or Suppression.Reason.MANUAL, detail=obj.detail)
+        entry = suppress_address(
+            address=obj.address, reason=obj.reason or Suppression.Reason.MANUAL, detail=obj.detail,
+            scope=obj.scope, domain=obj.domain, stream=obj.stream, contact_list=obj.contact_list,
+        )  # fmt: skip
         obj.pk = entry.pk
 
     def delete_model(self, request, obj):
-        remove_suppression(address=obj.address)
+        remove_suppression_entries(entry_ids=[obj.pk])
 
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Remove the selected addresses from the list", permissions=["delete"])
+    @admin.action(description="Remove the selected entries", permissions=["delete"])
     def remove_selected(self, request, queryset):
-        removed = sum(remove_suppression(address=address) for address in queryset.values_list("address", flat=True))
-        self.message_user(request, f"Removed {removed} address(es); they can be sent to again.")
+        removed = remove_suppression_entries(entry_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Removed {removed} entries; those addresses can be sent to again in their scope.")
+
+
+@admin.register(SendScope)
+class SendScopeAdmin(admin.ModelAdmin):
+    """Which workspace and list each transactional or bulk message was sent for. Read-only."""
+
+    list_display = ("message", "domain", "contact_list_id")
+    list_select_related = ("message", "domain")
+    raw_id_fields = ("message", "domain")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(IdempotencyKey)

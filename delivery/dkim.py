@@ -41,6 +41,9 @@ class _OpenSSLSigner(dkim.DKIM):
 
     def __init__(self, message: bytes, *, private_key: rsa.RSAPrivateKey):
         super().__init__(message, signature_algorithm=b"rsa-sha256")
+        # RFC 8058 §4: the one-click unsubscribe is only honoured when List-Unsubscribe-Post is signed;
+        # dkimpy signs List-Unsubscribe by default, not it.
+        self.should_sign.add(b"list-unsubscribe-post")
         self._private_key = private_key
 
     def sign_relaxed(self, *, selector: bytes, domain: bytes) -> bytes:

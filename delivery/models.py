@@ -42,13 +42,30 @@ class DeliveryEvent(models.Model):
         return f"{self.event_type} {self.recipient.address if self.recipient else ''}".strip()
 
 
-class Suppression(models.Model):
-    """An address bulk mail is not sent to: it bounced hard, complained, unsubscribed, or an admin said so.
+# The streams a STREAM suppression may name (Message.Stream; a person's own mail is never suppressed).
+SUPPRESSIBLE_STREAMS = ("bulk", "transactional")
 
-    Only bulk streams are held to it; a person's own mail is tried anyway (with
-    a warning at compose time). A bounce entry expires (the mailbox may come
-    back); complaints, unsubscribes and an admin's entries do not.
+
+class Suppression(models.Model):
+    """An address some mail is not sent to, in one scope: it bounced hard, complained, unsubscribed, or someone said so.
+
+    Scopes, from widest to narrowest:
+
+    - GLOBAL: nothing but a person's own mail reaches the address, from any
+      workspace (hard bounces, complaints: the mailbox is gone or its owner
+      calls us spam, and sending anyway hurts every sender's reputation);
+    - STREAM: one workspace (the sender's hosted domain) must not send it one
+      stream, marketing or transactional (an "unsubscribe from all marketing");
+    - LIST: one contact list's messages must not reach it (it left that list).
+
+    A person's own mail is never held to it (a warning at compose time). A
+    bounce entry expires (the mailbox may come back); the others do not.
     """
+
+    class Scope(models.TextChoices):
+        GLOBAL = "global", "All mail"
+        STREAM = "stream", "One stream of a workspace"
+        LIST = "list", "One list"
 
     class Reason(models.TextChoices):
         HARD_BOUNCE = "hard_bounce", "Hard bounce"
@@ -61,8 +78,21 @@ class Suppression(models.Model):
         REPORT = "report", "A bounce or complaint report received"
         ESP = "esp", "The sending provider's webhook"
         ADMIN = "admin", "An admin"
+        ONE_CLICK = "one_click", "A one-click unsubscribe (RFC 8058)"
+        PAGE = "page", "The unsubscribe page"
+        MAILTO = "mailto", "Mail to the unsubscribe address"
+        MARKETER = "marketer", "A marketer"
 
-    address = models.CharField(max_length=320, unique=True, help_text="Lower-case.")
+    address = models.CharField(max_length=320, help_text="Lower-case.")
+    scope = models.CharField(max_length=6, choices=Scope.choices, default=Scope.GLOBAL)
+    domain = models.ForeignKey(
+        "accounts.Domain", on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        help_text="The workspace of a STREAM or LIST entry.",
+    )  # fmt: skip
+    stream = models.CharField(max_length=13, blank=True, help_text="A STREAM entry's stream: bulk or transactional.")
+    contact_list = models.ForeignKey(
+        "campaigns.ContactList", on_delete=models.CASCADE, null=True, blank=True, related_name="suppressions"
+    )
     reason = models.CharField(max_length=12, choices=Reason.choices)
     source = models.CharField(max_length=10, choices=Source.choices, blank=True, help_text="Empty: not recorded.")
     detail = models.TextField(blank=True)
@@ -72,9 +102,59 @@ class Suppression(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # One entry per address and scope. NULLs are never equal in a UNIQUE index, so one
+        # constraint over (address, scope, domain, stream, list) would let GLOBAL entries repeat:
+        # one partial constraint per scope, over the columns that scope uses.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["address"], condition=models.Q(scope="global"), name="suppression_unique_global"
+            ),
+            models.UniqueConstraint(
+                fields=["address", "domain", "stream"],
+                condition=models.Q(scope="stream"),
+                name="suppression_unique_stream",
+            ),  # fmt: skip
+            models.UniqueConstraint(
+                fields=["address", "contact_list"], condition=models.Q(scope="list"), name="suppression_unique_list"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope="global", domain__isnull=True, stream="", contact_list__isnull=True)
+                    | models.Q(
+                        scope="stream", domain__isnull=False, stream__in=SUPPRESSIBLE_STREAMS, contact_list__isnull=True
+                    )
+                    | models.Q(scope="list", domain__isnull=False, stream="", contact_list__isnull=False)
+                ),
+                name="suppression_scope_fields",
+            ),
+        ]
+        indexes = [models.Index(fields=["address"], name="suppression_address")]
 
     def __str__(self):
-        return f"{self.address} ({self.reason})"
+        return f"{self.address} ({self.scope}, {self.reason})"
+
+
+class SendScope(models.Model):
+    """Which workspace (and list) a transactional or bulk message was sent for: the suppression entries that bind it.
+
+    Written with the message (``send_message``). The engine reads it joined to
+    the message, so the scopes cost no query of their own. The list is a plain
+    id (delivery and mailboxes know nothing of campaigns): a deleted list
+    leaves it pointing at nothing, and the message is then held to the
+    workspace's entries only.
+    """
+
+    message = models.OneToOneField(
+        "mailboxes.Message", on_delete=models.CASCADE, primary_key=True, related_name="send_scope"
+    )
+    domain = models.ForeignKey(
+        "accounts.Domain", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The sender's hosted domain, the workspace the message was sent for.",
+    )  # fmt: skip
+    contact_list_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="campaigns.ContactList id.")
+
+    def __str__(self):
+        return f"message {self.message_id}: domain {self.domain_id}, list {self.contact_list_id}"
 
 
 class IdempotencyKey(models.Model):

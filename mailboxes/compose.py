@@ -44,6 +44,8 @@ class Composition:
     message_id: str = ""
     in_reply_to: str = ""
     references: list[str] = field(default_factory=list)
+    # Extra header fields ``(name, value)`` a service adds (List-Unsubscribe…): ``EXTRA_HEADERS`` only.
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
     def envelope_recipients(self) -> list[tuple[str, str, str]]:
         """``(kind, name, address)`` once per address, the first field it appears in winning."""
@@ -75,8 +77,12 @@ def compose(
     message_id: str = "",
     in_reply_to: str = "",
     references=(),
+    headers=(),
 ) -> Composition:
-    """Validate what the user wrote; errors name the field at fault."""
+    """Validate what the user wrote; errors name the field at fault.
+
+    ``headers``: extra fields, a mapping or ``(name, value)`` pairs, from ``EXTRA_HEADERS`` only.
+    """
     own = addresses_of(user)
     sender = from_address.strip().lower() if from_address else (own[0] if own else "")
     matching = [a for a in own if a.lower() == sender]
@@ -96,6 +102,7 @@ def compose(
         message_id=message_id or new_message_id(matching[0]),
         in_reply_to=in_reply_to,
         references=list(references),
+        headers=_clean_headers(headers.items() if hasattr(headers, "items") else headers),
     )
     if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
         raise TooManyRecipients(f"A message can have at most {settings.MAIL_MAX_RECIPIENTS} recipients.", field="to")
@@ -116,6 +123,50 @@ def _refuse_line_breaks(value: str, *, field: str) -> None:
     # time (or, for NUL, writes them into the header): refuse them up front.
     if any(ch in _HEADER_UNSAFE for ch in value or ""):
         raise HeaderInjection("Line breaks and control characters are not allowed here.", field=field)
+
+
+# The header fields a service may add to a message: list and campaign bookkeeping, nothing that
+# changes who the message is from, to or about (those have their own validated fields).
+EXTRA_HEADERS = {
+    name.lower(): name
+    for name in ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Precedence", "Feedback-ID", "X-Campaign-ID")
+}
+# RFC 5322 §2.1.1: a line is at most 998 characters (folding is only done between list items).
+_MAX_LINE = 998
+
+
+def _clean_headers(pairs) -> list[tuple[str, str]]:
+    headers = [_clean_header(name, value) for name, value in pairs]
+    names = [name for name, _ in headers]
+    if len(set(names)) != len(names):
+        raise HeaderInjection("Each extra header can be given once.", field="headers")
+    return headers
+
+
+def _clean_header(name: str, value: str) -> tuple[str, str]:
+    canonical = EXTRA_HEADERS.get(name.lower()) if name.isascii() else None
+    if canonical is None:
+        raise HeaderInjection(f"The header {name!r} cannot be set here.", field="headers")
+    _refuse_line_breaks(value, field="headers")
+    # Written as they are, unencoded (``render``): an encoded word would break a URL list.
+    if not value.isascii():
+        raise HeaderInjection(f"The {canonical} header must be plain ASCII.", field="headers")
+    if any(len(canonical) + 2 + len(item) > _MAX_LINE for item in value.split(", ")):
+        raise HeaderInjection(f"The {canonical} header is too long.", field="headers")
+    return canonical, value.strip()
+
+
+def _fold(name: str, value: str) -> str:
+    """``name: value`` folded after the commas of a list when the line would pass 78 characters."""
+    first, *rest = value.split(", ")
+    lines = [f"{name}: {first}"]
+    for item in rest:
+        if len(lines[-1]) + 2 + len(item) > 78:
+            lines[-1] += ","
+            lines.append(" " + item)
+        else:
+            lines[-1] += ", " + item
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _clean_attachment(attachment: OutgoingAttachment) -> OutgoingAttachment:
@@ -157,6 +208,10 @@ def render(composition: Composition, *, date: datetime | None, include_bcc: bool
     # Non-ASCII local parts need SMTPUTF8 (RFC 6532); everything else stays 7-bit safe.
     addresses = [composition.from_address, *(a for _, a in composition.to + composition.cc + composition.bcc)]
     raw = msg.as_bytes(policy=policy.SMTPUTF8 if not all(a.isascii() for a in addresses) else policy.SMTP)
+    if composition.headers:
+        # Written by hand, ahead of the rest: Python's email package turns a long URL
+        # into RFC 2047 encoded words, which no mail client reads as a List-Unsubscribe URL.
+        raw = "".join(_fold(name, value) for name, value in composition.headers).encode("ascii") + raw
     if len(raw) > settings.MAIL_MAX_MESSAGE_BYTES:
         limit_mb = settings.MAIL_MAX_MESSAGE_BYTES / (1024 * 1024)
         raise MessageTooLarge(

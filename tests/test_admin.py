@@ -47,6 +47,7 @@ def mail(alice, bob):
     )
     create_upload(user=alice, filename="draft.txt", content=b"later")
     suppress_address(address="gone@remote.example", reason=Suppression.Reason.HARD_BOUNCE, detail="550 5.1.1")
+    send_and_deliver(user=alice, to=["bob@example.test"], subject="Receipt", text="Paid.", stream="transactional")
     (received,) = deliver(raw_email(subject="From outside", to="bob@example.test"), bob)
     label = create_label(user=bob, name="Work", color="#2563eb")
     add_labels(user=bob, item_ids=[received.pk], label_ids=[label.pk])

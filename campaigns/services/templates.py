@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from campaigns import rendering
 from campaigns.models import Template, TemplateSend, TemplateVersion
-from campaigns.selectors import get_template_for_user, get_version_for_user
+from campaigns.selectors.templates import get_template_for_user, get_version_for_user
 from campaigns.workspace import workspace_of
 from delivery.services.submission import send_message
 from mailboxes.models import Message

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import selectors_contacts as selectors
 from campaigns.contact_export import export_contacts
 from campaigns.models import ListMembership
+from campaigns.selectors import contacts as selectors
 from campaigns.services import contacts as services
 from campaigns.views.common import marketer_required
 from mailboxes.views.common import safe_next

@@ -7,8 +7,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from campaigns import selectors_contacts as selectors
 from campaigns.models import ContactImport
+from campaigns.selectors import contacts as selectors
 from campaigns.services import contacts as contact_values
 from campaigns.services import imports as services
 from campaigns.views.common import marketer_required

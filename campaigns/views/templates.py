@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from campaigns import rendering, selectors
+from campaigns import rendering
 from campaigns.models import Template
+from campaigns.selectors import templates as selectors
 from campaigns.services import templates as services
 from campaigns.views.common import marketer_required
 from webmail.csp import INLINE_STYLE_POLICY

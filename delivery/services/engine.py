@@ -1,8 +1,8 @@
 """The delivery engine: claim due recipients, hand them to the transport, record what happened.
 
 1. **Claim** due recipients in a short transaction, with row locks that skip
-   rows another worker holds; refuse bulk mail to suppressed addresses (and
-   tell the sender why); hold back what would
+   rows another worker holds; refuse transactional and bulk mail to addresses
+   suppressed in a scope that binds it (and tell the sender why); hold back what would
    exceed a domain's concurrency or rate, or a sender's rate; lease the rest.
 2. **Deliver** outside any transaction: hosted recipients are placed in their
    mailbox, the others go to the transport grouped by destination domain,
@@ -52,10 +52,12 @@ from delivery.services.notices import notify_sender_of_failures
 from delivery.services.rates import count_attempts, recent_attempts
 from delivery.services.suppression import (
     HOST_UNKNOWN,
+    Sending,
     describe,
     host_unknown_for_long,
+    refusing_entries,
+    scope_phrase,
     suppress_after_bounce,
-    suppressed_among,
 )
 from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
@@ -136,21 +138,24 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
+        # The send scope (workspace, list) comes joined to its message: no query of its own.
         messages = {
             m.pk: m
-            for m in Message.objects.select_related("blob").filter(any_of("pk", {r.message_id for r in candidates}))
+            for m in Message.objects.select_related("blob", "send_scope").filter(
+                any_of("pk", {r.message_id for r in candidates})
+            )
         }
+        sendings = {}
         for recipient in candidates:
             recipient.message = messages[recipient.message_id]
-        # A person's own mail is tried whatever the (bulk) suppression list says.
-        suppressed = suppressed_among(
-            (r.address for r in candidates if r.message.stream != Message.Stream.PERSONAL), now=now
-        )
+            sendings[recipient.pk] = _sending(recipient)
+        # One query for the claim; a person's own mail is tried whatever the list says.
+        suppressed = refusing_entries(sendings.values(), now=now)
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
         throttled = []
         for recipient in candidates:
-            entry = suppressed.get(recipient.address.lower())
+            entry = suppressed.get(sendings[recipient.pk])
             if entry is not None:
                 _reject_suppressed(recipient, entry)
                 rejected[recipient.message_id].append(recipient)
@@ -189,6 +194,20 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
     return claim
 
 
+def _sending(recipient: Recipient) -> Sending:
+    message = recipient.message
+    try:
+        scope = message.send_scope
+    except Message.send_scope.RelatedObjectDoesNotExist:  # personal mail, or sent before scopes existed
+        scope = None
+    return Sending(
+        address=recipient.address,
+        stream=message.stream,
+        domain_id=scope.domain_id if scope else None,
+        contact_list_id=scope.contact_list_id if scope else None,
+    )
+
+
 def _reject_suppressed(recipient: Recipient, entry: Suppression) -> None:
     record_delivery_event(
         recipient=recipient,
@@ -196,8 +215,8 @@ def _reject_suppressed(recipient: Recipient, entry: Suppression) -> None:
         reject_reason="unsubscribed" if entry.reason == Suppression.Reason.UNSUBSCRIBE else "bounced",
         transport="suppression",
         description=(
-            f"Not sent: {recipient.address} is on the suppression list for bulk mail since "
-            f"{entry.created_at:%Y-%m-%d} ({entry.get_reason_display().lower()}"
+            f"Not sent: {recipient.address} {scope_phrase(entry)} since {entry.created_at:%Y-%m-%d} "
+            f"({entry.get_reason_display().lower()}"
             f"{': ' + ' '.join(entry.detail.split())[:300] if entry.detail else ''})."
         ),
         enhanced_status="5.7.1",  # delivery not authorised: our policy, not the recipient's server

@@ -19,8 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.addresses import split_address
+from accounts.models import Domain
 from core.bulk import insert_objects
-from delivery.models import DeliveryEvent, IdempotencyKey
+from delivery.models import DeliveryEvent, IdempotencyKey, SendScope
 from delivery.services.events import new_delivery_event
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
@@ -60,6 +61,8 @@ def send_message(
     sent_copy: bool = True,
     fingerprint: str | None = None,
     on_stored: Callable[[Message], None] | None = None,
+    headers=(),
+    contact_list_id: int | None = None,
 ) -> Message:
     """Queue a new message for delivery and return it.
 
@@ -69,7 +72,10 @@ def send_message(
     same key with a different request raises ``IdempotencyKeyReused``.
     ``sent_at`` back-dates the message (imports and demo data only). A
     ``stream`` other than personal (bulk, marketing) is held to the suppression
-    list at send time; a person's own mail is not.
+    list at send time; a person's own mail is not. ``headers`` are extra
+    ``(name, value)`` fields from ``mailboxes.compose.EXTRA_HEADERS``
+    (List-Unsubscribe…); ``contact_list_id`` names the list a bulk message was
+    sent to, whose unsubscribes then refuse it.
 
     For sends on behalf of a service (templates): ``sent_copy=False`` keeps no
     copy in the sender's Sent folder; ``fingerprint`` identifies the request
@@ -81,7 +87,7 @@ def send_message(
     in_reply_to, references = reply_headers(user=user, item_id=in_reply_to_item_id)
     composition = compose(
         user=user, from_address=from_address, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
-        attachments=files, in_reply_to=in_reply_to, references=references,
+        attachments=files, in_reply_to=in_reply_to, references=references, headers=headers,
     )  # fmt: skip
     require_recipients(composition)
     if idempotency_key and not fingerprint:
@@ -99,6 +105,10 @@ def send_message(
             )
             if idempotency_key:
                 IdempotencyKey.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint, message=message)
+            if stream != Message.Stream.PERSONAL:
+                record_send_scope(
+                    message=message, from_address=composition.from_address, contact_list_id=contact_list_id
+                )
             if sent_copy:
                 place_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
@@ -116,6 +126,12 @@ def send_message(
             raise
         return earlier
     return message
+
+
+def record_send_scope(*, message: Message, from_address: str, contact_list_id: int | None) -> SendScope:
+    """Which workspace (the From address's hosted domain) and list the message is sent for, for suppression."""
+    domain = Domain.objects.filter(name=split_address(from_address)[1].lower()).first()
+    return SendScope.objects.create(message=message, domain=domain, contact_list_id=contact_list_id)
 
 
 def send_draft(*, user, draft_id) -> Message:
@@ -226,6 +242,8 @@ def _fingerprint(composition: Composition, in_reply_to_item_id) -> str:
         ],
         "in_reply_to": str(in_reply_to_item_id or ""),
     }
+    if composition.headers:  # only then: fingerprints of requests without extra headers stay what they were
+        request["headers"] = composition.headers
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 

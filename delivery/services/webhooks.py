@@ -5,7 +5,7 @@ import logging
 
 from django.db import transaction
 
-from delivery.models import DeliveryEvent, Suppression
+from delivery.models import DeliveryEvent, SendScope, Suppression
 from delivery.services.events import record_delivery_event, refresh_message_status
 from delivery.services.notices import notify_sender_of_failures
 from delivery.services.suppression import suppress_address
@@ -56,11 +56,25 @@ def record_esp_event(*, esp_name: str, event) -> DeliveryEvent | None:
                 detail=event.description or "",
                 source=Suppression.Source.ESP,
                 source_event=recorded,
+                **_scope_of(recipient, reason),
             )
         refresh_message_status(recipient.message)
     if event.event_type == "bounced":
         notify_sender_of_failures(message_id=recipient.message_id, recipient_ids=[recipient.pk])
     return recorded
+
+
+def _scope_of(recipient: Recipient, reason: str) -> dict:
+    """Bounces and complaints are GLOBAL; an unsubscribe only stops its workspace's marketing mail.
+
+    An unsubscribe reported by the ESP is someone leaving the sender's
+    marketing, not refusing their receipts; without a workspace on record (a
+    message sent before scopes existed), GLOBAL is the safe side.
+    """
+    scope = SendScope.objects.filter(message_id=recipient.message_id).first()
+    if reason != Suppression.Reason.UNSUBSCRIBE or scope is None or scope.domain_id is None:
+        return {}
+    return {"scope": Suppression.Scope.STREAM, "domain": scope.domain, "stream": "bulk"}
 
 
 def _json_safe(payload) -> dict | list | None:

@@ -40,6 +40,7 @@ from inbound.filters.spam import get_spam_filter
 from inbound.filters.virus import BLOCK, WARN, VirusVerdict, get_virus_scanner
 from inbound.models import InboundMessage
 from inbound.services.reception import dispatch_processing
+from inbound.unsubscribes import handle_unsubscribe_mail, is_unsubscribe_address
 from mailboxes.blobstore import read_blob, write_blob_files
 from mailboxes.models import Attachment, Folder
 from mailboxes.parsing import ParsedMessage, parse_message
@@ -365,7 +366,7 @@ class Analysis:
 
 def _hosted_users(jobs: list[InboundMessage]) -> dict:
     """The users of all the batch's recipients, in one query (``_analyse`` looks up any missing here)."""
-    addresses = {address for job in jobs for address in job.rcpt_tos if not verp.looks_like_verp(address)}
+    addresses = {address for job in jobs for address in job.rcpt_tos if not _handled_before_placement(address)}
     try:
         return resolve_hosted_addresses(addresses)
     except Exception:  # each message then looks up its own recipients, and fails alone
@@ -373,14 +374,22 @@ def _hosted_users(jobs: list[InboundMessage]) -> dict:
         return {}
 
 
+def _handled_before_placement(address: str) -> bool:
+    """Bounces and complaints to VERP addresses, and mailto: unsubscribes: never placed in a mailbox."""
+    return verp.looks_like_verp(address) or is_unsubscribe_address(address)
+
+
 def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
     """Reports, authentication, virus scan and spam scores; a final status when nothing is to be placed."""
     raw = read_blob(job.blob)
     reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
-    people = [r for r in job.rcpt_tos if r not in reports]
-    if reports:
+    unsubscribes = [r for r in job.rcpt_tos if is_unsubscribe_address(r)]
+    people = [r for r in job.rcpt_tos if not _handled_before_placement(r)]
+    if reports or unsubscribes:
         for address in reports:
             handle_report(raw=raw, verp_address=address)
+        for address in unsubscribes:
+            handle_unsubscribe_mail(raw=raw, address=address)
         if not people:
             return _finish(job, token, InboundMessage.Status.REPORT)
 

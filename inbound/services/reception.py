@@ -9,6 +9,7 @@ from django.db import transaction
 from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
+from campaigns.unsubscribe import is_unsubscribe_address
 from core.bulk import insert_objects
 from delivery import verp
 from inbound.models import InboundMessage
@@ -33,6 +34,8 @@ def check_recipient(address: str) -> RecipientCheck:
     if not domain or not Domain.objects.filter(name=domain, is_active=True).exists():
         return RecipientCheck.RELAY
     if verp.looks_like_verp(address):  # a bounce or complaint about mail we sent (even with a mangled token)
+        return RecipientCheck.ACCEPT
+    if is_unsubscribe_address(address):  # the mailto: of our List-Unsubscribe headers, owned by no user
         return RecipientCheck.ACCEPT
     return RecipientCheck.ACCEPT if resolve_hosted_address(address) else RecipientCheck.UNKNOWN
 

@@ -9,7 +9,6 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Domain
 from campaigns.services.imports import get_contact_import, start_contact_import, upload_contact_import
@@ -38,20 +37,6 @@ def mallory(db):
 @pytest.fixture
 def workspace(alice):
     return Domain.objects.get(name="shop.test")
-
-
-@pytest.fixture
-def sidebar_routes(settings):
-    """The sidebar links to the templates and suppression pages, which other branches of issue 13 add.
-
-    Until they are merged, pages are served by ``tests.campaigns.contacts_urls``, which adds
-    placeholders for the missing names only; once merged, this fixture changes nothing.
-    """
-    try:
-        reverse("campaigns:templates")
-        reverse("campaigns:suppressions")
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.campaigns.contacts_urls"
 
 
 def csv_upload(content: bytes | str, name: str = "contacts.csv", encoding: str = "utf-8") -> SimpleUploadedFile:

@@ -68,8 +68,3 @@ def bob_client(bob):
 @pytest.fixture
 def mallory_client(mallory):
     return client_for(mallory)
-
-
-@pytest.fixture(autouse=True)
-def _sidebar_urls(settings):
-    settings.ROOT_URLCONF = "tests.campaigns.sidebar_urls"

@@ -11,9 +11,9 @@ from campaigns.services.imports import upload_contact_import
 from tests.campaigns import contacts_support as support
 from tests.webmail import test_browser as webmail_browser
 
-alice, workspace, sidebar_routes = support.alice, support.workspace, support.sidebar_routes
+alice, workspace = support.alice, support.workspace
 browser = webmail_browser.browser
-pytestmark = [*webmail_browser.pytestmark, pytest.mark.usefixtures("sidebar_routes")]
+pytestmark = webmail_browser.pytestmark
 
 PHONE = {"width": 375, "height": 740}
 

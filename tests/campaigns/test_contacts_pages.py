@@ -12,9 +12,6 @@ from campaigns.services.imports import upload_contact_import
 from tests.campaigns import contacts_support as support
 
 alice, bob, mallory, workspace = support.alice, support.bob, support.mallory, support.workspace
-sidebar_routes = support.sidebar_routes
-
-pytestmark = pytest.mark.usefixtures("sidebar_routes")
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from mailboxes.parsing import parse_message
 from tests.campaigns.template_fixtures import (  # noqa: F401 - fixtures
     RECEIPT_HTML,
     RECEIPT_VARIABLES,
-    _sidebar_urls,
     alice,
     bob,
     mallory,

@@ -9,7 +9,7 @@ import pytest
 
 from campaigns.models import Template
 from mailboxes.models import Folder, MailboxItem
-from tests.campaigns.template_fixtures import _sidebar_urls, alice  # noqa: F401 - fixtures
+from tests.campaigns.template_fixtures import alice  # noqa: F401 - fixtures
 from tests.webmail.test_browser import browser, page, shot, sign_in  # noqa: F401 - fixtures and helpers
 
 expect = pytest.importorskip("playwright.sync_api").expect

@@ -17,7 +17,6 @@ from mailboxes.models import Message
 from tests.campaigns.template_fixtures import (  # noqa: F401 - fixtures
     RECEIPT_HTML,
     RECEIPT_VARIABLES,
-    _sidebar_urls,
     alice,
     alice_client,
     bob,
