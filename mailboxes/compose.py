@@ -156,7 +156,7 @@ def _clean_header(name: str, value: str) -> tuple[str, str]:
     return canonical, value.strip()
 
 
-def _fold(name: str, value: str) -> str:
+def fold_header(name: str, value: str) -> str:
     """``name: value`` folded after the commas of a list when the line would pass 78 characters."""
     first, *rest = value.split(", ")
     lines = [f"{name}: {first}"]
@@ -167,6 +167,11 @@ def _fold(name: str, value: str) -> str:
         else:
             lines[-1] += ", " + item
     return "\r\n".join(lines) + "\r\n"
+
+
+def extra_header_bytes(composition: Composition) -> bytes:
+    """The composition's extra fields as ``render`` writes them, ahead of the rest of the header."""
+    return "".join(fold_header(name, value) for name, value in composition.headers).encode("ascii")
 
 
 def _clean_attachment(attachment: OutgoingAttachment) -> OutgoingAttachment:
@@ -211,7 +216,7 @@ def render(composition: Composition, *, date: datetime | None, include_bcc: bool
     if composition.headers:
         # Written by hand, ahead of the rest: Python's email package turns a long URL
         # into RFC 2047 encoded words, which no mail client reads as a List-Unsubscribe URL.
-        raw = "".join(_fold(name, value) for name, value in composition.headers).encode("ascii") + raw
+        raw = extra_header_bytes(composition) + raw
     if len(raw) > settings.MAIL_MAX_MESSAGE_BYTES:
         limit_mb = settings.MAIL_MAX_MESSAGE_BYTES / (1024 * 1024)
         raise MessageTooLarge(

@@ -40,7 +40,8 @@ from campaigns.services import contacts as contact_values
 from campaigns.services.consent import CONSENT_FIELDS
 from campaigns.services.double_opt_in import send_confirmations
 from core.lookups import any_of
-from delivery.services.suppression import suppressed_among
+from delivery.services.suppression import Sending, refusing_entries
+from mailboxes.models import Message
 from webmail.celery import BROKER_ERRORS
 from webmail.errors import NotFound, UserError
 
@@ -622,7 +623,18 @@ class _Importer:
             .filter(any_of("contact_id", list(ids.values())))
             .values_list("contact_id", "status")
         )  # fmt: skip
-        suppressed = suppressed_among([r.address for r in rows], now=self.now)
+        # As the engine will judge this list's mail: global entries, the workspace's marketing ones, the list's.
+        refused = refusing_entries(
+            (
+                Sending(
+                    address=r.address, stream=Message.Stream.BULK, domain_id=self.contact_list.domain_id,
+                    contact_list_id=self.contact_list.pk,
+                )
+                for r in rows
+            ),
+            now=self.now,
+        )  # fmt: skip
+        suppressed = {sending.address for sending in refused}
         double_opt_in = self.contact_list.double_opt_in
         new, pending_ids = [], []
         for row, contact in zip(rows, contacts, strict=True):

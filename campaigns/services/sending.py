@@ -40,13 +40,14 @@ from django.utils.translation import gettext as _
 from accounts.addresses import parse_address_list
 from campaigns.models import Template, TemplateSend
 from campaigns.rendering import Rendered, RenderError, check_variables, render_version
+from campaigns.unsubscribe import list_unsubscribe_headers
 from campaigns.workspace import workspace_of
 from core.bulk import insert_objects
-from delivery.models import IdempotencyKey
+from delivery.models import IdempotencyKey, SendScope
 from delivery.services.submission import IdempotencyKeyReused, enqueue_many_recipients, send_message
-from delivery.services.suppression import suppressed_among
+from delivery.services.suppression import Sending, refusing_entries, scope_summary
 from mailboxes.blobstore import write_blob_files
-from mailboxes.compose import Composition, compose, new_message_id, render
+from mailboxes.compose import Composition, compose, extra_header_bytes, new_message_id, render
 from mailboxes.models import Message, Recipient
 from mailboxes.parsing import parse_message
 from mailboxes.services.store import store_messages
@@ -102,18 +103,20 @@ def send_template(
     addresses = {name: _addresses(values, name, errors) for name, values in (("to", to), ("cc", cc), ("bcc", bcc))}
     if not any(addresses.values()) and "to" not in errors:
         errors.setdefault("to", []).append(_("Add at least one recipient."))
-    _refuse_suppressed({"": addresses}, errors)
+    if template:
+        _refuse_suppressed({"": addresses}, errors, template=template)
+        _require_one_marketing_recipient({"": addresses}, errors, template=template)
     _sender(user, from_address, errors)
     rendered = _render(template, variables, "", errors) if template else None
     if errors:
         raise TemplateSendInvalid(errors)
-    _require_unsubscribe(template)
     message_stream, queue = _STREAMS[template.stream]
     version, values = template.active_version, rendered[1]
     return send_message(
         user=user, from_address=from_address, to=to, cc=cc, bcc=bcc, subject=rendered[0].subject,
         text=rendered[0].text, html=rendered[0].html, upload_ids=attachments, idempotency_key=idempotency_key,
         fingerprint=fingerprint, queue=queue, stream=message_stream, sent_copy=False,
+        headers=_unsubscribe_headers(template, addresses),
         on_stored=lambda message: TemplateSend.objects.create(
             message=message, version=version, variables=values, locale=locale
         ),
@@ -161,13 +164,16 @@ def send_template_batch(
             _("A batch can have at most %(limit)d recipients (this one has %(count)d).")
             % {"limit": MAX_BATCH_RECIPIENTS, "count": total}
         )
-    _refuse_suppressed({f"personalizations.{i}.": person for i, person in recipients.items()}, errors)
+    if template:
+        people = {f"personalizations.{i}.": person for i, person in recipients.items()}
+        _refuse_suppressed(people, errors, template=template)
+        _require_one_marketing_recipient(people, errors, template=template)
     sender = _sender(user, from_address, errors)
     if errors:
         raise TemplateSendInvalid(errors)
-    _require_unsubscribe(template)
     compositions = [
-        _composition(sender, recipients[index], rendered[index][0]) for index in range(len(personalizations))
+        _composition(sender, recipients[index], rendered[index][0], _unsubscribe_headers(template, recipients[index]))
+        for index in range(len(personalizations))
     ]
     try:
         return _store_batch(
@@ -227,24 +233,50 @@ def _addresses(values, field: str, errors: dict) -> list[tuple[str, str]]:
     return pairs
 
 
-def _refuse_suppressed(recipients: dict[str, dict[str, list]], errors: dict) -> None:
+def _refuse_suppressed(recipients: dict[str, dict[str, list]], errors: dict, *, template: Template) -> None:
     """Suppressed recipients are refused up front, in one query for the whole request.
 
-    As the delivery engine would refuse them at send time: it holds every stream
-    but a person's own mail to every entry. Once suppression has scopes (per
-    stream, per list), this must ask for the scopes of the template's stream,
-    so that someone who left the newsletter still gets a receipt.
+    Asked with the template's stream and workspace, as the delivery engine will
+    ask at send time: someone who left the newsletter still gets a receipt, and
+    nobody on the global list (hard bounce, complaint) gets either.
     """
-    every = [addr for person in recipients.values() for pairs in person.values() for _name, addr in pairs]
-    suppressed = suppressed_among(every)
+    stream = _STREAMS[template.stream][0]
+    every = {addr.lower() for person in recipients.values() for pairs in person.values() for _name, addr in pairs}
+    refused = refusing_entries(Sending(address=addr, stream=stream, domain_id=template.domain_id) for addr in every)
+    by_address = {sending.address: entry for sending, entry in refused.items()}
     for prefix, person in recipients.items():
         for field, pairs in person.items():
             for _name, addr in pairs:
-                if addr.lower() in suppressed:
+                if addr.lower() in by_address:
                     errors.setdefault(prefix + field, []).append(
                         _("%(address)s is a suppressed recipient (%(reason)s).")
-                        % {"address": addr, "reason": suppressed[addr.lower()].get_reason_display()}
+                        % {"address": addr, "reason": scope_summary(by_address[addr.lower()])}
                     )
+
+
+def _require_one_marketing_recipient(recipients: dict[str, dict[str, list]], errors: dict, *, template: Template):
+    """A marketing message goes to one person: its List-Unsubscribe link unsubscribes exactly that address."""
+    if template.stream != Template.Stream.MARKETING:
+        return
+    for prefix, person in recipients.items():
+        if len(person["to"]) > 1 or person["cc"] or person["bcc"]:
+            errors.setdefault(prefix + "to", []).append(
+                _(
+                    "A marketing message has one recipient, whose unsubscribe link it carries: "
+                    "send one message per person (the batch form does)."
+                )
+            )
+
+
+def _unsubscribe_headers(template: Template, recipients: dict[str, list]) -> dict[str, str]:
+    """List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) for a marketing message's one recipient.
+
+    Not sent for a list, so the link stands for all the workspace's marketing mail.
+    """
+    if template.stream != Template.Stream.MARKETING:
+        return {}
+    (_name, address), *_rest = recipients["to"]
+    return list_unsubscribe_headers(domain=template.domain, address=address)
 
 
 def _render(template: Template, values, prefix: str, errors: dict) -> tuple[Rendered, dict] | None:
@@ -262,21 +294,6 @@ def _render(template: Template, values, prefix: str, errors: dict) -> tuple[Rend
     return rendered, check_variables(version.variables, values)[0]
 
 
-def _require_unsubscribe(template: Template) -> None:
-    """Marketing mail needs List-Unsubscribe headers, which the unsubscribe work provides.
-
-    UNSUBSCRIBE (integrator): once ``campaigns.unsubscribe`` is merged, this is
-    the ONE place to wire it: compute
-    ``list_unsubscribe_headers(domain=template.domain, address=<recipient>, contact_list=None)``
-    per message, pass them to ``send_message(headers=...)`` (and into the batch's
-    compositions), and drop the refusal below.
-    """
-    if template.stream == Template.Stream.MARKETING:
-        raise TemplateSendInvalid(
-            {"templateId": [_("Marketing templates are sent by campaigns or with a contact list.")]}
-        )
-
-
 def _sender(user, from_address: str | None, errors: dict) -> Composition | None:
     """The batch's sender checked once (it is the same for every message): a composition to copy per message."""
     try:
@@ -286,10 +303,11 @@ def _sender(user, from_address: str | None, errors: dict) -> Composition | None:
         return None
 
 
-def _composition(sender: Composition, recipients: dict, rendered: Rendered) -> Composition:
+def _composition(sender: Composition, recipients: dict, rendered: Rendered, headers: dict) -> Composition:
     composition = dataclasses.replace(
         sender, to=recipients["to"], cc=recipients["cc"], bcc=recipients["bcc"], subject=rendered.subject,
         text=rendered.text, html=rendered.html, message_id=new_message_id(sender.from_address),
+        headers=list(headers.items()),
     )  # fmt: skip
     if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
         raise TemplateSendInvalid(
@@ -323,6 +341,8 @@ def _store_batch(*, user, template, locale, compositions, values, keys, fingerpr
                 for message, used in zip(messages, values, strict=True)
             ]
         )
+        # The workspace whose suppression entries bind these messages (send_message writes it for one).
+        insert_objects([SendScope(message=message, domain_id=template.domain_id) for message in messages])
         if keys:
             insert_objects(
                 [
@@ -369,7 +389,8 @@ def _mime(composition: Composition, *, now, boundary: str) -> bytes:
         + binascii.b2a_qp(body.encode(), istext=True).decode("ascii").replace("\n", "\r\n")
         for kind, body in (("plain", composition.text), ("html", composition.html))
     ]
-    return ("\r\n".join(headers) + "\r\n\r\n" + "\r\n".join(parts) + f"\r\n--{boundary}--\r\n").encode("ascii")
+    body = ("\r\n".join(headers) + "\r\n\r\n" + "\r\n".join(parts) + f"\r\n--{boundary}--\r\n").encode("ascii")
+    return extra_header_bytes(composition) + body
 
 
 def _header_text(value: str) -> str:

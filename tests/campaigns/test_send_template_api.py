@@ -7,7 +7,7 @@ import pytest
 
 from accounts.dkim import dns_records
 from accounts.services import ensure_dkim_key
-from campaigns.models import Template, TemplateSend
+from campaigns.models import TemplateSend
 from campaigns.services.sending import rerender, send_template
 from core.dns import get_resolver
 from delivery.models import Suppression
@@ -222,15 +222,6 @@ def test_a_batch_over_1000_recipients_is_refused(api, receipt):
     error = assert_error(api.post(BATCH_URL, {"templateId": "order_receipt", "personalizations": people}), 400)
 
     assert "personalizations" in error["details"]
-
-
-def test_marketing_templates_are_refused_until_they_carry_list_unsubscribe(api, alice):
-    make_template(stream=Template.Stream.MARKETING, key="newsletter")
-
-    response = api.post(URL, {"templateId": "newsletter", "to": ["bob@remote.example"], "variables": VALUES})
-
-    error = assert_error(response, 400, "invalid", field="templateId")
-    assert "campaigns" in error["details"]["templateId"][0]
 
 
 @pytest.mark.parametrize(
