@@ -150,3 +150,19 @@ def test_a_deactivated_demo_domain_is_reported_not_filled():
         seed("--password", "demo-password")
 
     assert not User.objects.exists()
+
+
+def test_the_demo_marketer_gets_templates_in_two_languages_and_a_list_of_opted_in_readers(seeded):
+    from campaigns.models import ContactList, Template
+    from campaigns.rendering import example_values, render_version
+
+    workspace = Domain.objects.get(name="demo.test")
+    variants = {(t.key, t.locale): t for t in Template.objects.filter(domain=workspace)}
+    assert set(variants) == {("order_receipt", ""), ("order_receipt", "zh-hans"), ("newsletter", "")}
+    chinese = variants["order_receipt", "zh-hans"].active_version
+    assert render_version(chinese, example_values(chinese.variables)).subject == "订单 A-1042 的收据"
+    newsletter = ContactList.objects.get(domain=workspace, name="Newsletter")
+    assert newsletter.memberships.filter(status="subscribed").count() == 3
+    assert "/marketing/" in seeded
+    again = seed("--password", "demo-password")
+    assert "/marketing/" not in again and Template.objects.filter(domain=workspace).count() == 3

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from campaigns.demo import seed_marketing
 from mailboxes.demo.people import DOMAIN, EVERYONE
 from mailboxes.demo.seed import SeedError, ensure_accounts, has_demo_mail, seed_mail
 from webmail.errors import UserError
@@ -28,9 +29,12 @@ class Command(BaseCommand):
             with transaction.atomic():
                 users = ensure_accounts(password=password)
                 written = None if has_demo_mail(users) else seed_mail(users)
+                marketing = [seed_marketing(users[p.key]) for p in EVERYONE if p.marketer]
         except (SeedError, UserError) as exc:
             raise CommandError(str(exc)) from exc
         self._report(password, written)
+        if any(marketing):
+            self.stdout.write(f"Marketing area: {settings.WEBMAIL_BASE_URL.rstrip('/')}/marketing/ (templates, a list)")
 
     def _report(self, password: str, written: int | None) -> None:
         self.stdout.write(f"Demo accounts on {DOMAIN}:")
