@@ -1,11 +1,9 @@
 """Marketer pages of contacts and lists, and their CSV exports."""
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,26 +14,14 @@ from campaigns.models import ListMembership
 from campaigns.selectors import contacts as selectors
 from campaigns.services import contacts as services
 from campaigns.views.common import marketer_required
-from mailboxes.views.common import safe_next
-from webmail.errors import NotFound, UserError
+from mailboxes.views.common import safe_next, user_errors
+from webmail.errors import NotFound
 
 PAGE_SIZE = 50
 
 
-def marketer_errors(view):
-    """A ``NotFound`` is a 404; another ``UserError`` a message on the page the form was on."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-        except UserError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(safe_next(request, reverse("campaigns:contacts")))
-
-    return wrapper
+# A NotFound is a 404; another UserError a message on the page the form was on.
+marketer_errors = user_errors(fallback="campaigns:contacts")
 
 
 def posted_id(request, name: str, *, optional: bool = False) -> int | None:

@@ -153,21 +153,7 @@ def send_draft(*, user, draft_id) -> Message:
 
 def enqueue_recipients(*, message: Message, composition: Composition, queue: str = Recipient.Queue.TRANSACTIONAL):
     """The outbox rows of a message, and its dispatch once the transaction commits."""
-    now = timezone.now()
-    lifetime = timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
-    recipients = Recipient.objects.bulk_create(
-        Recipient(
-            message=message,
-            address=address,
-            name=name[:300],
-            kind=kind,
-            domain=split_address(address)[1].lower(),
-            queue=queue,
-            next_attempt_at=now,
-            expires_at=now + lifetime,
-        )
-        for kind, name, address in composition.envelope_recipients()
-    )
+    recipients = Recipient.objects.bulk_create(_outbox_rows(message, composition, queue=queue, now=timezone.now()))
     DeliveryEvent.objects.bulk_create(
         new_delivery_event(recipient=recipient, event_type="queued", transport="submission") for recipient in recipients
     )
@@ -182,8 +168,18 @@ def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queu
     broker for one batch send).
     """
     now = timezone.now()
-    expires_at = now + timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
     recipients = [
+        row for message, composition in messages for row in _outbox_rows(message, composition, queue=queue, now=now)
+    ]
+    insert_objects(recipients)
+    insert_objects([new_delivery_event(recipient=r, event_type="queued", transport="submission") for r in recipients])
+    transaction.on_commit(lambda: dispatch_due(queue=queue))
+
+
+def _outbox_rows(message: Message, composition: Composition, *, queue: str, now) -> list[Recipient]:
+    """One unsaved ``Recipient`` per envelope address of the message, due now."""
+    expires_at = now + timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
+    return [
         Recipient(
             message=message,
             address=address,
@@ -194,12 +190,8 @@ def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queu
             next_attempt_at=now,
             expires_at=expires_at,
         )  # fmt: skip
-        for message, composition in messages
         for kind, name, address in composition.envelope_recipients()
     ]
-    insert_objects(recipients)
-    insert_objects([new_delivery_event(recipient=r, event_type="queued", transport="submission") for r in recipients])
-    transaction.on_commit(lambda: dispatch_due(queue=queue))
 
 
 def dispatch_due(*, queue: str) -> None:

@@ -43,24 +43,31 @@ def redirect_after_post(request, url: str) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-def user_errors(view):
-    """A ``NotFound`` is a 404; any other ``UserError`` a message on the page the user came from."""
+def user_errors(view=None, *, fallback: str = "mailboxes:inbox"):
+    """A ``NotFound`` is a 404; any other ``UserError`` a message on the page the user came from.
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-        except UserError as exc:
-            if request.htmx:
-                response = HttpResponse(exc.message, status=exc.status)
-                response["HX-Reswap"] = "none"
-                return trigger_client_event(response, "toast", exc.message)
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(safe_next(request, reverse("mailboxes:inbox")))
+    ``fallback`` names the page to go back to when the request does not say
+    where it came from (``@user_errors(fallback="campaigns:contacts")``).
+    """
 
-    return wrapper
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound as exc:
+                raise Http404(exc.message) from exc
+            except UserError as exc:
+                if request.htmx:
+                    response = HttpResponse(exc.message, status=exc.status)
+                    response["HX-Reswap"] = "none"
+                    return trigger_client_event(response, "toast", exc.message)
+                messages.error(request, exc.message)
+                return HttpResponseRedirect(safe_next(request, reverse(fallback)))
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def attachment_token(*, user, attachment_id: int, inline: bool = False) -> str:
