@@ -8,9 +8,11 @@ collected while someone stores the same bytes again is never lost.
 """
 
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -205,10 +207,37 @@ def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
             folder = folder.parent
             folders[folder] = None
     paths = [*(path for path, _ in files), *folders]
+    if len(paths) >= SYNCFS_FROM and _syncfs(root):
+        return
     if len(paths) == 1:
         _fsync(paths[0])
     else:  # at once: the journal commits them together, where one after the other waits for each commit
         list(_fsync_pool().map(_fsync, paths))
+
+
+# From this many files and folders to flush, one syncfs(2) of the store's file system costs less than
+# an fsync each: a batch send's thousand new files took 0.45 s of CPU with fsyncs, 0.14 s so.
+SYNCFS_FROM = 64
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _syncfs(root: Path) -> bool:
+    """Flush the whole file system holding ``root`` (files and folder entries); False where there is no syncfs.
+
+    As durable as an fsync of each path: syncfs(2) returns once everything
+    written on that file system is on disk, and since Linux 5.8 it reports a
+    write-back error (EIO) as fsync does, raised here as ``OSError``.
+    """
+    if _LIBC is None or not hasattr(_LIBC, "syncfs"):
+        return False
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if _LIBC.syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs of {root}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync(path: Path) -> None:
