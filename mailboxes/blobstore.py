@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.bulk import columns_of, recordset
 from mailboxes.models import Blob
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,18 @@ def store_blobs(datas: list[bytes]) -> list[Blob]:
 def _insert_blob_rows(blobs: list[Blob]) -> set[str]:
     """Insert the rows that do not exist yet, in one statement; the SHA-256s of those inserted."""
     quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        # The rows as one JSON parameter (core.bulk): psycopg quoting a parameter per value cost a
+        # batch send's thousand blobs 60 ms.
+        fields = [Blob._meta.get_field(name) for name in ("sha256", "size", "created_at")]
+        source, rows = recordset(fields, [columns_of(fields, blob) for blob in blobs])
+        sql = (
+            f"INSERT INTO {quote(Blob._meta.db_table)} (sha256, size, created_at) "  # noqa: S608
+            f"SELECT sha256, size, created_at FROM {source} ON CONFLICT (sha256) DO NOTHING RETURNING sha256"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [rows])
+            return {row[0] for row in cursor.fetchall()}
     values = ", ".join(["(%s, %s, %s)"] * len(blobs))
     # The table name is ours and every value a parameter.
     sql = (
