@@ -25,13 +25,11 @@ delivery task for the queue is dispatched after commit.
 
 import binascii
 import dataclasses
-import functools
 import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
@@ -311,13 +309,10 @@ def _store_batch(*, user, template, locale, compositions, values, keys, fingerpr
     # One boundary for the batch: "=_" never occurs in quoted-printable, and the parser compiles a
     # pattern per distinct boundary (a thousand of them cost more than the rest of parsing).
     boundary = f"=_{secrets.token_hex(16)}"
-    built = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
-    # The files and their flush before the transaction (on SQLite, its one write lock), in a thread:
-    # its system calls free the interpreter, which makes the parsed views meanwhile.
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        written = writer.submit(write_blob_files, [raw for raw, _ in built])
-        parsed = [(raw, parse()) for raw, parse in built]
-        written.result()
+    parsed = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
+    # The files and their flush before the transaction (on SQLite, its one write lock). Not in a thread
+    # beside the parsing: it waited for the interpreter after each system call, and took longer so.
+    write_blob_files([raw for raw, _ in parsed])
     with transaction.atomic():
         messages = store_messages(
             parsed, status=Message.Status.QUEUED, sender=user,
@@ -346,8 +341,8 @@ def _batch_keys(idempotency_key: str, count: int) -> list[str]:
     return [f"batch:{digest}:{index}" for index in range(count)]
 
 
-def _mime(composition: Composition, *, now, boundary: str) -> tuple[bytes, Callable[[], ParsedMessage]]:
-    """``mailboxes.compose.render`` for a batch's messages (text and HTML, no attachments), and its parsed view, lazily.
+def _mime(composition: Composition, *, now, boundary: str) -> tuple[bytes, ParsedMessage]:
+    """``mailboxes.compose.render`` for a batch's messages (text and HTML, no attachments), and its parsed view.
 
     The standard library's generator costs several milliseconds a message,
     most of the batch's time; the parts here are quoted-printable from C
@@ -387,16 +382,16 @@ def _mime(composition: Composition, *, now, boundary: str) -> tuple[bytes, Calla
         for content_type, payload in bodies
     ]
     raw = (head + "\r\n\r\n").encode("ascii") + b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode("ascii")
-    return raw, functools.partial(parse_built_message, raw, headers, bodies)
+    return raw, parse_built_message(raw, headers, bodies)
 
 
 # Anything but printable ASCII, tab and the folds (CRLF and a space) written above.
 _UNUSUAL_HEADER = re.compile(r"[^\t\x20-\x7e\r\n]|\r(?!\n )|(?<!\r)\n|\r\n(?! )")
 
 
-def _rendered_and_parsed(composition: Composition, now) -> tuple[bytes, Callable[[], ParsedMessage]]:
+def _rendered_and_parsed(composition: Composition, now) -> tuple[bytes, ParsedMessage]:
     raw = render(composition, date=now, include_bcc=False)
-    return raw, functools.partial(parse_message, raw)
+    return raw, parse_message(raw)
 
 
 def _header_text(value: str) -> str:
