@@ -173,7 +173,8 @@ def parse_built_message(raw: bytes, headers: list[tuple[str, str]], bodies: list
     """
     result = ParsedMessage()
     items = [(name, value.lstrip(" \t").rstrip("\r\n")) for name, value in headers]  # as compat32 reads them
-    result.fingerprint = _fingerprint(items, raw)
+    # Every line up to the first blank one is a header line (the values hold no other line breaks).
+    result.fingerprint = _fingerprint(items, raw, raw.index(b"\r\n\r\n") + 4)
     index: dict[str, str] = {}
     for name, value in items:
         index.setdefault(name.lower(), value)
@@ -221,8 +222,11 @@ def content_fingerprint(msg: Message, raw: bytes) -> str:
     return _fingerprint(msg.raw_items(), raw)
 
 
-def _fingerprint(raw_items, raw: bytes) -> str:
-    """``content_fingerprint`` of the headers ``raw_items`` (``(name, value)`` as written) and ``raw``'s body."""
+def _fingerprint(raw_items, raw: bytes, body_offset: int | None = None) -> str:
+    """``content_fingerprint`` of the headers ``raw_items`` (``(name, value)`` as written) and ``raw``'s body.
+
+    ``body_offset``, where the body starts, when the caller knows it (``_body_offset(raw)`` otherwise).
+    """
     digest = hashlib.sha256()
     headers = []
     for name, value in raw_items:
@@ -232,7 +236,7 @@ def _fingerprint(raw_items, raw: bytes) -> str:
     for name, value in sorted(headers):
         digest.update(f"{name}:{value}\n".encode("utf-8", "surrogatepass"))
     digest.update(b"\n")
-    body = raw[_body_offset(raw) :]
+    body = raw[_body_offset(raw) if body_offset is None else body_offset :]
     digest.update(body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b"\n"))
     return digest.hexdigest()
 
