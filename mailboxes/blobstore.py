@@ -209,9 +209,11 @@ def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
         return
     try:
         root = Path(storage.path(""))
-        files = [(Path(storage.path(key)), new_folder) for key, new_folder in saved]
     except NotImplementedError:
         return
+    if len(saved) >= SYNCFS_FROM and _syncfs(root):
+        return
+    files = [(Path(storage.path(key)), new_folder) for key, new_folder in saved]
     folders = {}
     for path, new_folder in files:
         folder = path.parent
@@ -220,16 +222,14 @@ def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
             folder = folder.parent
             folders[folder] = None
     paths = [*(path for path, _ in files), *folders]
-    if len(paths) >= SYNCFS_FROM and _syncfs(root):
-        return
     if len(paths) == 1:
         _fsync(paths[0])
     else:  # at once: the journal commits them together, where one after the other waits for each commit
         list(_fsync_pool().map(_fsync, paths))
 
 
-# From this many files and folders to flush, one syncfs(2) of the store's file system costs less than
-# an fsync each: a batch send's thousand new files took 0.45 s of CPU with fsyncs, 0.14 s so.
+# From this many files to flush, one syncfs(2) of the store's file system costs less than an fsync of
+# each file and folder: a batch send's thousand new files took 0.45 s of CPU with fsyncs, 0.14 s so.
 SYNCFS_FROM = 64
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
