@@ -17,10 +17,13 @@ row and an index update per message. The record of a send is the message
 itself, its recipients' delivery status and its ``TemplateSend``. So the id a
 send answers is the message's id, not a mailbox item's.
 
-The batch is stored with a bulk path: every message is composed, rendered and
-parsed first, then blobs, messages, recipients, events, idempotency keys and
-template sends are written with one insert each in one transaction, and ONE
-delivery task for the queue is dispatched after commit.
+The batch is stored with a bulk path: every message is rendered and built
+first, with its parsed view made from what was built (not by parsing the
+bytes back: ``parse_built_message``, held to ``parse_message`` by the tests),
+its blob files are written and flushed before the transaction, then blobs,
+messages, recipients, events, idempotency keys and template sends are written
+with one insert each (a list per table) in one transaction, and ONE delivery
+task for the queue is dispatched after commit.
 """
 
 import binascii
