@@ -8,9 +8,11 @@ collected while someone stores the same bytes again is never lost.
 """
 
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.bulk import columns_of, recordset
 from mailboxes.models import Blob
 
 logger = logging.getLogger(__name__)
@@ -99,6 +102,18 @@ def store_blobs(datas: list[bytes]) -> list[Blob]:
 def _insert_blob_rows(blobs: list[Blob]) -> set[str]:
     """Insert the rows that do not exist yet, in one statement; the SHA-256s of those inserted."""
     quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        # The rows as one JSON parameter (core.bulk): psycopg quoting a parameter per value cost a
+        # batch send's thousand blobs 60 ms.
+        fields = [Blob._meta.get_field(name) for name in ("sha256", "size", "created_at")]
+        source, rows = recordset(fields, [columns_of(fields, blob) for blob in blobs])
+        sql = (
+            f"INSERT INTO {quote(Blob._meta.db_table)} (sha256, size, created_at) "  # noqa: S608
+            f"SELECT sha256, size, created_at FROM {source} ON CONFLICT (sha256) DO NOTHING RETURNING sha256"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [rows])
+            return {row[0] for row in cursor.fetchall()}
     values = ", ".join(["(%s, %s, %s)"] * len(blobs))
     # The table name is ours and every value a parameter.
     sql = (
@@ -194,9 +209,11 @@ def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
         return
     try:
         root = Path(storage.path(""))
-        files = [(Path(storage.path(key)), new_folder) for key, new_folder in saved]
     except NotImplementedError:
         return
+    if len(saved) >= SYNCFS_FROM and _syncfs(root):
+        return
+    files = [(Path(storage.path(key)), new_folder) for key, new_folder in saved]
     folders = {}
     for path, new_folder in files:
         folder = path.parent
@@ -209,6 +226,31 @@ def _flush_to_disk(storage, saved: list[tuple[str, bool]]) -> None:
         _fsync(paths[0])
     else:  # at once: the journal commits them together, where one after the other waits for each commit
         list(_fsync_pool().map(_fsync, paths))
+
+
+# From this many files to flush, one syncfs(2) of the store's file system costs less than an fsync of
+# each file and folder: a batch send's thousand new files took 0.45 s of CPU with fsyncs, 0.14 s so.
+SYNCFS_FROM = 64
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _syncfs(root: Path) -> bool:
+    """Flush the whole file system holding ``root`` (files and folder entries); False where there is no syncfs.
+
+    As durable as an fsync of each path: syncfs(2) returns once everything
+    written on that file system is on disk, and since Linux 5.8 it reports a
+    write-back error (EIO) as fsync does, raised here as ``OSError``.
+    """
+    if _LIBC is None or not hasattr(_LIBC, "syncfs"):
+        return False
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if _LIBC.syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs of {root}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync(path: Path) -> None:

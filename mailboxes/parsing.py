@@ -18,6 +18,7 @@ import binascii
 import contextlib
 import hashlib
 import mimetypes
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,31 +149,65 @@ def parse_message(raw: bytes) -> ParsedMessage:
         parse_body = False
 
     result.fingerprint = content_fingerprint(msg, raw)
-    index = _first_raw_headers(msg)
-    result.message_id = _first_id(_header_text(msg, index, "message-id"))
-    result.in_reply_to = _first_id(_header_text(msg, index, "in-reply-to"))
-    references = _all_ids(_header_text(msg, index, "references"))
-    if len(references) > MAX_REFERENCES:  # keep the thread's root, as RFC 5537 asks when trimming
-        references = [references[0], *references[-(MAX_REFERENCES - 1) :]]
-    result.references = references
-    result.subject = _header_text(msg, index, "subject")
-    from_list = _address_list(msg, index, "from")
-    if from_list:
-        result.from_name, result.from_address = from_list[0]["name"], from_list[0]["address"]
-    result.to = _address_list(msg, index, "to")
-    result.cc = _address_list(msg, index, "cc")
-    result.bcc = _address_list(msg, index, "bcc")
-    result.date = _parse_date(_header_text(msg, index, "date"))
-    for name in KEPT_HEADERS:
-        value = _header_text(msg, index, name)
-        if value:
-            result.headers[name] = value[:2000]
+    _read_headers(result, _first_raw_headers(msg))
 
     if parse_body:
         _collect_parts(msg, raw, result)
         result.defects += _defects_of(msg)
     result.defects = list(dict.fromkeys(result.defects))[:MAX_DEFECTS]
     return result
+
+
+def parse_built_message(raw: bytes, headers: list[tuple[str, str]], bodies: list[tuple[str, bytes]]) -> ParsedMessage:
+    """``parse_message(raw)`` for a message this program has just built, without the feed parser.
+
+    For a batch send, where parsing each message back cost more than
+    building it. ``raw`` must be exactly: ``headers`` (``(name, value)``,
+    a value folded only with CRLF and a space, no other control character but
+    tab), a blank line, and a multipart body of ``bodies`` in order, each
+    ``(text/plain or text/html, its quoted-printable payload)`` declared
+    ``charset="utf-8"``, between boundary lines the payloads cannot contain.
+    The header fields, text, snippet and fingerprint then come from the same
+    functions as ``parse_message``'s, fed what the feed parser would have
+    given them; tests/mailboxes compare the two on varied messages.
+    """
+    result = ParsedMessage()
+    items = [(name, value.lstrip(" \t").rstrip("\r\n")) for name, value in headers]  # as compat32 reads them
+    # Every line up to the first blank one is a header line (the values hold no other line breaks).
+    result.fingerprint = _fingerprint(items, raw, raw.index(b"\r\n\r\n") + 4)
+    index: dict[str, str] = {}
+    for name, value in items:
+        index.setdefault(name.lower(), value)
+    _read_headers(result, index)
+    for content_type, payload in bodies:
+        text = _body_text(quopri.decodestring(payload), "utf-8")
+        if content_type == "text/plain":
+            result.text = f"{result.text}\n{text}" if result.text else text
+        else:
+            result.html += text
+    return result
+
+
+def _read_headers(result: ParsedMessage, index: dict[str, str]) -> None:
+    """The fields of ``result`` read from the headers (``_first_raw_headers``)."""
+    result.message_id = _first_id(_header_text(None, index, "message-id"))
+    result.in_reply_to = _first_id(_header_text(None, index, "in-reply-to"))
+    references = _all_ids(_header_text(None, index, "references"))
+    if len(references) > MAX_REFERENCES:  # keep the thread's root, as RFC 5537 asks when trimming
+        references = [references[0], *references[-(MAX_REFERENCES - 1) :]]
+    result.references = references
+    result.subject = _header_text(None, index, "subject")
+    from_list = _address_list(None, index, "from")
+    if from_list:
+        result.from_name, result.from_address = from_list[0]["name"], from_list[0]["address"]
+    result.to = _address_list(None, index, "to")
+    result.cc = _address_list(None, index, "cc")
+    result.bcc = _address_list(None, index, "bcc")
+    result.date = _parse_date(_header_text(None, index, "date"))
+    for name in KEPT_HEADERS:
+        value = _header_text(None, index, name)
+        if value:
+            result.headers[name] = value[:2000]
 
 
 def content_fingerprint(msg: Message, raw: bytes) -> str:
@@ -184,16 +219,24 @@ def content_fingerprint(msg: Message, raw: bytes) -> str:
     bytes with their line breaks made LF and the trailing ones dropped (some
     relays normalise line endings or add a final CRLF).
     """
+    return _fingerprint(msg.raw_items(), raw)
+
+
+def _fingerprint(raw_items, raw: bytes, body_offset: int | None = None) -> str:
+    """``content_fingerprint`` of the headers ``raw_items`` (``(name, value)`` as written) and ``raw``'s body.
+
+    ``body_offset``, where the body starts, when the caller knows it (``_body_offset(raw)`` otherwise).
+    """
     digest = hashlib.sha256()
     headers = []
-    for name, value in msg.raw_items():
+    for name, value in raw_items:
         name = name.strip().lower()
         if name not in TRACE_HEADERS and not name.startswith(TRACE_HEADER_PREFIXES):
             headers.append((name, " ".join(str(value).split())))
     for name, value in sorted(headers):
         digest.update(f"{name}:{value}\n".encode("utf-8", "surrogatepass"))
     digest.update(b"\n")
-    body = raw[_body_offset(raw) :]
+    body = raw[_body_offset(raw) if body_offset is None else body_offset :]
     digest.update(body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b"\n"))
     return digest.hexdigest()
 
@@ -445,8 +488,7 @@ def _collect_parts(msg: Message, raw: bytes, result: ParsedMessage) -> None:
         filename = _filename(part)
         is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename
         if is_body_text:
-            text = decode_bytes(_payload_bytes(part, result), _charset(part))
-            text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+            text = _body_text(_payload_bytes(part, result), _charset(part))
             if content_type == "text/plain":
                 result.text = f"{result.text}\n{text}" if result.text else text
             else:
@@ -454,6 +496,11 @@ def _collect_parts(msg: Message, raw: bytes, result: ParsedMessage) -> None:
             continue
         if _has_room(result):
             _add_attachment(part, result, content=_payload_bytes(part, result), content_type=content_type)
+
+
+def _body_text(data: bytes, charset: str | None) -> str:
+    text = decode_bytes(data, charset)
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
 def _has_room(result: ParsedMessage) -> bool:

@@ -150,6 +150,8 @@ _DECODERS = {"x-cp50221": _decode_cp50221}
 
 def clean_header_text(value: str) -> str:
     """Header text without raw 8-bit bytes (kept by the parser as surrogates) or control characters."""
+    if value.isascii() and value.isprintable():  # the common case, where every step below changes nothing
+        return value.strip()
     value = _NOT_ESCAPED_BYTE.sub("", value)  # only U+DC80-U+DCFF stand for bytes
     if any("\udc80" <= ch <= "\udcff" for ch in value):
         value = decode_bytes(value.encode("utf-8", "surrogateescape"), "utf-8")
@@ -279,7 +281,9 @@ def make_snippet(text: str, length: int = 200) -> str:
             continue
         if stripped == "--":  # signature separator
             break
-        piece = " ".join("".join(ch for ch in stripped if ch.isprintable() or ch.isspace()).split())
+        if not stripped.isprintable():  # a character at a time only when some are not
+            stripped = "".join(ch for ch in stripped if ch.isprintable() or ch.isspace())
+        piece = " ".join(stripped.split())
         if piece:
             pieces.append(piece)
             size += len(piece) + 1

@@ -17,16 +17,20 @@ row and an index update per message. The record of a send is the message
 itself, its recipients' delivery status and its ``TemplateSend``. So the id a
 send answers is the message's id, not a mailbox item's.
 
-The batch is stored with a bulk path: every message is composed, rendered and
-parsed first, then blobs, messages, recipients, events, idempotency keys and
-template sends are written with one insert each in one transaction, and ONE
-delivery task for the queue is dispatched after commit.
+The batch is stored with a bulk path: every message is rendered and built
+first, with its parsed view made from what was built (not by parsing the
+bytes back: ``parse_built_message``, held to ``parse_message`` by the tests),
+its blob files are written and flushed before the transaction, then blobs,
+messages, recipients, events, idempotency keys and template sends are written
+with one insert each (a list per table) in one transaction, and ONE delivery
+task for the queue is dispatched after commit.
 """
 
 import binascii
 import dataclasses
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from email.header import Header
@@ -47,9 +51,9 @@ from delivery.models import IdempotencyKey, SendScope
 from delivery.services.submission import IdempotencyKeyReused, enqueue_many_recipients, send_message
 from delivery.services.suppression import Sending, refusing_entries, scope_summary
 from mailboxes.blobstore import write_blob_files
-from mailboxes.compose import Composition, compose, extra_header_bytes, new_message_id, render
+from mailboxes.compose import Composition, compose, fold_header, new_message_id, render
 from mailboxes.models import Message, Recipient
-from mailboxes.parsing import parse_message
+from mailboxes.parsing import ParsedMessage, parse_built_message, parse_message
 from mailboxes.services.store import store_messages
 from webmail.errors import UserError
 
@@ -326,9 +330,10 @@ def _store_batch(*, user, template, locale, compositions, values, keys, fingerpr
     # One boundary for the batch: "=_" never occurs in quoted-printable, and the parser compiles a
     # pattern per distinct boundary (a thousand of them cost more than the rest of parsing).
     boundary = f"=_{secrets.token_hex(16)}"
-    raws = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
-    parsed = [(raw, parse_message(raw)) for raw in raws]
-    write_blob_files(raws)  # files and their fsyncs before the transaction (on SQLite, its one write lock)
+    parsed = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
+    # The files and their flush before the transaction (on SQLite, its one write lock). Not in a thread
+    # beside the parsing: it waited for the interpreter after each system call, and took longer so.
+    write_blob_files([raw for raw, _ in parsed])
     with transaction.atomic():
         messages = store_messages(
             parsed, status=Message.Status.QUEUED, sender=user,
@@ -359,38 +364,59 @@ def _batch_keys(idempotency_key: str, count: int) -> list[str]:
     return [f"batch:{digest}:{index}" for index in range(count)]
 
 
-def _mime(composition: Composition, *, now, boundary: str) -> bytes:
-    """``mailboxes.compose.render`` for a batch's messages (text and HTML, no attachments), a good deal faster.
+def _mime(composition: Composition, *, now, boundary: str) -> tuple[bytes, ParsedMessage]:
+    """``mailboxes.compose.render`` for a batch's messages (text and HTML, no attachments), and its parsed view.
 
     The standard library's generator costs several milliseconds a message,
     most of the batch's time; the parts here are quoted-printable from C
-    (``binascii``) and the few headers formatted directly. Anything unusual
-    (attachments, a non-ASCII address) goes through ``render``.
+    (``binascii``) and the few headers formatted directly. Parsing the bytes
+    back cost more than building them, so the parsed view comes from
+    ``parse_built_message``, which knows the structure. Anything unusual
+    (attachments, a non-ASCII address, a control character in a header)
+    goes through ``render`` and ``parse_message``.
     """
     addresses = [composition.from_address, *(a for _, a in composition.to + composition.cc)]
     if composition.attachments or not all(a.isascii() for a in addresses):
-        return render(composition, date=now, include_bcc=False)
+        return _rendered_and_parsed(composition, now)
     headers = [
-        f"From: {formataddr((composition.from_name, composition.from_address), charset='utf-8')}",
+        # The extra fields (List-Unsubscribe…) first and folded, as ``render`` writes them.
+        *((name, fold_header(name, value)[len(name) + 2 : -2]) for name, value in composition.headers),
+        ("From", formataddr((composition.from_name, composition.from_address), charset="utf-8")),
         *(
-            f"{name}: " + ",\r\n ".join(formataddr(pair, charset="utf-8") for pair in pairs)
+            (name, ",\r\n ".join(formataddr(pair, charset="utf-8") for pair in pairs))
             for name, pairs in (("To", composition.to), ("Cc", composition.cc))
             if pairs
         ),
-        f"Subject: {_header_text(composition.subject)}",
-        f"Date: {format_datetime(now)}",
-        f"Message-ID: <{composition.message_id}>",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        ("Subject", _header_text(composition.subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", f"<{composition.message_id}>"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]
-    parts = [
-        f'--{boundary}\r\nContent-Type: text/{kind}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        + binascii.b2a_qp(body.encode(), istext=True).decode("ascii").replace("\n", "\r\n")
+    if any(_UNUSUAL_HEADER.search(value) for _, value in headers):  # the feed parser would read it its own way
+        return _rendered_and_parsed(composition, now)
+    head = "\r\n".join(f"{name}: {value}" for name, value in headers)
+    bodies = [
+        (f"text/{kind}", binascii.b2a_qp(body.encode(), istext=True).replace(b"\n", b"\r\n"))
         for kind, body in (("plain", composition.text), ("html", composition.html))
     ]
-    body = ("\r\n".join(headers) + "\r\n\r\n" + "\r\n".join(parts) + f"\r\n--{boundary}--\r\n").encode("ascii")
-    return extra_header_bytes(composition) + body
+    parts = [
+        f'--{boundary}\r\nContent-Type: {content_type}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")
+        + payload
+        for content_type, payload in bodies
+    ]
+    raw = (head + "\r\n\r\n").encode("ascii") + b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode("ascii")
+    return raw, parse_built_message(raw, headers, bodies)
+
+
+# Anything but printable ASCII, tab and the folds (CRLF and a space) written above.
+_UNUSUAL_HEADER = re.compile(r"[^\t\x20-\x7e\r\n]|\r(?!\n )|(?<!\r)\n|\r\n(?! )")
+
+
+def _rendered_and_parsed(composition: Composition, now) -> tuple[bytes, ParsedMessage]:
+    raw = render(composition, date=now, include_bcc=False)
+    return raw, parse_message(raw)
 
 
 def _header_text(value: str) -> str:

@@ -5,6 +5,8 @@ characters and lone surrogates in text and jsonb columns.
 """
 
 import base64
+import ctypes
+import errno
 import hashlib
 import os
 import tracemalloc
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from mailboxes import blobstore
 from mailboxes.blobstore import (
     collect_orphan_blobs,
     delete_unreferenced_blobs,
@@ -455,3 +458,40 @@ def test_placing_the_same_message_twice_returns_the_first_item(alice):
     [again] = deliver(raw, alice)  # another Message row, same Message-ID and sender
 
     assert again.pk == first.pk
+
+
+def test_many_files_are_flushed_with_one_syncfs_of_the_store(monkeypatch):
+    """A batch's files: one syncfs(2) of the file system instead of an fsync per file and folder."""
+    synced, flushed = [], []
+    real_fsync, real_syncfs = os.fsync, blobstore._syncfs
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    monkeypatch.setattr(blobstore, "_syncfs", lambda root: flushed.append(root) or real_syncfs(root))
+    contents = [f"batch message {n}".encode() for n in range(blobstore.SYNCFS_FROM)]
+
+    write_blob_files(contents)
+
+    assert flushed == [Path(mailstore().path(""))]
+    assert synced == [] or not hasattr(blobstore._LIBC, "syncfs")  # fsyncs only where there is no syncfs
+    assert [read_blob(blob) for blob in store_blobs(contents)] == contents
+
+
+def test_a_few_files_are_still_fsynced_one_by_one(monkeypatch):
+    monkeypatch.setattr(blobstore, "_syncfs", lambda root: pytest.fail("syncfs for a few files"))
+
+    write_blob_files([b"one", b"two"])
+
+
+def test_a_failed_syncfs_fails_the_write(monkeypatch):
+    """A write-back error reported by syncfs is not swallowed: the caller must not store rows for the blobs."""
+    if getattr(blobstore._LIBC, "syncfs", None) is None:
+        pytest.skip("no syncfs(2) here")
+
+    class FailingLibc:
+        def syncfs(self, fd):
+            ctypes.set_errno(errno.EIO)
+            return -1
+
+    monkeypatch.setattr(blobstore, "_LIBC", FailingLibc())
+    with pytest.raises(OSError) as failure:
+        write_blob_files([f"doomed {n}".encode() for n in range(blobstore.SYNCFS_FROM)])
+    assert failure.value.errno == errno.EIO
