@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from django.db import connection
 from django.db.models import Field, JSONField, Model
+from django.db.models.fields import AutoFieldMixin
 
 
 def recordset(fields: list[Field], rows: list[dict], *, ordinality: bool = False) -> tuple[str, str]:
@@ -71,7 +72,8 @@ def insert_objects(objects: list[Model]) -> None:
 @functools.cache
 def _insert_sql(model: type[Model]) -> tuple[list[Field], str]:
     meta = model._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    # The database numbers an automatic key; a key of our own (a one-to-one as primary key) is a column like any.
+    fields = [field for field in meta.concrete_fields if not (field.primary_key and isinstance(field, AutoFieldMixin))]
     source = _recordset_sql(tuple(fields), True)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
