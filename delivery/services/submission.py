@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.addresses import split_address
 from accounts.models import Domain
-from core.bulk import insert_objects
+from core.bulk import insert_rows
 from delivery.models import DeliveryEvent, IdempotencyKey, SendScope
 from delivery.services.events import new_delivery_event
 from mailboxes.compose import Composition, compose, render, require_recipients
@@ -163,16 +163,41 @@ def enqueue_recipients(*, message: Message, composition: Composition, queue: str
 def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queue: str) -> None:
     """``enqueue_recipients`` for many stored messages at once: one insert of recipients, one of events.
 
-    Once the transaction commits, ONE ``deliver_due`` task for the queue
-    delivers them all (a task per message would put a thousand tasks on the
-    broker for one batch send).
+    The rows are the ones ``_outbox_rows`` and ``new_delivery_event`` make, as
+    plain dicts (a model instance per row cost more than the inserts). Once
+    the transaction commits, ONE ``deliver_due`` task for the queue delivers
+    them all (a task per message would put a thousand tasks on the broker for
+    one batch send).
     """
     now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
     recipients = [
-        row for message, composition in messages for row in _outbox_rows(message, composition, queue=queue, now=now)
+        {
+            "message_id": message.pk,
+            "address": address,
+            "name": name[:300],
+            "kind": kind,
+            "domain": split_address(address)[1].lower(),
+            "queue": queue,
+            "next_attempt_at": now,
+            "expires_at": expires_at,
+        }
+        for message, composition in messages
+        for kind, name, address in composition.envelope_recipients()
     ]
-    insert_objects(recipients)
-    insert_objects([new_delivery_event(recipient=r, event_type="queued", transport="submission") for r in recipients])
+    ids = insert_rows(Recipient, recipients)
+    insert_rows(
+        DeliveryEvent,
+        [
+            {
+                "message_id": row["message_id"],
+                "recipient_id": pk,
+                "event_type": "queued",
+                "transport": "submission",
+            }
+            for row, pk in zip(recipients, ids, strict=True)
+        ],
+    )
     transaction.on_commit(lambda: dispatch_due(queue=queue))
 
 
