@@ -153,7 +153,8 @@ def send_draft(*, user, draft_id) -> Message:
 
 def enqueue_recipients(*, message: Message, composition: Composition, queue: str = Recipient.Queue.TRANSACTIONAL):
     """The outbox rows of a message, and its dispatch once the transaction commits."""
-    recipients = Recipient.objects.bulk_create(_outbox_rows(message, composition, queue=queue, now=timezone.now()))
+    rows = _outbox_rows(message, composition, queue=queue, now=timezone.now())
+    recipients = Recipient.objects.bulk_create(Recipient(**row) for row in rows)
     DeliveryEvent.objects.bulk_create(
         new_delivery_event(recipient=recipient, event_type="queued", transport="submission") for recipient in recipients
     )
@@ -163,27 +164,15 @@ def enqueue_recipients(*, message: Message, composition: Composition, queue: str
 def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queue: str) -> None:
     """``enqueue_recipients`` for many stored messages at once: one insert of recipients, one of events.
 
-    The rows are the ones ``_outbox_rows`` and ``new_delivery_event`` make, as
-    plain dicts (a model instance per row cost more than the inserts). Once
+    The rows are plain dicts (a model instance per row cost more than the
+    inserts): ``_outbox_rows``' and a queued event's columns. Once
     the transaction commits, ONE ``deliver_due`` task for the queue delivers
     them all (a task per message would put a thousand tasks on the broker for
     one batch send).
     """
     now = timezone.now()
-    expires_at = now + timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
     recipients = [
-        {
-            "message_id": message.pk,
-            "address": address,
-            "name": name[:300],
-            "kind": kind,
-            "domain": split_address(address)[1].lower(),
-            "queue": queue,
-            "next_attempt_at": now,
-            "expires_at": expires_at,
-        }
-        for message, composition in messages
-        for kind, name, address in composition.envelope_recipients()
+        row for message, composition in messages for row in _outbox_rows(message, composition, queue=queue, now=now)
     ]
     ids = insert_rows(Recipient, recipients)
     insert_rows(
@@ -201,20 +190,20 @@ def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queu
     transaction.on_commit(lambda: dispatch_due(queue=queue))
 
 
-def _outbox_rows(message: Message, composition: Composition, *, queue: str, now) -> list[Recipient]:
-    """One unsaved ``Recipient`` per envelope address of the message, due now."""
+def _outbox_rows(message: Message, composition: Composition, *, queue: str, now) -> list[dict]:
+    """The columns of one ``Recipient`` per envelope address of the message, due now."""
     expires_at = now + timedelta(seconds=settings.OUTBOUND_MAX_QUEUE_LIFETIME)
     return [
-        Recipient(
-            message=message,
-            address=address,
-            name=name[:300],
-            kind=kind,
-            domain=split_address(address)[1].lower(),
-            queue=queue,
-            next_attempt_at=now,
-            expires_at=expires_at,
-        )  # fmt: skip
+        {
+            "message_id": message.pk,
+            "address": address,
+            "name": name[:300],
+            "kind": kind,
+            "domain": split_address(address)[1].lower(),
+            "queue": queue,
+            "next_attempt_at": now,
+            "expires_at": expires_at,
+        }  # fmt: skip
         for kind, name, address in composition.envelope_recipients()
     ]
 
