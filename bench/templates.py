@@ -36,7 +36,6 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import throwaway  # noqa: E402
+from bench.throwaway import ThrowawayDatabase  # noqa: E402
 
 CSS = """
 body { font-family: Arial, sans-serif; color: #222; margin: 0; }
@@ -102,36 +104,23 @@ def parse_args():
         "--clients", type=int, default=1, help="processes sending batches at once (a server's workers), each its own"
     )
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server for --db postgres; a database bench_templates_* is created there and dropped",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args()
 
 
-def setup_django(args, tmp: Path) -> str | None:
-    os.environ["VAR_DIR"] = str(tmp)
-    os.environ["DEBUG"] = "false"
-    os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"  # dispatches land in the temp folder's file broker
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ["API_THROTTLE_USER"] = os.environ["API_THROTTLE_TOKEN"] = "100000/min"  # noqa: S105 - a rate
-    pg_name = None
-    if args.db == "postgres":
-        pg_name = f"bench_templates_{secrets.token_hex(4)}"
-        base = args.postgres_url.rsplit("/", 1)[0]
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", pg_name], check=True)  # noqa: S603, S607
-        os.environ["DATABASE_URL"] = f"{base}/{pg_name}"
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return pg_name
+def setup_django(args, tmp: Path) -> ThrowawayDatabase:
+    database = ThrowawayDatabase(args, tmp, prefix="bench_templates")
+    throwaway.setup_django(
+        database.url, tmp, ALLOWED_HOSTS="testserver",
+        CELERY_TASK_ALWAYS_EAGER="false",  # dispatches land in the temp folder's file broker
+        API_THROTTLE_USER="100000/min", API_THROTTLE_TOKEN="100000/min",  # noqa: S106 - a rate
+    )  # fmt: skip
+    return database
 
 
 def make_world():
@@ -247,9 +236,9 @@ def _client(token: str, number: int, batches: int, size: int, start, results) ->
 def main() -> None:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_templates_"))
-    pg_name = None
+    database = None
     try:
-        pg_name = setup_django(args, tmp)
+        database = setup_django(args, tmp)
         from django.db import connection
 
         print(f"database: {connection.vendor}; CPUs: {os.cpu_count()}; load average: {os.getloadavg()}")
@@ -259,11 +248,11 @@ def main() -> None:
         bench_batch_api(token, args.batches, args.batch_size, args.clients)
         print(f"load average after: {os.getloadavg()}")
     finally:
-        if pg_name:
+        if database:
             from django.db import connections
 
             connections.close_all()
-            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", pg_name], check=False)  # noqa: S603, S607
+            database.drop()
         if args.keep:
             print(f"kept {tmp}")
         else:

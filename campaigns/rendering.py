@@ -94,6 +94,8 @@ class Rendered:
     subject: str
     html: str  # CSS inlined (css-inline), autoescaped
     text: str  # the version's text part rendered, or generated from the HTML (inscriptis) when empty
+    # The values the render used: the ones given, checked, with the declared defaults filled in.
+    values: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -709,7 +711,9 @@ def _render_compiled(compiled: _Compiled, values: dict, clock: Callable[[], floa
     html = _INLINER.inline(html)
     if text is None:
         text = get_text(html, _TEXT_CONFIG).strip()
-    return Rendered(subject=_HEADER_BREAKS.sub(" ", subject).strip(), html=_mime_body(html), text=_mime_body(text))
+    return Rendered(
+        subject=_HEADER_BREAKS.sub(" ", subject).strip(), html=_mime_body(html), text=_mime_body(text), values=checked
+    )
 
 
 def _mime_body(body: str) -> str:

@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 
 from accounts.addresses import parse_address_list
 from campaigns.models import Template, TemplateSend
-from campaigns.rendering import Rendered, RenderError, check_variables, render_version
+from campaigns.rendering import Rendered, RenderError, render_version
 from campaigns.unsubscribe import list_unsubscribe_headers
 from campaigns.workspace import workspace_of
 from core.bulk import insert_rows
@@ -117,10 +117,10 @@ def send_template(
     if errors:
         raise TemplateSendInvalid(errors)
     message_stream, queue = _STREAMS[template.stream]
-    version, values = template.active_version, rendered[1]
+    version, values = template.active_version, rendered.values
     return send_message(
-        user=user, from_address=from_address, to=to, cc=cc, bcc=bcc, subject=rendered[0].subject,
-        text=rendered[0].text, html=rendered[0].html, upload_ids=attachments, idempotency_key=idempotency_key,
+        user=user, from_address=from_address, to=to, cc=cc, bcc=bcc, subject=rendered.subject,
+        text=rendered.text, html=rendered.html, upload_ids=attachments, idempotency_key=idempotency_key,
         fingerprint=fingerprint, queue=queue, stream=message_stream, sent_copy=False,
         headers=_unsubscribe_headers(template, addresses),
         on_stored=lambda message: TemplateSend.objects.create(
@@ -203,13 +203,14 @@ def send_template_batch(
     if errors:
         raise TemplateSendInvalid(errors)
     compositions = [
-        _composition(sender, recipients[index], rendered[index][0], _unsubscribe_headers(template, recipients[index]))
+        _composition(sender, recipients[index], rendered[index], _unsubscribe_headers(template, recipients[index]))
         for index in range(len(personalizations))
     ]
     try:
         return _store_batch(
             user=user, template=template, locale=locale, compositions=compositions,
-            values=[rendered[index][1] for index in range(len(personalizations))], keys=keys, fingerprint=fingerprint,
+            values=[rendered[index].values for index in range(len(personalizations))], keys=keys,
+            fingerprint=fingerprint,
         )  # fmt: skip
     except IntegrityError:
         if not keys:
@@ -310,8 +311,8 @@ def _unsubscribe_headers(template: Template, recipients: dict[str, list]) -> dic
     return list_unsubscribe_headers(domain=template.domain, address=address)
 
 
-def _render(template: Template, values, prefix: str, errors: dict) -> tuple[Rendered, dict] | None:
-    """The rendered message and the values it used (defaults applied), or None with the problems in ``errors``."""
+def _render(template: Template, values, prefix: str, errors: dict) -> Rendered | None:
+    """The rendered message (with the values it used, defaults applied), or None with the problems in ``errors``."""
     version = template.active_version
     try:
         rendered = render_version(version, values)
@@ -322,7 +323,7 @@ def _render(template: Template, values, prefix: str, errors: dict) -> tuple[Rend
             )
             errors.setdefault(field, []).append(str(problem))
         return None
-    return rendered, check_variables(version.variables, values)[0]
+    return rendered
 
 
 def _sender(user, from_address: str | None, errors: dict) -> Composition | None:

@@ -3,13 +3,9 @@
 Screenshots go to ``artifacts/screenshots/`` as the webmail's browser tests' do.
 """
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from campaigns.unsubscribe import make_token
 from delivery.models import Suppression
@@ -22,36 +18,13 @@ from tests.campaigns.unsubscribe_world import (  # noqa: F401 - fixtures
     reader_fixture,
     shop_fixture,
 )
+from tests.webmail import test_browser as webmail_browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-PASSWORD = "correct horse battery staple"
 PHONE = {"width": 390, "height": 844}
-SHOTS = Path(os.environ.get("SCREENSHOT_DIR", django_settings.BASE_DIR / "artifacts" / "screenshots"))
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(), reason="no Chromium"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # As in tests/webmail/test_browser.py: Playwright's sync API runs an event loop in this thread.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with playwright_sync.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+browser = webmail_browser.browser
+pytestmark = [*webmail_browser.pytestmark, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
@@ -69,8 +42,7 @@ def phone(browser, live_server):
 
 
 def fits_the_screen(page, name: str) -> bool:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    webmail_browser.shot(page, name)
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
@@ -95,7 +67,7 @@ def test_a_marketer_searches_the_suppression_list_on_a_phone(phone, marketer, sh
     suppress_address(address="left@remote.example", reason="unsubscribe", scope="stream", domain=shop, stream="bulk")
     phone.goto(phone.base + "/signin/")
     phone.fill("#id_username", marketer.primary_address)
-    phone.fill("#id_password", PASSWORD)
+    phone.fill("#id_password", webmail_browser.PASSWORD)
     phone.click("button[type=submit]")
     phone.wait_for_url(re.compile(r"/mail/$"))
 
