@@ -152,6 +152,9 @@ class SendScope(models.Model):
         help_text="The sender's hosted domain, the workspace the message was sent for.",
     )  # fmt: skip
     contact_list_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="campaigns.ContactList id.")
+    campaign_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="campaigns.Campaign id: each recipient's bytes are rendered for them."
+    )
 
     def __str__(self):
         return f"message {self.message_id}: domain {self.domain_id}, list {self.contact_list_id}"

@@ -29,6 +29,12 @@ class Contact(models.Model):
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_ip = models.GenericIPAddressField(null=True, blank=True)
     consent_user_agent = models.CharField(max_length=500, blank=True)
+    tracking_consent = models.BooleanField(
+        default=False, help_text="Agreed to open and click tracking (else tracked campaigns reach them untracked)."
+    )
+    # Engagement, kept by the tracking endpoints for segments ("opened in the last 30 days").
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+    last_clicked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -39,9 +39,10 @@ from accounts.selectors import resolve_hosted_address
 from core.bulk import insert_objects, recordset
 from core.heartbeat import Heartbeat, extend_held_leases
 from core.lookups import any_of
-from delivery import dkim, verp
-from delivery.models import Suppression
+from delivery import dkim, personalization, verp
+from delivery.models import DeliveryEvent, Suppression
 from delivery.services.events import (
+    events_recorded,
     new_delivery_event,
     record_delivery_event,
     refresh_message_statuses,
@@ -63,6 +64,7 @@ from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
+from mailboxes.services.store import store_message
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +153,20 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             sendings[recipient.pk] = _sending(recipient)
         # One query for the claim; a person's own mail is tried whatever the list says.
         suppressed = refusing_entries(sendings.values(), now=now)
+        held = _held_campaigns(messages.values())
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
-        throttled = []
+        throttled, parked = [], []
         for recipient in candidates:
             entry = suppressed.get(sendings[recipient.pk])
-            if entry is not None:
+            hold = held.get(personalization.campaign_of(recipient.message))
+            if hold == personalization.CANCELLED:
+                _reject_cancelled(recipient)
+                rejected[recipient.message_id].append(recipient)
+                report.suppressed += 1
+            elif hold == personalization.PAUSED:
+                parked.append(recipient.pk)
+            elif entry is not None:
                 _reject_suppressed(recipient, entry)
                 rejected[recipient.message_id].append(recipient)
                 report.suppressed += 1
@@ -169,6 +179,8 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             Recipient.objects.filter(any_of("pk", throttled)).update(
                 next_attempt_at=now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS), updated_at=now
             )
+        if parked:  # due at no time, until the campaign resumes (campaigns.services.lifecycle)
+            Recipient.objects.filter(any_of("pk", parked)).update(next_attempt_at=None, updated_at=now)
         lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
         # One UPDATE for the whole claim (bulk_update would build a CASE per row and field).
         Recipient.objects.filter(any_of("pk", [r.pk for r in claim.recipients])).update(
@@ -190,8 +202,27 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
     count_attempts(domains=room.taken_by_domain, senders=room.taken_by_sender, now=now)
     refresh_message_statuses(rejected)
     for message_id, recipients in rejected.items():  # a refused send is a failure its sender hears of
-        notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
+        _notify_sender(messages[message_id], recipients)
     return claim
+
+
+def _held_campaigns(messages) -> dict[int, str]:
+    """The campaigns of these messages that must not send now (paused or cancelled): one query, if any."""
+    campaign_ids = {personalization.campaign_of(m) for m in messages} - {None}
+    return personalization.renderer().held(campaign_ids) if campaign_ids else {}
+
+
+def _reject_cancelled(recipient: Recipient) -> None:
+    record_delivery_event(
+        recipient=recipient, event_type="rejected", reject_reason="other", transport="campaign",
+        description="Not sent: the campaign was cancelled.", metadata={"cancelled": True},
+    )  # fmt: skip
+
+
+def _notify_sender(message: Message, recipients: list[Recipient]) -> None:
+    """A person or service hears of its failed mail; a campaign's marketer reads them on its results page."""
+    if personalization.campaign_of(message) is None:
+        notify_sender_of_failures(message_id=message.pk, recipient_ids=[r.pk for r in recipients])
 
 
 def _sending(recipient: Recipient) -> Sending:
@@ -362,8 +393,8 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
     if lease_lost:
         logger.warning("claim %s lost its lease (the worker was too slow); it sends nothing more", claim.token)
     _give_back(claim, not_started, report)
-    for message_id, recipients in failures.items():
-        notify_sender_of_failures(message_id=message_id, recipient_ids=[r.pk for r in recipients])
+    for recipients in failures.values():
+        _notify_sender(recipients[0].message, recipients)
     refresh_message_statuses(r.message_id for r in claim.recipients)
 
 
@@ -451,7 +482,11 @@ def _deliver_locally(recipient: Recipient) -> list[Result]:
     user = resolve_hosted_address(recipient.address)
     if user is None:
         return [Result(recipient.pk, Outcome.BOUNCED, 550, "5.1.1", "550 5.1.1 No such user here", remote_host="local")]
-    place_message(user=user, message=recipient.message, received_at=recipient.message.created_at)
+    message = recipient.message
+    if personalization.campaign_of(message) is not None:  # the person's own copy, as it would arrive by SMTP
+        raw = personalization.renderer().render([recipient])[recipient.pk]
+        message, _ = store_message(raw=raw, status=Message.Status.RECEIVED, stream=message.stream)
+    place_message(user=user, message=message, received_at=recipient.message.created_at)
     Recipient.objects.filter(pk=recipient.pk).update(user=user)
     return [Result(recipient.pk, Outcome.SENT, 250, "2.0.0", "250 2.0.0 Delivered to the mailbox", remote_host="local")]
 
@@ -459,21 +494,28 @@ def _deliver_locally(recipient: Recipient) -> list[Result]:
 def _deliver_remote(
     domain: str, group: list[Recipient], signed: dict[int, bytes], sender_domains: dict[str, Domain | None], on_result
 ) -> list[Result]:
-    """One SMTP transaction per recipient (each has its own VERP return path), signed once per message."""
+    """One SMTP transaction per recipient (each has its own VERP return path), signed once per message,
+    or once per recipient for a campaign's (each rendered for its recipient, for the whole group at once)."""
+    personal = [r for r in group if personalization.campaign_of(r.message) is not None]
+    rendered = personalization.renderer().render(personal) if personal else {}
     envelopes = []
     for recipient in group:
         message = recipient.message
         from_domain = split_address(message.from_address)[1].lower()
-        if message.pk not in signed:
-            if from_domain not in sender_domains:
-                sender_domains[from_domain] = Domain.objects.filter(name=from_domain).first()
-            signed[message.pk] = dkim.sign(read_blob(message.blob), domain=sender_domains[from_domain])
+        if from_domain not in sender_domains:
+            sender_domains[from_domain] = Domain.objects.filter(name=from_domain).first()
+        if recipient.pk in rendered:
+            raw = dkim.sign(rendered.pop(recipient.pk), domain=sender_domains[from_domain])
+        else:
+            if message.pk not in signed:
+                signed[message.pk] = dkim.sign(read_blob(message.blob), domain=sender_domains[from_domain])
+            raw = signed[message.pk]
         envelopes.append(
             Envelope(
                 recipient_id=recipient.pk,
                 mail_from=verp.return_path(recipient_id=recipient.pk, domain=from_domain or settings.MAIL_HOSTNAME),
                 rcpt_to=recipient.address,
-                raw=signed[message.pk],
+                raw=raw,
             )
         )
     return get_transport().deliver(domain=domain, envelopes=envelopes, on_result=on_result)
@@ -541,6 +583,7 @@ def record_results(
                     hard_bounces.append((recipient, result, event))
         _update_recipients(updates, now)
         insert_objects(events)
+        events_recorded.send(sender=DeliveryEvent, events=events)
         for recipient, result, event in hard_bounces:
             suppress_after_bounce(
                 address=recipient.address, domain=recipient.domain, enhanced_status=result.enhanced_status,

@@ -3,10 +3,16 @@
 from collections import defaultdict
 
 from django.db import transaction
+from django.dispatch import Signal
 
 from core.lookups import any_of
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
+
+# Sent inside the transaction that stored delivery events (``events``: saved DeliveryEvents), by
+# ``record_delivery_event`` and the engine's ``record_results``: counters kept from it (a
+# campaign's results) commit or roll back with the events they count.
+events_recorded = Signal()
 
 _STATUS_FOR_EVENT = {
     "queued": Recipient.Status.QUEUED,
@@ -53,6 +59,7 @@ def record_delivery_event(
             for name, value in fields.items():
                 setattr(recipient, name, value)
             recipient.save(update_fields=[*fields, "updated_at"])
+        events_recorded.send(sender=DeliveryEvent, events=[event])
     return event
 
 
