@@ -366,6 +366,9 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
         record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     signed: dict[int, bytes] = {}
     sender_domains: dict[str, Domain | None] = {}
+    # A campaign's recipients are rendered for the whole claim at once (one read of what renders them).
+    personal = [r for group in remote.values() for r in group if personalization.campaign_of(r.message) is not None]
+    rendered = personalization.renderer().render(personal) if personal else {}
     not_started = []
     # The heartbeat keeps the lease however long the claim takes; this bound keeps
     # a claim behind slow domains from holding the rest of its recipients for long.
@@ -379,7 +382,9 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
         try:
             outcomes = _guarded(
                 claim, group, report,
-                lambda group, domain=domain: _deliver_remote(domain, group, signed, sender_domains, on_result=record),
+                lambda group, domain=domain: _deliver_remote(
+                    domain, group, signed, sender_domains, rendered, on_result=record
+                ),
                 before_dead_letter=record.flush,
             )  # fmt: skip
             record.add(outcomes)  # what the transport returned without reporting it
@@ -492,12 +497,15 @@ def _deliver_locally(recipient: Recipient) -> list[Result]:
 
 
 def _deliver_remote(
-    domain: str, group: list[Recipient], signed: dict[int, bytes], sender_domains: dict[str, Domain | None], on_result
+    domain: str,
+    group: list[Recipient],
+    signed: dict[int, bytes],
+    sender_domains: dict[str, Domain | None],
+    rendered: dict[int, bytes],
+    on_result,
 ) -> list[Result]:
     """One SMTP transaction per recipient (each has its own VERP return path), signed once per message,
-    or once per recipient for a campaign's (each rendered for its recipient, for the whole group at once)."""
-    personal = [r for r in group if personalization.campaign_of(r.message) is not None]
-    rendered = personalization.renderer().render(personal) if personal else {}
+    or once per recipient for a campaign's (``rendered``: each recipient's own bytes, by recipient id)."""
     envelopes = []
     for recipient in group:
         message = recipient.message
