@@ -116,10 +116,11 @@ def _freeze(campaign: Campaign, now) -> tuple[int, int]:
 
 
 def _campaign_message(campaign: Campaign, version, now) -> Message:
-    """The campaign's one message; its bytes are the first person's (or an example person's) rendering."""
+    """The campaign's one message; its bytes are the first person's rendering (or the sender's, for nobody)."""
     sample = campaign.audience.order_by("pk").first() or CampaignRecipient(
         campaign=campaign, address=campaign.from_address, domain=split_address(campaign.from_address)[1]
     )
+    sample.tracked = False  # whoever opens the sample is not the person
     raw = person_message(campaign, version, sample, now=now)
     message, _ = store_message(
         raw=raw, status=Message.Status.QUEUED, sender=campaign.created_by, created_at=now, stream=Message.Stream.BULK
