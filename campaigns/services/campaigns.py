@@ -4,8 +4,9 @@ Every transition locks the campaign's row and checks its status inside one
 transaction, so two marketers (or a marketer and the pacer) clicking at once
 get one transition and one clear error. What a transition does to the mail
 already in the outbox is ``campaigns.services.fanout``'s: a pause stops the
-pacer and the engine parks what it claims; a resume un-parks; a cancel rejects
-what waits in the outbox at once (the engine rejects anything it claims later).
+pacer and parks what waits in the outbox (the engine parks anything it claims
+later); a resume un-parks; a cancel rejects what waits in the outbox at once
+(the engine rejects anything it claims later).
 
 ``send_at`` and ``finish_by`` are aware UTC instants; ``time_zone`` is the
 marketer's, and ``local_to_utc`` turns what they typed into an instant.
@@ -324,13 +325,15 @@ def unschedule(*, campaign: Campaign, user) -> Campaign:
 
 
 def pause(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Campaign:
-    """sending → paused: the pacer releases nobody more, and the engine parks what it claims from now on."""
+    """sending → paused: the pacer releases nobody more, and what waits in the outbox is parked."""
     now = now or timezone.now()
     with transaction.atomic():
         campaign = _locked(campaign, user)
         _require(campaign, {Campaign.Status.SENDING}, _("Only a sending campaign can be paused."))
         campaign.paused_at = now
-        return _move(campaign, Campaign.Status.PAUSED, now, "paused_at")
+        campaign = _move(campaign, Campaign.Status.PAUSED, now, "paused_at")
+        fanout.park(campaign=campaign, now=now)
+    return campaign
 
 
 def resume(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Campaign:

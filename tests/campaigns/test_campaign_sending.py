@@ -130,7 +130,7 @@ def test_pause_sends_nothing_more_and_resume_sends_everyone_exactly_once(
     assert release_due() == 2  # the first two went out: the window has room again
 
     pause(campaign=campaign, user=marketer)
-    deliver_bulk()  # the engine parks the two released ones
+    deliver_bulk()  # the two released ones were parked: nothing is sent
     assert release_due() == 0
 
     assert len(received_by(smtp_server)) == 2
