@@ -17,7 +17,15 @@ class PerRecipient(Protocol):
         """The campaigns among ``campaign_ids`` that must not send now: id → ``"paused"`` or ``"cancelled"``."""
 
     def render(self, recipients: list[Recipient]) -> dict[int, bytes]:
-        """Each recipient's message (unsigned bytes), by recipient id; every recipient given must be in it."""
+        """Each recipient's message (unsigned bytes), by recipient id.
+
+        A recipient left out is one whose message cannot be made (the app logs
+        why): the engine holds it for an admin (a "failed" event) and sends the rest.
+        """
+
+
+class NotRendered(Exception):
+    """The app that makes a recipient's message could not make it."""
 
 
 PAUSED, CANCELLED = "paused", "cancelled"

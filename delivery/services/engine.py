@@ -369,6 +369,11 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
     # A campaign's recipients are rendered for the whole claim at once (one read of what renders them).
     personal = [r for group in remote.values() for r in group if personalization.campaign_of(r.message) is not None]
     rendered = personalization.renderer().render(personal) if personal else {}
+    for recipient in personal:  # its message could not be made: held for an admin, the others go on
+        if recipient.pk not in rendered:
+            _dead_letter(claim, recipient, personalization.NotRendered("its message could not be rendered"))
+            remote[recipient.domain].remove(recipient)
+    remote = {domain: group for domain, group in remote.items() if group}
     not_started = []
     # The heartbeat keeps the lease however long the claim takes; this bound keeps
     # a claim behind slow domains from holding the rest of its recipients for long.

@@ -17,6 +17,7 @@ from campaigns.personalize import person_message
 from campaigns.services import fanout
 from campaigns.services.campaigns import cancel, pause, resume, schedule
 from campaigns.services.fanout import finish_done, release_due, start_due_campaigns
+from campaigns.services.templates import create_template
 from campaigns.services.unsubscribe import subscription_of, unsubscribe
 from campaigns.unsubscribe import make_token, read_token
 from delivery.models import DeliveryEvent, Suppression
@@ -239,3 +240,29 @@ def test_leaving_the_one_list_of_its_segment_during_the_send_stops_it(
 
     assert received_by(smtp_server) == ["stay@remote.example"]
     assert campaign.message.send_scope.contact_list_id == newsletter.pk
+
+
+def test_a_person_whose_message_fails_to_render_is_held_and_the_others_are_sent(
+    marketer, shop, everyone, newsletter, remote_domain, smtp_server
+):
+    template = create_template(
+        user=marketer, key="city", stream="marketing", subject="Hello", html="<p>See you in {{ customer.city }}</p>",
+        variables=[{"name": "customer", "type": "object", "required": True, "example": {"city": "Paris"}}],
+    )  # fmt: skip
+    add_contacts(shop, newsletter, ["paris@remote.example", "nowhere@remote.example"])
+    Contact.objects.update(attributes={"customer": {"city": "Paris"}})
+    campaign = new_campaign(marketer, template, everyone)
+    schedule(campaign=campaign, user=marketer)
+    # Changed after the check: a variable of the right type, without the key the template reads.
+    Contact.objects.filter(address="nowhere@remote.example").update(attributes={"customer": {}})
+    start_due_campaigns()
+    campaign.refresh_from_db()
+
+    release_due()
+    deliver_bulk()
+
+    assert received_by(smtp_server) == ["paris@remote.example"]
+    held = Recipient.objects.get(message=campaign.message, address="nowhere@remote.example")
+    assert held.status == "failed"
+    assert DeliveryEvent.objects.filter(recipient=held, event_type="failed").exists()
+    assert finish_done() == 1
