@@ -202,11 +202,17 @@ def preflight(campaign: Campaign, *, now: dt.datetime | None = None) -> list[Pro
         _render_problems(campaign, version, sample, problems)
     _sender_problems(campaign, problems)
     _time_problems(campaign, problems, now)
-    if campaign.segment_id is not None and sample:
-        audience_by_domain = _audience_by_domain(campaign.segment, now)
-        for message in pacing.plan(campaign, audience_by_domain=audience_by_domain, now=now).problems:
-            problems.append(Problem("finish_by", message))
+    if sample:
+        problems += [Problem("finish_by", message) for message in pace_plan(campaign, now=now).problems]
     return problems
+
+
+def pace_plan(campaign: Campaign, *, now: dt.datetime | None = None) -> pacing.PacePlan | None:
+    """How the campaign would be paced to its segment's sendable audience now (None without a segment)."""
+    if campaign.segment_id is None:
+        return None
+    now = now or timezone.now()
+    return pacing.plan(campaign, audience_by_domain=_audience_by_domain(campaign.segment, now), now=now)
 
 
 def _template_problems(campaign: Campaign, problems: list[Problem]):

@@ -7,7 +7,7 @@ import pytest
 from campaigns.models import Campaign
 from campaigns.pacing import plan, warmup_cap
 from campaigns.services import fanout
-from campaigns.services.campaigns import preflight, schedule
+from campaigns.services.campaigns import pace_plan, preflight, schedule
 from campaigns.services.fanout import release_due, start_due_campaigns
 from tests.campaigns.campaign_world import (
     add_contacts,
@@ -98,6 +98,7 @@ def test_the_preflight_reports_an_impossible_deadline(marketer, spring, everyone
     )
 
     messages = [p.message for p in preflight(campaign, now=NINE) if p.field == "finish_by"]
+    assert pace_plan(campaign, now=NINE).finishes_at == NINE + timedelta(minutes=6)  # what the UI shows
 
     assert messages == [
         "It cannot finish by the deadline: the sender's limit of 1 a minute, so it needs until 2026-03-02 09:06 UTC."
