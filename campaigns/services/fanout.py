@@ -108,7 +108,7 @@ def _freeze(campaign: Campaign, now) -> tuple[int, int]:
                 "locale": locale,
                 "variables": attributes or {},
                 "tracked": tracking and consent,
-            }  # fmt: skip
+            }
         )
         if len(chunk) == FREEZE_CHUNK:
             frozen += len(insert_rows(CampaignRecipient, chunk))

@@ -56,7 +56,10 @@ def received_by(smtp_server) -> list[str]:
     return sorted(rcpt for message in smtp_server.messages for rcpt in message.rcpt_tos)
 
 
-def test_the_audience_is_frozen_without_the_suppressed_and_opted_out(marketer, spring, everyone, shop, newsletter):
+def test_the_audience_is_frozen_without_the_suppressed_and_opted_out(
+    marketer, spring, everyone, shop, newsletter, monkeypatch
+):
+    monkeypatch.setattr(fanout, "FREEZE_CHUNK", 2)  # several inserts while the contacts are read
     add_contacts(shop, newsletter, ["ann@remote.example", "ben@remote.example"], tracking_consent=True)
     add_contacts(shop, newsletter, ["cat@remote.example", "dan@remote.example", "eve@remote.example"])
     Contact.objects.filter(address="cat@remote.example").update(consent=Contact.Consent.OPTED_OUT)
