@@ -21,7 +21,9 @@ from campaigns.services.templates import create_template
 from campaigns.services.unsubscribe import subscription_of, unsubscribe
 from campaigns.unsubscribe import make_token, read_token
 from delivery.models import DeliveryEvent, Suppression
-from delivery.services.engine import deliver_batch
+from delivery.services import submission
+from delivery.services.engine import deliver_batch, run_delivery
+from delivery.services.submission import send_message
 from mailboxes.models import Recipient
 from tests.campaigns.campaign_world import (
     add_contacts,
@@ -269,3 +271,18 @@ def test_a_person_whose_message_fails_to_render_is_held_and_the_others_are_sent(
     assert held.status == "failed"
     assert DeliveryEvent.objects.filter(recipient=held, event_type="failed").exists()
     assert finish_done() == 1
+
+
+def test_transactional_mail_never_waits_behind_a_campaign(
+    marketer, spring, everyone, shop, newsletter, remote_domain, smtp_server, monkeypatch
+):
+    add_contacts(shop, newsletter, [f"b{i}@remote.example" for i in range(5)])
+    campaign = started(marketer, spring, everyone)
+    release_due()  # five campaign recipients wait in the bulk queue
+    monkeypatch.setattr(submission, "dispatch_delivery", lambda **kwargs: None)  # the worker runs below
+    send_message(user=marketer, to=["receipt@remote.example"], subject="Your receipt", text="Thanks")
+
+    run_delivery(queue=Recipient.Queue.TRANSACTIONAL)
+
+    assert received_by(smtp_server) == ["receipt@remote.example"]
+    assert Recipient.objects.filter(message=campaign.message, status="queued").count() == 5
