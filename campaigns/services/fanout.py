@@ -31,7 +31,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.addresses import split_address
@@ -183,7 +184,7 @@ def _release(campaign_id: int, now) -> int:
                     "queue": Recipient.Queue.BULK,
                     "next_attempt_at": now,
                     "expires_at": expires_at,
-                }  # fmt: skip
+                }
                 for person in ready
             ],
         )
@@ -194,11 +195,18 @@ def _release(campaign_id: int, now) -> int:
                 for pk in ids
             ],
         )
-        for person, pk in zip(ready, ids, strict=True):
-            person.recipient_id = pk
-        for person in people:
-            person.released_at = now
-        CampaignRecipient.objects.bulk_update(people, ["recipient", "released_at"], batch_size=500)
+        ready_ids = {p.pk for p in ready}
+        # Each person's outbox row found by the outbox's unique (message, lower(address)) index: one
+        # UPDATE, where bulk_update would build a CASE with a branch per person.
+        outbox_row = Recipient.objects.annotate(lower_address=Lower("address")).filter(
+            message_id=campaign.message_id, lower_address=OuterRef("address")
+        )
+        CampaignRecipient.objects.filter(any_of("pk", list(ready_ids))).update(
+            recipient_id=Subquery(outbox_row.values("pk")[:1]), released_at=now
+        )
+        left_out = [p.pk for p in people if p.pk not in ready_ids]
+        if left_out:
+            CampaignRecipient.objects.filter(any_of("pk", left_out)).update(released_at=now)
         Campaign.objects.filter(pk=campaign.pk).update(released_count=F("released_count") + len(ids))
     if len(ready) < len(people):
         logger.warning("campaign %s: %d people left out (variables missing)", campaign_id, len(people) - len(ready))
