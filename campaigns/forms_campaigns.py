@@ -1,4 +1,4 @@
-"""The campaign form: parses what the marketer typed (times in her time zone) into the lifecycle services' fields.
+"""The campaign form: what the marketer typed (times on her clock, in her time zone) as the lifecycle services' fields.
 
 The form checks only the shape of the input (a date that is a date, a choice
 that exists in the workspace); the services check the rules and report every
@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.selectors import addresses_of
 from campaigns.selectors.campaigns import marketing_templates_of, segments_of
 from campaigns.services.campaigns import local_to_utc
+from webmail.errors import UserError
 
 LOCAL_INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 SEND_NOW, SEND_LATER = "now", "later"
@@ -91,19 +92,23 @@ class CampaignForm(forms.Form):
         data = super().clean()
         if data.get("send_mode") == SEND_LATER and not data.get("send_at") and "send_at" not in self.errors:
             self.add_error("send_at", _("Choose when to send, or send as soon as it is scheduled."))
+        zone = data.get("time_zone")
+        for name in ("send_at", "finish_by"):
+            if data.get(name) and zone:
+                try:
+                    data[name] = local_to_utc(data[name], zone)
+                except UserError as exc:  # a time the clocks skip in that zone
+                    self.add_error(name, exc.message)
         return data
 
     def service_fields(self) -> dict:
-        """The lifecycle services' keyword arguments: local times become instants (UTC)."""
+        """The lifecycle services' keyword arguments (times already instants, in UTC)."""
         data = self.cleaned_data
-        zone = data["time_zone"]
         rate = data["rate"]
-        send_at = data["send_at"] if data["send_mode"] == SEND_LATER else None
         return {
             "name": data["name"], "template": data["template"], "segment": data["segment"],
-            "from_address": data["from_address"], "from_name": data["from_name"], "time_zone": zone,
-            "send_at": local_to_utc(send_at, zone) if send_at else None,
-            "finish_by": local_to_utc(data["finish_by"], zone) if data["finish_by"] else None,
+            "from_address": data["from_address"], "from_name": data["from_name"], "time_zone": data["time_zone"],
+            "send_at": data["send_at"] if data["send_mode"] == SEND_LATER else None, "finish_by": data["finish_by"],
             "max_per_hour": rate * 60 if rate and data["rate_unit"] == PER_MINUTE else rate,
             "track_opens": data["track_opens"], "track_clicks": data["track_clicks"],
         }  # fmt: skip

@@ -24,6 +24,7 @@ from campaigns.workspace import is_marketer, workspace_of
 from mailboxes.cursors import keyset_page
 from webmail.api.serializers import ErrorSerializer, PageQuerySerializer, pk_field
 from webmail.api.views import _query, _valid
+from webmail.errors import UserError
 
 TAGS = ["campaigns"]
 _ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
@@ -143,13 +144,16 @@ class CampaignInputSerializer(serializers.Serializer):
             data["segment"] = selectors.segment_for_user(user=user, segment_id=data["segment"])
             if data["segment"] is None:
                 errors["segment"] = ["No such segment."]
-        if errors:
-            raise ValidationError(errors)
         zone = data.get("time_zone") or (campaign.time_zone if campaign else "UTC")
         for field in ("send_at", "finish_by"):
             value = data.get(field)
             if value is not None and value.tzinfo is None:
-                data[field] = services.local_to_utc(value, zone)
+                try:
+                    data[field] = services.local_to_utc(value, zone)
+                except UserError as exc:  # a time the clocks skip in that zone
+                    errors[field] = [exc.message]
+        if errors:
+            raise ValidationError(errors)
         return data
 
 
