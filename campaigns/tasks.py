@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from campaigns.models import Campaign
+from campaigns.services.fanout import release_due, start_due_campaigns
 from campaigns.services.imports import redispatch_queued_imports as redispatch
 from campaigns.services.imports import run_contact_import
 
@@ -14,3 +16,18 @@ def run_contact_import_task(import_id: int) -> None:
 @shared_task(name="campaigns.redispatch_queued_imports")
 def redispatch_queued_imports() -> int:
     return redispatch()
+
+
+@shared_task(name="campaigns.start_and_release", ignore_result=True)
+def start_and_release() -> None:
+    """Start the campaigns whose time came and release sending ones' next people (beat: every 5 seconds).
+
+    While it releases people and campaigns are sending, it runs again a second
+    later, so a campaign keeps its window filled between beats; a run that
+    released nobody ends its chain (the beat starts the next), which keeps the
+    chains from multiplying.
+    """
+    start_due_campaigns()
+    released = release_due()
+    if released and Campaign.objects.filter(status=Campaign.Status.SENDING).exists():
+        start_and_release.apply_async(countdown=1)

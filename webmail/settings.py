@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE = {
     "search-purge-orphans": {"task": "search.purge_orphans", "schedule": 24 * 60 * 60},
     # A contact import started while the broker was down waits no longer than this.
     "redispatch-contact-imports": {"task": "campaigns.redispatch_queued_imports", "schedule": 60},
+    # Campaigns whose time came start, and sending ones release their next recipients (on the bulk queue).
+    "campaigns-start-and-release": {"task": "campaigns.start_and_release", "schedule": 5},
 }
 
 # --- Webmail ----------------------------------------------------------------
@@ -477,6 +479,19 @@ CONTACT_IMPORT_BATCH_SIZE = env_int("CONTACT_IMPORT_BATCH_SIZE", 1000)
 CONTACT_IMPORT_LEASE_SECONDS = env_int("CONTACT_IMPORT_LEASE_SECONDS", 300)
 # How long the link of a double opt-in confirmation mail works.
 DOUBLE_OPT_IN_MAX_AGE_DAYS = env_int("DOUBLE_OPT_IN_MAX_AGE_DAYS", 7)
+
+# --- Campaigns: sending -------------------------------------------------------
+# Released campaign recipients still in the outbox, at most, per campaign: what a pause has to park and
+# a cancel to reject (the pacer releases more as these are sent).
+CAMPAIGN_RELEASE_WINDOW = env_int("CAMPAIGN_RELEASE_WINDOW", 1000)
+# Warm-up of a new sending domain: what its campaigns may send in 24 hours on day 1, 2, … after its
+# first campaign started (comma list, e.g. 50,100,500,1000,5000,10000,50000); empty: no warm-up.
+try:
+    CAMPAIGN_WARMUP_DAILY_CAPS = [int(cap) for cap in env_list("CAMPAIGN_WARMUP_DAILY_CAPS")]
+except ValueError as exc:
+    raise ImproperlyConfigured("CAMPAIGN_WARMUP_DAILY_CAPS must be a comma list of whole numbers.") from exc
+# Campaign recipients the sample check before scheduling renders the template for.
+CAMPAIGN_PREFLIGHT_SAMPLE = env_int("CAMPAIGN_PREFLIGHT_SAMPLE", 20)
 
 # --- Security in production ---------------------------------------------------
 
