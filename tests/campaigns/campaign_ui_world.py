@@ -103,6 +103,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
         model = Campaign
 
     name = factory.Sequence(lambda n: f"Campaign {n}")
+    status = Campaign.Status.DRAFT
     from_address = "alice@shop.test"
     started_at = factory.LazyAttribute(
         lambda c: timezone.now() if c.status in ("sending", "paused", "sent", "cancelled") else None
