@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("campaigns.urls_contacts")),
     path("", include("campaigns.urls_suppressions")),
     path("", include("campaigns.urls_campaigns")),
+    path("", include("campaigns.urls_results")),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from campaigns.views import campaigns as views
 
@@ -11,8 +11,8 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/progress/", views.campaign_progress, name="campaign_progress"),
     path("campaigns/<int:campaign_id>/test/", views.campaign_test, name="campaign_test"),
     path("campaigns/<int:campaign_id>/delete/", views.campaign_delete, name="campaign_delete"),
-    path(
-        "campaigns/<int:campaign_id>/<slug:action>/",
+    re_path(
+        r"^campaigns/(?P<campaign_id>[0-9]+)/(?P<action>schedule|unschedule|pause|resume|cancel)/$",
         views.campaign_transition,
         name="campaign_transition",
     ),
