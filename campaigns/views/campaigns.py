@@ -148,10 +148,7 @@ def segment_counts(request):
 def campaign_transition(request, campaign_id: int, action: str):
     """Schedule, unschedule, pause, resume or cancel; the campaign page says what happened, or every problem."""
     campaign = selectors.get_campaign_for_user(user=request.user, campaign_id=campaign_id)
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise Http404("No such action.")
-    service, done = transition
+    service, done = TRANSITIONS[action]  # the URL admits only these actions
     try:
         service(campaign=campaign, user=request.user)
     except services.CampaignInvalid as exc:

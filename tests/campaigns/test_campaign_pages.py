@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from accounts.models import Domain
 from campaigns.models import Campaign
-from mailboxes.models import Folder, MailboxItem
+from campaigns.services.fanout import release_due, start_due_campaigns
+from delivery.services.engine import run_delivery
+from mailboxes.models import Folder, MailboxItem, Recipient
 from tests.campaigns.campaign_ui_world import (  # noqa: F401 - fixtures
     CampaignFactory,
     alice,
@@ -317,3 +319,18 @@ def test_another_workspace_campaign_is_a_404(mallory_client, ready_draft, method
     assert response.status_code == 404
     ready_draft.refresh_from_db()
     assert ready_draft.status == "draft" and ready_draft.name == "December news"
+
+
+def test_the_progress_bar_counts_what_delivery_did(alice_client, ready_draft, remote_domain, smtp_server):
+    """Scheduled from the page, started and released by the pacer, delivered by the real engine over SMTP."""
+    alice_client.post(page(ready_draft) + "schedule/")
+    now = timezone.now()
+    assert start_due_campaigns(now=now) == [ready_draft.pk]
+    release_due(now=now)
+    run_delivery(queue=Recipient.Queue.BULK)
+
+    partial = alice_client.get(page(ready_draft) + "progress/", {"shown": "sending"}, headers={"HX-Request": "true"})
+    html = partial.content.decode()
+    assert '<progress max="2" value="2"' in html and "100% · 2 of 2 sent" in html  # Cy is suppressed
+    assert "1 member of the segment was left out as suppressed." in html
+    assert len(smtp_server.messages) == 2
