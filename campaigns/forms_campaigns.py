@@ -55,14 +55,16 @@ class CampaignForm(forms.Form):
     from_name = forms.CharField(label=_("From name"), max_length=200, required=False)
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices, initial="UTC")
     send_mode = forms.ChoiceField(
-        label=_("Send"), choices=[(SEND_NOW, _("As soon as it is scheduled")), (SEND_LATER, _("At a time"))],
+        label=_("Send"), choices=[(SEND_NOW, _("As soon as it is scheduled")), (SEND_LATER, _("At"))],
         initial=SEND_NOW, widget=forms.RadioSelect,
     )  # fmt: skip
     send_at = LocalDateTimeField(label=_("Send at"), required=False)
     finish_by = LocalDateTimeField(label=_("Finish by"), required=False)
     rate = forms.IntegerField(label=_("At most"), min_value=1, required=False)
     rate_unit = forms.ChoiceField(
-        label=_("per"), choices=[(PER_HOUR, _("per hour")), (PER_MINUTE, _("per minute"))], initial=PER_HOUR
+        label=_("Rate unit"),
+        choices=[(PER_HOUR, _("messages per hour")), (PER_MINUTE, _("messages per minute"))],
+        initial=PER_HOUR,
     )
     track_opens = forms.BooleanField(label=_("Track opens"), required=False)
     track_clicks = forms.BooleanField(label=_("Track clicks"), required=False)

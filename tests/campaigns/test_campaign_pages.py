@@ -334,3 +334,11 @@ def test_the_progress_bar_counts_what_delivery_did(alice_client, ready_draft, re
     assert '<progress max="2" value="2"' in html and "100% · 2 of 2 sent" in html  # Cy is suppressed
     assert "1 member of the segment was left out as suppressed." in html
     assert len(smtp_server.messages) == 2
+
+
+def test_the_pages_speak_chinese(alice_client, alice, workspace, settings):
+    campaign = CampaignFactory(domain=workspace, created_by=alice, status="sending", audience_size=4)
+    alice_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "营销活动" in alice_client.get("/marketing/campaigns/").content.decode()
+    html = alice_client.get(page(campaign)).content.decode()
+    assert "暂停" in html and "取消营销活动" in html and "0% · 已发送 0 / 4" in html
