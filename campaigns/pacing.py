@@ -96,7 +96,8 @@ def allowance(campaign: Campaign, *, now: datetime) -> int:
         rates.append(campaign.max_per_hour / 60)
     if campaign.finish_by is not None:
         left = campaign.audience.filter(released_at__isnull=True).count()
-        minutes_left = (campaign.finish_by - now) / MINUTE
+        # Over the minutes left, this one counted whole: even, and never behind the deadline.
+        minutes_left = math.ceil((campaign.finish_by - now) / MINUTE)
         if minutes_left > 1:  # past (or within a minute of) the deadline: as fast as allowed
             rates.append(left / minutes_left)
     if rates:

@@ -30,6 +30,7 @@ from accounts.addresses import split_address
 from campaigns.mime import mime_bytes
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.rendering import Rendered, render_version
+from campaigns.tracking import instrument
 from campaigns.unsubscribe import list_unsubscribe_headers, make_token, unsubscribe_url
 from core.lookups import any_of
 from delivery import personalization
@@ -87,8 +88,8 @@ def person_message(campaign: Campaign, version, person: CampaignRecipient, *, no
         attributes=person.variables,
     )  # fmt: skip
     html = rendered.html
-    if person.tracked:
-        html = _instrumented(html, person, campaign)
+    if person.tracked:  # the campaign tracks and the person consented: open pixel, click redirects
+        html = instrument(html, campaign_recipient=person, opens=campaign.track_opens, clicks=campaign.track_clicks)
     headers = list_unsubscribe_headers(domain=campaign.domain, address=person.address)
     composition = Composition(
         from_name=campaign.from_name,
@@ -105,13 +106,6 @@ def person_message(campaign: Campaign, version, person: CampaignRecipient, *, no
         ],
     )
     return mime_bytes(composition, now=now or person.released_at, boundary=f"=_c{campaign.pk}.{person.pk or 0}")
-
-
-def _instrumented(html: str, person: CampaignRecipient, campaign: Campaign) -> str:
-    """Open pixel and click redirects for a person who consented to tracking (``campaigns.tracking``)."""
-    from campaigns.tracking import instrument  # the tracking app's; imported where it is used
-
-    return instrument(html, campaign_recipient=person, opens=campaign.track_opens, clicks=campaign.track_clicks)
 
 
 _HOLDS = {Campaign.Status.PAUSED: personalization.PAUSED, Campaign.Status.CANCELLED: personalization.CANCELLED}

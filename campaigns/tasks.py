@@ -1,4 +1,8 @@
-"""Celery tasks of the sending platform (routed to the ``bulk`` queue): thin, safe to run twice."""
+"""Celery tasks of the sending platform (the ``bulk`` queue; tracking hits on ``tracking``): thin, safe to run twice.
+
+A tracking hit run twice is recorded twice, but counts once among the unique:
+its first-open (first-click) mark is set by a conditional UPDATE.
+"""
 
 from celery import shared_task
 
@@ -6,6 +10,7 @@ from campaigns.models import Campaign
 from campaigns.services.fanout import release_due, start_due_campaigns
 from campaigns.services.imports import redispatch_queued_imports as redispatch
 from campaigns.services.imports import run_contact_import
+from campaigns.services.tracking import Hit, record_hit
 
 
 @shared_task(name="campaigns.run_contact_import", ignore_result=True)
@@ -31,3 +36,8 @@ def start_and_release() -> None:
     released = release_due()
     if released and Campaign.objects.filter(status=Campaign.Status.SENDING).exists():
         start_and_release.apply_async(countdown=1)
+
+
+@shared_task(name="campaigns.record_tracking_hit", ignore_result=True)
+def record_tracking_hit(hit: dict) -> None:
+    record_hit(Hit(**hit))

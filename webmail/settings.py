@@ -225,6 +225,8 @@ CELERY_TASK_ROUTES = {
     "delivery.*": {"queue": "transactional"},
     "inbound.*": {"queue": "inbound"},
     "search.*": {"queue": "indexing"},
+    # Opens and clicks are written by their own workers, never behind a campaign's sending.
+    "campaigns.record_tracking_hit": {"queue": "tracking"},
     "campaigns.*": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
@@ -290,6 +292,10 @@ WEBMAIL_BASE_URL = env_str("WEBMAIL_BASE_URL", "http://127.0.0.1:8000")
 # Largest message a user may send or receive, headers and encoded parts included.
 MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAIL_MAX_RECIPIENTS = env_int("MAIL_MAX_RECIPIENTS", 500)
+# An open (a click) this soon after the mail was delivered was a machine's: a privacy proxy
+# fetching images as mail arrives, a security scanner following links (campaigns.services.tracking).
+TRACKING_MACHINE_OPEN_SECONDS = env_int("TRACKING_MACHINE_OPEN_SECONDS", 30)
+TRACKING_MACHINE_CLICK_SECONDS = env_int("TRACKING_MACHINE_CLICK_SECONDS", 15)
 # Transactional and marketing templates (campaigns.rendering): the limits of one render.
 TEMPLATE_RENDER_SECONDS = env_float("TEMPLATE_RENDER_SECONDS", 2.0)
 TEMPLATE_RENDER_MAX_BYTES = env_int("TEMPLATE_RENDER_MAX_BYTES", 1024 * 1024)

@@ -36,7 +36,7 @@ from accounts.addresses import split_address
 from campaigns import pacing, segments
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.personalize import UNSUBSCRIBE_VARIABLE, declares_unsubscribe, person_message, snapshot_values
-from campaigns.rendering import check_variables
+from campaigns.rendering import RenderError, check_variables, example_values
 from core.bulk import insert_objects, insert_rows
 from core.lookups import any_of
 from delivery.models import DeliveryEvent, SendScope
@@ -116,11 +116,16 @@ def _freeze(campaign: Campaign, now) -> tuple[int, int]:
 
 
 def _campaign_message(campaign: Campaign, version, now) -> Message:
-    """The campaign's one message; its bytes are the first person's (or an example person's) rendering."""
+    """The campaign's one message; its bytes are the first person's rendering (or the sender's, for nobody)."""
     sample = campaign.audience.order_by("pk").first() or CampaignRecipient(
         campaign=campaign, address=campaign.from_address, domain=split_address(campaign.from_address)[1]
     )
-    raw = person_message(campaign, version, sample, now=now)
+    sample.tracked = False  # whoever opens the sample is not the person
+    try:
+        raw = person_message(campaign, version, sample, now=now)
+    except RenderError:  # their snapshot lacks a variable (they will be left out): show the example values
+        sample.variables = example_values(version.variables)
+        raw = person_message(campaign, version, sample, now=now)
     message, _ = store_message(
         raw=raw, status=Message.Status.QUEUED, sender=campaign.created_by, created_at=now, stream=Message.Stream.BULK
     )
