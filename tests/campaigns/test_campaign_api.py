@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Domain
 from campaigns.models import Campaign
@@ -123,6 +125,20 @@ def test_list_pages_newest_first_and_only_the_workspace(api, alice, workspace, m
     assert [c["id"] for c in first["items"]] == [mine[2].pk, mine[1].pk]
     rest = api.get(LIST, {"limit": 2, "cursor": first["next_cursor"]}).json()
     assert [c["id"] for c in rest["items"]] == [mine[0].pk] and rest["next_cursor"] is None
+
+
+def test_list_reads_in_a_constant_number_of_queries(api, alice, workspace):
+    def queries_to_list() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(LIST).status_code == 200
+        return len(queries)
+
+    CampaignFactory(domain=workspace, created_by=alice, status="sending")
+    queries_to_list()  # the token and the throttles' cache rows are written on the first call
+    one = queries_to_list()
+    for status in ("draft", "sending", "paused", "sent") * 3:
+        CampaignFactory(domain=workspace, created_by=alice, status=status)
+    assert queries_to_list() == one
 
 
 def test_read_patch_and_delete_a_draft(api, ready_draft):
