@@ -1,5 +1,6 @@
 """In headless Chromium: a marketer creates a campaign, reads what the check before scheduling finds, follows the
-links to fix each problem (the segment's live count follows her choice) and schedules it on her own clock."""
+links to fix each problem (the segment's live count follows her choice), schedules it on her own clock, watches
+it start, pauses, resumes and cancels it."""
 
 # ruff: noqa: F811 - the fixtures imported below are pytest fixtures, used as arguments
 
@@ -10,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.services.fanout import start_due_campaigns
 from tests.campaigns.campaign_ui_world import alice, customers, newsletter, workspace  # noqa: F401 - fixtures
 from tests.webmail.test_browser import browser, page, shot, sign_in  # noqa: F401 - fixtures and helpers
 
@@ -18,7 +20,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_marketer_creates_a_campaign_fixes_what_the_check_finds_and_schedules_it(page, alice, newsletter, customers):
+def test_marketer_creates_fixes_schedules_pauses_resumes_and_cancels_a_campaign(page, alice, newsletter, customers):
     next_year = timezone.now().year + 1
     sign_in(page, "alice@shop.test")
     page.click("a:has-text('Marketing')")
@@ -65,8 +67,23 @@ def test_marketer_creates_a_campaign_fixes_what_the_check_finds_and_schedules_it
     assert campaign.send_at == dt.datetime(next_year, 12, 24, 1, 0, tzinfo=dt.UTC)
     shot(page, "campaign-scheduled")
 
+    # The pacer starts it at its time: the page, polling its progress, shows the new status and buttons.
+    assert start_due_campaigns(now=campaign.send_at) == [campaign.pk]
+    expect(page.locator(".campaign-meta [data-status]")).to_have_text("Sending", timeout=15_000)
+    expect(page.locator("[data-progress]")).to_be_visible()
+    page.click("[data-action=pause]")
+    expect(page.locator(".campaign-meta [data-status]")).to_have_text("Paused")
+    page.click("[data-action=resume]")
+    expect(page.locator(".campaign-meta [data-status]")).to_have_text("Sending")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Cancel this campaign?"
+    page.click("[data-action=cancel]")
+    expect(page.locator(".campaign-meta [data-status]")).to_have_text("Cancelled")
+    expect(page.locator("[data-results]")).to_be_visible()
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled" and campaign.started_at is not None
+
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing runs off a phone's screen
     page.goto(page.base + "/marketing/campaigns/")
-    expect(page.locator(f"tr[data-campaign='{campaign.pk}'] [data-status]")).to_have_text("Scheduled")
+    expect(page.locator(f"tr[data-campaign='{campaign.pk}'] [data-status]")).to_have_text("Cancelled")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
