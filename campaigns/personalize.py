@@ -21,7 +21,9 @@ campaign:From domain``, the form feedback loops report) name the campaign.
 """
 
 import html as html_lib
+from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -48,9 +50,14 @@ def snapshot_values(*, address: str, name: str, locale: str, attributes: dict) -
     return {**(attributes or {}), "email": address, "name": name, "locale": locale}
 
 
-def render_person(version, *, domain, address: str, name: str, locale: str, attributes: dict) -> Rendered:
-    """The version rendered for one person, with their unsubscribe link (in the body, or as a footer)."""
-    link = unsubscribe_url(make_token(domain_id=domain.pk, address=address))
+def render_person(
+    version, *, domain, address: str, name: str, locale: str, attributes: dict, token: str | None = None
+) -> Rendered:
+    """The version rendered for one person, with their unsubscribe link (in the body, or as a footer).
+
+    ``token``: their unsubscribe token (``make_token`` for the workspace and address), when made already.
+    """
+    link = unsubscribe_url(token or make_token(domain_id=domain.pk, address=address))
     values = snapshot_values(address=address, name=name, locale=locale, attributes=attributes)
     if declares_unsubscribe(version):
         return render_version(version, {**values, UNSUBSCRIBE_VARIABLE: link})
@@ -80,17 +87,30 @@ def _before_body_end(html: str, footer: str) -> str:
     return html[:end] + footer + html[end:] if end >= 0 else html + footer
 
 
-def person_message(campaign: Campaign, version, person: CampaignRecipient, *, now=None) -> bytes:
+class Person(NamedTuple):
+    """What a person's message is made from: a ``CampaignRecipient``'s fields (one of those does as well)."""
+
+    pk: int
+    address: str
+    name: str
+    locale: str
+    variables: dict
+    tracked: bool
+    released_at: datetime | None
+
+
+def person_message(campaign: Campaign, version, person: Person | CampaignRecipient, *, now=None) -> bytes:
     """One person's message, unsigned: the same bytes every time for a released person (``now`` for a sample)."""
     from_domain = split_address(campaign.from_address)[1].lower()
+    token = make_token(domain_id=campaign.domain_id, address=person.address)
     rendered = render_person(
         version, domain=campaign.domain, address=person.address, name=person.name, locale=person.locale,
-        attributes=person.variables,
+        attributes=person.variables, token=token,
     )  # fmt: skip
     html = rendered.html
     if person.tracked:  # the campaign tracks and the person consented: open pixel, click redirects
         html = instrument(html, campaign_recipient=person, opens=campaign.track_opens, clicks=campaign.track_clicks)
-    headers = list_unsubscribe_headers(domain=campaign.domain, address=person.address)
+    headers = list_unsubscribe_headers(domain=campaign.domain, address=person.address, token=token)
     composition = Composition(
         from_name=campaign.from_name,
         from_address=campaign.from_address,
@@ -112,35 +132,40 @@ _HOLDS = {Campaign.Status.PAUSED: personalization.PAUSED, Campaign.Status.CANCEL
 
 
 class CampaignRenderer:
-    """What the delivery engine asks of campaign messages (registered in ``CampaignsConfig.ready``)."""
+    """What the delivery engine asks of campaign messages (registered in ``CampaignsConfig.ready``).
+
+    A claim's people are read in one query, as plain rows; each campaign (with
+    its workspace and pinned version, which never change once it started) is
+    read once per process.
+    """
 
     def __init__(self):
-        self._versions: dict[tuple, object] = {}
+        self._campaigns: dict[tuple, Campaign] = {}
 
     def held(self, campaign_ids: set[int]) -> dict[int, str]:
         held = Campaign.objects.filter(any_of("pk", campaign_ids), status__in=list(_HOLDS))
         return {pk: _HOLDS[status] for pk, status in held.values_list("pk", "status")}
 
     def render(self, recipients) -> dict[int, bytes]:
-        # One query for the people, their campaign and its workspace; versions are kept per process.
-        people = CampaignRecipient.objects.select_related("campaign__domain").filter(
-            any_of("recipient_id", [r.pk for r in recipients])
+        rows = CampaignRecipient.objects.filter(any_of("recipient_id", [r.pk for r in recipients])).values_list(
+            "recipient_id", "campaign_id", "campaign__started_at", *Person._fields
         )
         by_recipient = {}
-        for person in people:
-            campaign = person.campaign
-            by_recipient[person.recipient_id] = person_message(campaign, self._version(campaign), person)
+        for recipient_id, campaign_id, started_at, *fields in rows:
+            campaign = self._campaign(campaign_id, started_at)
+            by_recipient[recipient_id] = person_message(campaign, campaign.version, Person(*fields))
         missing = {r.pk for r in recipients} - by_recipient.keys()
         if missing:
             raise LookupError(f"outbox recipients {sorted(missing)} belong to no campaign recipient")
         return by_recipient
 
-    def _version(self, campaign: Campaign):
-        # Versions never change; the campaign's start is in the key because a test database hands ids out again.
-        key = (campaign.version_id, campaign.pk, campaign.started_at)
-        version = self._versions.get(key)
-        if version is None:
-            if len(self._versions) > 256:
-                self._versions.clear()
-            version = self._versions[key] = campaign.version
-        return version
+    def _campaign(self, campaign_id: int, started_at) -> Campaign:
+        # The start is in the key because a test database hands ids out again.
+        key = (campaign_id, started_at)
+        campaign = self._campaigns.get(key)
+        if campaign is None:
+            if len(self._campaigns) > 256:
+                self._campaigns.clear()
+            campaign = Campaign.objects.select_related("domain", "version").get(pk=campaign_id)
+            self._campaigns[key] = campaign
+        return campaign

@@ -8,11 +8,12 @@ and an HMAC-SHA256, with no timestamp (``Signer``, not ``TimestampSigner``):
 about a hundred characters, short enough for a mail subject.
 """
 
+import functools
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_urlconf, reverse
 
 from accounts.addresses import split_address
 
@@ -53,7 +54,18 @@ def read_token(token: str) -> TokenData:
 
 
 def unsubscribe_url(token: str) -> str:
-    return settings.WEBMAIL_BASE_URL.rstrip("/") + reverse("unsubscribe", args=[token])
+    before, after = _url_around_token(settings.WEBMAIL_BASE_URL, get_urlconf())
+    return before + token + after
+
+
+@functools.lru_cache(maxsize=8)
+def _url_around_token(base_url: str, urlconf) -> tuple[str, str]:
+    """The link's text before and after its token, reversed once: a campaign makes one link per message.
+
+    A token is URL-safe base64 and ``:``, which ``reverse`` leaves as they are.
+    """
+    before, _, after = reverse("unsubscribe", args=["TOKEN"], urlconf=urlconf).partition("TOKEN")
+    return base_url.rstrip("/") + before, after
 
 
 def mailto_address(domain_name: str) -> str:
@@ -74,14 +86,15 @@ def token_from_subject(subject: str) -> str | None:
     return None
 
 
-def list_unsubscribe_headers(*, domain, address: str, contact_list=None) -> dict[str, str]:
+def list_unsubscribe_headers(*, domain, address: str, contact_list=None, token: str | None = None) -> dict[str, str]:
     """The List-Unsubscribe (URL and mailto:) and List-Unsubscribe-Post headers for one recipient.
 
     ``domain`` is the sending workspace's hosted domain (the mailto: address is
     on it); ``contact_list`` the list the message is sent to, or None for mail
     that is not from a list (the token then stands for all its marketing mail).
+    ``token``: the one ``make_token`` gives for these, when the caller made it already.
     """
-    token = make_token(
+    token = token or make_token(
         domain_id=domain.pk, address=address, contact_list_id=contact_list.pk if contact_list is not None else None
     )
     return {

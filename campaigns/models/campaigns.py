@@ -124,6 +124,9 @@ class CampaignRecipient(models.Model):
             models.Index(
                 fields=["campaign", "id"], name="campaign_recipient_pending", condition=models.Q(released_at=None)
             ),
+            # What the pacer counts: the campaign's people released in the last minute (its rate), and
+            # a From domain's in the last day (its warm-up).
+            models.Index(fields=["campaign", "released_at"], name="campaign_recipient_released"),
         ]
 
     def __str__(self):

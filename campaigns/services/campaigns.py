@@ -4,8 +4,9 @@ Every transition locks the campaign's row and checks its status inside one
 transaction, so two marketers (or a marketer and the pacer) clicking at once
 get one transition and one clear error. What a transition does to the mail
 already in the outbox is ``campaigns.services.fanout``'s: a pause stops the
-pacer and the engine parks what it claims; a resume un-parks; a cancel rejects
-what waits in the outbox at once (the engine rejects anything it claims later).
+pacer and parks what waits in the outbox (the engine parks anything it claims
+later); a resume un-parks; a cancel rejects what waits in the outbox at once
+(the engine rejects anything it claims later).
 
 ``send_at`` and ``finish_by`` are aware UTC instants; ``time_zone`` is the
 marketer's, and ``local_to_utc`` turns what they typed into an instant.
@@ -17,10 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Value
+from django.db.models.functions import StrIndex, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.addresses import split_address
+from accounts.addresses import parse_address_list, split_address
 from accounts.models import Domain
 from accounts.selectors import addresses_of
 from campaigns import pacing, segments
@@ -289,11 +292,10 @@ def _time_problems(campaign: Campaign, problems: list[Problem], now) -> None:
 
 
 def _audience_by_domain(segment: Segment, now) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for address in segments.sendable(segment, now=now).values_list("address", flat=True).iterator(chunk_size=5000):
-        domain = split_address(address)[1].lower()
-        counts[domain] = counts.get(domain, 0) + 1
-    return counts
+    """Sendable contacts per destination domain, counted by the database (addresses are stored lower-case)."""
+    domain = Substr("address", StrIndex("address", Value("@")) + 1)
+    rows = segments.sendable(segment, now=now).annotate(at=domain).order_by().values("at").annotate(n=Count("pk"))
+    return {row["at"]: row["n"] for row in rows}
 
 
 # --- transitions --------------------------------------------------------------------------------
@@ -323,13 +325,15 @@ def unschedule(*, campaign: Campaign, user) -> Campaign:
 
 
 def pause(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Campaign:
-    """sending → paused: the pacer releases nobody more, and the engine parks what it claims from now on."""
+    """sending → paused: the pacer releases nobody more, and what waits in the outbox is parked."""
     now = now or timezone.now()
     with transaction.atomic():
         campaign = _locked(campaign, user)
         _require(campaign, {Campaign.Status.SENDING}, _("Only a sending campaign can be paused."))
         campaign.paused_at = now
-        return _move(campaign, Campaign.Status.PAUSED, now, "paused_at")
+        campaign = _move(campaign, Campaign.Status.PAUSED, now, "paused_at")
+        fanout.park(campaign=campaign, now=now)
+    return campaign
 
 
 def resume(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Campaign:
@@ -373,6 +377,7 @@ def send_test(*, campaign: Campaign, user, to: list[str], now: dt.datetime | Non
         raise CampaignInvalid({"to": [_("Add at least one recipient.")]})
     if len(to) > MAX_TEST_RECIPIENTS:
         raise CampaignInvalid({"to": [_("A test goes to at most %(n)d addresses.") % {"n": MAX_TEST_RECIPIENTS}]})
+    tester = parse_address_list(to, field="to")[0][1]
     version = campaign.template.active_version
     contact = None
     if campaign.segment_id is not None:
@@ -380,10 +385,12 @@ def send_test(*, campaign: Campaign, user, to: list[str], now: dt.datetime | Non
     person = (
         {"address": contact.address, "name": contact.name, "locale": contact.locale, "attributes": contact.attributes}
         if contact is not None
-        else {"address": to[0], "name": "", "locale": "", "attributes": example_values(version.variables)}
+        else {"address": tester, "name": "", "locale": "", "attributes": example_values(version.variables)}
     )
+    # The test's unsubscribe link is the tester's own: clicking it must not unsubscribe the sample contact.
+    token = make_token(domain_id=campaign.domain_id, address=tester)
     try:
-        rendered = render_person(version, domain=campaign.domain, **person)
+        rendered = render_person(version, domain=campaign.domain, token=token, **person)
     except RenderError as exc:
         raise CampaignInvalid({"template": [exc.message]}) from exc
     return send_message(

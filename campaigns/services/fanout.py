@@ -15,7 +15,9 @@
   (``CAMPAIGN_RELEASE_WINDOW``), so a pause or a cancel has little to stop.
   Then the bulk queue is dispatched. A sending campaign with everybody
   released and nothing left in the outbox is sent.
-- ``unpark`` (resume) makes the rows the engine parked due again;
+- ``park`` (pause) makes the campaign's waiting outbox rows due at no
+  time, and the engine parks any it claims later; ``unpark`` (resume) makes
+  them due again;
   ``reject_unsent`` (cancel) rejects what waits in the outbox at once. The
   people never released stay unreleased: a cancelled campaign never sends them.
 
@@ -226,6 +228,23 @@ def finish_done(*, now=None) -> int:
 
 
 # --- resume and cancel --------------------------------------------------------------------------
+
+
+def park(*, campaign: Campaign, now) -> int:
+    """The campaign's waiting outbox rows are due at no time until it resumes (part of pause).
+
+    At once, rather than claim by claim: a claim that only parks sends
+    nothing, so the engine's own parking (for rows a worker held while the
+    pause committed) would take a claim per batch. Rows a worker holds now are
+    skipped: their send is in flight.
+    """
+    if campaign.message_id is None:
+        return 0
+    waiting = Recipient.objects.select_for_update(skip_locked=True).filter(
+        message_id=campaign.message_id, status__in=WAITING, next_attempt_at__isnull=False
+    )
+    ids = list(waiting.values_list("pk", flat=True))
+    return Recipient.objects.filter(any_of("pk", ids)).update(next_attempt_at=None, updated_at=now) if ids else 0
 
 
 def unpark(*, campaign: Campaign, now) -> int:

@@ -20,6 +20,7 @@ PostgreSQL only: SQLite has no row locks to skip, and one writer at a time.
 
 import datetime
 import shutil
+import time
 from collections import Counter
 
 import pytest
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.services import fanout
-from campaigns.services.campaigns import schedule
+from campaigns.services.campaigns import pause, resume, schedule
 from campaigns.services.fanout import release_due, start_due_campaigns
 from chaos.infra import RedisBroker, Stack, celery_worker, django_env
 from chaos.sink import CountingSink
@@ -129,4 +130,56 @@ def test_a_killed_bulk_worker_leaves_everyone_with_the_campaign_once(
         by_person[address] += times
     assert sorted(a for a in addresses if by_person[a] == 0) == []  # nobody lost
     assert sum(n - 1 for n in by_person.values()) <= in_flight
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
+
+
+def _wait_for(condition, what: str, worker) -> None:
+    """Until ``condition()`` holds (a real worker is doing the work); a minute means it is stuck, not slow."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} never happened:\n{worker.tail()}"
+        time.sleep(0.05)
+
+
+def test_pause_and_resume_under_a_real_worker_send_everyone_exactly_once(
+    postgres_only, marketer, spring, everyone, shop, newsletter, stack, remote_mx, tmp_path, settings, monkeypatch
+):
+    broker = RedisBroker(stack).start().url
+    sink = CountingSink(hold_at=HOLD_AT).start()
+    stack.on_close(sink.stop)
+    env = django_env(database_url=_database_url(), broker_url=broker, dns=remote_mx.nameserver,
+                     smtp_port=sink.port, folder=tmp_path, OUTBOUND_BATCH_SIZE=5)  # fmt: skip
+    worker = celery_worker(stack, "bulk", env, queues="bulk", concurrency=1).start()
+    remote_broker = Celery(broker=broker, set_as_current=False)
+    monkeypatch.setattr(
+        fanout, "dispatch_due",
+        lambda *, queue: remote_broker.send_task("delivery.deliver_due", kwargs={"queue": queue}, queue=queue),
+    )  # fmt: skip
+    settings.CAMPAIGN_RELEASE_WINDOW = PEOPLE
+    addresses = [f"p{i}@{REMOTE}" for i in range(PEOPLE)]
+    add_contacts(shop, newsletter, addresses)
+    campaign = new_campaign(marketer, spring, everyone)
+    schedule(campaign=campaign, user=marketer)
+    start_due_campaigns()
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert release_due() == PEOPLE
+
+    # The worker is held in the middle of its third claim of five: pause now.
+    assert sink.reached.wait(60), f"the worker never reached transaction {HOLD_AT}:\n{worker.tail()}"
+    pause(campaign=campaign, user=marketer)
+    sink.release()
+    outbox = Recipient.objects.filter(message=campaign.message)
+    _wait_for(lambda: not outbox.filter(status="sending").exists(), "the end of the claim in flight", worker)
+
+    delivered_while_paused = sum(sink.deliveries.values())
+    assert delivered_while_paused == HOLD_AT  # the claim in flight finished; nothing after it
+    assert outbox.filter(status="queued", next_attempt_at=None).count() == PEOPLE - HOLD_AT
+    resume(campaign=campaign, user=marketer)
+    _wait_for(lambda: not outbox.filter(status__in=Recipient.PENDING_STATUSES).exists(), "the rest", worker)
+    release_due()
+    sink.stop()
+
+    by_person = Counter(address for (_, address), times in sink.deliveries.items() for _ in range(times))
+    assert sorted(by_person) == sorted(addresses)
+    assert set(by_person.values()) == {1}
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT

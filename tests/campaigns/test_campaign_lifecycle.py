@@ -3,6 +3,8 @@
 # ruff: noqa: DTZ001 - naive datetimes are what a marketer types, in their own time zone
 
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import pytest
 
@@ -24,7 +26,9 @@ from campaigns.services.campaigns import (
 )
 from campaigns.services.fanout import start_due_campaigns
 from campaigns.services.templates import create_template
+from campaigns.unsubscribe import make_token
 from delivery.models import Suppression
+from mailboxes.blobstore import read_blob
 from tests.campaigns.campaign_world import (
     NOW,
     add_contacts,
@@ -186,6 +190,9 @@ def test_a_test_send_renders_for_a_real_contact_and_is_marked(draft, marketer, s
     message = send_test(campaign=draft, user=marketer, to=["alice@shop.example"], now=NOW)
 
     assert message.subject == "[Test] Spring for Ann"
+    body = message_from_bytes(read_blob(message.blob), policy=default_policy).get_body(("plain",)).get_content()
+    assert make_token(domain_id=shop.pk, address="alice@shop.example") in body  # the tester's own link
+    assert make_token(domain_id=shop.pk, address="ann@remote.example") not in body
     assert Campaign.objects.get(pk=draft.pk).message_id is None  # not the campaign's: not in its results
     with pytest.raises(CampaignInvalid):
         send_test(campaign=draft, user=marketer, to=[f"a{i}@remote.example" for i in range(11)], now=NOW)

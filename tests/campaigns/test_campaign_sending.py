@@ -130,7 +130,7 @@ def test_pause_sends_nothing_more_and_resume_sends_everyone_exactly_once(
     assert release_due() == 2  # the first two went out: the window has room again
 
     pause(campaign=campaign, user=marketer)
-    deliver_bulk()  # the engine parks the two released ones
+    deliver_bulk()  # the two released ones were parked: nothing is sent
     assert release_due() == 0
 
     assert len(received_by(smtp_server)) == 2
@@ -224,3 +224,18 @@ def test_a_campaign_is_released_at_its_maximum_rate(marketer, spring, everyone, 
     assert release_due(now=now + timedelta(seconds=61)) == 3
     assert release_due(now=now + timedelta(seconds=122)) == 3
     assert release_due(now=now + timedelta(seconds=183)) == 1
+
+
+def test_leaving_the_one_list_of_its_segment_during_the_send_stops_it(
+    marketer, spring, everyone, shop, newsletter, remote_domain, smtp_server
+):
+    add_contacts(shop, newsletter, ["stay@remote.example", "leave@remote.example"])
+    campaign = started(marketer, spring, everyone)
+    release_due()
+
+    token = read_token(make_token(domain_id=shop.pk, address="leave@remote.example", contact_list_id=newsletter.pk))
+    unsubscribe(subscription=subscription_of(token), scope=Suppression.Scope.LIST, source="link")
+    deliver_bulk()
+
+    assert received_by(smtp_server) == ["stay@remote.example"]
+    assert campaign.message.send_scope.contact_list_id == newsletter.pk
