@@ -167,7 +167,7 @@ def campaign_transition(request, campaign_id: int, action: str):
 @not_found_is_404
 def campaign_test(request, campaign_id: int):
     campaign = selectors.get_campaign_for_user(user=request.user, campaign_id=campaign_id)
-    to = [a for a in request.POST.get("to", "").replace(";", ",").replace("\n", ",").split(",") if a.strip()]
+    to = [a.strip() for a in request.POST.get("to", "").replace(";", ",").replace("\n", ",").split(",") if a.strip()]
     try:
         services.send_test(campaign=campaign, user=request.user, to=to)
     except services.CampaignInvalid as exc:
@@ -177,7 +177,7 @@ def campaign_test(request, campaign_id: int):
     except UserError as exc:
         messages.error(request, _("The test was not sent: %(problem)s") % {"problem": exc.message})
     else:
-        messages.success(request, _("Test sent to %(addresses)s.") % {"addresses": ", ".join(a.strip() for a in to)})
+        messages.success(request, _("Test sent to %(addresses)s.") % {"addresses": ", ".join(to)})
     return redirect("campaigns:campaign", campaign.pk)
 
 
