@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("campaigns.urls_templates")),
     path("", include("campaigns.urls_contacts")),
     path("", include("campaigns.urls_suppressions")),
+    path("", include("campaigns.urls_campaigns")),
+    path("", include("campaigns.urls_results")),
 ]

@@ -7,11 +7,15 @@ and nobody else sees them (``campaigns.workspace``).
 
 from campaigns.models.campaigns import Campaign, CampaignRecipient, Segment
 from campaigns.models.contacts import Contact, ContactImport, ContactList, ListMembership
+from campaigns.models.results import CampaignHourlyTally, CampaignLinkTally, CampaignTally
 from campaigns.models.templates import Template, TemplateSend, TemplateVersion
 
 __all__ = [
     "Campaign",
+    "CampaignHourlyTally",
+    "CampaignLinkTally",
     "CampaignRecipient",
+    "CampaignTally",
     "Contact",
     "ContactImport",
     "ContactList",

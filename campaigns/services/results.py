@@ -1,0 +1,227 @@
+"""Counting a campaign's results as its delivery events are recorded, and recounting them from the log.
+
+``count_campaign_events`` runs inside the transaction that stored the events
+(``delivery.services.events.events_recorded``), so the counters commit or roll
+back with them. It must cost transactional mail nothing: an event is a
+campaign's only if its recipient is in the bulk queue, and the engine's
+events come with their message's send scope loaded, which names the
+campaign; only events recorded elsewhere (reports, tracking) for bulk
+recipients cost one query to find their campaign.
+
+Per batch: one query for the earlier state of the recipients whose state may
+move, then one upsert statement per counter table.
+"""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC
+
+from django.db import connection, transaction
+
+from campaigns.models import Campaign, CampaignHourlyTally, CampaignLinkTally, CampaignTally
+from delivery.models import DeliveryEvent
+from mailboxes.models import Message, Recipient
+
+# Events that move a recipient's delivery state (``_state_after``); the others (opens…) never do.
+STATEFUL_EVENTS = ("queued", "sent", "delivered", "deferred", "bounced", "rejected", "failed")
+STATES = ("delivered", "deferred", "bounced_hard", "bounced_soft", "rejected", "cancelled", "failed")
+# Rows per INSERT: within SQLite's bound on a statement's parameters.
+_UPSERT_CHUNK = 150
+_REBUILD_CHUNK = 2000
+
+
+def count_campaign_events(events: list[DeliveryEvent]) -> None:
+    """Add these just-stored events to their campaigns' counters (events of other mail are skipped)."""
+    campaign_events = _campaign_events(events)
+    if campaign_events:
+        stateful = [event for _, event in campaign_events if event.event_type in STATEFUL_EVENTS]
+        _count(campaign_events, _states_before(stateful))
+
+
+def _count(campaign_events: list[tuple[int, DeliveryEvent]], states: dict[int, str | None]) -> None:
+    """Count events (in the order they happened) into the counters; ``states``: their recipients' states so far."""
+    totals: Counter = Counter()  # (campaign id, metric, domain) -> n; domain "" = all
+    hourly: Counter = Counter()  # (campaign id, metric, hour) -> n
+    links: dict[tuple[int, str], Counter] = defaultdict(Counter)  # (campaign id, url) -> clicks, unique_clicks
+
+    def add(campaign_id: int, metric: str, domain: str, hour, n: int = 1) -> None:
+        totals[campaign_id, metric, ""] += n
+        totals[campaign_id, metric, domain] += n
+        hourly[campaign_id, metric, hour] += n
+
+    for campaign_id, event in campaign_events:
+        domain, hour = event.recipient.domain, _hour_of(event.timestamp)
+        for metric in event_metrics(event):
+            add(campaign_id, metric, domain, hour)
+        if event.event_type in STATEFUL_EVENTS:
+            before = states.get(event.recipient_id)
+            after = states[event.recipient_id] = _state_after(before, event)
+            if before != after:
+                if before:
+                    add(campaign_id, f"now_{before}", domain, hour, -1)
+                if after:
+                    add(campaign_id, f"now_{after}", domain, hour)
+        url = _clicked_url(event)
+        if url:
+            links[campaign_id, url]["clicks"] += 1
+            links[campaign_id, url]["unique_clicks"] += int(bool(event.metadata.get("unique")))
+    _add_counts(CampaignTally, ("campaign_id", "metric", "domain"), _nonzero(totals))
+    _add_counts(CampaignHourlyTally, ("campaign_id", "metric", "hour"), _nonzero(hourly))
+    _add_counts(CampaignLinkTally, ("campaign_id", "url"), links)
+
+
+def _nonzero(counter: Counter) -> dict[tuple, dict[str, int]]:
+    return {key: {"count": n} for key, n in counter.items() if n}
+
+
+def event_metrics(event: DeliveryEvent) -> list[str]:
+    """The event metrics one event counts under (the state metrics are the state machine's)."""
+    kind, metadata = event.event_type, event.metadata or {}
+    if kind in ("sent", "delivered"):
+        return ["sent"]
+    if kind == "bounced":
+        # anymail's "invalid": the address will never work (5.1.x, engine and bounce reports alike)
+        return ["bounced", "bounced_hard" if event.reject_reason == "invalid" else "bounced_soft"]
+    if kind == "rejected":
+        return ["cancelled" if metadata.get("cancelled") else "rejected"]
+    if kind in ("opened", "clicked"):
+        if metadata.get("machine"):
+            return [f"{kind}_machine"]
+        return [kind, f"{kind}_unique"] if metadata.get("unique") else [kind]
+    if kind in ("deferred", "complained", "unsubscribed", "failed"):
+        return [kind]
+    return []
+
+
+def _state_after(state: str | None, event: DeliveryEvent) -> str | None:
+    """Where a recipient's delivery stands after ``event`` (None: waiting for its first attempt)."""
+    kind = event.event_type
+    if kind == "queued":  # requeued by an admin
+        return None
+    if kind == "deferred":
+        # A delay reported after the message left us (a DSN) leaves a delivered recipient delivered.
+        return "deferred" if state in (None, "deferred") else state
+    if kind in ("sent", "delivered"):
+        return "delivered"
+    if kind == "bounced":
+        return "bounced_hard" if event.reject_reason == "invalid" else "bounced_soft"
+    if kind == "rejected":
+        return "cancelled" if (event.metadata or {}).get("cancelled") else "rejected"
+    if kind == "failed":
+        return "failed"
+    return state
+
+
+def _states_before(events: list[DeliveryEvent]) -> dict[int, str | None]:
+    """Each of these events' recipients' state before them, from their earlier events: one query."""
+    recipient_ids = {event.recipient_id for event in events}
+    if not recipient_ids:
+        return {}
+    states: dict[int, str | None] = dict.fromkeys(recipient_ids)
+    earlier = (
+        DeliveryEvent.objects.filter(recipient_id__in=recipient_ids, event_type__in=STATEFUL_EVENTS)
+        .exclude(pk__in=[event.pk for event in events])
+        .order_by("timestamp", "pk")
+        .only("recipient_id", "event_type", "reject_reason", "metadata")
+    )
+    for event in earlier:
+        states[event.recipient_id] = _state_after(states[event.recipient_id], event)
+    return states
+
+
+def _campaign_events(events: Iterable[DeliveryEvent]) -> list[tuple[int, DeliveryEvent]]:
+    """``(campaign id, event)`` for the events of campaign recipients, in order.
+
+    Transactional and personal mail is told apart by its recipient's queue, in
+    memory: the recorders hand the recipient over with the event.
+    """
+    bulk = [e for e in events if e.recipient_id and e.recipient.queue == Recipient.Queue.BULK]
+    if not bulk:
+        return []
+    campaign_of: dict[int, int | None] = {}
+    unknown = set()
+    for event in bulk:
+        message = event.recipient.message if Recipient.message.is_cached(event.recipient) else None
+        if message is not None and Message.send_scope.is_cached(message):
+            scope = getattr(message, "send_scope", None)
+            campaign_of[event.message_id] = scope.campaign_id if scope else None
+        elif event.message_id not in campaign_of:
+            unknown.add(event.message_id)
+    unknown -= campaign_of.keys()
+    if unknown:
+        found = dict(Campaign.objects.filter(message_id__in=unknown).values_list("message_id", "pk"))
+        campaign_of |= {message_id: found.get(message_id) for message_id in unknown}
+    return [(campaign_of[e.message_id], e) for e in bulk if campaign_of[e.message_id]]
+
+
+def _hour_of(moment):
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _clicked_url(event: DeliveryEvent) -> str:
+    metadata = event.metadata or {}
+    if event.event_type != "clicked" or metadata.get("machine"):
+        return ""
+    return str(metadata.get("url") or "")[: CampaignLinkTally.URL_MAX_LENGTH]
+
+
+def _add_counts(model, key_fields: tuple[str, ...], rows: dict[tuple, dict[str, int]]) -> None:
+    """Add ``{key: {count field: n}}`` to ``model``'s rows, creating the missing: INSERT … ON CONFLICT DO UPDATE.
+
+    The rows go in key order, so that two transactions counting into the same
+    rows lock them in the same order and cannot deadlock.
+    """
+    if not rows:
+        return
+    count_fields = sorted({name for counts in rows.values() for name in counts})
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = [quote(model._meta.get_field(name.removesuffix("_id")).column) for name in key_fields]
+    counts = [quote(model._meta.get_field(name).column) for name in count_fields]
+    updates = ", ".join(f"{column} = {table}.{column} + EXCLUDED.{column}" for column in counts)
+    ordered = sorted(rows.items(), key=lambda item: tuple(str(part) for part in item[0]))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), _UPSERT_CHUNK):
+            chunk = ordered[start : start + _UPSERT_CHUNK]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * (len(columns) + len(counts))) + ")"] * len(chunk))
+            params = [
+                value
+                for key, values in chunk
+                for value in (*(_db_value(part) for part in key), *(values.get(name, 0) for name in count_fields))
+            ]
+            # Only names from the model are formatted in; every value is a parameter.
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns + counts)}) VALUES {placeholders} "  # noqa: S608
+                f"ON CONFLICT ({', '.join(columns)}) DO UPDATE SET {updates}",
+                params,
+            )
+
+
+def _db_value(value):
+    """A key part as the database adapter takes it (an aware datetime as the connection stores it)."""
+    if hasattr(value, "tzinfo"):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def rebuild_tallies(campaign: Campaign) -> None:
+    """Recount a campaign's counters from its delivery events (an admin's repair; the event log is the truth)."""
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one rebuild at a time
+        for model in (CampaignTally, CampaignHourlyTally, CampaignLinkTally):
+            model.objects.filter(campaign=campaign).delete()
+        if campaign.message_id is None:
+            return
+        events = (
+            DeliveryEvent.objects.filter(message_id=campaign.message_id, recipient__isnull=False)
+            .select_related("recipient")
+            .order_by("timestamp", "pk")
+        )
+        states: dict[int, str | None] = {}  # carried from chunk to chunk, in the order the events happened
+        chunk: list[tuple[int, DeliveryEvent]] = []
+        for event in events.iterator(_REBUILD_CHUNK):
+            chunk.append((campaign.pk, event))
+            if len(chunk) == _REBUILD_CHUNK:
+                _count(chunk, states)
+                chunk = []
+        _count(chunk, states)
