@@ -14,14 +14,11 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignRecipient
 from campaigns.services.tracking import CLICK, OPEN, Hit, machine_rule, record_hit
 from campaigns.tracking import click_url, open_url
 from delivery.models import DeliveryEvent
-from delivery.services import run_delivery, send_message
-from mailboxes.models import Message
+from tests.campaigns.tracking_world import member_fixture  # noqa: F401 - fixture
 from tests.campaigns.unsubscribe_world import (  # noqa: F401 - fixtures
-    READER,
     marketer_fixture,
     newsletter_fixture,
     offers_fixture,
@@ -33,21 +30,6 @@ from webmail.celery import app as celery_app
 
 SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 SALE = "https://shop.example/sale?utm_source=news&utm_medium=email"
-
-
-@pytest.fixture(name="member")
-def member_fixture(marketer, shop, reader, remote_domain):
-    """A tracked campaign recipient whose mail was delivered an hour ago."""
-    message = send_message(user=marketer, to=[READER], subject="News", text="Sale!", stream=Message.Stream.BULK)
-    run_delivery()
-    outbox = message.recipients.get()
-    assert outbox.status == outbox.Status.SENT
-    outbox.last_attempt_at -= timedelta(hours=1)
-    outbox.save(update_fields=["last_attempt_at"])
-    campaign = Campaign.objects.create(domain=shop, name="Sale", message=message, track_opens=True, track_clicks=True)
-    return CampaignRecipient.objects.create(
-        campaign=campaign, contact=reader, address=READER, domain="remote.example", tracked=True, recipient=outbox
-    )
 
 
 def path_of(url: str) -> str:
@@ -140,7 +122,6 @@ def test_a_head_request_is_redirected_but_flagged_as_a_scanner(member):
     assert member.first_clicked_at is None and member.contact.last_clicked_at is None
 
 
-DELIVERED = timedelta(0)
 SECONDS = timedelta(seconds=1)
 
 
