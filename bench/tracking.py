@@ -39,7 +39,7 @@ CSS = (
 HTML = (
     "<!doctype html><html><head><style>" + CSS + "</style></head><body><h1>Summer sale, {{ first }}!</h1>"
     "{% for n in range(links) %}<div class='block'><img src='https://cdn.shop.example/p/{{ n }}.jpg' alt=''>"
-    "<a href='https://shop.example/products/{{ n }}?utm_source=newsletter&amp;utm_medium=email&amp;utm_campaign=summer'>"
+    "<a href='https://shop.example/products/{{ n }}?utm_source=newsletter&amp;utm_medium=email&amp;utm_campaign=sale'>"
     "Product {{ n }}</a><p>A fine thing for the summer, {{ first }}: light, cheap and in stock today.</p></div>"
     "{% endfor %}<p class='footer'><a href='mailto:help@shop.example'>Write to us</a> · <a href='#top'>Top</a> ·"
     " <a href='{{ unsubscribe }}'>Unsubscribe</a></p></body></html>"
