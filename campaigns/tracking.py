@@ -35,6 +35,7 @@ from django.urls import reverse
 from lxml import etree
 
 _DOCTYPE = re.compile(r"\s*<!doctype[^>]*>\s*", re.IGNORECASE)
+_URL_BREAKS = re.compile(r"[\t\n\r]")
 _CLICK_SALT = "campaigns.tracking.click"
 _OPEN_SALT = "campaigns.tracking.open"
 _SEP = "."
@@ -131,7 +132,8 @@ def instrument(html: str, *, campaign_recipient, opens: bool, clicks: bool) -> s
         links, unsubscribe_prefix = _ClickLinks(campaign_recipient.pk), _prefix("unsubscribe")
         position = 0
         for element in document.iter(*_LINK_TAGS):
-            href = (element.get("href") or "").strip()
+            # As browsers read a URL: no surrounding spaces, no tabs or line breaks (which no header may hold).
+            href = _URL_BREAKS.sub("", (element.get("href") or "").strip())
             if _trackable(href, unsubscribe_prefix):
                 element.set("href", links.url(position, href))
                 position += 1

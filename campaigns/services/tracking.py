@@ -100,14 +100,20 @@ def machine_rule(hit: Hit, *, delivered_at: datetime | None) -> str | None:
 
 
 def record_hit(hit: Hit) -> bool:
-    """Record ``hit`` as an opened or clicked event; False when there is nothing to record it on.
+    """Record ``hit`` as an opened or clicked event; False when it is not to be recorded.
 
-    A campaign recipient that is gone (its campaign was deleted) or was never
-    released has no outbox row to hang the event on: the hit is dropped.
+    Dropped: a hit of a campaign recipient that is gone (its campaign was
+    deleted) or was never released (no outbox row to hang the event on), that
+    was not tracked, or whose contact has withdrawn their tracking consent
+    since the mail was sent (the link still leads where it said).
     """
     at = parse_datetime(hit.at)
-    audience_member = CampaignRecipient.objects.select_related("recipient").filter(pk=hit.campaign_recipient_id).first()
-    if audience_member is None or audience_member.recipient is None:
+    audience_member = (
+        CampaignRecipient.objects.select_related("recipient", "contact").filter(pk=hit.campaign_recipient_id).first()
+    )
+    if audience_member is None or audience_member.recipient is None or not audience_member.tracked:
+        return False
+    if audience_member.contact is not None and not audience_member.contact.tracking_consent:
         return False
     outbox = audience_member.recipient
     delivered_at = outbox.last_attempt_at if outbox.status in _DELIVERED else None

@@ -14,6 +14,8 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.utils import timezone
 
+from campaigns.models import CampaignRecipient
+from campaigns.services.contacts import update_contact
 from campaigns.services.tracking import CLICK, OPEN, Hit, machine_rule, record_hit
 from campaigns.tracking import click_url, open_url
 from delivery.models import DeliveryEvent
@@ -184,6 +186,26 @@ def test_an_older_hit_written_late_does_not_move_last_opened_back(member):
 
     member.contact.refresh_from_db()
     assert member.contact.last_opened_at == member.recipient.last_attempt_at + timedelta(hours=4)
+
+
+def test_a_contact_who_withdrew_tracking_consent_is_sent_on_but_not_recorded(member, client):
+    update_contact(workspace=member.campaign.domain, contact_id=member.contact_id, name="", locale="", attributes={},
+                   tracking_consent=False)  # fmt: skip
+
+    response = client.get(path_of(click_url(campaign_recipient_id=member.pk, link=0, url=SALE)), HTTP_USER_AGENT=SAFARI)
+
+    assert response.status_code == 302 and response["Location"] == SALE
+    assert record_hit(hit(member)) is False
+    assert not DeliveryEvent.objects.filter(transport="tracking").exists()
+    member.contact.refresh_from_db()
+    assert member.contact.last_clicked_at is None and member.contact.last_opened_at is None
+
+
+def test_a_hit_for_an_untracked_recipient_is_dropped(member):
+    CampaignRecipient.objects.filter(pk=member.pk).update(tracked=False)
+
+    assert record_hit(hit(member)) is False
+    assert not DeliveryEvent.objects.filter(transport="tracking").exists()
 
 
 def test_a_hit_for_a_recipient_that_is_gone_is_dropped(member):

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from campaigns.models import Campaign, CampaignRecipient
+from campaigns.services.contacts import update_contact
 from delivery.services import run_delivery, send_message
 from mailboxes.models import Message
 from tests.campaigns.unsubscribe_world import READER
@@ -16,7 +17,9 @@ from tests.campaigns.unsubscribe_world import READER
 
 @pytest.fixture(name="member")
 def member_fixture(marketer, shop, reader, remote_domain):
-    """reader, in a campaign of shop.example that tracks opens and clicks; the mail was delivered an hour ago."""
+    """reader (who allows tracking), in a campaign of shop.example that tracks opens and clicks; the mail was
+    delivered an hour ago."""
+    update_contact(workspace=shop, contact_id=reader.pk, name="", locale="", attributes={}, tracking_consent=True)
     message = send_message(user=marketer, to=[READER], subject="News", text="Sale!", stream=Message.Stream.BULK)
     run_delivery()
     outbox = message.recipients.get()
