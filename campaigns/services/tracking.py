@@ -37,7 +37,7 @@ OPEN, CLICK = "open", "click"
 TRANSPORT = "tracking"
 _EVENT_TYPE = {OPEN: "opened", CLICK: "clicked"}
 _DELIVERED = (Recipient.Status.SENT, Recipient.Status.DELIVERED)
-_USER_AGENT_LIMIT = 500
+USER_AGENT_LIMIT = 500  # characters kept of a user agent (a header may be kilobytes)
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def record_hit(hit: Hit) -> bool:
         metadata = {
             "machine": rule is not None,
             "unique": unique,
-            "user_agent": hit.user_agent[:_USER_AGENT_LIMIT],
+            "user_agent": hit.user_agent[:USER_AGENT_LIMIT],
             "ip": hit.ip,
             **({"machine_rule": rule} if rule else {}),
             **({"url": hit.url, "link": hit.link} if hit.kind == CLICK else {}),
