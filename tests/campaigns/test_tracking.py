@@ -7,20 +7,25 @@ engine to the loopback SMTP sink; its links are the signed links
 
 import threading
 from datetime import timedelta
+from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
+import lxml.html
 import pytest
 from django.db import close_old_connections, connection
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.models import CampaignRecipient
+from campaigns.models import Campaign, CampaignRecipient
 from campaigns.services.contacts import update_contact
 from campaigns.services.tracking import CLICK, OPEN, Hit, machine_rule, record_hit
-from campaigns.tracking import click_url, open_url
+from campaigns.tracking import click_url, instrument, open_url
 from delivery.models import DeliveryEvent
+from delivery.services import run_delivery, send_message
+from mailboxes.models import Message, Recipient
 from tests.campaigns.tracking_world import member_fixture  # noqa: F401 - fixture
 from tests.campaigns.unsubscribe_world import (  # noqa: F401 - fixtures
+    READER,
     marketer_fixture,
     newsletter_fixture,
     offers_fixture,
@@ -290,3 +295,34 @@ def test_the_redirect_and_the_pixel_answer_without_the_database(member, file_bro
     assert len(queued) == 3
     assert all("campaigns.record_tracking_hit" in task and '"tracking"' in task for task in queued)
     assert not DeliveryEvent.objects.filter(transport="tracking").exists()  # the worker writes them
+
+
+def test_links_read_from_the_delivered_mail_lead_through_and_are_recorded(
+    marketer, shop, reader, remote_domain, smtp_server
+):
+    """instrument's HTML through MIME, DKIM and SMTP: the links read back from the bytes still verify."""
+    update_contact(workspace=shop, contact_id=reader.pk, name="", locale="", attributes={}, tracking_consent=True)
+    campaign = Campaign.objects.create(domain=shop, name="Sale", track_opens=True, track_clicks=True)
+    member = CampaignRecipient.objects.create(
+        campaign=campaign, contact=reader, address=READER, domain="remote.example", tracked=True
+    )
+    html = f'<html><body><p>Our <a href="{SALE}">sale</a>, {"and more " * 30}</p></body></html>\n'
+    message = send_message(user=marketer, to=[READER], subject="Sale", text="Sale", stream=Message.Stream.BULK,
+                           html=instrument(html, campaign_recipient=member, opens=True, clicks=True))  # fmt: skip
+    member.recipient = message.recipients.get()
+    member.save(update_fields=["recipient"])
+    run_delivery()
+    Recipient.objects.filter(pk=member.recipient_id).update(last_attempt_at=timezone.now() - timedelta(hours=1))
+
+    [received] = smtp_server.messages
+    delivered = message_from_bytes(received.content, policy=policy.default)
+    body = lxml.html.document_fromstring(delivered.get_body(("html",)).get_content())
+    [link] = [a.get("href") for a in body.iter("a")]
+    [pixel] = [img.get("src") for img in body.iter("img")]
+    client = Client()
+
+    assert client.get(path_of(link), HTTP_USER_AGENT=SAFARI)["Location"] == SALE
+    assert client.get(path_of(pixel), HTTP_USER_AGENT=SAFARI).status_code == 200
+    assert [(e.event_type, e.metadata["unique"]) for e in DeliveryEvent.objects.filter(transport="tracking")] == [
+        ("clicked", True), ("opened", True),
+    ]  # fmt: skip
