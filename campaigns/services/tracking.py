@@ -147,8 +147,8 @@ def record_hit(hit: Hit) -> bool:
 def dispatch_hit(hit: Hit) -> None:
     """Have a worker record ``hit`` (the ``tracking`` queue); with the broker down, record it here and now.
 
-    The tracking endpoints answer first and write later: publishing a task
-    touches no database, and a worker does the writes.
+    The tracking endpoints only publish (which touches no database) and
+    answer; a worker does the writes.
     """
     from campaigns.tasks import record_tracking_hit  # tasks import services: import here, not at module level
 
