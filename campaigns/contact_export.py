@@ -13,6 +13,7 @@ from campaigns.models import Contact, ContactList, ListMembership
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CONTACT_COLUMNS = [
     "address", "name", "locale", "consent", "consent_source", "consent_at", "consent_ip", "consent_user_agent",
+    "tracking_consent",
 ]  # fmt: skip
 MEMBERSHIP_COLUMNS = ["status", "subscribed_at", "source"]
 _CHUNK_ROWS = 500

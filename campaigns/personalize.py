@@ -105,7 +105,11 @@ class Person(NamedTuple):
 def person_message(campaign: Campaign, version, person: Person | CampaignRecipient, *, now=None) -> bytes:
     """One person's message, unsigned: the same bytes every time for a released person (``now`` for a sample)."""
     from_domain = split_address(campaign.from_address)[1].lower()
-    token = make_token(domain_id=campaign.domain_id, address=person.address)
+    # A released person's link records the campaign's unsubscribed event; the sample's names nobody.
+    token = make_token(
+        domain_id=campaign.domain_id, address=person.address,
+        recipient_id=person.pk if person.released_at is not None else None,
+    )  # fmt: skip
     rendered = render_person(
         version, domain=campaign.domain, address=person.address, name=person.name, locale=person.locale,
         attributes=person.variables, token=token,

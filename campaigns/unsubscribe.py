@@ -1,7 +1,9 @@
 """Unsubscribe tokens and the List-Unsubscribe headers every marketing message carries (RFC 2369, RFC 8058).
 
 A token says who may leave what: the workspace (a hosted domain id), the
-address, and the list (or none: all the workspace's marketing mail). It is
+address, and the list (or none: all the workspace's marketing mail); a
+campaign's mail adds the campaign recipient, so that leaving is recorded as
+that campaign's "unsubscribed" event (tokens without it stay valid). It is
 signed with its own salt and never expires: a newsletter read a year later
 must still unsubscribe with one click. It is compact JSON in URL-safe base64
 and an HMAC-SHA256, with no timestamp (``Signer``, not ``TimestampSigner``):
@@ -29,6 +31,7 @@ class TokenData:
     domain_id: int
     address: str
     contact_list_id: int | None = None
+    recipient_id: int | None = None  # the CampaignRecipient whose mail carried the link
 
 
 class BadToken(Exception):
@@ -39,18 +42,29 @@ def _signer() -> signing.Signer:
     return signing.Signer(salt=_SALT)
 
 
-def make_token(*, domain_id: int, address: str, contact_list_id: int | None = None) -> str:
-    return _signer().sign_object([domain_id, address.strip().lower(), contact_list_id])
+def make_token(
+    *, domain_id: int, address: str, contact_list_id: int | None = None, recipient_id: int | None = None
+) -> str:
+    """``recipient_id``: the ``CampaignRecipient`` of a campaign's mail, or None."""
+    fields = [domain_id, address.strip().lower(), contact_list_id]
+    return _signer().sign_object(fields if recipient_id is None else [*fields, recipient_id])
 
 
 def read_token(token: str) -> TokenData:
     try:
-        domain_id, address, contact_list_id = _signer().unsign_object(token)
+        domain_id, address, contact_list_id, *rest = _signer().unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise BadToken(str(exc)) from exc
-    if not isinstance(domain_id, int) or not isinstance(address, str) or not isinstance(contact_list_id, int | None):
+    recipient_id = rest[0] if len(rest) == 1 else None
+    if (
+        not isinstance(domain_id, int)
+        or not isinstance(address, str)
+        or not isinstance(contact_list_id, int | None)
+        or len(rest) > 1
+        or not isinstance(recipient_id, int | None)
+    ):
         raise BadToken("malformed token")
-    return TokenData(domain_id=domain_id, address=address, contact_list_id=contact_list_id)
+    return TokenData(domain_id=domain_id, address=address, contact_list_id=contact_list_id, recipient_id=recipient_id)
 
 
 def unsubscribe_url(token: str) -> str:
@@ -86,17 +100,21 @@ def token_from_subject(subject: str) -> str | None:
     return None
 
 
-def list_unsubscribe_headers(*, domain, address: str, contact_list=None, token: str | None = None) -> dict[str, str]:
+def list_unsubscribe_headers(
+    *, domain, address: str, contact_list=None, recipient_id: int | None = None, token: str | None = None
+) -> dict[str, str]:
     """The List-Unsubscribe (URL and mailto:) and List-Unsubscribe-Post headers for one recipient.
 
     ``domain`` is the sending workspace's hosted domain (the mailto: address is
     on it); ``contact_list`` the list the message is sent to, or None for mail
-    that is not from a list (the token then stands for all its marketing mail).
-    ``token``: the one ``make_token`` gives for these, when the caller made it already.
+    that is not from a list (the token then stands for all its marketing mail);
+    ``recipient_id`` the ``CampaignRecipient`` of a campaign's mail. ``token``: the one
+    ``make_token`` gives for these, when the caller made it already.
     """
     token = token or make_token(
-        domain_id=domain.pk, address=address, contact_list_id=contact_list.pk if contact_list is not None else None
-    )
+        domain_id=domain.pk, address=address, contact_list_id=contact_list.pk if contact_list is not None else None,
+        recipient_id=recipient_id,
+    )  # fmt: skip
     return {
         "List-Unsubscribe": (
             f"<{unsubscribe_url(token)}>, <mailto:{mailto_address(domain.name)}?subject={MAILTO_SUBJECT}%20{token}>"

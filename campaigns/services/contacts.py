@@ -218,13 +218,23 @@ def create_contact(
 
 
 def update_contact(
-    *, workspace, contact_id, name: str, locale: str, attributes: dict, now: datetime | None = None
+    *,
+    workspace,
+    contact_id,
+    name: str,
+    locale: str,
+    attributes: dict,
+    tracking_consent: bool | None = None,
+    now: datetime | None = None,
 ) -> Contact:
+    """Change a contact's details; ``tracking_consent`` None leaves it as it is."""
     contact = get_contact(workspace=workspace, contact_id=contact_id)
     contact.name, contact.locale = clean_name(name), clean_locale(locale)
     contact.attributes = clean_attributes(attributes)
+    if tracking_consent is not None:
+        contact.tracking_consent = tracking_consent
     contact.updated_at = now or timezone.now()
-    contact.save(update_fields=["name", "locale", "attributes", "updated_at"])
+    contact.save(update_fields=["name", "locale", "attributes", "tracking_consent", "updated_at"])
     return contact
 
 

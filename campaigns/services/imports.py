@@ -68,6 +68,7 @@ FIELDS = {
     "last_name": gettext_lazy("Last name"),
     "locale": gettext_lazy("Language"),
     "consent": gettext_lazy("Consent (yes/no)"),
+    "tracking_consent": gettext_lazy("Tracking consent (yes/no)"),
     "attribute": gettext_lazy("Attribute"),
     "ignore": gettext_lazy("Ignore"),
 }
@@ -105,6 +106,7 @@ _HEADER_GUESSES = {
     "last_name": {"lastname", "surname", "familyname", "last", "nom", "姓"},
     "locale": {"locale", "language", "lang", "语言"},
     "consent": {"consent", "optin", "optedin", "gdprconsent", "subscribed", "同意"},
+    "tracking_consent": {"trackingconsent", "tracking", "trackingoptin", "allowtracking", "跟踪同意"},
 }
 
 
@@ -458,6 +460,7 @@ class _Row:
     name: str | None = None
     locale: str | None = None
     consent: bool | None = None
+    tracking_consent: bool | None = None
     attributes: dict = field(default_factory=dict)
 
 
@@ -542,6 +545,8 @@ class _Importer:
                     row.locale = contact_values.clean_locale(value)
                 elif kind == "consent" and value:
                     row.consent = contact_values.parse_typed_value("boolean", value)
+                elif kind == "tracking_consent" and value:
+                    row.tracking_consent = contact_values.parse_typed_value("boolean", value)
                 elif kind == "attribute" and value:
                     row.attributes[column["attribute"]] = contact_values.parse_typed_value(column["type"], value)
             if row.name is None and (first or last):
@@ -576,13 +581,13 @@ class _Importer:
                 c.address: c
                 for c in Contact.objects.filter(domain=self.workspace).filter(any_of("address", addresses)).only(
                     "address", "name", "locale", "attributes", "consent", "consent_source", "consent_at",
-                    "consent_ip", "consent_user_agent", "created_at", "updated_at",
+                    "consent_ip", "consent_user_agent", "tracking_consent", "created_at", "updated_at",
                 )
             }  # fmt: skip
             contacts = [self._merged(row, existing.get(row.address)) for row in rows]
             Contact.objects.bulk_create(
                 contacts, update_conflicts=True, unique_fields=["domain", "address"],
-                update_fields=["name", "locale", "attributes", *CONSENT_FIELDS],
+                update_fields=["name", "locale", "attributes", *CONSENT_FIELDS, "tracking_consent"],
             )  # fmt: skip
             for row in rows:
                 self.counts["updated" if row.address in existing else "created"] += 1
@@ -596,12 +601,14 @@ class _Importer:
         # its primary key would conflict on that instead.
         contact = Contact(domain=self.workspace, address=row.address, created_at=self.now)
         if before is not None:
-            for name in ("name", "locale", "attributes", *CONSENT_FIELDS, "created_at"):
+            for name in ("name", "locale", "attributes", *CONSENT_FIELDS, "tracking_consent", "created_at"):
                 setattr(contact, name, getattr(before, name))
         if row.name is not None:
             contact.name = row.name
         if row.locale is not None:
             contact.locale = row.locale
+        if row.tracking_consent is not None:  # an empty cell leaves what the person said before
+            contact.tracking_consent = row.tracking_consent
         contact.attributes = {**(contact.attributes or {}), **row.attributes}
         contact.updated_at = self.now
         consent = row.consent if row.consent is not None else bool(self.consent.get("given"))

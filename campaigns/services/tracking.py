@@ -37,7 +37,7 @@ OPEN, CLICK = "open", "click"
 TRANSPORT = "tracking"
 _EVENT_TYPE = {OPEN: "opened", CLICK: "clicked"}
 _DELIVERED = (Recipient.Status.SENT, Recipient.Status.DELIVERED)
-_USER_AGENT_LIMIT = 500
+USER_AGENT_LIMIT = 500  # characters kept of a user agent (a header may be kilobytes)
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,20 @@ def machine_rule(hit: Hit, *, delivered_at: datetime | None) -> str | None:
 
 
 def record_hit(hit: Hit) -> bool:
-    """Record ``hit`` as an opened or clicked event; False when there is nothing to record it on.
+    """Record ``hit`` as an opened or clicked event; False when it is not to be recorded.
 
-    A campaign recipient that is gone (its campaign was deleted) or was never
-    released has no outbox row to hang the event on: the hit is dropped.
+    Dropped: a hit of a campaign recipient that is gone (its campaign was
+    deleted) or was never released (no outbox row to hang the event on), that
+    was not tracked, or whose contact has withdrawn their tracking consent
+    since the mail was sent (the link still leads where it said).
     """
     at = parse_datetime(hit.at)
-    audience_member = CampaignRecipient.objects.select_related("recipient").filter(pk=hit.campaign_recipient_id).first()
-    if audience_member is None or audience_member.recipient is None:
+    audience_member = (
+        CampaignRecipient.objects.select_related("recipient", "contact").filter(pk=hit.campaign_recipient_id).first()
+    )
+    if audience_member is None or audience_member.recipient is None or not audience_member.tracked:
+        return False
+    if audience_member.contact is not None and not audience_member.contact.tracking_consent:
         return False
     outbox = audience_member.recipient
     delivered_at = outbox.last_attempt_at if outbox.status in _DELIVERED else None
@@ -126,7 +132,7 @@ def record_hit(hit: Hit) -> bool:
         metadata = {
             "machine": rule is not None,
             "unique": unique,
-            "user_agent": hit.user_agent[:_USER_AGENT_LIMIT],
+            "user_agent": hit.user_agent[:USER_AGENT_LIMIT],
             "ip": hit.ip,
             **({"machine_rule": rule} if rule else {}),
             **({"url": hit.url, "link": hit.link} if hit.kind == CLICK else {}),
@@ -141,8 +147,8 @@ def record_hit(hit: Hit) -> bool:
 def dispatch_hit(hit: Hit) -> None:
     """Have a worker record ``hit`` (the ``tracking`` queue); with the broker down, record it here and now.
 
-    The tracking endpoints answer first and write later: publishing a task
-    touches no database, and a worker does the writes.
+    The tracking endpoints only publish (which touches no database) and
+    answer; a worker does the writes.
     """
     from campaigns.tasks import record_tracking_hit  # tasks import services: import here, not at module level
 

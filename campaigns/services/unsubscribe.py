@@ -8,6 +8,11 @@ becomes "opted out". Transactional mail is left alone either way (see
 ``delivery.services.suppression``). A resubscribe undoes only what an
 unsubscribe did: it never removes a GLOBAL entry (a bounce or complaint) nor
 an entry a marketer or an admin made.
+
+A token from a campaign's mail names its campaign recipient: the first
+unsubscribe through it is also that campaign's "unsubscribed" delivery event
+(``unsubscribed_at`` is set by a conditional UPDATE, so a second click or a
+one-click POST after the page records nothing more).
 """
 
 from dataclasses import dataclass
@@ -18,9 +23,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Domain
-from campaigns.models import Contact, ContactList, ListMembership
+from campaigns.models import CampaignRecipient, Contact, ContactList, ListMembership
 from campaigns.unsubscribe import BadToken, TokenData
 from delivery.models import Suppression
+from delivery.services.events import record_delivery_event
 from delivery.services.suppression import suppress_address
 
 MARKETING = "bulk"  # Message.Stream.BULK, the stream a workspace's marketing mail is sent on
@@ -33,10 +39,12 @@ class Subscription:
     domain: Domain
     address: str
     contact_list: ContactList | None
+    # The campaign recipient whose mail carried the link (its outbox row loaded), if the token names one.
+    campaign_recipient: CampaignRecipient | None = None
 
 
 def subscription_of(token_data: TokenData) -> Subscription:
-    """The token's workspace and list; a deleted list falls back to the workspace (``contact_list`` None).
+    """The token's workspace, list and campaign recipient; a deleted list falls back to the workspace.
 
     A workspace that no longer exists has nothing to unsubscribe from: ``BadToken``.
     """
@@ -46,7 +54,17 @@ def subscription_of(token_data: TokenData) -> Subscription:
     contact_list = None
     if token_data.contact_list_id is not None:
         contact_list = ContactList.objects.filter(pk=token_data.contact_list_id, domain=domain).first()
-    return Subscription(domain=domain, address=token_data.address.strip().lower(), contact_list=contact_list)
+    address = token_data.address.strip().lower()
+    campaign_recipient = None
+    if token_data.recipient_id is not None:
+        campaign_recipient = (
+            CampaignRecipient.objects.select_related("recipient")
+            .filter(pk=token_data.recipient_id, campaign__domain=domain, address=address)
+            .first()
+        )
+    return Subscription(
+        domain=domain, address=address, contact_list=contact_list, campaign_recipient=campaign_recipient
+    )
 
 
 def unsubscribe(
@@ -67,6 +85,7 @@ def unsubscribe(
     detail = _who(source, ip, user_agent)
     address, domain, contact_list = subscription.address, subscription.domain, subscription.contact_list
     with transaction.atomic():
+        _record_unsubscribed(subscription.campaign_recipient, scope=scope, source=source, now=now)
         if scope == Suppression.Scope.LIST and contact_list is not None:
             entry = suppress_address(
                 address=address, reason=Suppression.Reason.UNSUBSCRIBE, source=source, detail=detail, now=now,
@@ -124,6 +143,17 @@ def unsubscribed_from(subscription: Subscription) -> dict[str, bool]:
         .values_list("scope", flat=True)
     )
     return {"list": Suppression.Scope.LIST in scopes, "all": Suppression.Scope.STREAM in scopes}
+
+
+def _record_unsubscribed(campaign_recipient: CampaignRecipient | None, *, scope: str, source: str, now) -> None:
+    """The campaign's "unsubscribed" event, the first time its recipient leaves through its mail."""
+    if campaign_recipient is None or campaign_recipient.recipient is None:
+        return
+    if CampaignRecipient.objects.filter(pk=campaign_recipient.pk, unsubscribed_at=None).update(unsubscribed_at=now):
+        record_delivery_event(
+            recipient=campaign_recipient.recipient, event_type="unsubscribed", transport="unsubscribe",
+            metadata={"scope": scope, "source": source}, update_status=False, timestamp=now,
+        )  # fmt: skip
 
 
 def _who(source: str, ip: str | None, user_agent: str) -> str:

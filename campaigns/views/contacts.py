@@ -77,6 +77,7 @@ def contact(request, contact_id):
         services.update_contact(
             workspace=request.workspace, contact_id=contact_id, name=request.POST.get("name", ""),
             locale=request.POST.get("locale", ""), attributes=_attributes_from(request.POST),
+            tracking_consent=request.POST.get("tracking_consent") == "yes",
         )  # fmt: skip
         messages.success(request, _("Saved."))
         return redirect("campaigns:contact", contact_id)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from campaigns.services.tracking import CLICK, OPEN, Hit, dispatch_hit
+from campaigns.services.tracking import CLICK, OPEN, USER_AGENT_LIMIT, Hit, dispatch_hit
 from campaigns.tracking import BadTrackingToken, read_click, read_open
 from webmail.clients import client_address
 
@@ -24,7 +24,7 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 def _hit(request, *, kind: str, campaign_recipient_id: int, url: str = "", link: int | None = None) -> Hit:
     return Hit(
         kind=kind, campaign_recipient_id=campaign_recipient_id, at=timezone.now().isoformat(),
-        user_agent=request.headers.get("User-Agent", ""), ip=client_address(request) or None,
+        user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LIMIT], ip=client_address(request) or None,
         method=request.method, url=url, link=link,
     )  # fmt: skip
 

@@ -7,19 +7,23 @@ engine to the loopback SMTP sink; its links are the signed links
 
 import threading
 from datetime import timedelta
+from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
+import lxml.html
 import pytest
 from django.db import close_old_connections, connection
 from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient
+from campaigns.services.contacts import update_contact
 from campaigns.services.tracking import CLICK, OPEN, Hit, machine_rule, record_hit
-from campaigns.tracking import click_url, open_url
+from campaigns.tracking import click_url, instrument, open_url
 from delivery.models import DeliveryEvent
 from delivery.services import run_delivery, send_message
-from mailboxes.models import Message
+from mailboxes.models import Message, Recipient
+from tests.campaigns.tracking_world import member_fixture  # noqa: F401 - fixture
 from tests.campaigns.unsubscribe_world import (  # noqa: F401 - fixtures
     READER,
     marketer_fixture,
@@ -33,21 +37,6 @@ from webmail.celery import app as celery_app
 
 SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 SALE = "https://shop.example/sale?utm_source=news&utm_medium=email"
-
-
-@pytest.fixture(name="member")
-def member_fixture(marketer, shop, reader, remote_domain):
-    """A tracked campaign recipient whose mail was delivered an hour ago."""
-    message = send_message(user=marketer, to=[READER], subject="News", text="Sale!", stream=Message.Stream.BULK)
-    run_delivery()
-    outbox = message.recipients.get()
-    assert outbox.status == outbox.Status.SENT
-    outbox.last_attempt_at -= timedelta(hours=1)
-    outbox.save(update_fields=["last_attempt_at"])
-    campaign = Campaign.objects.create(domain=shop, name="Sale", message=message, track_opens=True, track_clicks=True)
-    return CampaignRecipient.objects.create(
-        campaign=campaign, contact=reader, address=READER, domain="remote.example", tracked=True, recipient=outbox
-    )
 
 
 def path_of(url: str) -> str:
@@ -140,7 +129,6 @@ def test_a_head_request_is_redirected_but_flagged_as_a_scanner(member):
     assert member.first_clicked_at is None and member.contact.last_clicked_at is None
 
 
-DELIVERED = timedelta(0)
 SECONDS = timedelta(seconds=1)
 
 
@@ -203,6 +191,26 @@ def test_an_older_hit_written_late_does_not_move_last_opened_back(member):
 
     member.contact.refresh_from_db()
     assert member.contact.last_opened_at == member.recipient.last_attempt_at + timedelta(hours=4)
+
+
+def test_a_contact_who_withdrew_tracking_consent_is_sent_on_but_not_recorded(member, client):
+    update_contact(workspace=member.campaign.domain, contact_id=member.contact_id, name="", locale="", attributes={},
+                   tracking_consent=False)  # fmt: skip
+
+    response = client.get(path_of(click_url(campaign_recipient_id=member.pk, link=0, url=SALE)), HTTP_USER_AGENT=SAFARI)
+
+    assert response.status_code == 302 and response["Location"] == SALE
+    assert record_hit(hit(member)) is False
+    assert not DeliveryEvent.objects.filter(transport="tracking").exists()
+    member.contact.refresh_from_db()
+    assert member.contact.last_clicked_at is None and member.contact.last_opened_at is None
+
+
+def test_a_hit_for_an_untracked_recipient_is_dropped(member):
+    CampaignRecipient.objects.filter(pk=member.pk).update(tracked=False)
+
+    assert record_hit(hit(member)) is False
+    assert not DeliveryEvent.objects.filter(transport="tracking").exists()
 
 
 def test_a_hit_for_a_recipient_that_is_gone_is_dropped(member):
@@ -287,3 +295,34 @@ def test_the_redirect_and_the_pixel_answer_without_the_database(member, file_bro
     assert len(queued) == 3
     assert all("campaigns.record_tracking_hit" in task and '"tracking"' in task for task in queued)
     assert not DeliveryEvent.objects.filter(transport="tracking").exists()  # the worker writes them
+
+
+def test_links_read_from_the_delivered_mail_lead_through_and_are_recorded(
+    marketer, shop, reader, remote_domain, smtp_server
+):
+    """instrument's HTML through MIME, DKIM and SMTP: the links read back from the bytes still verify."""
+    update_contact(workspace=shop, contact_id=reader.pk, name="", locale="", attributes={}, tracking_consent=True)
+    campaign = Campaign.objects.create(domain=shop, name="Sale", track_opens=True, track_clicks=True)
+    member = CampaignRecipient.objects.create(
+        campaign=campaign, contact=reader, address=READER, domain="remote.example", tracked=True
+    )
+    html = f'<html><body><p>Our <a href="{SALE}">sale</a>, {"and more " * 30}</p></body></html>\n'
+    message = send_message(user=marketer, to=[READER], subject="Sale", text="Sale", stream=Message.Stream.BULK,
+                           html=instrument(html, campaign_recipient=member, opens=True, clicks=True))  # fmt: skip
+    member.recipient = message.recipients.get()
+    member.save(update_fields=["recipient"])
+    run_delivery()
+    Recipient.objects.filter(pk=member.recipient_id).update(last_attempt_at=timezone.now() - timedelta(hours=1))
+
+    [received] = smtp_server.messages
+    delivered = message_from_bytes(received.content, policy=policy.default)
+    body = lxml.html.document_fromstring(delivered.get_body(("html",)).get_content())
+    [link] = [a.get("href") for a in body.iter("a")]
+    [pixel] = [img.get("src") for img in body.iter("img")]
+    client = Client()
+
+    assert client.get(path_of(link), HTTP_USER_AGENT=SAFARI)["Location"] == SALE
+    assert client.get(path_of(pixel), HTTP_USER_AGENT=SAFARI).status_code == 200
+    assert [(e.event_type, e.metadata["unique"]) for e in DeliveryEvent.objects.filter(transport="tracking")] == [
+        ("clicked", True), ("opened", True),
+    ]  # fmt: skip

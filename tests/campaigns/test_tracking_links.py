@@ -79,6 +79,17 @@ def test_a_pixel_is_added_only_when_opens_are_tracked():
     assert neither == message()
 
 
+def test_tabs_and_line_breaks_in_a_link_are_dropped_as_browsers_do():
+    html = '<html><body><a href=" https://shop.example/a\n/b\tc ">x</a></body></html>'
+
+    [href] = hrefs(instrument(html, campaign_recipient=RECIPIENT, opens=False, clicks=True))
+
+    parts = urlsplit(href)
+    [url] = parse_qs(parts.query)["u"]
+    assert url == "https://shop.example/a/bc"
+    assert read_click(parts.path.removeprefix("/t/c/"), url).url == url
+
+
 def test_a_document_without_a_doctype_gets_none():
     out = instrument("<html><body><p>Hi</p></body></html>", campaign_recipient=RECIPIENT, opens=True, clicks=True)
 
