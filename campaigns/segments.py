@@ -123,7 +123,7 @@ def validate_definition(domain, definition, *, segment: Segment | None = None) -
     return errors
 
 
-def _ids(value) -> list[int] | None:
+def ids_of(value) -> list[int] | None:
     """The ids of a JSON list of ids (numbers or digit strings, as a form posts them); None if it is not one."""
     if value in (None, ""):
         return []
@@ -138,7 +138,7 @@ def _ids(value) -> list[int] | None:
 
 
 def _list_ids_problem(domain_id: int, value) -> str | None:
-    ids = _ids(value)
+    ids = ids_of(value)
     if ids is None:
         return _("A list of list ids.")
     known = set(ContactList.objects.filter(domain_id=domain_id, pk__in=ids).values_list("pk", flat=True))
@@ -149,7 +149,7 @@ def _list_ids_problem(domain_id: int, value) -> str | None:
 
 
 def _excluded_segments_problem(domain_id: int, value, segment: Segment | None) -> str | None:
-    ids = _ids(value)
+    ids = ids_of(value)
     if ids is None:
         return _("A list of segment ids.")
     if not ids:
@@ -175,7 +175,7 @@ def _reaches(target: int, start: list[int], definitions: dict[int, dict]) -> boo
         if current in seen:
             continue
         seen.add(current)
-        todo.extend(_ids((definitions.get(current) or {}).get("exclude_segments")) or [])
+        todo.extend(ids_of((definitions.get(current) or {}).get("exclude_segments")) or [])
     return False
 
 
@@ -271,16 +271,16 @@ def _audience(domain_id: int, definition: dict, *, now, seen: frozenset) -> Quer
     if not isinstance(definition, dict):
         raise InvalidSegment({"definition": [_("A definition is a JSON object.")]})
     contacts = Contact.objects.filter(domain_id=domain_id)
-    lists = _ids(definition.get("lists")) or []
+    lists = ids_of(definition.get("lists")) or []
     if lists:
         contacts = contacts.filter(_member_of(domain_id, lists))
     rules = definition.get("rules") or []
     if rules:
         contacts = contacts.filter(_rules_condition(rules, definition.get("match", "all"), now=now))
-    excluded = _ids(definition.get("exclude_lists")) or []
+    excluded = ids_of(definition.get("exclude_lists")) or []
     if excluded:
         contacts = contacts.exclude(_member_of(domain_id, excluded))
-    for segment_id in _ids(definition.get("exclude_segments")) or []:
+    for segment_id in ids_of(definition.get("exclude_segments")) or []:
         if segment_id in seen:
             raise InvalidSegment({"exclude_segments": [_("These exclusions lead back to this segment.")]})
         other = Segment.objects.filter(domain_id=domain_id, pk=segment_id).values_list("definition", flat=True).first()

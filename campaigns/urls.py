@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("campaigns.urls_templates")),
     path("", include("campaigns.urls_contacts")),
     path("", include("campaigns.urls_suppressions")),
+    path("", include("campaigns.urls_segments")),
 ]
