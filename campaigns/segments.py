@@ -40,6 +40,7 @@ what a campaign freezes when it starts.
 """
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 
@@ -72,6 +73,8 @@ ATTRIBUTE_OPS = STRING_OPS + NUMBER_OPS + DATE_OPS
 NO_VALUE_OPS = ("is_set", "not_set", "never_engaged")
 MAX_RULES = 50
 MAX_IN_VALUES = 500
+MAX_TEXT = 1000
+MAX_ID = 2**63 - 1
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
@@ -81,8 +84,13 @@ class InvalidSegment(UserError):
 
     def __init__(self, errors: dict[str, list[str]]):
         first = next(iter(errors.values()))[0]
-        super().__init__(first, field=f"definition.{next(iter(errors))}")
+        super().__init__(first, field=next(iter(as_input_fields(errors))))
         self.errors = errors
+
+
+def as_input_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Problems keyed as the input that holds the definition names them: ``definition.rules.0.op``."""
+    return {key if key == "definition" else f"definition.{key}": messages for key, messages in errors.items()}
 
 
 # --- checking a definition ------------------------------------------------------------------
@@ -132,6 +140,8 @@ def ids_of(value) -> list[int] | None:
     ids = []
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int | str) or not str(item).isdigit():
+            return None
+        if not 1 <= int(item) <= MAX_ID:
             return None
         ids.append(int(item))
     return ids
@@ -211,7 +221,7 @@ def _value_problem(field: str, op: str, value) -> str | None:
     if op in DATE_OPS:
         return None if _instant(value) else _("A date, like 2026-12-31.")
     if op == "in":
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not value or not all(_is_text(v) for v in value):
             return _("A list of one or more values.")
         if len(value) > MAX_IN_VALUES:
             return _("At most %(max)d values.") % {"max": MAX_IN_VALUES}
@@ -226,13 +236,22 @@ def _value_problem(field: str, op: str, value) -> str | None:
         )
     if field.startswith("attributes.") and op in ("equals", "not_equals") and (_is_number(value) or _is_bool(value)):
         return None
-    if not isinstance(value, str) or (op == "contains" and not value):
-        return _("A text value.")
+    if not _is_text(value) or (op == "contains" and not value):
+        return _("A text value (at most %(max)d characters).") % {"max": MAX_TEXT}
     return None
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A number both databases compare: finite, and an integer within 64 bits."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -MAX_ID <= value <= MAX_ID
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_TEXT and "\x00" not in value
 
 
 def _is_bool(value) -> bool:
@@ -241,7 +260,7 @@ def _is_bool(value) -> bool:
 
 def _instant(value) -> dt.datetime | None:
     """An ISO date (its start, UTC) or aware-or-UTC datetime; None for anything else."""
-    if not isinstance(value, str):
+    if not _is_text(value):
         return None
     try:
         day = parse_date(value)
