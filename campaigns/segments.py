@@ -44,7 +44,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.db.models import CharField, Count, Exists, F, Func, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact, GreaterThan, In, LessThan
@@ -444,17 +444,26 @@ def _attribute_condition(key: str, op: str, value) -> Q:
 
 def unsendable(domain_id: int, *, now=None) -> Q:
     """Contacts a workspace's campaign must not mail: opted out, or suppressed globally or for its marketing."""
-    now = now or timezone.now()
-    entries = Suppression.objects.filter(address=OuterRef("address")).filter(
+    return Q(consent=Contact.Consent.OPTED_OUT) | Q(Exists(_suppressions(domain_id, now=now or timezone.now())))
+
+
+def _suppressions(domain_id: int, *, now) -> QuerySet:
+    """The entries that stop a workspace's marketing mail to the outer contact's address."""
+    return Suppression.objects.filter(address=OuterRef("address")).filter(
         Q(scope=Suppression.Scope.GLOBAL) | Q(scope=Suppression.Scope.STREAM, domain_id=domain_id, stream="bulk"),
         Q(expires_at__isnull=True) | Q(expires_at__gt=now),
     )
-    return Q(consent=Contact.Consent.OPTED_OUT) | Q(Exists(entries))
 
 
 def sendable(segment: Segment, *, now=None) -> QuerySet:
-    """The audience a campaign to ``segment`` sends to now."""
-    return audience(segment, now=now).exclude(unsendable(segment.domain_id, now=now))
+    """The audience a campaign to ``segment`` sends to now.
+
+    ``unsendable`` spelled as two exclusions: PostgreSQL turns each into an
+    anti-join, where the OR of ``unsendable`` would cost a subquery per contact.
+    """
+    now = now or timezone.now()
+    held = audience(segment, now=now).exclude(consent=Contact.Consent.OPTED_OUT)
+    return held.exclude(Exists(_suppressions(segment.domain_id, now=now)))
 
 
 @dataclass(frozen=True)
@@ -468,9 +477,7 @@ class Counts:
 
 
 def counts(segment: Segment, *, now=None) -> Counts:
-    """How many the segment holds and how many of them are suppressed, in one pass over the audience."""
+    """How many the segment holds, and how many of them a campaign would leave out (suppressed or opted out)."""
     now = now or timezone.now()
-    totals = audience(segment, now=now).aggregate(
-        held=Count("pk"), suppressed=Count("pk", filter=unsendable(segment.domain_id, now=now))
-    )
-    return Counts(audience=totals["held"], suppressed=totals["suppressed"])
+    held = audience(segment, now=now).count()
+    return Counts(audience=held, suppressed=held - sendable(segment, now=now).count())
