@@ -142,12 +142,22 @@ def _editor(request, *, segment=None, name="", definition=None, errors=None, err
     return render(request, "campaigns/segments/editor.html", context, status=status)
 
 
+def _readable(problems: dict[str, list[str]]) -> list[str]:
+    """Problems for the count panel: a rule's say which rule, counted from 1 as on the page."""
+    lines = []
+    for where, texts in problems.items():
+        parts = where.split(".")
+        prefix = _("Rule %(n)d: ") % {"n": int(parts[1]) + 1} if parts[0] == "rules" and len(parts) > 1 else ""
+        lines.extend(prefix + message for message in texts)
+    return lines
+
+
 def _preview(request, definition, *, segment_id=None) -> dict:
     """The live count and a sample of the definition, or its problems."""
     unsaved = selectors.unsaved_segment(workspace=request.workspace, definition=definition, segment_id=segment_id)
     problems = segments.validate_definition(request.workspace, definition, segment=unsaved if segment_id else None)
     if problems:
-        return {"counts": None, "preview_problems": sorted({m for ms in problems.values() for m in ms}), "sample": []}
+        return {"counts": None, "preview_problems": _readable(problems), "sample": []}
     return {"counts": segments.counts(unsaved), "preview_problems": [], "sample": selectors.sample_of(unsaved)}
 
 
