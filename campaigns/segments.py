@@ -44,7 +44,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, CharField, Exists, F, Func, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact, GreaterThan, In, LessThan
@@ -76,7 +76,6 @@ MAX_IN_VALUES = 500
 MAX_TEXT = 1000
 MAX_ID = 2**63 - 1
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
 class InvalidSegment(UserError):
@@ -410,6 +409,23 @@ class JSONType(Func):
         return sql, (*params, path, *params, path)
 
 
+class StartsLikeIsoDay(Func):
+    """Whether a text starts as an ISO date does (2026-12-31…), in each database's native pattern language.
+
+    (Django's ``__regex`` on SQLite calls back into Python for every row.)
+    """
+
+    output_field = BooleanField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')", params
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*')", params
+
+
 def _of_type(key: str, kind: str) -> Q:
     return Q(Exact(JSONType(key), kind))
 
@@ -439,7 +455,7 @@ def _attribute_condition(key: str, op: str, value) -> Q:
         return _of_type(key, "number") & Q(**{f"{path}__{op}": value})
     day = _instant(value).date().isoformat() if parse_date(value) else _instant(value).isoformat()
     compare = LessThan if op == "before" else GreaterThan
-    return is_string & Q(**{f"{path}__regex": _ISO_DAY}) & Q(compare(Substr(text, 1, len(day)), day))
+    return is_string & Q(StartsLikeIsoDay(text)) & Q(compare(Substr(text, 1, len(day)), day))
 
 
 def unsendable(domain_id: int, *, now=None) -> Q:
