@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("campaigns.urls_suppressions")),
     path("", include("campaigns.urls_campaigns")),
     path("", include("campaigns.urls_results")),
+    path("", include("campaigns.urls_segments")),
 ]

@@ -1,7 +1,9 @@
-"""The template sending API's input and output (validation in, shape out; the rules are in the service)."""
+"""The template sending and segment APIs' input and output (validation in, shape out; the rules are in the service)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from campaigns import segments
 from campaigns.services.sending import MAX_BATCH_RECIPIENTS
 from webmail.api.serializers import pk_field
 
@@ -81,3 +83,56 @@ class BatchMessageSerializer(serializers.Serializer):
 class SendTemplateBatchResultSerializer(serializers.Serializer):
     messages = BatchMessageSerializer(many=True, help_text="One per personalization, in their order.")
     templateVersion = serializers.IntegerField()  # noqa: N815
+
+
+# --- segments -------------------------------------------------------------------------------
+
+_OPS = sorted(set(segments.ATTRIBUTE_OPS) | set(segments.ENGAGEMENT_OPS))
+
+
+class SegmentRuleSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        help_text="`address`, `name`, `locale`, `consent`, `created_at`, `engagement`, or `attributes.<key>`."
+    )
+    op = serializers.ChoiceField(choices=_OPS, help_text="Which ops a field takes: see the segment description.")
+    value = serializers.JSONField(
+        required=False,
+        help_text="A string, number, boolean, ISO date, list of strings (`in`) or days (`…_within`); "
+        "none for `is_set`, `not_set`, `never_engaged`.",
+    )
+
+
+class SegmentDefinitionSerializer(serializers.Serializer):
+    lists = serializers.ListField(child=pk_field(), required=False, help_text="Subscribed members of any; empty: all.")
+    match = serializers.ChoiceField(choices=["all", "any"], default="all", help_text="How the rules combine.")
+    rules = SegmentRuleSerializer(many=True, required=False)
+    exclude_lists = serializers.ListField(child=pk_field(), required=False, help_text="Nobody subscribed to these.")
+    exclude_segments = serializers.ListField(child=pk_field(), required=False, help_text="Nobody in these segments.")
+
+
+@extend_schema_field(SegmentDefinitionSerializer)
+class SegmentDefinitionField(serializers.JSONField):
+    """Taken as JSON and checked whole by ``campaigns.segments.validate_definition`` (every problem at once)."""
+
+
+class SegmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    definition = SegmentDefinitionField(default=dict)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class SegmentUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    definition = SegmentDefinitionField(required=False)
+
+
+class SegmentCountRequestSerializer(serializers.Serializer):
+    definition = SegmentDefinitionField()
+
+
+class SegmentCountSerializer(serializers.Serializer):
+    audience = serializers.IntegerField(help_text="Contacts the segment holds.")
+    suppressed = serializers.IntegerField(help_text="Of them, suppressed or opted out: a campaign skips them.")
+    sendable = serializers.IntegerField(help_text="What a campaign to the segment sends to now.")

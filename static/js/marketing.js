@@ -1,4 +1,5 @@
-// The marketing area's behaviour: the template editor's variables table, preview width, Ctrl/Cmd+Enter to save.
+// The marketing area's behaviour: the template editor's variables table, preview width, Ctrl/Cmd+Enter to save;
+// the segment editor's rule rows.
 // Loaded from static files only: the Content-Security-Policy allows no inline script.
 (function () {
   "use strict";
@@ -53,5 +54,57 @@
     $$("[data-preview-width]").forEach(function (b) { b.setAttribute("aria-pressed", b === button ? "true" : "false"); });
   });
 
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", setupEditor); } else { setupEditor(); }
+  // A rule row offers only the conditions its field takes, the attribute name only for attributes,
+  // and no value for conditions without one.
+  function fitRule(row) {
+    var field = $("[data-rule-field]", row).value;
+    var op = $("[data-rule-op]", row);
+    $$("option", op).forEach(function (o) {
+      var fits = o.getAttribute("data-fields").split(" ").indexOf(field) !== -1;
+      o.hidden = !fits;
+      o.disabled = !fits;
+    });
+    if (op.selectedOptions.length === 0 || op.selectedOptions[0].disabled) {
+      var first = $$("option", op).filter(function (o) { return !o.disabled; })[0];
+      if (first) { op.value = first.value; }
+    }
+    $("[data-rule-key]", row).hidden = field !== "attribute";
+    $("[data-rule-value]", row).hidden = op.selectedOptions[0] && op.selectedOptions[0].hasAttribute("data-no-value");
+  }
+
+  function setupSegmentEditor() {
+    var form = $("[data-segment-form]");
+    if (!form) { return; }
+    var rows = $("[data-rule-rows]", form);
+    var template = $("template[data-rule-template]", form);
+    function rulesChanged() { form.dispatchEvent(new CustomEvent("rules:changed", { bubbles: true })); }
+    $$("[data-rule-row]", rows).forEach(fitRule);
+    form.addEventListener("change", function (ev) {
+      var row = ev.target.closest("[data-rule-row]");
+      if (row && (ev.target.matches("[data-rule-field]") || ev.target.matches("[data-rule-op]"))) {
+        fitRule(row);
+        rulesChanged();  // the op may have changed with the field, without an input event of its own
+      }
+    });
+    form.addEventListener("click", function (ev) {
+      if (ev.target.closest("[data-add-rule]")) {
+        var row = template.content.firstElementChild.cloneNode(true);
+        rows.appendChild(row);
+        fitRule(row);
+        $("[data-rule-field]", row).focus();
+        rulesChanged();
+      }
+      var remove = ev.target.closest("[data-remove-rule]");
+      if (remove) {
+        var gone = remove.closest("[data-rule-row]");
+        var next = gone.nextElementSibling || gone.previousElementSibling;
+        gone.remove();
+        (next ? $("[data-rule-field]", next) : $("[data-add-rule]", form)).focus();
+        rulesChanged();
+      }
+    });
+  }
+
+  function setup() { setupEditor(); setupSegmentEditor(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", setup); } else { setup(); }
 })();

@@ -1,6 +1,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from campaigns.api import segments as segment_views
 from campaigns.api import views as campaign_views
 from webmail.api import views
 from webmail.api.exceptions import json_not_found
@@ -30,6 +31,10 @@ urlpatterns = [
     path("mailbox/<str:folder>", views.MailboxView.as_view(), name="api-mailbox"),
     path("threads/<int:thread_id>", views.ThreadView.as_view(), name="api-thread"),
     path("threads/<int:thread_id>/actions", views.ThreadActionView.as_view(), name="api-thread-action"),
+    path("segments", segment_views.SegmentListView.as_view(), name="api-segments"),
+    path("segments/count", segment_views.DefinitionCountView.as_view(), name="api-segments-count"),
+    path("segments/<int:segment_id>", segment_views.SegmentView.as_view(), name="api-segment"),
+    path("segments/<int:segment_id>/count", segment_views.SegmentCountView.as_view(), name="api-segment-count"),
     path("labels", views.LabelListView.as_view(), name="api-labels"),
     path("labels/<int:label_id>", views.LabelView.as_view(), name="api-label"),
     path("", include("campaigns.api.campaigns")),
