@@ -2,6 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from campaigns.api import views as campaign_views
+from campaigns.api.results import CampaignResultsView
 from webmail.api import views
 from webmail.api.exceptions import json_not_found
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("threads/<int:thread_id>/actions", views.ThreadActionView.as_view(), name="api-thread-action"),
     path("labels", views.LabelListView.as_view(), name="api-labels"),
     path("labels/<int:label_id>", views.LabelView.as_view(), name="api-label"),
+    path("campaigns/<int:campaign_id>/results", CampaignResultsView.as_view(), name="api-campaign-results"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
