@@ -139,3 +139,12 @@ def test_another_workspaces_campaign_is_not_found(other_marketer, sending):
     assert client.get(f"/marketing/campaigns/{sending.pk}/results/").status_code == 404
     assert client.get(f"/marketing/campaigns/{sending.pk}/results/", headers={"HX-Request": "true"}).status_code == 404
     assert client.get(f"/marketing/campaigns/{sending.pk}/results.csv").status_code == 404
+
+
+def test_the_page_speaks_chinese(marketer, sending):
+    client = signed_in(marketer)
+
+    html = client.get(f"/marketing/campaigns/{sending.pk}/results/", headers={"Accept-Language": "zh-hans"}).content
+
+    text = html.decode()
+    assert "进度" in text and "按目标域名" in text and "点击最多的链接" in text
