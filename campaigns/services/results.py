@@ -55,7 +55,8 @@ def _count(campaign_events: list[tuple[int, DeliveryEvent]], states: dict[int, s
             add(campaign_id, metric, domain, hour)
         if event.event_type in STATEFUL_EVENTS:
             before = states.get(event.recipient_id)
-            after = states[event.recipient_id] = _state_after(before, event)
+            after = _state_after(before, event.event_type, event.reject_reason, event.metadata)
+            states[event.recipient_id] = after
             if before != after:
                 if before:
                     add(campaign_id, f"now_{before}", domain, hour, -1)
@@ -93,9 +94,8 @@ def event_metrics(event: DeliveryEvent) -> list[str]:
     return []
 
 
-def _state_after(state: str | None, event: DeliveryEvent) -> str | None:
-    """Where a recipient's delivery stands after ``event`` (None: waiting for its first attempt)."""
-    kind = event.event_type
+def _state_after(state: str | None, kind: str, reject_reason: str, metadata: dict | None) -> str | None:
+    """Where a recipient's delivery stands after an event (None: waiting for its first attempt)."""
     if kind == "queued":  # requeued by an admin
         return None
     if kind == "deferred":
@@ -104,28 +104,35 @@ def _state_after(state: str | None, event: DeliveryEvent) -> str | None:
     if kind in ("sent", "delivered"):
         return "delivered"
     if kind == "bounced":
-        return "bounced_hard" if event.reject_reason == "invalid" else "bounced_soft"
+        return "bounced_hard" if reject_reason == "invalid" else "bounced_soft"
     if kind == "rejected":
-        return "cancelled" if (event.metadata or {}).get("cancelled") else "rejected"
+        return "cancelled" if (metadata or {}).get("cancelled") else "rejected"
     if kind == "failed":
         return "failed"
     return state
 
 
 def _states_before(events: list[DeliveryEvent]) -> dict[int, str | None]:
-    """Each of these events' recipients' state before them, from their earlier events: one query."""
+    """Each of these events' recipients' state before them, from their earlier events: one query.
+
+    Their earlier events have smaller ids than these: they were stored before
+    (a recipient's events are recorded under its row lock, one transaction at a time).
+    """
     recipient_ids = {event.recipient_id for event in events}
     if not recipient_ids:
         return {}
     states: dict[int, str | None] = dict.fromkeys(recipient_ids)
     earlier = (
-        DeliveryEvent.objects.filter(recipient_id__in=recipient_ids, event_type__in=STATEFUL_EVENTS)
-        .exclude(pk__in=[event.pk for event in events])
-        .order_by("timestamp", "pk")
-        .only("recipient_id", "event_type", "reject_reason", "metadata")
+        DeliveryEvent.objects.filter(
+            recipient_id__in=recipient_ids, event_type__in=STATEFUL_EVENTS, pk__lt=min(event.pk for event in events)
+        )
+        # Per recipient, in order: the index event_recipient_time gives them so (by time alone, the planner
+        # may walk the timestamp index through every event).
+        .order_by("recipient_id", "timestamp", "pk")
+        .values_list("recipient_id", "event_type", "reject_reason", "metadata")
     )
-    for event in earlier:
-        states[event.recipient_id] = _state_after(states[event.recipient_id], event)
+    for recipient_id, *event in earlier:
+        states[recipient_id] = _state_after(states[recipient_id], *event)
     return states
 
 
