@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.selectors.results import results_of
 from delivery.models import DeliveryEvent
 from delivery.services.events import events_recorded, new_delivery_event, record_delivery_event
 from tests.campaigns.results_world import (  # noqa: F401 - fixtures
@@ -148,3 +149,16 @@ def test_the_page_speaks_chinese(marketer, sending):
 
     text = html.decode()
     assert "进度" in text and "按目标域名" in text and "点击最多的链接" in text
+
+
+def test_past_three_days_the_chart_over_time_has_a_point_per_day(marketer, shop):
+    campaign = make_campaign(shop, ["ann@gmail.example", "bo@gmail.example"])
+    start = timezone.now().replace(hour=22, minute=0, second=0, microsecond=0) - timedelta(days=5)
+    happened_at(start, recipient_of(campaign, "ann@gmail.example"), "sent")
+    happened_at(start + timedelta(days=4), recipient_of(campaign, "bo@gmail.example"), "sent")
+
+    results = results_of(campaign)
+
+    assert results.series_step == timedelta(days=1)
+    assert [point.start.hour for point in results.series] == [0] * 5
+    assert [point.counts["sent"] for point in results.series] == [1, 0, 0, 0, 1]
