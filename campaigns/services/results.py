@@ -3,13 +3,12 @@
 ``count_campaign_events`` runs inside the transaction that stored the events
 (``delivery.services.events.events_recorded``), so the counters commit or roll
 back with them. It must cost transactional mail nothing: an event is a
-campaign's only if its recipient is in the bulk queue, and the engine's
-events come with their message's send scope loaded, which names the
-campaign; only events recorded elsewhere (reports, tracking) for bulk
-recipients cost one query to find their campaign.
+campaign's only if its recipient is in the bulk queue, which is known without
+a query (see ``_campaign_events``).
 
-Per batch: one query for the earlier state of the recipients whose state may
-move, then one upsert statement per counter table.
+Per batch of a campaign's events: one query for their campaign, one for the
+earlier state of the recipients whose state may move, then one upsert
+statement per counter table.
 """
 
 from collections import Counter, defaultdict
@@ -139,26 +138,27 @@ def _states_before(events: list[DeliveryEvent]) -> dict[int, str | None]:
 def _campaign_events(events: Iterable[DeliveryEvent]) -> list[tuple[int, DeliveryEvent]]:
     """``(campaign id, event)`` for the events of campaign recipients, in order.
 
-    Transactional and personal mail is told apart by its recipient's queue, in
-    memory: the recorders hand the recipient over with the event.
+    Transactional and personal mail is told apart in memory, by its recipient's
+    queue (the recorders hand the recipient over with the event), and so is
+    other bulk mail whose send scope came loaded (the engine's) and names no
+    campaign. The rest asks the campaigns themselves, by message, in one
+    query: a campaign deleted since leaves its events uncounted rather than
+    counters pointing at nothing.
     """
     bulk = [e for e in events if e.recipient_id and e.recipient.queue == Recipient.Queue.BULK]
-    if not bulk:
+    maybe = {e.message_id for e in bulk if _may_be_a_campaigns(e.recipient)}
+    if not maybe:
         return []
-    campaign_of: dict[int, int | None] = {}
-    unknown = set()
-    for event in bulk:
-        message = event.recipient.message if Recipient.message.is_cached(event.recipient) else None
-        if message is not None and Message.send_scope.is_cached(message):
-            scope = getattr(message, "send_scope", None)
-            campaign_of[event.message_id] = scope.campaign_id if scope else None
-        elif event.message_id not in campaign_of:
-            unknown.add(event.message_id)
-    unknown -= campaign_of.keys()
-    if unknown:
-        found = dict(Campaign.objects.filter(message_id__in=unknown).values_list("message_id", "pk"))
-        campaign_of |= {message_id: found.get(message_id) for message_id in unknown}
-    return [(campaign_of[e.message_id], e) for e in bulk if campaign_of[e.message_id]]
+    campaign_of = dict(Campaign.objects.filter(message_id__in=maybe).values_list("message_id", "pk"))
+    return [(campaign_of[e.message_id], e) for e in bulk if e.message_id in campaign_of]
+
+
+def _may_be_a_campaigns(recipient: Recipient) -> bool:
+    """False when the recipient's message, as loaded, has a send scope that names no campaign (or none at all)."""
+    if not Recipient.message.is_cached(recipient) or not Message.send_scope.is_cached(recipient.message):
+        return True
+    scope = getattr(recipient.message, "send_scope", None)
+    return scope is not None and scope.campaign_id is not None
 
 
 def _hour_of(moment):
