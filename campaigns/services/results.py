@@ -23,7 +23,6 @@ from mailboxes.models import Message, Recipient
 
 # Events that move a recipient's delivery state (``_state_after``); the others (opens…) never do.
 STATEFUL_EVENTS = ("queued", "sent", "delivered", "deferred", "bounced", "rejected", "failed")
-STATES = ("delivered", "deferred", "bounced_hard", "bounced_soft", "rejected", "cancelled", "failed")
 # Rows per INSERT: within SQLite's bound on a statement's parameters.
 _UPSERT_CHUNK = 150
 _REBUILD_CHUNK = 2000
