@@ -120,15 +120,13 @@ def _states_before(events: list[DeliveryEvent]) -> dict[int, str | None]:
     if not recipient_ids:
         return {}
     states: dict[int, str | None] = dict.fromkeys(recipient_ids)
-    earlier = (
-        DeliveryEvent.objects.filter(
-            recipient_id__in=recipient_ids, event_type__in=STATEFUL_EVENTS, pk__lt=min(event.pk for event in events)
-        )
-        # Per recipient, in order: the index event_recipient_time gives them so (by time alone, the planner
-        # may walk the timestamp index through every event).
-        .order_by("recipient_id", "timestamp", "pk")
-        .values_list("recipient_id", "event_type", "reject_reason", "metadata")
-    )
+    # Per recipient, in order: the index event_recipient_time gives them so (by time alone, the planner
+    # may walk the timestamp index through every event).
+    earlier = _select(
+        DeliveryEvent, ["recipient_id", "event_type", "reject_reason", "metadata"],
+        where={"recipient_id": recipient_ids, "event_type": STATEFUL_EVENTS},
+        below_id=min(event.pk for event in events), order=["recipient_id", "timestamp", "id"],
+    )  # fmt: skip
     for recipient_id, *event in earlier:
         states[recipient_id] = _state_after(states[recipient_id], *event)
     return states
@@ -148,8 +146,40 @@ def _campaign_events(events: Iterable[DeliveryEvent]) -> list[tuple[int, Deliver
     maybe = {e.message_id for e in bulk if _may_be_a_campaigns(e.recipient)}
     if not maybe:
         return []
-    campaign_of = dict(Campaign.objects.filter(message_id__in=maybe).values_list("message_id", "pk"))
+    campaign_of = dict(_select(Campaign, ["message_id", "id"], where={"message_id": maybe}))
     return [(campaign_of[e.message_id], e) for e in bulk if e.message_id in campaign_of]
+
+
+def _select(model, columns: list[str], *, where: dict, below_id: int | None = None, order=()) -> list[tuple]:
+    """``SELECT columns FROM model WHERE column IN (…) … [AND id < below_id] ORDER BY …``, as plain SQL.
+
+    The receiver runs in the transaction of every campaign outcome: the ORM's
+    compiling costs several times the query itself. Only the model's names
+    are formatted in; every value is a parameter. JSON columns come back decoded.
+    """
+    quote, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
+    fields = [model._meta.get_field(name) for name in columns]
+    conditions, params = [], []
+    for name, values in where.items():
+        values = list(values)
+        conditions.append(f"{quote(name)} IN ({', '.join(['%s'] * len(values))})")
+        params += values
+    if below_id is not None:
+        conditions.append(f"{quote('id')} < %s")
+        params.append(below_id)
+    sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {table} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    if order:
+        sql += f" ORDER BY {', '.join(quote(name) for name in order)}"
+    decoders = [(index, field) for index, field in enumerate(fields) if field.get_internal_type() == "JSONField"]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if decoders:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for index, field in decoders:
+                row[index] = field.from_db_value(row[index], None, connection)
+    return rows
 
 
 def _may_be_a_campaigns(recipient: Recipient) -> bool:
@@ -182,7 +212,7 @@ def _add_counts(model, key_fields: tuple[str, ...], rows: dict[tuple, dict[str, 
     count_fields = sorted({name for counts in rows.values() for name in counts})
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = [quote(model._meta.get_field(name.removesuffix("_id")).column) for name in key_fields]
+    columns = [quote(model._meta.get_field(name).column) for name in key_fields]
     counts = [quote(model._meta.get_field(name).column) for name in count_fields]
     updates = ", ".join(f"{column} = {table}.{column} + EXCLUDED.{column}" for column in counts)
     ordered = sorted(rows.items(), key=lambda item: tuple(str(part) for part in item[0]))
