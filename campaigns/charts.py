@@ -14,12 +14,14 @@ MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 12, 28
 BAR_ROW = 26
 BAR_LABEL = 180  # room for the domain name, left of its bar
 X_TICKS = 6
+DOTS_UP_TO = 48  # points per line that are marked (a single point draws no line)
 
 
 @dataclass(frozen=True)
 class Line:
     key: str
     points: str  # "x,y x,y …", for <polyline points>
+    dots: list[tuple[float, float]] = field(default_factory=list)  # a mark per point, when there are few
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,16 @@ def line_chart(starts: list[datetime], series: dict[str, list[int]]) -> LineChar
     def y(value: int) -> float:
         return round(bottom - (bottom - top) * max(value, 0) / peak, 1)
 
-    lines = [
-        Line(key=key, points=" ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))) for key, values in series.items()
-    ]
+    lines = []
+    for key, values in series.items():
+        coordinates = [(x(i), y(v)) for i, v in enumerate(values)]
+        lines.append(
+            Line(
+                key=key,
+                points=" ".join(f"{cx},{cy}" for cx, cy in coordinates),
+                dots=coordinates if len(coordinates) <= DOTS_UP_TO else [],
+            )
+        )
     every = max(1, -(-len(starts) // X_TICKS))  # at most X_TICKS labels, evenly spaced
     return LineChart(
         width=WIDTH, height=LINE_HEIGHT, left=left, right=right, top=top, bottom=bottom, lines=lines,

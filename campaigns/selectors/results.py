@@ -114,11 +114,6 @@ class CampaignResults:
     domains: list[DomainResults] = field(default_factory=list)
     links: list[LinkResults] = field(default_factory=list)
 
-    @property
-    def live(self) -> bool:
-        """Still sending: the page keeps its progress up to date."""
-        return self.campaign.status == Campaign.Status.SENDING
-
 
 def get_campaign_for_workspace(*, workspace, campaign_id) -> Campaign:
     """One of the workspace's campaigns; another workspace's id is as unknown as a missing one."""

@@ -22,8 +22,8 @@ def campaign_results(request, campaign_id):
     if request.htmx:  # the progress bar's poll: the counters' totals only
         progress = progress_of(campaign)
         response = render(request, "campaigns/results/page.html#progress", _progress_context(campaign, progress))
-        if campaign.status != Campaign.Status.SENDING:
-            response["HX-Refresh"] = "true"  # sending ended: the whole page, final numbers, no more polling
+        if request.GET.get("poll") and campaign.status != Campaign.Status.SENDING:
+            response["HX-Refresh"] = "true"  # the live bar saw the sending end: the whole page, final numbers
         return response
     results = results_of(campaign)
     return render(request, "campaigns/results/page.html", {

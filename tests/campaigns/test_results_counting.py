@@ -1,8 +1,10 @@
 """A campaign's counters move with its delivery events, in the transaction that stores them."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
@@ -176,3 +178,29 @@ def counters(campaign):
         ),
         sorted(CampaignLinkTally.objects.filter(campaign=campaign).values_list("url", "clicks", "unique_clicks")),
     )
+
+
+def test_the_rebuild_command_recounts_a_campaign_and_refuses_an_unknown_id(shop):
+    campaign = make_campaign(shop, ["a@remote.example", "b@remote.example"])
+    record_delivery_event(recipient=recipient_of(campaign, "a@remote.example"), event_type="sent", transport="smtp")
+    CampaignTally.objects.filter(campaign=campaign).delete()  # lost, or counted wrong
+    out = io.StringIO()
+
+    call_command("rebuild_campaign_results", str(campaign.pk), stdout=out)
+
+    assert tallies(campaign) == {"sent": 1, "now_delivered": 1}
+    assert "1 sent, 0 bounced, 0 deferred, 1 remaining" in out.getvalue()
+    with pytest.raises(CommandError, match="No campaign with id 999999"):
+        call_command("rebuild_campaign_results", "999999")
+
+
+def test_events_of_a_deleted_campaigns_recipients_are_recorded_and_not_counted(shop):
+    campaign = make_campaign(shop, ["a@remote.example"])
+    # As the engine holds it: its message's send scope loaded, which still names the campaign once deleted.
+    recipient = Recipient.objects.select_related("message__send_scope").get(message=campaign.message)
+    campaign.delete()
+
+    record_delivery_event(recipient=recipient, event_type="sent", transport="smtp")
+
+    assert recipient.events.filter(event_type="sent").exists()
+    assert not CampaignTally.objects.exists()

@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.selectors.results import results_of
 from delivery.models import DeliveryEvent
 from delivery.services.events import events_recorded, new_delivery_event, record_delivery_event
 from tests.campaigns.results_world import (  # noqa: F401 - fixtures
@@ -81,17 +82,19 @@ def test_the_polled_fragment_is_the_progress_alone_and_stops_once_the_campaign_i
     client = signed_in(marketer)
     url = f"/marketing/campaigns/{sending.pk}/results/"
 
-    fragment = client.get(url, headers={"HX-Request": "true"})
+    fragment = client.get(url, {"poll": "1"}, headers={"HX-Request": "true"})
 
     assert fragment.content.decode().lstrip().startswith('<div id="campaign-progress"')
     assert 'hx-trigger="every 2s"' in fragment.content.decode()
     assert "HX-Refresh" not in fragment
 
     Campaign.objects.filter(pk=sending.pk).update(status=Campaign.Status.SENT, finished_at=timezone.now())
-    last = client.get(url, headers={"HX-Request": "true"})
+    last = client.get(url, {"poll": "1"}, headers={"HX-Request": "true"})
+    embedded = client.get(url, headers={"HX-Request": "true"})  # the fragment, asked for by another page
     page = client.get(url)
 
     assert last["HX-Refresh"] == "true"  # the final numbers, in full
+    assert "HX-Refresh" not in embedded
     assert "hx-trigger" not in last.content.decode() and "hx-trigger" not in page.content.decode()
 
 
@@ -139,3 +142,25 @@ def test_another_workspaces_campaign_is_not_found(other_marketer, sending):
     assert client.get(f"/marketing/campaigns/{sending.pk}/results/").status_code == 404
     assert client.get(f"/marketing/campaigns/{sending.pk}/results/", headers={"HX-Request": "true"}).status_code == 404
     assert client.get(f"/marketing/campaigns/{sending.pk}/results.csv").status_code == 404
+
+
+def test_the_page_speaks_chinese(marketer, sending):
+    client = signed_in(marketer)
+
+    html = client.get(f"/marketing/campaigns/{sending.pk}/results/", headers={"Accept-Language": "zh-hans"}).content
+
+    text = html.decode()
+    assert "进度" in text and "按目标域名" in text and "点击最多的链接" in text
+
+
+def test_past_three_days_the_chart_over_time_has_a_point_per_day(marketer, shop):
+    campaign = make_campaign(shop, ["ann@gmail.example", "bo@gmail.example"])
+    start = timezone.now().replace(hour=22, minute=0, second=0, microsecond=0) - timedelta(days=5)
+    happened_at(start, recipient_of(campaign, "ann@gmail.example"), "sent")
+    happened_at(start + timedelta(days=4), recipient_of(campaign, "bo@gmail.example"), "sent")
+
+    results = results_of(campaign)
+
+    assert results.series_step == timedelta(days=1)
+    assert [point.start.hour for point in results.series] == [0] * 5
+    assert [point.counts["sent"] for point in results.series] == [1, 0, 0, 0, 1]

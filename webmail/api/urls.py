@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from campaigns.api import segments as segment_views
 from campaigns.api import views as campaign_views
+from campaigns.api.results import CampaignResultsView
 from webmail.api import views
 from webmail.api.exceptions import json_not_found
 
@@ -38,6 +39,7 @@ urlpatterns = [
     path("labels", views.LabelListView.as_view(), name="api-labels"),
     path("labels/<int:label_id>", views.LabelView.as_view(), name="api-label"),
     path("", include("campaigns.api.campaigns")),
+    path("campaigns/<int:campaign_id>/results", CampaignResultsView.as_view(), name="api-campaign-results"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
