@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0003_segments_and_campaigns"),
+        ("campaigns", "0005_released_index"),
     ]
 
     operations = [
