@@ -112,14 +112,15 @@ def test_each_person_gets_their_own_signed_message_through_the_engine(
     assert parsed["Subject"] == "Spring for Ann"
     assert parsed["To"] == "Ann Example <ann@remote.example>"
     assert "Hello Ann!" in parsed.get_body(("html",)).get_content()
-    token = make_token(domain_id=shop.pk, address="ann@remote.example")
+    person = CampaignRecipient.objects.select_related("campaign__domain").get(address="ann@remote.example")
+    # Her link names her place in the campaign, so her unsubscribe counts in its results.
+    token = make_token(domain_id=shop.pk, address="ann@remote.example", recipient_id=person.pk)
     assert token in parsed["List-Unsubscribe"] and parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert token in parsed.get_body(("plain",)).get_content()  # the footer's link: the template has none
     assert parsed["X-Campaign-ID"] == str(campaign.pk)
     assert ann.mail_from.startswith("bounces+") and ann.mail_from.endswith("@shop.example")  # VERP
     assert dkim_verifies(ann.content)
     # Nothing rendered was stored: the snapshot and the pinned version give the very bytes that were sent.
-    person = CampaignRecipient.objects.select_related("campaign__domain").get(address="ann@remote.example")
     assert ann.content.endswith(person_message(person.campaign, campaign.version, person))
     assert ann.content.startswith(b"DKIM-Signature:")
 
