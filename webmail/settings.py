@@ -225,6 +225,8 @@ CELERY_TASK_ROUTES = {
     "delivery.*": {"queue": "transactional"},
     "inbound.*": {"queue": "inbound"},
     "search.*": {"queue": "indexing"},
+    # Opens and clicks are written by their own workers, never behind a campaign's sending.
+    "campaigns.record_tracking_hit": {"queue": "tracking"},
     "campaigns.*": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
@@ -238,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "search-purge-orphans": {"task": "search.purge_orphans", "schedule": 24 * 60 * 60},
     # A contact import started while the broker was down waits no longer than this.
     "redispatch-contact-imports": {"task": "campaigns.redispatch_queued_imports", "schedule": 60},
+    # Campaigns whose time came start, and sending ones release their next recipients (on the bulk queue).
+    "campaigns-start-and-release": {"task": "campaigns.start_and_release", "schedule": 5},
 }
 
 # --- Webmail ----------------------------------------------------------------
@@ -288,6 +292,10 @@ WEBMAIL_BASE_URL = env_str("WEBMAIL_BASE_URL", "http://127.0.0.1:8000")
 # Largest message a user may send or receive, headers and encoded parts included.
 MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAIL_MAX_RECIPIENTS = env_int("MAIL_MAX_RECIPIENTS", 500)
+# An open (a click) this soon after the mail was delivered was a machine's: a privacy proxy
+# fetching images as mail arrives, a security scanner following links (campaigns.services.tracking).
+TRACKING_MACHINE_OPEN_SECONDS = env_int("TRACKING_MACHINE_OPEN_SECONDS", 30)
+TRACKING_MACHINE_CLICK_SECONDS = env_int("TRACKING_MACHINE_CLICK_SECONDS", 15)
 # Transactional and marketing templates (campaigns.rendering): the limits of one render.
 TEMPLATE_RENDER_SECONDS = env_float("TEMPLATE_RENDER_SECONDS", 2.0)
 TEMPLATE_RENDER_MAX_BYTES = env_int("TEMPLATE_RENDER_MAX_BYTES", 1024 * 1024)
@@ -477,6 +485,19 @@ CONTACT_IMPORT_BATCH_SIZE = env_int("CONTACT_IMPORT_BATCH_SIZE", 1000)
 CONTACT_IMPORT_LEASE_SECONDS = env_int("CONTACT_IMPORT_LEASE_SECONDS", 300)
 # How long the link of a double opt-in confirmation mail works.
 DOUBLE_OPT_IN_MAX_AGE_DAYS = env_int("DOUBLE_OPT_IN_MAX_AGE_DAYS", 7)
+
+# --- Campaigns: sending -------------------------------------------------------
+# Released campaign recipients still in the outbox, at most, per campaign: what a pause has to park and
+# a cancel to reject (the pacer releases more as these are sent).
+CAMPAIGN_RELEASE_WINDOW = env_int("CAMPAIGN_RELEASE_WINDOW", 1000)
+# Warm-up of a new sending domain: what its campaigns may send in 24 hours on day 1, 2, … after its
+# first campaign started (comma list, e.g. 50,100,500,1000,5000,10000,50000); empty: no warm-up.
+try:
+    CAMPAIGN_WARMUP_DAILY_CAPS = [int(cap) for cap in env_list("CAMPAIGN_WARMUP_DAILY_CAPS")]
+except ValueError as exc:
+    raise ImproperlyConfigured("CAMPAIGN_WARMUP_DAILY_CAPS must be a comma list of whole numbers.") from exc
+# Campaign recipients the sample check before scheduling renders the template for.
+CAMPAIGN_PREFLIGHT_SAMPLE = env_int("CAMPAIGN_PREFLIGHT_SAMPLE", 20)
 
 # --- Security in production ---------------------------------------------------
 

@@ -108,6 +108,11 @@ class CampaignRecipient(models.Model):
         help_text="Its outbox row, once released.",
     )  # fmt: skip
     released_at = models.DateTimeField(null=True, blank=True)
+    # Set once, by a conditional UPDATE (campaigns.services.tracking / unsubscribe): of two hits at
+    # once only one is the first, so a person counts once among the unique opens, clicks, unsubscribes.
+    first_opened_at = models.DateTimeField(null=True, blank=True, help_text="The first open by a person.")
+    first_clicked_at = models.DateTimeField(null=True, blank=True, help_text="The first click by a person.")
+    unsubscribed_at = models.DateTimeField(null=True, blank=True, help_text="Left through this campaign's mail.")
 
     class Meta:
         constraints = [

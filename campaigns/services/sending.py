@@ -26,17 +26,13 @@ with one insert each (plain rows for all but the messages: ``core.bulk``) in
 one transaction, and ONE delivery task for the queue is dispatched after commit.
 """
 
-import binascii
 import contextlib
 import dataclasses
 import gc
 import hashlib
 import json
-import re
 import secrets
 from collections.abc import Iterable
-from email.header import Header
-from email.utils import format_datetime, formataddr
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -44,6 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.addresses import parse_address_list
+from campaigns.mime import mime_and_parsed
 from campaigns.models import Template, TemplateSend
 from campaigns.rendering import Rendered, RenderError, render_version
 from campaigns.unsubscribe import list_unsubscribe_headers
@@ -53,9 +50,8 @@ from delivery.models import IdempotencyKey, SendScope
 from delivery.services.submission import IdempotencyKeyReused, enqueue_many_recipients, send_message
 from delivery.services.suppression import Sending, refusing_entries, scope_summary
 from mailboxes.blobstore import write_blob_files
-from mailboxes.compose import Composition, compose, fold_header, new_message_id, render
+from mailboxes.compose import Composition, compose, new_message_id
 from mailboxes.models import Message, Recipient
-from mailboxes.parsing import ParsedMessage, parse_built_message, parse_message
 from mailboxes.services.store import store_messages
 from webmail.errors import UserError
 
@@ -358,7 +354,7 @@ def _store_batch(*, user, template, locale, compositions, values, keys, fingerpr
     # One boundary for the batch: "=_" never occurs in quoted-printable, and the parser compiles a
     # pattern per distinct boundary (a thousand of them cost more than the rest of parsing).
     boundary = f"=_{secrets.token_hex(16)}"
-    parsed = [_mime(composition, now=now, boundary=boundary) for composition in compositions]
+    parsed = [mime_and_parsed(composition, now=now, boundary=boundary) for composition in compositions]
     # The files and their flush before the transaction (on SQLite, its one write lock). Not in a thread
     # beside the parsing: it waited for the interpreter after each system call, and took longer so.
     write_blob_files([raw for raw, _ in parsed])
@@ -394,67 +390,6 @@ def _batch_keys(idempotency_key: str, count: int) -> list[str]:
     """One stored key per message of a batch (the key is unique per message), still within 255 characters."""
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]
     return [f"batch:{digest}:{index}" for index in range(count)]
-
-
-def _mime(composition: Composition, *, now, boundary: str) -> tuple[bytes, ParsedMessage]:
-    """``mailboxes.compose.render`` for a batch's messages (text and HTML, no attachments), and its parsed view.
-
-    The standard library's generator costs several milliseconds a message,
-    most of the batch's time; the parts here are quoted-printable from C
-    (``binascii``) and the few headers formatted directly. Parsing the bytes
-    back cost more than building them, so the parsed view comes from
-    ``parse_built_message``, which knows the structure. Anything unusual
-    (attachments, a non-ASCII address, a control character in a header)
-    goes through ``render`` and ``parse_message``.
-    """
-    addresses = [composition.from_address, *(a for _, a in composition.to + composition.cc)]
-    if composition.attachments or not all(a.isascii() for a in addresses):
-        return _rendered_and_parsed(composition, now)
-    headers = [
-        # The extra fields (List-Unsubscribe…) first and folded, as ``render`` writes them.
-        *((name, fold_header(name, value)[len(name) + 2 : -2]) for name, value in composition.headers),
-        ("From", formataddr((composition.from_name, composition.from_address), charset="utf-8")),
-        *(
-            (name, ",\r\n ".join(formataddr(pair, charset="utf-8") for pair in pairs))
-            for name, pairs in (("To", composition.to), ("Cc", composition.cc))
-            if pairs
-        ),
-        ("Subject", _header_text(composition.subject)),
-        ("Date", format_datetime(now)),
-        ("Message-ID", f"<{composition.message_id}>"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    ]
-    if any(_UNUSUAL_HEADER.search(value) for _, value in headers):  # the feed parser would read it its own way
-        return _rendered_and_parsed(composition, now)
-    head = "\r\n".join(f"{name}: {value}" for name, value in headers)
-    bodies = [
-        (f"text/{kind}", binascii.b2a_qp(body.encode(), istext=True).replace(b"\n", b"\r\n"))
-        for kind, body in (("plain", composition.text), ("html", composition.html))
-    ]
-    parts = [
-        f'--{boundary}\r\nContent-Type: {content_type}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")
-        + payload
-        for content_type, payload in bodies
-    ]
-    raw = (head + "\r\n\r\n").encode("ascii") + b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode("ascii")
-    return raw, parse_built_message(raw, headers, bodies)
-
-
-# Anything but printable ASCII, tab and the folds (CRLF and a space) written above.
-_UNUSUAL_HEADER = re.compile(r"[^\t\x20-\x7e\r\n]|\r(?!\n )|(?<!\r)\n|\r\n(?! )")
-
-
-def _rendered_and_parsed(composition: Composition, now) -> tuple[bytes, ParsedMessage]:
-    raw = render(composition, date=now, include_bcc=False)
-    return raw, parse_message(raw)
-
-
-def _header_text(value: str) -> str:
-    if value.isascii() and len(value) < 900:
-        return value
-    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
 def _fingerprint(request: dict) -> str:

@@ -1,6 +1,7 @@
 """The delivery event log and the statuses derived from it."""
 
 from collections import defaultdict
+from datetime import datetime
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -39,10 +40,12 @@ def record_delivery_event(
     metadata: dict | None = None,
     esp_event: dict | None = None,
     update_status: bool = True,
+    timestamp: datetime | None = None,
 ) -> DeliveryEvent:
     """Append an event; unless ``update_status`` is off, move the recipient's status along with it.
 
-    Tracking events (opened, clicked…) never change the delivery status.
+    Tracking events (opened, clicked…) never change the delivery status; they
+    give their ``timestamp`` (when the person acted, not when a worker wrote it).
     """
     with transaction.atomic():
         event = new_delivery_event(
@@ -50,6 +53,8 @@ def record_delivery_event(
             description=description, mta_response=mta_response, smtp_code=smtp_code,
             enhanced_status=enhanced_status, remote_host=remote_host, metadata=metadata, esp_event=esp_event,
         )  # fmt: skip
+        if timestamp is not None:
+            event.timestamp = timestamp
         event.save(force_insert=True)
         if update_status and _STATUS_FOR_EVENT.get(event_type) is not None:
             fields = status_fields_for_event(

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from campaigns.services import sending
+from campaigns import mime
+from campaigns.mime import mime_and_parsed
 from mailboxes.blobstore import read_blob
 from mailboxes.compose import Composition, OutgoingAttachment, render
 from mailboxes.models import Message
@@ -80,9 +81,9 @@ def composition(**fields) -> Composition:
 @pytest.mark.parametrize(("fields", "fast"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_the_parsed_view_of_a_built_message_is_what_parsing_its_bytes_gives(fields, fast, monkeypatch):
     parsed_back = []
-    monkeypatch.setattr(sending, "parse_message", lambda raw: parsed_back.append(raw) or parse_message(raw))
+    monkeypatch.setattr(mime, "parse_message", lambda raw: parsed_back.append(raw) or parse_message(raw))
 
-    raw, parsed = sending._mime(composition(**fields), now=NOW, boundary=BOUNDARY)
+    raw, parsed = mime_and_parsed(composition(**fields), now=NOW, boundary=BOUNDARY)
 
     assert dataclasses.asdict(parsed) == dataclasses.asdict(parse_message(raw))
     assert parsed_back == ([] if fast else [raw])  # which path built it: unusual messages are parsed back
@@ -90,7 +91,7 @@ def test_the_parsed_view_of_a_built_message_is_what_parsing_its_bytes_gives(fiel
 
 def test_the_fast_path_builds_the_bytes_the_message_had_before():
     """The bytes themselves did not change with the parsed view (a regression guard on the layout)."""
-    raw, _ = sending._mime(composition(cc=[("Carl", "carl@d.test")]), now=NOW, boundary=BOUNDARY)
+    raw, _ = mime_and_parsed(composition(cc=[("Carl", "carl@d.test")]), now=NOW, boundary=BOUNDARY)
 
     assert raw.startswith(
         b"From: Shop <receipts@shop.test>\r\nTo: Ann Lee <ann@d.test>\r\nCc: Carl <carl@d.test>\r\n"
@@ -125,7 +126,7 @@ def test_extra_headers_are_written_as_render_writes_them():
     """List-Unsubscribe first and folded after its comma, byte for byte as the one-message path writes it."""
     built = composition(headers=list(UNSUBSCRIBE.items()))
 
-    raw, _ = sending._mime(built, now=NOW, boundary=BOUNDARY)
+    raw, _ = mime_and_parsed(built, now=NOW, boundary=BOUNDARY)
 
     rendered = render(built, date=NOW, include_bcc=False)
     head = rendered[: rendered.index(b"From: ")]

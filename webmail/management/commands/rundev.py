@@ -13,7 +13,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-QUEUES = "transactional,bulk,inbound,indexing,default"
+QUEUES = "transactional,bulk,tracking,inbound,indexing,default"
 
 
 class Command(BaseCommand):
