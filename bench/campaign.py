@@ -21,8 +21,9 @@ at the end (the pieces it shares with ``bench/outbound.py`` come from there):
    ``bulk`` queue (``--bulk-concurrency`` processes) and one for
    ``transactional``, and ``celery -A webmail beat``, whose schedule runs the
    campaign's start and release task;
-4. schedules the campaign to send now and times it from there until the last
-   recipient is recorded sent; meanwhile, every ``--probe-every`` seconds, a
+4. schedules the campaign to send now and times it from its start (the
+   pacer's task starting it, which freezes its audience) until the last
+   recipient is recorded sent (the wait for the beat's tick shown apart); meanwhile, every ``--probe-every`` seconds, a
    transactional message goes through ``delivery.services.send_message`` to
    a sink address and its latency (submitted -> recorded sent) is measured;
    the CPU time and peak RSS (``VmHWM``) of every worker process (and the CPU
@@ -51,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -192,7 +194,7 @@ class Meter:
 
     def __init__(self):
         self.roots: dict[str, int] = {}
-        self.matchers: dict[str, callable] = {}
+        self.matchers: dict[str, Callable[[int], bool]] = {}
         self.baseline: dict[int, float] = {}
         self.cpu: dict[int, float] = {}
         self.hwm_kib: dict[int, int] = {}
