@@ -143,6 +143,11 @@ def parse_args(argv=None):
         help="CAMPAIGN_RELEASE_WINDOW: released people a campaign may have in the outbox (default: the setting's)",
     )  # fmt: skip
     parser.add_argument("--probe-every", type=float, default=1.0, help="seconds between transactional probes")
+    parser.add_argument(
+        "--stop-after", type=float, default=None, metavar="SECONDS",
+        help="cancel the campaign SECONDS after it was scheduled and report the rate of what it sent until then "
+        "(for a slow machine; Postfix still relays --recipients messages)",
+    )  # fmt: skip
     parser.add_argument("--no-postfix", action="store_true", help="skip the Postfix peer")
     parser.add_argument("--timeout", type=float, default=3600, help="upper bound in seconds for each phase")
     parser.add_argument(
@@ -470,7 +475,7 @@ def run_campaign(args, world: dict, env: dict, tmp: Path, meter: Meter, results:
     from django.db.models import Count, Max, Min
 
     from campaigns.models import Campaign
-    from campaigns.services.campaigns import schedule
+    from campaigns.services.campaigns import cancel, schedule
     from mailboxes.models import Recipient
 
     campaign, marketer = world["campaign"], world["marketer"]
@@ -496,7 +501,7 @@ def run_campaign(args, world: dict, env: dict, tmp: Path, meter: Meter, results:
         started = time.monotonic()
         schedule(campaign=campaign, user=marketer)
         deadline = started + args.timeout
-        last_progress, next_poll, done = started, started, 0
+        last_progress, next_poll, done, stopped = started, started, 0, False
         campaign_recipients = Recipient.objects.none()
         while True:
             probe.tick()
@@ -515,6 +520,9 @@ def run_campaign(args, world: dict, env: dict, tmp: Path, meter: Meter, results:
                     break
             if campaign.status == Campaign.Status.CANCELLED:
                 raise RuntimeError("the campaign was cancelled")
+            if args.stop_after and time.monotonic() - started >= args.stop_after:
+                stopped = True
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the campaign did not finish within {args.timeout:.0f} s ({done} done)")
             if time.monotonic() - last_progress >= 10:
@@ -524,6 +532,12 @@ def run_campaign(args, world: dict, env: dict, tmp: Path, meter: Meter, results:
                     f"  {last_progress - started:5.0f} s: {campaign.status}, {campaign.released_count} released, "
                     f"{done} done, {len(probe.submitted)} probes",
                 )
+        if stopped:
+            log(args, f"· stopping the campaign after {args.stop_after:.0f} s ({done} done): cancelled …")
+            cancel(campaign=campaign, user=marketer)
+            in_flight = campaign_recipients.filter(status=Recipient.Status.SENDING)
+            while in_flight.exists() and time.monotonic() < deadline:  # claims under way finish (and are counted)
+                time.sleep(1)
         log(args, "· campaign done; waiting for the last probes …")
         probe_deadline = time.monotonic() + 60
         while not probe.all_sent() and time.monotonic() < probe_deadline:
@@ -553,6 +567,7 @@ def run_campaign(args, world: dict, env: dict, tmp: Path, meter: Meter, results:
         "first_attempt_after_seconds": (times["first"] - campaign.started_at).total_seconds(),
         "recipients": campaign.audience_size,
         "sent": sent,
+        "stopped_after_seconds": args.stop_after if stopped else None,
         "recipient_statuses": statuses,
         "campaign_status": campaign.status,
         "other_load_cores": other_load,
@@ -565,7 +580,7 @@ def run_campaign(args, world: dict, env: dict, tmp: Path, meter: Meter, results:
             "latencies_s": sorted(round(s, 3) for s in latencies),
         },
     }
-    if sent != args.recipients:
+    if sent != args.recipients and not stopped:
         raise RuntimeError(f"not every recipient was sent: {statuses} (worker logs in {tmp})")
 
 
@@ -651,9 +666,12 @@ def print_table(args, results: dict) -> None:
     if ours:
         bulk_peak = max(ours["peak_rss_kib"]["bulk"] or [0])
         print(
-            f"{'ours: campaign started -> last recorded sent':46} {ours['seconds']:8.1f} {n / ours['seconds']:8.0f}"
-            f"  {mb(bulk_peak)} peak per bulk worker process"
+            f"{'ours: campaign started -> last recorded sent':46} {ours['seconds']:8.1f} "
+            f"{ours['sent'] / ours['seconds']:8.0f}  {mb(bulk_peak)} peak per bulk worker process"
         )
+        if ours["stopped_after_seconds"]:
+            stop = ours["stopped_after_seconds"]
+            print(f"  (cancelled {stop:.0f} s after it was scheduled, by --stop-after: {ours['sent']} of {n} sent)")
     for key, label in (("postfix_queue", "Postfix: queue -> sink, 1 rcpt/message"), ("postfix_live", "Postfix: live")):
         if key in results:
             fig = results[key]
@@ -674,8 +692,8 @@ def print_table(args, results: dict) -> None:
         f"{ours['recipient_statuses']}"
     )
     print(
-        f"CPU per message: bulk worker processes {1000 * cpu['bulk'] / n:.2f} ms"
-        f" + PostgreSQL backends {1000 * cpu['postgres'] / n:.2f} ms"
+        f"CPU per message: bulk worker processes {1000 * cpu['bulk'] / ours['sent']:.2f} ms"
+        f" + PostgreSQL backends {1000 * cpu['postgres'] / ours['sent']:.2f} ms"
         f" (transactional worker {cpu['transactional']:.1f} s and beat {cpu['beat']:.1f} s in all)"
     )
     peaks = ours["peak_rss_kib"]
@@ -702,7 +720,7 @@ def print_table(args, results: dict) -> None:
             print(f"  {step:44} {ms:8.3f}")
         print(f"  {'everything profiled':44} {results['profile']['total_ms_per_message']:8.3f}")
     print()
-    rate = n / ours["seconds"]
+    rate = ours["sent"] / ours["seconds"]
     bulk_peak = max(peaks["bulk"] or [0]) if peaks else 0
     verdicts = [f"{rate:.0f} msg/s ({'meets' if rate >= 1000 else 'below'} 1,000)"]
     if "postfix_queue" in results:
@@ -769,7 +787,7 @@ def orchestrate(args) -> int:
         sample = sample_message(world["campaign"])
         results["message_bytes"] = len(sample)
         if args.profile:
-            results["profile"] = profile_summary(Path(args.profile), args.recipients)
+            results["profile"] = profile_summary(Path(args.profile), results["ours"]["sent"])
         connections.close_all()
         if not args.no_postfix:
             peer = SimpleNamespace(messages=args.recipients, recipients=1, timeout=args.timeout, quiet=args.quiet)
