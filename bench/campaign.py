@@ -391,7 +391,7 @@ def build_world(args) -> dict:
                     "consent": Contact.Consent.OPTED_IN,
                     "consent_source": "bench",
                     "consent_at": now,
-                }  # fmt: skip
+                }
                 for i in range(first, min(first + 10_000, args.recipients))
             ],
         )
@@ -404,10 +404,11 @@ def build_world(args) -> dict:
                     "status": ListMembership.Status.SUBSCRIBED,
                     "source": "bench",
                     "subscribed_at": now,
-                }  # fmt: skip
+                }
                 for contact_id in contact_ids
             ],
         )
+    # (The segment services are on the segments branch; a list's members is all this needs.)
     segment = Segment.objects.create(
         domain=workspace, name="Newsletter readers", definition={"lists": [newsletter.pk]}, created_by=marketer
     )
@@ -432,7 +433,7 @@ def build_world(args) -> dict:
 
 
 class Probe:
-    """A transactional message every ``every`` seconds, to a sink address of its own, timed submit -> sent."""
+    """A transactional message ``every`` seconds after the last, to a sink address of its own, timed submit -> sent."""
 
     def __init__(self, user, domains: int, every: float):
         self.user, self.domains, self.every = user, domains, every
@@ -444,7 +445,7 @@ class Probe:
             return
         from delivery.services import send_message
 
-        self.next_at += self.every
+        self.next_at = time.monotonic() + self.every
         number = len(self.submitted)
         address = f"probe{number}@d{number % self.domains}.bench.test"
         self.submitted[address] = datetime.now(UTC)
