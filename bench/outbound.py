@@ -153,8 +153,8 @@ def which(name: str) -> str | None:
     )
 
 
-def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120, **kwargs)  # noqa: S603
+def run(cmd: list[str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout, **kwargs)  # noqa: S603
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -1027,7 +1027,7 @@ def run_postfix(args, tmp: Path, sink: Sink, results: dict, sample_raw: bytes, m
             source_cmd = smtp_source(args, instance.port, message_file)
             if hold:
                 inject_started = time.monotonic()
-                done = run(source_cmd)
+                done = run(source_cmd, timeout=args.timeout)  # 100,000 messages take minutes to inject
                 if done.returncode:
                     raise RuntimeError(f"smtp-source failed: {done.stdout}{done.stderr}")
                 deadline = time.monotonic() + args.timeout
