@@ -153,8 +153,8 @@ def which(name: str) -> str | None:
     )
 
 
-def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120, **kwargs)  # noqa: S603
+def run(cmd: list[str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout, **kwargs)  # noqa: S603
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -665,7 +665,7 @@ def setup_database(args, env: dict) -> dict:
     for i in range(args.senders):
         create_mail_user(address=f"sender{i}@{SENDER_DOMAIN}", password=None, display_name=f"Bench Sender {i}")
     _declare_delivery_queues()
-    return {"dkim_selector": domain.dkim_selector, "dkim_key_bits": _key_bits(domain.dkim_private_key)}
+    return {"dkim_selector": domain.dkim_selector, "dkim_key_bits": key_bits(domain.dkim_private_key)}
 
 
 def _declare_delivery_queues() -> None:
@@ -683,7 +683,7 @@ def _declare_delivery_queues() -> None:
             app.amqp.queues[name](connection.default_channel).declare()
 
 
-def _key_bits(pem: str) -> int:
+def key_bits(pem: str) -> int:
     from cryptography.hazmat.primitives import serialization
 
     return serialization.load_pem_private_key(pem.encode(), password=None).key_size
@@ -912,7 +912,7 @@ class Postfix:
 
     def _sample_memory(self) -> None:
         while self._sampling and self.master_pid:
-            pids = _descendants(self.master_pid)
+            pids = descendants(self.master_pid)
             self.peak_processes = max(self.peak_processes, len(pids))
             self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(p) for p in pids))
             time.sleep(0.5)
@@ -969,7 +969,7 @@ class Postfix:
         return False
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     parents = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -987,7 +987,17 @@ def smtp_source(args, port: int, message_file: Path, sessions: int = 20) -> list
     ]  # fmt: skip
 
 
-def run_postfix(args, tmp: Path, sink: Sink, results: dict, sample_raw: bytes) -> None:
+# (results key, label, injected on hold then released?, smtp_destination_recipient_limit)
+POSTFIX_MODES = (
+    ("postfix_queue", "queue -> sink", True, None),
+    ("postfix_queue_1rcpt", "queue -> sink, 1 recipient per transaction", True, 1),
+    ("postfix_live", "live: smtp-source -> Postfix -> sink", False, None),
+)
+
+
+def run_postfix(args, tmp: Path, sink: Sink, results: dict, sample_raw: bytes, modes=POSTFIX_MODES) -> None:
+    """Postfix relaying ``args.messages`` copies of ``sample_raw`` (``args.recipients`` recipients each) to the sink,
+    once per mode; the figures go into ``results`` under each mode's key."""
     missing = [b for b in POSTFIX_BINARIES if not which(b)]
     if missing:
         print(
@@ -1006,11 +1016,6 @@ def run_postfix(args, tmp: Path, sink: Sink, results: dict, sample_raw: bytes) -
     message_file = tmp / "postfix-message.eml"
     message_file.write_bytes(sample_raw.replace(b"\r\n", b"\n"))  # smtp-source -F appends CRLF to each line
     recipients = args.messages * args.recipients
-    modes = [
-        ("postfix_queue", "queue -> sink", True, None),
-        ("postfix_queue_1rcpt", "queue -> sink, 1 recipient per transaction", True, 1),
-        ("postfix_live", "live: smtp-source -> Postfix -> sink", False, None),
-    ]
     for key, label, hold, limit in modes:
         log(args, f"· Postfix, {label} …")
         instance = Postfix(tmp / key, sink.port, hold=hold, recipient_limit=limit)
@@ -1022,7 +1027,7 @@ def run_postfix(args, tmp: Path, sink: Sink, results: dict, sample_raw: bytes) -
             source_cmd = smtp_source(args, instance.port, message_file)
             if hold:
                 inject_started = time.monotonic()
-                done = run(source_cmd)
+                done = run(source_cmd, timeout=args.timeout)  # 100,000 messages take minutes to inject
                 if done.returncode:
                     raise RuntimeError(f"smtp-source failed: {done.stdout}{done.stderr}")
                 deadline = time.monotonic() + args.timeout
@@ -1134,20 +1139,20 @@ def print_table(args, results: dict) -> None:
         )
 
 
-def _interrupt(signum, frame):
+def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def orchestrate(args) -> int:
     global OTHER_LOAD
-    signal.signal(signal.SIGTERM, _interrupt)  # clean up (Postfix, sink, database, temp folder) when stopped
-    signal.signal(signal.SIGINT, _interrupt)  # even when started in the background with SIGINT ignored
+    signal.signal(signal.SIGTERM, interrupt)  # clean up (Postfix, sink, database, temp folder) when stopped
+    signal.signal(signal.SIGINT, interrupt)  # even when started in the background with SIGINT ignored
     become_subreaper()
     OTHER_LOAD = OtherLoad()
     tmp = Path(tempfile.mkdtemp(prefix="bench-outbound-"))
     tmp.chmod(0o755)
     results: dict = {"args": {k: v for k, v in vars(args).items() if k not in ("role", "index", "port")}}
-    results["machine"] = {"nproc": os.cpu_count(), "mem_total_kib": _mem_total_kib()}
+    results["machine"] = {"nproc": os.cpu_count(), "mem_total_kib": mem_total_kib()}
     sink = dns = database = None
     status = 0
     try:
@@ -1172,7 +1177,7 @@ def orchestrate(args) -> int:
     except KeyboardInterrupt:
         status = 130
     finally:
-        _close_django()
+        close_django()
         if sink:
             sink.stop()
         if dns:
@@ -1191,7 +1196,7 @@ def orchestrate(args) -> int:
     return status
 
 
-def _mem_total_kib() -> int:
+def mem_total_kib() -> int:
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
@@ -1222,7 +1227,7 @@ def _stored_sample(default: bytes) -> bytes:
     return read_blob(message.blob) if message else default
 
 
-def _close_django() -> None:
+def close_django() -> None:
     if "django.db" in sys.modules:
         from django.db import connections
 
