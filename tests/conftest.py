@@ -1,6 +1,7 @@
 import gc
 
 import pytest
+from django.utils import translation
 
 from core.dns import flush_dns_cache
 from delivery.mx import clear_cache as clear_dns_cache
@@ -67,6 +68,13 @@ def remote_domain(dns_server, smtp_server):
     dns_server.resolver.add("remote.example. 300 IN MX 10 mx.remote.example.")
     dns_server.resolver.add("mx.remote.example. 300 IN A 127.0.0.1")
     return "remote.example"
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request's language (LocaleMiddleware activates it for the thread) does not follow into the next test."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.api.results import ProgressSerializer, progress_body
 from campaigns.models import Campaign
 from campaigns.selectors import campaigns as selectors
 from campaigns.services import campaigns as services
@@ -41,14 +42,6 @@ class IsMarketer(permissions.BasePermission):
 
 
 # --- serializers -----------------------------------------------------------------
-
-
-class ProgressSerializer(serializers.Serializer):
-    audience = serializers.IntegerField(help_text="People in the frozen audience (0 before sending starts).")
-    released = serializers.IntegerField(help_text="Handed to the outbox so far.")
-    sent = serializers.IntegerField(help_text="Accepted by the recipients' servers.")
-    failed = serializers.IntegerField(help_text="Bounced, suppressed at send time, or given up.")
-    percent = serializers.IntegerField(help_text="Finished (sent or failed) of the audience, 0–100.")
 
 
 class CampaignSerializer(serializers.Serializer):
@@ -89,8 +82,7 @@ class CampaignSerializer(serializers.Serializer):
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, campaign):
-        progress = selectors.progress_of(campaign)
-        return {**vars(progress), "percent": progress.percent}
+        return progress_body(selectors.progress_of(campaign))
 
 
 class CampaignPageSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.selectors.results import CampaignResults, get_campaign_for_workspace, results_of
+from campaigns.selectors.results import CampaignResults, Progress, get_campaign_for_workspace, results_of
 from campaigns.workspace import is_marketer, workspace_of
 from webmail.api.serializers import ErrorSerializer
 
@@ -16,34 +16,43 @@ class ProgressSerializer(serializers.Serializer):
     sent = serializers.IntegerField(help_text="Accepted by their server (and not bounced since).")
     deferred = serializers.IntegerField(help_text="Refused for now; tried again later.")
     bounced = serializers.IntegerField()
-    notSent = serializers.IntegerField(help_text="Suppressed at send time, cancelled, or held for an admin.")
+    not_sent = serializers.IntegerField(help_text="Suppressed at send time, cancelled, or held for an admin.")
     remaining = serializers.IntegerField(help_text="With no final outcome yet (the deferred among them).")
     percent = serializers.IntegerField(help_text="Done (sent, bounced or not sent), of the audience.")
 
 
+def progress_body(progress: Progress) -> dict:
+    """A campaign's progress as ``ProgressSerializer`` shows it (here and in the campaign API)."""
+    p = progress
+    return {
+        "audience": p.audience, "released": p.released, "sent": p.sent, "deferred": p.deferred,
+        "bounced": p.bounced, "not_sent": p.not_sent, "remaining": p.remaining, "percent": p.percent,
+    }  # fmt: skip
+
+
 class CountsSerializer(serializers.Serializer):
     delivered = serializers.IntegerField(help_text="Recipients delivered (and not bounced since).")
-    bouncedHard = serializers.IntegerField(help_text="Recipients whose address will never work.")
-    bouncedSoft = serializers.IntegerField(help_text="Recipients refused for another reason.")
+    bounced_hard = serializers.IntegerField(help_text="Recipients whose address will never work.")
+    bounced_soft = serializers.IntegerField(help_text="Recipients refused for another reason.")
     deferrals = serializers.IntegerField(help_text="Temporary refusals (events; one recipient may have several).")
     complained = serializers.IntegerField()
     opened = serializers.IntegerField(help_text="People who opened, each once; machine opens are not in it.")
     opens = serializers.IntegerField(help_text="People's opens, every one.")
-    machineOpens = serializers.IntegerField(help_text="Opens by privacy proxies and scanners.")
+    machine_opens = serializers.IntegerField(help_text="Opens by privacy proxies and scanners.")
     clicked = serializers.IntegerField(help_text="People who clicked, each once.")
     clicks = serializers.IntegerField(help_text="People's clicks, every one.")
-    machineClicks = serializers.IntegerField(help_text="Clicks by link scanners.")
+    machine_clicks = serializers.IntegerField(help_text="Clicks by link scanners.")
     unsubscribed = serializers.IntegerField()
 
 
 class RatesSerializer(serializers.Serializer):
     delivered = serializers.FloatField(allow_null=True, help_text="Of the recipients whose server answered.")
     bounced = serializers.FloatField(allow_null=True, help_text="Of the recipients whose server answered.")
-    bouncedHard = serializers.FloatField(allow_null=True)
-    bouncedSoft = serializers.FloatField(allow_null=True)
+    bounced_hard = serializers.FloatField(allow_null=True)
+    bounced_soft = serializers.FloatField(allow_null=True)
     opened = serializers.FloatField(allow_null=True, help_text="Of the delivered.")
     clicked = serializers.FloatField(allow_null=True, help_text="Of the delivered.")
-    clickedOfOpened = serializers.FloatField(allow_null=True, help_text="Of the people who opened.")
+    clicked_of_opened = serializers.FloatField(allow_null=True, help_text="Of the people who opened.")
     complained = serializers.FloatField(allow_null=True, help_text="Of the delivered.")
     unsubscribed = serializers.FloatField(allow_null=True, help_text="Of the delivered.")
 
@@ -62,8 +71,8 @@ class DomainSerializer(serializers.Serializer):
     sent = serializers.IntegerField()
     delivered = serializers.IntegerField()
     deferred = serializers.IntegerField()
-    bouncedHard = serializers.IntegerField()
-    bouncedSoft = serializers.IntegerField()
+    bounced_hard = serializers.IntegerField()
+    bounced_soft = serializers.IntegerField()
     opened = serializers.IntegerField()
     clicked = serializers.IntegerField()
     complained = serializers.IntegerField()
@@ -72,7 +81,7 @@ class DomainSerializer(serializers.Serializer):
 class LinkSerializer(serializers.Serializer):
     url = serializers.CharField()
     clicks = serializers.IntegerField()
-    uniqueClicks = serializers.IntegerField()
+    unique_clicks = serializers.IntegerField()
 
 
 class CampaignResultsSerializer(serializers.Serializer):
@@ -82,7 +91,7 @@ class CampaignResultsSerializer(serializers.Serializer):
     progress = ProgressSerializer()
     counts = CountsSerializer()
     rates = RatesSerializer(help_text="Fractions from 0 to 1; null when there is nothing to divide by.")
-    seriesStep = serializers.ChoiceField(choices=["hour", "day"])
+    series_step = serializers.ChoiceField(choices=["hour", "day"])
     series = PointSerializer(many=True, help_text="Every hour (or day, past three days) from the first event on.")
     domains = DomainSerializer(many=True, help_text="The ten destination domains tried most.")
     links = LinkSerializer(many=True, help_text="The ten links people clicked most.")
@@ -94,36 +103,33 @@ def results_body(results: CampaignResults) -> dict:
         "id": results.campaign.pk,
         "name": results.campaign.name,
         "status": results.campaign.status,
-        "progress": {
-            "audience": p.audience, "released": p.released, "sent": p.sent, "deferred": p.deferred,
-            "bounced": p.bounced, "notSent": p.not_sent, "remaining": p.remaining, "percent": p.percent,
-        },
+        "progress": progress_body(p),
         "counts": {
-            "delivered": c.get("now_delivered", 0), "bouncedHard": c.get("now_bounced_hard", 0),
-            "bouncedSoft": c.get("now_bounced_soft", 0), "deferrals": c.get("deferred", 0),
+            "delivered": c.get("now_delivered", 0), "bounced_hard": c.get("now_bounced_hard", 0),
+            "bounced_soft": c.get("now_bounced_soft", 0), "deferrals": c.get("deferred", 0),
             "complained": c.get("complained", 0), "opened": c.get("opened_unique", 0), "opens": c.get("opened", 0),
-            "machineOpens": c.get("opened_machine", 0), "clicked": c.get("clicked_unique", 0),
-            "clicks": c.get("clicked", 0), "machineClicks": c.get("clicked_machine", 0),
+            "machine_opens": c.get("opened_machine", 0), "clicked": c.get("clicked_unique", 0),
+            "clicks": c.get("clicked", 0), "machine_clicks": c.get("clicked_machine", 0),
             "unsubscribed": c.get("unsubscribed", 0),
         },
         "rates": {
-            "delivered": r["delivered"], "bounced": r["bounced"], "bouncedHard": r["bounced_hard"],
-            "bouncedSoft": r["bounced_soft"], "opened": r["opened"], "clicked": r["clicked"],
-            "clickedOfOpened": r["clicked_of_opened"], "complained": r["complained"],
+            "delivered": r["delivered"], "bounced": r["bounced"], "bounced_hard": r["bounced_hard"],
+            "bounced_soft": r["bounced_soft"], "opened": r["opened"], "clicked": r["clicked"],
+            "clicked_of_opened": r["clicked_of_opened"], "complained": r["complained"],
             "unsubscribed": r["unsubscribed"],
         },
-        "seriesStep": "day" if results.series_step.days else "hour",
+        "series_step": "day" if results.series_step.days else "hour",
         "series": [{"start": point.start, **point.counts} for point in results.series],
         "domains": [
             {
                 "domain": d.domain, "sent": d.sent, "delivered": d.delivered, "deferred": d.deferred,
-                "bouncedHard": d.bounced_hard, "bouncedSoft": d.bounced_soft, "opened": d.opened,
+                "bounced_hard": d.bounced_hard, "bounced_soft": d.bounced_soft, "opened": d.opened,
                 "clicked": d.clicked, "complained": d.complained,
             }
             for d in results.domains
         ],
         "links": [
-            {"url": link.url, "clicks": link.clicks, "uniqueClicks": link.unique_clicks} for link in results.links
+            {"url": link.url, "clicks": link.clicks, "unique_clicks": link.unique_clicks} for link in results.links
         ],
     }  # fmt: skip
 

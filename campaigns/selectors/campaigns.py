@@ -4,21 +4,19 @@ Another workspace's campaign ids behave exactly like ids that do not exist
 (``NotFound``, a 404 in pages and the API).
 """
 
-from dataclasses import dataclass
+from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
-from django.db.models import Count, Q, QuerySet
-
-from campaigns.models import Campaign, Segment, Template
+from campaigns.models import Campaign, CampaignTally, Segment, Template
+from campaigns.selectors.results import NOT_SENT_STATES, Progress
 from campaigns.workspace import workspace_of
-from mailboxes.models import Recipient
 from webmail.errors import NotFound
-
-_SENT = (Recipient.Status.SENT, Recipient.Status.DELIVERED)
-_FAILED = tuple(Recipient.FAILED_STATUSES)
 
 
 def campaigns_of(*, user) -> QuerySet[Campaign]:
-    """The workspace's campaigns, newest first, each with ``sent_count`` and ``failed_count`` of its recipients."""
+    """The workspace's campaigns, newest first, with their recipients' ``sent_count``, ``deferred_count``,
+    ``bounced_count``, ``not_sent_count`` and ``failed_count``, from the results counters (a list of large
+    campaigns reads a few rows each, not their outboxes)."""
     workspace = workspace_of(user)
     if workspace is None:
         return Campaign.objects.none()
@@ -26,11 +24,24 @@ def campaigns_of(*, user) -> QuerySet[Campaign]:
         Campaign.objects.filter(domain=workspace)
         .select_related("template", "segment")
         .annotate(
-            sent_count=Count("message__recipients", filter=Q(message__recipients__status__in=_SENT)),
-            failed_count=Count("message__recipients", filter=Q(message__recipients__status__in=_FAILED)),
+            sent_count=_tally(["now_delivered"]),
+            deferred_count=_tally(["now_deferred"]),
+            bounced_count=_tally(["now_bounced_hard", "now_bounced_soft"]),
+            not_sent_count=_tally(NOT_SENT_STATES),
         )
+        .annotate(failed_count=F("bounced_count") + F("not_sent_count"))
         .order_by("-created_at", "-pk")
     )
+
+
+def _tally(metrics) -> Coalesce:
+    rows = (
+        CampaignTally.objects.filter(campaign=OuterRef("pk"), domain="", metric__in=metrics)
+        .values("campaign")
+        .annotate(total=Sum("count"))
+        .values("total")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
 def get_campaign_for_user(*, user, campaign_id) -> Campaign:
@@ -41,30 +52,11 @@ def get_campaign_for_user(*, user, campaign_id) -> Campaign:
     return campaign
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Where a campaign's sending stands: its frozen audience, handed to the outbox, sent and failed."""
-
-    audience: int
-    released: int
-    sent: int
-    failed: int
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed
-
-    @property
-    def percent(self) -> int:
-        """Finished deliveries (sent or failed) of the audience, 0–100; rounded down so 100 means all."""
-        return min(100, self.done * 100 // self.audience) if self.audience else 0
-
-
 def progress_of(campaign: Campaign) -> Progress:
-    """A campaign read by ``campaigns_of`` or ``get_campaign_for_user`` (its counts are annotated)."""
+    """The progress of a campaign read by ``campaigns_of`` or ``get_campaign_for_user`` (no query of its own)."""
     return Progress(
-        audience=campaign.audience_size, released=campaign.released_count,
-        sent=campaign.sent_count, failed=campaign.failed_count,
+        audience=campaign.audience_size, released=campaign.released_count, sent=campaign.sent_count,
+        deferred=campaign.deferred_count, bounced=campaign.bounced_count, not_sent=campaign.not_sent_count,
     )  # fmt: skip
 
 

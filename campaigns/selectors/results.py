@@ -56,13 +56,18 @@ class Progress:
         return min(self.audience, self.sent + self.bounced + self.not_sent)
 
     @property
+    def failed(self) -> int:
+        """Bounced or not sent: finished without reaching the person."""
+        return self.bounced + self.not_sent
+
+    @property
     def remaining(self) -> int:
         """Recipients with no final outcome yet (the deferred among them)."""
         return self.audience - self.done
 
     @property
     def percent(self) -> int:
-        return self.done * 100 // self.audience if self.audience else 100
+        return self.done * 100 // self.audience if self.audience else 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,10 @@ def get_campaign_for_workspace(*, workspace, campaign_id) -> Campaign:
     return campaign
 
 
+# The recipient states (``now_*`` counters) of people the campaign finished without reaching.
+NOT_SENT_STATES = ("now_rejected", "now_cancelled", "now_failed")
+
+
 def progress_of(campaign: Campaign, counts: dict[str, int] | None = None) -> Progress:
     """The progress bar's numbers (one query unless ``counts``, the campaign's totals, are given)."""
     counts = _totals(campaign) if counts is None else counts
@@ -134,7 +143,7 @@ def progress_of(campaign: Campaign, counts: dict[str, int] | None = None) -> Pro
         sent=counts.get("now_delivered", 0),
         deferred=counts.get("now_deferred", 0),
         bounced=counts.get("now_bounced_hard", 0) + counts.get("now_bounced_soft", 0),
-        not_sent=sum(counts.get(f"now_{state}", 0) for state in ("rejected", "cancelled", "failed")),
+        not_sent=sum(counts.get(state, 0) for state in NOT_SENT_STATES),
     )
 
 

@@ -93,7 +93,10 @@ def test_create_reads_a_send_time_without_offset_in_the_campaign_time_zone(api, 
     assert body["status"] == "draft" and body["send_at"] == "2026-12-24T01:00:00Z"
     assert body["send_at_local"] == "2026-12-24T09:00:00" and body["time_zone"] == "Asia/Shanghai"
     assert (body["template"], body["segment"], body["max_per_hour"]) == (newsletter.pk, customers.pk, 6000)
-    assert body["progress"] == {"audience": 0, "released": 0, "sent": 0, "failed": 0, "percent": 0}
+    assert body["progress"] == {
+        "audience": 0, "released": 0, "sent": 0, "deferred": 0, "bounced": 0, "not_sent": 0, "remaining": 0,
+        "percent": 0,
+    }  # fmt: skip
     assert campaign.created_by == alice
 
 

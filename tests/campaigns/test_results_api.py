@@ -37,14 +37,14 @@ def test_a_marketer_reads_the_results_of_a_campaign(marketer, campaign):
     body = response.json()
     assert response.status_code == 200
     assert body["progress"] == {
-        "audience": 3, "released": 3, "sent": 1, "deferred": 0, "bounced": 1, "notSent": 0, "remaining": 1,
+        "audience": 3, "released": 3, "sent": 1, "deferred": 0, "bounced": 1, "not_sent": 0, "remaining": 1,
         "percent": 66,
     }  # fmt: skip
-    assert (body["counts"]["delivered"], body["counts"]["bouncedSoft"], body["counts"]["opened"]) == (1, 1, 1)
+    assert (body["counts"]["delivered"], body["counts"]["bounced_soft"], body["counts"]["opened"]) == (1, 1, 1)
     assert body["counts"]["opens"] == 2
     assert (body["rates"]["delivered"], body["rates"]["opened"], body["rates"]["clicked"]) == (0.5, 1.0, 0.0)
-    assert body["rates"]["clickedOfOpened"] == 0.0
-    assert body["seriesStep"] == "hour" and body["series"][0]["sent"] == 1
+    assert body["rates"]["clicked_of_opened"] == 0.0
+    assert body["series_step"] == "hour" and body["series"][0]["sent"] == 1
     assert [d["domain"] for d in body["domains"]] == ["gmail.example"]
     assert body["links"] == []
 
