@@ -1,10 +1,8 @@
 """The campaign pages: list, new and edit form, the campaign page with its check before scheduling, its live
 progress and the buttons of its life (schedule, unschedule, test, pause, resume, cancel, delete)."""
 
-from functools import wraps
-
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,8 +14,8 @@ from campaigns.forms_campaigns import CampaignForm
 from campaigns.models import Campaign
 from campaigns.selectors import campaigns as selectors
 from campaigns.services import campaigns as services
-from campaigns.views.common import marketer_required
-from webmail.errors import NotFound, UserError
+from campaigns.views.common import marketer_required, not_found_is_404
+from webmail.errors import UserError
 
 Status = Campaign.Status
 # The buttons each status offers (the services refuse the others anyway).
@@ -37,17 +35,6 @@ FORM_ANCHORS = {
     "from_name": "id_from_name", "time_zone": "id_time_zone", "send_at": "id_send_at", "finish_by": "id_finish_by",
     "max_per_hour": "id_rate", "track_opens": "id_track_opens", "track_clicks": "id_track_clicks",
 }  # fmt: skip
-
-
-def not_found_is_404(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-
-    return wrapper
 
 
 @require_GET

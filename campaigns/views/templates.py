@@ -7,7 +7,7 @@ from itertools import groupby
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +17,7 @@ from campaigns import rendering
 from campaigns.models import Template
 from campaigns.selectors import templates as selectors
 from campaigns.services import templates as services
-from campaigns.views.common import marketer_required
+from campaigns.views.common import marketer_required, not_found_is_404
 from webmail.csp import INLINE_STYLE_POLICY
 from webmail.errors import NotFound, UserError
 
@@ -35,17 +35,6 @@ def previews_inline_styles(view):
         response = view(request, *args, **kwargs)
         response["Content-Security-Policy"] = INLINE_STYLE_POLICY
         return response
-
-    return wrapper
-
-
-def not_found_is_404(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
 
     return wrapper
 
