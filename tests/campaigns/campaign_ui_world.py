@@ -8,7 +8,6 @@ suppressed, so a campaign of alice's is ready to schedule once it names them.
 
 import factory
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Domain
@@ -18,6 +17,7 @@ from campaigns.services.contacts import create_contact
 from campaigns.services.templates import create_template
 from delivery.models import Suppression
 from delivery.services import suppress_address
+from tests.campaigns.template_fixtures import alice_client, bob_client, client_for, mallory_client  # noqa: F401
 from tests.factories import UserFactory
 
 NEWSLETTER_HTML = """<h1>Hello {{ name }}</h1>
@@ -116,24 +116,3 @@ def ready_draft(alice, workspace, newsletter, customers):
     return CampaignFactory(
         domain=workspace, created_by=alice, name="December news", template=newsletter, segment=customers
     )
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def alice_client(alice):
-    return client_for(alice)
-
-
-@pytest.fixture
-def mallory_client(mallory):
-    return client_for(mallory)
-
-
-@pytest.fixture
-def bob_client(bob):
-    return client_for(bob)
