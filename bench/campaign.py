@@ -364,9 +364,10 @@ def build_world(args) -> dict:
     from django.utils import timezone
 
     from accounts.services import create_domain, create_mail_user, ensure_dkim_key
-    from campaigns.models import Contact, ListMembership, Segment, Template
+    from campaigns.models import Contact, ListMembership, Template
     from campaigns.services.campaigns import create_campaign
     from campaigns.services.contacts import create_list
+    from campaigns.services.segments import create_segment
     from campaigns.services.templates import create_template
     from core.bulk import insert_rows
 
@@ -408,9 +409,8 @@ def build_world(args) -> dict:
                 for contact_id in contact_ids
             ],
         )
-    # (The segment services are on the segments branch; a list's members is all this needs.)
-    segment = Segment.objects.create(
-        domain=workspace, name="Newsletter readers", definition={"lists": [newsletter.pk]}, created_by=marketer
+    segment = create_segment(
+        workspace=workspace, name="Newsletter readers", definition={"lists": [newsletter.pk]}, created_by=marketer
     )
     template = create_template(
         user=marketer, key="whats_new", name="What's new", stream=Template.Stream.MARKETING,
@@ -660,6 +660,7 @@ def print_table(args, results: dict) -> None:
     print(
         f"database {args.db}; RabbitMQ; celery workers: bulk x{args.bulk_concurrency} processes, transactional "
         f"x{args.transactional_concurrency}, beat; CAMPAIGN_RELEASE_WINDOW {results.get('release_window')}; "
+        f"OUTBOUND_RECORD_EVERY_BULK {results.get('record_every_bulk')}; "
         "throttling off (OUTBOUND_*_RATE_PER_MINUTE, OUTBOUND_DOMAIN_CONCURRENCY set to 1e9)"
     )
     print()
@@ -774,6 +775,7 @@ def orchestrate(args) -> int:
         from django.conf import settings
 
         results["release_window"] = settings.CAMPAIGN_RELEASE_WINDOW
+        results["record_every_bulk"] = settings.OUTBOUND_RECORD_EVERY_BULK
         results["setup_seconds"] = world["setup_seconds"]
         results["dkim_key_bits"] = world["dkim_key_bits"]
         connections.close_all()

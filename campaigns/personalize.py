@@ -166,6 +166,11 @@ class CampaignRenderer:
                 logger.warning("campaign %s: no message for %s: %s", campaign_id, person.address, exc.message)
         return by_recipient
 
+    def top_up(self) -> int:
+        from campaigns.services.fanout import release_due  # the fan-out imports this module
+
+        return release_due()
+
     def _campaign(self, campaign_id: int, started_at) -> Campaign:
         # The start is in the key because a test database hands ids out again.
         key = (campaign_id, started_at)

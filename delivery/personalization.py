@@ -23,6 +23,14 @@ class PerRecipient(Protocol):
         why): the engine holds it for an admin (a "failed" event) and sends the rest.
         """
 
+    def top_up(self) -> int:
+        """Put the next per-recipient mail that may go now into the outbox; how many recipients it added.
+
+        The bulk queue's delivery asks before each claim, so that the outbox
+        never runs dry while its workers deliver (rather than waiting for a
+        scheduled task that queues behind them).
+        """
+
 
 class NotRendered(Exception):
     """The app that makes a recipient's message could not make it."""
@@ -42,6 +50,13 @@ def renderer() -> PerRecipient:
     if _registered is None:
         raise RuntimeError("a per-recipient message is due but no app registered its renderer")
     return _registered
+
+
+def top_up(queue: str) -> int:
+    """Before a claim on ``queue``: the registered app adds what may go now (bulk queue only); how many."""
+    if queue != Recipient.Queue.BULK or _registered is None:
+        return 0
+    return _registered.top_up()
 
 
 def campaign_of(message: Message) -> int | None:

@@ -352,6 +352,8 @@ OUTBOUND_LEASE_SECONDS = env_int("OUTBOUND_LEASE_SECONDS", 45)
 # bounds what a killed worker's claim sends twice to the transaction it was in; more records
 # fewer, larger transactions (faster; docs/RELIABILITY.md) and may send up to that many twice.
 OUTBOUND_RECORD_EVERY = env_int("OUTBOUND_RECORD_EVERY", 1)
+# The same for the bulk queue (campaigns), which may trade a larger duplicate window for speed.
+OUTBOUND_RECORD_EVERY_BULK = env_int("OUTBOUND_RECORD_EVERY_BULK", OUTBOUND_RECORD_EVERY)
 # No domain of a claim is started after this long: the rest is given back to the queue
 # for any worker, instead of waiting behind slow domains (several hosts × SMTP_TIMEOUT).
 OUTBOUND_CLAIM_SECONDS = env_int("OUTBOUND_CLAIM_SECONDS", 450)
@@ -488,8 +490,9 @@ DOUBLE_OPT_IN_MAX_AGE_DAYS = env_int("DOUBLE_OPT_IN_MAX_AGE_DAYS", 7)
 
 # --- Campaigns: sending -------------------------------------------------------
 # Released campaign recipients still in the outbox, at most, per campaign: what a pause has to park and
-# a cancel to reject (the pacer releases more as these are sent).
-CAMPAIGN_RELEASE_WINDOW = env_int("CAMPAIGN_RELEASE_WINDOW", 1000)
+# a cancel to reject. The bulk queue's workers top it up before each claim, so it needs a claim for each
+# worker delivering plus one ready; ten claims leave room for nine workers.
+CAMPAIGN_RELEASE_WINDOW = env_int("CAMPAIGN_RELEASE_WINDOW", 10 * OUTBOUND_BATCH_SIZE)
 # Warm-up of a new sending domain: what its campaigns may send in 24 hours on day 1, 2, … after its
 # first campaign started (comma list, e.g. 50,100,500,1000,5000,10000,50000); empty: no warm-up.
 try:

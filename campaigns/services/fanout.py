@@ -30,8 +30,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, BooleanField, CharField, Exists, F, Func, OuterRef, Subquery, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -50,7 +50,6 @@ from mailboxes.services.store import store_message
 
 logger = logging.getLogger(__name__)
 
-FREEZE_CHUNK = 2000
 WAITING = (Recipient.Status.QUEUED, Recipient.Status.DEFERRED)
 
 
@@ -89,33 +88,53 @@ def _start(campaign_id: int, now) -> bool:
 
 
 def _freeze(campaign: Campaign, now) -> tuple[int, int]:
-    """The segment's sendable contacts as the campaign's people, with their snapshots; (audience, frozen)."""
+    """The segment's sendable contacts as the campaign's people, with their snapshots; (audience, frozen).
+
+    One ``INSERT … SELECT``: the snapshots never pass through Python (a row at a
+    time, that took 25 s for 100,000 people).
+    """
     audience = segments.audience(campaign.segment, now=now).count()
     tracking = campaign.track_opens or campaign.track_clicks
-    contacts = (
+    snapshot = {
+        "campaign_id": Value(campaign.pk, output_field=BigIntegerField()),
+        "contact_id": F("pk"),
+        "address": F("address"),
+        "domain": _DomainOf("address"),
+        "name": F("name"),
+        "locale": F("locale"),
+        "variables": F("attributes"),
+        "tracked": F("tracking_consent") if tracking else Value(False, output_field=BooleanField()),
+    }
+    # Annotated under other names (a Contact has address, name…), in the columns' order.
+    people = (
         segments.sendable(campaign.segment, now=now)
+        .annotate(**{f"snapshot_{column}": value for column, value in snapshot.items()})
+        .values_list(*(f"snapshot_{column}" for column in snapshot))
         .order_by("pk")
-        .values_list("pk", "address", "name", "locale", "attributes", "tracking_consent")
     )
-    frozen, chunk = 0, []
-    for pk, address, name, locale, attributes, consent in contacts.iterator(chunk_size=FREEZE_CHUNK):
-        chunk.append(
-            {
-                "campaign_id": campaign.pk,
-                "contact_id": pk,
-                "address": address,
-                "domain": split_address(address)[1].lower(),
-                "name": name,
-                "locale": locale,
-                "variables": attributes or {},
-                "tracked": tracking and consent,
-            }
-        )
-        if len(chunk) == FREEZE_CHUNK:
-            frozen += len(insert_rows(CampaignRecipient, chunk))
-            chunk = []
-    frozen += len(insert_rows(CampaignRecipient, chunk))
+    select, params = people.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(CampaignRecipient._meta.get_field(name).column) for name in snapshot)
+    with connection.cursor() as cursor:
+        # Only names from the model are formatted in; every value is a parameter of the SELECT.
+        cursor.execute(f"INSERT INTO {quote(CampaignRecipient._meta.db_table)} ({columns}) {select}", params)  # noqa: S608
+        frozen = cursor.rowcount
     return audience, frozen
+
+
+class _DomainOf(Func):
+    """What follows an address's last ``@``, lower-cased (``split_address``'s domain, in SQL)."""
+
+    output_field = CharField()
+
+    def as_sql(self, compiler, connection, **extra):
+        address, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            return f"LOWER(SUBSTRING({address} FROM '[^@]*$'))", params
+        # SQLite has no regular expressions: trimming every character but "@" from the right leaves
+        # the address up to its last "@" (nothing, without one), and what follows is the domain.
+        sql = f"LOWER(SUBSTR({address}, LENGTH(RTRIM({address}, REPLACE({address}, '@', ''))) + 1))"
+        return sql, params * 3
 
 
 def _campaign_message(campaign: Campaign, version, now) -> Message:

@@ -101,6 +101,8 @@ def run_delivery(
     """Deliver what is due (of one message, or of a queue) until nothing is left or the batch budget ends."""
     report = RunReport()
     while max_batches is None or report.batches < max_batches:
+        if queue is not None:  # per-recipient mail (a campaign) is released as the queue drains, not in turns
+            personalization.top_up(queue)
         batch = deliver_batch(message_id=message_id, queue=queue)
         report.add(batch)
         report.batches += 1
@@ -414,7 +416,8 @@ class LeaseLost(Exception):
 
 class _Recorder:
     """Records a claim's outcomes as they happen, every ``OUTBOUND_RECORD_EVERY`` SMTP transactions
-    (default 1: each in its own transaction, before the next is sent); it is the transport's ``on_result``.
+    (``OUTBOUND_RECORD_EVERY_BULK`` for a claim of the bulk queue; default 1: each in its own transaction,
+    before the next is sent); it is the transport's ``on_result``.
 
     A worker killed mid-claim has then recorded all it sent but the SMTP
     transactions it was in or had not recorded yet: those are what may be
@@ -426,7 +429,8 @@ class _Recorder:
     def __init__(self, claim: Claim, report: RunReport, failures: dict):
         self.claim, self.report, self.failures = claim, report, failures
         self.by_id = {r.pk: r for r in claim.recipients}
-        self.every = max(1, settings.OUTBOUND_RECORD_EVERY)
+        bulk = all(r.queue == Recipient.Queue.BULK for r in claim.recipients)
+        self.every = max(1, settings.OUTBOUND_RECORD_EVERY_BULK if bulk else settings.OUTBOUND_RECORD_EVERY)
         self.pending: list[tuple[Recipient, Result]] = []
         self.seen: set[int] = set()  # recipients whose outcome is pending or recorded
 
@@ -559,6 +563,12 @@ def record_results(
     transport_name = get_transport().name
     now = timezone.now()
     with transaction.atomic():
+        if connection.vendor == "postgresql" and all(r.queue == Recipient.Queue.BULK for r, _ in outcomes):
+            # Bulk outcomes commit without waiting for the WAL flush: a killed worker loses nothing
+            # committed; only a PostgreSQL crash can lose the last instants of records, whose
+            # recipients the reconciler then sends again (docs/RELIABILITY.md).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
         held = set(
             Recipient.objects.select_for_update()
             .filter(any_of("pk", [r.pk for r, _ in outcomes]), status=Recipient.Status.SENDING, lease_token=claim.token)
