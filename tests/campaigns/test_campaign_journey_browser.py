@@ -1,8 +1,8 @@
 """The whole of a campaign in headless Chromium, as the issue's "done when" reads: a marketer builds a segment,
 schedules a campaign to it, watches it send with a live progress bar, pauses and resumes it, and reads its
 results with charts. The pacer and the delivery engine run for real in the test's process, one step at a
-time (a release window of one person: each pacer tick hands one to the outbox, and the delivery task it
-dispatches runs inline), to a loopback SMTP server: the page follows them by polling."""
+time (a release window of one person; the broker is unreachable, so that the delivery tasks they dispatch
+wait and each step is the test's), to a loopback SMTP server: the page follows them by polling."""
 
 # ruff: noqa: F811 - the fixtures imported below are pytest fixtures, used as arguments
 
@@ -16,6 +16,7 @@ from campaigns.services.fanout import finish_done, release_due, start_due_campai
 from delivery.services.engine import deliver_batch
 from mailboxes.models import Recipient
 from tests.campaigns.campaign_ui_world import alice, newsletter, workspace  # noqa: F401 - fixtures
+from tests.support.broker import unreachable_broker
 from tests.webmail.test_browser import browser, page, shot, sign_in  # noqa: F401 - fixtures and helpers
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -34,9 +35,9 @@ def people(workspace):
 
 
 def tick() -> int:
-    """One pacer tick: it releases (at most) one person, whom the dispatched delivery task sends at once."""
+    """One pacer tick, which releases (at most) one person, then a bulk worker's claim of what is due."""
     released = release_due()
-    deliver_batch(queue=Recipient.Queue.BULK)  # nothing left: the task sent them
+    deliver_batch(queue=Recipient.Queue.BULK)
     return released
 
 
@@ -44,6 +45,11 @@ def test_segment_schedule_watch_pause_resume_and_read_the_results(
     page, alice, newsletter, people, remote_domain, smtp_server, settings
 ):
     settings.CAMPAIGN_RELEASE_WINDOW = 1
+    with unreachable_broker():
+        journey(page, newsletter, smtp_server)
+
+
+def journey(page, newsletter, smtp_server):
     sign_in(page, "alice@shop.test")
     page.goto(page.base + "/marketing/segments/")
     page.click("text=New segment")
