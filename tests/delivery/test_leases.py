@@ -99,6 +99,18 @@ def test_outcomes_recorded_in_pairs_send_again_at_most_the_unrecorded_pair(
     assert set(message.recipients.values_list("status", flat=True)) == {"sent"}
 
 
+def test_the_bulk_queue_records_outcomes_by_its_own_setting(alice, remote_domain, smtp_server, settings, monkeypatch):
+    settings.OUTBOUND_RECORD_EVERY, settings.OUTBOUND_RECORD_EVERY_BULK = 1, 2
+    message = send_message(user=alice, to=ADDRESSES, text="x", queue=Recipient.Queue.BULK)
+    before_transaction(monkeypatch, 4, kill)  # dies after three transactions: the third is not recorded yet
+
+    with pytest.raises(WorkerKilled):
+        run_delivery(queue=Recipient.Queue.BULK)
+
+    first = [m.rcpt_tos[0] for m in smtp_server.messages]
+    assert sorted(message.recipients.filter(status="sent").values_list("address", flat=True)) == sorted(first[:2])
+
+
 def test_the_heartbeat_keeps_a_live_claim_past_its_lease_and_a_dead_one_is_taken_back(alice, settings, clock):
     lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
     claimed_at = clock.now
