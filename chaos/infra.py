@@ -63,6 +63,14 @@ class Service:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def finish(self, timeout: float = 60) -> None:
+        """SIGTERM to the main process only, and wait for it to exit: a Celery worker's warm shutdown lets
+        the task it runs end (its claim recorded) first; its pool children, signalled too, would stop mid-task."""
+        if not self.running:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout)
+
     def kill9(self) -> None:
         """SIGKILL to the whole process group (a Celery worker's pool children too): no cleanup runs."""
         if self.proc is None:

@@ -136,6 +136,7 @@ class CountingSink:
         self.last_delivery = 0.0  # time.monotonic() of the last accepted message, for the recovery time
         self.first_delivered_at: dict = {}  # (message id, recipient) -> time.monotonic() of its first arrival
         self._lock = threading.Lock()
+        self._delivered = threading.Condition(self._lock)  # notified as each message is accepted
         self._running = False
         self._controller = _Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
@@ -174,6 +175,15 @@ class CountingSink:
                 self.deliveries[key] += 1
                 self.first_delivered_at.setdefault(key, time.monotonic())
             self.last_delivery = time.monotonic()
+            self._delivered.notify_all()
+
+    def wait_for_delivered(self, addresses, timeout: float) -> bool:
+        """Until each of ``addresses`` was accepted at least once (False if ``timeout`` seconds pass first)."""
+        wanted = {a.lower() for a in addresses}
+        with self._delivered:
+            return self._delivered.wait_for(
+                lambda: wanted <= {address for _, address in self.deliveries}, timeout=timeout
+            )
 
     def note_rejected(self, address: str) -> None:
         with self._lock:
