@@ -1,7 +1,8 @@
-"""Bounces and complaints that arrive at our VERP return paths, turned into delivery events.
+"""Reading bounces and complaints: ``parse_report`` turns a message into a ``Report``.
 
-``parse_report`` reads a message into a ``Report`` (None when it is neither a
-bounce nor a complaint). In this order it recognises:
+None when it is neither a bounce nor a complaint. The readers of particular
+MTAs and providers (``inbound.bounces.formats``) are asked first; then, in
+this order, the generic readers:
 
 1. **Feedback reports** (ARF, RFC 5965: a ``message/feedback-report`` part):
    the complaint loops of Yahoo, AOL, Microsoft (JMRP) and others, with the
@@ -21,37 +22,25 @@ bounce nor a complaint). In this order it recognises:
    after one are its explanation.
 
 Auto-replies (out of office…) are not bounces, even when they come back to
-the return path. ``handle_report`` applies a report to the recipient the VERP
-address names. It never sends mail: the sender learns of a failure from a
-notice placed in their inbox (``notify_sender_of_failures``), so a forged
-bounce cannot cause backscatter.
+the return path. Every failed or delayed recipient is then classified
+(``core.bounce_reasons.classify``): a reason, a refined status, hard or soft.
 """
 
-import hashlib
 import logging
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import getaddresses
 
-from django.db import transaction
-
-from delivery import verp
-from delivery.models import DeliveryEvent, Suppression
-from delivery.services.events import record_delivery_event, refresh_message_status
-from delivery.services.notices import notify_sender_of_failures
-from delivery.services.suppression import suppress_address, suppress_after_bounce
-from mailboxes.models import Recipient
+from core.bounce_reasons import Reason, classify
 from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.text import decode_bytes
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("inbound.bounces")
 
 ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
 # Feedback types that are a person calling our mail unwanted (RFC 5965 §7.3);
 # not-spam, auth-failure (DMARC forensic reports) and the rest are not.
 COMPLAINT_TYPES = frozenset({"abuse", "fraud"})
-# RFC 3463 5.1.x statuses that are about the sender, not the recipient's address.
-SENDER_ADDRESS_STATUSES = frozenset({"5.1.7", "5.1.8"})
 
 # Reports are short; what they carry (the returned message) may not be. Only
 # this much of any text is read, so hostile input costs little.
@@ -85,6 +74,10 @@ class ReportedRecipient:
     diagnostic: str  # Diagnostic-Code text, or the human explanation
     remote_mta: str = ""
     original_address: str = ""  # Original-Recipient, when the report gives it
+    # core.bounce_reasons.Reason. A format reader may set it when the format states it
+    # outright (an ESP's bounce subtype); parse_report classifies every recipient.
+    reason: str = ""
+    hard: bool = False  # the address itself is gone: suppress it
 
 
 @dataclass(frozen=True)
@@ -102,14 +95,25 @@ class Report:
 def parse_report(raw: bytes) -> Report | None:
     """The bounce or complaint in ``raw``, or None if it is neither. Never raises."""
     try:
-        return _read_report(raw)
+        report = _read_report(raw)
     except Exception:  # hostile input must never stop the inbound pipeline
         logger.warning("could not read a possible bounce or complaint", exc_info=True)
         return None
+    return _classified(report) if report is not None else None
+
+
+def _classified(report: Report) -> Report:
+    if report.kind == "arf":
+        return replace(report, recipients=[replace(r, reason=Reason.FEEDBACK, hard=False) for r in report.recipients])
+    recipients = []
+    for reported in report.recipients:
+        verdict = classify(reported.status, reported.diagnostic, action=reported.action, hint=reported.reason)
+        recipients.append(replace(reported, reason=verdict.reason, status=verdict.status, hard=verdict.hard))
+    return replace(report, recipients=recipients)
 
 
 @dataclass
-class _Letter:
+class Letter:
     """The pieces of a message that tell what kind of report it is."""
 
     parsed: ParsedMessage
@@ -121,7 +125,7 @@ class _Letter:
     own_addresses: frozenset[str] = frozenset()
 
     @classmethod
-    def read(cls, raw: bytes) -> "_Letter":
+    def read(cls, raw: bytes) -> "Letter":
         parsed = parse_message(raw)
         letter = cls(parsed=parsed, body=raw[_body_offset(raw) :], human=parsed.body_text[:_SCAN_CHARS])
         for attachment in parsed.attachments:
@@ -141,16 +145,26 @@ class _Letter:
 
 
 def _read_report(raw: bytes) -> Report | None:
+    from inbound.bounces.formats import READERS  # the formats use this module's readers
+
     if not raw:
         return None
-    letter = _Letter.read(raw)
+    letter = Letter.read(raw)
+    for reader in READERS:
+        if (report := reader(letter)) is not None:
+            return report
+    return generic_report(letter)
+
+
+def generic_report(letter: "Letter") -> Report | None:
+    """The report as the standards (ARF, RFC 3464) and common plain-text wording describe it."""
     return _feedback_report(letter) or _status_report(letter) or _legacy_jmrp(letter) or _text_bounce(letter)
 
 
 # --- ARF (RFC 5965) --------------------------------------------------------------------
 
 
-def _feedback_report(letter: _Letter) -> Report | None:
+def _feedback_report(letter: Letter) -> Report | None:
     if not letter.feedback_parts:
         return None
     fields: dict[str, str] = {}
@@ -174,7 +188,7 @@ def _feedback_report(letter: _Letter) -> Report | None:
     )
 
 
-def _legacy_jmrp(letter: _Letter) -> Report | None:
+def _legacy_jmrp(letter: Letter) -> Report | None:
     """Microsoft's feedback loop before it spoke ARF: the original, marked with the complaining address."""
     address = _header(letter.original_headers, "x-hmxmroriginalrecipient")
     from_microsoft = re.search(r"@(?:[\w-]+\.)*(?:hotmail|outlook|msn|live)\.com$", letter.parsed.from_address, re.I)
@@ -189,7 +203,7 @@ def _legacy_jmrp(letter: _Letter) -> Report | None:
     )
 
 
-def _complaint_recipient(address: str, letter: _Letter) -> ReportedRecipient:
+def _complaint_recipient(address: str, letter: Letter) -> ReportedRecipient:
     if address.partition("@")[0].lower() in ("redacted", "") or "@" not in address:
         address = ""  # AOL and others hide who complained (RFC 6590)
     return ReportedRecipient(address=address, action="", status="", diagnostic=_summary(letter.human))
@@ -198,7 +212,7 @@ def _complaint_recipient(address: str, letter: _Letter) -> ReportedRecipient:
 # --- DSN (RFC 3464) --------------------------------------------------------------------
 
 
-def _status_report(letter: _Letter) -> Report | None:
+def _status_report(letter: Letter) -> Report | None:
     blocks = [block for part in letter.status_parts for block in _field_blocks(part)]
     if not blocks:
         blocks = _blocks_in_body(letter)
@@ -282,7 +296,7 @@ def _field_blocks(text: str) -> list[dict[str, str]]:
     return blocks
 
 
-def _blocks_in_body(letter: _Letter) -> list[dict[str, str]]:
+def _blocks_in_body(letter: Letter) -> list[dict[str, str]]:
     """DSN fields written in the body of a message whose MIME structure is broken (a wrong boundary)."""
     text = decode_bytes(letter.body[:_HEAD_BYTES], "utf-8")
     first = _RECIPIENT_FIELD.search(text)
@@ -351,7 +365,7 @@ _ADDRESS_LINE = re.compile(
 _NOT_A_RECIPIENT = re.compile(r"(?:mailer-daemon|postmaster|bounces(?:\+[^@]*)?)@", re.I)
 
 
-def _text_bounce(letter: _Letter) -> Report | None:
+def _text_bounce(letter: Letter) -> Report | None:
     human = letter.human
     if not _BOUNCE_WORDING.search(human):
         if _AUTO_REPLY_SUBJECT.search(letter.parsed.subject):
@@ -386,7 +400,7 @@ def _text_recipient(address: str, diagnostic: str, action: str) -> ReportedRecip
     )
 
 
-def _text_recipients(letter: _Letter) -> list[tuple[str, str]]:
+def _text_recipients(letter: Letter) -> list[tuple[str, str]]:
     """(address, explanation) for each address standing on its own line before the returned copy.
 
     The explanation is what follows the address, paragraph by paragraph, up to
@@ -420,7 +434,7 @@ def _explanation(paragraphs: list[list[str]]) -> str:
     return _one_line(" ".join(line for paragraph in paragraphs[: next(quoting, 1)] for line in paragraph))
 
 
-def _original_message_id(letter: _Letter, named: str = "") -> str:
+def _original_message_id(letter: Letter, named: str = "") -> str:
     """The returned message's Message-ID: from its attached headers, a field naming it (Gmail's
     X-Original-Message-ID), a copy inlined in the text, else the report's own In-Reply-To."""
     found = _message_id(_header(letter.original_headers, "message-id")) or _message_id(named)
@@ -433,7 +447,7 @@ def _original_message_id(letter: _Letter, named: str = "") -> str:
     return letter.parsed.in_reply_to
 
 
-def _reporting_host(letter: _Letter) -> str:
+def _reporting_host(letter: Letter) -> str:
     match = re.search(r"(?:qmail-send program|mail system) at (?:host )?([\w.-]+\w)", letter.human, re.I)
     return match.group(1) if match else _domain(letter)
 
@@ -482,11 +496,6 @@ def _resolve_status(declared: str, diagnostic: str, action: str) -> str:
 def _enhanced(text: str) -> str:
     match = _ENHANCED.search(text or "")
     return ".".join(match.groups()) if match else ""
-
-
-def is_address_failure(status: str) -> bool:
-    """Whether a permanent failure says the recipient's address will never work (RFC 3463 5.1.x)."""
-    return status.startswith("5.1.") and status not in SENDER_ADDRESS_STATUSES
 
 
 # --- small readers ---------------------------------------------------------------------
@@ -560,7 +569,7 @@ def _remote_host(diagnostic: str) -> str:
     return match.group(1).rstrip(".") if match else ""
 
 
-def _domain(letter: _Letter) -> str:
+def _domain(letter: Letter) -> str:
     return letter.parsed.from_address.rpartition("@")[2].lower()
 
 
@@ -574,187 +583,3 @@ def _summary(text: str) -> str:
         if paragraph.strip():
             return _one_line(paragraph, 500)
     return ""
-
-
-# --- applying --------------------------------------------------------------------------
-
-
-def handle_report(*, raw: bytes, verp_address: str) -> list[DeliveryEvent]:
-    """Record what a bounce or complaint sent to ``verp_address`` says; returns the events recorded.
-
-    The VERP address names our recipient; when it does not (mangled on the way
-    back), the report's original Message-ID and recipient address are looked
-    up among our sent messages instead. A failure bounces the recipient (an
-    address failure also suppresses the address) and tells the sender once; a
-    delay is only noted (the remote side is still trying, and the recipient
-    must not be sent to again); a complaint is noted and suppresses the
-    address without changing the delivery status. The same report twice, or a
-    bounce for a recipient already bounced, records nothing.
-    """
-    report = parse_report(raw)
-    if report is None:
-        logger.info("mail to %s is neither a bounce nor a complaint; ignored", verp_address)
-        return []
-    targets = _targets(report, verp_address)
-    if not targets:
-        logger.info(
-            "%s report to %s matches none of our recipients (original %r)",
-            report.kind, verp_address, report.original_message_id,
-        )  # fmt: skip
-        return []
-    key = _report_key(raw)
-    events, failed = [], {}
-    for recipient_id, reported in targets:
-        event = _apply(recipient_id=recipient_id, report=report, reported=reported, key=key)
-        if event is not None:
-            events.append(event)
-            if event.event_type == "bounced":
-                failed.setdefault(event.message_id, []).append(recipient_id)
-    for message_id, recipient_ids in failed.items():
-        notify_sender_of_failures(message_id=message_id, recipient_ids=recipient_ids)
-    return events
-
-
-def _targets(report: Report, verp_address: str) -> list[tuple[int, ReportedRecipient]]:
-    recipient_id = verp.recipient_id_from(verp_address or "")
-    if recipient_id is not None:
-        recipient = Recipient.objects.filter(pk=recipient_id).only("pk", "address").first()
-        reported = _reported_for(report, recipient.address) if recipient else None
-        return [(recipient.pk, reported)] if reported else []
-    if not report.original_message_id:
-        return []
-    # Only mail we sent to remote hosts can bounce: local deliveries have a user.
-    candidates = list(
-        Recipient.objects.filter(
-            message__message_id=report.original_message_id, message__sender__isnull=False, user__isnull=True
-        ).only("pk", "address")
-    )
-    targets = {}
-    for candidate in candidates:
-        reported = _reported_for(report, candidate.address, allow_single=False)
-        if reported:
-            targets[candidate.pk] = reported
-    if not targets and len(candidates) == 1 and len(report.recipients) == 1:
-        targets[candidates[0].pk] = report.recipients[0]  # the address was rewritten or redacted
-    return list(targets.items())
-
-
-def _reported_for(report: Report, address: str, *, allow_single: bool = True) -> ReportedRecipient | None:
-    """What the report says about ``address``; with a single entry, that entry (the VERP address decides)."""
-    wanted = address.lower()
-    for reported in report.recipients:
-        if wanted in (reported.address.lower(), reported.original_address.lower()):
-            return reported
-    if allow_single and len(report.recipients) == 1:
-        return report.recipients[0]
-    return None
-
-
-def _report_key(raw: bytes) -> str:
-    """The report's identity: a hash of its body, which trace headers added on the way do not change."""
-    body = raw[_body_offset(raw) :]
-    return hashlib.sha256(body if body.strip() else raw).hexdigest()
-
-
-def _apply(*, recipient_id: int, report: Report, reported: ReportedRecipient, key: str) -> DeliveryEvent | None:
-    with transaction.atomic():
-        recipient = (
-            Recipient.objects.select_for_update(of=("self",)).select_related("message").filter(pk=recipient_id).first()
-        )
-        if recipient is None or recipient.events.filter(metadata__report_sha256=key).exists():
-            return None
-        details = {
-            "transport": f"report:{report.kind}",
-            "metadata": {
-                "report_sha256": key,
-                "reporter": report.reporter,
-                "original_message_id": report.original_message_id,
-                **({"feedback_type": report.feedback_type} if report.feedback_type else {}),
-            },
-            "esp_event": {
-                "kind": report.kind,
-                "reporter": report.reporter,
-                "feedback_type": report.feedback_type,
-                "original_message_id": report.original_message_id,
-                "recipient": asdict(reported),
-            },
-        }
-        if report.kind == "arf":
-            return _record_complaint(recipient, report, reported, details)
-        if reported.action == "delayed":
-            return _record_delay(recipient, report, reported, details)
-        if reported.action == "failed":
-            return _record_bounce(recipient, report, reported, details)
-        return None  # delivered, relayed, expanded: nothing to do
-
-
-def _record_bounce(recipient: Recipient, report: Report, reported: ReportedRecipient, details) -> DeliveryEvent | None:
-    if recipient.status in Recipient.FAILED_STATUSES:
-        return None  # bounced (or never sent) already: a later report adds nothing
-    status = reported.status or "5.0.0"
-    # anymail's words: a bad address, the remote queue's lifetime over, any other refusal
-    reason = "invalid" if is_address_failure(status) else "timed_out" if status == "4.4.7" else "bounced"
-    basic = _BASIC.search(reported.diagnostic)
-    event = record_delivery_event(
-        recipient=recipient,
-        event_type="bounced",
-        reject_reason=reason,
-        description=f"Delivery failed after the message left us; reported by {report.reporter or 'the remote side'}.",
-        mta_response=reported.diagnostic,
-        smtp_code=int(basic["code"]) if basic else None,
-        enhanced_status=status,
-        remote_host=reported.remote_mta,
-        **details,
-    )
-    if is_address_failure(status):
-        suppress_after_bounce(
-            address=recipient.address, domain=recipient.domain, enhanced_status=status,
-            detail=reported.diagnostic or status, source=Suppression.Source.REPORT, source_event=event,
-            now=event.timestamp,
-        )  # fmt: skip
-    refresh_message_status(recipient.message)
-    return event
-
-
-def _record_delay(recipient: Recipient, report: Report, reported: ReportedRecipient, details) -> DeliveryEvent | None:
-    if recipient.status in Recipient.FAILED_STATUSES:
-        return None
-    # The status stays: the remote side holds the message and keeps trying. A
-    # "deferred" recipient is one we retry ourselves, which would send it twice.
-    return record_delivery_event(
-        recipient=recipient,
-        event_type="deferred",
-        description=f"Delivery is delayed further on; reported by {report.reporter or 'the remote side'}.",
-        mta_response=reported.diagnostic,
-        enhanced_status=reported.status,
-        remote_host=reported.remote_mta,
-        update_status=False,
-        **details,
-    )
-
-
-def _record_complaint(
-    recipient: Recipient, report: Report, reported: ReportedRecipient, details
-) -> DeliveryEvent | None:
-    if report.feedback_type not in COMPLAINT_TYPES:
-        logger.info("%s feedback about recipient %s is not a complaint; ignored", report.feedback_type, recipient.pk)
-        return None
-    if recipient.events.filter(event_type="complained").exists():
-        return None  # one complaint about one message is enough
-    event = record_delivery_event(
-        recipient=recipient,
-        event_type="complained",
-        reject_reason="spam",
-        description=f"Complaint ({report.feedback_type}) reported by {report.reporter or 'a feedback loop'}.",
-        mta_response=reported.diagnostic,
-        update_status=False,
-        **details,
-    )
-    suppress_address(
-        address=recipient.address,
-        reason=Suppression.Reason.COMPLAINT,
-        detail=f"{report.feedback_type} report from {report.reporter}".strip(),
-        source=Suppression.Source.REPORT,
-        source_event=event,
-    )
-    return event

@@ -1,0 +1,14 @@
+"""Readers for the bounce formats of particular MTAs and mail providers.
+
+Each reader is ``read(letter: inbound.bounces.reading.Letter) -> Report | None``:
+it returns None at once unless the letter is in its format (known by its
+sender, subject, headers or wording), and otherwise the whole report. The
+generic readers (``reading.generic_report``: ARF, RFC 3464, plain text) run
+after all of these; a reader may call them and refine what they found.
+A recipient's ``reason`` may be set where the format states it outright;
+``parse_report`` classifies every recipient afterwards.
+
+Readers are tried in the order of ``READERS``: the most specific first.
+"""
+
+READERS = []
