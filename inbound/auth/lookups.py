@@ -33,7 +33,8 @@ class InvalidName(Exception):
 
 def dns_name(name: str) -> dns.name.Name:
     """``name`` as an absolute DNS name (IDNA-encoded when it is not ASCII), or ``InvalidName``."""
-    if not name or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+    # A space is a valid octet in a DNS label (an SPF macro can expand to one); other white space is not.
+    if not name or any((ch.isspace() and ch != " ") or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
         raise InvalidName(f"{name!r} is not a domain name")
     try:
         parsed = dns.name.from_text(name)

@@ -47,6 +47,11 @@ _DUAL_CIDR = re.compile(r"(?:/(0|[1-9][0-9]?))?(?://(0|[1-9][0-9]{0,2}))?$")
 _CIDR = re.compile(r"0|[1-9][0-9]{0,2}")
 _MACRO = re.compile(r"%(?:\{([A-Za-z])([0-9]*)([rR]?)([.+,/_=-]*)\}|([%_-]))")
 _LITERAL = re.compile(r"[\x21-\x24\x26-\x7e]*")
+# domain-end (§7.1): a domain-spec ends in a macro or in a top label that is not all digits (so an address or a
+# host:port is not a domain); a trailing dot is allowed. Leniency: a dot after a closing macro is accepted too.
+_DOMAIN_END = re.compile(
+    r"(?:\.(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])|%\{[^}]*\}|%[%_-])\.?\Z"
+)
 _EXP_LITERAL = re.compile(r"[\x20-\x24\x26-\x7e]*")
 
 
@@ -237,16 +242,16 @@ def _is_spf(text: str) -> bool:
 def parse_record(text: str) -> Record:
     """The whole record, or ``PermError`` for the first syntax error (RFC 7208 §4.6)."""
     directives, modifiers = [], {}
-    for term in text.split()[1:]:
+    for term in text.split(" ")[1:]:  # terms are separated by spaces only: a tab or CR is no separator (§4.6.1)
+        if not term:
+            continue
         if match := _MODIFIER.fullmatch(term):
             name, value = match.group(1).lower(), match.group(2)
             _tokens(value, exp=False)
             if name in ("redirect", "exp"):
                 if name in modifiers:
                     raise PermError(f"{name}= appears twice")
-                if not value:
-                    raise PermError(f"{name}= is empty")
-                modifiers[name] = value
+                modifiers[name] = _domain_spec(value)
         elif match := _DIRECTIVE.fullmatch(term):
             directives.append(_parse_directive(term, *match.groups()))
         else:
@@ -278,6 +283,8 @@ def _domain_spec(spec: str) -> str:
     if not spec:
         raise PermError("empty domain-spec")
     _tokens(spec, exp=False)
+    if not _DOMAIN_END.search(spec):
+        raise PermError(f"{spec[:60]!r} does not end in a top-level domain or a macro")
     return spec
 
 
@@ -442,8 +449,8 @@ def _macro_value(ctx: _Context, letter: str, domain: str) -> str:
             return domain
         case "i" if ip.version == 4:
             return str(ip)
-        case "i":
-            return ".".join(ip.exploded.replace(":", ""))
+        case "i":  # nibbles in capitals, as the OpenSPF suites expect them in explanations (DNS ignores case)
+            return ".".join(ip.exploded.replace(":", "").upper())
         case "c":
             return str(ip)
         case "v":

@@ -1,0 +1,95 @@
+"""The official OpenSPF test suites (RFC 7208 and RFC 4408), every test through the product's SPF evaluator.
+
+Each scenario's ``zonedata`` is served by the real DNS server on loopback and the test's MAIL FROM, HELO and
+client address go through ``inbound.auth.spf.check`` as the inbound MX calls it. The zone is loaded the way the
+suites' own driver (pyspf's ``testspf.py``) reads it:
+
+- an ``SPF`` record (type 99) is also published as TXT unless the name has TXT records of its own;
+- ``TXT: NONE`` (or ``SPF: NONE``) publishes nothing of that type;
+- ``TIMEOUT`` makes every query for the name fail, except for the types whose records are listed before it
+  (the generated TXT copies count as listed after it). The server answers SERVFAIL: the evaluator sees a
+  lookup that could not be completed, exactly as for a timeout, without the test waiting for one.
+
+A test's ``result`` may be a list of acceptable results (the first is the preferred one). Where the suite gives
+an ``explanation``, it is checked too: ``DEFAULT`` means the domain's own explanation was not used (none was
+published, or it could not be used), so the evaluator's own words stand.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inbound.auth import spf
+from inbound.auth.lookups import Lookups
+
+SUITES = Path(__file__).resolve().parent.parent / "samples" / "spf"
+_EVALUATOR_OWN_WORDS = re.compile(r"\S+ of \S+ matched")  # what spf.py says when no published explanation is used
+
+
+def _load(filename: str) -> list:
+    params = []
+    with open(SUITES / filename, "rb") as file:
+        for scenario in yaml.safe_load_all(file):
+            for name, test in scenario["tests"].items():
+                params.append(pytest.param(scenario["zonedata"], test, id=name))
+    return params
+
+
+def _zone_records(values: list) -> tuple[list[tuple[str, object]], set[str] | None]:
+    """The records of one name in the driver's order, and the types answered despite a TIMEOUT (None: no TIMEOUT)."""
+    records, generated, has_txt, answered_before_timeout = [], [], False, None
+    for entry in values:
+        if entry == "TIMEOUT":
+            if answered_before_timeout is None:
+                answered_before_timeout = {rtype for rtype, _ in records}
+            continue
+        ((rtype, value),) = entry.items()
+        if rtype in ("TXT", "SPF") and isinstance(value, str):
+            value = [value]
+        if rtype == "TXT":
+            has_txt = True
+        elif rtype == "SPF":
+            generated.append(("TXT", value))
+        if value != ["NONE"]:
+            records.append((rtype, value))
+    if not has_txt:
+        records.extend(generated)  # after any TIMEOUT: a name that times out does so for its TXT copies too
+    return records, answered_before_timeout
+
+
+def _serve(resolver, zonedata: dict) -> None:
+    for name, values in zonedata.items():
+        records, answered = _zone_records(values)
+        for rtype, value in records:
+            if rtype in ("TXT", "SPF"):
+                value = [string.encode() for string in value]  # the suites write raw bytes as \\xNN: UTF-8 on the wire
+            elif rtype == "MX":
+                value = tuple(value)
+            resolver.add_record(name, rtype, value)
+        if answered is not None:
+            resolver.servfail(name, except_types=tuple(answered))
+
+
+def _check(dns_server, settings, zonedata: dict, test: dict) -> None:
+    settings.MAIL_HOSTNAME = "receiver.example"
+    _serve(dns_server.resolver, zonedata)
+    result, _ = spf.check(lookups=Lookups(), client_ip=test["host"], helo=test["helo"], mail_from=test["mailfrom"])
+    expected = test["result"] if isinstance(test["result"], list) else [test["result"]]
+    assert result.result in expected, f"{test.get('description', '')} ({test['spec']}): {result}"
+    if "explanation" in test:
+        if test["explanation"] == "DEFAULT":
+            assert _EVALUATOR_OWN_WORDS.fullmatch(result.explanation), result
+        else:
+            assert result.explanation == test["explanation"]
+
+
+@pytest.mark.parametrize(("zonedata", "test"), _load("rfc7208-tests.yml"))
+def test_rfc7208_suite(dns_server, settings, zonedata, test):
+    _check(dns_server, settings, zonedata, test)
+
+
+@pytest.mark.parametrize(("zonedata", "test"), _load("rfc4408-tests.yml"))
+def test_rfc4408_suite(dns_server, settings, zonedata, test):
+    _check(dns_server, settings, zonedata, test)
