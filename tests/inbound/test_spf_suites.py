@@ -8,7 +8,10 @@ suites' own driver (pyspf's ``testspf.py``) reads it:
 - ``TXT: NONE`` (or ``SPF: NONE``) publishes nothing of that type;
 - ``TIMEOUT`` makes every query for the name fail, except for the types whose records are listed before it
   (the generated TXT copies count as listed after it). The server answers SERVFAIL: the evaluator sees a
-  lookup that could not be completed, exactly as for a timeout, without the test waiting for one.
+  lookup that could not be completed, exactly as for a timeout, without the test waiting for one;
+- a TXT record with no strings at all (``SPF: [ ]``, "illegal, but SPF should not crash") is served as one
+  empty string: zero strings cannot cross the wire to us (dnspython drops such a reply as malformed, and a
+  recursive resolver would not pass it on), so the nearest record that can is served.
 
 A test's ``result`` may be a list of acceptable results (the first is the preferred one). Where the suite gives
 an ``explanation``, it is checked too: ``DEFAULT`` means the domain's own explanation was not used (none was
@@ -64,7 +67,7 @@ def _serve(resolver, zonedata: dict) -> None:
         records, answered = _zone_records(values)
         for rtype, value in records:
             if rtype in ("TXT", "SPF"):
-                value = [string.encode() for string in value]  # the suites write raw bytes as \\xNN: UTF-8 on the wire
+                value = [string.encode() for string in value] or [b""]  # the suites' \\xNN are UTF-8 on the wire
             elif rtype == "MX":
                 value = tuple(value)
             resolver.add_record(name, rtype, value)
