@@ -31,10 +31,15 @@ class InvalidName(Exception):
     """Not something that can be looked up: empty label, label over 63 octets, control characters…"""
 
 
+# A space is a valid octet in a DNS label (an SPF macro can expand to one); control characters and other
+# white space are not.
+_UNUSABLE_IN_NAME = re.compile(r"[\x00-\x1f\x7f]|(?! )\s")
+
+
+@functools.lru_cache(maxsize=8192)  # the same few names are asked for every message; Name is immutable
 def dns_name(name: str) -> dns.name.Name:
     """``name`` as an absolute DNS name (IDNA-encoded when it is not ASCII), or ``InvalidName``."""
-    # A space is a valid octet in a DNS label (an SPF macro can expand to one); other white space is not.
-    if not name or any((ch.isspace() and ch != " ") or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+    if not name or _UNUSABLE_IN_NAME.search(name):
         raise InvalidName(f"{name!r} is not a domain name")
     try:
         parsed = dns.name.from_text(name)

@@ -12,6 +12,7 @@ name that a macro expands to something unusable (``a:%{l}.x`` with a local part 
 makes that mechanism not match, while an unusable include/redirect target is a permerror.
 """
 
+import functools
 import ipaddress
 import re
 import time
@@ -198,10 +199,15 @@ class _Context:
 
     def addresses(self, name: str, *, void_counts: bool = True) -> list:
         answer = self.query(name, "A" if self.ip.version == 4 else "AAAA", void_counts=void_counts)
-        return [ipaddress.ip_address(r.address) for r in answer]
+        return [_address(r.address) for r in answer]
 
     def txt(self, name: str) -> list[str]:
         return [text.decode("utf-8", "replace") for text in self.lookups.txt(name, deadline=self.deadline)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
 
 
 def _check_host(ctx: _Context, domain: str, *, depth: int, explain: bool) -> tuple[str, str]:
@@ -241,6 +247,21 @@ def _is_spf(text: str) -> bool:
 
 def parse_record(text: str) -> Record:
     """The whole record, or ``PermError`` for the first syntax error (RFC 7208 §4.6)."""
+    parsed = _parse_record_cached(text)
+    if isinstance(parsed, PermError):
+        raise PermError(*parsed.args)
+    return parsed
+
+
+@functools.lru_cache(maxsize=2048)  # every message from a domain brings the same records (and their includes)
+def _parse_record_cached(text: str) -> Record | PermError:
+    try:
+        return _parse_record(text)
+    except PermError as exc:
+        return exc
+
+
+def _parse_record(text: str) -> Record:
     directives, modifiers = [], {}
     for term in text.split(" ")[1:]:  # terms are separated by spaces only: a tab or CR is no separator (§4.6.1)
         if not term:
@@ -345,8 +366,10 @@ def _matches_mx(ctx: _Context, target: str, directive: Directive) -> bool:
 
 
 def _in_any(ip, addresses: list, directive: Directive) -> bool:
-    prefix = directive.cidr4 if ip.version == 4 else directive.cidr6
-    return any(ip in ipaddress.ip_network((address, prefix), strict=False) for address in addresses)
+    """Whether ``ip`` shares its first cidr4 (or cidr6) bits with one of ``addresses`` (of its version)."""
+    shift = ip.max_prefixlen - (directive.cidr4 if ip.version == 4 else directive.cidr6)
+    network = int(ip) >> shift
+    return any(address.version == ip.version and int(address) >> shift == network for address in addresses)
 
 
 def _validated_names(ctx: _Context, *, void_counts: bool = False) -> list[str]:
