@@ -5,11 +5,21 @@ redirect and exp modifiers (other modifiers are ignored, as §6 wants), the qual
 every macro letter (s l o d i p h v, and c r t in explanations) with their transformers, the
 limits of §4.6.4 (10 DNS-querying terms, 2 void lookups, 10 names per mx/ptr: permerror beyond)
 and a 20-second budget per evaluation (temperror beyond). A record is checked whole before it is
-evaluated, so a syntax error anywhere is a permerror even when an earlier mechanism would match.
+evaluated, so a syntax error anywhere is a permerror even when an earlier mechanism would match:
+terms are separated by spaces only (a tab or CR inside a record is an error, not a separator), and
+every domain-spec, redirect= and exp= included, must end in a macro or in a top label that is not
+all digits (``a:foo-bar``, ``a:example.com:8080``, ``a:192.0.2.1``, ``exists:x.example/24`` are errors).
 
-Our choices where the RFC leaves room: an IPv4-mapped IPv6 client is checked as IPv4; a target
-name that a macro expands to something unusable (``a:%{l}.x`` with a local part holding a space)
-makes that mechanism not match, while an unusable include/redirect target is a permerror.
+Conformance: both official OpenSPF suites (RFC 7208 and RFC 4408) pass whole; they run in
+``tests/inbound/test_spf_suites.py`` through a real DNS server. Where they are stricter than the
+RFC's examples we follow them: ``%{i}`` of an IPv6 client gives its nibbles in capitals (DNS ignores
+case; explanations show it).
+
+Our choices where the RFC leaves room: an IPv4-mapped IPv6 client is checked as IPv4; a dot after a
+closing macro (``%{d}.``) is accepted; a macro may expand to a name holding spaces, which is looked
+up as it is (a label may hold any octet); a target that cannot be a DNS name at all (an empty label,
+a control character) makes that mechanism not match, while such an include/redirect target is a
+permerror.
 """
 
 import functools

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from inbound.auth import spf
-from inbound.auth.lookups import Lookups
+from inbound.auth.lookups import Lookups, TempError
 
 SUITES = Path(__file__).resolve().parent.parent / "samples" / "spf"
 _EVALUATOR_OWN_WORDS = re.compile(r"\S+ of \S+ matched")  # what spf.py says when no published explanation is used
@@ -96,3 +96,43 @@ def test_rfc7208_suite(dns_server, settings, zonedata, test):
 @pytest.mark.parametrize(("zonedata", "test"), _load("rfc4408-tests.yml"))
 def test_rfc4408_suite(dns_server, settings, zonedata, test):
     _check(dns_server, settings, zonedata, test)
+
+
+def test_the_loopback_server_serves_what_the_suites_need(dns_server):
+    """Several strings in one TXT, type SPF (99), CNAME followed within the zone, SERVFAIL for some types only."""
+    zone = dns_server.resolver
+    zone.add_record("multi.example", "TXT", [b"v=spf1 ip4:", b"192.0.2.5 -all"])
+    zone.add_record("multi.example", "SPF", b"v=spf1 -all")
+    zone.add_record("alias.example", "CNAME", "target.example")
+    zone.add_record("target.example", "A", "192.0.2.7")
+    zone.add_record("flaky.example", "A", "192.0.2.8")
+    zone.servfail("flaky.example", except_types=("A",))
+    lookups = Lookups()
+    assert lookups.txt("multi.example") == [b"v=spf1 ip4:192.0.2.5 -all"]
+    assert [r.to_text() for r in lookups.query("multi.example", "SPF")] == ['"v=spf1 -all"']
+    assert [r.address for r in lookups.query("alias.example", "A")] == ["192.0.2.7"]
+    assert [r.address for r in lookups.query("flaky.example", "A")] == ["192.0.2.8"]
+    with pytest.raises(TempError):
+        lookups.query("flaky.example", "TXT")
+
+
+def test_a_domain_spec_must_end_in_a_top_label_or_a_macro():
+    for spec in (
+        "a:foo-bar",
+        "a:example.com:8080",
+        "a:192.0.2.1",
+        "mx:abc.123",
+        "exists:x.example/24",
+        "redirect=-all",
+    ):
+        with pytest.raises(spf.PermError):
+            spf.parse_record(f"v=spf1 {spec}")
+    for spec in ("a:mail.example.com.", "exists:%{i}._spf.%{d}", "exists:%{i}.%{d}.", "include:_spf.x-1.example"):
+        assert spf.parse_record(f"v=spf1 {spec} -all")
+
+
+def test_terms_are_separated_by_spaces_only():
+    assert len(spf.parse_record("v=spf1  a   -all ").directives) == 2
+    for text in ("v=spf1 a:ctrl.example\rptr -all", "v=spf1 ip4:192.0.2.5\n include:x.example ~all", "v=spf1 a\t-all"):
+        with pytest.raises(spf.PermError):
+            spf.parse_record(text)
