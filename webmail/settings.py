@@ -428,6 +428,13 @@ INBOUND_LEASE_SECONDS = env_int("INBOUND_LEASE_SECONDS", 45)
 DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
 DNS_TIMEOUT = env_int("DNS_TIMEOUT", 5)
 
+# --- DMARC (inbound/auth/dmarc.py, inbound/dmarc_reports/) -----------------------------------
+
+# RFC 9091 PSD DMARC: without a record at the From or Organizational Domain, use a public suffix's psd=y record.
+DMARC_PSD = env_bool("DMARC_PSD", False)
+# draft-ietf-dmarc-dmarcbis tree walk instead of the Public Suffix List for policy and Organizational Domain.
+DMARC_TREE_WALK = env_bool("DMARC_TREE_WALK", False)
+
 # --- REST API (webmail/api/) ---------------------------------------------------
 
 REST_FRAMEWORK = {
