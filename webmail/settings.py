@@ -434,6 +434,9 @@ DNS_TIMEOUT = env_int("DNS_TIMEOUT", 5)
 DMARC_PSD = env_bool("DMARC_PSD", False)
 # draft-ietf-dmarc-dmarcbis tree walk instead of the Public Suffix List for policy and Organizational Domain.
 DMARC_TREE_WALK = env_bool("DMARC_TREE_WALK", False)
+# Envelope recipients whose mail carries aggregate reports about our domains (the rua= we publish):
+# shell-style patterns, case-insensitive. The MX accepts them even where no mailbox has the address.
+DMARC_REPORT_ADDRESSES = env_list("DMARC_REPORT_ADDRESSES", ["dmarc-reports@*"])
 
 # --- REST API (webmail/api/) ---------------------------------------------------
 
