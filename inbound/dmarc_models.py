@@ -45,3 +45,21 @@ class DmarcReportRow(models.Model):
 
     def __str__(self):
         return f"{self.source_ip} ×{self.count} dkim={self.dkim} spf={self.spf}"
+
+
+class DmarcReportSent(models.Model):
+    """An aggregate report we sent about the mail we received for a domain over a day: sent once."""
+
+    domain = models.CharField(max_length=255, help_text="The domain whose DMARC record asked for reports.")
+    date_begin = models.DateTimeField()
+    report_id = models.CharField(max_length=255)
+    destinations = models.JSONField(default=list, blank=True)
+    message = models.ForeignKey("mailboxes.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date_begin"]
+        constraints = [models.UniqueConstraint(fields=["domain", "date_begin"], name="dmarc_report_sent_once")]
+
+    def __str__(self):
+        return f"{self.domain} {self.date_begin:%Y-%m-%d}"

@@ -262,6 +262,14 @@ def clear_cache() -> None:
     _discoveries.clear()
 
 
+def discover(lookups: Lookups, domain: str) -> Discovery | None:
+    """The record that governs ``domain`` (None without one, or with a broken one); raises ``TempError``."""
+    try:
+        return _discover_kept(lookups, domain)
+    except _PolicyError:
+        return None
+
+
 def _options() -> tuple[bool, bool]:
     return bool(getattr(settings, "DMARC_TREE_WALK", False)), bool(getattr(settings, "DMARC_PSD", False))
 
