@@ -479,3 +479,14 @@ def test_hostile_records_never_crash(zone, record):  # noqa: F811
     dmarc = judge(message())
 
     assert dmarc.result in ("fail", "none", "permerror")
+
+
+@pytest.mark.parametrize("option", ["DMARC_TREE_WALK", "DMARC_PSD"])
+def test_a_psd_record_with_np_rejects_a_domain_under_it_that_does_not_exist(zone, settings, option):  # noqa: F811
+    """The reference suite's .gov case: a registry publishes psd=y with np=reject at its suffix."""
+    setattr(settings, option, True)
+    zone("_dmarc.bank", "TXT", "v=DMARC1; p=reject; sp=none; np=reject; rua=mailto:registry@nic.bank; psd=y")
+
+    dmarc = judge(message("Test User <test@example.bank>"))
+
+    assert (dmarc.result, dmarc.domain, dmarc.policy, dmarc.disposition) == ("fail", "example.bank", "reject", "reject")
