@@ -4,9 +4,11 @@
   or several From fields (RFC 7489 §6.6.1 lets the receiver reject such mail or "apply the DMARC mechanism
   to each domain and apply the most strict policy"), each domain is evaluated and the strictest outcome
   is the message's: the strictest disposition first, then fail before temperror, permerror, none and pass.
-  Adding a second author never dodges a domain's policy. More than ``MAX_AUTHOR_DOMAINS`` domains is a
-  permerror with the disposition quarantine (evaluating them all is a DNS amplifier, skipping any would
-  hide a spoofed domain among them). No From field, or no address with a usable domain, is a permerror.
+  Adding a second author never dodges a domain's policy. From fields that cannot all be read (more than
+  ``MAX_FROM_FIELDS`` fields or ``MAX_AUTHOR_DOMAINS`` domains, a field over ``MAX_FROM_LENGTH``, one the
+  parser gives up on) are a permerror with the disposition quarantine: evaluating them all would be a DNS
+  amplifier, skipping any would let a spoofed domain hide among them. No From field, or no address with a
+  usable domain, is a permerror with no disposition (nothing in it claims to be anyone).
 - The record is looked up at ``_dmarc.<from-domain>``, then at the Organizational Domain's, which
   comes from the Public Suffix List shipped offline by ``publicsuffixlist`` (§3.2). ``sp=`` applies
   when the record was found above the From domain (§6.3), and RFC 9091's ``np=`` instead when the From
@@ -56,7 +58,7 @@ DISCOVERY_TTL = 60.0
 DISCOVERY_CACHE_SIZE = 4096
 _discoveries = ResultCache(DISCOVERY_CACHE_SIZE)
 MAX_FROM_LENGTH = 2048  # far longer than real From fields; the email package is quadratic on some input
-MAX_FROM_FIELDS = 5  # more From fields than this: only the first ones are read (real mail has one)
+MAX_FROM_FIELDS = 5  # real mail has one
 MAX_AUTHOR_DOMAINS = 10
 TREE_WALK_MAX_LABELS = 5  # DMARCbis: a longer name jumps to its last TREE_WALK_MAX_LABELS - 1 labels
 
@@ -110,12 +112,12 @@ def public_suffix(domain: str) -> str:
 
 
 def evaluate(*, raw: bytes, lookups: Lookups, spf: SPFResult, dkim: list[DKIMResult]) -> DMARCResult:
-    domains, problem = author_domains(raw)
+    try:
+        domains, problem = author_domains(raw)
+    except HostileFrom as exc:  # what a reader may be shown cannot be checked: never let it dodge a policy
+        return DMARCResult("permerror", "", "", "quarantine", str(exc))
     if problem and not domains:
         return DMARCResult("permerror", "", "", "none", problem)
-    if len(domains) > MAX_AUTHOR_DOMAINS:
-        why = f"From fields name {len(domains)} domains (more than {MAX_AUTHOR_DOMAINS})"
-        return DMARCResult("permerror", "", "", "quarantine", why)
     outcomes = [_evaluate_domain(domain, lookups=lookups, spf=spf, dkim=dkim, raw=raw) for domain in domains]
     if problem:  # some From address had no usable domain: it counts, but never above a real domain's policy
         outcomes.append(DMARCResult("permerror", "", "", "none", problem))
@@ -178,24 +180,39 @@ def domain_exists(lookups: Lookups, domain: str) -> bool:
         return False
 
 
+class HostileFrom(Exception):
+    """From fields no real mail has (too many, too long, unparseable, too many domains): nothing to evaluate."""
+
+
 def author_domains(raw: bytes) -> tuple[list[str], str]:
-    """The distinct Author Domains of the From fields, in order, and why some address gave none ("" if all did)."""
+    """The distinct Author Domains of the From fields, in order, and why some address gave none ("" if all did).
+
+    Raises ``HostileFrom`` when the fields cannot all be read: evaluating only some of them would let a
+    spoofed domain hide behind the others.
+    """
     fields = header_fields(raw, "From")
     if not fields:
         return [], "no From header field"
+    if len(fields) > MAX_FROM_FIELDS:
+        raise HostileFrom(f"{len(fields)} From header fields (more than {MAX_FROM_FIELDS})")
     domains: list[str] = []
     problems: list[str] = []
-    for field in fields[:MAX_FROM_FIELDS]:
+    for field in fields:
         found, problem = _field_domains(field)
         domains += [domain for domain in found if domain not in domains]
         if problem:
             problems.append(problem)
+    if len(domains) > MAX_AUTHOR_DOMAINS:
+        raise HostileFrom(f"From fields name {len(domains)} domains (more than {MAX_AUTHOR_DOMAINS})")
     return domains, "; ".join(dict.fromkeys(problems))
 
 
 def author_domain(raw: bytes) -> tuple[str, str]:
     """``(domain, "")`` when the From field names exactly one domain, else ``("", why)``."""
-    domains, problem = author_domains(raw)
+    try:
+        domains, problem = author_domains(raw)
+    except HostileFrom as exc:
+        return "", str(exc)
     if problem:
         return "", problem
     if len(domains) > 1:
@@ -205,11 +222,11 @@ def author_domain(raw: bytes) -> tuple[str, str]:
 
 def _field_domains(field: str) -> tuple[list[str], str]:
     if len(field) > MAX_FROM_LENGTH:
-        return [], "From header field too long"
+        raise HostileFrom("From header field too long")
     try:
         found = address_domains(field)
-    except Exception:  # the email package's parser on hostile input: never ours to crash on
-        return [], "From header field cannot be parsed"
+    except Exception as exc:  # the email package's parser on hostile input: never ours to crash on
+        raise HostileFrom("From header field cannot be parsed") from exc
     if not found:
         return [], "no address in the From header field"
     usable = list(dict.fromkeys(domain for domain in found if is_hostname(domain)))

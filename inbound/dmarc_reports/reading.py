@@ -12,6 +12,7 @@ read is returned as a list of problems.
 import gzip
 import io
 import ipaddress
+import logging
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+
+logger = logging.getLogger(__name__)
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # as it arrives (compressed)
 MAX_XML_BYTES = 50 * 1024 * 1024  # decompressed: a day of a big sender's mail is a few MB
@@ -91,6 +94,9 @@ def reports_in_message(raw: bytes) -> tuple[list[AggregateReport], list[str]]:
             reports.append(parse_report(unpack(payload)))
         except ReportError as exc:
             problems.append(f"{name or 'unnamed part'}: {exc}")
+        except Exception as exc:  # a case these readers did not foresee: the mail is still delivered
+            logger.exception("reading a DMARC report attachment failed")
+            problems.append(f"{name or 'unnamed part'}: unreadable ({exc.__class__.__name__})")
     return reports, problems
 
 

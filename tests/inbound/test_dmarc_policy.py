@@ -283,6 +283,21 @@ def test_too_many_from_domains_are_a_permerror_held_for_quarantine(world, dns_se
     assert not [name for name, _ in dns_server.resolver.queries if name.startswith("_dmarc.d")]
 
 
+def test_too_many_from_fields_are_a_permerror_held_for_quarantine(world):
+    extra = "".join(f"From: friend{n}@example.org\r\n" for n in range(5))
+
+    dmarc = judge(message("ceo@example.com", headers=extra))
+
+    assert (dmarc.result, dmarc.disposition) == ("permerror", "quarantine")
+    assert "6 From header fields" in dmarc.explanation
+
+
+def test_a_from_field_too_long_to_read_is_held_for_quarantine(world):
+    dmarc = judge(message('"' + "Accounts " * 300 + '" <ceo@example.com>'))
+
+    assert (dmarc.result, dmarc.disposition) == ("permerror", "quarantine")
+
+
 def test_the_authentication_results_header_names_the_strictest_domain(world):
     raw = message("Bad User <spoof@example.org>, Test User <test@example.com>")
     results = authenticate(raw=raw, client_ip=SENDER_IP, helo="mx.example.org", mail_from="spoof@example.org")
