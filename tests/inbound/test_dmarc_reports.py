@@ -368,3 +368,15 @@ def test_admin_figures_page_is_for_staff_only(client, alice):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_admin_report_page_lists_its_rows_read_only(client, operator, all_samples):
+    client.force_login(operator)
+    report = DmarcAggregateReport.objects.get(org_name="Enterprise Outlook")
+
+    response = client.get(reverse("admin:inbound_dmarcaggregatereport_change", args=[report.pk]))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "198.51.100.7" in page and "local_policy" in page
+    assert client.post(reverse("admin:inbound_dmarcaggregatereport_change", args=[report.pk]), {}).status_code == 403
