@@ -1,10 +1,19 @@
 """Inbound mail in the admin: what arrived, how it authenticated, what the scanners said, where it went."""
 
-from django.contrib import admin
-from django.utils.html import format_html, format_html_join
+from datetime import UTC, datetime, time, timedelta
 
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from inbound.dmarc_reports.figures import domain_figures, reported_domains
 from inbound.filters.explanations import explain
-from inbound.models import InboundMessage, SpamToken, SpamTrainingCount
+from inbound.models import DmarcAggregateReport, DmarcReportRow, InboundMessage, SpamToken, SpamTrainingCount
 from inbound.services.reception import dispatch_processing
 
 
@@ -119,3 +128,78 @@ class SpamTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class DmarcReportRowInline(admin.TabularInline):
+    model = DmarcReportRow
+    fields = ("source_ip", "count", "disposition", "dkim", "spf", "header_from", "envelope_from", "reasons")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(DmarcAggregateReport)
+class DmarcAggregateReportAdmin(admin.ModelAdmin):
+    """Aggregate reports received about our domains, and per domain their pass/fail figures over a period."""
+
+    list_display = ("date_begin", "date_end", "domain", "org_name", "report_id", "received_at")
+    list_filter = ("domain", "org_name")
+    search_fields = ("domain", "org_name", "report_id")
+    date_hierarchy = "date_begin"
+    raw_id_fields = ("inbound_message",)
+    readonly_fields = (
+        "org_name", "report_id", "email", "domain", "date_begin", "date_end", "policy_published", "problems",
+        "inbound_message", "received_at",
+    )  # fmt: skip
+    inlines = [DmarcReportRowInline]
+    change_list_template = "admin/inbound/dmarcaggregatereport/change_list.html"
+
+    def get_urls(self):
+        figures = self.admin_site.admin_view(self.figures_view)
+        return [path("figures/", figures, name="inbound_dmarcaggregatereport_figures"), *super().get_urls()]
+
+    def figures_view(self, request):
+        """Per domain, over a date range: messages, DKIM- and SPF-aligned passes, DMARC pass rate, failing sources."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = DmarcFiguresForm(request.GET or None, domains=reported_domains())
+        figures = None
+        if form.is_valid():
+            since = datetime.combine(form.cleaned_data["since"], time.min, tzinfo=UTC)
+            until = datetime.combine(form.cleaned_data["until"], time.min, tzinfo=UTC) + timedelta(days=1)
+            figures = domain_figures(domain=form.cleaned_data["domain"], since=since, until=until)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("DMARC report figures"),
+            "form": form,
+            "figures": figures,
+        }
+        return TemplateResponse(request, "admin/inbound/dmarc_figures.html", context)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class DmarcFiguresForm(forms.Form):
+    domain = forms.ChoiceField(label=_("Domain"))
+    since = forms.DateField(label=_("From (UTC)"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To (UTC, inclusive)"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, domains: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["domain"].choices = [(domain, domain) for domain in domains]
+        today = timezone.now().date()
+        self.fields["since"].initial = today - timedelta(days=30)
+        self.fields["until"].initial = today
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("since") and cleaned.get("until") and cleaned["since"] > cleaned["until"]:
+            raise forms.ValidationError(_("The period ends before it starts."))
+        return cleaned

@@ -3,9 +3,17 @@
 from django.db import models
 from django.utils import timezone
 
+from inbound.dmarc_models import DmarcAggregateReport, DmarcReportRow, DmarcReportSent
 from inbound.spam_models import SpamToken, SpamTrainingCount
 
-__all__ = ["InboundMessage", "SpamToken", "SpamTrainingCount"]
+__all__ = [
+    "DmarcAggregateReport",
+    "DmarcReportRow",
+    "DmarcReportSent",
+    "InboundMessage",
+    "SpamToken",
+    "SpamTrainingCount",
+]
 
 
 class InboundMessage(models.Model):

@@ -242,6 +242,8 @@ CELERY_BEAT_SCHEDULE = {
     "redispatch-contact-imports": {"task": "campaigns.redispatch_queued_imports", "schedule": 60},
     # Campaigns whose time came start, and sending ones release their next recipients (on the bulk queue).
     "campaigns-start-and-release": {"task": "campaigns.start_and_release", "schedule": 5},
+    # Yesterday's DMARC aggregate reports (if DMARC_SEND_AGGREGATE_REPORTS): sent once, the other runs find them sent.
+    "dmarc-aggregate-reports": {"task": "inbound.send_dmarc_aggregate_reports", "schedule": 60 * 60},
 }
 
 # --- Webmail ----------------------------------------------------------------
@@ -427,6 +429,19 @@ INBOUND_LEASE_SECONDS = env_int("INBOUND_LEASE_SECONDS", 45)
 # Resolvers for MX/SPF/DKIM/DMARC lookups ("host[:port]" list); empty: the system's.
 DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
 DNS_TIMEOUT = env_int("DNS_TIMEOUT", 5)
+
+# --- DMARC (inbound/auth/dmarc.py, inbound/dmarc_reports/) -----------------------------------
+
+# RFC 9091 PSD DMARC: without a record at the From or Organizational Domain, use a public suffix's psd=y record.
+DMARC_PSD = env_bool("DMARC_PSD", False)
+# draft-ietf-dmarc-dmarcbis tree walk instead of the Public Suffix List for policy and Organizational Domain.
+DMARC_TREE_WALK = env_bool("DMARC_TREE_WALK", False)
+# Envelope recipients whose mail carries aggregate reports about our domains (the rua= we publish):
+# shell-style patterns, case-insensitive. The MX accepts them even where no mailbox has the address.
+DMARC_REPORT_ADDRESSES = env_list("DMARC_REPORT_ADDRESSES", ["dmarc-reports@*"])
+# Send aggregate reports about the mail we receive to the rua= of its From domains (inbound/dmarc_reports/sending.py).
+DMARC_SEND_AGGREGATE_REPORTS = env_bool("DMARC_SEND_AGGREGATE_REPORTS", False)
+DMARC_REPORT_FROM = env_str("DMARC_REPORT_FROM", "")  # empty: dmarc-noreply@MAIL_HOSTNAME
 
 # --- REST API (webmail/api/) ---------------------------------------------------
 

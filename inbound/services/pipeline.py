@@ -4,7 +4,9 @@ For each ``InboundMessage``: claim it (idempotent: a job runs once even if its
 task is delivered twice), then
 
 1. mail to a VERP return address is a bounce or complaint report: it becomes
-   delivery events and suppressions, and is never placed in a mailbox;
+   delivery events and suppressions, and is never placed in a mailbox; mail to a
+   DMARC report address (``DMARC_REPORT_ADDRESSES``) has its aggregate reports
+   stored, and is placed only if a mailbox has that address too;
 2. otherwise SPF, DKIM and DMARC are evaluated and recorded as an
    Authentication-Results header on the stored view (trace headers + the
    exact bytes received);
@@ -36,6 +38,8 @@ from core.heartbeat import Heartbeat, extend_held_leases
 from delivery import verp
 from inbound.auth import authenticate
 from inbound.bounces import handle_report
+from inbound.dmarc_reports.services import handle_report_mail as handle_dmarc_report_mail
+from inbound.dmarc_reports.services import is_report_address as is_dmarc_report_address
 from inbound.filters.spam import get_spam_filter
 from inbound.filters.virus import BLOCK, WARN, VirusVerdict, get_virus_scanner
 from inbound.models import InboundMessage
@@ -385,7 +389,11 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
     reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
     unsubscribes = [r for r in job.rcpt_tos if is_unsubscribe_address(r)]
     people = [r for r in job.rcpt_tos if not _handled_before_placement(r)]
-    if reports or unsubscribes:
+    dmarc_reports = [r for r in people if is_dmarc_report_address(r)]
+    if dmarc_reports:  # read once, however many report addresses; placed too where a mailbox has the address
+        handle_dmarc_report_mail(raw=raw, inbound_message=job)
+        people = [r for r in people if r not in dmarc_reports or _hosted_user(r, users) is not None]
+    if reports or unsubscribes or dmarc_reports:
         for address in reports:
             handle_report(raw=raw, verp_address=address)
         for address in unsubscribes:
@@ -411,9 +419,7 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
 
     recipients = {}
     for address in people:
-        if address not in users:
-            users[address] = resolve_hosted_address(address)
-        if users[address] is not None:
+        if _hosted_user(address, users) is not None:
             recipients.setdefault(users[address].pk, users[address])  # an alias and its user: one copy
     # Scored before the write transaction, so no lock is held while classifying.
     spam_filter = get_spam_filter()
@@ -425,6 +431,13 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
         verdicts[user.username] = {**_verdict_dict(verdict), "dmarc_quarantine": quarantined_by_dmarc}
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
     return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts, scans)
+
+
+def _hosted_user(address: str, users: dict):
+    """The user of a recipient address (None: no mailbox has it), looked up once per batch."""
+    if address not in users:
+        users[address] = resolve_hosted_address(address)
+    return users[address]
 
 
 _SCAN_STATUSES = {BLOCK: Attachment.ScanStatus.BLOCKED, WARN: Attachment.ScanStatus.WARNING}

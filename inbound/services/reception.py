@@ -12,6 +12,7 @@ from accounts.selectors import resolve_hosted_address
 from campaigns.unsubscribe import is_unsubscribe_address
 from core.bulk import insert_objects
 from delivery import verp
+from inbound.dmarc_reports.services import is_report_address
 from inbound.models import InboundMessage
 from mailboxes.blobstore import store_blobs, write_blob_files
 from webmail.celery import BROKER_ERRORS
@@ -36,6 +37,8 @@ def check_recipient(address: str) -> RecipientCheck:
     if verp.looks_like_verp(address):  # a bounce or complaint about mail we sent (even with a mangled token)
         return RecipientCheck.ACCEPT
     if is_unsubscribe_address(address):  # the mailto: of our List-Unsubscribe headers, owned by no user
+        return RecipientCheck.ACCEPT
+    if is_report_address(address):  # the rua= of our DMARC records (a mailbox may have it too)
         return RecipientCheck.ACCEPT
     return RecipientCheck.ACCEPT if resolve_hosted_address(address) else RecipientCheck.UNKNOWN
 

@@ -636,13 +636,12 @@ def test_dmarc_ignores_txt_records_that_are_not_dmarc1(zone):
     ("headers", "why"),
     [
         (b"To: bob@example.org\r\n", "no From"),
-        (b"From: a@a.example\r\nFrom: b@b.example\r\n", "more than one From"),
-        (b"From: a@a.example, b@b.example\r\n", "more than one domain"),
         (b"From: Undisclosed\r\n", "no usable domain"),
         (b"From: a@[192.0.2.1]\r\n", "no usable domain"),
     ],
 )
-def test_dmarc_is_permerror_without_a_single_author_domain(zone, headers, why):
+def test_dmarc_is_permerror_without_an_author_domain(zone, headers, why):
+    # Several From fields or domains are evaluated each (tests/inbound/test_dmarc_policy.py).
     dmarc = check(headers + b"Subject: x\r\n\r\nbody\r\n").dmarc
 
     assert (dmarc.result, dmarc.disposition) == ("permerror", "none")

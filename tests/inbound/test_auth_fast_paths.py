@@ -1,5 +1,6 @@
 """DMARC's shortcuts (the From domain read without the email package, records parsed once) change nothing."""
 
+import dataclasses
 import random
 
 import pytest
@@ -100,14 +101,16 @@ def test_the_shortcut_gives_up_quickly_on_long_hostile_fields(value):
     assert dmarc._PLAIN_FROM.fullmatch(value) is None
 
 
-def test_a_parsed_record_is_a_fresh_dict_each_time():
+def test_a_parsed_record_is_kept_and_cannot_be_changed_by_a_caller():
     text = "v=DMARC1; p=reject; pct=50; rua=mailto:d@a.example"
     first = dmarc.parse_record(text)
-    first["p"] = "none"
 
-    assert dmarc.parse_record(text) == {"p": "reject", "sp": "reject", "adkim": "r", "aspf": "r", "pct": 50}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.p = "none"
+    assert dmarc.parse_record(text) is first
+    assert (first.p, first.sp, first.adkim, first.aspf, first.pct) == ("reject", "reject", "r", "r", 50)
     assert dmarc.parse_record("v=spf1 -all") is None
-    assert dmarc.parse_record(text) == dmarc._parse_record_uncached(text)
+    assert dmarc.parse_record(text) == dmarc._parse_record.__wrapped__(text)
 
 
 def test_as_dict_is_what_asdict_made():
