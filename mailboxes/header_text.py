@@ -21,8 +21,8 @@ import re
 from mailboxes.text import decode_bytes
 
 # charset (an RFC 2231 language after "*" is dropped), encoding, payload, then "?=" — or, as readers forgive,
-# nothing at the end of the token when a mailer forgot it.
-ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)(?:\?=|(?=\s|$))")
+# nothing when a mailer forgot it on the last word of a header or of a display name.
+ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)(?:\?=|(?=[ \t]*(?:$|<)))")
 # Adjacent encoded-words, separated by linear white space only: one piece of text.
 _ENCODED_WORD_RUN = re.compile(rf"{ENCODED_WORD.pattern}(?:[ \t]*{ENCODED_WORD.pattern})*")
 _RAW_8BIT = re.compile(rb"([\x80-\xff]+)")
