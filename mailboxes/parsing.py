@@ -77,6 +77,7 @@ _PARAM = re.compile(r';\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"?|[^;]*))?')
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
 # The same with the obsolete syntax (RFC 5322 §4.5.8): white space between a field's name and its colon.
 _OBSOLETE_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*[\t ]*:|[\t ]")
+_BLANK_LINE = re.compile(rb"\n[\r\n]|\r\r")  # a line break, then a line that is empty (whatever its break)
 _SPACE_BEFORE_COLON = re.compile(rb"(?:^|(?<=[\r\n]))([\x21-\x39\x3b-\x7e]+)[\t ]+:")
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
 _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
@@ -269,9 +270,10 @@ def _without_space_before_colons(raw: bytes) -> bytes:
     standard parser takes the first such line for the start of the body. Only
     the message's own header block changes, so every body keeps its bytes.
     """
-    end = _body_offset(raw, _OBSOLETE_HEADER_LINE)
-    if not _SPACE_BEFORE_COLON.search(raw, 0, end):
+    blank_line = _BLANK_LINE.search(raw)  # the header block ends there at the latest
+    if not _SPACE_BEFORE_COLON.search(raw, 0, blank_line.end() if blank_line else len(raw)):
         return raw
+    end = _body_offset(raw, _OBSOLETE_HEADER_LINE)
     return _SPACE_BEFORE_COLON.sub(rb"\1:", raw[:end]) + raw[end:]
 
 
@@ -358,7 +360,7 @@ def _address_list(msg: Message, index: dict[str, str] | None, name: str) -> list
         with contextlib.suppress(Exception):  # else fall back to the forgiving parser below
             return [
                 {
-                    "name": _display_name(unmask_name(addr.display_name or "", runs)),
+                    "name": _display_name(addr.display_name or "", runs),
                     "address": clean_header_text(unmask_address(addr.addr_spec, runs)),
                 }
                 for addr in policy.default.header_factory(name, masked).addresses
@@ -409,8 +411,11 @@ def _plain_addresses(value: str) -> list[tuple[str, str]] | None:
         pos += 1
 
 
-def _display_name(name: str) -> str:
-    if "=?" in name:  # words the standard parser could not decode (unknown or lying charset)
+def _display_name(name: str, runs: list[str] | None = None) -> str:
+    """A display name for the list: ``runs``, the encoded-words ``mask_encoded_words`` took out of it, decoded."""
+    if runs:
+        name = unmask_name(name, runs)
+    elif "=?" in name:  # words the standard parser could not decode (unknown or lying charset)
         name = decode_encoded_words(name)
     return clean_header_text(name)[:300]
 

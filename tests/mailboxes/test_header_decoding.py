@@ -111,6 +111,21 @@ def test_space_before_the_colon_is_still_the_header():
     assert parse_body_text(OBSOLETE_SPACING) == parsed.text
 
 
+@pytest.mark.parametrize("line_break", [b"\n", b"\r"])
+def test_space_before_the_colon_is_read_whatever_the_line_breaks(line_break):
+    parsed = parse_message(OBSOLETE_SPACING.replace(b"\r\n", line_break))
+
+    assert (parsed.subject, parsed.message_id) == ("Minutes of the meeting", "minutes-42@example.test")
+    assert parsed.text == "Subject : this line is body text and stays as written\n"
+
+
+def test_a_header_like_line_in_the_body_is_not_a_header():
+    parsed = parse_message(b"Subject: Notes\r\n\r\nSubject : not this\r\nFrom : nor this\r\n")
+
+    assert (parsed.subject, parsed.from_address) == ("Notes", "")
+    assert parsed.text == "Subject : not this\nFrom : nor this\n"
+
+
 def test_space_before_the_colon_in_a_multipart_message_keeps_every_part_and_its_bytes():
     forwarded = b"From: Carol <carol@example.test>\r\nSubject: Original\r\n\r\nOriginal text.\r\n"
     raw = (
