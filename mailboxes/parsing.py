@@ -552,12 +552,14 @@ def _header_param(part: Message, header: str, param: str) -> str | None:
     """A MIME parameter, decoded: RFC 2231 (continuations, charset), RFC 2047 in quotes, raw 8-bit.
 
     Read from the raw header, as compat32 would turn raw 8-bit bytes into U+FFFD
-    and the standard decoders give up on unknown or lying charsets.
+    and the standard decoders give up on unknown or lying charsets. Its raw
+    8-bit bytes stay surrogates until the value is decoded, so that raw and
+    percent-encoded bytes of one RFC 2231 value are read together.
     """
     raw = _raw_header(part, header)
     if raw is None:
         return None
-    params = _PARAM.findall(";" + _unfolded(raw)[:MAX_PARSED_HEADER].partition(";")[2])
+    params = _PARAM.findall(";" + _FOLDING.sub("", raw[:MAX_PARSED_HEADER]).partition(";")[2])
     try:
         decoded = decode_params([("", ""), *((name.lower(), value.strip()) for name, value in params)])[1:]
     except Exception:  # hostile continuations: no parameters rather than a crash
@@ -571,8 +573,8 @@ def _header_param(part: Message, header: str, param: str) -> str | None:
         charset, _language, text = value
         text = unquote(text)
         try:
-            return decode_bytes(text.encode("latin-1"), charset)
-        except UnicodeEncodeError:  # raw non-Latin-1 text beside the percent-encoding: it is text already
+            return decode_bytes(text.encode("latin-1", "surrogateescape"), charset)
+        except UnicodeEncodeError:  # not from the parser: text already
             return text
     return decode_encoded_words(unquote(value))
 

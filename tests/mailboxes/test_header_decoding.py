@@ -285,6 +285,8 @@ def test_attachment_path_becomes_its_file_name(part_headers):
             b" filename*=iso-8859-1'de'%DCbersicht%20M%E4rz.pdf",
             "Übersicht März.pdf",
         ),
+        # Raw UTF-8 beside the percent-encoding (webmail forms that encode only part of the name).
+        ("Content-Disposition: attachment; filename*=utf-8''%E5%B9%B4度報告.pdf".encode(), "年度報告.pdf"),
         # RFC 2047 in a quoted name: against the standard, sent by Outlook, Gmail and most others.
         (
             b'Content-Type: application/pdf; name="=?utf-8?B?5bm05bqm5aCx?= =?utf-8?B?5ZGK5pu4LnBkZg==?="\r\n'
