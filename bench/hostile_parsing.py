@@ -34,6 +34,12 @@ CASES = {
     "100 KB subject of encoded-words": lambda: parse_message(
         b"Subject: " + b"=?utf-8?q?abc?= " * 6000 + b"\r\n\r\nbody"
     ),
+    "16 KB display name of split words": lambda: parse_message(
+        b"From: " + b"=?utf-8?Q?=E5=BC?= =?utf-8?Q?=A0?= " * 400 + b"<a@example.test>\r\n\r\nbody"
+    ),
+    "1 MB subject of raw 8-bit words": lambda: parse_message(
+        b"Subject: " + "=?iso-8859-1?Q?Fr=F6sche_Fröschen?= ".encode() * 30000 + b"\r\n\r\nbody"
+    ),
     "snippet of a 36 MB body": lambda: make_snippet("Hello.\n" + "filler line\n" * 3_000_000),
 }
 

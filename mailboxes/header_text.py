@@ -131,11 +131,11 @@ def _decode_run(charset: str, pieces: list[tuple[bytes, bool]]) -> str:
     charset, which need not be the one declared: UTF-8 when they are valid
     UTF-8, else the declared one (Windows-1252 if that is UTF-8).
     """
-    pieces = _merged(pieces)
     data = b"".join(chunk for chunk, _raw in pieces)
-    raw_chunks = [chunk for chunk, raw in pieces if raw]
-    if not raw_chunks:
+    if not any(raw for _chunk, raw in pieces):
         return decode_bytes(data, charset)
+    pieces = _merged(pieces)
+    raw_chunks = [chunk for chunk, raw in pieces if raw]
     raw_is_utf8 = all(_is_utf8(chunk) for chunk in raw_chunks)
     declared_utf8 = charset in _UTF8_LABELS
     if raw_is_utf8 and _is_utf8(data):
@@ -147,13 +147,14 @@ def _decode_run(charset: str, pieces: list[tuple[bytes, bool]]) -> str:
 
 
 def _merged(pieces: list[tuple[bytes, bool]]) -> list[tuple[bytes, bool]]:
-    merged: list[tuple[bytes, bool]] = []
+    """Neighbouring pieces of one kind joined (a character may be split between them)."""
+    groups: list[tuple[list[bytes], bool]] = []
     for chunk, raw in pieces:
-        if merged and merged[-1][1] == raw:
-            merged[-1] = (merged[-1][0] + chunk, raw)
+        if groups and groups[-1][1] == raw:
+            groups[-1][0].append(chunk)
         elif chunk:
-            merged.append((chunk, raw))
-    return merged
+            groups.append(([chunk], raw))
+    return [(b"".join(chunks), raw) for chunks, raw in groups]
 
 
 def _is_utf8(data: bytes) -> bool:
