@@ -17,6 +17,7 @@ Everything here is linear in the length of its input and never raises.
 
 import binascii
 import re
+import unicodedata
 
 from mailboxes.text import decode_bytes
 
@@ -213,18 +214,20 @@ def safe_filename(name: str) -> str:
     """An attachment name a user can save: the file name a sender's path ends in, readable characters kept.
 
     ``C:\\TEMP\\report.doc`` and ``/home/ann/report.doc`` become ``report.doc``;
-    control characters are dropped, the characters Windows refuses become "_",
-    leading dots (hidden files, ``..``) and trailing dots and spaces go, and an
-    overlong name is cut in its middle so that its extension stays.
+    control characters are dropped, runs of white space made one space, the
+    characters Windows refuses made "_", leading dots (hidden files, ``..``)
+    and trailing dots and spaces dropped, and an overlong name is cut in its
+    middle so that its extension stays.
     ``name`` is decoded text (no surrogates); "" if nothing readable is left.
     """
-    name = "".join(ch for ch in name if ch.isprintable() or ch in " \t")
-    name = name.replace("\t", " ")
+    # Control characters go; format characters stay (joiners are part of emoji and of Persian words, and
+    # the virus scanner looks for a right-to-left override).
+    name = "".join(ch for ch in name if ch == "\t" or unicodedata.category(ch) != "Cc")
     components = [c for c in _PATH_SEPARATORS.split(name) if c.strip(" .")]
     name = components[-1] if components else ""
     name = _DRIVE.sub("", name)
     name = _FILENAME_RESERVED.sub("_", name)
-    name = " ".join(name.split()).lstrip(" ._").rstrip(" .")
+    name = " ".join(name.split()).lstrip(" .").rstrip(" .")
     if len(name) > MAX_FILENAME:
         stem, dot, extension = name.rpartition(".")
         if dot and 0 < len(extension) <= 16 and stem:

@@ -325,6 +325,13 @@ def test_attachment_names_keep_their_characters(part_headers, name):
         ("x" * 300 + ".pdf", "x" * 251 + ".pdf"),  # cut in the middle, the extension kept
         ("ü" * 300, "ü" * 255),
         ("Résumé – Jürgen (2026).pdf", "Résumé – Jürgen (2026).pdf"),
+        ("\u200fگزارش\u200cها\xa0۱۴۰۵.pdf", "\u200fگزارش\u200cها ۱۴۰۵.pdf"),  # marks and joiners are text
+        (
+            "family \U0001f468\u200d\U0001f469\u200d\U0001f467.jpg",
+            "family \U0001f468\u200d\U0001f469\u200d\U0001f467.jpg",
+        ),
+        ("bad\x7f\x85\x9bname.txt", "badname.txt"),
+        ("_config.yml", "_config.yml"),
     ],
 )
 def test_unsafe_names_are_made_safe_keeping_the_readable_part(written, safe):
