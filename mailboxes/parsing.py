@@ -29,6 +29,13 @@ from email.parser import BytesParser
 from email.policy import Compat32
 from email.utils import decode_params, getaddresses, parsedate_to_datetime, unquote
 
+from mailboxes.header_text import (
+    decode_encoded_words,
+    mask_encoded_words,
+    safe_filename,
+    unmask_address,
+    unmask_name,
+)
 from mailboxes.text import clean_header_text, decode_bytes, html_to_text, make_snippet
 
 MAX_REFERENCES = 50
@@ -61,15 +68,17 @@ TRACE_HEADER_PREFIXES = ("x-", "arc-", "list-")
 _ID_HEADERS = ("message-id", "in-reply-to", "references", "content-id")
 
 _ID_IN_BRACKETS = re.compile(r"<\s*([^<>\s]{1,998})\s*>")  # 998: the RFC 5322 line limit
-_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _FOLDING = re.compile(r"\r\n|\r|\n")
-_FILENAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _NOT_BASE64 = bytes(b for b in range(256) if b not in _BASE64_ALPHABET and b != ord("="))
 # One MIME parameter: name, then a quoted string (maybe unterminated) or a token.
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"?|[^;]*))?')
 # How the standard library's feed parser tells header lines and boundary lines.
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+# The same with the obsolete syntax (RFC 5322 §4.5.8): white space between a field's name and its colon.
+_OBSOLETE_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*[\t ]*:|[\t ]")
+_BLANK_LINE = re.compile(rb"\n[\r\n]|\r\r")  # a line break, then a line that is empty (whatever its break)
+_SPACE_BEFORE_COLON = re.compile(rb"(?:^|(?<=[\r\n]))([\x21-\x39\x3b-\x7e]+)[\t ]+:")
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
 _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
 
@@ -137,6 +146,7 @@ class ParsedMessage:
 def parse_message(raw: bytes) -> ParsedMessage:
     result = ParsedMessage()
     parse_body = True
+    raw = _without_space_before_colons(raw)
     try:
         msg = _parse_bytes(raw)
     except Exception as exc:  # the parser should not raise, but input is hostile (or nested too deep)
@@ -244,12 +254,27 @@ def _fingerprint(raw_items, raw: bytes, body_offset: int | None = None) -> str:
 def parse_body_text(raw: bytes) -> str:
     """``parse_message(raw).body_text`` without the headers' parsing (addresses cost most of it): for the indexer."""
     result = ParsedMessage()
+    raw = _without_space_before_colons(raw)
     try:
         msg = _parse_bytes(raw)
     except Exception:  # hostile input: parse_message keeps only the headers then, so no body either
         return ""
     _collect_parts(msg, raw, result)
     return result.body_text
+
+
+def _without_space_before_colons(raw: bytes) -> bytes:
+    """``raw`` with its header fields written ``Subject :`` made ``Subject:``, for the parser only.
+
+    That obsolete syntax is still sent (RFC 5322 §4.5.8 says to accept it); the
+    standard parser takes the first such line for the start of the body. Only
+    the message's own header block changes, so every body keeps its bytes.
+    """
+    blank_line = _BLANK_LINE.search(raw)  # the header block ends there at the latest
+    if not _SPACE_BEFORE_COLON.search(raw, 0, blank_line.end() if blank_line else len(raw)):
+        return raw
+    end = _body_offset(raw, _OBSOLETE_HEADER_LINE)
+    return _SPACE_BEFORE_COLON.sub(rb"\1:", raw[:end]) + raw[end:]
 
 
 def _parse_bytes(raw: bytes) -> Message:
@@ -295,58 +320,10 @@ def _header_text(msg: Message, index: dict[str, str] | None, name: str) -> str:
     raw = _raw_header(msg, name, index)
     if raw is None:
         return ""
-    text = _unfolded(raw)
-    if name not in _ID_HEADERS:
-        text = _decode_encoded_words(text)
-    return clean_header_text(text)
-
-
-def _decode_encoded_words(text: str) -> str:
-    """RFC 2047 words decoded with the lenient charset rules, raw text beside them kept.
-
-    Adjacent words are joined before decoding (the whitespace between them is
-    not text), so a character split across two words survives.
-    """
-    out: list[str] = []
-    run: list[tuple[str, list[bytes]]] = []  # adjacent decoded words: (charset, chunks)
-    pos = 0
-
-    def flush() -> None:
-        out.extend(decode_bytes(b"".join(chunks), charset) for charset, chunks in run)
-        run.clear()
-
-    for match in _ENCODED_WORD.finditer(text):
-        gap = text[pos : match.start()]
-        pos = match.end()
-        charset, encoding, payload = match.group(1).lower(), match.group(2).lower(), match.group(3)
-        data = _decode_word(encoding, payload)
-        if data is None:  # a broken word stays as it was written
-            flush()
-            out += [gap, match.group(0)]
-            continue
-        if not run or gap.strip():
-            flush()
-            out.append(gap)
-        if run and run[-1][0] == charset:
-            run[-1][1].append(data)
-        else:
-            run.append((charset, [data]))
-    flush()
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _decode_word(encoding: str, payload: str) -> bytes | None:
-    try:
-        data = payload.encode("ascii")
-    except UnicodeEncodeError:
-        return None
-    if encoding == "b":
-        return _decode_base64(data)[0]
-    try:
-        return binascii.a2b_qp(data, header=True)
-    except (binascii.Error, ValueError):
-        return None
+    if name in _ID_HEADERS or "=?" not in raw:
+        return clean_header_text(_unfolded(raw))
+    # Raw 8-bit bytes still as surrogates: inside an encoded-word they are the bytes of its charset.
+    return clean_header_text(decode_encoded_words(_FOLDING.sub("", raw)))
 
 
 def _has_raw_8bit(value: str) -> bool:
@@ -373,13 +350,20 @@ def _address_list(msg: Message, index: dict[str, str] | None, name: str) -> list
     if raw is None:
         return []
     if len(raw) <= MAX_PARSED_HEADER:  # the standard parser is best, but quadratic: small headers only
-        plain = _plain_addresses(_unfolded(raw))
+        value = _unfolded(raw)
+        plain = _plain_addresses(value)
         if plain is not None:  # what the standard parser would make of it, at a fraction of the cost
             return [{"name": _display_name(display), "address": clean_header_text(addr)} for display, addr in plain]
+        # Its encoded-words are decoded here, not by the standard parser: it puts a space between adjacent
+        # words (RFC 2047 §6.2 says to drop it), breaks a character split across them and leaves raw 8-bit ones.
+        masked, runs = mask_encoded_words(value)
         with contextlib.suppress(Exception):  # else fall back to the forgiving parser below
             return [
-                {"name": _display_name(addr.display_name or ""), "address": clean_header_text(addr.addr_spec)}
-                for addr in policy.default.header_factory(name, _unfolded(raw)).addresses
+                {
+                    "name": _display_name(addr.display_name or "", runs),
+                    "address": clean_header_text(unmask_address(addr.addr_spec, runs)),
+                }
+                for addr in policy.default.header_factory(name, masked).addresses
                 if addr.addr_spec and addr.addr_spec != "<>"
             ]
     # Split first, decode encoded-words after: a decoded name may hold a comma.
@@ -427,9 +411,12 @@ def _plain_addresses(value: str) -> list[tuple[str, str]] | None:
         pos += 1
 
 
-def _display_name(name: str) -> str:
-    if "=?" in name:  # words the standard parser could not decode (unknown or lying charset)
-        name = _decode_encoded_words(name)
+def _display_name(name: str, runs: list[str] | None = None) -> str:
+    """A display name for the list: ``runs``, the encoded-words ``mask_encoded_words`` took out of it, decoded."""
+    if runs:
+        name = unmask_name(name, runs)
+    elif "=?" in name:  # words the standard parser could not decode (unknown or lying charset)
+        name = decode_encoded_words(name)
     return clean_header_text(name)[:300]
 
 
@@ -558,21 +545,21 @@ def _filename(part: Message) -> str:
     name = _header_param(part, "content-disposition", "filename")
     if name is None:
         name = _header_param(part, "content-type", "name") or ""
-    name = clean_header_text(name)
-    name = _FILENAME_UNSAFE.sub("_", name).strip(" ._")
-    return name[-255:]
+    return safe_filename(clean_header_text(name))
 
 
 def _header_param(part: Message, header: str, param: str) -> str | None:
     """A MIME parameter, decoded: RFC 2231 (continuations, charset), RFC 2047 in quotes, raw 8-bit.
 
     Read from the raw header, as compat32 would turn raw 8-bit bytes into U+FFFD
-    and the standard decoders give up on unknown or lying charsets.
+    and the standard decoders give up on unknown or lying charsets. Its raw
+    8-bit bytes stay surrogates until the value is decoded, so that raw and
+    percent-encoded bytes of one RFC 2231 value are read together.
     """
     raw = _raw_header(part, header)
     if raw is None:
         return None
-    params = _PARAM.findall(";" + _unfolded(raw)[:MAX_PARSED_HEADER].partition(";")[2])
+    params = _PARAM.findall(";" + _FOLDING.sub("", raw[:MAX_PARSED_HEADER]).partition(";")[2])
     try:
         decoded = decode_params([("", ""), *((name.lower(), value.strip()) for name, value in params)])[1:]
     except Exception:  # hostile continuations: no parameters rather than a crash
@@ -586,10 +573,10 @@ def _header_param(part: Message, header: str, param: str) -> str | None:
         charset, _language, text = value
         text = unquote(text)
         try:
-            return decode_bytes(text.encode("latin-1"), charset)
-        except UnicodeEncodeError:  # raw non-Latin-1 text beside the percent-encoding: it is text already
+            return decode_bytes(text.encode("latin-1", "surrogateescape"), charset)
+        except UnicodeEncodeError:  # not from the parser: text already
             return text
-    return _decode_encoded_words(unquote(value))
+    return decode_encoded_words(unquote(value))
 
 
 def _transfer_encoding(part: Message) -> str:
@@ -706,14 +693,14 @@ def _raw_bodies(raw: bytes, msg: Message) -> dict[int, bytes]:
     return bodies
 
 
-def _body_offset(data: bytes) -> int:
+def _body_offset(data: bytes, header_line: re.Pattern = _HEADER_LINE) -> int:
     """Where the body starts: after the first blank line, or at the first line that is not a header."""
     pos = 0
     while pos < len(data):
         line = _LINE.match(data, pos).group()
         if line in (b"\r\n", b"\n", b"\r"):
             return pos + len(line)
-        if not _HEADER_LINE.match(line):
+        if not header_line.match(line):
             return pos
         pos += len(line)
     return pos

@@ -1,6 +1,7 @@
 """Turning message content into plain text: HTML to text, snippets, charset decoding."""
 
 import codecs
+import functools
 import html as html_lib
 import re
 
@@ -65,6 +66,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("cp1252", errors="replace")
 
 
+@functools.lru_cache(maxsize=512)  # a message names few charsets, over and over (one per encoded-word)
 def _codec(charset: str | None) -> str | None:
     """The codec to read a declared charset with, or None if it is unknown or not a text charset."""
     if not charset:
