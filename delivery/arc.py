@@ -1,10 +1,11 @@
-"""ARC sealing (RFC 8617) of mail the product passes on: forwarding, aliases to outside addresses.
+"""ARC sealing (RFC 8617) of mail the product passes on to another server (forwarding, issue 18).
 
 Re-sending a received message breaks SPF (our address is not the author's) and often DKIM (a changed
 subject or footer). Sealing it records what our MX saw when it arrived, so that the next receiver can
 judge it by our results if it trusts us::
 
-    raw = seal(stored_raw, domain=hosted_domain, auth_results=job.authentication_results, chain=job_arc_result)
+    raw = seal_received(inbound=job, domain=hosted_domain)  # a message our MX received and stored
+    raw = seal(raw, domain=hosted_domain, auth_results=header_value, chain=results.arc.result)
 
 ``auth_results`` is our Authentication-Results value for the message (``AuthenticationResults.header_value``:
 authserv-id first) and ``chain`` the validation status of the ARC chain it arrived with ("pass", "fail",
@@ -15,10 +16,12 @@ selector (dkimpy seals rsa-sha256 only), so the key record published for DKIM se
 import logging
 import re
 
+import authres
 import dkim
 from django.conf import settings
 
 from inbound.auth.message import header_fields
+from mailboxes.blobstore import read_blob
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def seal(raw: bytes, *, domain, auth_results: str, chain: str) -> bytes:
         # dkimpy reads the results to seal, and cv=, from the message's Authentication-Results of our
         # authserv-id. It sees ours alone (whatever the message already carries), with the chain's status;
         # they are not signed, so what the message holds is not changed by it.
-        ours = (b"Authentication-Results", b" " + _with_chain_status(auth_results, chain).encode("ascii", "replace"))
+        ours = (b"Authentication-Results", b" " + _results_to_seal(auth_results, chain, authserv_id))
         sealer.headers = [ours] + [h for h in sealer.headers if h[0].lower() != b"authentication-results"]
         arc_set = sealer.sign(
             domain.dkim_selector.encode("ascii"),
@@ -58,7 +61,35 @@ def seal(raw: bytes, *, domain, auth_results: str, chain: str) -> bytes:
     except dkim.DKIMException as exc:
         logger.warning("ARC sealing for %s left the message unsealed: %s", domain.name, exc)
         return raw
+    if not arc_set:  # dkimpy's word for a chain it must not extend (sets present, no chain status)
+        logger.info("ARC sealing for %s: the message's chain was not validated, left unsealed", domain.name)
+        return raw
     return b"".join(arc_set) + raw
+
+
+def seal_received(*, inbound, domain) -> bytes:
+    """The stored copy of a message our MX received (an ``InboundMessage`` that was delivered: trace
+    headers and our Authentication-Results on top), sealed with what the MX found when it arrived."""
+    raw = read_blob(inbound.message.blob)
+    # Kept before ARC was checked: "none", and a message that came with sets is then left unsealed.
+    chain = str((inbound.auth.get("arc") or {}).get("result", "none"))
+    return seal(
+        raw,
+        domain=domain,
+        auth_results=inbound.authentication_results,
+        chain=chain if chain in CHAIN_STATUSES else "fail",  # a status we cannot vouch for
+    )
+
+
+def _results_to_seal(auth_results: str, chain: str, authserv_id: bytes) -> bytes:
+    """What dkimpy is to copy into ARC-Authentication-Results: our results, or, when they do not parse
+    as RFC 8601 (dkimpy would then find none and not seal), the chain status alone."""
+    value = _with_chain_status(auth_results, chain)
+    try:
+        authres.AuthenticationResultsHeader.parse("Authentication-Results: " + value)
+    except Exception:
+        value = f"{authserv_id.decode('ascii')}; arc={chain}"
+    return value.encode("ascii", "replace")
 
 
 def _with_chain_status(auth_results: str, chain: str) -> str:
