@@ -19,6 +19,7 @@ stays fail. Only the most recent trusted sealer counts: an older one saw the mes
 
 import logging
 import re
+import time
 from dataclasses import replace
 
 import dkim
@@ -33,6 +34,7 @@ from .results import ARCResult, DMARCResult
 logger = logging.getLogger(__name__)
 
 MAX_SETS = 50  # RFC 8617 §4.2.1: i= runs from 1 to 50
+TIME_BUDGET = 15.0  # seconds of key lookups for a whole chain: a sender's slow DNS must not hold a worker
 MAX_AAR = 16 * 1024  # of one ARC-Authentication-Results read for results (several signatures make them long)
 _COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 _RESINFO = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*([A-Za-z]+)")
@@ -45,10 +47,14 @@ class _KeyLookupFailed(Exception):
 
 def verify(raw: bytes, lookups: Lookups, *, from_domain: str) -> ARCResult:
     """The chain's validation status, its sealers (newest first) and the trusted sealer vouching for ``from_domain``."""
-    if not header_fields(raw, "ARC-Seal"):  # dkimpy would find no set either, without parsing the message
+    seals = header_fields(raw, "ARC-Seal")
+    if not seals:  # dkimpy would find no set either, without parsing the message
         return ARCResult("none")
+    if len(seals) > MAX_SETS:  # each set costs two key lookups and two signature checks
+        return ARCResult("fail", explanation=f"more than {MAX_SETS} ARC sets")
+    dnsfunc = _key_lookup(lookups, deadline=time.monotonic() + TIME_BUDGET)
     try:
-        status, sets, reason = dkim.arc_verify(raw, logger=logger, dnsfunc=_key_lookup(lookups), minkey=MIN_KEY_BITS)
+        status, sets, reason = dkim.arc_verify(raw, logger=logger, dnsfunc=dnsfunc, minkey=MIN_KEY_BITS)
     except _KeyLookupFailed as exc:
         return ARCResult("fail", explanation=f"key lookup failed: {exc}")
     except Exception as exc:  # dkimpy parses the whole header section before its own try
@@ -79,10 +85,10 @@ def trusted_sealers() -> list[str]:
     return [name.strip().lower().rstrip(".") for name in getattr(settings, "ARC_TRUSTED_SEALERS", ()) if name.strip()]
 
 
-def _key_lookup(lookups: Lookups):
+def _key_lookup(lookups: Lookups, *, deadline: float):
     def dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
         try:
-            records = lookups.txt(name.decode("ascii", "replace").rstrip("."))
+            records = lookups.txt(name.decode("ascii", "replace").rstrip("."), deadline=deadline)
         except TempError as exc:
             raise _KeyLookupFailed(str(exc)) from exc
         except InvalidName:

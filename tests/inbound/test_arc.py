@@ -191,6 +191,28 @@ def test_malformed_arc_headers_are_a_failed_chain_never_a_crash(world, headers):
     assert "\n" not in results.header_value("mx.example.org")
 
 
+def test_more_arc_sets_than_rfc_8617_allows_fail_without_a_lookup(world, dns_server):
+    sets = b"".join(
+        f"ARC-Seal: i={i}; a=rsa-sha256; cv=pass; d=s{i}.evil.example; s=x; b=AAAA\r\n".encode() for i in range(1, 52)
+    )
+    dns_server.resolver.queries.clear()
+
+    results = at_our_mx(sets + ORIGINAL)
+
+    assert results.arc == ARCResult("fail", explanation="more than 50 ARC sets")
+    assert not [name for name, _ in dns_server.resolver.queries if "_domainkey" in name]
+
+
+def test_key_lookups_stop_when_the_time_budget_is_spent(through_list_and_forwarder, monkeypatch):
+    from inbound.auth import arc as arc_module
+
+    monkeypatch.setattr(arc_module, "TIME_BUDGET", -1.0)  # spent before the first lookup
+
+    result = at_our_mx(through_list_and_forwarder).arc
+
+    assert result.result == "fail" and "time budget spent" in result.explanation
+
+
 # --- trusted sealers and the DMARC disposition ------------------------------------------
 
 
