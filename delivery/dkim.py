@@ -38,7 +38,7 @@ def sign(raw: bytes, *, domain) -> bytes:
     signatures = b""
     if rsa_pem:
         selector = domain.dkim_selector.encode("ascii")
-        signatures = signer.sign_relaxed(selector=selector, domain=name, algorithm=RSA_SHA256, key=_rsa_signer(rsa_pem))
+        signatures = signer.sign_relaxed(selector=selector, domain=name, algorithm=RSA_SHA256, key=rsa_signer(rsa_pem))
     if ed25519_seed:
         selector = domain.dkim_ed25519_selector.encode("ascii")
         key = _ed25519_signer(ed25519_seed)
@@ -47,7 +47,7 @@ def sign(raw: bytes, *, domain) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def _rsa_signer(pem: str) -> Callable[[bytes], bytes]:
+def rsa_signer(pem: str) -> Callable[[bytes], bytes]:
     key: rsa.RSAPrivateKey = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
     return lambda digest: key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
 
@@ -58,13 +58,34 @@ def _ed25519_signer(seed: str) -> Callable[[bytes], bytes]:
     return ed25519.Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed)).sign
 
 
-class _OpenSSLSigner(dkim.DKIM):
+class OpenSSLHeaderMixin:
+    """dkimpy's ``gen_header`` (DKIM-Signature, ARC-Message-Signature, ARC-Seal) with the signature made by
+    ``self._sign_digest`` (one of the cached OpenSSL signers above) instead of dkimpy's pure Python."""
+
+    _sign_digest: Callable[[bytes], bytes]
+
+    def gen_header(self, fields, include_headers, canon_policy, header_name, pk, standardize=False):
+        header_value = b"; ".join(b"=".join(x) for x in fields)
+        header_value = dkim.fold(header_value, namelen=len(header_name), linesep=b"\r\n")
+        header_value = dkim.RE_BTAG.sub(b"\\1", header_value)
+        header = (header_name, b" " + header_value)
+        h = self.hasher()
+        headers = canon_policy.canonicalize_headers(self.headers)
+        self.signed_headers = dkim.hash_headers(h, canon_policy, headers, include_headers, header, dict(fields))
+        signature = self._sign_digest(h.digest())
+        idx = next(i for i, (name, _) in enumerate(fields) if name == b"b")
+        fields[idx] = (b"b", base64.b64encode(signature))
+        header_value = b"; ".join(b"=".join(x) for x in fields) + self.linesep
+        return dkim.fold(header_value, namelen=len(header_name), linesep=self.linesep)
+
+
+class _OpenSSLSigner(OpenSSLHeaderMixin, dkim.DKIM):
     """dkimpy's signer with the signature computed by OpenSSL.
 
     ``sign_relaxed`` is dkimpy 1.1's ``sign`` for relaxed/relaxed and the
     default headers, without its parsing of the key (unused here);
-    ``gen_header`` is dkimpy's, with the signing call replaced. The tests
-    check that the result is byte for byte dkimpy's, and verifies.
+    ``gen_header`` is dkimpy's, with the signing call replaced (the mixin).
+    The tests check that the result is byte for byte dkimpy's, and verifies.
     """
 
     def __init__(self, message: bytes):
@@ -99,17 +120,3 @@ class _OpenSSLSigner(dkim.DKIM):
         header = self.gen_header(fields, include_headers, self._canon_policy, b"DKIM-Signature", None)
         self.domain, self.selector, self.signature_fields = domain, selector, dict(fields)
         return b"DKIM-Signature: " + header
-
-    def gen_header(self, fields, include_headers, canon_policy, header_name, pk, standardize=False):
-        header_value = b"; ".join(b"=".join(x) for x in fields)
-        header_value = dkim.fold(header_value, namelen=len(header_name), linesep=b"\r\n")
-        header_value = dkim.RE_BTAG.sub(b"\\1", header_value)
-        header = (header_name, b" " + header_value)
-        h = self.hasher()
-        headers = canon_policy.canonicalize_headers(self.headers)
-        self.signed_headers = dkim.hash_headers(h, canon_policy, headers, include_headers, header, dict(fields))
-        signature = self._sign_digest(h.digest())
-        idx = next(i for i, (name, _) in enumerate(fields) if name == b"b")
-        fields[idx] = (b"b", base64.b64encode(signature))
-        header_value = b"; ".join(b"=".join(x) for x in fields) + self.linesep
-        return dkim.fold(header_value, namelen=len(header_name), linesep=self.linesep)

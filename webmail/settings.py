@@ -421,7 +421,7 @@ INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
 # saw an aligned DKIM/SPF pass or a DMARC pass, mail that fails DMARC since (a list tagged its subject, a
 # forwarder changed the envelope) is not quarantined or rejected for it. Only operators whose verdicts you
 # would take as your own belong here: big mailbox providers and list hosts that seal what they receive.
-# See docs/arc.md. Comma list; empty trusts none.
+# See docs/DKIM-ARC.md. Comma list; empty trusts none.
 ARC_TRUSTED_SEALERS = env_list(
     "ARC_TRUSTED_SEALERS",
     [

@@ -71,6 +71,18 @@ def test_first_seal_starts_a_chain_that_verifies(hosted):
     assert verified(sealed).result == "pass"
 
 
+def test_seal_is_byte_for_byte_the_one_dkimpy_would_make(hosted, monkeypatch):
+    """The RSA signatures are OpenSSL's; PKCS#1 v1.5 is deterministic, so at the same time they are dkimpy's."""
+    monkeypatch.setattr(dkim.time, "time", lambda: 1_796_000_000)
+    ours = seal(RAW, domain=hosted, auth_results=OUR_RESULTS, chain="none")
+    with_results = f"Authentication-Results: {OUR_RESULTS}; arc=none\r\n".encode() + RAW
+    theirs = dkim.arc_sign(
+        with_results, b"mail202612", b"example.test", hosted.dkim_private_key.encode(), b"mx.example.test"
+    )
+
+    assert ours == b"".join(theirs) + RAW
+
+
 def test_resealing_a_verified_chain_adds_the_next_set_with_cv_pass(hosted, keys):
     first = seal(RAW, domain=other_sealer(keys), auth_results="mx.other.example; spf=pass", chain="none")
     first_check = verified(first)
