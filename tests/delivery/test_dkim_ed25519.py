@@ -182,3 +182,27 @@ def test_mail_from_a_dual_key_domain_arrives_with_two_verifying_signatures(
         ("pass", domain.dkim_ed25519_selector),
         ("pass", domain.dkim_selector),
     ]
+
+
+@pytest.mark.django_db
+def test_admin_action_adds_an_ed25519_key_and_the_page_shows_both_records(client, alice):
+    from django.urls import reverse
+
+    from accounts.models import Domain
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(address="root@example.test", display_name="Operator", admin=True))
+    domain = Domain.objects.get(name="example.test")
+    changelist = reverse("admin:accounts_domain_changelist")
+
+    response = client.post(
+        changelist, {"action": "make_ed25519_dkim_keys", "_selected_action": [domain.pk]}, follow=True
+    )
+
+    assert response.status_code == 200
+    domain.refresh_from_db()
+    assert domain.dkim_private_key and domain.dkim_ed25519_private_key
+    page = client.get(reverse("admin:accounts_domain_change", args=[domain.pk])).content.decode()
+    assert f"{domain.dkim_ed25519_selector}._domainkey.example.test." in page
+    assert "v=DKIM1; k=ed25519; p=" in page and "v=DKIM1; k=rsa; p=" in page
+    assert domain.dkim_ed25519_private_key not in page
