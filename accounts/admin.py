@@ -203,8 +203,15 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
     search_fields = ("name",)
     date_hierarchy = "created_at"
     # The DKIM private key is never shown; the action (or ``manage.py dkimkey``) makes one.
-    readonly_fields = ("dkim_selector", "dkim_created_at", "created_at", "dns_records")
-    actions = ["make_dkim_keys"]
+    readonly_fields = (
+        "dkim_selector",
+        "dkim_created_at",
+        "dkim_ed25519_selector",
+        "dkim_ed25519_created_at",
+        "created_at",
+        "dns_records",
+    )
+    actions = ["make_dkim_keys", "make_ed25519_dkim_keys"]
 
     @admin.display(description="DNS records to publish")
     def dns_records(self, obj):
@@ -218,6 +225,16 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
             f"Made DKIM keys for: {', '.join(made)}. Publish the records shown on each domain's page."
             if made
             else "Every selected domain already has a DKIM key.",
+        )
+
+    @admin.action(description="Add an Ed25519 DKIM key (signed with both) to the selected domains that have none")
+    def make_ed25519_dkim_keys(self, request, queryset):
+        made = [domain.name for domain in queryset if ensure_dkim_key(domain_name=domain.name, ed25519=True)[1]]
+        self.message_user(
+            request,
+            f"Made Ed25519 DKIM keys for: {', '.join(made)}. Publish the records shown on each domain's page."
+            if made
+            else "Every selected domain already has an Ed25519 DKIM key.",
         )
 
     def get_queryset(self, request):

@@ -3,7 +3,7 @@
 import base64
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.conf import settings
 
 KEY_BITS = 2048
@@ -22,6 +22,20 @@ def public_key_base64(private_key_pem: str) -> str:
     return base64.b64encode(der).decode("ascii")
 
 
+def generate_ed25519_private_key() -> str:
+    """Base64 of a new 32-byte Ed25519 seed: the private key form RFC 8463 signers (and dkimpy) use."""
+    seed = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return base64.b64encode(seed).decode("ascii")
+
+
+def ed25519_public_key_base64(private_key: str) -> str:
+    """The p= of the ed25519 key record: the bare 32-byte public key in base64 (RFC 8463 §4.2), no ASN.1."""
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_key))
+    return base64.b64encode(key.public_key().public_bytes_raw()).decode("ascii")
+
+
 def _txt(value: str) -> str:
     """A TXT value split into quoted strings of at most 255 characters (RFC 1035)."""
     chunks = [value[i : i + 255] for i in range(0, len(value), 255)]
@@ -29,7 +43,7 @@ def _txt(value: str) -> str:
 
 
 def dns_records(domain) -> list[str]:
-    """Zone-file lines to publish for ``domain``: MX, SPF, DKIM (when it has a key) and DMARC."""
+    """Zone-file lines to publish for ``domain``: MX, SPF, DKIM (one record per key it has) and DMARC."""
     name = f"{domain.name}."
     mail_host = settings.MAIL_HOSTNAME.rstrip(".") + "."
     records = [
@@ -39,5 +53,8 @@ def dns_records(domain) -> list[str]:
     if domain.dkim_private_key:
         value = f"v=DKIM1; k=rsa; p={public_key_base64(domain.dkim_private_key)}"
         records.append(f"{domain.dkim_selector}._domainkey.{name}\t3600\tIN\tTXT\t{_txt(value)}")
+    if domain.dkim_ed25519_private_key:
+        value = f"v=DKIM1; k=ed25519; p={ed25519_public_key_base64(domain.dkim_ed25519_private_key)}"
+        records.append(f"{domain.dkim_ed25519_selector}._domainkey.{name}\t3600\tIN\tTXT\t{_txt(value)}")
     records.append(f'_dmarc.{name}\t3600\tIN\tTXT\t"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain.name}"')
     return records

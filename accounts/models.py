@@ -42,6 +42,11 @@ class Domain(models.Model):
     # PEM (PKCS#8) RSA key that signs this domain's outgoing mail. Never shown.
     dkim_private_key = models.TextField(blank=True, editable=False)
     dkim_created_at = models.DateTimeField(null=True, blank=True)
+    # Optional second key (RFC 8463): receivers that verify ed25519 get a signature they can check cheaply,
+    # the others still have the RSA one. Base64 of the 32-byte seed, as dkimpy takes it. Never shown.
+    dkim_ed25519_selector = models.CharField(max_length=63, blank=True)
+    dkim_ed25519_private_key = models.TextField(blank=True, editable=False)
+    dkim_ed25519_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

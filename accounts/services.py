@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.addresses import InvalidAddress, normalize_address, normalize_domain, split_address
-from accounts.dkim import generate_private_key_pem
+from accounts.dkim import generate_ed25519_private_key, generate_private_key_pem
 from accounts.models import Address, ApiToken, Domain, User
 from accounts.roles import MARKETERS_GROUP
 from webmail.errors import Conflict, NotFound, UserError
@@ -28,21 +28,32 @@ class AddressTaken(Conflict):
     code = "address_taken"
 
 
-def ensure_dkim_key(*, domain_name: str) -> tuple[Domain, bool]:
-    """The hosted domain, with a DKIM key made for it unless it has one; and whether one was made."""
+def ensure_dkim_key(*, domain_name: str, ed25519: bool = False) -> tuple[Domain, bool]:
+    """The hosted domain, with a DKIM key made for it unless it has one; and whether a key was made.
+
+    With ``ed25519`` the domain also gets an Ed25519 key (RFC 8463) beside its RSA one, under a selector
+    of its own: its mail is then signed with both, since many receivers still verify RSA only.
+    """
     name = normalize_domain(domain_name)
     with transaction.atomic():
         domain = Domain.objects.select_for_update().filter(name=name).first()
         if domain is None:
             raise DomainNotHosted(f"{name} is not a hosted domain.", field="domain")
-        if domain.dkim_private_key:
-            return domain, False
         now = timezone.now()
-        domain.dkim_private_key = generate_private_key_pem()
-        domain.dkim_selector = f"mail{now:%Y%m}"
-        domain.dkim_created_at = now
-        domain.save(update_fields=["dkim_private_key", "dkim_selector", "dkim_created_at"])
-    return domain, True
+        changed = []
+        if not domain.dkim_private_key:
+            domain.dkim_private_key = generate_private_key_pem()
+            domain.dkim_selector = f"mail{now:%Y%m}"
+            domain.dkim_created_at = now
+            changed += ["dkim_private_key", "dkim_selector", "dkim_created_at"]
+        if ed25519 and not domain.dkim_ed25519_private_key:
+            domain.dkim_ed25519_private_key = generate_ed25519_private_key()
+            domain.dkim_ed25519_selector = f"ed{now:%Y%m}"
+            domain.dkim_ed25519_created_at = now
+            changed += ["dkim_ed25519_private_key", "dkim_ed25519_selector", "dkim_ed25519_created_at"]
+        if changed:
+            domain.save(update_fields=changed)
+    return domain, bool(changed)
 
 
 def create_domain(*, name: str) -> Domain:

@@ -419,6 +419,24 @@ else:
         "OPTIONS": {"BAYES_MIN_MESSAGES": env_int("SPAM_BAYES_MIN_MESSAGES", 20)},
     }
 INBOUND_SPAM_THRESHOLD = env_float("INBOUND_SPAM_THRESHOLD", 5.0)
+# ARC sealers (RFC 8617) whose ARC-Authentication-Results are believed: when one of them (or a subdomain)
+# saw an aligned DKIM/SPF pass or a DMARC pass, mail that fails DMARC since (a list tagged its subject, a
+# forwarder changed the envelope) is not quarantined or rejected for it. Only operators whose verdicts you
+# would take as your own belong here: big mailbox providers and list hosts that seal what they receive.
+# See docs/DKIM-ARC.md. Comma list; empty trusts none.
+ARC_TRUSTED_SEALERS = env_list(
+    "ARC_TRUSTED_SEALERS",
+    [
+        "google.com",  # Gmail, Google Groups, Workspace
+        "microsoft.com",  # Outlook.com and Microsoft 365 seal with d=microsoft.com
+        "outlook.com",
+        "yahoo.com",  # Yahoo and AOL mail
+        "aol.com",
+        "messagingengine.com",  # Fastmail
+        "zohomail.com",  # Zoho Mail
+        "groups.io",  # mailing-list host
+    ],
+)
 # How long a worker's claim on inbound jobs lasts; a live worker renews it every third of that,
 # so a dead worker's jobs are taken back (by the reconciler, every 10 s) within a minute. Long
 # enough to ride out a 20 s database outage without handing live work to another worker.

@@ -1,7 +1,8 @@
-"""Sender authentication for the inbound MX: SPF, DKIM and DMARC, summed up as Authentication-Results.
+"""Sender authentication for the inbound MX: SPF, DKIM, DMARC and ARC, summed up as Authentication-Results.
 
     results = authenticate(raw=raw, client_ip="192.0.2.1", helo="mx.a.example", mail_from="bob@a.example")
-    results.dmarc.disposition      # "none", "quarantine" or "reject": what the From domain asks for
+    results.dmarc.disposition      # "none", "quarantine" or "reject": what the From domain asks for,
+                                   # unless a trusted ARC sealer vouches for the message (results.arc)
     results.header_value("mx.example.org")   # RFC 8601 value to prepend as Authentication-Results
     results.as_dict()              # JSON-safe, to keep with the message
 
@@ -12,17 +13,26 @@ unexpected is logged and reported as temperror, so a bug here defers mail instea
 
 import logging
 
-from . import dkim, dmarc, spf
+from . import arc, dkim, dmarc, spf
 from .lookups import Lookups
-from .results import AuthenticationResults, DKIMResult, DMARCResult, SPFResult
+from .results import ARCResult, AuthenticationResults, DKIMResult, DMARCResult, SPFResult
 
-__all__ = ["AuthenticationResults", "DKIMResult", "DMARCResult", "SPFResult", "authenticate", "clear_caches"]
+__all__ = [
+    "ARCResult",
+    "AuthenticationResults",
+    "DKIMResult",
+    "DMARCResult",
+    "SPFResult",
+    "authenticate",
+    "clear_caches",
+]
 
 logger = logging.getLogger(__name__)
 
 
 def authenticate(*, raw: bytes, client_ip: str, helo: str, mail_from: str) -> AuthenticationResults:
-    """SPF for MAIL FROM (postmaster@HELO when it is ``<>``) and for HELO, every DKIM signature, then DMARC."""
+    """SPF for MAIL FROM (postmaster@HELO when it is ``<>``) and for HELO, every DKIM signature, DMARC, then
+    the ARC chain, which may lift DMARC's disposition (``arc.override_disposition``)."""
     lookups = Lookups()
     try:
         spf_result, helo_result = spf.check(lookups=lookups, client_ip=client_ip, helo=helo, mail_from=mail_from)
@@ -41,7 +51,15 @@ def authenticate(*, raw: bytes, client_ip: str, helo: str, mail_from: str) -> Au
     except Exception:
         logger.exception("DMARC evaluation crashed")
         dmarc_result = DMARCResult("temperror", "", "", "none", "internal error")
-    return AuthenticationResults(spf=spf_result, helo_spf=helo_result, dkim=dkim_results, dmarc=dmarc_result)
+    try:
+        arc_result = arc.verify(raw, lookups, from_domain=dmarc_result.domain)
+    except Exception:
+        logger.exception("ARC verification crashed")
+        arc_result = ARCResult("fail", explanation="internal error")
+    dmarc_result = arc.override_disposition(dmarc_result, arc_result)
+    return AuthenticationResults(
+        spf=spf_result, helo_spf=helo_result, dkim=dkim_results, dmarc=dmarc_result, arc=arc_result
+    )
 
 
 def clear_caches() -> None:

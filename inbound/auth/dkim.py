@@ -6,7 +6,8 @@ Results, per RFC 6376 §6.1 and RFC 8601 §2.7.1:
 - fail: it does not (body hash mismatch, signed headers changed, wrong key);
 - permerror: it cannot ever verify as it stands: a malformed or expired signature, an unknown or
   forbidden algorithm (rsa-sha1, RFC 8301), no key published (NXDOMAIN or no TXT), a revoked,
-  unreadable or too short (< 1024 bits) key;
+  unreadable or too short (< 1024 bits) key, or a key of another type than the signature's
+  (rsa-sha256 and ed25519-sha256, RFC 8463, are both verified);
 - temperror: the key lookup timed out or was answered SERVFAIL;
 - none: the message carries no signature (a single ``DKIMResult("none", "", "")``).
 
@@ -76,9 +77,14 @@ def _verify(verifier: dkim.DKIM, index: int, header_value: bytes, lookups: Looku
         return result("permerror", f"no key published at {key_name}")
     key = records[0]
     try:
-        dkim.evaluate_pk(key_name.encode(), key)
+        key_type = dkim.evaluate_pk(key_name.encode(), key)[2]
     except Exception as exc:
         return result("permerror", f"unusable key at {key_name}: {_brief(exc)}")
+    signed_with = tags.get(b"a", b"").strip().lower().partition(b"-")[0]
+    if key_type != signed_with:  # RFC 6376 §6.1.2: "inappropriate key algorithm"
+        return result(
+            "permerror", f"the {_text(key_type)} key at {key_name} cannot check a {_text(signed_with)} signature"
+        )
 
     try:
         verified = verifier.verify(idx=index, dnsfunc=lambda name, timeout=5: key)

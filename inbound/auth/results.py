@@ -32,6 +32,16 @@ class DMARCResult:
     policy: str  # the applicable p= or sp=: none, quarantine, reject; "" without a record
     disposition: str  # what the policy asks for this message: none, quarantine, reject
     explanation: str = ""
+    override: str = ""  # why the disposition is not what the policy asks (RFC 7489 §6.7): "arc" or ""
+
+
+@dataclass(frozen=True)
+class ARCResult:
+    result: str  # pass, fail, none (RFC 8617 §4.4: the chain validation status)
+    instance: int = 0  # i= of the newest ARC set; 0 without one
+    sealers: str = ""  # d= of each ARC-Seal, newest first, comma-separated
+    explanation: str = ""
+    vouched_by: str = ""  # the trusted sealer whose ARC-Authentication-Results show an aligned pass
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class AuthenticationResults:
     helo_spf: SPFResult
     dkim: list[DKIMResult]
     dmarc: DMARCResult
+    arc: ARCResult = ARCResult("none")
 
     def header_value(self, authserv_id: str) -> str:
         """The Authentication-Results field value (RFC 8601), unfolded, ASCII, without CR or LF.
@@ -59,7 +70,11 @@ class AuthenticationResults:
         dmarc = self.dmarc
         comment = f"(p={dmarc.policy} dis={dmarc.disposition})" if dmarc.policy else ""
         props = [("header.from", dmarc.domain)] if dmarc.domain else []
+        if dmarc.override:
+            props.append(("policy.override", dmarc.override))
         parts.append(_resinfo("dmarc", dmarc.result, dmarc.explanation, props, comment=comment))
+        if self.arc.result != "none":  # without a chain there is nothing to say, nor to seal on
+            parts.append(_arc_resinfo(self.arc))
         return "; ".join(parts)
 
     def as_dict(self) -> dict:
@@ -69,6 +84,7 @@ class AuthenticationResults:
             "helo_spf": _fields(self.helo_spf),
             "dkim": [_fields(result) for result in self.dkim],
             "dmarc": _fields(self.dmarc),
+            "arc": _fields(self.arc),
         }
 
     @classmethod
@@ -78,10 +94,11 @@ class AuthenticationResults:
             helo_spf=SPFResult(**data["helo_spf"]),
             dkim=[DKIMResult(**result) for result in data["dkim"]],
             dmarc=DMARCResult(**data["dmarc"]),
+            arc=ARCResult(**data["arc"]) if "arc" in data else ARCResult("none"),  # kept before ARC was checked
         )
 
 
-def _fields(result: SPFResult | DKIMResult | DMARCResult) -> dict:
+def _fields(result: SPFResult | DKIMResult | DMARCResult | ARCResult) -> dict:
     """``asdict(result)`` for these flat dataclasses of strings, without its deep copy."""
     return {field.name: getattr(result, field.name) for field in fields(result)}
 
@@ -89,6 +106,20 @@ def _fields(result: SPFResult | DKIMResult | DMARCResult) -> dict:
 def _spf_resinfo(spf: SPFResult) -> str:
     ptype = "smtp.mailfrom" if spf.scope == "mailfrom" else "smtp.helo"
     return _resinfo("spf", spf.result, spf.explanation, [(ptype, spf.domain)] if spf.domain else [])
+
+
+def _arc_resinfo(arc: ARCResult) -> str:
+    """``arc=pass (i=2 lists.example.org google.com trusted=google.com)``: the chain's sealers, newest first."""
+    sealers = [_comment_word(name) for name in arc.sealers.split(",") if _comment_word(name)]
+    words = [f"i={arc.instance}", *sealers[:5]] + (["..."] if len(sealers) > 5 else [])
+    if arc.vouched_by:
+        words.append(f"trusted={_comment_word(arc.vouched_by)}")
+    return _resinfo("arc", arc.result, arc.explanation, [], comment=f"({' '.join(words)})")
+
+
+def _comment_word(text: str) -> str:
+    """A domain from a header, made safe for an RFC 5322 comment: no parentheses, quotes, backslashes, spaces."""
+    return re.sub(r"[()\\\"\s;]+", "", _clean(text))[:100]
 
 
 def _resinfo(method: str, result: str, reason: str, props: list[tuple[str, str]], comment: str = "") -> str:

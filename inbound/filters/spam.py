@@ -353,6 +353,8 @@ def _auth_rules(auth: dict, parsed: ParsedMessage, scores: dict) -> list:
     elif result == "fail":
         policy = (dmarc.get("policy") or "").lower()
         rule = {"reject": "DMARC_FAIL_REJECT", "quarantine": "DMARC_FAIL_QUARANTINE"}.get(policy, "DMARC_FAIL")
+        if dmarc.get("override"):  # a trusted ARC sealer vouched for it: the policy's weight does not apply
+            rule = "DMARC_FAIL"
         hits.append(_hit(scores, rule, f"p={policy or 'none'}"))
     return hits
 

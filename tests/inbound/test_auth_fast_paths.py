@@ -130,6 +130,7 @@ def test_as_dict_is_what_asdict_made():
         "helo_spf": asdict(results.helo_spf),
         "dkim": [asdict(result) for result in results.dkim],
         "dmarc": asdict(results.dmarc),
+        "arc": asdict(results.arc),
     }
     assert AuthenticationResults.from_dict(results.as_dict()) == results
 

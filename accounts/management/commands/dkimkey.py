@@ -1,4 +1,4 @@
-"""manage.py dkimkey DOMAIN: make the domain's DKIM key if it has none; print the DNS records to publish."""
+"""manage.py dkimkey DOMAIN [--ed25519]: make the domain's DKIM key(s) it lacks; print the DNS records to publish."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -12,13 +12,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("domain")
+        parser.add_argument(
+            "--ed25519",
+            action="store_true",
+            help="Also make an Ed25519 key (RFC 8463): mail is then signed with both the RSA and the Ed25519 key.",
+        )
 
-    def handle(self, *args, domain, **options):
+    def handle(self, *args, domain, ed25519, **options):
         try:
-            hosted, created = ensure_dkim_key(domain_name=domain)
+            hosted, created = ensure_dkim_key(domain_name=domain, ed25519=ed25519)
         except UserError as exc:
             raise CommandError(exc.message) from exc
         note = "Made a new DKIM key" if created else "The domain already has a DKIM key"
-        self.stderr.write(f"{note} (selector {hosted.dkim_selector}). Publish these records in {hosted.name}'s zone:")
+        selectors = ", ".join(s for s in (hosted.dkim_selector, hosted.dkim_ed25519_selector) if s)
+        self.stderr.write(f"{note} (selector {selectors}). Publish these records in {hosted.name}'s zone:")
         for record in dns_records(hosted):
             self.stdout.write(record)
