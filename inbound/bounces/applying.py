@@ -13,7 +13,6 @@ from dataclasses import asdict
 from django.db import transaction
 
 from core.bounce_reasons import Reason
-
 from delivery import verp
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services.events import record_delivery_event, refresh_message_status, reject_reason_for
