@@ -130,6 +130,22 @@ def reject_reason_for(reason: str, *, hard: bool) -> str:
     return _REJECT_REASONS.get(reason, "bounced")
 
 
+def failure_reasons_of(recipient_ids) -> dict[int, str]:
+    """Each recipient's latest judged reason for a failure or deferral (``{recipient id: reason}``), in one query."""
+    rows = (
+        DeliveryEvent.objects.filter(any_of("recipient_id", recipient_ids), event_type__in=("bounced", "deferred"))
+        .exclude(reason="")
+        .order_by("recipient_id", "timestamp", "pk")
+        .values_list("recipient_id", "reason")
+    )
+    return dict(rows)  # later rows of a recipient overwrite earlier ones: the latest wins
+
+
+def latest_failure_reason(events) -> str:
+    """The latest judged reason among ``events`` (one recipient's, oldest first, e.g. prefetched)."""
+    return next((e.reason for e in reversed(list(events)) if e.reason and e.event_type in ("bounced", "deferred")), "")
+
+
 def release_to_queue(recipient: Recipient, *, now, transport: str, description: str) -> None:
     """Take a claimed recipient back from its worker, due again ``now``, with a "deferred" event saying why."""
     recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, now
