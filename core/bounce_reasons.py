@@ -166,7 +166,7 @@ STATUS_REASONS: dict[str, Reason] = {
     "2.0": R.FILTERED, "2.1": R.SUSPENDED, "2.2": R.MAILBOX_FULL, "2.3": R.EXCEED_LIMIT, "2.4": R.FILTERED,
     "3.0": R.SYSTEM_ERROR, "3.1": R.SYSTEM_FULL, "3.2": R.NOT_ACCEPTED, "3.3": R.SYSTEM_ERROR,
     "3.4": R.MESSAGE_TOO_BIG, "3.5": R.SYSTEM_ERROR,
-    "4.0": R.NETWORK_ERROR, "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR, "4.3": R.SYSTEM_ERROR,
+    "4.0": R.NETWORK_ERROR, "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR, "4.3": R.NETWORK_ERROR,
     "4.4": R.NETWORK_ERROR, "4.5": R.TOO_MANY_CONNECTIONS, "4.6": R.NETWORK_ERROR, "4.7": R.EXPIRED,
     "5.0": R.SYSTEM_ERROR, "5.1": R.SYNTAX_ERROR, "5.2": R.SYNTAX_ERROR, "5.3": R.TOO_MANY_CONNECTIONS,
     "5.4": R.SYNTAX_ERROR, "5.5": R.SYSTEM_ERROR, "5.6": R.SECURITY_ERROR,
@@ -351,7 +351,7 @@ _PHRASES = (
         _rx(
             r"address .+ has been replaced by",
             r"user has moved",
-            r"has (?:been )?moved to",
+            r"(?:user|mailbox|recipient|person|employee|account|address) has (?:been )?moved",
             r"address has changed",
             r"no longer (?:with|employed|works)",
             r"(?:new|changed) (?:e-?mail )?address is",
@@ -424,9 +424,8 @@ _PHRASES = (
             r"host/domain does not accept mail",
             r"name server: \.: host not found",
             r"no mx record found for domain=",
-            r"smtp protocol returned a permanent error",
             r"null mx",
-            r"(?:domain|host|server|system) (?:\S+ )?does not accept (?:e-?)?mail",
+            r"(?:domain|host|server|system) (?:\S+ )?does not accept (?:e-?)?mail(?! from)",
             r"accepts no mail",
             r"domain (?:is not|isn'?t) (?:accepting|configured to (?:accept|receive)) mail",
             r"no mail service",
@@ -503,6 +502,7 @@ _PHRASES = (
     (
         R.BLOCKED,
         _rx(
+            r"(?:not|does not|do not|won't) accept (?:e-?)?mail from (?:your|the|this) (?:ip|host|network|server|address)",
             r"\b(?:dns)?bl(?:ock)?(?:ed)? (?:using|by|at|in|on) \S*(?:s"
             r"pamhaus|spamcop|sorbs|barracuda|uceprotect|dnsbl|rbl|bl\b)",
             r"listed (?:at|in|on|by) (?:\S+\.)?(?:zen\.|sbl\.|xbl\.|pbl\.|bl\.|b\.)?\S*(?:sp"
@@ -634,7 +634,8 @@ _PHRASES = (
             r"no such (?:domain|host)",
             r"domain \S+ (?:does not exist|not found)",
             r"unrout(?:e)?able domain",
-            r"(?:mx|dns|a) (?:record )?(?:lookup )?(?:for \S+ )?(?:not found|failed|does not exist)",
+            r"(?:mx|dns|a) (?:records? )?(?:for \S+ )?(?:not found|does not exist)",
+            r"non-?existent domain",
             r"name or service not known",
             r"nxdomain",
             r"no (?:mx|mail exchanger|dns) (?:records? )?(?:found|for)",
@@ -644,7 +645,6 @@ _PHRASES = (
             r"mail domain mentioned in email address is unknown",
             r"the account or domain may not exist",
             r"could not resolve (?:the )?(?:domain|host)",
-            r"host name lookup failure",
             r"domain (?:is )?(?:invalid|not valid|inexistent)",
             r"unknown domain",
         ),
@@ -653,6 +653,7 @@ _PHRASES = (
         R.FILTERED,
         _rx(
             r"refused due to recipient preferences",
+            r"not authori[sz]ed to (?:accept|receive) (?:e-?)?mail from",
             r"(?:safe|allowed|approved) senders? list",
             r"is only accepting mail from specific",
             r"you have been blocked by the recipient",
@@ -710,7 +711,8 @@ _PHRASES = (
             r"undeliverable address",
             r"unrouteable local part",
             r"invalid (?:recipient|address|mailbox)",
-            r"recipient (?:not|unknown)",
+            r"recipient (?:not found|unknown|does not exist|not exist)",
+            r"addressee unknown",
             r"address (?:invalid|unknown|does not exist)",
             r"this address no longer accepts mail",
             r"account (?:is )?(?:not|no longer) (?:available|valid)",

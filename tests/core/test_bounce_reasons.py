@@ -331,6 +331,21 @@ CASES = [
     ("", "550 5.1.6 Recipient addresses in this domain no longer accepted; the person has moved to "
          "jo@new.example", "", R.HAS_MOVED, "5.1.6", True),
     ("", "550 5.0.0 Mailbox unavailable: this address no longer accepts mail", "", R.USER_UNKNOWN, "5.1.1", True),
+    # --- wordings that must not pass for a gone address ---------------------------------------------------------------
+    ("5.0.0", "553 5.3.0 <jo@remote.example>... Addressee unknown, relay=[192.0.2.10]", "failed",
+     R.USER_UNKNOWN, "5.3.0", True),
+    ("", "550 5.7.1 Recipient not authorized to accept mail from bounce@sender.example", "",
+     R.FILTERED, "5.7.1", False),
+    ("", "550 5.7.1 Message quarantined: it has been moved to the administrator's review folder", "",
+     R.BLOCKED, "5.7.1", False),
+    ("", "451 4.4.3 DNS lookup failed for mx.remote.example: SERVFAIL", "", R.NETWORK_ERROR, "4.4.3", False),
+    ("", "550 Sender IP reverse lookup rejected", "", R.REQUIRE_PTR, "", False),
+    ("", "550 Mail server does not accept mail from your network range", "", R.BLOCKED, "", False),
+    ("5.0.0", "Host not found, try again", "failed", R.NETWORK_ERROR, "5.0.0", False),
+    ("5.0.0", "DNS Error: Domain name not found", "failed", R.HOST_UNKNOWN, "5.1.2", True),
+    ("", "554 5.7.1 Rejected, spam detected", "", R.SPAM_DETECTED, "5.7.1", False),
+    ("", "550 5.7.1 Unauthenticated email is not accepted from this domain", "", R.AUTH_FAILURE, "5.7.1", False),
+    ("", "550 5.7.1 Message rejected due to the attachment filtering policy", "", R.POLICY_VIOLATION, "5.7.1", False),
 ]
 # fmt: on
 
