@@ -6,7 +6,9 @@ from django.utils import timezone
 
 from delivery.models import Suppression
 from delivery.services import run_delivery, send_message
-from mailboxes.models import Recipient
+from mailboxes.blobstore import read_blob
+from mailboxes.models import MailboxItem, Recipient
+from mailboxes.parsing import parse_message
 
 
 def deliver_to(alice, address):
@@ -28,6 +30,9 @@ def test_a_blocklisting_under_5_7_1_bounces_without_suppressing(alice, remote_do
     bounce = recipient.events.get(event_type="bounced")
     assert (bounce.reason, bounce.reject_reason) == ("blocked", "blocked")
     assert not Suppression.objects.exists()
+    [notice] = MailboxItem.objects.filter(user=alice, message__from_address__istartswith="MAILER-DAEMON@")
+    text = parse_message(read_blob(notice.message.blob)).text
+    assert "The receiving server refused it (Our server was blocked): 550 5.7.1" in " ".join(text.split())
 
 
 def test_a_generic_5_0_0_saying_user_unknown_is_a_hard_bounce(alice, remote_domain, smtp_server):
