@@ -278,6 +278,9 @@ _PHRASES = (
     (
         R.MAILBOX_FULL,
         _rx(
+            r"bo[iî]te (?:aux lettres )?pleine",
+            r"caixa (?:postal )?(?:cheia|lotada)",
+            r"mailbox (?:quota|storage) (?:is )?(?:full|exceeded)",
             r"mailbox (?:is )?full",
             r"mail ?box (?:has )?exceeded",
             r"full mailbox",
@@ -384,6 +387,9 @@ _PHRASES = (
     (
         R.AUTH_FAILURE,
         _rx(
+            r"rejected by (?:the )?spf",
+            r"spf record",
+            r"domainkeys",
             r"spf\.pobox\.com",
             r"bad spf records?",
             r"inspect your spf settings",
@@ -685,6 +691,12 @@ _PHRASES = (
     (
         R.USER_UNKNOWN,
         _rx(
+            r"(?:mailbox|recipient|address|account|e-?mail address) (?:is )?unknown",
+            r"adresse (?:e-?mail )?inconnue",
+            r"destinataire inconnu",
+            r"usu[aá]rio desconhecido",
+            r"usuario (?:desconocido|no existe)",
+            r"utente (?:sconosciuto|inesistente)",
             r"user ?unknown",
             r"unknown (?:user|recipient|mailbox|local ?part|e-?mail address|address)",
             r"(?:no such|invalid|unknown|bad|non-?existent) (?:user"
