@@ -123,11 +123,13 @@ class Letter:
     feedback_parts: list[str] = field(default_factory=list)
     original_headers: str = ""  # header section of the returned message, unfolded lines
     own_addresses: frozenset[str] = frozenset()
+    head: str = ""  # the report's own header section, "\n" line ends (for the format readers' markers)
 
     @classmethod
     def read(cls, raw: bytes) -> "Letter":
         parsed = parse_message(raw)
         letter = cls(parsed=parsed, body=raw[_body_offset(raw) :], human=parsed.body_text[:_SCAN_CHARS])
+        letter.head = _header_section(raw)
         for attachment in parsed.attachments:
             if attachment.content_type in _STATUS_TYPES:
                 letter.status_parts.append(_text_of(attachment.content))
@@ -142,6 +144,25 @@ class Letter:
     @property
     def sender(self) -> str:
         return f"{self.parsed.from_name} <{self.parsed.from_address}>"
+
+    def header(self, name: str) -> str:
+        """The report's first ``name`` header, unfolded; "" if absent."""
+        return _header(self.head, name)
+
+    def headers(self, name: str) -> list[str]:
+        """Every ``name`` header of the report (Received…), unfolded."""
+        pattern = rf"^{re.escape(name)}[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)"
+        return [" ".join(m.group(1).split()) for m in re.finditer(pattern, self.head, re.I | re.M)]
+
+    def report_text(self, copy_marker: "re.Pattern[str] | None" = None) -> list[str]:
+        """The lines of the human-readable text up to where the copy of the returned message starts."""
+        marker = copy_marker or _COPY_FOLLOWS
+        out = []
+        for number, line in enumerate(_lines(self.human)):
+            if number >= _SCAN_LINES or marker.search(line):
+                break
+            out.append(line[:_LINE_CHARS])
+        return out
 
 
 def _read_report(raw: bytes) -> Report | None:
@@ -529,6 +550,70 @@ def _reporting_host(letter: Letter) -> str:
     return match.group(1) if match else _domain(letter)
 
 
+# --- for the format readers ------------------------------------------------------------
+
+# The status a format implies when it names the failure but quotes no code (RFC 3463).
+IMPLIED_STATUS = {
+    Reason.USER_UNKNOWN: "5.1.1",
+    Reason.HOST_UNKNOWN: "5.1.2",
+    Reason.MAILBOX_FULL: "5.2.2",
+    Reason.SUSPENDED: "5.2.1",
+    Reason.FILTERED: "5.2.0",
+    Reason.EXCEED_LIMIT: "5.2.3",
+    Reason.MESSAGE_TOO_BIG: "5.3.4",
+    Reason.NO_RELAYING: "5.7.1",
+    Reason.REJECTED: "5.7.1",
+    Reason.SECURITY_ERROR: "5.7.0",
+    Reason.EXPIRED: "4.4.7",
+    Reason.NETWORK_ERROR: "4.4.1",
+    Reason.SYSTEM_ERROR: "5.3.0",
+    Reason.CONTENT_ERROR: "5.6.0",
+}
+
+
+def recipient(address: str, diagnostic: str, action: str = "failed", reason: str = "") -> ReportedRecipient:
+    """A recipient a format reader found in text: its status from the diagnostic, else the one
+    ``reason`` (a failure the format names outright) implies."""
+    diagnostic = _one_line(diagnostic)
+    status = _resolve_status("", diagnostic, action)
+    if reason and (not status or status.endswith(".0.0")) and action == "failed":
+        status = IMPLIED_STATUS.get(reason, status)
+    return ReportedRecipient(
+        address=address,
+        action=action,
+        status=status,
+        diagnostic=diagnostic,
+        remote_mta=_remote_host(diagnostic),
+        reason=reason,
+    )
+
+
+def text_report(letter: Letter, recipients: list[ReportedRecipient]) -> Report | None:
+    """A report from what a format reader found in the text; None when it found no recipient."""
+    if not recipients:
+        return None
+    return Report(
+        kind="dsn",
+        recipients=recipients,
+        original_message_id=_original_message_id(letter),
+        reporter=_reporting_host(letter),
+    )
+
+
+def with_reasons(report: Report | None, reason_of) -> Report | None:
+    """``report`` with the reason ``reason_of(recipient)`` names (a format's own error code) set as a hint."""
+    if report is None or report.kind != "dsn":
+        return report
+    recipients = []
+    for reported in report.recipients:
+        reason = reason_of(reported) or reported.reason
+        status = reported.status
+        if reason and reported.action == "failed" and (not status or status.endswith(".0.0")):
+            status = IMPLIED_STATUS.get(reason, status)
+        recipients.append(replace(reported, reason=reason, status=status))
+    return replace(report, recipients=recipients)
+
+
 # --- statuses --------------------------------------------------------------------------
 
 _ENHANCED = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
@@ -713,3 +798,9 @@ def _summary(text: str) -> str:
         if paragraph.strip():
             return _one_line(paragraph, 500)
     return ""
+
+
+# The small readers the format readers share.
+ADDRESS = _ADDRESS
+lines = _lines
+one_line = _one_line

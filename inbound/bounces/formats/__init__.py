@@ -11,4 +11,14 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
-READERS = []
+from inbound.bounces.formats import domino, exchange, japanese, others, qmail
+
+READERS = [
+    # --- MTAs (sorted by module name) ---
+    domino.read,
+    exchange.read,
+    japanese.read,
+    others.read,
+    qmail.read,
+    # --- end of MTAs ---
+]
