@@ -345,6 +345,7 @@ _BOUNCE_WORDING = re.compile(
     r"|could not be delivered to one or more recipients"
     r"|error has occurred while attempting to deliver a message"  # OpenSMTPD
     r"|there was an error delivering your mail to"  # DragonFly's dma
+    r"|could not deliver mail to"
     r"|did not reach some or all of the intended recipients"  # hMailServer, Kerio
     r"|the following recipient\(s\) could not be reached"
     r"|the following addresses had delivery problems"
@@ -353,7 +354,7 @@ _BOUNCE_WORDING = re.compile(
 )
 _DAEMON_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon", re.I)
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|returned mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
+    r"undeliver|returned mail|error sending your mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
     r"|failure notice|mail delivery failed|delayed mail|warning: could not send|non remis|unzustellbar"
     r"|送信エラー|配信エラー|配送エラー|エラーメール|未配達|不達",  # the Japanese carriers and ISPs
     re.I,
@@ -367,7 +368,8 @@ _DELAY_WORDING = re.compile(
     r"this is a warning only|has not yet been delivered|not (?:yet )?been delivered yet|delivery attempts will continue"
     r"|will (?:continue to )?(?:be )?retr(?:y|ied)|transient non-fatal errors|has been delayed|delivery (?:is )?delayed"
     r"|still trying|no action is required on your part|message is delayed for more than"
-    r"|only a temporary failure report|transient \(non-fatal\) delivery errors|this is a warning only",
+    r"|only a temporary failure report|transient \(non-fatal\) delivery errors|this is a warning only"
+    r"|(?:i'll|will) keep trying|this is a temporary error",
     re.I,
 )
 _FAILURE_WORDING = re.compile(
@@ -382,7 +384,7 @@ _FAILURE_WORDING = re.compile(
 # Where the copy of the returned message starts: the report ends there.
 _COPY_FOLLOWS = re.compile(
     r"below this line is a copy of the message|this is a copy of the (?:message|body)"
-    r"|original message (?:follows|headers)|-{2,}\s*original message\s*-{2,}"
+    r"|original message (?:follows|headers)|-{2,}\s*(?:original|returned) message\s*-{2,}"
     r"|enclosed are the original headers|the (?:body|headers) of the (?:original )?message"
     r"|^\s*(?:return-path|received):",
     re.I,
@@ -391,13 +393,13 @@ _ADDRESS = r"[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\",;:@]{1,253}\.[^\s<>()\[\]\
 # An address on a line of its own, maybe in <>, maybe followed by ": explanation" (qmail, Postfix),
 # "... explanation" (Sendmail), "(name)" or "<mailto:…>" (Exchange).
 _ADDRESS_LINE = re.compile(
-    rf"\s*<?(?P<address>{_ADDRESS})>?(?:\s*\((?P<comment>[^()]*)\))?(?:\s*<mailto:[^<>]*>)?\s*"
-    rf"(?:(?::|\.\.\.)(?P<rest>.*))?"
+    rf"\s*(?:[*-]\s+)?<?(?P<address>{_ADDRESS})>?(?:\s*\((?P<comment>[^()]*)\))?(?:\s*\[(?P<bracket>[^\[\]]*)\])?"
+    rf"(?:\s*<mailto:[^<>]*>)?\s*(?:(?::|\.\.\.)(?P<rest>.*))?"
 )
 # An address after a short lead-in: "Recipient: <a@b>", "Could not be delivered to: <a@b>" (KDDI),
 # "Unknown user: a@b" (IMail: the lead-in is the explanation), "undeliverable to a@b".
 _LEAD_IN_LINE = re.compile(
-    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to)\s*<?(?P<address>{_ADDRESS})>?\s*(?:[:.](?P<rest>.*))?"
+    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*<?(?P<address>{_ADDRESS})>?\s*(?:[:.](?P<rest>.*))?"
 )
 # Lead-ins that are header fields of a quoted message or a report, not a failure.
 _NOT_A_LEAD_IN_END = re.compile(r"\b(?:reply|contact|send|write|forward|e-?mail|mail|at)\s*$", re.I)
@@ -409,7 +411,8 @@ _NOT_A_LEAD_IN = re.compile(
 # An address in a sentence: "There was an error delivering your mail to <a@b>." (dma),
 # "The following message to <a@b> was undeliverable." (Exchange 2000 and relatives).
 _SENTENCE_ADDRESS = re.compile(
-    rf"(?:delivering your (?:mail|message) to|the following message to|your message to)\s+<(?P<address>{_ADDRESS})>",
+    rf"(?:delivering your (?:mail|message) to|the following message to|your message to|rejected recipient)"
+    rf"\s+<(?P<address>{_ADDRESS})>(?P<rest>.*)",
     re.I,
 )
 # Sendmail's transcript: "550 5.1.1 <a@b>... User unknown", "<a@b>... Deferred: Connection refused".
@@ -513,11 +516,12 @@ def _is_lead_in(lead: str) -> bool:
 def _address_on(line: str) -> tuple[str, str]:
     """The recipient address a line of a text bounce names, and the explanation on the same line."""
     if match := _ADDRESS_LINE.fullmatch(line):
-        return match["address"], " ".join(t.strip() for t in (match["comment"], match["rest"]) if t and t.strip())
+        said = (match["comment"], match["bracket"], match["rest"])
+        return match["address"], " ".join(t.strip() for t in said if t and t.strip())
     if match := _TRANSCRIPT_LINE.fullmatch(line):
         return match["address"], " ".join(t for t in (match["code"], match["rest"].strip()) if t)
     if match := _SENTENCE_ADDRESS.search(line):
-        return match["address"], ""
+        return match["address"], match["rest"].strip(" .")
     if (match := _LEAD_IN_LINE.fullmatch(line)) and _is_lead_in(match["lead"]):
         return match["address"], " ".join(t.strip() for t in (match["lead"], match["rest"]) if t and t.strip())
     return "", ""
