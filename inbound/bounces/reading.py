@@ -123,11 +123,18 @@ class Letter:
     feedback_parts: list[str] = field(default_factory=list)
     original_headers: str = ""  # header section of the returned message, unfolded lines
     own_addresses: frozenset[str] = frozenset()
+    head: str = ""  # the report's own header section ("\n" line ends), for vendor readers' marks
+
+    def header(self, name: str) -> str:
+        """The report's first ``name`` header, unfolded; "" if absent."""
+        return _header(self.head, name)
 
     @classmethod
     def read(cls, raw: bytes) -> "Letter":
         parsed = parse_message(raw)
-        letter = cls(parsed=parsed, body=raw[_body_offset(raw) :], human=parsed.body_text[:_SCAN_CHARS])
+        offset = _body_offset(raw)
+        letter = cls(parsed=parsed, body=raw[offset:], human=parsed.body_text[:_SCAN_CHARS])
+        letter.head = _header_section(raw[:offset])
         for attachment in parsed.attachments:
             if attachment.content_type in _STATUS_TYPES:
                 letter.status_parts.append(_text_of(attachment.content))

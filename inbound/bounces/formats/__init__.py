@@ -11,4 +11,17 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
+from inbound.bounces.formats import amazon, google
+
 READERS = []
+
+# --- MTAs ---------------------------------------------------------------------------------
+# (the MTA readers: Postfix, Exim, Sendmail, qmail, Exchange, Domino…)
+# --- end of MTAs --------------------------------------------------------------------------
+
+# --- providers: mail providers, ESPs and appliances ---------------------------------------
+READERS += [
+    amazon.read,
+    google.read,
+]
+# --- end of providers ---------------------------------------------------------------------
