@@ -11,7 +11,7 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
-from inbound.bounces.formats import amazon, google
+from inbound.bounces.formats import amazon, google, microsoft
 
 READERS = []
 
@@ -23,5 +23,6 @@ READERS = []
 READERS += [
     amazon.read,
     google.read,
+    microsoft.read,
 ]
 # --- end of providers ---------------------------------------------------------------------

@@ -35,7 +35,8 @@ ADDRESS = r"[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\",;:@]{1,253}\.[^\s<>()\[\]\"
 _ADDRESS = re.compile(ADDRESS)
 # Where a report's own text ends and the returned message begins.
 _COPY = re.compile(
-    r"^\s*(?:-{2,}\s*)?(?:original message|below this line is a copy|the header of the original message"
+    r"^\s*(?:-{2,}\s*)?(?:original message(?:\s*-|\s+follows|\s+headers|\s*:?\s*$)|below this line is a copy"
+    r"|the header of the original message"
     r"|message header follows|original message follows|this is a copy of)"
     r"|^\s*content-type:\s*(?:message/rfc822|text/rfc822-headers)",
     re.I,
