@@ -152,15 +152,15 @@ class Letter:
 
 
 def _read_report(raw: bytes) -> Report | None:
-    from inbound.bounces.formats import READERS  # the formats use this module's readers
+    from inbound.bounces.formats import READERS, with_vendor_codes  # the formats use this module's readers
 
     if not raw:
         return None
     letter = Letter.read(raw)
     for reader in READERS:
         if (report := reader(letter)) is not None:
-            return report
-    return generic_report(letter)
+            return with_vendor_codes(report)
+    return with_vendor_codes(generic_report(letter))
 
 
 def generic_report(letter: "Letter") -> Report | None:

@@ -68,6 +68,20 @@ GMAIL_HINTS = (
     (re.compile(r"\?p=CustomFromDenied|does not advertise AUTH capability", re.I), Reason.SECURITY_ERROR),
     (re.compile(r"\?p=IPv6AuthError|does not have a PTR record", re.I), Reason.REQUIRE_PTR),
 )
+# Gmail's help-link keys name the reason wherever its reply is quoted (a DSN of any MTA).
+VENDOR_CODES = (
+    (re.compile(r"\?p=NoSuchUser\b"), Reason.USER_UNKNOWN),
+    (re.compile(r"\?p=DisabledUser\b"), Reason.SUSPENDED),
+    (re.compile(r"\?p=OverQuota(?:Temp|Perm)\b"), Reason.MAILBOX_FULL),
+    (re.compile(r"\?p=DmarcRejection\b"), Reason.AUTH_FAILURE),
+    (re.compile(r"\?p=ReceivingRate(?:Perm)?\b"), Reason.RATE_LIMITED),
+    (re.compile(r"\?p=UnsolicitedRateLimitError\b"), Reason.BLOCKED),
+    (re.compile(r"\?p=UnsolicitedMessageError\b"), Reason.SPAM_DETECTED),
+    (re.compile(r"\?p=(?:MsgSizeLimit|MaxSizeError)\b"), Reason.MESSAGE_TOO_BIG),
+    (re.compile(r"\?p=RfcMessageNonCompliant\b"), Reason.NOT_COMPLIANT_RFC),
+    (re.compile(r"\?p=MailLoop\b"), Reason.NETWORK_ERROR),
+    (re.compile(r"\?p=IPv6AuthError\b"), Reason.REQUIRE_PTR),
+)
 # What Google's own texts say when the remote server never answered.
 _DNS_HINTS = (
     (

@@ -55,6 +55,17 @@ MICROSOFT_HINTS = (
 )
 
 
+# Codes only Microsoft writes: they name the reason wherever its reply is quoted.
+VENDOR_CODES = (
+    (re.compile(r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound|AS\(201806281\)"), Reason.USER_UNKNOWN),
+    (re.compile(r"QuotaExceededException"), Reason.MAILBOX_FULL),
+    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.SECURITY_ERROR),
+    (re.compile(r"QUEUE\.Expired"), Reason.EXPIRED),
+    (re.compile(r"\((?:S3140|S3150)\)|banned sending IP", re.I), Reason.BLOCKED),
+    (re.compile(r"\(S77719\)"), Reason.RATE_LIMITED),
+)
+
+
 def read(letter: Letter) -> Report | None:
     if not (_MICROSOFT_SENDER.search(letter.parsed.from_address) or _is_exchange_ndr(letter)):
         return None
