@@ -11,7 +11,7 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
-from inbound.bounces.formats import amazon, google, microsoft, yahoo
+from inbound.bounces.formats import amazon, google, microsoft, providers, yahoo
 from inbound.bounces.formats.common import Report, hinted
 
 READERS = []
@@ -26,12 +26,13 @@ READERS += [
     google.read,
     microsoft.read,
     yahoo.read,
+    providers.read,
 ]
 # --- end of providers ---------------------------------------------------------------------
 
 # Codes that only one vendor writes name the reason wherever its reply is quoted (in any MTA's
 # report), so they are read from every report, whichever reader found it.
-VENDOR_CODES = (*google.VENDOR_CODES, *microsoft.VENDOR_CODES, *yahoo.VENDOR_CODES)
+VENDOR_CODES = (*google.VENDOR_CODES, *microsoft.VENDOR_CODES, *yahoo.VENDOR_CODES, *providers.VENDOR_CODES)
 
 
 def with_vendor_codes(report: Report | None) -> Report | None:

@@ -82,7 +82,7 @@ def recipient(address: str, diagnostic: str, *, action: str = "failed", status: 
     return ReportedRecipient(
         address=address,
         action=action,
-        status=_resolve_status(status, diagnostic, action),
+        status=_detailed(_resolve_status(status, diagnostic, action), reason),
         diagnostic=diagnostic,
         remote_mta=remote_mta or _remote_host(diagnostic),
         reason=reason,
@@ -100,6 +100,17 @@ def dsn(letter: Letter, recipients: list[ReportedRecipient], reporter: str = "")
     )
 
 
+# The RFC 3463 detail a reason implies, for a report that gave only X.0.0.
+_DETAILS = {"user_unknown": ".1.1", "host_unknown": ".1.2", "mailbox_full": ".2.2"}
+
+
+def _detailed(status: str, reason: str) -> str:
+    """``status`` with the detail ``reason`` implies when it was only X.0.0 ("5.0.0 … user not found" is 5.1.1)."""
+    if reason in _DETAILS and status[:1] in ("4", "5") and status.endswith(".0.0"):
+        return status[0] + _DETAILS[reason]
+    return status
+
+
 def hinted(report: Report | None, table: tuple[tuple[re.Pattern, str], ...]) -> Report | None:
     """``report`` with each failed recipient's reason hinted from a vendor's own codes in its diagnostic."""
     if report is None or report.kind != "dsn":
@@ -108,6 +119,6 @@ def hinted(report: Report | None, table: tuple[tuple[re.Pattern, str], ...]) -> 
     for found in report.recipients:
         if not found.reason and found.action in ("failed", "delayed"):
             reason = next((reason for pattern, reason in table if pattern.search(found.diagnostic)), "")
-            found = replace(found, reason=reason)
+            found = replace(found, reason=reason, status=_detailed(found.status, reason))
         recipients.append(found)
     return replace(report, recipients=recipients)
