@@ -11,7 +11,7 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
-from inbound.bounces.formats import amazon, google, microsoft, providers, yahoo
+from inbound.bounces.formats import amazon, esps, google, microsoft, providers, yahoo
 from inbound.bounces.formats.common import Report, hinted
 
 READERS = []
@@ -27,6 +27,7 @@ READERS += [
     microsoft.read,
     yahoo.read,
     providers.read,
+    esps.read,
 ]
 # --- end of providers ---------------------------------------------------------------------
 
