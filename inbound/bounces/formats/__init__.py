@@ -11,7 +11,7 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
-from inbound.bounces.formats import amazon, esps, google, microsoft, providers, yahoo
+from inbound.bounces.formats import amazon, appliances, esps, google, microsoft, providers, yahoo
 from inbound.bounces.formats.common import Report, hinted
 
 READERS = []
@@ -28,12 +28,19 @@ READERS += [
     yahoo.read,
     providers.read,
     esps.read,
+    appliances.read,
 ]
 # --- end of providers ---------------------------------------------------------------------
 
 # Codes that only one vendor writes name the reason wherever its reply is quoted (in any MTA's
 # report), so they are read from every report, whichever reader found it.
-VENDOR_CODES = (*google.VENDOR_CODES, *microsoft.VENDOR_CODES, *yahoo.VENDOR_CODES, *providers.VENDOR_CODES)
+VENDOR_CODES = (
+    *google.VENDOR_CODES,
+    *microsoft.VENDOR_CODES,
+    *yahoo.VENDOR_CODES,
+    *providers.VENDOR_CODES,
+    *appliances.VENDOR_CODES,
+)
 
 
 def with_vendor_codes(report: Report | None) -> Report | None:
