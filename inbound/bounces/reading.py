@@ -123,13 +123,14 @@ class Letter:
     feedback_parts: list[str] = field(default_factory=list)
     original_headers: str = ""  # header section of the returned message, unfolded lines
     own_addresses: frozenset[str] = frozenset()
-    head: str = ""  # the report's own header section, "\n" line ends (for the format readers' markers)
+    head: str = ""  # the report's own header section ("\n" line ends), for vendor readers' marks
 
     @classmethod
     def read(cls, raw: bytes) -> "Letter":
         parsed = parse_message(raw)
-        letter = cls(parsed=parsed, body=raw[_body_offset(raw) :], human=parsed.body_text[:_SCAN_CHARS])
-        letter.head = _header_section(raw)
+        offset = _body_offset(raw)
+        letter = cls(parsed=parsed, body=raw[offset:], human=parsed.body_text[:_SCAN_CHARS])
+        letter.head = _header_section(raw[:offset])
         for attachment in parsed.attachments:
             if attachment.content_type in _STATUS_TYPES:
                 letter.status_parts.append(_text_of(attachment.content))
@@ -166,15 +167,15 @@ class Letter:
 
 
 def _read_report(raw: bytes) -> Report | None:
-    from inbound.bounces.formats import READERS  # the formats use this module's readers
+    from inbound.bounces.formats import READERS, with_vendor_codes  # the formats use this module's readers
 
     if not raw:
         return None
     letter = Letter.read(raw)
     for reader in READERS:
         if (report := reader(letter)) is not None:
-            return report
-    return generic_report(letter)
+            return with_vendor_codes(report)
+    return with_vendor_codes(generic_report(letter))
 
 
 def generic_report(letter: "Letter") -> Report | None:
@@ -354,8 +355,9 @@ _BOUNCE_WORDING = re.compile(
 )
 _DAEMON_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon", re.I)
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|returned mail|error sending your mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
-    r"|failure notice|mail delivery failed|delayed mail|warning: could not send|non remis|unzustellbar"
+    r"undeliver|returned mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
+    r"|error sending your mail|failure notice|mail delivery failed|delayed mail|warning: could not send"
+    r"|non remis|unzustellbar"
     r"|送信エラー|配信エラー|配送エラー|エラーメール|未配達|不達",  # the Japanese carriers and ISPs
     re.I,
 )
@@ -670,7 +672,7 @@ _GAVE_UP = re.compile(
     r"|(?:gave|giving) up after|expired after \d+|queue\.expired",
     re.I,
 )
-_HARD_WORDED = (".1.2", ".1.1", ".2.2")
+_HARD_WORDED = (".1.2", ".1.1")  # permanent causes, which no MTA retries: they stay what they are
 
 
 def _resolve_status(declared: str, diagnostic: str, action: str) -> str:
