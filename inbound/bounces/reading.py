@@ -127,6 +127,10 @@ class Letter:
 
     @classmethod
     def read(cls, raw: bytes) -> "Letter":
+        # Bare CRs (old Macs, some gateways) end lines for the MIME parser but not for its
+        # quoted-printable decoder ("=\r" is no soft break there): made LF, they end lines everywhere.
+        if b"\r" in raw:
+            raw = _BARE_CR.sub(b"\n", raw)
         parsed = parse_message(raw)
         offset = _body_offset(raw)
         letter = cls(parsed=parsed, body=raw[offset:], human=parsed.body_text[:_SCAN_CHARS])
@@ -731,6 +735,7 @@ def _text_of(content: bytes) -> str:
 
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _body_offset(raw: bytes) -> int:
