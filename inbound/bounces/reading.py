@@ -277,6 +277,10 @@ def _block_recipient(block: dict[str, str], from_text: list[tuple[str, str]], po
     status = _resolve_status(declared, diagnostic, action)
     if action not in ACTIONS:
         action = {"5": "failed", "4": "delayed", "2": "delivered"}.get(status[:1], "")
+    # An X-Unix diagnostic is the local delivery program's (Postfix's pipe, Sendmail's prog mailer); with
+    # X.3.0 ("other mail system problem") it is that program that failed ("Command died with status 1").
+    diagnostic_type = block.get("diagnostic-code", "").partition(";")[0].strip().lower()
+    mailer_failed = diagnostic_type == "x-unix" and status[1:] == ".3.0"
     return ReportedRecipient(
         address=address,
         action=action,
@@ -284,6 +288,7 @@ def _block_recipient(block: dict[str, str], from_text: list[tuple[str, str]], po
         diagnostic=_one_line(diagnostic),
         remote_mta=_dns_name(block.get("remote-mta", "")) or _remote_host(diagnostic),
         original_address=original,
+        reason=Reason.MAILER_ERROR if mailer_failed else "",
     )
 
 
@@ -405,7 +410,9 @@ _ADDRESS_LINE = re.compile(
 # An address after a short lead-in: "Recipient: <a@b>", "Could not be delivered to: <a@b>" (KDDI),
 # "Unknown user: a@b" (IMail: the lead-in is the explanation), "undeliverable to a@b".
 _LEAD_IN_LINE = re.compile(
-    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*<?(?P<address>{_ADDRESS})>?\s*(?:[:.](?P<rest>.*))?"
+    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*[<\[]?(?:smtp:)?(?P<address>{_ADDRESS})[>\]]?\s*"
+    rf"(?:[:.](?P<rest>.*))?",
+    re.I,
 )
 # Lead-ins that are header fields of a quoted message or a report, not a failure.
 _NOT_A_LEAD_IN_END = re.compile(r"\b(?:reply|contact|send|write|forward|e-?mail|mail|at)\s*$", re.I)
