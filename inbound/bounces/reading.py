@@ -435,8 +435,22 @@ _TRANSCRIPT_LINE = re.compile(
 _NOT_A_RECIPIENT = re.compile(r"(?:mailer-daemon|postmaster|bounces(?:\+[^@]*)?)@", re.I)
 
 
+# Marks only auto-responders set (RFC 3834's Auto-Submitted is also on genuine bounces, so it is no sign).
+_AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-ms-exchange-organization-autoreply")
+
+
+def _is_auto_reply(letter: Letter) -> bool:
+    if any(letter.header(name) for name in _AUTO_REPLY_HEADERS):
+        return True
+    return letter.header("precedence").lower() == "auto_reply" or bool(
+        _AUTO_REPLY_SUBJECT.search(letter.parsed.subject)
+    )
+
+
 def _text_bounce(letter: Letter) -> Report | None:
     human = letter.human
+    if _is_auto_reply(letter):  # an out-of-office may well say "… could not be delivered …"
+        return None
     if not _BOUNCE_WORDING.search(human):
         if _AUTO_REPLY_SUBJECT.search(letter.parsed.subject):
             return None
