@@ -356,6 +356,12 @@ _BOUNCE_WORDING = re.compile(
     r"|error has occurred while attempting to deliver a message"  # OpenSMTPD
     r"|there was an error delivering your mail to"  # DragonFly's dma
     r"|could not deliver mail to|message to the following recipients (?:cannot|could not) be delivered"
+    r"|this is the (?:postfix program|mail system) at host|this is the mailer-daemon, please do not reply"
+    r"|unable to deliver (?:the )?message to the following address|machine generated message from mail service"
+    r"|was undeliverable to the following|could not be delivered because of|was undeliverable due to the following"
+    r"|had (?:permanent fatal|transient \(non-fatal\)) delivery errors|the following message to \S+ was undeliverable"
+    r"|(?:配信|配送|送信)できませんでした|届きませんでした|-{3,}\s*failure reasons\s*-{3,}"
+    r"|could not be delivered to the following recipient|the following addresses had delivery errors"
     r"|has been delayed:|this is a delivery status notification|running the courier mail server"
     r"|la remise a échoué|n'a pas pu être remis|fehler bei der zustellung|konnte nicht zugestellt werden"
     r"|delivery is delayed to these recipients|your message to \S+@\S+ couldn'?t be delivered"
@@ -396,7 +402,7 @@ _FAILURE_WORDING = re.compile(
     r"|could not deliver|was not delivered|wasn'?t delivered|unable to deliver|wasn'?t able to deliver"
     r"|undeliverable|delivery (?:has )?failed|address\(es\) failed|giving up|given up|delivery failure"
     r"|not listed in|error has occurred while attempting to deliver|error delivering your (?:mail|message)"
-    r"|did not reach|could not be reached|recipients? failed|delivery problems|transcript of session follows"
+    r"|did not reach|could not be reached|recipients? failed|delivery (?:problems|errors)|transcript of session follows"
     r"|unsent message follows|届きませんでした|(?:配信|配送|送信)できませんでした|cannot be delivered"
     r"|échoué|n'a pas pu être remis|fehler bei der zustellung|nicht zugestellt|couldn'?t be delivered",
     re.I,

@@ -148,3 +148,23 @@ def test_office_365_is_not_read_as_on_premises_exchange():
         1,
     )
     assert exchange.read(Letter.read(cloud)) is None
+
+
+# The MTAs whose reports their wording alone makes bounces, without the sender or subject to help
+# (a gateway or forwarder may have rewritten both). The carriers' and vendors' readers are left out:
+# their own headers are part of how they are known.
+WORDED_FOLDERS = (
+    "courier", "dma", "domino", "exim", "generic", "groupwise", "imail", "kerio", "mailmarshal", "mdaemon",
+    "opensmtpd", "plaintext", "postfix", "qmail", "sendmail",
+)  # fmt: skip
+TEXT_BOUNCES = [p for p in BOUNCES if p.parent.name in WORDED_FOLDERS and b"delivery-status" not in p.read_bytes()]
+
+
+@pytest.mark.parametrize("sample", TEXT_BOUNCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_text_bounce_is_known_by_its_wording_alone(sample):
+    raw = _with_line_ends(sample.read_bytes(), b"\n")
+    head, _, body = raw.partition(b"\n\n")
+    head = re.sub(rb"(?im)^subject:.*(?:\n[ \t].*)*", b"Subject: Re: your mail", head, count=1)
+    head = re.sub(rb"(?im)^from:.*(?:\n[ \t].*)*", b"From: Helpdesk <help@neutral.example>", head, count=1)
+    neutral = [(a, action) for a, action, _, _ in _outcome(head + b"\n\n" + body)]
+    assert neutral == [(a, action) for a, action, _, _ in _outcome(sample.read_bytes())]
