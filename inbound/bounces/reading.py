@@ -412,6 +412,7 @@ _COPY_FOLLOWS = re.compile(
     r"below this line is a copy of the message|this is a copy of the (?:message|body)"
     r"|original message (?:follows|headers)|-{2,}\s*(?:original|returned) message\s*-{2,}"
     r"|enclosed are the original headers|the (?:body|headers) of the (?:original )?message"
+    r"|unsent message follows|message headers follow|header of the original message"
     r"|^\s*(?:return-path|received):",
     re.I,
 )
@@ -472,8 +473,12 @@ def _text_bounce(letter: Letter) -> Report | None:
             return None
         if not (_DAEMON_SENDER.search(letter.sender) and _BOUNCE_SUBJECT.search(letter.parsed.subject)):
             return None
-    action = _text_action(human) or _subject_action(letter.parsed.subject)
-    recipients = [_text_recipient(address, diagnostic, action) for address, diagnostic in _text_recipients(letter)]
+    action = _text_action("\n".join(letter.report_text())) or _subject_action(letter.parsed.subject)
+    found = _text_recipients(letter)
+    if not found and (listed := letter.header("x-failed-recipients")):  # Exim names them in a header too
+        explanation = _one_line(" ".join(letter.report_text()))
+        found = [(address, explanation) for _, address in getaddresses([listed]) if "@" in address]
+    recipients = [_text_recipient(address, diagnostic, action) for address, diagnostic in found]
     if not action or not recipients:
         return None
     return Report(
@@ -484,7 +489,15 @@ def _text_bounce(letter: Letter) -> Report | None:
     )
 
 
+# Wording that settles it: the sending MTA gave up, whatever delay words the text also quotes.
+_PERMANENT_WORDING = re.compile(
+    r"this is a permanent error|permanent fatal errors|i'?ve given up|failed permanently|permanent failure", re.I
+)
+
+
 def _text_action(text: str) -> str:
+    if _PERMANENT_WORDING.search(text):
+        return "failed"
     if _DELAY_WORDING.search(text):
         return "delayed"
     return "failed" if _FAILURE_WORDING.search(text) else ""
