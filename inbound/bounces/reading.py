@@ -360,7 +360,7 @@ _BOUNCE_WORDING = re.compile(
     r"|unable to deliver (?:the )?message to the following address|machine generated message from mail service"
     r"|was undeliverable to the following|could not be delivered because of|was undeliverable due to the following"
     r"|had (?:permanent fatal|transient \(non-fatal\)) delivery errors|the following message to \S+ was undeliverable"
-    r"|(?:配信|配送|送信)できませんでした|届きませんでした|-{3,}\s*failure reasons\s*-{3,}"
+    r"|(?:配信|配送|送信)できませんでした|届きませんでした|配信に失敗しました|-{3,}\s*failure reasons\s*-{3,}"
     r"|could not be delivered to the following recipient|the following addresses had delivery errors"
     r"|has been delayed:|this is a delivery status notification|running the courier mail server"
     r"|la remise a échoué|n'a pas pu être remis|fehler bei der zustellung|konnte nicht zugestellt werden"
