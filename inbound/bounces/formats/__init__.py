@@ -11,17 +11,31 @@ A recipient's ``reason`` may be set where the format states it outright;
 Readers are tried in the order of ``READERS``: the most specific first.
 """
 
-from inbound.bounces.formats import amazon, appliances, esps, google, microsoft, providers, yahoo
+from inbound.bounces.formats import (
+    amazon,
+    appliances,
+    domino,
+    esps,
+    exchange,
+    google,
+    japanese,
+    microsoft,
+    others,
+    providers,
+    qmail,
+    yahoo,
+)
 from inbound.bounces.formats.common import Report, hinted
 
-READERS = []
-
-# --- MTAs ---------------------------------------------------------------------------------
-# (the MTA readers: Postfix, Exim, Sendmail, qmail, Exchange, Domino…)
-# --- end of MTAs --------------------------------------------------------------------------
-
-# --- providers: mail providers, ESPs and appliances ---------------------------------------
-READERS += [
+READERS = [
+    # --- MTAs (sorted by module name) ---
+    domino.read,
+    exchange.read,
+    japanese.read,
+    others.read,
+    qmail.read,
+    # --- end of MTAs ---
+    # --- providers: mail providers, ESPs and appliances ---
     amazon.read,
     google.read,
     microsoft.read,
@@ -29,8 +43,8 @@ READERS += [
     providers.read,
     esps.read,
     appliances.read,
+    # --- end of providers ---
 ]
-# --- end of providers ---------------------------------------------------------------------
 
 # Codes that only one vendor writes name the reason wherever its reply is quoted (in any MTA's
 # report), so they are read from every report, whichever reader found it.
