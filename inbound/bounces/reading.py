@@ -123,13 +123,18 @@ class Letter:
     feedback_parts: list[str] = field(default_factory=list)
     original_headers: str = ""  # header section of the returned message, unfolded lines
     own_addresses: frozenset[str] = frozenset()
-    head: str = ""  # the report's own header section, "\n" line ends (for the format readers' markers)
+    head: str = ""  # the report's own header section ("\n" line ends), for vendor readers' marks
 
     @classmethod
     def read(cls, raw: bytes) -> "Letter":
+        # Bare CRs (old Macs, some gateways) end lines for the MIME parser but not for its
+        # quoted-printable decoder ("=\r" is no soft break there): made LF, they end lines everywhere.
+        if b"\r" in raw:
+            raw = _BARE_CR.sub(b"\n", raw)
         parsed = parse_message(raw)
-        letter = cls(parsed=parsed, body=raw[_body_offset(raw) :], human=parsed.body_text[:_SCAN_CHARS])
-        letter.head = _header_section(raw)
+        offset = _body_offset(raw)
+        letter = cls(parsed=parsed, body=raw[offset:], human=parsed.body_text[:_SCAN_CHARS])
+        letter.head = _header_section(raw[:offset])
         for attachment in parsed.attachments:
             if attachment.content_type in _STATUS_TYPES:
                 letter.status_parts.append(_text_of(attachment.content))
@@ -272,6 +277,10 @@ def _block_recipient(block: dict[str, str], from_text: list[tuple[str, str]], po
     status = _resolve_status(declared, diagnostic, action)
     if action not in ACTIONS:
         action = {"5": "failed", "4": "delayed", "2": "delivered"}.get(status[:1], "")
+    # An X-Unix diagnostic is the local delivery program's (Postfix's pipe, Sendmail's prog mailer); with
+    # X.3.0 ("other mail system problem") it is that program that failed ("Command died with status 1").
+    diagnostic_type = block.get("diagnostic-code", "").partition(";")[0].strip().lower()
+    mailer_failed = diagnostic_type == "x-unix" and status[1:] == ".3.0"
     return ReportedRecipient(
         address=address,
         action=action,
@@ -279,6 +288,7 @@ def _block_recipient(block: dict[str, str], from_text: list[tuple[str, str]], po
         diagnostic=_one_line(diagnostic),
         remote_mta=_dns_name(block.get("remote-mta", "")) or _remote_host(diagnostic),
         original_address=original,
+        reason=Reason.MAILER_ERROR if mailer_failed else "",
     )
 
 
@@ -354,8 +364,9 @@ _BOUNCE_WORDING = re.compile(
 )
 _DAEMON_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon", re.I)
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|returned mail|error sending your mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
-    r"|failure notice|mail delivery failed|delayed mail|warning: could not send|non remis|unzustellbar"
+    r"undeliver|returned mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
+    r"|error sending your mail|failure notice|mail delivery failed|delayed mail|warning: could not send"
+    r"|non remis|unzustellbar"
     r"|送信エラー|配信エラー|配送エラー|エラーメール|未配達|不達",  # the Japanese carriers and ISPs
     re.I,
 )
@@ -399,7 +410,9 @@ _ADDRESS_LINE = re.compile(
 # An address after a short lead-in: "Recipient: <a@b>", "Could not be delivered to: <a@b>" (KDDI),
 # "Unknown user: a@b" (IMail: the lead-in is the explanation), "undeliverable to a@b".
 _LEAD_IN_LINE = re.compile(
-    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*<?(?P<address>{_ADDRESS})>?\s*(?:[:.](?P<rest>.*))?"
+    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*[<\[]?(?:smtp:)?(?P<address>{_ADDRESS})[>\]]?\s*"
+    rf"(?:[:.](?P<rest>.*))?",
+    re.I,
 )
 # Lead-ins that are header fields of a quoted message or a report, not a failure.
 _NOT_A_LEAD_IN_END = re.compile(r"\b(?:reply|contact|send|write|forward|e-?mail|mail|at)\s*$", re.I)
@@ -422,8 +435,22 @@ _TRANSCRIPT_LINE = re.compile(
 _NOT_A_RECIPIENT = re.compile(r"(?:mailer-daemon|postmaster|bounces(?:\+[^@]*)?)@", re.I)
 
 
+# Marks only auto-responders set (RFC 3834's Auto-Submitted is also on genuine bounces, so it is no sign).
+_AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-ms-exchange-organization-autoreply")
+
+
+def _is_auto_reply(letter: Letter) -> bool:
+    if any(letter.header(name) for name in _AUTO_REPLY_HEADERS):
+        return True
+    return letter.header("precedence").lower() == "auto_reply" or bool(
+        _AUTO_REPLY_SUBJECT.search(letter.parsed.subject)
+    )
+
+
 def _text_bounce(letter: Letter) -> Report | None:
     human = letter.human
+    if _is_auto_reply(letter):  # an out-of-office may well say "… could not be delivered …"
+        return None
     if not _BOUNCE_WORDING.search(human):
         if _AUTO_REPLY_SUBJECT.search(letter.parsed.subject):
             return None
@@ -670,7 +697,7 @@ _GAVE_UP = re.compile(
     r"|(?:gave|giving) up after|expired after \d+|queue\.expired",
     re.I,
 )
-_HARD_WORDED = (".1.2", ".1.1", ".2.2")
+_HARD_WORDED = (".1.2", ".1.1")  # permanent causes, which no MTA retries: they stay what they are
 
 
 def _resolve_status(declared: str, diagnostic: str, action: str) -> str:
@@ -729,6 +756,7 @@ def _text_of(content: bytes) -> str:
 
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _body_offset(raw: bytes) -> int:

@@ -27,15 +27,21 @@ from inbound.bounces.formats import (
 )
 from inbound.bounces.formats.common import Report, hinted
 
-READERS = [
-    # --- MTAs (sorted by module name) ---
+READERS = []
+
+# --- MTAs ---------------------------------------------------------------------------------
+# Sorted by module name; each knows its format by marks no provider's report has.
+READERS += [
     domino.read,
-    exchange.read,
+    exchange.read,  # on-premises Exchange; Office 365's reports are left to microsoft.read
     japanese.read,
     others.read,
     qmail.read,
-    # --- end of MTAs ---
-    # --- providers: mail providers, ESPs and appliances ---
+]
+# --- end of MTAs --------------------------------------------------------------------------
+
+# --- providers: mail providers, ESPs and appliances ---------------------------------------
+READERS += [
     amazon.read,
     google.read,
     microsoft.read,
@@ -43,8 +49,8 @@ READERS = [
     providers.read,
     esps.read,
     appliances.read,
-    # --- end of providers ---
 ]
+# --- end of providers ---------------------------------------------------------------------
 
 # Codes that only one vendor writes name the reason wherever its reply is quoted (in any MTA's
 # report), so they are read from every report, whichever reader found it.

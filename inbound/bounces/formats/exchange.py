@@ -14,9 +14,19 @@ STOREDRV.*, SMTPSEND.*) name the failure outright.
 """
 
 import re
+from dataclasses import replace
 
 from core.bounce_reasons import Reason
-from inbound.bounces.reading import ADDRESS, Letter, Report, generic_report, recipient, text_report, with_reasons
+from inbound.bounces.reading import (
+    ADDRESS,
+    Letter,
+    Report,
+    generic_report,
+    one_line,
+    recipient,
+    text_report,
+    with_reasons,
+)
 
 # Exchange's own failure codes (the "enhanced status code" text of its NDRs).
 _NDR_CODES = (
@@ -46,16 +56,63 @@ _RECIPIENT_ON = re.compile(rf"\s*(?:.*?SMTP=)?<?(?P<address>{ADDRESS})>?\)?\s+on
 _ADMIN_HEADING = re.compile(
     r"^\s*(?:Diagnostic information for administrators|Informations de diagnostic)", re.I | re.M
 )
+_ADMIN_ADDRESS = re.compile(rf"\s*<?(?P<address>{ADDRESS})>?(?:<mailto:[^<>]*>)?\s*")
+
+
+# Office 365 / Outlook.com write the same layout; microsoft.read (a provider's reader) takes those.
+_MICROSOFT_CLOUD = re.compile(
+    r"@(?:[\w-]+\.)*(?:onmicrosoft\.com|outlook\.com|hotmail\.[a-z.]+|live\.[a-z.]+|msn\.com)$", re.I
+)
 
 
 def read(letter: Letter) -> Report | None:
+    if (
+        letter.header("x-ms-exchange-crosstenant-originalarrivaltime")
+        or letter.header("x-ms-exchange-crosstenant-fromentityheader")
+        or _MICROSOFT_CLOUD.search(letter.parsed.from_address)
+    ):
+        return None
     if _is_exchange_2003(letter):
         return _exchange_2003(letter)
     if letter.header("x-ms-exchange-message-is-ndr") or (
         letter.header("content-language") and _ADMIN_HEADING.search(letter.human)
     ):
-        return with_reasons(generic_report(letter), _reason_of)
+        return with_reasons(_with_admin_diagnostics(letter, generic_report(letter)), _reason_of)
     return None
+
+
+def _with_admin_diagnostics(letter: Letter, report: Report | None) -> Report | None:
+    """The report, each recipient's diagnostic taken from "Diagnostic information for administrators"
+    where that says more than the delivery-status part (a delay's "400 4.4.7 Message delayed" is
+    followed there by the reply that delayed it)."""
+    if report is None or report.kind != "dsn":
+        return report
+    said = _admin_diagnostics(letter)
+    recipients = []
+    for reported in report.recipients:
+        admin = said.get(reported.address.lower(), "")
+        if len(admin) > len(reported.diagnostic):
+            reported = replace(reported, diagnostic=admin)
+        recipients.append(reported)
+    return replace(report, recipients=recipients)
+
+
+def _admin_diagnostics(letter: Letter) -> dict[str, str]:
+    found: dict[str, list[str]] = {}
+    current = None
+    in_admin = False
+    for line in letter.report_text():
+        if _ADMIN_HEADING.match(line):
+            in_admin = True
+        elif not in_admin:
+            continue
+        elif match := _ADMIN_ADDRESS.fullmatch(line):
+            current = found.setdefault(match["address"].lower(), [])
+        elif current is not None and line.strip():
+            current.append(line.strip())
+        else:
+            current = None
+    return {address: one_line(" ".join(text)) for address, text in found.items() if text}
 
 
 def _reason_of(reported) -> str:
