@@ -48,6 +48,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.utils.translation import gettext_lazy as _
+
 
 class Reason(StrEnum):
     USER_UNKNOWN = "user_unknown"  # the mailbox does not exist
@@ -88,6 +90,52 @@ class Reason(StrEnum):
 
 
 R = Reason
+
+# What a person reads for each reason (the webmail's delivery status, the API's ``reason_label``).
+REASON_LABELS = {
+    Reason.USER_UNKNOWN: _("No such mailbox"),
+    Reason.MAILBOX_FULL: _("Mailbox full"),
+    Reason.HOST_UNKNOWN: _("No such domain"),
+    Reason.HAS_MOVED: _("Recipient has moved"),
+    Reason.SUSPENDED: _("Mailbox disabled"),
+    Reason.BLOCKED: _("Our server was blocked"),
+    Reason.BAD_REPUTATION: _("Sender reputation too low"),
+    Reason.REQUIRE_PTR: _("Our server's reverse DNS was refused"),
+    Reason.REJECTED: _("Sender address refused"),
+    Reason.POLICY_VIOLATION: _("Refused by the receiver's policy"),
+    Reason.SPAM_DETECTED: _("Taken for spam"),
+    Reason.VIRUS_DETECTED: _("Virus detected"),
+    Reason.FILTERED: _("Refused by the recipient's filter"),
+    Reason.CONTENT_ERROR: _("Content refused"),
+    Reason.NOT_COMPLIANT_RFC: _("Message not standard-compliant"),
+    Reason.MESSAGE_TOO_BIG: _("Message too big"),
+    Reason.EXCEED_LIMIT: _("Over the recipient's limits"),
+    Reason.RATE_LIMITED: _("Too many messages; slowed down"),
+    Reason.TOO_MANY_CONNECTIONS: _("Too many connections"),
+    Reason.SPEEDING: _("Recipient receiving too fast"),
+    Reason.AUTH_FAILURE: _("Sender authentication failed (SPF, DKIM, DMARC)"),
+    Reason.SECURITY_ERROR: _("Security check failed"),
+    Reason.FAILED_STARTTLS: _("Encryption (TLS) failed"),
+    Reason.NO_RELAYING: _("Relaying refused"),
+    Reason.NOT_ACCEPTED: _("Domain accepts no mail"),
+    Reason.SYNTAX_ERROR: _("Protocol error"),
+    Reason.NETWORK_ERROR: _("Network error"),
+    Reason.SYSTEM_ERROR: _("Receiving server error"),
+    Reason.SYSTEM_FULL: _("Receiving server full"),
+    Reason.MAILER_ERROR: _("Local delivery program failed"),
+    Reason.EXPIRED: _("Gave up after retrying"),
+    Reason.ON_HOLD: _("Unexplained failure"),
+    Reason.UNDEFINED: _("Unknown reason"),
+    Reason.DELIVERED: _("Delivered"),
+    Reason.FEEDBACK: _("Spam complaint"),
+}
+REASON_CHOICES = [(reason.value, REASON_LABELS[reason]) for reason in Reason]
+
+
+def reason_label(reason: str) -> str:
+    """The human label of a stored reason ("" for none, the value itself for one this version does not know)."""
+    return str(REASON_LABELS.get(reason, reason)) if reason else ""
+
 
 # The address itself will never work: suppress it. Everything else is soft.
 HARD_REASONS = frozenset({Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.HAS_MOVED})

@@ -14,9 +14,10 @@ R = Reason
 CASES = [
     # --- Postfix --------------------------------------------------------------------------------------------------
     ("5.1.1", "host mx.remote.example[192.0.2.10] said: 550 5.1.1 <jo@remote.example>: Recipient address rejected: "
-              "User unknown in virtual mailbox table (in reply to RCPT TO command)", "failed", R.USER_UNKNOWN, "5.1.1", True),
-    ("5.1.1", "550 5.1.1 <jo@remote.example>: Recipient address rejected: User unknown in local recipient table", "failed",
+              "User unknown in virtual mailbox table (in reply to RCPT TO command)", "failed",
      R.USER_UNKNOWN, "5.1.1", True),
+    ("5.1.1", "550 5.1.1 <jo@remote.example>: Recipient address rejected: User unknown in local recipient table",
+     "failed", R.USER_UNKNOWN, "5.1.1", True),
     ("5.0.0", "unknown user: \"jo\"", "failed", R.USER_UNKNOWN, "5.1.1", True),
     ("5.1.2", "Host or domain name not found. Name service error for name=nowhere.example type=MX: Host not found",
      "failed", R.HOST_UNKNOWN, "5.1.2", True),
@@ -130,7 +131,8 @@ CASES = [
     ("5.4.1", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [DM6NAM11FT012.eop-nam11.prod."
               "protection.outlook.com]", "failed", R.USER_UNKNOWN, "5.4.1", True),
     ("5.7.1", "550 5.7.1 Unfortunately, messages from [192.0.2.25] weren't sent. Please contact your Internet service "
-              "provider since part of their network is on our block list (S3150).", "failed", R.BLOCKED, "5.7.1", False),
+              "provider since part of their network is on our block list (S3150).", "failed",
+     R.BLOCKED, "5.7.1", False),
     ("5.7.1", "550 5.7.1 Service unavailable, Client host [192.0.2.25] blocked using Spamhaus. To request removal "
               "from this list see https://www.spamhaus.org/query/ip/192.0.2.25 (AS3130)", "failed",
      R.BLOCKED, "5.7.1", False),
