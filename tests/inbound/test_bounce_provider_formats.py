@@ -138,3 +138,18 @@ def test_provider_looking_mail_with_garbage_bodies_never_raises():
             raw = (head + "Content-Type: text/plain\r\n\r\n" + body).encode("utf-8", "surrogateescape")
             report = parse_report(raw)
             assert report is None or all("@" in r.address for r in report.recipients if r.address)
+
+
+def test_ses_json_whose_long_line_a_gateway_wrapped_is_still_read():
+    notification = json.dumps(
+        _bounce(
+            bounceType="Permanent",
+            bounceSubType="General",
+            bouncedRecipients=[{"emailAddress": "jo@remote.example", "status": "5.1.1", "action": "failed"}],
+        )
+    )
+    wrapped = "!\r\n ".join(notification[i : i + 70] for i in range(0, len(notification), 70))
+
+    [found] = parse_report(_sns_mail(wrapped)).recipients
+
+    assert (found.address, found.status, found.reason) == ("jo@remote.example", "5.1.1", "user_unknown")

@@ -58,9 +58,8 @@ def _notification(letter: Letter) -> dict | None:
     start = text.find("{")
     if start < 0 or start > 200 or "Type" not in text[start : start + _JSON_CHARS]:
         return None
-    try:
-        found, _ = json.JSONDecoder().raw_decode(text[start : start + _JSON_CHARS])
-    except ValueError:
+    found = _decoded(text[start : start + _JSON_CHARS])
+    if found is None:
         return None
     if isinstance(found, dict) and isinstance(found.get("Message"), str):  # SNS: the notification is a string
         try:
@@ -70,6 +69,17 @@ def _notification(letter: Letter) -> dict | None:
     if not isinstance(found, dict) or not (found.get("notificationType") or found.get("eventType")):
         return None
     return found
+
+
+def _decoded(text: str):
+    """The JSON value at the start of ``text``; also when a mail system wrapped its long line
+    (with or without a "!" at each break, as some gateways do)."""
+    for candidate in (text, re.sub(r"!?\r?\n[ \t]*", "", text)):
+        try:
+            return json.JSONDecoder().raw_decode(candidate)[0]
+        except ValueError:
+            continue
+    return None
 
 
 def _from_notification(notification: dict) -> Report | None:

@@ -22,8 +22,8 @@ from inbound.bounces.formats.common import Letter, Report, dsn, hinted, lines_be
 from inbound.bounces.reading import _status_report, generic_report
 
 _MICROSOFT_SENDER = re.compile(
-    r"^(?:microsoftexchange[0-9a-f]*|postmaster)@(?:[\w-]+\.)*(?:onmicrosoft\.com|outlook\.com|hotmail\.[a-z.]+"
-    r"|live\.[a-z.]+|msn\.com)$",
+    r"^microsoftexchange[0-9a-f]{32}@"  # Exchange Online's NDR sender, whatever the tenant's domain
+    r"|^postmaster@(?:[\w-]+\.)*(?:onmicrosoft\.com|outlook\.com|hotmail\.[a-z.]+|live\.[a-z.]+|msn\.com)$",
     re.I,
 )
 MICROSOFT_HINTS = (
