@@ -355,16 +355,30 @@ _BOUNCE_WORDING = re.compile(
     r"|could not be delivered to one or more recipients"
     r"|error has occurred while attempting to deliver a message"  # OpenSMTPD
     r"|there was an error delivering your mail to"  # DragonFly's dma
-    r"|could not deliver mail to"
+    r"|could not deliver mail to|message to the following recipients (?:cannot|could not) be delivered"
+    r"|this is the (?:postfix program|mail system) at host|this is the mailer-daemon, please do not reply"
+    r"|unable to deliver (?:the )?message to the following address|machine generated message from mail service"
+    r"|was undeliverable to the following|could not be delivered because of|was undeliverable due to the following"
+    r"|had (?:permanent fatal|transient \(non-fatal\)) delivery errors|the following message to \S+ was undeliverable"
+    r"|(?:配信|配送|送信)できませんでした|届きませんでした|配信に失敗しました|-{3,}\s*failure reasons\s*-{3,}"
+    r"|could not be delivered to the following recipient|the following addresses had delivery errors"
+    r"|has been delayed:|this is a delivery status notification|running the courier mail server"
+    r"|la remise a échoué|n'a pas pu être remis|fehler bei der zustellung|konnte nicht zugestellt werden"
+    r"|delivery is delayed to these recipients|your message to \S+@\S+ couldn'?t be delivered"
+    r"|your message to \S+@\S+ could not be delivered"
     r"|did not reach some or all of the intended recipients"  # hMailServer, Kerio
     r"|the following recipient\(s\) could not be reached"
     r"|the following addresses had delivery problems"
     r"|-{3,} transcript of session follows -{3,}",  # Sendmail without a DSN part
     re.I,
 )
-_DAEMON_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon", re.I)
+_DAEMON_SENDER = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon|microsoftexchange[0-9a-f]{32}"
+    r"|courier mail server",
+    re.I,
+)
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|returned mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
+    r"undeliver|returned mail|delivery (?:status|failure|failed|problem|notification|delayed)"
     r"|error sending your mail|failure notice|mail delivery failed|delayed mail|warning: could not send"
     r"|non remis|unzustellbar"
     r"|送信エラー|配信エラー|配送エラー|エラーメール|未配達|不達",  # the Japanese carriers and ISPs
@@ -388,8 +402,9 @@ _FAILURE_WORDING = re.compile(
     r"|could not deliver|was not delivered|wasn'?t delivered|unable to deliver|wasn'?t able to deliver"
     r"|undeliverable|delivery (?:has )?failed|address\(es\) failed|giving up|given up|delivery failure"
     r"|not listed in|error has occurred while attempting to deliver|error delivering your (?:mail|message)"
-    r"|did not reach|could not be reached|recipients? failed|delivery problems|transcript of session follows"
-    r"|unsent message follows|届きませんでした|(?:配信|配送|送信)できませんでした",
+    r"|did not reach|could not be reached|recipients? failed|delivery (?:problems|errors)|transcript of session follows"
+    r"|unsent message follows|届きませんでした|(?:配信|配送|送信)できませんでした|cannot be delivered"
+    r"|échoué|n'a pas pu être remis|fehler bei der zustellung|nicht zugestellt|couldn'?t be delivered",
     re.I,
 )
 # Where the copy of the returned message starts: the report ends there.
@@ -397,6 +412,7 @@ _COPY_FOLLOWS = re.compile(
     r"below this line is a copy of the message|this is a copy of the (?:message|body)"
     r"|original message (?:follows|headers)|-{2,}\s*(?:original|returned) message\s*-{2,}"
     r"|enclosed are the original headers|the (?:body|headers) of the (?:original )?message"
+    r"|unsent message follows|message headers follow|header of the original message"
     r"|^\s*(?:return-path|received):",
     re.I,
 )
@@ -424,8 +440,9 @@ _NOT_A_LEAD_IN = re.compile(
 # An address in a sentence: "There was an error delivering your mail to <a@b>." (dma),
 # "The following message to <a@b> was undeliverable." (Exchange 2000 and relatives).
 _SENTENCE_ADDRESS = re.compile(
-    rf"(?:delivering your (?:mail|message) to|the following message to|your message to|rejected recipient)"
-    rf"\s+<(?P<address>{_ADDRESS})>(?P<rest>.*)",
+    rf"(?:delivering your (?:mail|message) to|the following message to|your message to|rejected recipient"
+    rf"|(?:could not|couldn'?t|unable to) deliver (?:mail|your message|the message) to)"
+    rf"\s+<?(?P<address>{_ADDRESS})>?(?P<rest>(?:[\s,.;:!)].*)?)",
     re.I,
 )
 # Sendmail's transcript: "550 5.1.1 <a@b>... User unknown", "<a@b>... Deferred: Connection refused".
@@ -456,8 +473,12 @@ def _text_bounce(letter: Letter) -> Report | None:
             return None
         if not (_DAEMON_SENDER.search(letter.sender) and _BOUNCE_SUBJECT.search(letter.parsed.subject)):
             return None
-    action = _text_action(human) or _subject_action(letter.parsed.subject)
-    recipients = [_text_recipient(address, diagnostic, action) for address, diagnostic in _text_recipients(letter)]
+    action = _text_action("\n".join(letter.report_text())) or _subject_action(letter.parsed.subject)
+    found = _text_recipients(letter)
+    if not found and (listed := letter.header("x-failed-recipients")):  # Exim names them in a header too
+        explanation = _one_line(" ".join(letter.report_text()))
+        found = [(address, explanation) for _, address in getaddresses([listed]) if "@" in address]
+    recipients = [_text_recipient(address, diagnostic, action) for address, diagnostic in found]
     if not action or not recipients:
         return None
     return Report(
@@ -468,7 +489,15 @@ def _text_bounce(letter: Letter) -> Report | None:
     )
 
 
+# Wording that settles it: the sending MTA gave up, whatever delay words the text also quotes.
+_PERMANENT_WORDING = re.compile(
+    r"this is a permanent error|permanent fatal errors|i'?ve given up|failed permanently|permanent failure", re.I
+)
+
+
 def _text_action(text: str) -> str:
+    if _PERMANENT_WORDING.search(text):
+        return "failed"
     if _DELAY_WORDING.search(text):
         return "delayed"
     return "failed" if _FAILURE_WORDING.search(text) else ""
@@ -558,9 +587,17 @@ _QUOTES_A_REPLY = re.compile(r"(?<![\w.])[245]\.\d{1,3}\.\d{1,3}(?!\.?\d)|(?<![\
 
 
 def _explanation(paragraphs: list[list[str]]) -> str:
-    paragraphs = [p for p in paragraphs if p]
-    quoting = (n for n, paragraph in enumerate(paragraphs, 1) if _QUOTES_A_REPLY.search(" ".join(paragraph)))
-    return _one_line(" ".join(line for paragraph in paragraphs[: next(quoting, 1)] for line in paragraph))
+    texts = [" ".join(paragraph) for paragraph in paragraphs if paragraph]
+    quoting = next((n for n, text in enumerate(texts) if _QUOTES_A_REPLY.search(text)), None)
+    if quoting is None:
+        return _one_line(texts[0] if texts else "")
+    # The server's reply, after the short lead-ins before it ("because:", "Error Type: SMTP"), not the
+    # boilerplate some formats put between ("The account or domain may not exist, … blacklisted").
+    lead = [text for text in texts[:quoting] if len(text) <= _LEAD_CHARS]
+    return _one_line(" ".join([*lead, texts[quoting]]))
+
+
+_LEAD_CHARS = 60
 
 
 def _original_message_id(letter: Letter, named: str = "") -> str:

@@ -148,3 +148,48 @@ def test_office_365_is_not_read_as_on_premises_exchange():
         1,
     )
     assert exchange.read(Letter.read(cloud)) is None
+
+
+# The MTAs whose reports their wording alone makes bounces, without the sender or subject to help
+# (a gateway or forwarder may have rewritten both). The carriers' and vendors' readers are left out:
+# their own headers are part of how they are known.
+WORDED_FOLDERS = (
+    "courier", "dma", "domino", "exim", "generic", "groupwise", "imail", "kerio", "mailmarshal", "mdaemon",
+    "opensmtpd", "plaintext", "postfix", "qmail", "sendmail",
+)  # fmt: skip
+TEXT_BOUNCES = [p for p in BOUNCES if p.parent.name in WORDED_FOLDERS and b"delivery-status" not in p.read_bytes()]
+
+
+@pytest.mark.parametrize("sample", TEXT_BOUNCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_text_bounce_is_known_by_its_wording_alone(sample):
+    raw = _with_line_ends(sample.read_bytes(), b"\n")
+    head, _, body = raw.partition(b"\n\n")
+    head = re.sub(rb"(?im)^subject:.*(?:\n[ \t].*)*", b"Subject: Re: your mail", head, count=1)
+    head = re.sub(rb"(?im)^from:.*(?:\n[ \t].*)*", b"From: Helpdesk <help@neutral.example>", head, count=1)
+    neutral = [(a, action) for a, action, _, _ in _outcome(head + b"\n\n" + body)]
+    assert neutral == [(a, action) for a, action, _, _ in _outcome(sample.read_bytes())]
+
+
+def test_exim_x_failed_recipients_names_them_when_the_text_does_not():
+    raw = (
+        b"From: Mail Delivery System <Mailer-Daemon@mx.remote.example>\r\n"
+        b"To: bounces+1a-0123456789ab@example.test\r\nX-Failed-Recipients: gone@remote.example\r\n"
+        b"Subject: Mail delivery failed: returning message to sender\r\n\r\n"
+        b"This message was created automatically by mail delivery software.\r\n\r\n"
+        b"A message that you sent could not be delivered to one or more of its\r\n"
+        b"recipients. This is a permanent error. (the list was removed by a forwarder)\r\n"
+    )
+    assert [(r.address, r.action) for r in parse_report(raw).recipients] == [("gone@remote.example", "failed")]
+
+
+def test_a_permanent_failure_quoting_retry_words_is_still_failed():
+    report = parse_report(
+        _bounce(
+            "Hi. This is the qmail-send program at mx.remote.example.\r\n"
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+            "This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n"
+            "<ann@remote.example>:\r\nRemote host said: 550 5.1.1 unknown user, mail will not be retried\r\n",
+            subject="failure notice",
+        )
+    )
+    assert [(r.address, r.action, r.status) for r in report.recipients] == [("ann@remote.example", "failed", "5.1.1")]

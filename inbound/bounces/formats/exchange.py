@@ -54,7 +54,9 @@ _MSEXCH = re.compile(r"MSEXCH:.*\(([0-9A-F]{8})\)", re.I)
 # "jdoe@remote.example on Tue, 14 May 2024 …", "  John Doe (SMTP=jdoe@remote.example) on 4/29/99 9:19:59 AM"
 _RECIPIENT_ON = re.compile(rf"\s*(?:.*?SMTP=)?<?(?P<address>{ADDRESS})>?\)?\s+on\s+\S.*", re.I)
 _ADMIN_HEADING = re.compile(
-    r"^\s*(?:Diagnostic information for administrators|Informations de diagnostic)", re.I | re.M
+    r"^\s*(?:Diagnostic information for administrators|Informations de diagnostic|Diagnoseinformationen für"
+    r"|管理者向けの診断情報)",
+    re.I | re.M,
 )
 _ADMIN_ADDRESS = re.compile(rf"\s*<?(?P<address>{ADDRESS})>?(?:<mailto:[^<>]*>)?\s*")
 
