@@ -166,7 +166,7 @@ STATUS_REASONS: dict[str, Reason] = {
     "2.0": R.FILTERED, "2.1": R.SUSPENDED, "2.2": R.MAILBOX_FULL, "2.3": R.EXCEED_LIMIT, "2.4": R.FILTERED,
     "3.0": R.SYSTEM_ERROR, "3.1": R.SYSTEM_FULL, "3.2": R.NOT_ACCEPTED, "3.3": R.SYSTEM_ERROR,
     "3.4": R.MESSAGE_TOO_BIG, "3.5": R.SYSTEM_ERROR,
-    "4.0": R.NETWORK_ERROR, "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR, "4.3": R.SYSTEM_ERROR,
+    "4.0": R.NETWORK_ERROR, "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR, "4.3": R.NETWORK_ERROR,
     "4.4": R.NETWORK_ERROR, "4.5": R.TOO_MANY_CONNECTIONS, "4.6": R.NETWORK_ERROR, "4.7": R.EXPIRED,
     "5.0": R.SYSTEM_ERROR, "5.1": R.SYNTAX_ERROR, "5.2": R.SYNTAX_ERROR, "5.3": R.TOO_MANY_CONNECTIONS,
     "5.4": R.SYNTAX_ERROR, "5.5": R.SYSTEM_ERROR, "5.6": R.SECURITY_ERROR,
@@ -229,7 +229,7 @@ _EXPIRED = _rx(
 # Provider codes, before the general phrases: (pattern, reason).
 _PROVIDERS = (
     # Gmail
-    (_rx(r"4\.7\.28\b", r"unusual rate of unsolicited mail", r"very low reputation of the sending (?:ip|domain)",
+    (_rx(r"4\.7\.28\b", r"unusual rate of unsolicited mail(?!.*has been blocked)",
          r"has been rate limited"), R.RATE_LIMITED),
     (_rx(r"5\.7\.26\b.*(?:unauthenticated|dmarc|spf|dkim)", r"this message does not have authentication information",
          r"does not pass (?:dmarc|authentication)", r"sender is unauthenticated",
@@ -245,7 +245,7 @@ _PROVIDERS = (
     (_rx(r"rate limited due to ip reputation", r"\(s775\)", r"\(s844\)"), R.BAD_REPUTATION),
     (_rx(r"resolver\.adr\.recipientnotfound", r"resolver\.adr\.recipnotfound", r"resolver\.adr\.exrecipnotfound",
          r"recipient address rejected: access denied\. as\(201806281\)", r"\bas\(201806281\)"), R.USER_UNKNOWN),
-    (_rx(r"resolver\.rst\.recipsizelimit", r"resolver\.rst\.sendsizelimit"), R.MESSAGE_TOO_BIG),
+    (_rx(r"resolver\.rst\.recipsizelimit", r"resolver\.rst\.sendsizelimit"), R.EXCEED_LIMIT),
     (_rx(r"resolver\.rst\.(?:notauthorized|authrequired|sendernotauthenticatedforgroup|restrictedtorecipientspermission)",
          r"resolver\.rst\.dlneedssenderrestrictions"), R.FILTERED),
     (_rx(r"does not allow external forwarding", r"recipientnotallowedtoforward"), R.POLICY_VIOLATION),
@@ -304,6 +304,10 @@ _PHRASES = (
     (
         R.MESSAGE_TOO_BIG,
         _rx(
+            r"exceeded maximum inbound message size",
+            r"max message size exceeded",
+            r"message size exceeds maximum value",
+            r"message too large for this",
             r"message (?:size )?(?:is )?too (?:big|large)",
             r"message size exceeds",
             r"exceeded .{0,20}message size limit",
@@ -345,8 +349,9 @@ _PHRASES = (
     (
         R.HAS_MOVED,
         _rx(
+            r"address .+ has been replaced by",
             r"user has moved",
-            r"has (?:been )?moved to",
+            r"(?:user|mailbox|recipient|person|employee|account|address) has (?:been )?moved",
             r"address has changed",
             r"no longer (?:with|employed|works)",
             r"(?:new|changed) (?:e-?mail )?address is",
@@ -357,6 +362,9 @@ _PHRASES = (
     (
         R.NO_RELAYING,
         _rx(
+            r"insecure mail relay",
+            r"requires authentication when attempting to send to a non-local",
+            r"not allowed to relay through",
             r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited)",
             r"unable to relay",
             r"not (?:permitted|allowed|authorized) to relay",
@@ -374,6 +382,12 @@ _PHRASES = (
     (
         R.AUTH_FAILURE,
         _rx(
+            r"spf\.pobox\.com",
+            r"bad spf records?",
+            r"inspect your spf settings",
+            r"spf check: fail",
+            r"per it'?s spf record",
+            r"dmarc",
             r"\bspf (?:check |validation |record )?(?:fail|softfail|hardfail|error)",
             r"sender policy framework",
             r"(?:failed|fails|failing) (?:the )?spf",
@@ -407,8 +421,11 @@ _PHRASES = (
     (
         R.NOT_ACCEPTED,
         _rx(
+            r"host/domain does not accept mail",
+            r"name server: \.: host not found",
+            r"no mx record found for domain=",
             r"null mx",
-            r"(?:domain|host|server|system) (?:\S+ )?does not accept (?:e-?)?mail",
+            r"(?:domain|host|server|system) (?:\S+ )?does not accept (?:e-?)?mail(?! from)",
             r"accepts no mail",
             r"domain (?:is not|isn'?t) (?:accepting|configured to (?:accept|receive)) mail",
             r"no mail service",
@@ -419,6 +436,16 @@ _PHRASES = (
     (
         R.REQUIRE_PTR,
         _rx(
+            r"ptr record",
+            r"bad dns ptr",
+            r"fix reverse dns",
+            r"sender ip reverse lookup rejected",
+            r"domain \S+ mismatches client ip",
+            r"dns lookup failure: .* try again later",
+            r"invalid rdns",
+            r"unverifyable sending ips",
+            r"unresolvable relay host name",
+            r"generic dns ptr",
             r"reverse dns",
             r"\bptr\b",
             r"rdns",
@@ -436,6 +463,9 @@ _PHRASES = (
     (
         R.BAD_REPUTATION,
         _rx(
+            r"poor email reputation score",
+            r"likely suspicious due to the very low reputation",
+            r"mta'?s poor reputation",
             r"(?:poor|bad|low|negative) (?:ip |sender |sending |domain )?reputation",
             r"reputation (?:too low|problem|issue)",
             r"ip/domain reputation",
@@ -472,6 +502,7 @@ _PHRASES = (
     (
         R.BLOCKED,
         _rx(
+            r"(?:not|does not|do not|won't) accept (?:e-?)?mail from (?:your|the|this) (?:ip|host|network|server|address)",
             r"\b(?:dns)?bl(?:ock)?(?:ed)? (?:using|by|at|in|on) \S*(?:s"
             r"pamhaus|spamcop|sorbs|barracuda|uceprotect|dnsbl|rbl|bl\b)",
             r"listed (?:at|in|on|by) (?:\S+\.)?(?:zen\.|sbl\.|xbl\.|pbl\.|bl\.|b\.)?\S*(?:sp"
@@ -517,6 +548,13 @@ _PHRASES = (
     (
         R.RATE_LIMITED,
         _rx(
+            r"please try again slower",
+            r"throttling failure",
+            r"too many errors from your ip",
+            r"trop de connexions",
+            r"we have already made numerous attempts",
+            r"max emails per hour",
+            r"temporarily rate limited",
             r"rate limit",
             r"rate-limit",
             r"ratelimit",
@@ -537,6 +575,8 @@ _PHRASES = (
     (
         R.TOO_MANY_CONNECTIONS,
         _rx(
+            r"exceeds per-domain connection limit",
+            r"maximum connection limit",
             r"too many (?:concurrent |simultaneous |open )?(?:smtp )?(?:connections|sessions)",
             r"connection limit",
             r"(?:maximum|max) (?:number of )?(?:concurrent )?connections",
@@ -547,6 +587,44 @@ _PHRASES = (
             r"try again later.*busy",
         ),
     ),
+    (  # the receiving system's own trouble, worded like a network or address problem
+        R.SYSTEM_ERROR,
+        _rx(
+            r"loops back to myself",
+            r"loop was found in the mail exchanger",
+            r"it would create a mail loop",
+            r"aliasing/forwarding loop broken",
+            r"(?:local|mail system|server|system) config(?:uration)? error",
+            r"remote server is misconfigured",
+            r"can'?t create user output file",
+            r"could not load drd",
+            r"internal error reading data",
+            r"interrupted system call",
+            r"queue file write error",
+            r"there is no mdb",
+            r"temporary local problem",
+            r"timeout waiting for input",
+            r"local error in processing",
+            r"service currently unavailable",
+            r"encountered an error while being processed",
+        ),
+    ),
+    (  # routing and DNS trouble on the way, not a missing domain
+        R.NETWORK_ERROR,
+        _rx(
+            r"host not found, try again",
+            r"dns records for the destination computer could not be found",
+            r"unable to resolve route",
+            r"unrout(?:e)?able mail domain",
+            r"malformed (?:or unexpected )?name server reply",
+            r"could not connect and send the mail to",
+            r"(?:mail )?forwarding loop",
+            r"routing loop",
+            r"message looping",
+            r"hop count exceeded",
+            r"too many hops",
+        ),
+    ),
     (
         R.HOST_UNKNOWN,
         _rx(
@@ -555,8 +633,9 @@ _PHRASES = (
             r"domain (?:not found|does not exist|unknown|name not found)",
             r"no such (?:domain|host)",
             r"domain \S+ (?:does not exist|not found)",
-            r"unrout(?:e)?able (?:mail )?domain",
-            r"(?:mx|dns|a) (?:record )?(?:lookup )?(?:for \S+ )?(?:not found|failed|does not exist)",
+            r"unrout(?:e)?able domain",
+            r"(?:mx|dns|a) (?:records? )?(?:for \S+ )?(?:not found|does not exist)",
+            r"non-?existent domain",
             r"name or service not known",
             r"nxdomain",
             r"no (?:mx|mail exchanger|dns) (?:records? )?(?:found|for)",
@@ -566,7 +645,6 @@ _PHRASES = (
             r"mail domain mentioned in email address is unknown",
             r"the account or domain may not exist",
             r"could not resolve (?:the )?(?:domain|host)",
-            r"host name lookup failure",
             r"domain (?:is )?(?:invalid|not valid|inexistent)",
             r"unknown domain",
         ),
@@ -575,6 +653,7 @@ _PHRASES = (
         R.FILTERED,
         _rx(
             r"refused due to recipient preferences",
+            r"not authori[sz]ed to (?:accept|receive) (?:e-?)?mail from",
             r"(?:safe|allowed|approved) senders? list",
             r"is only accepting mail from specific",
             r"you have been blocked by the recipient",
@@ -632,7 +711,8 @@ _PHRASES = (
             r"undeliverable address",
             r"unrouteable local part",
             r"invalid (?:recipient|address|mailbox)",
-            r"recipient (?:not|unknown)",
+            r"recipient (?:not found|unknown|does not exist|not exist)",
+            r"addressee unknown",
             r"address (?:invalid|unknown|does not exist)",
             r"this address no longer accepts mail",
             r"account (?:is )?(?:not|no longer) (?:available|valid)",
@@ -682,6 +762,7 @@ _PHRASES = (
         _rx(
             r"polic(?:y|ies)",
             r"illegal attachment",
+            r"content restriction",
             r"(?:executable|dangerous|forbidden|unsafe|blocked|banned) (?:attachment|file)",
             r"attachment(?:s)? (?:not allowed|blocked|prohibited|type)",
             r"prohibited (?:file|attachment|content)",
@@ -719,6 +800,15 @@ _PHRASES = (
     (
         R.SECURITY_ERROR,
         _rx(
+            r"account not subscribed to ses",
+            r"authentication failure",
+            r"authentication turned on in your email client",
+            r"executable files are not allowed in compressed files",
+            r"unauthenticated senders not allowed",
+            r"verification failure",
+            r"is a dead domain",
+            r"authentification (?:requise|invalide)",
+            r"not authorized to perform ses:",
             r"authentication (?:required|failed|credentials invalid|is required|mechanism)",
             r"\bauth(?:entication)? required",
             r"must (?:be )?authenticated?",
@@ -881,13 +971,14 @@ def _normalised(text: str) -> str:
     return _SPACE.sub(" ", _REPLY_PREFIX.sub(" ", text)).strip()
 
 
-def text_reason(text: str) -> Reason | None:
-    """The reason the reply text alone names, or None."""
+def text_reason(text: str, status: str = "") -> Reason | None:
+    """The reason the reply text names (with its status, for the providers' own codes), or None."""
     normal = _normalised(text)
     if not normal:
         return None
+    with_status = f"{status} {normal}" if status else normal  # the text's own status prefixes are cut off
     for pattern, reason in _PROVIDERS:
-        if pattern.search(normal):
+        if pattern.search(with_status):
             return reason
     for reason, pattern in _PHRASES:
         if pattern.search(normal):
@@ -921,7 +1012,7 @@ def classify(status: str, diagnostic: str = "", *, action: str = "", hint: str =
     status = _preferred_status(status, diagnostic)
     reason = _reason(status, diagnostic, action, hint)
     if action == "delayed" and reason == R.EXPIRED:
-        reason = text_reason(diagnostic) or R.ON_HOLD
+        reason = text_reason(diagnostic, status) or R.ON_HOLD
         reason = R.ON_HOLD if reason == R.EXPIRED else reason
     status = _refined_status(status, diagnostic, action, reason)
     hard = action != "delayed" and is_hard(reason, status or _class_of(status, diagnostic, action))
@@ -966,10 +1057,12 @@ def _reason(status: str, diagnostic: str, action: str, hint: str) -> Reason:
     if action == "failed" and klass == "4":
         return R.EXPIRED  # a temporary failure reported as final: the sending MTA gave up retrying
     by_status = STATUS_REASONS.get(detail) if klass else None
-    by_text = text_reason(diagnostic)
+    by_text = text_reason(diagnostic, status)
     if by_status is not None and detail not in WEAK_STATUSES:
         if by_text is None or by_text == by_status:
             return by_status
+        if by_status == R.EXCEED_LIMIT and by_text == R.MESSAGE_TOO_BIG:
+            return by_status  # X.2.3: over the recipient's own limit, as Sisimai reads it
         if by_text in DECISIVE_TEXT:
             return by_text
         if by_status in _RETRY_STATUS_REASONS and by_text not in _TEXT_ONLY_REFINES:
@@ -981,6 +1074,8 @@ def _reason(status: str, diagnostic: str, action: str, hint: str) -> Reason:
         return by_status
     if re.match(r"\s*(?:smtp;\s*)?50[0-4](?:[ -]|$)", diagnostic, re.I):
         return R.SYNTAX_ERROR  # the server did not understand a command
+    if re.match(r"\s*(?:smtp;\s*)?5(?:21|56)(?:[ -]|$)", diagnostic, re.I):
+        return R.NOT_ACCEPTED  # RFC 7504: the host accepts no mail
     return R.ON_HOLD if diagnostic.strip() else R.UNDEFINED
 
 

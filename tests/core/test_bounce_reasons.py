@@ -49,7 +49,7 @@ CASES = [
     ("4.4.7", "delivery temporarily suspended: conversation with mx.remote.example[192.0.2.10] timed out while "
               "receiving the initial server greeting; message expired", "failed", R.EXPIRED, "4.4.7", False),
     ("5.4.6", "mail forwarding loop for jo@remote.example", "failed", R.NETWORK_ERROR, "5.4.6", False),
-    ("5.3.0", "mail for remote.example loops back to myself", "failed", R.NETWORK_ERROR, "5.3.0", False),
+    ("5.3.0", "mail for remote.example loops back to myself", "failed", R.SYSTEM_ERROR, "5.3.0", False),
     ("5.0.0", "host mx.remote.example[192.0.2.10] said: 550 Requested action not taken: mailbox unavailable "
               "(in reply to RCPT TO command)", "failed", R.USER_UNKNOWN, "5.1.1", True),
     ("5.1.10", "Domain null.example does not accept mail (nullMX)", "failed", R.NOT_ACCEPTED, "5.1.10", True),
@@ -147,7 +147,7 @@ CASES = [
     ("5.2.2", "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuota"
               "Exceeded", "failed", R.MAILBOX_FULL, "5.2.2", False),
     ("5.2.3", "552 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large for this recipient", "failed",
-     R.MESSAGE_TOO_BIG, "5.2.3", False),
+     R.EXCEED_LIMIT, "5.2.3", False),
     ("5.7.1", "550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "failed", R.FILTERED, "5.7.1", False),
     ("5.7.520", "550 5.7.520 Access denied, Your organization does not allow external forwarding.", "failed",
      R.POLICY_VIOLATION, "5.7.520", False),
@@ -186,7 +186,7 @@ CASES = [
          "To reduce the amount of spam sent to Gmail, 550-5.7.1 this message has been blocked.", "",
      R.SPAM_DETECTED, "5.7.1", False),
     ("", "421-4.7.0 [192.0.2.25] Our system has detected that this message is suspicious due to the very low "
-         "reputation of the sending IP address.", "", R.RATE_LIMITED, "4.7.0", False),
+         "reputation of the sending IP address.", "", R.BAD_REPUTATION, "4.7.0", False),
     ("", "550-5.7.25 [192.0.2.25] The IP address sending this message does not have a 550-5.7.25 PTR record setup, "
          "or the corresponding forward DNS entry does not point to the sending IP.", "",
      R.REQUIRE_PTR, "5.7.25", False),
@@ -194,7 +194,7 @@ CASES = [
      "", R.POLICY_VIOLATION, "5.7.0", False),
     ("", "450-4.2.1 The user you are trying to contact is receiving mail at a rate that 450-4.2.1 prevents "
          "additional messages from being delivered.", "", R.SPEEDING, "4.2.1", False),
-    ("", "552-5.2.3 Your message exceeded Google's message size limits.", "", R.MESSAGE_TOO_BIG, "5.2.3", False),
+    ("", "552-5.2.3 Your message exceeded Google's message size limits.", "", R.EXCEED_LIMIT, "5.2.3", False),
     ("", "550 5.4.5 Daily user sending quota exceeded.", "", R.RATE_LIMITED, "5.4.5", False),
     ("", "550-5.7.1 [192.0.2.25] The IP you're using to send mail is not authorized to 550-5.7.1 send email "
          "directly to our servers. Please use the SMTP relay at your service provider instead.", "",
@@ -331,6 +331,21 @@ CASES = [
     ("", "550 5.1.6 Recipient addresses in this domain no longer accepted; the person has moved to "
          "jo@new.example", "", R.HAS_MOVED, "5.1.6", True),
     ("", "550 5.0.0 Mailbox unavailable: this address no longer accepts mail", "", R.USER_UNKNOWN, "5.1.1", True),
+    # --- wordings that must not pass for a gone address ---------------------------------------------------------------
+    ("5.0.0", "553 5.3.0 <jo@remote.example>... Addressee unknown, relay=[192.0.2.10]", "failed",
+     R.USER_UNKNOWN, "5.3.0", True),
+    ("", "550 5.7.1 Recipient not authorized to accept mail from bounce@sender.example", "",
+     R.FILTERED, "5.7.1", False),
+    ("", "550 5.7.1 Message quarantined: it has been moved to the administrator's review folder", "",
+     R.BLOCKED, "5.7.1", False),
+    ("", "451 4.4.3 DNS lookup failed for mx.remote.example: SERVFAIL", "", R.NETWORK_ERROR, "4.4.3", False),
+    ("", "550 Sender IP reverse lookup rejected", "", R.REQUIRE_PTR, "", False),
+    ("", "550 Mail server does not accept mail from your network range", "", R.BLOCKED, "", False),
+    ("5.0.0", "Host not found, try again", "failed", R.NETWORK_ERROR, "5.0.0", False),
+    ("5.0.0", "DNS Error: Domain name not found", "failed", R.HOST_UNKNOWN, "5.1.2", True),
+    ("", "554 5.7.1 Rejected, spam detected", "", R.SPAM_DETECTED, "5.7.1", False),
+    ("", "550 5.7.1 Unauthenticated email is not accepted from this domain", "", R.AUTH_FAILURE, "5.7.1", False),
+    ("", "550 5.7.1 Message rejected due to the attachment filtering policy", "", R.POLICY_VIOLATION, "5.7.1", False),
 ]
 # fmt: on
 
