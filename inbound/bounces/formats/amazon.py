@@ -14,7 +14,15 @@ import json
 import re
 
 from core.bounce_reasons import Reason
-from inbound.bounces.formats.common import Letter, Report, ReportedRecipient, hinted, one_line, recipient
+from inbound.bounces.formats.common import (
+    Letter,
+    Report,
+    ReportedRecipient,
+    first_address,
+    hinted,
+    one_line,
+    recipient,
+)
 from inbound.bounces.reading import _address_field, _dns_name, _message_id, generic_report
 
 _JSON_CHARS = 512 * 1024
@@ -50,9 +58,8 @@ def _notification(letter: Letter) -> dict | None:
     start = text.find("{")
     if start < 0 or start > 200 or "Type" not in text[start : start + _JSON_CHARS]:
         return None
-    try:
-        found, _ = json.JSONDecoder().raw_decode(text[start : start + _JSON_CHARS])
-    except ValueError:
+    found = _decoded(text[start : start + _JSON_CHARS])
+    if found is None:
         return None
     if isinstance(found, dict) and isinstance(found.get("Message"), str):  # SNS: the notification is a string
         try:
@@ -62,6 +69,17 @@ def _notification(letter: Letter) -> dict | None:
     if not isinstance(found, dict) or not (found.get("notificationType") or found.get("eventType")):
         return None
     return found
+
+
+def _decoded(text: str):
+    """The JSON value at the start of ``text``; also when a mail system wrapped its long line
+    (with or without a "!" at each break, as some gateways do)."""
+    for candidate in (text, re.sub(r"!?\r?\n[ \t]*", "", text)):
+        try:
+            return json.JSONDecoder().raw_decode(candidate)[0]
+        except ValueError:
+            continue
+    return None
 
 
 def _from_notification(notification: dict) -> Report | None:
@@ -75,7 +93,7 @@ def _from_notification(notification: dict) -> Report | None:
         reporter = _dns_name(str(bounce.get("reportingMTA", ""))) or "amazonses.com"
         recipients = []
         for bounced in _list(bounce.get("bouncedRecipients")):
-            address = _address_field(str(_dict(bounced).get("emailAddress", "")))
+            address = _ses_address(_dict(bounced).get("emailAddress"))
             if not address:
                 continue
             diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", str(bounced.get("diagnosticCode") or ""), flags=re.I)
@@ -100,7 +118,7 @@ def _from_notification(notification: dict) -> Report | None:
         recipients = [
             ReportedRecipient(address=address, action="", status="", diagnostic=one_line(feedback))
             for complained in _list(complaint.get("complainedRecipients"))
-            if (address := _address_field(str(_dict(complained).get("emailAddress", ""))))
+            if (address := _ses_address(_dict(complained).get("emailAddress")))
             for feedback in [str(complaint.get("complaintFeedbackType") or "")]
         ]
         if not recipients:
@@ -123,6 +141,13 @@ def _mail_message_id(mail: dict) -> str:
         if str(_dict(header).get("name", "")).lower() == "message-id":
             return _message_id(str(header.get("value", "")))
     return ""
+
+
+def _ses_address(value) -> str:
+    """An ``emailAddress``: a bare address, or one with a display name ("Jo <jo@example.com>")."""
+    if not isinstance(value, str):
+        return ""
+    return _address_field(value) or first_address(value)
 
 
 def _dict(value) -> dict:

@@ -22,14 +22,14 @@ from inbound.bounces.formats.common import Letter, Report, dsn, hinted, lines_be
 from inbound.bounces.reading import _status_report, generic_report
 
 _MICROSOFT_SENDER = re.compile(
-    r"^(?:microsoftexchange[0-9a-f]*|postmaster)@(?:[\w-]+\.)*(?:onmicrosoft\.com|outlook\.com|hotmail\.[a-z.]+"
-    r"|live\.[a-z.]+|msn\.com)$",
+    r"^microsoftexchange[0-9a-f]{32}@"  # Exchange Online's NDR sender, whatever the tenant's domain
+    r"|^postmaster@(?:[\w-]+\.)*(?:onmicrosoft\.com|outlook\.com|hotmail\.[a-z.]+|live\.[a-z.]+|msn\.com)$",
     re.I,
 )
 MICROSOFT_HINTS = (
     (re.compile(r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound|AS\(201806281\)"), Reason.USER_UNKNOWN),
     (re.compile(r"QuotaExceeded|exceeded storage allocation|mailbox (?:is )?full", re.I), Reason.MAILBOX_FULL),
-    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.SECURITY_ERROR),
+    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.FILTERED),
     (re.compile(r"RESOLVER\.RST\.RecipSizeLimit|RecipSizeLimit", re.I), Reason.MESSAGE_TOO_BIG),
     (re.compile(r"QUEUE\.Expired|\bmessage expired\b", re.I), Reason.EXPIRED),
     (re.compile(r"\b[45]\.4\.14\b|hop count exceeded", re.I), Reason.NETWORK_ERROR),
@@ -59,7 +59,7 @@ MICROSOFT_HINTS = (
 VENDOR_CODES = (
     (re.compile(r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound|AS\(201806281\)"), Reason.USER_UNKNOWN),
     (re.compile(r"QuotaExceededException"), Reason.MAILBOX_FULL),
-    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.SECURITY_ERROR),
+    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.FILTERED),
     (re.compile(r"QUEUE\.Expired"), Reason.EXPIRED),
     (re.compile(r"\((?:S3140|S3150)\)|banned sending IP", re.I), Reason.BLOCKED),
     (re.compile(r"\(S77719\)"), Reason.RATE_LIMITED),
