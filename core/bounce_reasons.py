@@ -234,7 +234,8 @@ _PROVIDERS = (
     (_rx(r"5\.7\.26\b.*(?:unauthenticated|dmarc|spf|dkim)", r"this message does not have authentication information",
          r"does not pass (?:dmarc|authentication)", r"sender is unauthenticated",
          r"requires all senders to authenticate", r"gmail requires all senders"), R.AUTH_FAILURE),
-    (_rx(r"receiving mail (?:at a rate|too quickly)", r"receiving mail at a rate that prevents"), R.SPEEDING),
+    (_rx(r"receiving mail at a rate that prevents"), R.RATE_LIMITED),
+    (_rx(r"receiving mail too quickly"), R.SPEEDING),
     (_rx(r"daily user sending (?:quota|limit) exceeded", r"sending limit exceeded"), R.RATE_LIMITED),
     # Microsoft (Outlook.com, Exchange Online)
     (_rx(r"\(s3150\)", r"\(s3140\)", r"\(s3114\)", r"\(s3115\)", r"\(s3116\)", r"banned sending ip",
@@ -245,13 +246,14 @@ _PROVIDERS = (
     (_rx(r"rate limited due to ip reputation", r"\(s775\)", r"\(s844\)"), R.BAD_REPUTATION),
     (_rx(r"resolver\.adr\.recipientnotfound", r"resolver\.adr\.recipnotfound", r"resolver\.adr\.exrecipnotfound",
          r"recipient address rejected: access denied\. as\(201806281\)", r"\bas\(201806281\)"), R.USER_UNKNOWN),
-    (_rx(r"resolver\.rst\.recipsizelimit", r"resolver\.rst\.sendsizelimit"), R.EXCEED_LIMIT),
-    (_rx(r"resolver\.rst\.(?:notauthorized|authrequired|sendernotauthenticatedforgroup|restrictedtorecipientspermission)",
+    (_rx(r"resolver\.rst\.recipsizelimit", r"resolver\.rst\.sendsizelimit"), R.MESSAGE_TOO_BIG),
+    (_rx(r"resolver\.rst\.(?:notauthorized|sendernotauthenticatedforgroup|restrictedtorecipientspermission)",
          r"resolver\.rst\.dlneedssenderrestrictions"), R.FILTERED),
     (_rx(r"does not allow external forwarding", r"recipientnotallowedtoforward"), R.POLICY_VIOLATION),
     (_rx(r"resolver\.rst\.recipientquotaexceeded", r"quotaexceededexception"), R.MAILBOX_FULL),
     # Yahoo, AOL
-    (_rx(r"\[tss0[1-4]\]", r"\[ts0[12]\]", r"temporarily deferred due to (?:unexpected volume|user complaints)",
+    (_rx(r"\[tss04\]", r"due to unexpected volume"), R.RATE_LIMITED),
+    (_rx(r"\[tss0[1-3]\]", r"\[ts0[12]\]", r"temporarily deferred due to user complaints",
          r"messages from \S+ temporarily deferred"), R.BAD_REPUTATION),
     (_rx(r"\[tss?0[3-9]\]", r"\[tss1\d\]", r"will be permanently deferred"), R.BLOCKED),
     (_rx(r"\[bl2\d\]", r"because the ip is in spamhaus'?s list"), R.BLOCKED),
@@ -276,6 +278,9 @@ _PHRASES = (
     (
         R.MAILBOX_FULL,
         _rx(
+            r"bo[iî]te (?:aux lettres )?pleine",
+            r"caixa (?:postal )?(?:cheia|lotada)",
+            r"mailbox (?:quota|storage) (?:is )?(?:full|exceeded)",
             r"mailbox (?:is )?full",
             r"mail ?box (?:has )?exceeded",
             r"full mailbox",
@@ -283,8 +288,8 @@ _PHRASES = (
             r"over (?:the )?(?:allowed )?quota",
             r"(?:disk|mail|storage|mailbox|user|recipient'?s?) ?quota",
             r"quota (?:exceeded|violation|full)",
-            r"exceed(?:ed|s|ing)? (?:its |their |the )?(?:mailbox |s"
-            r"torage |disk )?(?:quota|storage allocation|disk space)",
+            r"exceed(?:ed|s|ing)? (?:its |their |the )?(?:mailbox "
+            r"|storage |disk )?(?:quota|storage allocation|disk space)",
             r"insufficient (?:disk |storage )?space",
             r"not enough (?:storage )?space",
             r"does not have enough space",
@@ -328,10 +333,10 @@ _PHRASES = (
     (
         R.SUSPENDED,
         _rx(
-            r"(?:mailbox|account|user|recipient|address) (?:is |has been |was )?(?:currently |temporarily )?"
-            r"(?:suspended|disabled|deactivated|inactive|locked|frozen|blocked for inactivity|closed)",
+            r"(?:mailbox|account|user|recipient|address) (?:is |has been |was )?(?:currently |temporarily"
+            r" )?(?:suspended|disabled|deactivated|inactive|locked|frozen|blocked for inactivity|closed)",
             r"(?:account|mailbox) (?:has been )?(?:disabled|discontinued|terminated|expired)",
-            r"inactive (?:user|account|mailbox)",
+            r"inactive (?:e-?mail )?(?:user|account|mailbox|address)",
             r"invalid/inactive user",
             r"disabled (?:account|mailbox|user)",
             r"email account that you tried to reach is (?:disabled|inactive)",
@@ -382,6 +387,9 @@ _PHRASES = (
     (
         R.AUTH_FAILURE,
         _rx(
+            r"rejected by (?:the )?spf",
+            r"spf record",
+            r"domainkeys",
             r"spf\.pobox\.com",
             r"bad spf records?",
             r"inspect your spf settings",
@@ -476,6 +484,8 @@ _PHRASES = (
     (
         R.REJECTED,
         _rx(
+            r"(?:do not|don't|may not) have permission to post",
+            r"only members can post",
             r"sender (?:address )?(?:rejected|refused|denied|verify failed|not allowed|blocked|is spammer)",
             r"sender (?:domain|email address) (?:rejected|not allowed|is empty|must exist)",
             r"domain of sender address",
@@ -502,11 +512,13 @@ _PHRASES = (
     (
         R.BLOCKED,
         _rx(
-            r"(?:not|does not|do not|won't) accept (?:e-?)?mail from (?:your|the|this) (?:ip|host|network|server|address)",
-            r"\b(?:dns)?bl(?:ock)?(?:ed)? (?:using|by|at|in|on) \S*(?:s"
-            r"pamhaus|spamcop|sorbs|barracuda|uceprotect|dnsbl|rbl|bl\b)",
-            r"listed (?:at|in|on|by) (?:\S+\.)?(?:zen\.|sbl\.|xbl\.|pbl\.|bl\.|b\.)?\S*(?:sp"
-            r"amhaus|spamcop|sorbs|barracuda|dnsbl|rbl|uceprotect|surbl|blocklist|blacklist)",
+            r"connection (?:rejected|refused|denied) (?:by|due to) policy",
+            r"(?:not|does not|do not|won't) accept (?:e-?)?mail from"
+            r" (?:your|the|this) (?:ip|host|network|server|address)",
+            r"\b(?:dns)?bl(?:ock)?(?:ed)? (?:using|by|at|in|on) \S*(?:spamhaus"
+            r"|spamcop|sorbs|barracuda|uceprotect|dnsbl|rbl|bl\b)",
+            r"listed (?:at|in|on|by) (?:\S+\.)?(?:zen\.|sbl\.|xbl\.|pbl\.|bl\.|b\.)?\S*(?:spamhaus"
+            r"|spamcop|sorbs|barracuda|dnsbl|rbl|uceprotect|surbl|blocklist|blacklist)",
             r"(?:spamhaus|spamcop|sorbs|barracuda|uceprotect)\.(?:org|net|com|de)",
             r"\b(?:zen|sbl|xbl|pbl)\.spamhaus",
             r"on (?:our|a|the) (?:\S+ )?(?:block|black|deny|reject) ?list",
@@ -514,8 +526,8 @@ _PHRASES = (
             r"blacklist",
             r"blocklist",
             r"client host (?:\[[^\]]*\] )?(?:blocked|rejected)",
-            r"(?:your|the sending|sender|sending|client|connecting) ip(?: addres"
-            r"s)? .*(?:blocked|block|listed|refused|rejected|banned|not allowed)",
+            r"(?:your|the sending|sender|sending|client|connecting) ip(?: address)?"
+            r" .*(?:blocked|block|listed|refused|rejected|banned|not allowed)",
             r"(?:ip|host|network|address) (?:\S+ )?(?:is |has been )?(?:blocked|banned|blacklisted|blocklisted)",
             r"connections? (?:will not be|not) accepted from",
             r"access denied.*\bip\b",
@@ -679,14 +691,20 @@ _PHRASES = (
     (
         R.USER_UNKNOWN,
         _rx(
+            r"(?:mailbox|recipient|address|account|e-?mail address) (?:is )?unknown",
+            r"adresse (?:e-?mail )?inconnue",
+            r"destinataire inconnu",
+            r"usu[aá]rio desconhecido",
+            r"usuario (?:desconocido|no existe)",
+            r"utente (?:sconosciuto|inesistente)",
             r"user ?unknown",
             r"unknown (?:user|recipient|mailbox|local ?part|e-?mail address|address)",
             r"(?:no such|invalid|unknown|bad|non-?existent) (?:user"
             r"|recipient|mailbox|address|person|account|local user)",
-            r"(?:user|recipient|mailbox|address|account|e-?mail address)\b.{0,80}?\b(?:"
-            r"does ?n[o']t|doesn'?t|did not|not) (?:exist|found|valid|known|recognized)",
-            r"(?:user|recipient|mailbox|address|account) (?:is )?(?:not (?:found|k"
-            r"nown|valid|listed|present|recognized)|unavailable|invalid|not exist)",
+            r"(?:user|recipient|mailbox|address|account|e-?mail address)\b.{0,80}?\b(?:does"
+            r" ?n[o']t|doesn'?t|did not|not) (?:exist|found|valid|known|recognized)",
+            r"(?:user|recipient|mailbox|address|account) (?:is )?(?:not (?:found"
+            r"|known|valid|listed|present|recognized)|unavailable|invalid|not exist)",
             r"not (?:a )?(?:valid|known|local) (?:user|recipient|mailbox|address)",
             r"address (?:rejected|not (?:found|present))",
             r"no (?:mailbox|account|user)(?: here)? (?:by that name|with that name|found)",
@@ -800,6 +818,8 @@ _PHRASES = (
     (
         R.SECURITY_ERROR,
         _rx(
+            r"does not advertise auth",
+            r"auth capability",
             r"account not subscribed to ses",
             r"authentication failure",
             r"authentication turned on in your email client",
@@ -1061,8 +1081,6 @@ def _reason(status: str, diagnostic: str, action: str, hint: str) -> Reason:
     if by_status is not None and detail not in WEAK_STATUSES:
         if by_text is None or by_text == by_status:
             return by_status
-        if by_status == R.EXCEED_LIMIT and by_text == R.MESSAGE_TOO_BIG:
-            return by_status  # X.2.3: over the recipient's own limit, as Sisimai reads it
         if by_text in DECISIVE_TEXT:
             return by_text
         if by_status in _RETRY_STATUS_REASONS and by_text not in _TEXT_ONLY_REFINES:

@@ -147,8 +147,9 @@ CASES = [
     ("5.2.2", "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuota"
               "Exceeded", "failed", R.MAILBOX_FULL, "5.2.2", False),
     ("5.2.3", "552 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large for this recipient", "failed",
-     R.EXCEED_LIMIT, "5.2.3", False),
-    ("5.7.1", "550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "failed", R.FILTERED, "5.7.1", False),
+     R.MESSAGE_TOO_BIG, "5.2.3", False),
+    ("5.7.1", "550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "failed",
+     R.SECURITY_ERROR, "5.7.1", False),
     ("5.7.520", "550 5.7.520 Access denied, Your organization does not allow external forwarding.", "failed",
      R.POLICY_VIOLATION, "5.7.520", False),
     ("5.7.509", "550 5.7.509 Access denied, sending domain sender.example does not pass DMARC verification and has a "
@@ -193,8 +194,8 @@ CASES = [
     ("", "552-5.7.0 This message was blocked because its content presents a potential 552-5.7.0 security issue.",
      "", R.POLICY_VIOLATION, "5.7.0", False),
     ("", "450-4.2.1 The user you are trying to contact is receiving mail at a rate that 450-4.2.1 prevents "
-         "additional messages from being delivered.", "", R.SPEEDING, "4.2.1", False),
-    ("", "552-5.2.3 Your message exceeded Google's message size limits.", "", R.EXCEED_LIMIT, "5.2.3", False),
+         "additional messages from being delivered.", "", R.RATE_LIMITED, "4.2.1", False),
+    ("", "552-5.2.3 Your message exceeded Google's message size limits.", "", R.MESSAGE_TOO_BIG, "5.2.3", False),
     ("", "550 5.4.5 Daily user sending quota exceeded.", "", R.RATE_LIMITED, "5.4.5", False),
     ("", "550-5.7.1 [192.0.2.25] The IP you're using to send mail is not authorized to 550-5.7.1 send email "
          "directly to our servers. Please use the SMTP relay at your service provider instead.", "",
@@ -210,7 +211,7 @@ CASES = [
      R.SUSPENDED, "5.2.1", False),
     ("", "421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user "
          "complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", "",
-     R.BAD_REPUTATION, "4.7.0", False),
+     R.RATE_LIMITED, "4.7.0", False),
     ("", "553 5.7.2 [TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. "
          "See https://postmaster.yahooinc.com/error-codes", "", R.BLOCKED, "5.7.2", False),
     ("", "421 4.7.1 [TS03] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed.",
