@@ -367,6 +367,7 @@ _BOUNCE_WORDING = re.compile(
     r"|delivery is delayed to these recipients|your message to \S+@\S+ couldn'?t be delivered"
     r"|your message to \S+@\S+ could not be delivered"
     r"|did not reach some or all of the intended recipients"  # hMailServer, Kerio
+    r"|did not reach the following recipient"  # Exchange 2003 and older
     r"|the following recipient\(s\) could not be reached"
     r"|the following addresses had delivery problems"
     r"|-{3,} transcript of session follows -{3,}",  # Sendmail without a DSN part
@@ -445,6 +446,8 @@ _SENTENCE_ADDRESS = re.compile(
     rf"\s+<?(?P<address>{_ADDRESS})>?(?P<rest>(?:[\s,.;:!)].*)?)",
     re.I,
 )
+# Exchange 2003 and older: "a@b on Tue, 14 May 2024 10:00:05 +0200", "a@b on 4/29/99 9:19:59 AM".
+_ADDRESS_ON_DATE = re.compile(rf"\s*<?(?P<address>{_ADDRESS})>?\s+on\s+(?:[A-Z][a-z]{{2}},|\d{{1,4}}[./-]\d).*")
 # Sendmail's transcript: "550 5.1.1 <a@b>... User unknown", "<a@b>... Deferred: Connection refused".
 _TRANSCRIPT_LINE = re.compile(
     rf"\s*(?P<code>[245]\d\d(?:[ -][245]\.\d{{1,3}}\.\d{{1,3}})?)?\s*<(?P<address>{_ADDRESS})>\.\.\.\s*(?P<rest>.*)"
@@ -574,6 +577,8 @@ def _address_on(line: str) -> tuple[str, str]:
     if match := _ADDRESS_LINE.fullmatch(line):
         said = (match["comment"], match["bracket"], match["rest"])
         return match["address"], " ".join(t.strip() for t in said if t and t.strip())
+    if match := _ADDRESS_ON_DATE.fullmatch(line):
+        return match["address"], ""
     if match := _TRANSCRIPT_LINE.fullmatch(line):
         return match["address"], " ".join(t for t in (match["code"], match["rest"].strip()) if t)
     if match := _SENTENCE_ADDRESS.search(line):

@@ -193,3 +193,10 @@ def test_a_permanent_failure_quoting_retry_words_is_still_failed():
         )
     )
     assert [(r.address, r.action, r.status) for r in report.recipients] == [("ann@remote.example", "failed", "5.1.1")]
+
+
+def test_an_exchange_2003_report_without_its_headers_is_still_read_from_its_text():
+    raw = (CORPUS / "exchange" / "exchange2003-unknown.eml").read_bytes()
+    forwarded = re.sub(rb"(?im)^(?:x-ms-embedded-report|x-mimeole|x-mailer):.*\r\n", b"", raw)
+    (found,) = parse_report(forwarded).recipients
+    assert (found.address, found.action, found.status) == ("pdupont@remote.example", "failed", "5.1.1")

@@ -28,13 +28,13 @@ from inbound.bounces.reading import (
     with_reasons,
 )
 
-# Exchange's own failure codes (the "enhanced status code" text of its NDRs).
+# Exchange's own failure codes (the "enhanced status code" text of its NDRs). RESOLVER.RST.AuthRequired
+# (a group that takes mail only from authenticated senders) is left to microsoft.VENDOR_CODES: filtered.
 _NDR_CODES = (
     (re.compile(r"RESOLVER\.ADR\.(?:Ex)?RecipNotFound|RESOLVER\.ADR\.RecipientNotFound", re.I), Reason.USER_UNKNOWN),
     (re.compile(r"SMTPSEND\.DNS\.NonExistentDomain", re.I), Reason.HOST_UNKNOWN),
     (re.compile(r"SMTPSEND\.DNS\.MxLoopback", re.I), Reason.NETWORK_ERROR),
     (re.compile(r"RESOLVER\.RST\.RecipSizeLimit|RESOLVER\.RST\.SendSizeLimit", re.I), Reason.MESSAGE_TOO_BIG),
-    (re.compile(r"RESOLVER\.RST\.AuthRequired", re.I), Reason.SECURITY_ERROR),
     (re.compile(r"RESOLVER\.RST\.NotAuthorized", re.I), Reason.REJECTED),
     (re.compile(r"RESOLVER\.ADR\.RecipLimit", re.I), Reason.TOO_MANY_CONNECTIONS),
     (re.compile(r"QUEUE\.Expired", re.I), Reason.EXPIRED),
