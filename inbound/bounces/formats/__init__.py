@@ -65,4 +65,4 @@ VENDOR_CODES = (
 
 def with_vendor_codes(report: Report | None) -> Report | None:
     """``report`` with the reason each recipient's vendor code states, where no reader set one."""
-    return hinted(report, VENDOR_CODES)
+    return hinted(appliances.with_quoted_replies(report), VENDOR_CODES)

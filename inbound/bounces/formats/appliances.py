@@ -7,7 +7,7 @@ Barracuda, FortiMail, Proofpoint and Symantec MessageLabs.
 - **Trend Micro InterScan MSS** ("Mail could not be delivered"): no
   delivery-status part; "Unable to deliver message to <user@host>", then the
   dialogue, ``Sent <<< RCPT TO:<user@host>`` and ``Received >>> 550 …``.
-- **Cisco IronPort** (AsyncOS): "The reason for the problem: 5.1.0 - Unknown
+- **Cisco IronPort** (AsyncOS, also Amazon SES): "The reason for the problem: 5.1.0 - Unknown
   address error 550-'5.7.1 …'": its own status (5.1.0 says little more than
   "the remote server refused") wraps the remote server's reply in quotes; the
   reply's status is the one that tells. "5.4.7 - Delivery expired" is expired.
@@ -62,8 +62,6 @@ def read(letter: Letter) -> Report | None:
         return _interscan(letter)
     if "Email Delivery Failure" in subject or ".mimecast.lan" in letter.parsed.message_id:
         return _mimecast(letter)
-    if re.search(r"^The reason for the problem:", letter.human, re.M):
-        return _ironport(generic_report(letter))
     return None
 
 
@@ -123,18 +121,22 @@ def _mimecast_recipient(address: str, notes: list[str]):
     return recipient(address, f"{reply} ({notes[0]})" if reply and notes else " ".join(notes))
 
 
-def _ironport(report: Report | None) -> Report | None:
+def with_quoted_replies(report: Report | None) -> Report | None:
+    """IronPort's (and Amazon SES's) "5.1.0 - Unknown address error 550-'5.1.1 …'": the quoted reply tells.
+
+    Applied to every report: the form is theirs alone, whichever MTA relays it.
+    """
     if report is None or report.kind != "dsn":
         return report
     recipients = []
     for found in report.recipients:
         match = _IRONPORT.match(found.diagnostic)
         if match:
-            reply_status = _enhanced(match["reply"])
-            status = reply_status or found.status
-            reason = Reason.EXPIRED if re.search(r"delivery expired", match["words"], re.I) else ""
+            status = _enhanced(match["reply"]) or found.status
+            expired = re.search(r"delivery expired", match["words"], re.I)
+            reason = found.reason or (Reason.EXPIRED if expired else "")
             found = replace(found, status=status, diagnostic=f"{match['reply']} ({match['words']})", reason=reason)
-        elif re.match(r"^[245]\.4\.7 - Delivery expired", found.diagnostic, re.I):
+        elif re.match(r"^[245]\.4\.7 - Delivery expired", found.diagnostic, re.I) and not found.reason:
             found = replace(found, reason=Reason.EXPIRED)
         recipients.append(found)
     return replace(report, recipients=recipients)

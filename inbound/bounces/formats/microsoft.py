@@ -29,7 +29,6 @@ _MICROSOFT_SENDER = re.compile(
 MICROSOFT_HINTS = (
     (re.compile(r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound|AS\(201806281\)"), Reason.USER_UNKNOWN),
     (re.compile(r"QuotaExceeded|exceeded storage allocation|mailbox (?:is )?full", re.I), Reason.MAILBOX_FULL),
-    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.FILTERED),
     (re.compile(r"RESOLVER\.RST\.RecipSizeLimit|RecipSizeLimit", re.I), Reason.MESSAGE_TOO_BIG),
     (re.compile(r"QUEUE\.Expired|\bmessage expired\b", re.I), Reason.EXPIRED),
     (re.compile(r"\b[45]\.4\.14\b|hop count exceeded", re.I), Reason.NETWORK_ERROR),
@@ -59,7 +58,6 @@ MICROSOFT_HINTS = (
 VENDOR_CODES = (
     (re.compile(r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound|AS\(201806281\)"), Reason.USER_UNKNOWN),
     (re.compile(r"QuotaExceededException"), Reason.MAILBOX_FULL),
-    (re.compile(r"RESOLVER\.RST\.(?:AuthRequired|SenderNotAuthenticatedForGroup)"), Reason.FILTERED),
     (re.compile(r"QUEUE\.Expired"), Reason.EXPIRED),
     (re.compile(r"\((?:S3140|S3150)\)|banned sending IP", re.I), Reason.BLOCKED),
     (re.compile(r"\(S77719\)"), Reason.RATE_LIMITED),
