@@ -247,7 +247,7 @@ _PROVIDERS = (
     (_rx(r"resolver\.adr\.recipientnotfound", r"resolver\.adr\.recipnotfound", r"resolver\.adr\.exrecipnotfound",
          r"recipient address rejected: access denied\. as\(201806281\)", r"\bas\(201806281\)"), R.USER_UNKNOWN),
     (_rx(r"resolver\.rst\.recipsizelimit", r"resolver\.rst\.sendsizelimit"), R.MESSAGE_TOO_BIG),
-    (_rx(r"resolver\.rst\.(?:notauthorized|authrequired|sendernotauthenticatedforgroup|restrictedtorecipientspermission)",
+    (_rx(r"resolver\.rst\.(?:notauthorized|sendernotauthenticatedforgroup|restrictedtorecipientspermission)",
          r"resolver\.rst\.dlneedssenderrestrictions"), R.FILTERED),
     (_rx(r"does not allow external forwarding", r"recipientnotallowedtoforward"), R.POLICY_VIOLATION),
     (_rx(r"resolver\.rst\.recipientquotaexceeded", r"quotaexceededexception"), R.MAILBOX_FULL),

@@ -149,7 +149,7 @@ CASES = [
     ("5.2.3", "552 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large for this recipient", "failed",
      R.MESSAGE_TOO_BIG, "5.2.3", False),
     ("5.7.1", "550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "failed",
-     R.FILTERED, "5.7.1", False),
+     R.SECURITY_ERROR, "5.7.1", False),
     ("5.7.520", "550 5.7.520 Access denied, Your organization does not allow external forwarding.", "failed",
      R.POLICY_VIOLATION, "5.7.520", False),
     ("5.7.509", "550 5.7.509 Access denied, sending domain sender.example does not pass DMARC verification and has a "

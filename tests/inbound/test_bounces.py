@@ -309,7 +309,7 @@ def test_a_later_bounce_for_a_recipient_already_bounced_adds_nothing(alice, sent
     ("name", "status", "reason", "reject_reason"),
     [
         ("bounces/gmail_over_quota.eml", "5.2.2", "mailbox_full", "bounced"),
-        ("bounces/exchange_not_authorized.eml", "5.7.1", "filtered", "blocked"),  # RESOLVER.RST.AuthRequired
+        ("bounces/exchange_not_authorized.eml", "5.7.1", "security_error", "blocked"),  # RESOLVER.RST.AuthRequired
     ],
 )
 def test_a_refusal_not_about_the_address_bounces_without_suppressing(alice, sent, name, status, reason, reject_reason):
