@@ -4,6 +4,8 @@ from anymail.signals import EventType, RejectReason
 from django.db import models
 from django.utils import timezone
 
+from core.bounce_reasons import REASON_CHOICES
+
 
 def _choices(vocabulary) -> list[tuple[str, str]]:
     values = [v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str)]
@@ -27,6 +29,9 @@ class DeliveryEvent(models.Model):
     )
     event_type = models.CharField(max_length=20, choices=EVENT_TYPES)
     reject_reason = models.CharField(max_length=20, choices=REJECT_REASONS, blank=True)
+    # Why it failed (or was deferred), in core.bounce_reasons' vocabulary: set on bounced, deferred and
+    # complained events from our SMTP transport, bounce reports and ESP webhooks.
+    reason = models.CharField(max_length=32, choices=REASON_CHOICES, blank=True)
     transport = models.CharField(max_length=40, help_text='Who reported it: "local", "smtp", "anymail:…".')
     description = models.TextField(blank=True)
     mta_response = models.TextField(blank=True)

@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.addresses import split_address
 from accounts.models import Domain
 from accounts.selectors import resolve_hosted_address
+from core.bounce_reasons import Reason
 from core.bulk import insert_objects, recordset
 from core.heartbeat import Heartbeat, extend_held_leases
 from core.lookups import any_of
@@ -46,6 +47,7 @@ from delivery.services.events import (
     new_delivery_event,
     record_delivery_event,
     refresh_message_statuses,
+    reject_reason_for,
     release_to_queue,
     status_fields_for_event,
 )
@@ -677,6 +679,7 @@ def _outcome(
     if result.outcome == Outcome.SENT:
         event_type = "delivered" if transport == "local" else "sent"
         return event_type, event_type, details, fields
+    details["reason"] = result.verdict.reason
     expired = recipient.expires_at is not None and now >= recipient.expires_at
     if retry_host_unknown and _is_host_unknown(result) and not expired:
         fields["next_attempt_at"] = now + backoff(recipient.attempts)
@@ -694,9 +697,10 @@ def _outcome(
             f"{settings.OUTBOUND_MAX_QUEUE_LIFETIME // 3600} hours; last error: {result.response}"
         )
         details["enhanced_status"] = "4.4.7"  # delivery time expired (RFC 3463)
-        details["reject_reason"] = "timed_out"
+        details["reason"] = Reason.EXPIRED  # whatever the last temporary failure was: never a hard bounce
+        details["reject_reason"] = reject_reason_for(Reason.EXPIRED, hard=False)
         return "bounced", "bounced", details, fields
-    details["reject_reason"] = "invalid" if result.is_hard_bounce else "bounced"  # anymail's words
+    details["reject_reason"] = reject_reason_for(result.verdict.reason, hard=result.is_hard_bounce)
     return "bounced", "bounced", details, fields
 
 

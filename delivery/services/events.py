@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.dispatch import Signal
 
+from core.bounce_reasons import Reason
 from core.lookups import any_of
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
@@ -32,6 +33,7 @@ def record_delivery_event(
     event_type: str,
     transport: str,
     reject_reason: str = "",
+    reason: str = "",
     description: str = "",
     mta_response: str = "",
     smtp_code: int | None = None,
@@ -50,7 +52,7 @@ def record_delivery_event(
     with transaction.atomic():
         event = new_delivery_event(
             recipient=recipient, event_type=event_type, transport=transport, reject_reason=reject_reason,
-            description=description, mta_response=mta_response, smtp_code=smtp_code,
+            reason=reason, description=description, mta_response=mta_response, smtp_code=smtp_code,
             enhanced_status=enhanced_status, remote_host=remote_host, metadata=metadata, esp_event=esp_event,
         )  # fmt: skip
         if timestamp is not None:
@@ -74,6 +76,7 @@ def new_delivery_event(
     event_type: str,
     transport: str,
     reject_reason: str = "",
+    reason: str = "",
     description: str = "",
     mta_response: str = "",
     smtp_code: int | None = None,
@@ -88,6 +91,7 @@ def new_delivery_event(
         recipient=recipient,
         event_type=event_type,
         reject_reason=reject_reason,
+        reason=reason,
         transport=transport,
         description=description[:5000],
         mta_response=mta_response[:5000],
@@ -99,6 +103,47 @@ def new_delivery_event(
         },
         esp_event=esp_event,
     )
+
+
+# anymail's RejectReason for each failure reason that is neither hard nor expired (the rest: "bounced").
+_REJECT_REASONS = {
+    Reason.SPAM_DETECTED: "spam",
+    Reason.VIRUS_DETECTED: "spam",
+    **dict.fromkeys(
+        (
+            Reason.BLOCKED, Reason.BAD_REPUTATION, Reason.REQUIRE_PTR, Reason.REJECTED, Reason.POLICY_VIOLATION,
+            Reason.FILTERED, Reason.AUTH_FAILURE, Reason.SECURITY_ERROR, Reason.NO_RELAYING,
+        ),
+        "blocked",
+    ),
+}  # fmt: skip
+
+
+def reject_reason_for(reason: str, *, hard: bool) -> str:
+    """anymail's word for a failure: "invalid" exactly when the address is gone (what campaign results count as
+    a hard bounce), "timed_out" when the sender gave up retrying, "spam"/"blocked" for a refusal of the message
+    or of us, else "bounced"."""
+    if hard:
+        return "invalid"
+    if reason == Reason.EXPIRED:
+        return "timed_out"
+    return _REJECT_REASONS.get(reason, "bounced")
+
+
+def failure_reasons_of(recipient_ids) -> dict[int, str]:
+    """Each recipient's latest judged reason for a failure or deferral (``{recipient id: reason}``), in one query."""
+    rows = (
+        DeliveryEvent.objects.filter(any_of("recipient_id", recipient_ids), event_type__in=("bounced", "deferred"))
+        .exclude(reason="")
+        .order_by("recipient_id", "timestamp", "pk")
+        .values_list("recipient_id", "reason")
+    )
+    return dict(rows)  # later rows of a recipient overwrite earlier ones: the latest wins
+
+
+def latest_failure_reason(events) -> str:
+    """The latest judged reason among ``events`` (one recipient's, oldest first, e.g. prefetched)."""
+    return next((e.reason for e in reversed(list(events)) if e.reason and e.event_type in ("bounced", "deferred")), "")
 
 
 def release_to_queue(recipient: Recipient, *, now, transport: str, description: str) -> None:

@@ -11,8 +11,9 @@ from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from core.bounce_reasons import Reason, classify, reason_label
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
@@ -94,11 +95,15 @@ def _explain(recipient: Recipient) -> str:
         return _one_line(recipient.response)
     if recipient.status == Recipient.Status.BOUNCED and recipient.enhanced_status == "4.4.7":
         return f"The receiving server kept refusing it for too long. Last reply: {_one_line(recipient.response)}"
-    if recipient.enhanced_status.startswith("5.1."):
-        return f"The address does not exist or cannot receive mail. The server said: {_one_line(recipient.response)}"
     if recipient.status == Recipient.Status.FAILED:
         return "An internal error stopped delivery; an administrator has been alerted."
-    return f"The receiving server refused it: {_one_line(recipient.response)}"
+    verdict = classify(recipient.enhanced_status, recipient.response, action="failed")
+    if verdict.hard:  # the address itself is gone, not a refusal of this message
+        return f"The address does not exist or cannot receive mail. The server said: {_one_line(recipient.response)}"
+    with translation.override("en"):  # the notice is written in English, as its DSN part
+        why = reason_label(verdict.reason) if verdict.reason not in (Reason.UNDEFINED, Reason.ON_HOLD) else ""
+    said = _one_line(recipient.response)
+    return f"The receiving server refused it ({why}): {said}" if why else f"The receiving server refused it: {said}"
 
 
 def _one_line(text: str) -> str:

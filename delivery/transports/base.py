@@ -4,12 +4,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+
+from core.bounce_reasons import Verdict, classify
 
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
-# Address problems: the mailbox will never exist, so later mail should not try.
-# (5.1.7 and 5.1.8 are about our sender's address, not the recipient's.)
-HARD_BOUNCE_PREFIXES = ("5.1.",)
-NOT_RECIPIENT_PROBLEMS = ("5.1.7", "5.1.8")
 
 
 class Outcome(StrEnum):
@@ -37,13 +36,19 @@ class Result:
     remote_host: str = ""
     esp_payload: dict | None = field(default=None, compare=False)
 
+    @cached_property
+    def verdict(self) -> Verdict | None:
+        """Why it failed or was deferred, judged from the status and the reply text; None when it was sent."""
+        if self.outcome == Outcome.SENT:
+            return None
+        action = "failed" if self.outcome == Outcome.BOUNCED else "delayed"
+        return classify(self.enhanced_status, self.response, action=action)
+
     @property
     def is_hard_bounce(self) -> bool:
-        return (
-            self.outcome == Outcome.BOUNCED
-            and self.enhanced_status.startswith(HARD_BOUNCE_PREFIXES)
-            and self.enhanced_status not in NOT_RECIPIENT_PROBLEMS
-        )
+        """The address itself is gone (no such user or domain…): a 5.7.1 "blocked by Spamhaus" is not, a
+        5.0.0 "User unknown" is."""
+        return self.outcome == Outcome.BOUNCED and self.verdict.hard
 
 
 def enhanced_status_of(text: str, code: int | None = None) -> str:

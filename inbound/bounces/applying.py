@@ -12,9 +12,10 @@ from dataclasses import asdict
 
 from django.db import transaction
 
+from core.bounce_reasons import Reason
 from delivery import verp
 from delivery.models import DeliveryEvent, Suppression
-from delivery.services.events import record_delivery_event, refresh_message_status
+from delivery.services.events import record_delivery_event, refresh_message_status, reject_reason_for
 from delivery.services.notices import notify_sender_of_failures
 from delivery.services.suppression import suppress_address, suppress_after_bounce
 from inbound.bounces.reading import _BASIC, COMPLAINT_TYPES, Report, ReportedRecipient, _body_offset, parse_report
@@ -136,13 +137,14 @@ def _record_bounce(recipient: Recipient, report: Report, reported: ReportedRecip
     if recipient.status in Recipient.FAILED_STATUSES:
         return None  # bounced (or never sent) already: a later report adds nothing
     status = reported.status or "5.0.0"
-    # anymail's words: a bad address, the remote queue's lifetime over, any other refusal
-    reason = "invalid" if reported.hard else "timed_out" if reported.reason == "expired" else "bounced"
     basic = _BASIC.search(reported.diagnostic)
     event = record_delivery_event(
         recipient=recipient,
         event_type="bounced",
-        reject_reason=reason,
+        # Only a hard reason (the address is gone) is "invalid" and suppressed; a remote queue that gave up
+        # after temporary failures is "timed_out", recorded apart and never suppressed.
+        reject_reason=reject_reason_for(reported.reason, hard=reported.hard),
+        reason=reported.reason,
         description=f"Delivery failed after the message left us; reported by {report.reporter or 'the remote side'}.",
         mta_response=reported.diagnostic,
         smtp_code=int(basic["code"]) if basic else None,
@@ -168,6 +170,7 @@ def _record_delay(recipient: Recipient, report: Report, reported: ReportedRecipi
     return record_delivery_event(
         recipient=recipient,
         event_type="deferred",
+        reason=reported.reason,
         description=f"Delivery is delayed further on; reported by {report.reporter or 'the remote side'}.",
         mta_response=reported.diagnostic,
         enhanced_status=reported.status,
@@ -189,6 +192,7 @@ def _record_complaint(
         recipient=recipient,
         event_type="complained",
         reject_reason="spam",
+        reason=Reason.FEEDBACK,
         description=f"Complaint ({report.feedback_type}) reported by {report.reporter or 'a feedback loop'}.",
         mta_response=reported.diagnostic,
         update_status=False,

@@ -123,11 +123,18 @@ class Letter:
     feedback_parts: list[str] = field(default_factory=list)
     original_headers: str = ""  # header section of the returned message, unfolded lines
     own_addresses: frozenset[str] = frozenset()
+    head: str = ""  # the report's own header section ("\n" line ends), for vendor readers' marks
 
     @classmethod
     def read(cls, raw: bytes) -> "Letter":
+        # Bare CRs (old Macs, some gateways) end lines for the MIME parser but not for its
+        # quoted-printable decoder ("=\r" is no soft break there): made LF, they end lines everywhere.
+        if b"\r" in raw:
+            raw = _BARE_CR.sub(b"\n", raw)
         parsed = parse_message(raw)
-        letter = cls(parsed=parsed, body=raw[_body_offset(raw) :], human=parsed.body_text[:_SCAN_CHARS])
+        offset = _body_offset(raw)
+        letter = cls(parsed=parsed, body=raw[offset:], human=parsed.body_text[:_SCAN_CHARS])
+        letter.head = _header_section(raw[:offset])
         for attachment in parsed.attachments:
             if attachment.content_type in _STATUS_TYPES:
                 letter.status_parts.append(_text_of(attachment.content))
@@ -143,17 +150,36 @@ class Letter:
     def sender(self) -> str:
         return f"{self.parsed.from_name} <{self.parsed.from_address}>"
 
+    def header(self, name: str) -> str:
+        """The report's first ``name`` header, unfolded; "" if absent."""
+        return _header(self.head, name)
+
+    def headers(self, name: str) -> list[str]:
+        """Every ``name`` header of the report (Received…), unfolded."""
+        pattern = rf"^{re.escape(name)}[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)"
+        return [" ".join(m.group(1).split()) for m in re.finditer(pattern, self.head, re.I | re.M)]
+
+    def report_text(self, copy_marker: "re.Pattern[str] | None" = None) -> list[str]:
+        """The lines of the human-readable text up to where the copy of the returned message starts."""
+        marker = copy_marker or _COPY_FOLLOWS
+        out = []
+        for number, line in enumerate(_lines(self.human)):
+            if number >= _SCAN_LINES or marker.search(line):
+                break
+            out.append(line[:_LINE_CHARS])
+        return out
+
 
 def _read_report(raw: bytes) -> Report | None:
-    from inbound.bounces.formats import READERS  # the formats use this module's readers
+    from inbound.bounces.formats import READERS, with_vendor_codes  # the formats use this module's readers
 
     if not raw:
         return None
     letter = Letter.read(raw)
     for reader in READERS:
         if (report := reader(letter)) is not None:
-            return report
-    return generic_report(letter)
+            return with_vendor_codes(report)
+    return with_vendor_codes(generic_report(letter))
 
 
 def generic_report(letter: "Letter") -> Report | None:
@@ -251,6 +277,10 @@ def _block_recipient(block: dict[str, str], from_text: list[tuple[str, str]], po
     status = _resolve_status(declared, diagnostic, action)
     if action not in ACTIONS:
         action = {"5": "failed", "4": "delayed", "2": "delivered"}.get(status[:1], "")
+    # An X-Unix diagnostic is the local delivery program's (Postfix's pipe, Sendmail's prog mailer); with
+    # X.3.0 ("other mail system problem") it is that program that failed ("Command died with status 1").
+    diagnostic_type = block.get("diagnostic-code", "").partition(";")[0].strip().lower()
+    mailer_failed = diagnostic_type == "x-unix" and status[1:] == ".3.0"
     return ReportedRecipient(
         address=address,
         action=action,
@@ -258,6 +288,7 @@ def _block_recipient(block: dict[str, str], from_text: list[tuple[str, str]], po
         diagnostic=_one_line(diagnostic),
         remote_mta=_dns_name(block.get("remote-mta", "")) or _remote_host(diagnostic),
         original_address=original,
+        reason=Reason.MAILER_ERROR if mailer_failed else "",
     )
 
 
@@ -321,13 +352,37 @@ _BOUNCE_WORDING = re.compile(
     r"|the following addresses had (?:permanent fatal|transient non-fatal) errors"
     r"|delivery to the following recipients? (?:failed|has been delayed)"
     r"|delivery has failed to these recipients"
-    r"|could not be delivered to one or more recipients",
+    r"|could not be delivered to one or more recipients"
+    r"|error has occurred while attempting to deliver a message"  # OpenSMTPD
+    r"|there was an error delivering your mail to"  # DragonFly's dma
+    r"|could not deliver mail to|message to the following recipients (?:cannot|could not) be delivered"
+    r"|this is the (?:postfix program|mail system) at host|this is the mailer-daemon, please do not reply"
+    r"|unable to deliver (?:the )?message to the following address|machine generated message from mail service"
+    r"|was undeliverable to the following|could not be delivered because of|was undeliverable due to the following"
+    r"|had (?:permanent fatal|transient \(non-fatal\)) delivery errors|the following message to \S+ was undeliverable"
+    r"|(?:配信|配送|送信)できませんでした|届きませんでした|配信に失敗しました|-{3,}\s*failure reasons\s*-{3,}"
+    r"|could not be delivered to the following recipient|the following addresses had delivery errors"
+    r"|has been delayed:|this is a delivery status notification|running the courier mail server"
+    r"|la remise a échoué|n'a pas pu être remis|fehler bei der zustellung|konnte nicht zugestellt werden"
+    r"|delivery is delayed to these recipients|your message to \S+@\S+ couldn'?t be delivered"
+    r"|your message to \S+@\S+ could not be delivered"
+    r"|did not reach some or all of the intended recipients"  # hMailServer, Kerio
+    r"|did not reach the following recipient"  # Exchange 2003 and older
+    r"|the following recipient\(s\) could not be reached"
+    r"|the following addresses had delivery problems"
+    r"|-{3,} transcript of session follows -{3,}",  # Sendmail without a DSN part
     re.I,
 )
-_DAEMON_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon", re.I)
+_DAEMON_SENDER = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|mdaemon|microsoftexchange[0-9a-f]{32}"
+    r"|courier mail server",
+    re.I,
+)
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|returned mail|delivery (?:status notification|failure|failed|problem|notification|delayed)"
-    r"|failure notice|mail delivery failed|delayed mail|warning: could not send|non remis|unzustellbar",
+    r"undeliver|returned mail|delivery (?:status|failure|failed|problem|notification|delayed)"
+    r"|error sending your mail|failure notice|mail delivery failed|delayed mail|warning: could not send"
+    r"|non remis|unzustellbar"
+    r"|送信エラー|配信エラー|配送エラー|エラーメール|未配達|不達",  # the Japanese carriers and ISPs
     re.I,
 )
 _AUTO_REPLY_SUBJECT = re.compile(
@@ -338,21 +393,27 @@ _AUTO_REPLY_SUBJECT = re.compile(
 _DELAY_WORDING = re.compile(
     r"this is a warning only|has not yet been delivered|not (?:yet )?been delivered yet|delivery attempts will continue"
     r"|will (?:continue to )?(?:be )?retr(?:y|ied)|transient non-fatal errors|has been delayed|delivery (?:is )?delayed"
-    r"|still trying|no action is required on your part",
+    r"|still trying|no action is required on your part|message is delayed for more than"
+    r"|only a temporary failure report|transient \(non-fatal\) delivery errors|this is a warning only"
+    r"|(?:i'll|will) keep trying|this is a temporary error",
     re.I,
 )
 _FAILURE_WORDING = re.compile(
     r"permanent(?:ly)?\s+(?:error|failure|fatal)|failed permanently|(?:could|can)\s?n[o']t\s+be\s+delivered"
     r"|could not deliver|was not delivered|wasn'?t delivered|unable to deliver|wasn'?t able to deliver"
     r"|undeliverable|delivery (?:has )?failed|address\(es\) failed|giving up|given up|delivery failure"
-    r"|not listed in",
+    r"|not listed in|error has occurred while attempting to deliver|error delivering your (?:mail|message)"
+    r"|did not reach|could not be reached|recipients? failed|delivery (?:problems|errors)|transcript of session follows"
+    r"|unsent message follows|届きませんでした|(?:配信|配送|送信)できませんでした|cannot be delivered"
+    r"|échoué|n'a pas pu être remis|fehler bei der zustellung|nicht zugestellt|couldn'?t be delivered",
     re.I,
 )
 # Where the copy of the returned message starts: the report ends there.
 _COPY_FOLLOWS = re.compile(
     r"below this line is a copy of the message|this is a copy of the (?:message|body)"
-    r"|original message (?:follows|headers)|-{2,}\s*original message\s*-{2,}"
+    r"|original message (?:follows|headers)|-{2,}\s*(?:original|returned) message\s*-{2,}"
     r"|enclosed are the original headers|the (?:body|headers) of the (?:original )?message"
+    r"|unsent message follows|message headers follow|header of the original message"
     r"|^\s*(?:return-path|received):",
     re.I,
 )
@@ -360,20 +421,67 @@ _ADDRESS = r"[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\",;:@]{1,253}\.[^\s<>()\[\]\
 # An address on a line of its own, maybe in <>, maybe followed by ": explanation" (qmail, Postfix),
 # "... explanation" (Sendmail), "(name)" or "<mailto:…>" (Exchange).
 _ADDRESS_LINE = re.compile(
-    rf"\s*<?(?P<address>{_ADDRESS})>?(?:\s*\([^()]*\))?(?:\s*<mailto:[^<>]*>)?\s*(?:(?::|\.\.\.)(?P<rest>.*))?"
+    rf"\s*(?:[*-]\s+)?<?(?P<address>{_ADDRESS})>?(?:\s*\((?P<comment>[^()]*)\))?(?:\s*\[(?P<bracket>[^\[\]]*)\])?"
+    rf"(?:\s*<mailto:[^<>]*>)?\s*(?:(?::|\.\.\.)(?P<rest>.*))?"
+)
+# An address after a short lead-in: "Recipient: <a@b>", "Could not be delivered to: <a@b>" (KDDI),
+# "Unknown user: a@b" (IMail: the lead-in is the explanation), "undeliverable to a@b".
+_LEAD_IN_LINE = re.compile(
+    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*[<\[]?(?:smtp:)?(?P<address>{_ADDRESS})[>\]]?\s*"
+    rf"(?:[:.](?P<rest>.*))?",
+    re.I,
+)
+# Lead-ins that are header fields of a quoted message or a report, not a failure.
+_NOT_A_LEAD_IN_END = re.compile(r"\b(?:reply|contact|send|write|forward|e-?mail|mail|at)\s*$", re.I)
+_NOT_A_LEAD_IN = re.compile(
+    r"(?:to|from|cc|bcc|sender|reply-to|return-path|envelope-to|delivered-to|original sender|message-id|x-[\w-]+"
+    r"|subject|by|for|sent|date|contact|please contact|reply to|send mail to|mailto|email|e-mail)",
+    re.I,
+)
+# An address in a sentence: "There was an error delivering your mail to <a@b>." (dma),
+# "The following message to <a@b> was undeliverable." (Exchange 2000 and relatives).
+_SENTENCE_ADDRESS = re.compile(
+    rf"(?:delivering your (?:mail|message) to|the following message to|your message to|rejected recipient"
+    rf"|(?:could not|couldn'?t|unable to) deliver (?:mail|your message|the message) to)"
+    rf"\s+<?(?P<address>{_ADDRESS})>?(?P<rest>(?:[\s,.;:!)].*)?)",
+    re.I,
+)
+# Exchange 2003 and older: "a@b on Tue, 14 May 2024 10:00:05 +0200", "a@b on 4/29/99 9:19:59 AM".
+_ADDRESS_ON_DATE = re.compile(rf"\s*<?(?P<address>{_ADDRESS})>?\s+on\s+(?:[A-Z][a-z]{{2}},|\d{{1,4}}[./-]\d).*")
+# Sendmail's transcript: "550 5.1.1 <a@b>... User unknown", "<a@b>... Deferred: Connection refused".
+_TRANSCRIPT_LINE = re.compile(
+    rf"\s*(?P<code>[245]\d\d(?:[ -][245]\.\d{{1,3}}\.\d{{1,3}})?)?\s*<(?P<address>{_ADDRESS})>\.\.\.\s*(?P<rest>.*)"
 )
 _NOT_A_RECIPIENT = re.compile(r"(?:mailer-daemon|postmaster|bounces(?:\+[^@]*)?)@", re.I)
 
 
+# Marks only auto-responders set (RFC 3834's Auto-Submitted is also on genuine bounces, so it is no sign).
+_AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-ms-exchange-organization-autoreply")
+
+
+def _is_auto_reply(letter: Letter) -> bool:
+    if any(letter.header(name) for name in _AUTO_REPLY_HEADERS):
+        return True
+    return letter.header("precedence").lower() == "auto_reply" or bool(
+        _AUTO_REPLY_SUBJECT.search(letter.parsed.subject)
+    )
+
+
 def _text_bounce(letter: Letter) -> Report | None:
     human = letter.human
+    if _is_auto_reply(letter):  # an out-of-office may well say "… could not be delivered …"
+        return None
     if not _BOUNCE_WORDING.search(human):
         if _AUTO_REPLY_SUBJECT.search(letter.parsed.subject):
             return None
         if not (_DAEMON_SENDER.search(letter.sender) and _BOUNCE_SUBJECT.search(letter.parsed.subject)):
             return None
-    action = _text_action(human)
-    recipients = [_text_recipient(address, diagnostic, action) for address, diagnostic in _text_recipients(letter)]
+    action = _text_action("\n".join(letter.report_text())) or _subject_action(letter.parsed.subject)
+    found = _text_recipients(letter)
+    if not found and (listed := letter.header("x-failed-recipients")):  # Exim names them in a header too
+        explanation = _one_line(" ".join(letter.report_text()))
+        found = [(address, explanation) for _, address in getaddresses([listed]) if "@" in address]
+    recipients = [_text_recipient(address, diagnostic, action) for address, diagnostic in found]
     if not action or not recipients:
         return None
     return Report(
@@ -384,10 +492,28 @@ def _text_bounce(letter: Letter) -> Report | None:
     )
 
 
+# Wording that settles it: the sending MTA gave up, whatever delay words the text also quotes.
+_PERMANENT_WORDING = re.compile(
+    r"this is a permanent error|permanent fatal errors|i'?ve given up|failed permanently|permanent failure", re.I
+)
+
+
 def _text_action(text: str) -> str:
+    if _PERMANENT_WORDING.search(text):
+        return "failed"
     if _DELAY_WORDING.search(text):
         return "delayed"
     return "failed" if _FAILURE_WORDING.search(text) else ""
+
+
+_DELAY_SUBJECT = re.compile(r"delay|warning|temporar|transient|still (?:being )?retried", re.I)
+
+
+def _subject_action(subject: str) -> str:
+    """The outcome a bounce subject names, for the terse bounces whose text only lists the addresses."""
+    if not _BOUNCE_SUBJECT.search(subject):
+        return ""
+    return "delayed" if _DELAY_SUBJECT.search(subject) else "failed"
 
 
 def _text_recipient(address: str, diagnostic: str, action: str) -> ReportedRecipient:
@@ -401,37 +527,82 @@ def _text_recipient(address: str, diagnostic: str, action: str) -> ReportedRecip
 
 
 def _text_recipients(letter: Letter) -> list[tuple[str, str]]:
-    """(address, explanation) for each address standing on its own line before the returned copy.
+    """(address, explanation) for each address a line names before the returned copy.
 
-    The explanation is what follows the address, paragraph by paragraph, up to
-    the first paragraph quoting a server's reply (or only the first paragraph
-    when none does), so the boilerplate after it is left out.
+    An address stands on a line of its own (maybe with ": explanation"), after
+    a short lead-in ("Unknown user: a@b"), in a Sendmail transcript line, or in
+    a sentence ("…error delivering your mail to <a@b>."). The explanation is
+    what follows the address, paragraph by paragraph, up to the first paragraph
+    quoting a server's reply (or only the first paragraph when none does), so
+    the boilerplate after it is left out.
     """
     found: dict[str, tuple[str, list[list[str]]]] = {}
     paragraphs = None
+    preamble: list[list[str]] = [[]]  # the text before the first address
     for number, line in enumerate(_lines(letter.human)):
         if number >= _SCAN_LINES or _COPY_FOLLOWS.search(line):
             break
-        match = _ADDRESS_LINE.fullmatch(line[:_LINE_CHARS])
-        address = match["address"] if match else ""
+        address, first = _address_on(line[:_LINE_CHARS])
         if address and address.lower() not in letter.own_addresses and not _NOT_A_RECIPIENT.match(address):
             paragraphs = found.setdefault(address.lower(), (address, []))[1]
-            paragraphs.append([match["rest"].strip()] if match["rest"] and match["rest"].strip() else [])
+            paragraphs.append([first] if first else [])
         elif paragraphs is not None:
             if line.strip():
                 paragraphs[-1].append(line.strip())
             elif paragraphs[-1] and not all(text.endswith(":") for text in paragraphs[-1]):
                 paragraphs.append([])  # a blank line ends a paragraph, but not a lead-in ("because:")
-    return [(address, _explanation(paragraphs)) for address, paragraphs in found.values()]
+        elif line.strip():
+            preamble[-1].append(line.strip())
+        elif preamble[-1]:
+            preamble.append([])
+    # Some formats explain before they list ("…due to the following reason: <why> <address>"): an
+    # address with no explanation of its own gets the last paragraphs before the first address.
+    before = _one_line(" ".join(" ".join(p) for p in [p for p in preamble if p][-2:]))
+    return [(address, _with_preamble(_explanation(paragraphs), before)) for address, paragraphs in found.values()]
+
+
+def _with_preamble(explanation: str, before: str) -> str:
+    if not before or _QUOTES_A_REPLY.search(explanation) or _worded_status(explanation, "5"):
+        return explanation
+    return f"{before} {explanation}".strip()
+
+
+def _is_lead_in(lead: str) -> bool:
+    """Whether the words before an address introduce a failed recipient, not a quoted header or a contact."""
+    return not _NOT_A_LEAD_IN.fullmatch(lead.strip()) and not _NOT_A_LEAD_IN_END.search(lead)
+
+
+def _address_on(line: str) -> tuple[str, str]:
+    """The recipient address a line of a text bounce names, and the explanation on the same line."""
+    if match := _ADDRESS_LINE.fullmatch(line):
+        said = (match["comment"], match["bracket"], match["rest"])
+        return match["address"], " ".join(t.strip() for t in said if t and t.strip())
+    if match := _ADDRESS_ON_DATE.fullmatch(line):
+        return match["address"], ""
+    if match := _TRANSCRIPT_LINE.fullmatch(line):
+        return match["address"], " ".join(t for t in (match["code"], match["rest"].strip()) if t)
+    if match := _SENTENCE_ADDRESS.search(line):
+        return match["address"], match["rest"].strip(" .")
+    if (match := _LEAD_IN_LINE.fullmatch(line)) and _is_lead_in(match["lead"]):
+        return match["address"], " ".join(t.strip() for t in (match["lead"], match["rest"]) if t and t.strip())
+    return "", ""
 
 
 _QUOTES_A_REPLY = re.compile(r"(?<![\w.])[245]\.\d{1,3}\.\d{1,3}(?!\.?\d)|(?<![\w.])[45]\d\d(?![\w.])")
 
 
 def _explanation(paragraphs: list[list[str]]) -> str:
-    paragraphs = [p for p in paragraphs if p]
-    quoting = (n for n, paragraph in enumerate(paragraphs, 1) if _QUOTES_A_REPLY.search(" ".join(paragraph)))
-    return _one_line(" ".join(line for paragraph in paragraphs[: next(quoting, 1)] for line in paragraph))
+    texts = [" ".join(paragraph) for paragraph in paragraphs if paragraph]
+    quoting = next((n for n, text in enumerate(texts) if _QUOTES_A_REPLY.search(text)), None)
+    if quoting is None:
+        return _one_line(texts[0] if texts else "")
+    # The server's reply, after the short lead-ins before it ("because:", "Error Type: SMTP"), not the
+    # boilerplate some formats put between ("The account or domain may not exist, … blacklisted").
+    lead = [text for text in texts[:quoting] if len(text) <= _LEAD_CHARS]
+    return _one_line(" ".join([*lead, texts[quoting]]))
+
+
+_LEAD_CHARS = 60
 
 
 def _original_message_id(letter: Letter, named: str = "") -> str:
@@ -452,45 +623,162 @@ def _reporting_host(letter: Letter) -> str:
     return match.group(1) if match else _domain(letter)
 
 
+# --- for the format readers ------------------------------------------------------------
+
+# The status a format implies when it names the failure but quotes no code (RFC 3463).
+IMPLIED_STATUS = {
+    Reason.USER_UNKNOWN: "5.1.1",
+    Reason.HOST_UNKNOWN: "5.1.2",
+    Reason.MAILBOX_FULL: "5.2.2",
+    Reason.SUSPENDED: "5.2.1",
+    Reason.FILTERED: "5.2.0",
+    Reason.EXCEED_LIMIT: "5.2.3",
+    Reason.MESSAGE_TOO_BIG: "5.3.4",
+    Reason.NO_RELAYING: "5.7.1",
+    Reason.REJECTED: "5.7.1",
+    Reason.SECURITY_ERROR: "5.7.0",
+    Reason.EXPIRED: "4.4.7",
+    Reason.NETWORK_ERROR: "4.4.1",
+    Reason.SYSTEM_ERROR: "5.3.0",
+    Reason.CONTENT_ERROR: "5.6.0",
+}
+
+
+def recipient(address: str, diagnostic: str, action: str = "failed", reason: str = "") -> ReportedRecipient:
+    """A recipient a format reader found in text: its status from the diagnostic, else the one
+    ``reason`` (a failure the format names outright) implies."""
+    diagnostic = _one_line(diagnostic)
+    status = _resolve_status("", diagnostic, action)
+    if reason and (not status or status.endswith(".0.0")) and action == "failed":
+        status = IMPLIED_STATUS.get(reason, status)
+    return ReportedRecipient(
+        address=address,
+        action=action,
+        status=status,
+        diagnostic=diagnostic,
+        remote_mta=_remote_host(diagnostic),
+        reason=reason,
+    )
+
+
+def text_report(letter: Letter, recipients: list[ReportedRecipient]) -> Report | None:
+    """A report from what a format reader found in the text; None when it found no recipient."""
+    if not recipients:
+        return None
+    return Report(
+        kind="dsn",
+        recipients=recipients,
+        original_message_id=_original_message_id(letter),
+        reporter=_reporting_host(letter),
+    )
+
+
+def with_reasons(report: Report | None, reason_of) -> Report | None:
+    """``report`` with the reason ``reason_of(recipient)`` names (a format's own error code) set as a hint."""
+    if report is None or report.kind != "dsn":
+        return report
+    recipients = []
+    for reported in report.recipients:
+        reason = reason_of(reported) or reported.reason
+        status = reported.status
+        if reason and reported.action == "failed" and (not status or status.endswith(".0.0")):
+            status = IMPLIED_STATUS.get(reason, status)
+        recipients.append(replace(reported, reason=reason, status=status))
+    return replace(report, recipients=recipients)
+
+
 # --- statuses --------------------------------------------------------------------------
 
 _ENHANCED = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 # A basic SMTP reply code where a diagnostic quotes the server: "550 …", "… said: 550 …".
 _BASIC = re.compile(r"(?:^|said:|returned:?|error:?)\s*(?P<code>(?P<class>[245])\d\d)(?![\d.])", re.I)
-# RFC 3463 details for explanations that carry no enhanced status: (pattern, ".subject.detail")
+# RFC 3463 details for explanations that carry no enhanced status: (pattern, ".subject.detail"), the
+# first that matches wins (so "domain does not exist" is the host's, not the user's).
 _WORDED_STATUSES = (
+    (
+        re.compile(
+            r"host not found|domain not found|no such domain|host unknown|unrouteable address|unknown host"
+            r"|domain (?:name )?does ?n[o']t exist|couldn'?t find any host|can ?not find (?:an? )?mx"
+            r"|no mx or a record|mx records point to non-existent hosts|domain doesnt exist",
+            re.I,
+        ),
+        ".1.2",
+    ),
     (
         re.compile(
             r"user unknown|unknown user|no such (?:user|recipient|mailbox)|recipient unknown|does ?n[o']t exist"
             r"|not listed in (?:domino directory|public name)|no mailbox here by that name|mailbox not found"
-            r"|invalid recipient|address couldn'?t be found|recipient not found|unknown recipient"
-            r"|doesn'?t have an? \S+ account",
+            r"|invalid recipient|address couldn'?t be found|recipient not found|unknown recipient|user not found"
+            r"|doesn'?t have an? \S+ account|invalid final delivery userid|unknown address|user doesn'?t exist"
+            r"|存在しません|見つかりません",
             re.I,
         ),
         ".1.1",
     ),
-    (re.compile(r"mailbox (?:is )?full|over ?quota|quota exceeded|exceeded (?:the )?storage", re.I), ".2.2"),
-    (re.compile(r"host not found|domain not found|no such domain|host unknown", re.I), ".1.2"),
+    (
+        re.compile(
+            r"mailbox (?:is )?full|over ?quota|quota exceed|exceeded (?:the )?storage|disk quota|mailbox size"
+            r"|mailbox exceeds|exceeds allowed size|mailbox exceeded|mailfolder is over|mailbox is over|容量",
+            re.I,
+        ),
+        ".2.2",
+    ),
+    (
+        re.compile(
+            r"network error|connection (?:timed out|refused)|no route to host|unable to connect"
+            r"|couldn'?t connect|could not connect|connect to \S+ failed",
+            re.I,
+        ),
+        ".4.1",
+    ),
 )
+# The sending MTA retried a temporary failure until it gave up: 4.4.7, whatever the last reply was.
+_GAVE_UP = re.compile(
+    r"retry timeout exceeded|in the queue too long|not (?:been )?delivered within|could not be delivered for \d+"
+    r"|cannot send message for \d+|delivery time expired|message expired|delivery failed \d+ attempts"
+    r"|(?:gave|giving) up after|expired after \d+|queue\.expired",
+    re.I,
+)
+_HARD_WORDED = (".1.2", ".1.1")  # permanent causes, which no MTA retries: they stay what they are
 
 
 def _resolve_status(declared: str, diagnostic: str, action: str) -> str:
     """The most specific RFC 3463 status the report supports; "" when it gives none."""
+    diagnostic = diagnostic or ""
     status = _enhanced(declared)
-    said = _enhanced(diagnostic)
+    if not status and action == "failed" and _GAVE_UP.search(diagnostic):
+        worded = _worded_status(diagnostic, "5")
+        return worded if worded[1:] in _HARD_WORDED else "4.4.7"
+    said = _enhanced_reply(diagnostic)
     if said and (not status or (status.endswith(".0.0") and said[0] == status[0])):
         status = said
     if status and not status.endswith(".0.0"):
         return status
-    basic = _BASIC.search(diagnostic or "")
+    basic = _BASIC.search(diagnostic)
     status_class = status[:1] or (basic["class"] if basic else "") or {"failed": "5", "delayed": "4"}.get(action, "")
-    if status_class in ("4", "5"):
-        for pattern, detail in _WORDED_STATUSES:
-            if pattern.search(diagnostic or ""):
-                return status_class + detail
+    if worded := _worded_status(diagnostic, status_class):
+        return worded
     if status:
         return status
     return f"{basic['class']}.0.0" if basic else ""
+
+
+def _worded_status(diagnostic: str, status_class: str) -> str:
+    if status_class not in ("4", "5"):
+        return ""
+    for pattern, detail in _WORDED_STATUSES:
+        if pattern.search(diagnostic):
+            return status_class + detail
+    return ""
+
+
+def _enhanced_reply(text: str) -> str:
+    """The enhanced status a diagnostic quotes; of several ("5.1.0 - Unknown address error 550-'5.1.1 …'"),
+    the first specific one (an ``X.Y.0`` only says "other") of the first one's class."""
+    found = [".".join(m.groups()) for m in _ENHANCED.finditer(text[:_SCAN_CHARS])]
+    if not found:
+        return ""
+    return next((code for code in found if code[0] == found[0][0] and not code.endswith(".0")), found[0])
 
 
 def _enhanced(text: str) -> str:
@@ -510,6 +798,7 @@ def _text_of(content: bytes) -> str:
 
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _body_offset(raw: bytes) -> int:
@@ -583,3 +872,9 @@ def _summary(text: str) -> str:
         if paragraph.strip():
             return _one_line(paragraph, 500)
     return ""
+
+
+# The small readers the format readers share.
+ADDRESS = _ADDRESS
+lines = _lines
+one_line = _one_line

@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from core.bounce_reasons import reason_label
+from delivery.services.events import failure_reasons_of
 from delivery.services.suppression import refusals_of
 from inbound.selectors import spam_checks_for_user
 from mailboxes import selectors, services
@@ -39,6 +41,9 @@ _REFUSAL_REASONS = {
     "unsubscribe": gettext_lazy("unsubscribed"),
     "manual": gettext_lazy("blocked by an admin"),
 }
+
+# Recipients whose delivery status shows why it failed or waits.
+_TROUBLED_STATUSES = (Recipient.Status.BOUNCED, Recipient.Status.FAILED, Recipient.Status.DEFERRED)
 
 # Shown inline in the page (never SVG: it can carry script).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -76,6 +81,9 @@ def thread(request, thread_id: int):
     # Why the suppression list refused any of the conversation's recipients: one query for them all.
     refused = [r.pk for i in items for r in i.message.recipients.all() if r.status == Recipient.Status.SUPPRESSED]
     refusals = refusals_of(refused) if refused else {}
+    # Why a recipient failed or waits, as judged from the remote server's reply: one query for them all.
+    troubled = [r.pk for i in items for r in i.message.recipients.all() if r.status in _TROUBLED_STATUSES]
+    failure_reasons = failure_reasons_of(troubled) if troubled else {}
     for position, item in enumerate(items):
         item.spam_check = spam_checks.get(item.message_id) if item.origin == MailboxItem.Origin.RECEIVED else None
         # The latest message, unread ones, and mail of yours that failed to reach someone open expanded.
@@ -83,7 +91,7 @@ def thread(request, thread_id: int):
             r.status in Recipient.FAILED_STATUSES for r in item.message.recipients.all()
         )
         item.expanded = position == len(items) - 1 or item.pk in unread or failed
-        _prepare(request, item, refusals)
+        _prepare(request, item, refusals, failure_reasons)
     view, label = _list_of(request, view=request.GET.get("view"), label_id=request.GET.get("label"))
     newer, older = selectors.neighbour_threads(
         user=request.user, view=view, thread=conversation, label_id=label.pk if label else None
@@ -155,7 +163,7 @@ def _back_url(view: str, label: Label | None) -> str:
     return reverse("mailboxes:inbox")
 
 
-def _prepare(request, item: MailboxItem, refusals: dict) -> None:
+def _prepare(request, item: MailboxItem, refusals: dict, failure_reasons: dict) -> None:
     """What the template shows of one message: its text or a frame for its HTML, attachments, status."""
     message = item.message
     item.is_draft = message.status == Message.Status.DRAFT
@@ -186,6 +194,7 @@ def _prepare(request, item: MailboxItem, refusals: dict) -> None:
         refusal = recipient.refusal = refusals.get(recipient.pk)
         if refusal:
             refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
+        recipient.failure_reason = reason_label(failure_reasons.get(recipient.pk, ""))
     # Collapsed messages are rendered too (a click on <details> opens them without a request);
     # their HTML frames load lazily, when opened.
     parsed = parse_message(read_blob(message.blob))

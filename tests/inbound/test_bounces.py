@@ -306,15 +306,19 @@ def test_a_later_bounce_for_a_recipient_already_bounced_adds_nothing(alice, sent
 
 
 @pytest.mark.parametrize(
-    ("name", "status"), [("bounces/gmail_over_quota.eml", "5.2.2"), ("bounces/exchange_not_authorized.eml", "5.7.1")]
+    ("name", "status", "reason", "reject_reason"),
+    [
+        ("bounces/gmail_over_quota.eml", "5.2.2", "mailbox_full", "bounced"),
+        ("bounces/exchange_not_authorized.eml", "5.7.1", "security_error", "blocked"),  # RESOLVER.RST.AuthRequired
+    ],
 )
-def test_a_refusal_not_about_the_address_bounces_without_suppressing(alice, sent, name, status):
+def test_a_refusal_not_about_the_address_bounces_without_suppressing(alice, sent, name, status, reason, reject_reason):
     [recipient] = sent(EXPECTED[name][1][0][0])
 
     [event] = handle_report(raw=about(recipient, name), verp_address=return_path(recipient))
 
     recipient.refresh_from_db()
-    assert (event.event_type, event.reject_reason) == ("bounced", "bounced")
+    assert (event.event_type, event.reason, event.reject_reason) == ("bounced", reason, reject_reason)
     assert (recipient.status, recipient.enhanced_status) == (Recipient.Status.BOUNCED, status)
     assert not Suppression.objects.exists()
     assert notices_for(alice).count() == 1

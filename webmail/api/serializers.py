@@ -8,6 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.bounce_reasons import reason_label
+from delivery.services.events import latest_failure_reason
 from mailboxes.models import Folder
 
 MAX_PK = 2**63 - 1
@@ -224,8 +226,16 @@ class DeliveryEventSerializer(serializers.Serializer):
     event_type = serializers.CharField()
     timestamp = serializers.DateTimeField()
     reject_reason = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Why it failed or was deferred (user_unknown, mailbox_full, blocked, expired…); empty for others.",
+    )
+    reason_label = serializers.SerializerMethodField(help_text="The reason in words, in the request's language.")
     description = serializers.CharField(allow_blank=True)
     mta_response = serializers.CharField(allow_blank=True)
+
+    def get_reason_label(self, event) -> str:
+        return reason_label(event.reason)
 
 
 class RecipientStatusSerializer(serializers.Serializer):
@@ -236,7 +246,15 @@ class RecipientStatusSerializer(serializers.Serializer):
     next_attempt_at = serializers.DateTimeField(allow_null=True)
     smtp_code = serializers.IntegerField(allow_null=True)
     response = serializers.CharField(allow_blank=True)
+    reason = serializers.SerializerMethodField(help_text="Why the latest failure or deferral happened; empty if none.")
+    reason_label = serializers.SerializerMethodField(help_text="The reason in words, in the request's language.")
     events = DeliveryEventSerializer(many=True)
+
+    def get_reason(self, recipient) -> str:
+        return latest_failure_reason(recipient.events.all())
+
+    def get_reason_label(self, recipient) -> str:
+        return reason_label(self.get_reason(recipient))
 
 
 class DeliverySerializer(serializers.Serializer):
