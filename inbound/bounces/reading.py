@@ -108,8 +108,19 @@ def _classified(report: Report) -> Report:
     recipients = []
     for reported in report.recipients:
         verdict = classify(reported.status, reported.diagnostic, action=reported.action, hint=reported.reason)
-        recipients.append(replace(reported, reason=verdict.reason, status=verdict.status, hard=verdict.hard))
+        reason, hard = verdict.reason, verdict.hard
+        if reason in _ADDRESS_REASONS and _SENDER_STAGE.search(reported.diagnostic):
+            # A reply to MAIL FROM speaks of the sender's address ("553 5.1.0 … does not exist"): the
+            # recipient was never asked about, so it is a rejection, not a reason to suppress it.
+            reason, hard = Reason.REJECTED, False
+        recipients.append(replace(reported, reason=reason, status=verdict.status, hard=hard))
     return replace(report, recipients=recipients)
+
+
+_ADDRESS_REASONS = frozenset({Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.HAS_MOVED})
+# Where a report says the failing reply answered MAIL FROM: Exim ("… after MAIL FROM:<a@b> SIZE=1024:"),
+# Postfix ("(in reply to MAIL FROM command)").
+_SENDER_STAGE = re.compile(r"\bafter MAIL FROM\b|\bin reply to MAIL FROM command\b", re.I)
 
 
 @dataclass
@@ -133,8 +144,9 @@ class Letter:
             raw = _BARE_CR.sub(b"\n", raw)
         parsed = parse_message(raw)
         offset = _body_offset(raw)
-        letter = cls(parsed=parsed, body=raw[offset:], human=parsed.body_text[:_SCAN_CHARS])
-        letter.head = _header_section(raw[:offset])
+        head = _header_section(raw[:offset])
+        human = parsed.body_text[:_SCAN_CHARS] or _unparsed_text(raw[offset:], _header(head, "content-type"))
+        letter = cls(parsed=parsed, body=raw[offset:], human=human, head=head)
         for attachment in parsed.attachments:
             if attachment.content_type in _STATUS_TYPES:
                 letter.status_parts.append(_text_of(attachment.content))
@@ -427,12 +439,13 @@ _ADDRESS_LINE = re.compile(
 # An address after a short lead-in: "Recipient: <a@b>", "Could not be delivered to: <a@b>" (KDDI),
 # "Unknown user: a@b" (IMail: the lead-in is the explanation), "undeliverable to a@b".
 _LEAD_IN_LINE = re.compile(
-    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*[<\[]?(?:smtp:)?(?P<address>{_ADDRESS})[>\]]?\s*"
-    rf"(?:[:.](?P<rest>.*))?",
+    rf"\s*(?P<lead>[A-Za-z][\w' ()-]{{1,60}}?)(?::|\s+to|\s+by)\s*[<\[]?(?:smtp:)?(?P<address>{_ADDRESS})(?!\.\w)"
+    rf"[>\]]?\s*(?:[:.](?P<rest>.*))?",
     re.I,
 )
 # Lead-ins that are header fields of a quoted message or a report, not a failure.
-_NOT_A_LEAD_IN_END = re.compile(r"\b(?:reply|contact|send|write|forward|e-?mail|mail|at)\s*$", re.I)
+# "… after MAIL FROM:<a@b> SIZE=1024:" (Exim) quotes an SMTP command: the sender, or the recipient already named.
+_NOT_A_LEAD_IN_END = re.compile(r"\b(?:reply|contact|send|write|forward|e-?mail|mail|at|mail from|rcpt to)\s*$", re.I)
 _NOT_A_LEAD_IN = re.compile(
     r"(?:to|from|cc|bcc|sender|reply-to|return-path|envelope-to|delivered-to|original sender|message-id|x-[\w-]+"
     r"|subject|by|for|sent|date|contact|please contact|reply to|send mail to|mailto|email|e-mail)",
@@ -791,6 +804,18 @@ def _enhanced(text: str) -> str:
 
 def _lines(text: str) -> list[str]:
     return re.split(r"\r\n|\r|\n", text[:_SCAN_CHARS])
+
+
+def _unparsed_text(body: bytes, content_type: str) -> str:
+    """The text of a multipart body whose structure the MIME parser could not follow (a part's
+    ``boundary=`` on an unfolded line, as Apache James writes it): its lines, less the MIME scaffolding."""
+    if not content_type.lower().lstrip().startswith("multipart/"):
+        return ""
+    lines = _lines(_text_of(body))
+    return "\n".join(line for line in lines if not _MIME_SCAFFOLDING.match(line))
+
+
+_MIME_SCAFFOLDING = re.compile(r"--\S|content-[\w-]+:|boundary=|mime-version:|[ \t]+charset=", re.I)
 
 
 def _text_of(content: bytes) -> str:

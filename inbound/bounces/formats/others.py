@@ -6,6 +6,8 @@
 - Trustwave MailMarshal ("Undeliverable Mail: "subject""): "Could not be
   delivered because of  <reply>" and only then "The following recipients were
   affected:" with the addresses.
+- Apache James ("Error: <what>", "Error message below:" with the server's
+  reply, then "Message details:" listing the envelope, "RCPT TO: a@b").
 """
 
 import re
@@ -23,6 +25,7 @@ _IMAIL_FAILURES = (
 _IMAIL_LINE = re.compile(rf"(?P<lead>[A-Za-z][^:]{{2,80}}):\s*<?(?P<address>{ADDRESS})>?\s*")
 _IMAIL_UNDELIVERABLE = re.compile(rf"undeliverable\s+to\s+<?(?P<address>{ADDRESS})>?\s*", re.I)
 _MAILMARSHAL_ADDRESS = re.compile(rf" {{2,}}<?(?P<address>{ADDRESS})>?\s*")
+_JAMES_RECIPIENTS = re.compile(r"\s*RCPT TO:\s*(?P<addresses>.+)", re.I)
 
 
 def read(letter: Letter) -> Report | None:
@@ -31,7 +34,24 @@ def read(letter: Letter) -> Report | None:
         return _imail(letter)
     if subject.startswith('Undeliverable Mail: "') and "Could not be delivered because of" in letter.human:
         return _mailmarshal(letter)
+    if re.search(r"^Error message below:", letter.human, re.M) and re.search(r"^Message details:", letter.human, re.M):
+        return _james(letter)
     return None
+
+
+def _james(letter: Letter) -> Report | None:
+    said: list[str] = []
+    addresses: list[str] = []
+    in_details = False
+    for line in letter.report_text():
+        if line.startswith("Message details:"):
+            in_details = True
+        elif in_details and (match := _JAMES_RECIPIENTS.fullmatch(line)):
+            addresses += re.findall(ADDRESS, match["addresses"])
+        elif not in_details and line.strip() and not line.startswith("Error message below:"):
+            said.append(line.strip())  # "Error: Invalid user address", then the server's reply
+    text = one_line(" ".join(said))
+    return text_report(letter, [recipient(address, text) for address in dict.fromkeys(addresses)])
 
 
 def _imail(letter: Letter) -> Report | None:
