@@ -704,7 +704,7 @@ def with_reasons(report: Report | None, reason_of) -> Report | None:
 
 _ENHANCED = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 # A basic SMTP reply code where a diagnostic quotes the server: "550 …", "… said: 550 …".
-_BASIC = re.compile(r"(?:^|said:|returned:?|error:?)\s*(?P<code>(?P<class>[245])\d\d)(?![\d.])", re.I)
+_BASIC = re.compile(r"(?:^|said:|returned:?|error:?|<<<)\s*(?P<code>(?P<class>[245])\d\d)(?![\d.])", re.I)
 # RFC 3463 details for explanations that carry no enhanced status: (pattern, ".subject.detail"), the
 # first that matches wins (so "domain does not exist" is the host's, not the user's).
 _WORDED_STATUSES = (

@@ -47,7 +47,9 @@ def read(letter: Letter) -> Report | None:
                 said.append(match["rest"].strip())
         elif line.strip():
             said.append(line.strip())
-    text = " ".join(said)
+    # The Japanese lines are the carrier's boilerplate ("the address was not found, or the server…");
+    # the English sentence or the quoted reply under them is the diagnosis.
+    text = " ".join([line for line in said if line.isascii()] or said)
     if letter.header("x-spasign").upper().startswith("NG"):  # the carrier's spam filter refused it
         reason = Reason.FILTERED
     elif _RCPT_REJECTED.search(text):
