@@ -95,6 +95,7 @@ _DNS_HINTS = (
     ),
     (re.compile(r"Null MX", re.I), Reason.NOT_ACCEPTED, "5.1.10"),
 )
+_NULL_MX = (re.compile(r"\bNull MX\b|rfc-editor\.org/info/rfc7505", re.I), Reason.NOT_ACCEPTED)
 # "(state 14)" at the end of an old Gmail notice: Gmail's code for where the transaction failed.
 _STATE_HINTS = {"12": Reason.NO_RELAYING, "13": Reason.BLOCKED}
 _GROUP_REFUSAL = re.compile(
@@ -113,7 +114,8 @@ def read(letter: Letter) -> Report | None:
         if found is not None:
             return found
     if letter.status_parts:
-        return hinted(generic_report(letter), GMAIL_HINTS)
+        # a Null MX is final whatever class the DSN gives it (Google writes 4.0.0)
+        return hinted(generic_report(letter), (*GMAIL_HINTS, _NULL_MX))
     if re.search(r"delivery to the following recipients? (?:failed|has been delayed)", letter.human, re.I):
         return _old_gmail(letter)
     return _workspace_notice(letter, failed)
