@@ -100,7 +100,8 @@ _NULL_MX = (re.compile(r"\bNull MX\b|rfc-editor\.org/info/rfc7505", re.I), Reaso
 _STATE_HINTS = {"12": Reason.NO_RELAYING, "13": Reason.BLOCKED}
 _GROUP_REFUSAL = re.compile(
     r"the group you tried to contact .{0,200}may not exist,? or you may not have permission"
-    r"|you (?:do not|don'?t) have permission to post|only (?:members|managers) can post",
+    r"|you (?:do not|don'?t) have permission to post|only (?:members|managers) can post"
+    r"|グループにメッセージを投稿する権限がない",  # the same notice in Japanese
     re.I | re.S,
 )
 
