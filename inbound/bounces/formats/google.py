@@ -161,8 +161,9 @@ def _old_gmail(letter: Letter) -> Report | None:
     state = re.search(r"\(state (\d+)\)\.?\s*$", diagnostic)
     if not reason and state:
         reason = _STATE_HINTS.get(state.group(1), "")
-    if not reason and action == "failed" and re.search(r"did not accept our requests to connect", diagnostic, re.I):
-        reason = Reason.EXPIRED
+    if not reason and re.search(r"did not accept our requests to connect", diagnostic, re.I):
+        # Gmail gave up on a host that never answered; while it still retries, that is X.4.1 (no answer)
+        reason, status = (Reason.EXPIRED, status) if action == "failed" else (Reason.NETWORK_ERROR, "4.4.1")
     recipients = [
         recipient(address_in(a), _reply_of(diagnostic), action=action, status=status, reason=reason)
         for a in addresses
