@@ -57,7 +57,10 @@ GMAIL_HINTS = (
     (re.compile(r"\?p=ReceivingRate|receiving mail at a rate", re.I), Reason.RATE_LIMITED),
     (re.compile(r"very low reputation of the sending", re.I), Reason.BAD_REPUTATION),
     (re.compile(r"\?p=UnsolicitedRateLimitError|unusual rate of (?:unsolicited )?mail", re.I), Reason.BLOCKED),
-    (re.compile(r"\?p=UnsolicitedMessageError|is likely unsolicited mail", re.I), Reason.SPAM_DETECTED),
+    (
+        re.compile(r"\?p=UnsolicitedMessageError|is likely unsolicited mail|rejected due to spam classification", re.I),
+        Reason.SPAM_DETECTED,
+    ),
     (
         re.compile(r"\?p=MsgSizeLimit|\?p=MaxSizeError|exceeded Google's message size limits", re.I),
         Reason.MESSAGE_TOO_BIG,
