@@ -22,6 +22,7 @@ to group@googlegroups.com because …"; the group is in X-Failed-Recipients.
 """
 
 import re
+from dataclasses import replace
 
 from core.bounce_reasons import Reason
 from inbound.bounces.formats.common import (
@@ -119,7 +120,7 @@ def read(letter: Letter) -> Report | None:
             return found
     if letter.status_parts:
         # a Null MX is final whatever class the DSN gives it (Google writes 4.0.0)
-        return hinted(generic_report(letter), (*GMAIL_HINTS, _NULL_MX))
+        return hinted(_explained(letter, generic_report(letter)), (*GMAIL_HINTS, _NULL_MX))
     if re.search(r"delivery to the following recipients? (?:failed|has been delayed)", letter.human, re.I):
         return _old_gmail(letter)
     return _workspace_notice(letter, failed)
@@ -173,6 +174,25 @@ def _old_gmail(letter: Letter) -> Report | None:
         if address_in(a)
     ]
     return hinted(dsn(letter, recipients, reporter="googlemail.com"), GMAIL_HINTS)
+
+
+def _explained(letter: Letter, report: Report | None) -> Report | None:
+    """A DSN whose recipients carry no Diagnostic-Code: Google's notice above it says why."""
+    if report is None or report.kind != "dsn" or all(found.diagnostic for found in report.recipients):
+        return report
+    text = " ".join(line.strip() for line in lines_before_copy(letter) if line.strip())
+    explanation = _explanation(text)
+    reason, status = _dns_hint(text)
+    if not reason and re.search(r"because the address couldn'?t be found\.", text, re.I):
+        reason = Reason.USER_UNKNOWN  # nothing more: the address itself is unknown
+    recipients = []
+    for found in report.recipients:
+        if not found.diagnostic and found.action in ("failed", "delayed"):
+            refined = recipient(found.address, explanation, action=found.action, status=status or found.status,
+                                reason=found.reason or reason)  # fmt: skip
+            found = replace(found, diagnostic=refined.diagnostic, status=refined.status, reason=refined.reason)
+        recipients.append(found)
+    return replace(report, recipients=recipients)
 
 
 def _dns_hint(text: str) -> tuple[str, str]:
