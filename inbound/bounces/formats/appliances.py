@@ -14,6 +14,13 @@ Barracuda, FortiMail, Proofpoint and Symantec MessageLabs.
 - **Mimecast** ("Email Delivery Failure", Message-Id ``…mimecast.lan``): lines
   starting ``-- ``: the address, "The problem appears to be", "Additional
   information follows" (the remote reply).
+- **Active!Hunter** (``X-AHMAILID``): a ``multipart/report`` with no
+  delivery-status part; sendmail's wording in the text, each failed address on
+  a ``>>> user@host <user@host>`` line, the remote reply after "Transcript of
+  session follows".
+- **MailFoundry** ("Message delivery has failed"): text only, "Unable to
+  deliver message to: <user@host>", "Delivery failed for the following
+  reason:", then "Server host[ip] failed with: 550 …".
 - Barracuda (``UBE``, its reputation list), FortiMail (FortiGuard),
   Proofpoint (ipcheck) and MessageLabs (``policy [7.7]``, SPF failures) write
   their own words into the replies they give.
@@ -62,6 +69,10 @@ def read(letter: Letter) -> Report | None:
         return _interscan(letter)
     if "Email Delivery Failure" in subject or ".mimecast.lan" in letter.parsed.message_id:
         return _mimecast(letter)
+    if subject == "Message delivery has failed" and "Delivery failed for the following reason" in letter.human:
+        return _mailfoundry(letter)
+    if letter.header("x-ahmailid") and not letter.status_parts:
+        return _active_hunter(letter)
     return None
 
 
@@ -97,6 +108,40 @@ def _interscan(letter: Letter) -> Report | None:
         elif current and (match := re.match(r"^Received >>> (.+)$", line)):
             found[current] = match.group(1)
     return dsn(letter, [recipient(address, reply) for address, reply in found.items()])
+
+
+def _mailfoundry(letter: Letter) -> Report | None:
+    found: dict[str, list[str]] = {}
+    current = ""
+    for line in lines_before_copy(letter):
+        line = line.strip()
+        if match := re.match(r"^Unable to deliver message to:?\s*<?([^<>\s]+@[^<>\s]+?)>?$", line, re.I):
+            current = match.group(1)
+            found.setdefault(current, [])
+        elif current and line and not re.match(r"^(?:Delivery failed for the following reason|This has been a)", line):
+            found[current].append(line)
+    recipients = []
+    for address, notes in found.items():
+        text = " ".join(notes)
+        reply = re.search(r"failed with:\s*(.+)$", text)
+        recipients.append(recipient(address, reply.group(1) if reply else text))
+    return dsn(letter, recipients)
+
+
+def _active_hunter(letter: Letter) -> Report | None:
+    addresses, transcript, in_transcript = [], [], False
+    for line in lines_before_copy(letter):
+        line = line.strip()
+        if re.match(r"^-{3,}\s*Transcript of session follows", line, re.I):
+            in_transcript = True
+        elif re.match(r"^-{3,}", line):
+            in_transcript = False
+        elif in_transcript and line:
+            transcript.append(line)
+        elif line.startswith(">>>") and address_in(line):
+            addresses.append(address_in(line))
+    reply = " ".join(transcript)
+    return dsn(letter, [recipient(address, reply) for address in dict.fromkeys(addresses)])
 
 
 def _mimecast(letter: Letter) -> Report | None:

@@ -22,6 +22,7 @@ to group@googlegroups.com because …"; the group is in X-Failed-Recipients.
 """
 
 import re
+from dataclasses import replace
 
 from core.bounce_reasons import Reason
 from inbound.bounces.formats.common import (
@@ -57,7 +58,10 @@ GMAIL_HINTS = (
     (re.compile(r"\?p=ReceivingRate|receiving mail at a rate", re.I), Reason.RATE_LIMITED),
     (re.compile(r"very low reputation of the sending", re.I), Reason.BAD_REPUTATION),
     (re.compile(r"\?p=UnsolicitedRateLimitError|unusual rate of (?:unsolicited )?mail", re.I), Reason.BLOCKED),
-    (re.compile(r"\?p=UnsolicitedMessageError|is likely unsolicited mail", re.I), Reason.SPAM_DETECTED),
+    (
+        re.compile(r"\?p=UnsolicitedMessageError|is likely unsolicited mail|rejected due to spam classification", re.I),
+        Reason.SPAM_DETECTED,
+    ),
     (
         re.compile(r"\?p=MsgSizeLimit|\?p=MaxSizeError|exceeded Google's message size limits", re.I),
         Reason.MESSAGE_TOO_BIG,
@@ -95,11 +99,13 @@ _DNS_HINTS = (
     ),
     (re.compile(r"Null MX", re.I), Reason.NOT_ACCEPTED, "5.1.10"),
 )
+_NULL_MX = (re.compile(r"\bNull MX\b|rfc-editor\.org/info/rfc7505", re.I), Reason.NOT_ACCEPTED)
 # "(state 14)" at the end of an old Gmail notice: Gmail's code for where the transaction failed.
 _STATE_HINTS = {"12": Reason.NO_RELAYING, "13": Reason.BLOCKED}
 _GROUP_REFUSAL = re.compile(
     r"the group you tried to contact .{0,200}may not exist,? or you may not have permission"
-    r"|you (?:do not|don'?t) have permission to post|only (?:members|managers) can post",
+    r"|you (?:do not|don'?t) have permission to post|only (?:members|managers) can post"
+    r"|グループにメッセージを投稿する権限がない",  # the same notice in Japanese
     re.I | re.S,
 )
 
@@ -113,7 +119,8 @@ def read(letter: Letter) -> Report | None:
         if found is not None:
             return found
     if letter.status_parts:
-        return hinted(generic_report(letter), GMAIL_HINTS)
+        # a Null MX is final whatever class the DSN gives it (Google writes 4.0.0)
+        return hinted(_explained(letter, generic_report(letter)), (*GMAIL_HINTS, _NULL_MX))
     if re.search(r"delivery to the following recipients? (?:failed|has been delayed)", letter.human, re.I):
         return _old_gmail(letter)
     return _workspace_notice(letter, failed)
@@ -158,14 +165,34 @@ def _old_gmail(letter: Letter) -> Report | None:
     state = re.search(r"\(state (\d+)\)\.?\s*$", diagnostic)
     if not reason and state:
         reason = _STATE_HINTS.get(state.group(1), "")
-    if not reason and action == "failed" and re.search(r"did not accept our requests to connect", diagnostic, re.I):
-        reason = Reason.EXPIRED
+    if not reason and re.search(r"did not accept our requests to connect", diagnostic, re.I):
+        # Gmail gave up on a host that never answered; while it still retries, that is X.4.1 (no answer)
+        reason, status = (Reason.EXPIRED, status) if action == "failed" else (Reason.NETWORK_ERROR, "4.4.1")
     recipients = [
         recipient(address_in(a), _reply_of(diagnostic), action=action, status=status, reason=reason)
         for a in addresses
         if address_in(a)
     ]
     return hinted(dsn(letter, recipients, reporter="googlemail.com"), GMAIL_HINTS)
+
+
+def _explained(letter: Letter, report: Report | None) -> Report | None:
+    """A DSN whose recipients carry no Diagnostic-Code: Google's notice above it says why."""
+    if report is None or report.kind != "dsn" or all(found.diagnostic for found in report.recipients):
+        return report
+    text = " ".join(line.strip() for line in lines_before_copy(letter) if line.strip())
+    explanation = _explanation(text)
+    reason, status = _dns_hint(text)
+    if not reason and re.search(r"because the address couldn'?t be found\.", text, re.I):
+        reason = Reason.USER_UNKNOWN  # nothing more: the address itself is unknown
+    recipients = []
+    for found in report.recipients:
+        if not found.diagnostic and found.action in ("failed", "delayed"):
+            refined = recipient(found.address, explanation, action=found.action, status=status or found.status,
+                                reason=found.reason or reason)  # fmt: skip
+            found = replace(found, diagnostic=refined.diagnostic, status=refined.status, reason=refined.reason)
+        recipients.append(found)
+    return replace(report, recipients=recipients)
 
 
 def _dns_hint(text: str) -> tuple[str, str]:

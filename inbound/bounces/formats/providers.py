@@ -23,7 +23,28 @@ from core.bounce_reasons import Reason
 from inbound.bounces.formats.common import ADDRESS, Letter, Report, address_in, dsn, lines_before_copy, recipient
 from inbound.bounces.reading import _lines
 
+
+def _facebook(codes: str) -> re.Pattern:
+    """Facebook's response codes (``RCP-P2``), which it writes beside a link to postmaster.facebook.com."""
+    return re.compile(rf"\b(?:{codes})\b(?=.*(?i:facebook))|(?i:facebook).*\b(?:{codes})\b")
+
+
 VENDOR_CODES = (
+    # Facebook: postmaster.facebook.com/response_codes
+    (_facebook("RCP-P1|INT-P[134]"), Reason.USER_UNKNOWN),
+    (_facebook("RCP-P[23]"), Reason.FILTERED),
+    (_facebook("RCP-T4"), Reason.SUSPENDED),
+    (_facebook("MSG-P1|INT-P2"), Reason.MESSAGE_TOO_BIG),
+    (_facebook("MSG-P2|POL-P6"), Reason.CONTENT_ERROR),
+    (_facebook("MSG-P3"), Reason.NOT_COMPLIANT_RFC),
+    (_facebook("POL-P5"), Reason.VIRUS_DETECTED),
+    (_facebook("POL-P7"), Reason.AUTH_FAILURE),
+    (_facebook("POL-P[1-4]|POL-T[1-3]"), Reason.BLOCKED),
+    (_facebook("DNS-P3|DNS-T2"), Reason.REQUIRE_PTR),
+    (_facebook("DNS-P[12]|DNS-T1"), Reason.REJECTED),
+    (_facebook("CON-T[23]"), Reason.TOO_MANY_CONNECTIONS),
+    (_facebook("MSG-T1|CON-T4"), Reason.EXCEED_LIMIT),
+    (_facebook("CON-T1|RCP-T1|INT-T\\d"), Reason.SYSTEM_ERROR),
     # iCloud (Apple): https://support.apple.com/en-us/102322
     (re.compile(r"inactive email address", re.I), Reason.SUSPENDED),
     (re.compile(r"\[(?:CS0\d|HM0\d)\] Message rejected due to local policy"), Reason.POLICY_VIOLATION),
