@@ -241,7 +241,8 @@ _PROVIDERS = (
     # Microsoft (Outlook.com, Exchange Online)
     (_rx(r"\(s3150\)", r"\(s3140\)", r"\(s3114\)", r"\(s3115\)", r"\(s3116\)", r"banned sending ip",
          r"access denied, banned sender", r"using customer block ?list", r"traffic not accepted from this ip",
-         r"not currently accepting mail from your ip", r"part of their network is on our block list"), R.BLOCKED),
+         r"not currently accepting mail from your ip", r"part of their network is on our block list",
+         r"\bsc-00[1-4]\b", r"messages from \S+ weren'?t sent"), R.BLOCKED),
     (_rx(r"4\.7\.5\d\d\b.*server busy", r"server busy\. please try again later from \[", r"\(as8\d\d\)",
          r"temporarily rate limited(?! due to ip reputation)"), R.RATE_LIMITED),
     (_rx(r"rate limited due to ip reputation", r"\(s775\)", r"\(s844\)"), R.BAD_REPUTATION),
@@ -352,6 +353,8 @@ _PHRASES = (
             r"account is locked",
             r"due to extended inactivity",
             r"no longer (?:active|in use)",
+            r"recipient(?:'s)? (?:account|mailbox) (?:is |has been )?(?:blocked|locked)",
+            r"compte du destinataire est bloqu",
             r"is currently suspended",
             r"temporar(?:y|ily) locked",
         ),
@@ -671,6 +674,7 @@ _PHRASES = (
             r"the account or domain may not exist",
             r"could not resolve (?:the )?(?:domain|host)",
             r"domain (?:is )?(?:invalid|not valid|inexistent)",
+            r"invalid (?:recipient )?domain",
             r"unknown domain",
         ),
     ),
@@ -1006,7 +1010,7 @@ _PHRASES = (
 DECISIVE_TEXT = frozenset({
     R.MAILBOX_FULL, R.MESSAGE_TOO_BIG, R.EXCEED_LIMIT, R.SUSPENDED, R.HAS_MOVED, R.NO_RELAYING, R.AUTH_FAILURE,
     R.BLOCKED, R.BAD_REPUTATION, R.REQUIRE_PTR, R.REJECTED, R.NOT_ACCEPTED, R.RATE_LIMITED, R.VIRUS_DETECTED,
-    R.SPEEDING,
+    R.SPEEDING, R.FILTERED,
 })  # fmt: skip
 # Over a status naming one of these, a reason the text names more precisely wins.
 _RETRY_STATUS_REASONS = frozenset({
@@ -1111,17 +1115,21 @@ def _reason(status: str, diagnostic: str, action: str, hint: str) -> Reason:
     if hint in Reason._value2member_map_ and hint not in (R.UNDEFINED, R.ON_HOLD):
         return Reason(hint)
     klass, detail = _split(status)
+    by_text = text_reason(diagnostic, status)
+    if by_text == R.NOT_ACCEPTED:
+        return by_text  # a domain that accepts no mail (null MX): retrying longer would not have helped
     if action != "delayed" and (detail == "4.7" or _gave_up(diagnostic)):
         return R.EXPIRED
     if action == "failed" and klass == "4":
         return R.EXPIRED  # a temporary failure reported as final: the sending MTA gave up retrying
     by_status = STATUS_REASONS.get(detail) if klass else None
-    by_text = text_reason(diagnostic, status)
     if by_status is not None and detail not in WEAK_STATUSES:
         if by_text is None or by_text == by_status:
             return by_status
         if by_text in DECISIVE_TEXT:
             return by_text
+        if by_status == R.SUSPENDED and by_text == R.USER_UNKNOWN:
+            return by_text  # many servers say 5.2.1 for "User unknown"
         if by_status in _RETRY_STATUS_REASONS and by_text not in _TEXT_ONLY_REFINES:
             return by_text
         return by_status

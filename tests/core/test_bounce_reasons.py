@@ -397,6 +397,18 @@ CASES = [
     # qmail gives up on one host and tries the next: not the end of retrying
     ("5.0.0", "Giving up on 192.0.2.44. Remote host said: 552 5.2.2 Mailbox full", "failed",
      R.MAILBOX_FULL, "5.2.2", False),
+    # --- from real bounces of Sisimai's collection (rhost, lhost samples), reworded ---------------------------------
+    ("5.2.1", "550 5.2.1 <jo@remote.example>... User Unknown", "failed",  # 5.2.1 misused for an unknown user
+     R.USER_UNKNOWN, "5.2.1", True),
+    ("5.1.1", "550 5.1.1 RCP-P2 https://postmaster.social.example/codes#rcp Refused due to recipient preferences",
+     "failed", R.FILTERED, "5.1.1", False),
+    ("5.0.0", "550 5.0.0 Le compte du destinataire est bloque. The recipient account is blocked.", "failed",
+     R.SUSPENDED, "5.2.1", False),
+    ("4.4.7", "The domain remote.example doesn't receive email according to the administrator: returned Null MX",
+     "failed", R.NOT_ACCEPTED, "4.4.7", False),
+    ("5.4.4", "550 5.4.4 Invalid domain", "failed", R.HOST_UNKNOWN, "5.4.4", True),
+    ("", "550 SC-004 Unfortunately, messages from 192.0.2.25 weren't sent. Please contact your Internet service "
+         "provider", "failed", R.BLOCKED, "", False),
 ]
 # fmt: on
 
