@@ -432,6 +432,8 @@ _PHRASES = (
             r"malicious (?:content|attachment|payload|url)",
             r"dangerous (?:attachment|content)",
             r"phishing",
+            r"potentially executable attachment",
+            r"used by recent viruses",
         ),
     ),
     (
@@ -474,6 +476,7 @@ _PHRASES = (
             r"unresolvable (?:address|hostname)",
             r"(?:hostname|helo) .*does not (?:match|resolve)",
             r"not resolve to your ip",
+            r"forward dns entry does not point to the sending ip",
         ),
     ),
     (
@@ -966,6 +969,8 @@ _PHRASES = (
             r"name server",
             r"tls (?:connection|session) (?:lost|failed)",
             r"malformed or unexpected name server reply",
+            r"did not accept our requests to connect",
+            r"socket error",
         ),
     ),
     (
