@@ -432,7 +432,6 @@ _PHRASES = (
             r"malicious (?:content|attachment|payload|url)",
             r"dangerous (?:attachment|content)",
             r"phishing",
-            r"potentially executable attachment",
             r"used by recent viruses",
         ),
     ),

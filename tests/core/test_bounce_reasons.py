@@ -411,8 +411,6 @@ CASES = [
          "provider", "failed", R.BLOCKED, "", False),
     ("", "The recipient server did not accept our requests to connect. [(0) mx.remote.example. [192.0.2.135]:25: "
          "socket error]", "delayed", R.NETWORK_ERROR, "", False),
-    ("5.0.0", "550 5.0.0 Message rejected: it has a potentially executable attachment", "failed",
-     R.VIRUS_DETECTED, "5.0.0", False),
     ("5.7.1", "550 5.7.1 The corresponding forward DNS entry does not point to the sending IP", "failed",
      R.REQUIRE_PTR, "5.7.1", False),
 ]
