@@ -267,6 +267,8 @@ _PROVIDERS = (
     (_rx(r"support\.proofpoint\.com/dnsbl-lookup", r"blocked using barracuda reputation",
          r"barracudacentral\.org", r"cloudmark\.com/.*(?:reputation|blocked)",
          r"mimecast\.com/.*(?:blocked|ip reputation)"), R.BLOCKED),
+    # Spam named outright, before the advice that follows it ("set up SPF records")
+    (_rx(r"rejected due to spam (?:url in )?(?:classification|content)"), R.SPAM_DETECTED),
     # Greylisting: a temporary refusal of our host until it retries
     (_rx(r"grey ?listed", r"gray ?listed", r"greylisting", r"graylisting"), R.BLOCKED),
     # Japanese carriers (docomo, au/ezweb, SoftBank)
@@ -502,7 +504,7 @@ _PHRASES = (
             r"(?:invalid|bogus|unroutable|unverified) sender",
             r"sender verification",
             r"envelope (?:sender|from) .*(?:rejected|blocked|invalid)",
-            r"(?:mail from|from address) .*(?:rejected|not (?:allowed|accepted|owned))",
+            r"(?:mail from|from address) .*(?:rejected(?! for policy reasons)|not (?:allowed|accepted|owned))",
             r"null sender",
             r"empty envelope sender",
             r"batv",
@@ -518,6 +520,7 @@ _PHRASES = (
             r"fully qualified (?:email )?address required",
             r"from: domain is invalid",
             r"backscatter protection",
+            r"purported responsible address",
             r"bogus mail from",
             r"emetteur invalide",
             r"unsigned dsn",

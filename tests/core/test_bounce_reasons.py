@@ -413,6 +413,11 @@ CASES = [
          "socket error]", "delayed", R.NETWORK_ERROR, "", False),
     ("5.7.1", "550 5.7.1 The corresponding forward DNS entry does not point to the sending IP", "failed",
      R.REQUIRE_PTR, "5.7.1", False),
+    ("5.0.0", "Your email to group team@remote.example was rejected due to spam classification. Set up SPF records "
+              "for your sending domain if you have not done so already.", "failed", R.SPAM_DETECTED, "5.0.0", False),
+    ("5.0.0", "554 Mail from bounce@sender.example rejected for policy reasons.", "failed",
+     R.POLICY_VIOLATION, "5.0.0", False),
+    ("5.7.1", "550 5.7.1 can't determine Purported Responsible Address", "failed", R.REJECTED, "5.7.1", False),
 ]
 # fmt: on
 
