@@ -229,7 +229,9 @@ _EXPIRED = _rx(
 
 # Provider codes, before the general phrases: (pattern, reason).
 _PROVIDERS = (
-    # Gmail
+    # Gmail: rate limited *because* authentication failed
+    (_rx(r"aligned with either the authenticated spf or dkim", r"because (?:spf|dkim) authentication didn'?t pass"),
+     R.AUTH_FAILURE),
     (_rx(r"4\.7\.28\b", r"unusual rate of unsolicited mail(?!.*has been blocked)",
          r"has been rate limited"), R.RATE_LIMITED),
     (_rx(r"5\.7\.26\b.*(?:unauthenticated|dmarc|spf|dkim)", r"this message does not have authentication information",
@@ -264,6 +266,8 @@ _PROVIDERS = (
     (_rx(r"\(554\.30\)", r"this mailbox is disabled", r"dd \S+ is no longer valid"), R.SUSPENDED),
     # iCloud, Proofpoint, Mimecast, Barracuda, Cloudmark
     (_rx(r"\[cs0[1-9]\]", r"\[hm0[1-9]\]"), R.POLICY_VIOLATION),
+    (_rx(r"inactive email address", r"unknown or illegal alias"), R.USER_UNKNOWN),  # iCloud: no such address
+    (_rx(r"messages to \S+ deferred due to excessive volume"), R.SPEEDING),
     (_rx(r"support\.proofpoint\.com/dnsbl-lookup", r"blocked using barracuda reputation",
          r"barracudacentral\.org", r"cloudmark\.com/.*(?:reputation|blocked)",
          r"mimecast\.com/.*(?:blocked|ip reputation)"), R.BLOCKED),
@@ -372,6 +376,7 @@ _PHRASES = (
             r"(?:new|changed) (?:e-?mail )?address is",
             r"please (?:update|resend to|use) (?:your )?(?:address|.*new address)",
             r"mailbox has moved",
+            r"recipient no longer on server",
         ),
     ),
     (
@@ -392,6 +397,7 @@ _PHRASES = (
             r"that domain isn'?t in my list of allowed rcpthosts",
             r"relay access",
             r"open relay",
+            r"invalid credentials for relay",
         ),
     ),
     (
@@ -416,6 +422,7 @@ _PHRASES = (
             r"authentication checks? (?:fail|did not pass)",
             r"not (?:pass|passed) (?:either )?(?:spf|dkim)",
             r"must pass either spf or dkim",
+            r"failing both spf and dkim",
             r"unauthenticated email",
             r"is not authorized to send on behalf",
             r"not designated .* permitted sender",
@@ -573,6 +580,10 @@ _PHRASES = (
             r"helo (?:command )?rejected",
             r"invalid helo",
             r"bad helo",
+            r"helo/ehlo argument (?:is invalid|not allowed)",
+            r"empty helo",
+            r"ip not in (?:whitelist|allowlist)",
+            r"esmtp not accepting connections",
             r"confirm this mail server",
             r"your server requires confirmation",
             r"remote ?host looks suspiciously like (?:a )?spammer",
@@ -898,6 +909,8 @@ _PHRASES = (
             r"missing (?:required )?(?:header|date|from|message-id)",
             r"multiple (?:from|date|subject|to) (?:header|field)",
             r"messages with multiple addresses in from",
+            r"missing a valid address in the from:? header",
+            r"multiple addresses in from:? header",
         ),
     ),
     (

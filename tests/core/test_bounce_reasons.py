@@ -418,6 +418,25 @@ CASES = [
     ("5.0.0", "554 Mail from bounce@sender.example rejected for policy reasons.", "failed",
      R.POLICY_VIOLATION, "5.0.0", False),
     ("5.7.1", "550 5.7.1 can't determine Purported Responsible Address", "failed", R.REJECTED, "5.7.1", False),
+    # --- remote-host wordings (iCloud, Gmail, Yahoo) from Sisimai's rhost tables, reworded -------------------------
+    ("5.1.1", "550 5.1.1 <jo@icloud.example>: inactive email address (in reply to RCPT TO command)", "failed",
+     R.USER_UNKNOWN, "5.1.1", True),
+    ("5.1.1", "550 5.1.1 unknown or illegal alias: jo@icloud.example", "failed", R.USER_UNKNOWN, "5.1.1", True),
+    ("5.0.0", "550 recipient no longer on server: jo@icloud.example", "failed", R.HAS_MOVED, "5.1.6", True),
+    ("5.0.0", "554 mx01.icloud.example ESMTP not accepting connections", "failed", R.BLOCKED, "5.0.0", False),
+    ("4.7.1", "421 4.7.1 Messages to jo@icloud.example deferred due to excessive volume. Try again later", "delayed",
+     R.SPEEDING, "4.7.1", False),
+    ("5.7.1", "554 5.7.1 [HME1] This message was blocked for failing both SPF and DKIM authentication checks.",
+     "failed", R.AUTH_FAILURE, "5.7.1", False),
+    ("4.7.0", "421 4.7.0 IP not in whitelist for RCPT domain, closing connection.", "delayed",
+     R.BLOCKED, "4.7.0", False),
+    ("5.5.4", "501 5.5.4 HELO/EHLO argument is invalid.", "failed", R.BLOCKED, "5.5.4", False),
+    ("5.7.1", "550 5.7.1 Invalid credentials for relay 192.0.2.1.", "failed", R.NO_RELAYING, "5.7.1", False),
+    ("5.7.1", "550 5.7.1 Messages missing a valid address in the From: header, or having no From: header, are not "
+              "accepted.", "failed", R.NOT_COMPLIANT_RFC, "5.7.1", False),
+    ("4.7.32", "421 4.7.32 Your email has been rate limited because the From: header (RFC5322) in this message isn't "
+               "aligned with either the authenticated SPF or DKIM organizational domain.", "delayed",
+     R.AUTH_FAILURE, "4.7.32", False),
 ]
 # fmt: on
 
