@@ -437,6 +437,23 @@ CASES = [
     ("4.7.32", "421 4.7.32 Your email has been rate limited because the From: header (RFC5322) in this message isn't "
                "aligned with either the authenticated SPF or DKIM organizational domain.", "delayed",
      R.AUTH_FAILURE, "4.7.32", False),
+    ("5.7.1", "550 5.7.1 Messages missing a valid Message-ID: header are not accepted.", "failed",
+     R.NOT_COMPLIANT_RFC, "5.7.1", False),
+    ("5.7.1", "550 5.7.1 Encoded-word syntax is not permitted in message header Subject.", "failed",
+     R.NOT_COMPLIANT_RFC, "5.7.1", False),
+    ("4.7.28", "421 4.7.28 Gmail has detected this message exceeded its quota for sending messages with the same "
+               "Message-ID:.", "delayed", R.POLICY_VIOLATION, "4.7.28", False),
+    ("5.7.0", "550 5.7.0 Mail Sending denied. This error occurs if the sender account is disabled or not registered "
+              "within your Google Workspace domain.", "failed", R.REJECTED, "5.7.0", False),
+    ("4.7.0", "421 4.7.0 This message is suspicious due to the nature of the content or the links within.", "delayed",
+     R.SPAM_DETECTED, "4.7.0", False),
+    ("4.7.29", "421 4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection.",
+     "delayed", R.FAILED_STARTTLS, "4.7.29", False),
+    ("4.2.1", "450 4.2.1 Peak SMTP relay limit exceeded for customer. This is a temporary error.", "delayed",
+     R.RATE_LIMITED, "4.2.1", False),
+    ("5.4.5", "550 5.4.5 Daily SMTP relay limit exceeded for user.", "failed", R.RATE_LIMITED, "5.4.5", False),
+    ("4.5.0", "451 4.5.0 SMTP protocol violation, no commands allowed to pipeline after STARTTLS.", "delayed",
+     R.SYNTAX_ERROR, "4.5.0", False),
 ]
 # fmt: on
 
