@@ -454,6 +454,12 @@ CASES = [
     ("5.4.5", "550 5.4.5 Daily SMTP relay limit exceeded for user.", "failed", R.RATE_LIMITED, "5.4.5", False),
     ("4.5.0", "451 4.5.0 SMTP protocol violation, no commands allowed to pipeline after STARTTLS.", "delayed",
      R.SYNTAX_ERROR, "4.5.0", False),
+    # --- Exchange Online / Exchange Server wordings from Sisimai's Microsoft table, reworded ------------------------
+    ("4.7.850", "451 4.7.850 Access denied, please try again later", "delayed", R.BLOCKED, "4.7.850", False),
+    ("5.7.507", "550 5.7.507 Access denied, rejected by recipient", "failed", R.BLOCKED, "5.7.507", False),
+    ("5.7.510", "550 5.7.510 Access denied, remote.example does not accept email over IPv6", "failed",
+     R.BLOCKED, "5.7.510", False),
+    ("5.5.4", "550 5.5.4 Invalid domain name", "failed", R.BLOCKED, "5.5.4", False),  # the HELO name, not the rcpt's
 ]
 # fmt: on
 
