@@ -245,6 +245,7 @@ _PROVIDERS = (
          r"encoded-word syntax is not permitted", r"is not a valid rfc ?5321 address",
          r"mail message is malformed"), R.NOT_COMPLIANT_RFC),
     (_rx(r"mail sending denied"), R.REJECTED),
+    (_rx(r"p=rfcmessagenoncompliant"), R.NOT_COMPLIANT_RFC),
     (_rx(r"due to the nature of the content or the links"), R.SPAM_DETECTED),
     (_rx(r"smtp protocol violation"), R.SYNTAX_ERROR),
     (_rx(r"receiving mail too quickly"), R.SPEEDING),
@@ -266,6 +267,7 @@ _PROVIDERS = (
          r"resolver\.rst\.dlneedssenderrestrictions"), R.FILTERED),
     (_rx(r"does not allow external forwarding", r"recipientnotallowedtoforward"), R.POLICY_VIOLATION),
     (_rx(r"resolver\.rst\.recipientquotaexceeded", r"quotaexceededexception"), R.MAILBOX_FULL),
+    (_rx(r"mime complexity exceeds", r"message header size, or recipient list, exceeds"), R.CONTENT_ERROR),
     # Yahoo, AOL
     (_rx(r"\[tss04\]", r"due to unexpected volume"), R.RATE_LIMITED),
     (_rx(r"\[tss0[1-3]\]", r"\[ts0[12]\]", r"temporarily deferred due to user complaints",
@@ -939,6 +941,10 @@ _PHRASES = (
             r"broken (?:mime|message)",
             r"encoding (?:error|not supported)",
             r"smtputf8",
+            r"header size exceeds",
+            r"improper use of 8-bit data",
+            r"improperly-formatted binary content",
+            r"unnecessary base64 encoding",
         ),
     ),
     (

@@ -460,6 +460,12 @@ CASES = [
     ("5.7.510", "550 5.7.510 Access denied, remote.example does not accept email over IPv6", "failed",
      R.BLOCKED, "5.7.510", False),
     ("5.5.4", "550 5.5.4 Invalid domain name", "failed", R.BLOCKED, "5.5.4", False),  # the HELO name, not the rcpt's
+    ("5.6.0", "554 5.6.0 Message MIME complexity exceeds the policy maximum", "failed",
+     R.CONTENT_ERROR, "5.6.0", False),
+    ("5.0.0", "550 This message contain text that uses unnecessary base64 encoding", "failed",
+     R.CONTENT_ERROR, "5.0.0", False),
+    ("5.7.1", "550 5.7.1 Please review https://support.google.com/mail/?p=RfcMessageNonCompliant", "failed",
+     R.NOT_COMPLIANT_RFC, "5.7.1", False),
 ]
 # fmt: on
 
