@@ -249,6 +249,7 @@ _PROVIDERS = (
     (_rx(r"due to the nature of the content or the links"), R.SPAM_DETECTED),
     (_rx(r"smtp protocol violation"), R.SYNTAX_ERROR),
     (_rx(r"receiving mail too quickly"), R.SPEEDING),
+    (_rx(r"please try again slower"), R.RATE_LIMITED),  # Postfix's rate limit, after "Client host rejected"
     (_rx(r"daily user sending (?:quota|limit) exceeded", r"sending limit exceeded"), R.RATE_LIMITED),
     # Microsoft (Outlook.com, Exchange Online)
     (_rx(r"\(s3150\)", r"\(s3140\)", r"\(s3114\)", r"\(s3115\)", r"\(s3116\)", r"banned sending ip",
@@ -1165,8 +1166,8 @@ def _reason(status: str, diagnostic: str, action: str, hint: str) -> Reason:
             return by_status
         if by_text in DECISIVE_TEXT:
             return by_text
-        if by_status == R.SUSPENDED and by_text == R.USER_UNKNOWN:
-            return by_text  # many servers say 5.2.1 for "User unknown"
+        if by_status == R.SUSPENDED and by_text in (R.USER_UNKNOWN, R.HOST_UNKNOWN):
+            return by_text  # many servers say 5.2.1 for "User unknown" or "Host unknown"
         if by_status in _RETRY_STATUS_REASONS and by_text not in _TEXT_ONLY_REFINES:
             return by_text
         return by_status

@@ -466,6 +466,12 @@ CASES = [
      R.CONTENT_ERROR, "5.0.0", False),
     ("5.7.1", "550 5.7.1 Please review https://support.google.com/mail/?p=RfcMessageNonCompliant", "failed",
      R.NOT_COMPLIANT_RFC, "5.7.1", False),
+    # --- examples of Sisimai's reason tests (test/public/reason-children-test.rb) -----------------------------------
+    ("5.2.1", "550 5.2.1 Host Unknown", "failed", R.HOST_UNKNOWN, "5.2.1", True),
+    ("4.7.1", "451 4.7.1 <smtp3.remote.example[192.0.2.1]>: Client host rejected: Please try again slower",
+     "delayed", R.RATE_LIMITED, "4.7.1", False),
+    ("5.0.0", "550 5.0.0 Mail system full", "failed", R.SYSTEM_FULL, "5.3.1", False),
+    ("5.7.7", "570 5.7.7 Email not accepted for policy reasons", "failed", R.POLICY_VIOLATION, "5.7.7", False),
 ]
 # fmt: on
 
