@@ -472,6 +472,17 @@ CASES = [
      "delayed", R.RATE_LIMITED, "4.7.1", False),
     ("5.0.0", "550 5.0.0 Mail system full", "failed", R.SYSTEM_FULL, "5.3.1", False),
     ("5.7.7", "570 5.7.7 Email not accepted for policy reasons", "failed", R.POLICY_VIOLATION, "5.7.7", False),
+    # --- Tencent QQ and Mimecast wordings from Sisimai's remote-host tables, reworded -------------------------------
+    ("4.0.0", "451 Ip frequency limited", "delayed", R.RATE_LIMITED, "4.0.0", False),
+    ("5.0.0", "550 Suspected bounce attacks", "failed", R.BLOCKED, "5.0.0", False),
+    ("5.0.0", "550 SPF Sender Invalid - envelope rejected", "failed", R.AUTH_FAILURE, "5.0.0", False),
+    ("5.0.0", "550 Local CT IP Reputation - (reject)", "failed", R.BAD_REPUTATION, "5.0.0", False),
+    ("5.0.0", "554 Maximum email size exceeded", "failed", R.MESSAGE_TOO_BIG, "5.3.4", False),
+    ("5.0.0", "550 Envelope blocked - User Entry", "failed", R.REJECTED, "5.0.0", False),
+    ("5.0.0", "550 Rejected by header-based Blocked Senders - Block policy for Header From", "failed",
+     R.REJECTED, "5.0.0", False),
+    ("5.0.0", "554 Host network not allowed", "failed", R.POLICY_VIOLATION, "5.0.0", False),
+    ("5.0.0", "550 Exceeding outbound thread limit", "failed", R.TOO_MANY_CONNECTIONS, "5.0.0", False),
 ]
 # fmt: on
 
