@@ -223,34 +223,52 @@ _EXPIRED = _rx(
     r"was not reachable within the allowed queue period", r"message timed out", r"it has not been collected after",
     r"could not be delivered within \d+", r"maximum (?:queue|delivery) (?:time|lifetime)", r"lifetime exceeded",
     r"delivery attempts? (?:will )?(?:stop|have stopped)", r"no more retries",
+    r"could not find a gateway for",
     r"message (?:has been|was) (?:queued|delayed) for (?:too long|\d+ (?:hours|days))",
 )  # fmt: skip
 
 # Provider codes, before the general phrases: (pattern, reason).
 _PROVIDERS = (
-    # Gmail
+    # Gmail: rate limited *because* authentication failed
+    (_rx(r"aligned with either the authenticated spf or dkim", r"because (?:spf|dkim) authentication didn'?t pass"),
+     R.AUTH_FAILURE),
+    (_rx(r"senders to use tls/ssl", r"wasn'?t sent over a tls connection"), R.FAILED_STARTTLS),
+    (_rx(r"sending messages with the same message-id"), R.POLICY_VIOLATION),
     (_rx(r"4\.7\.28\b", r"unusual rate of unsolicited mail(?!.*has been blocked)",
          r"has been rate limited"), R.RATE_LIMITED),
     (_rx(r"5\.7\.26\b.*(?:unauthenticated|dmarc|spf|dkim)", r"this message does not have authentication information",
          r"does not pass (?:dmarc|authentication)", r"sender is unauthenticated",
          r"requires all senders to authenticate", r"gmail requires all senders"), R.AUTH_FAILURE),
     (_rx(r"receiving mail at a rate that prevents"), R.RATE_LIMITED),
+    (_rx(r"(?:peak|daily) smtp relay (?:sending )?limit exceeded"), R.RATE_LIMITED),
+    (_rx(r"missing a valid message-id", r"unicode character in a disallowed header",
+         r"encoded-word syntax is not permitted", r"is not a valid rfc ?5321 address",
+         r"mail message is malformed"), R.NOT_COMPLIANT_RFC),
+    (_rx(r"mail sending denied"), R.REJECTED),
+    (_rx(r"p=rfcmessagenoncompliant"), R.NOT_COMPLIANT_RFC),
+    (_rx(r"due to the nature of the content or the links"), R.SPAM_DETECTED),
+    (_rx(r"smtp protocol violation"), R.SYNTAX_ERROR),
     (_rx(r"receiving mail too quickly"), R.SPEEDING),
+    (_rx(r"please try again slower"), R.RATE_LIMITED),  # Postfix's rate limit, after "Client host rejected"
     (_rx(r"daily user sending (?:quota|limit) exceeded", r"sending limit exceeded"), R.RATE_LIMITED),
     # Microsoft (Outlook.com, Exchange Online)
     (_rx(r"\(s3150\)", r"\(s3140\)", r"\(s3114\)", r"\(s3115\)", r"\(s3116\)", r"banned sending ip",
          r"access denied, banned sender", r"using customer block ?list", r"traffic not accepted from this ip",
-         r"not currently accepting mail from your ip", r"part of their network is on our block list"), R.BLOCKED),
+         r"not currently accepting mail from your ip", r"part of their network is on our block list",
+         r"\bsc-00[1-4]\b", r"messages from \S+ weren'?t sent", r"access denied, please try again later",
+         r"access denied, rejected by recipient", r"does not accept email over ipv6",
+         r"^5\.5\.4 invalid domain name"), R.BLOCKED),
     (_rx(r"4\.7\.5\d\d\b.*server busy", r"server busy\. please try again later from \[", r"\(as8\d\d\)",
          r"temporarily rate limited(?! due to ip reputation)"), R.RATE_LIMITED),
     (_rx(r"rate limited due to ip reputation", r"\(s775\)", r"\(s844\)"), R.BAD_REPUTATION),
-    (_rx(r"resolver\.adr\.recipientnotfound", r"resolver\.adr\.recipnotfound", r"resolver\.adr\.exrecipnotfound",
+    (_rx(r"resolver\.adr\.recip(?:ient)? ?notfound", r"resolver\.adr\.recipnotfound", r"resolver\.adr\.exrecipnotfound",
          r"recipient address rejected: access denied\. as\(201806281\)", r"\bas\(201806281\)"), R.USER_UNKNOWN),
     (_rx(r"resolver\.rst\.recipsizelimit", r"resolver\.rst\.sendsizelimit"), R.MESSAGE_TOO_BIG),
     (_rx(r"resolver\.rst\.(?:notauthorized|sendernotauthenticatedforgroup|restrictedtorecipientspermission)",
          r"resolver\.rst\.dlneedssenderrestrictions"), R.FILTERED),
     (_rx(r"does not allow external forwarding", r"recipientnotallowedtoforward"), R.POLICY_VIOLATION),
     (_rx(r"resolver\.rst\.recipientquotaexceeded", r"quotaexceededexception"), R.MAILBOX_FULL),
+    (_rx(r"mime complexity exceeds", r"message header size, or recipient list, exceeds"), R.CONTENT_ERROR),
     # Yahoo, AOL
     (_rx(r"\[tss04\]", r"due to unexpected volume"), R.RATE_LIMITED),
     (_rx(r"\[tss0[1-3]\]", r"\[ts0[12]\]", r"temporarily deferred due to user complaints",
@@ -262,9 +280,13 @@ _PROVIDERS = (
     (_rx(r"\(554\.30\)", r"this mailbox is disabled", r"dd \S+ is no longer valid"), R.SUSPENDED),
     # iCloud, Proofpoint, Mimecast, Barracuda, Cloudmark
     (_rx(r"\[cs0[1-9]\]", r"\[hm0[1-9]\]"), R.POLICY_VIOLATION),
+    (_rx(r"inactive email address", r"unknown or illegal alias"), R.USER_UNKNOWN),  # iCloud: no such address
+    (_rx(r"messages to \S+ deferred due to excessive volume"), R.SPEEDING),
     (_rx(r"support\.proofpoint\.com/dnsbl-lookup", r"blocked using barracuda reputation",
          r"barracudacentral\.org", r"cloudmark\.com/.*(?:reputation|blocked)",
          r"mimecast\.com/.*(?:blocked|ip reputation)"), R.BLOCKED),
+    # Spam named outright, before the advice that follows it ("set up SPF records")
+    (_rx(r"rejected due to spam (?:url in )?(?:classification|content)"), R.SPAM_DETECTED),
     # Greylisting: a temporary refusal of our host until it retries
     (_rx(r"grey ?listed", r"gray ?listed", r"greylisting", r"graylisting"), R.BLOCKED),
     # Japanese carriers (docomo, au/ezweb, SoftBank)
@@ -304,6 +326,8 @@ _PHRASES = (
             r"buzón (?:está )?lleno",
             r"inbox is full",
             r"inbox out of storage",
+            r"mail file size exceeds the maximum size allowed for mail delivery",
+            r"would exceed (?:the )?maximum allowed storage",
         ),
     ),
     (
@@ -327,6 +351,7 @@ _PHRASES = (
             r"too big for (?:the )?system",
             r"message too big",
             r"message exceeds .* size",
+            r"(?:e-?mail|message) size (?:limit )?exceeded",
         ),
     ),
     (R.EXCEED_LIMIT, _rx(r"message (?:length )?exceeds administrative limit", r"exceeds? (?:the )?per-mailbox")),
@@ -349,6 +374,10 @@ _PHRASES = (
             r"account is locked",
             r"due to extended inactivity",
             r"no longer (?:active|in use)",
+            r"recipient(?:'s)? (?:account|mailbox) (?:is |has been )?(?:blocked|locked)",
+            r"compte du destinataire est bloqu",
+            r"is currently suspended",
+            r"temporar(?:y|ily) locked",
         ),
     ),
     (
@@ -362,6 +391,7 @@ _PHRASES = (
             r"(?:new|changed) (?:e-?mail )?address is",
             r"please (?:update|resend to|use) (?:your )?(?:address|.*new address)",
             r"mailbox has moved",
+            r"recipient no longer on server",
         ),
     ),
     (
@@ -382,6 +412,7 @@ _PHRASES = (
             r"that domain isn'?t in my list of allowed rcpthosts",
             r"relay access",
             r"open relay",
+            r"invalid credentials for relay",
         ),
     ),
     (
@@ -406,6 +437,8 @@ _PHRASES = (
             r"authentication checks? (?:fail|did not pass)",
             r"not (?:pass|passed) (?:either )?(?:spf|dkim)",
             r"must pass either spf or dkim",
+            r"failing both spf and dkim",
+            r"(?:spf|dkim|dmarc) sender invalid",
             r"unauthenticated email",
             r"is not authorized to send on behalf",
             r"not designated .* permitted sender",
@@ -416,7 +449,7 @@ _PHRASES = (
     (
         R.VIRUS_DETECTED,
         _rx(
-            r"\bvirus",
+            r"(?<!spam or )(?<!spam/)\bvirus",
             r"malware",
             r"infected",
             r"\btrojan",
@@ -424,6 +457,7 @@ _PHRASES = (
             r"malicious (?:content|attachment|payload|url)",
             r"dangerous (?:attachment|content)",
             r"phishing",
+            r"used by recent viruses",
         ),
     ),
     (
@@ -466,6 +500,7 @@ _PHRASES = (
             r"unresolvable (?:address|hostname)",
             r"(?:hostname|helo) .*does not (?:match|resolve)",
             r"not resolve to your ip",
+            r"forward dns entry does not point to the sending ip",
         ),
     ),
     (
@@ -479,6 +514,7 @@ _PHRASES = (
             r"ip/domain reputation",
             r"sender reputation",
             r"due to (?:its|the) reputation",
+            r"\bip reputation\b",
         ),
     ),
     (
@@ -492,7 +528,7 @@ _PHRASES = (
             r"(?:invalid|bogus|unroutable|unverified) sender",
             r"sender verification",
             r"envelope (?:sender|from) .*(?:rejected|blocked|invalid)",
-            r"(?:mail from|from address) .*(?:rejected|not (?:allowed|accepted|owned))",
+            r"(?:mail from|from address) .*(?:rejected(?! for policy reasons)|not (?:allowed|accepted|owned))",
             r"null sender",
             r"empty envelope sender",
             r"batv",
@@ -507,6 +543,14 @@ _PHRASES = (
             r"access denied \(in reply to mail from command\)",
             r"fully qualified (?:email )?address required",
             r"from: domain is invalid",
+            r"envelope blocked",
+            r"header-based (?:manually )?blocked senders",
+            r"backscatter protection",
+            r"purported responsible address",
+            r"bogus mail from",
+            r"emetteur invalide",
+            r"unsigned dsn",
+            r"without a valid sender domain",
         ),
     ),
     (
@@ -522,8 +566,8 @@ _PHRASES = (
             r"(?:spamhaus|spamcop|sorbs|barracuda|uceprotect)\.(?:org|net|com|de)",
             r"\b(?:zen|sbl|xbl|pbl)\.spamhaus",
             r"on (?:our|a|the) (?:\S+ )?(?:block|black|deny|reject) ?list",
-            r"(?:black|block|deny)[- ]?listed",
-            r"blacklist",
+            r"(?:black|block|deny)[- ]?listed(?! url)",
+            r"blacklist(?!ed url)",
             r"blocklist",
             r"client host (?:\[[^\]]*\] )?(?:blocked|rejected)",
             r"(?:your|the sending|sender|sending|client|connecting) ip(?: address)?"
@@ -555,6 +599,14 @@ _PHRASES = (
             r"helo (?:command )?rejected",
             r"invalid helo",
             r"bad helo",
+            r"suspected bounce attacks",
+            r"helo/ehlo argument (?:is invalid|not allowed)",
+            r"empty helo",
+            r"ip not in (?:whitelist|allowlist)",
+            r"esmtp not accepting connections",
+            r"confirm this mail server",
+            r"your server requires confirmation",
+            r"remote ?host looks suspiciously like (?:a )?spammer",
         ),
     ),
     (
@@ -582,6 +634,8 @@ _PHRASES = (
             r"too (?:much|many) (?:mail|traffic|volume)",
             r"volume (?:limit|too high)",
             r"messages per (?:hour|minute|day|second)",
+            r"frequency limited",
+            r"frequency of receiving messages is limited",
         ),
     ),
     (
@@ -593,6 +647,7 @@ _PHRASES = (
             r"connection limit",
             r"(?:maximum|max) (?:number of )?(?:concurrent )?connections",
             r"too many smtp sessions",
+            r"outbound thread limit",
             r"mail system congestion",
             r"too busy",
             r"server (?:is )?busy",
@@ -658,6 +713,7 @@ _PHRASES = (
             r"the account or domain may not exist",
             r"could not resolve (?:the )?(?:domain|host)",
             r"domain (?:is )?(?:invalid|not valid|inexistent)",
+            r"invalid (?:recipient )?domain(?! name)",
             r"unknown domain",
         ),
     ),
@@ -739,6 +795,21 @@ _PHRASES = (
             r"mailbox (?:not found|invalid|is inactive)",
             r"lookup of (?:user|recipient) failed",
             r"(?:user|recipient) .{0,40}not found",
+            r"can'?t accept user",
+            r"(?:addresses|recipients) (?:were|are) unknown",
+            r"server rejected (?:the )?recipients",
+            r"not an active address",
+            r"nessun utente",
+            r"recipient is not local",
+            r"envelope recipient (?:has been )?denied",
+            r"address is wrong",
+            r"user missing home directory",
+            r"user not active",
+            r"<[^<>\s]+@[^<>\s]+> not found",
+            r"\bin name directory",
+            r"rcpt\b.{0,80}?does ?n[o']t exist",
+            r"unknown local[- ]?part",
+            r"user \([^)]*\) unknown",
         ),
     ),
     (
@@ -773,6 +844,9 @@ _PHRASES = (
             r"probable spam",
             r"\d(?:\.\d)+ spam\b",
             r"- spam$",
+            r"spamming",
+            r"(?:black|block)listed urls?",
+            r"anti-?spam (?:check|filter|engine|polic)",
         ),
     ),
     (
@@ -799,6 +873,12 @@ _PHRASES = (
             r"\bdlp\b",
             r"not (?:allowed|permitted) by (?:the )?(?:administrator|admin)",
             r"banned (?:attachment|file|content|word)",
+            r"host network,? not allowed",
+            r"not accepting mail with attachments",
+            r"containing images or other attachments",
+            r"closed mailing list",
+            r"header are not accepted",
+            r"message given low priority",
         ),
     ),
     (
@@ -853,6 +933,8 @@ _PHRASES = (
             r"missing (?:required )?(?:header|date|from|message-id)",
             r"multiple (?:from|date|subject|to) (?:header|field)",
             r"messages with multiple addresses in from",
+            r"missing a valid address in the from:? header",
+            r"multiple addresses in from:? header",
         ),
     ),
     (
@@ -870,6 +952,10 @@ _PHRASES = (
             r"broken (?:mime|message)",
             r"encoding (?:error|not supported)",
             r"smtputf8",
+            r"header size exceeds",
+            r"improper use of 8-bit data",
+            r"improperly-formatted binary content",
+            r"unnecessary base64 encoding",
         ),
     ),
     (
@@ -926,6 +1012,8 @@ _PHRASES = (
             r"name server",
             r"tls (?:connection|session) (?:lost|failed)",
             r"malformed or unexpected name server reply",
+            r"did not accept our requests to connect",
+            r"socket error",
         ),
     ),
     (
@@ -970,7 +1058,7 @@ _PHRASES = (
 DECISIVE_TEXT = frozenset({
     R.MAILBOX_FULL, R.MESSAGE_TOO_BIG, R.EXCEED_LIMIT, R.SUSPENDED, R.HAS_MOVED, R.NO_RELAYING, R.AUTH_FAILURE,
     R.BLOCKED, R.BAD_REPUTATION, R.REQUIRE_PTR, R.REJECTED, R.NOT_ACCEPTED, R.RATE_LIMITED, R.VIRUS_DETECTED,
-    R.SPEEDING,
+    R.SPEEDING, R.FILTERED,
 })  # fmt: skip
 # Over a status naming one of these, a reason the text names more precisely wins.
 _RETRY_STATUS_REASONS = frozenset({
@@ -1075,17 +1163,21 @@ def _reason(status: str, diagnostic: str, action: str, hint: str) -> Reason:
     if hint in Reason._value2member_map_ and hint not in (R.UNDEFINED, R.ON_HOLD):
         return Reason(hint)
     klass, detail = _split(status)
+    by_text = text_reason(diagnostic, status)
+    if by_text == R.NOT_ACCEPTED:
+        return by_text  # a domain that accepts no mail (null MX): retrying longer would not have helped
     if action != "delayed" and (detail == "4.7" or _gave_up(diagnostic)):
         return R.EXPIRED
     if action == "failed" and klass == "4":
         return R.EXPIRED  # a temporary failure reported as final: the sending MTA gave up retrying
     by_status = STATUS_REASONS.get(detail) if klass else None
-    by_text = text_reason(diagnostic, status)
     if by_status is not None and detail not in WEAK_STATUSES:
         if by_text is None or by_text == by_status:
             return by_status
         if by_text in DECISIVE_TEXT:
             return by_text
+        if by_status == R.SUSPENDED and by_text in (R.USER_UNKNOWN, R.HOST_UNKNOWN):
+            return by_text  # many servers say 5.2.1 for "User unknown" or "Host unknown"
         if by_status in _RETRY_STATUS_REASONS and by_text not in _TEXT_ONLY_REFINES:
             return by_text
         return by_status
