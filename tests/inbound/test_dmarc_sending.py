@@ -5,7 +5,7 @@ loopback DNS server); the day's report then goes to the ``rua`` of ``a.example``
 back with our own report reader.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -24,6 +24,10 @@ from tests.inbound.test_auth import zone  # noqa: F401 (a fixture)
 pytestmark = pytest.mark.django_db
 
 
+# When the pipeline received the test mail: a fixed moment, so a run across midnight reports the same day.
+RECEIVED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
 def mail_from_a_example(client_ip: str, n: int, from_: str = "alice@a.example") -> None:
     raw = (
         f"From: {from_}\r\nTo: alice@example.test\r\nSubject: Note {n}\r\nMessage-ID: <note-{n}@a.example>\r\n"
@@ -33,6 +37,7 @@ def mail_from_a_example(client_ip: str, n: int, from_: str = "alice@a.example") 
         raw=raw, mail_from="alice@a.example", rcpt_tos=["alice@example.test"], client_ip=client_ip, helo="mx.a.example"
     )
     process_inbound_messages(job_ids=[job.pk])
+    InboundMessage.objects.filter(pk=job.pk).update(received_at=RECEIVED)
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ def the_report(sent: DmarcReportSent):
 
 
 def test_the_days_report_goes_to_the_rua_and_reads_back(received_today):
-    (sent,) = send_aggregate_reports(day=timezone.now().date())
+    (sent,) = send_aggregate_reports(day=RECEIVED.date())
 
     assert (sent.domain, sent.destinations) == ("a.example", ["dmarc@a.example"])
     assert sent.message.status == Message.Status.QUEUED
@@ -75,33 +80,33 @@ def test_the_days_report_goes_to_the_rua_and_reads_back(received_today):
 
 
 def test_a_report_is_sent_once_however_often_the_task_runs(received_today):
-    send_aggregate_reports(day=timezone.now().date())
+    send_aggregate_reports(day=RECEIVED.date())
 
-    assert send_aggregate_reports(day=timezone.now().date()) == []
+    assert send_aggregate_reports(day=RECEIVED.date()) == []
     assert DmarcReportSent.objects.count() == 1
 
 
 def test_a_day_without_mail_sends_nothing(received_today):
-    assert send_aggregate_reports(day=timezone.now().date() - timedelta(days=3)) == []
+    assert send_aggregate_reports(day=RECEIVED.date() - timedelta(days=3)) == []
 
 
 def test_a_domain_without_rua_gets_no_report(alice, zone):  # noqa: F811
     zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject")
     mail_from_a_example("203.0.113.66", 1)
 
-    assert send_aggregate_reports(day=timezone.now().date()) == []
+    assert send_aggregate_reports(day=RECEIVED.date()) == []
 
 
 def test_a_destination_outside_the_domain_must_agree(alice, zone, dns_server):  # noqa: F811
     zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject; rua=mailto:agg@reports.vendor.example")
     mail_from_a_example("203.0.113.66", 1)
 
-    assert send_aggregate_reports(day=timezone.now().date()) == []
+    assert send_aggregate_reports(day=RECEIVED.date()) == []
     assert ("a.example._report._dmarc.reports.vendor.example.", "TXT") in dns_server.resolver.queries
 
     zone("a.example._report._dmarc.reports.vendor.example", "TXT", "v=DMARC1")
     flush_dns_cache()
-    (sent,) = send_aggregate_reports(day=timezone.now().date())
+    (sent,) = send_aggregate_reports(day=RECEIVED.date())
     assert sent.destinations == ["agg@reports.vendor.example"]
 
 
@@ -109,7 +114,7 @@ def test_a_report_larger_than_the_rua_size_limit_is_not_sent(alice, zone):  # no
     zone("_dmarc.a.example", "TXT", "v=DMARC1; p=reject; rua=mailto:dmarc@a.example!100")
     mail_from_a_example("203.0.113.66", 1)
 
-    assert send_aggregate_reports(day=timezone.now().date()) == []
+    assert send_aggregate_reports(day=RECEIVED.date()) == []
 
 
 def test_the_daily_task_sends_only_when_enabled(received_today, settings):
