@@ -4,6 +4,7 @@ import re
 from dataclasses import replace
 
 from inbound.bounces.reading import (
+    ADDRESS,
     Letter,
     Report,
     ReportedRecipient,
@@ -31,7 +32,6 @@ __all__ = [
     "recipient",
 ]
 
-ADDRESS = r"[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\",;:@]{1,253}\.[^\s<>()\[\]\",;:@.]{1,63}"
 _ADDRESS = re.compile(ADDRESS)
 # Where a report's own text ends and the returned message begins.
 _COPY = re.compile(
