@@ -4,6 +4,7 @@ import pytest
 from django.utils import translation
 
 from core.dns import flush_dns_cache
+from core.providers import clear_cache as clear_provider_cache
 from delivery.mx import clear_cache as clear_dns_cache
 from delivery.transports import reset_transport
 from inbound.auth import clear_caches as clear_auth_caches
@@ -47,6 +48,7 @@ def _loopback_network(settings, dns_server):
     dns_server.resolver.clear()
     flush_dns_cache()  # the resolver caches answers; each test starts from its own records
     clear_auth_caches()  # and SPF and DMARC keep what they computed from them
+    clear_provider_cache()  # and the destination providers recognised by MX
     settings.DNS_NAMESERVERS = [dns_server.nameserver]
     settings.SMTP_DELIVERY_PORT = free_port()  # nothing listens there unless a test starts a server
     settings.SMTP_TIMEOUT = 5

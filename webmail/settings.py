@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "delivery",
     "inbound",
     "campaigns",
+    "reputation",
 ]
 
 MIDDLEWARE = [
@@ -534,6 +535,28 @@ except ValueError as exc:
     raise ImproperlyConfigured("CAMPAIGN_WARMUP_DAILY_CAPS must be a comma list of whole numbers.") from exc
 # Campaign recipients the sample check before scheduling renders the template for.
 CAMPAIGN_PREFLIGHT_SAMPLE = env_int("CAMPAIGN_PREFLIGHT_SAMPLE", 20)
+
+# --- Reputation and abuse (docs/REPUTATION.md) --------------------------------
+# Guardrails, after Gmail's and Yahoo's 2024 sender rules (spam rate under 0.1 %, never 0.3 %):
+# a sender, sending domain or campaign is warned past the WARN rates and paused past the PAUSE
+# rates, once the window holds at least REPUTATION_MIN_VOLUME final outcomes.
+REPUTATION_WARN_COMPLAINT_RATE = env_float("REPUTATION_WARN_COMPLAINT_RATE", 0.001)
+REPUTATION_WARN_BOUNCE_RATE = env_float("REPUTATION_WARN_BOUNCE_RATE", 0.05)
+REPUTATION_PAUSE_COMPLAINT_RATE = env_float("REPUTATION_PAUSE_COMPLAINT_RATE", 0.003)
+REPUTATION_PAUSE_BOUNCE_RATE = env_float("REPUTATION_PAUSE_BOUNCE_RATE", 0.10)
+REPUTATION_MIN_VOLUME = env_int("REPUTATION_MIN_VOLUME", 100)
+
+# --- Reputation: figures ------------------------------------------------------
+
+# --- Reputation: sender limits --------------------------------------------------
+
+# --- Reputation: compromised accounts and outbound content ------------------------
+
+# --- Reputation: provider shaping -------------------------------------------------
+
+# --- Reputation: domain verification ----------------------------------------------
+
+# --- Reputation: mailbox simulator --------------------------------------------------
 
 # --- Security in production ---------------------------------------------------
 

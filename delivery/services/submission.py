@@ -96,6 +96,7 @@ def send_message(
         earlier = _earlier_submission(user, idempotency_key, fingerprint)
         if earlier is not None:
             return earlier
+    _admit(user=user, composition=composition, stream=stream)
     now = sent_at or timezone.now()
     raw = render(composition, date=now, include_bcc=False)
     try:
@@ -128,6 +129,16 @@ def send_message(
     return message
 
 
+def _admit(*, user, composition: Composition, stream: str) -> None:
+    """Refuse (with a clear error) what a hold, an unverified domain or a quota does not allow now."""
+    from reputation.services.admission import admit_submission  # reputation reads delivery's models
+
+    admit_submission(
+        user=user, from_address=composition.from_address, stream=stream,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
+
+
 def record_send_scope(*, message: Message, from_address: str, contact_list_id: int | None) -> SendScope:
     """Which workspace (the From address's hosted domain) and list the message is sent for, for suppression."""
     domain = Domain.objects.filter(name=split_address(from_address)[1].lower()).first()
@@ -140,6 +151,7 @@ def send_draft(*, user, draft_id) -> Message:
         item = get_draft_for_update(user=user, draft_id=draft_id)
         composition = draft_composition(user=user, item=item)
         require_recipients(composition)
+        _admit(user=user, composition=composition, stream=item.message.stream)
         raw = render(composition, date=now, include_bcc=False)
         replace_message_content(message=item.message, raw=raw, status=Message.Status.QUEUED)
         item.folder, item.previous_folder, item.received_at = Folder.SENT, "", now

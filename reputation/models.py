@@ -1,0 +1,111 @@
+"""Sender reputation: rolling counters of delivery outcomes, and the holds that stop a sender.
+
+``ReputationCount`` rows are counters per subject (a sending user, a sending
+domain, a stream, a campaign, a destination provider), metric and time bucket,
+added to as delivery events are recorded (``reputation.services.figures``): the
+figures over the last hour, day, 7 and 30 days are sums of a few buckets, never
+a scan of the event log.
+
+``SendingHold`` is a stop on a sender's outbound mail (a user, a sending domain
+or a campaign): paused by a guardrail, suspended as compromised, or held by an
+admin. Its queued mail stays in the outbox, parked, until an admin resumes it.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Subject(models.TextChoices):
+    USER = "user", "Sending user"
+    DOMAIN = "domain", "Sending domain"
+    STREAM = "stream", "Stream"
+    CAMPAIGN = "campaign", "Campaign"
+    PROVIDER = "provider", "Destination provider"
+
+
+class ReputationCount(models.Model):
+    """One metric of one subject in one time bucket (``span`` seconds from ``bucket``)."""
+
+    kind = models.CharField(max_length=8, choices=Subject.choices)
+    key = models.CharField(max_length=253, help_text="User id, domain name, stream, campaign id or provider.")
+    metric = models.CharField(max_length=24)
+    span = models.PositiveIntegerField(help_text="Bucket length in seconds.")
+    bucket = models.DateTimeField(help_text="Start of the bucket (UTC).")
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key", "metric", "span", "bucket"], name="reputation_count_unique")
+        ]
+        indexes = [models.Index(fields=["kind", "span", "bucket"], name="reputation_count_window")]
+
+    def __str__(self):
+        return f"{self.kind} {self.key} {self.metric} @ {self.bucket:%Y-%m-%d %H:%M}/{self.span}s: {self.count}"
+
+
+class SendingHold(models.Model):
+    """A stop on one sender's outbound mail, until an admin resumes it. Its queued mail is parked, not lost."""
+
+    class Kind(models.TextChoices):
+        USER = "user", "Sending user"
+        DOMAIN = "domain", "Sending domain"
+        CAMPAIGN = "campaign", "Campaign"
+
+    class Cause(models.TextChoices):
+        GUARDRAIL = "guardrail", "Paused by a reputation guardrail"
+        COMPROMISED = "compromised", "Suspended: the account looks compromised"
+        ADMIN = "admin", "Held by an admin"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    key = models.CharField(max_length=253, help_text="User id, domain name or campaign id.")
+    cause = models.CharField(max_length=11, choices=Cause.choices)
+    reason = models.TextField(help_text="Why, in one or two sentences, with the figures.")
+    evidence = models.JSONField(default=dict, blank=True, help_text="The figures or signs that set it off.")
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=models.Q(resolved_at=None), name="sending_hold_one_open"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.key}: {self.cause}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class ReputationAlert(models.Model):
+    """A threshold crossed: a warning, or the pause that came with a hold. Shown on the reputation page."""
+
+    class Level(models.TextChoices):
+        WARNING = "warning", "Warning"
+        PAUSE = "pause", "Paused"
+
+    kind = models.CharField(max_length=8, choices=Subject.choices)
+    key = models.CharField(max_length=253)
+    level = models.CharField(max_length=7, choices=Level.choices)
+    metric = models.CharField(max_length=24, help_text="complaint_rate, bounce_rate…")
+    rate = models.FloatField()
+    threshold = models.FloatField()
+    volume = models.PositiveIntegerField(help_text="The denominator the rate was computed over.")
+    window = models.CharField(max_length=8, help_text="hour, day, week, month")
+    created_at = models.DateTimeField(default=timezone.now)
+    hold = models.ForeignKey(SendingHold, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "key", "created_at"], name="reputation_alert_subject")]
+
+    def __str__(self):
+        return f"{self.level} {self.kind} {self.key} {self.metric} {self.rate:.2%}"

@@ -1,0 +1,21 @@
+"""May this submission be accepted now? The checks every send runs before anything is stored.
+
+``delivery.services.submission.send_message`` calls ``admit_submission`` once per
+submission (webmail and API alike). Each check raises a ``webmail.errors.UserError``
+with a clear message (and ``retry_after`` where waiting helps), so nothing is
+silently dropped:
+
+1. a sender whose sending is held (paused, suspended) is refused (``holds``);
+2. an unverified sending domain may not send out (``accounts.domain_verification``);
+3. the per-user and per-domain quotas (``limits``), counted only when the
+   submission is admitted.
+"""
+
+from datetime import datetime
+
+
+def admit_submission(
+    *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
+) -> None:
+    """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
+    # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
