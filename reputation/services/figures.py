@@ -20,7 +20,7 @@ back with the events, and it must cost little. Per batch of events:
 The destination provider is never looked up in the DNS here (see ``provider_of``).
 """
 
-import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.addresses import split_address
+from core import providers
 from core.bulk import recordset
 from core.providers import Provider, provider_for_domain_name, provider_for_mx_hosts
 from delivery.models import DeliveryEvent
@@ -211,41 +212,33 @@ def _delivered_before(late: list[DeliveryEvent], counted) -> dict[int, bool]:
 
 # --- the destination provider -----------------------------------------------------------
 
-# Destination domain -> provider, learned from the MX hosts our SMTP transport reached: a bounce
-# report or complaint about a company on Google Workspace then counts with Gmail even though it
-# names no MX. Per process, bounded; forgotten after an hour (a domain may move).
-_LEARNED: dict[str, tuple[float, Provider]] = {}
-_LEARNED_LOCK = threading.Lock()
-_LEARNED_MAX = 50_000
-_LEARNED_SECONDS = 3600
-
 
 def provider_of(event: DeliveryEvent, recipient: Recipient | None) -> str:
     """The destination provider of an event, without a DNS lookup.
 
-    In order: the big consumer domains by name; the MX host the SMTP
-    transport (or a bounce report's Remote-MTA) names for this event; the MX
-    host the recipient's last attempt reached (direct MX delivery only: a
-    relay's host is not the destination's); what earlier events taught this
-    process about the domain, or what ``core.providers`` looked up already;
-    else OTHER.
+    In order: the big consumer domains by name; the MX host our SMTP
+    transport reached for this event (remembered for the domain, ``_learn``);
+    what is remembered of the domain (an earlier delivery, or an MX lookup
+    shaping made); the Remote-MTA a bounce report names, or the MX host the
+    recipient's last attempt reached (direct MX delivery only: a relay's host
+    is not the destination's); else OTHER.
     """
     domain = recipient.domain if recipient is not None else ""
     known = provider_for_domain_name(domain) if domain else None
     if known is not None:
         return known.value
-    hosts = []
-    host = (event.metadata or {}).get("remote_host")
-    if host and (event.transport == "smtp" or event.transport.startswith("report:")):
-        hosts.append(_host_name(host))
-    if recipient is not None and recipient.remote_host and _direct_mx_delivery():
-        hosts.append(_host_name(recipient.remote_host))
-    hosts = [h for h in hosts if h and h != "local"]
-    if hosts:
-        provider = provider_for_mx_hosts(hosts)
+    host = _host_name((event.metadata or {}).get("remote_host") or "")
+    if host and event.transport == "smtp":
+        provider = provider_for_mx_hosts([host])
         _learn(domain, provider)
         return provider.value
-    return _remembered(domain).value
+    remembered = _remembered(domain)
+    if remembered is not None:
+        return remembered.value
+    hosts = [host] if host and event.transport.startswith("report:") else []
+    if recipient is not None and recipient.remote_host and _direct_mx_delivery():
+        hosts.append(_host_name(recipient.remote_host))
+    return provider_for_mx_hosts(hosts).value
 
 
 def _host_name(value: str) -> str:
@@ -259,31 +252,27 @@ def _direct_mx_delivery() -> bool:
 
 
 def _learn(domain: str, provider: Provider) -> None:
+    """Remember what the MX host taught about a domain, in ``core.providers``' cache of MX lookups.
+
+    A later bounce report or complaint about a company on Google Workspace
+    then counts with Gmail though it names no MX; and so do shaping and the
+    admin, who would otherwise look it up. Per process, expiring as a lookup's.
+    """
     if not domain:
         return
-    with _LEARNED_LOCK:
-        if len(_LEARNED) >= _LEARNED_MAX:
-            _LEARNED.clear()
-        _LEARNED[domain] = (timezone.now().timestamp() + _LEARNED_SECONDS, provider)
+    with providers._cache_lock:  # the module's own cache, kept in its format (expiry, provider)
+        if len(providers._cache) > 10_000:
+            providers._cache.clear()
+        providers._cache[domain] = (time.monotonic() + providers.CACHE_SECONDS, provider)
 
 
-def _remembered(domain: str) -> Provider:
+def _remembered(domain: str) -> Provider | None:
+    """What is known of the domain's provider without asking the DNS (see ``_learn``)."""
     if not domain:
-        return Provider.OTHER
-    with _LEARNED_LOCK:
-        hit = _LEARNED.get(domain)
-    if hit and hit[0] > timezone.now().timestamp():
-        return hit[1]
-    from core import providers
-
-    with providers._cache_lock:  # what provider_for_domain looked up (shaping, the admin), never a new lookup
-        cached = providers._cache.get(domain)
-    return cached[1] if cached else Provider.OTHER
-
-
-def forget_learned_providers() -> None:
-    with _LEARNED_LOCK:
-        _LEARNED.clear()
+        return None
+    with providers._cache_lock:
+        hit = providers._cache.get(domain)
+    return hit[1] if hit and hit[0] > time.monotonic() else None
 
 
 # --- writing the counts -------------------------------------------------------------------
