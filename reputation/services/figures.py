@@ -20,11 +20,12 @@ back with the events, and it must cost little. Per batch of events:
 The destination provider is never looked up in the DNS here (see ``provider_of``).
 """
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -94,6 +95,8 @@ def count_events(events: list[DeliveryEvent]) -> None:
 def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None) -> tuple[Counter, set]:
     """``(Counter {(kind, key, metric, span, bucket): n}, {(kind, key)}``) of these events, in the order given.
 
+    A bucket is its start in seconds since the epoch (ints compare and hash faster than datetimes).
+
     ``earlier``: recipient id -> whether a delivery was counted for it before
     these events (the rebuild carries it from batch to batch); None: asked of
     the event log when needed.
@@ -106,19 +109,24 @@ def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None
     delivered_before = _delivered_before(late, counted) if earlier is None else earlier
     counts: Counter = Counter()
     subjects: set[tuple[str, str]] = set()
+    buckets_of: dict[int, list[tuple[int, int]]] = {}  # 5-minute slot -> its (span, bucket start)s, worked out once
     for event, metrics in counted:
         message = facts.get(event.message_id)
         if message is None or message.incoming:
             continue
         keys = _subjects(event, message)
         subjects.update(keys)
-        moves = Counter(dict.fromkeys(metrics, 1))
-        if "delivered" in metrics:
+        moves = dict.fromkeys(metrics, 1)
+        if "delivered" in moves:
             delivered_before[event.recipient_id] = True
         elif event.event_type == "bounced" and delivered_before.get(event.recipient_id):
-            moves["delivered"] -= 1  # it was counted delivered when it left us: it was not
+            moves["delivered"] = -1  # it was counted delivered when it left us: it was not
             delivered_before[event.recipient_id] = False
-        buckets = [(span, floor(event.timestamp, span)) for span in SPANS]
+        slot = int(event.timestamp.timestamp()) // FIVE_MINUTES
+        buckets = buckets_of.get(slot)
+        if buckets is None:
+            start = slot * FIVE_MINUTES
+            buckets = buckets_of[slot] = [(span, start - start % span) for span in SPANS]
         for kind, key in keys:
             for metric, n in moves.items():
                 for span, bucket in buckets:
@@ -279,7 +287,8 @@ def _remembered(domain: str) -> Provider | None:
 
 
 def add_counts(counts: Counter) -> None:
-    """Add ``{(kind, key, metric, span, bucket): n}`` to the counters: INSERT … ON CONFLICT DO UPDATE.
+    """Add ``{(kind, key, metric, span, bucket start in epoch seconds): n}`` to the counters: INSERT … ON CONFLICT
+    DO UPDATE.
 
     One statement on PostgreSQL (the rows as one JSON parameter, ``core.bulk``);
     elsewhere one per ``_ROWS_PER_STATEMENT`` rows. Rows go in key order.
@@ -287,31 +296,49 @@ def add_counts(counts: Counter) -> None:
     rows = sorted(counts.items())
     if not rows:
         return
-    quote = connection.ops.quote_name
-    table = quote(ReputationCount._meta.db_table)
-    names = ("kind", "key", "metric", "span", "bucket", "count")
-    columns = ", ".join(quote(name) for name in names)
-    conflict = ", ".join(quote(name) for name in names[:-1])
-    count = quote("count")
-    tail = f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            fields = [ReputationCount._meta.get_field(name) for name in names]
-            records = [dict(zip(names, (*key, n), strict=True)) for key, n in rows]
+            fields = [ReputationCount._meta.get_field(name) for name in _COLUMNS]
+            moments = {bucket: datetime.fromtimestamp(bucket, UTC) for bucket in {key[4] for key, _ in rows}}
+            records = [
+                {"kind": kind, "key": key, "metric": metric, "span": span, "bucket": moments[bucket], "count": n}
+                for (kind, key, metric, span, bucket), n in rows
+            ]
             source, parameter = recordset(fields, records, ordinality=True)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} ORDER BY ordinality {tail}",  # noqa: S608
-                [parameter],
-            )
+            cursor.execute(_upsert_sql(connection.vendor, source), [parameter])
             return
         adapt = connection.ops.adapt_datetimefield_value
+        adapted = {bucket: adapt(datetime.fromtimestamp(bucket, UTC)) for bucket in {key[4] for key, _ in rows}}
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             params = [
-                v for (kind, key, metric, span, bucket), n in chunk for v in (kind, key, metric, span, adapt(bucket), n)
+                v
+                for (kind, key, metric, span, bucket), n in chunk
+                for v in (kind, key, metric, span, adapted[bucket], n)
             ]
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {tail}", params)  # noqa: S608
+            cursor.execute(_upsert_sql(connection.vendor, len(chunk)), params)
+
+
+_COLUMNS = ("kind", "key", "metric", "span", "bucket", "count")
+
+
+@functools.cache
+def _upsert_sql(vendor: str, source: str | int) -> str:
+    """The upsert: from a recordset (``source``: its SQL) or a VALUES list of ``source`` rows. Built once each."""
+    quote = connection.ops.quote_name
+    table = quote(ReputationCount._meta.db_table)
+    columns = ", ".join(quote(name) for name in _COLUMNS)
+    if isinstance(source, int):
+        rows = f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * source)}"
+    else:
+        rows = f"SELECT {columns} FROM {source} ORDER BY ordinality"  # noqa: S608 - names from the model only
+    conflict = ", ".join(quote(name) for name in _COLUMNS[:-1])
+    count = quote("count")
+    # Only names from the model are formatted in; every value is a parameter.
+    return (
+        f"INSERT INTO {table} ({columns}) {rows} "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+    )
 
 
 # --- pruning and rebuilding ---------------------------------------------------------------
