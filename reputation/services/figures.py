@@ -21,6 +21,7 @@ The destination provider is never looked up in the DNS here (see ``provider_of``
 """
 
 import functools
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -40,6 +41,8 @@ from mailboxes.models import Message, Recipient
 from reputation.buckets import DAY, FIVE_MINUTES, FIVE_MINUTES_KEPT, HOUR, SPANS, floor
 from reputation.models import ReputationCount, Subject
 from reputation.signals import figures_changed
+
+logger = logging.getLogger(__name__)
 
 # Our own delivery attempts: a "sent" from these is an acceptance by the receiving server (or a
 # relay). The ESP transport's "sent" is only the ESP taking the message: its webhook's
@@ -89,7 +92,15 @@ def count_events(events: list[DeliveryEvent]) -> None:
         return
     add_counts(counts)
     now = max(event.timestamp for event in events)
-    transaction.on_commit(lambda: figures_changed.send(sender=None, subjects=subjects, now=now))
+    transaction.on_commit(lambda: _announce(subjects, now))
+
+
+def _announce(subjects: set[tuple[str, str]], now: datetime) -> None:
+    """``figures_changed``, robustly: a failing listener (a guardrail) is logged, and never fails the delivery
+    whose outcome is committed already."""
+    for receiver, error in figures_changed.send_robust(sender=None, subjects=subjects, now=now):
+        if isinstance(error, Exception):
+            logger.error("figures_changed receiver %r failed", receiver, exc_info=error)
 
 
 def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None) -> tuple[Counter, set]:

@@ -326,3 +326,22 @@ def test_rebuild_recounts_the_counters_from_the_event_log(alice, remote_domain, 
     assert figures("user", str(alice.pk), Window.WEEK, now=timezone.now()) == Figures(
         delivered=2, bounced_hard=2, unknown_user=2
     )
+
+
+def test_a_failing_figures_changed_listener_does_not_fail_the_delivery(
+    alice, remote_domain, smtp_server, caplog, django_capture_on_commit_callbacks
+):
+    def broken(sender, **kwargs):
+        raise RuntimeError("guardrail bug")
+
+    figures_changed.connect(broken)
+    try:
+        message = send_message(user=alice, to=["ok@remote.example"], text="x")
+        with django_capture_on_commit_callbacks(execute=True):
+            run_delivery(message_id=message.pk)
+    finally:
+        figures_changed.disconnect(broken)
+
+    assert message.recipients.get().status == Recipient.Status.SENT
+    assert figures("user", str(alice.pk), Window.HOUR, now=now()) == Figures(delivered=1)
+    assert "guardrail bug" in caplog.text
