@@ -103,21 +103,19 @@ def _announce(subjects: set[tuple[str, str]], now: datetime) -> None:
             logger.error("figures_changed receiver %r failed", receiver, exc_info=error)
 
 
-def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None) -> tuple[Counter, set]:
+def tally(events: list[DeliveryEvent]) -> tuple[Counter, set]:
     """``(Counter {(kind, key, metric, span, bucket): n}, {(kind, key)}``) of these events, in the order given.
 
     A bucket is its start in seconds since the epoch (ints compare and hash faster than datetimes).
-
-    ``earlier``: recipient id -> whether a delivery was counted for it before
-    these events (the rebuild carries it from batch to batch); None: asked of
-    the event log when needed.
+    A late bounce's recipient's earlier delivery is asked of the event log (events before these),
+    and seen among these events.
     """
     counted = [(event, metrics) for event in events if event.recipient_id and (metrics := event_metrics(event))]
     if not counted:
         return Counter(), set()
     facts = _message_facts(event for event, _ in counted)
     late = [e for e, _ in counted if e.event_type == "bounced" and e.transport.startswith(LATE_TRANSPORT_PREFIXES)]
-    delivered_before = _delivered_before(late, counted) if earlier is None else earlier
+    delivered_before = _delivered_before(late, counted)
     counts: Counter = Counter()
     subjects: set[tuple[str, str]] = set()
     buckets_of: dict[int, list[tuple[int, int]]] = {}  # 5-minute slot -> its (span, bucket start)s, worked out once
@@ -387,14 +385,12 @@ def rebuild_counts(*, since: datetime, batch_size: int = 2000, progress=None) ->
         .order_by("pk")
     )
     total = events.count()
-    delivered_before: dict[int, bool] = {}
     done, after = 0, 0
     while True:
         batch = list(events.filter(pk__gt=after)[:batch_size])
         if not batch:
             break
-        _earlier_deliveries(batch, since, delivered_before)
-        counts, _ = tally(batch, earlier=delivered_before)
+        counts, _ = tally(batch)  # a late bounce's earlier delivery: asked of the log, as when counted live
         with transaction.atomic():
             add_counts(counts)
         done += len(batch)
@@ -402,19 +398,3 @@ def rebuild_counts(*, since: datetime, batch_size: int = 2000, progress=None) ->
         if progress is not None:
             progress(done, total)
     return done
-
-
-def _earlier_deliveries(batch: list[DeliveryEvent], since: datetime, known: dict[int, bool]) -> None:
-    """Deliveries counted before ``since`` for the late bounces of the batch (their recipients not yet seen)."""
-    wanted = {
-        e.recipient_id for e in batch
-        if e.event_type == "bounced" and e.transport.startswith(LATE_TRANSPORT_PREFIXES) and e.recipient_id not in known
-    }  # fmt: skip
-    if not wanted:
-        return
-    earlier = DeliveryEvent.objects.filter(
-        recipient_id__in=wanted, event_type__in=("sent", "delivered"), timestamp__lt=since
-    ).values_list("recipient_id", "event_type", "transport")
-    for recipient_id, event_type, transport in earlier:
-        if event_metrics(DeliveryEvent(event_type=event_type, transport=transport)):
-            known[recipient_id] = True
