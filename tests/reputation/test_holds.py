@@ -279,3 +279,14 @@ def test_the_api_shows_the_hold_reason_and_refuses_the_marketers_resume(sending_
     api = client_for(marketer)
     assert api.get(f"/api/campaigns/{sending_campaign.pk}").json()["hold_reason"] == "Bounces."
     assert_error(api.post(f"/api/campaigns/{sending_campaign.pk}/resume"), 403, "campaign_held")
+
+
+def test_a_held_scheduled_campaign_does_not_start_until_released(marketer, spring, everyone, shop, newsletter):
+    add_contacts(shop, newsletter, ["p1@remote.example"])
+    campaign = new_campaign(marketer, spring, everyone)
+    schedule(campaign=campaign, user=marketer)
+    hold = place_hold(kind="campaign", key=campaign.pk, cause="admin", reason="Checking the list first.", evidence={})
+    assert start_due_campaigns() == []
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+    release_hold(hold=hold, by=None)
+    assert start_due_campaigns() == [campaign.pk]
