@@ -31,16 +31,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.roles import MARKETERS_GROUP
 from reputation import selectors
 from reputation.figures import METRICS, WINDOW_LABELS, WINDOW_SECONDS, Figures, Window
 from reputation.models import ReputationAlert, SendingHold, Subject
 from reputation.services import notify
 from reputation.services.holds import open_hold_for, place_hold_once
+from reputation.services.owners import describe_subject, owners
 
 logger = logging.getLogger(__name__)
 
@@ -264,37 +263,7 @@ def _resumed_by_admin(kind: str, key: str, now) -> bool:
     return released.exists()
 
 
-# --- who and what -------------------------------------------------------------------------------
-
-
-def owners(kind: str, key: str) -> list:
-    """Who is told about a subject: the user; a domain's marketers; a campaign's creator (none for the others)."""
-    users = get_user_model().objects.filter(is_active=True)
-    if kind == Subject.USER:
-        return list(users.filter(pk=int(key))) if key.isdigit() else []
-    if kind == Subject.DOMAIN:
-        return list(users.filter(groups__name=MARKETERS_GROUP, username__iendswith="@" + key).order_by("pk"))
-    if kind == Subject.CAMPAIGN:
-        from campaigns.models import Campaign  # campaigns know nothing of reputation
-
-        campaign = Campaign.objects.select_related("created_by").filter(pk=int(key)).first() if key.isdigit() else None
-        creator = campaign.created_by if campaign is not None else None
-        return [creator] if creator is not None and creator.is_active else []
-    return []
-
-
-def describe_subject(kind: str, key: str) -> str:
-    if kind == Subject.USER:
-        user = get_user_model().objects.filter(pk=int(key)).first() if key.isdigit() else None
-        return f"the account {user.username}" if user else f"user #{key}"
-    if kind == Subject.DOMAIN:
-        return f"the domain {key}"
-    if kind == Subject.CAMPAIGN:
-        from campaigns.models import Campaign
-
-        campaign = Campaign.objects.filter(pk=int(key)).first() if key.isdigit() else None
-        return f'the campaign "{campaign.name}"' if campaign else f"campaign #{key}"
-    return f"the {key} {Subject(kind).label.lower()}"
+# --- how it reads -------------------------------------------------------------------------------
 
 
 def _over(kind: str, window: Window) -> str:

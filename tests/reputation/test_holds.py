@@ -104,6 +104,8 @@ def test_a_held_users_waiting_mail_is_parked_and_release_sends_it(
     assert set(waiting.values_list("status", flat=True)) == {"sent"}
     hold.refresh_from_db()
     assert (hold.resolved_by, hold.resolution_note) == (admin, "Password reset, 2FA on.")
+    told = MailboxItem.objects.get(user=alice, message__subject__startswith="Sending resumed")
+    assert told.message.subject == "Sending resumed: the account alice@example.test"
 
 
 def test_the_engine_parks_what_becomes_due_while_the_hold_is_open(alice, remote_domain, smtp_server, dispatched):
