@@ -16,7 +16,7 @@ from delivery.services import submission
 from delivery.services.engine import run_delivery
 from delivery.services.submission import send_message
 from mailboxes.models import Folder, MailboxItem, Recipient
-from reputation.models import SendingHold
+from reputation.models import ReputationAlert, SendingHold
 from reputation.services.holds import (
     SendingSuspended,
     open_hold_for,
@@ -292,3 +292,19 @@ def test_a_held_scheduled_campaign_does_not_start_until_released(marketer, sprin
     assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
     release_hold(hold=hold, by=None)
     assert start_due_campaigns() == [campaign.pk]
+
+
+def test_the_hold_and_alert_pages_render_read_only(alice, admin_user):
+    hold = hold_user(alice)
+    alert = ReputationAlert.objects.create(
+        kind="user", key=str(alice.pk), level="pause", metric="bounce_rate", rate=0.125, threshold=0.1,
+        volume=200, window="day", hold=hold,
+    )  # fmt: skip
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:reputation_sendinghold_change", args=[hold.pk])).content.decode()
+    assert "Sent 5,000 messages in an hour." in page and "bounce_rate" in page
+    alerts = client.get(reverse("admin:reputation_reputationalert_changelist") + "?level=pause").content.decode()
+    assert "12.50%" in alerts and "10.00%" in alerts
+    assert client.get(reverse("admin:reputation_reputationalert_change", args=[alert.pk])).status_code == 200
+    assert client.post(reverse("admin:reputation_sendinghold_delete", args=[hold.pk])).status_code == 403
