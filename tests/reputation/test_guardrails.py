@@ -51,8 +51,9 @@ def _small_volume(settings):
 
 def count(kind: str, key, *, at: datetime = NOW - timedelta(minutes=1), **metrics: int) -> None:
     """Outcomes of one subject at ``at``, in every bucket span, as the figures part counts them."""
+    buckets = [(span, int(floor(at, span).timestamp())) for span in SPANS]  # bucket starts in epoch seconds
     add_counts(
-        Counter({(kind, str(key), metric, span, floor(at, span)): n for metric, n in metrics.items() for span in SPANS})
+        Counter({(kind, str(key), metric, span, start): n for metric, n in metrics.items() for span, start in buckets})
     )
 
 
