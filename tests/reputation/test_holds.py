@@ -308,3 +308,19 @@ def test_the_hold_and_alert_pages_render_read_only(alice, admin_user):
     assert "12.50%" in alerts and "10.00%" in alerts
     assert client.get(reverse("admin:reputation_reputationalert_change", args=[alert.pk])).status_code == 200
     assert client.post(reverse("admin:reputation_sendinghold_delete", args=[hold.pk])).status_code == 403
+
+
+def test_an_admin_holds_a_user_by_hand(alice, admin_user, remote_domain, smtp_server, dispatched):
+    message = send_message(user=alice, to=["x@remote.example"], subject="Hi", text="Hello")
+    client = Client()
+    client.force_login(admin_user)
+    added = client.post(
+        reverse("admin:reputation_sendinghold_add"),
+        {"kind": "user", "key": str(alice.pk), "reason": "Reported by a recipient's abuse desk."},
+    )
+    assert added.status_code == 302, added.content.decode()
+    hold = open_hold_for("user", alice.pk)
+    assert (hold.cause, hold.evidence) == ("admin", {"held_by": admin_user.username})
+    assert Recipient.objects.get(message=message).next_attempt_at is None  # parked through place_hold
+    with pytest.raises(SendingSuspended, match="abuse desk"):
+        send_message(user=alice, to=["x@remote.example"], subject="Again", text="Hello")
