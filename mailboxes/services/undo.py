@@ -39,11 +39,23 @@ def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> Mailbo
     delay = settings.WEBMAIL_UNDO_SECONDS if delay_seconds is None else delay_seconds
     with transaction.atomic():
         item = get_draft_for_update(user=user, draft_id=draft_id)
-        require_recipients(draft_composition(user=user, item=item))  # errors now, not after the window
+        composition = draft_composition(user=user, item=item)
+        require_recipients(composition)  # errors now, not after the window
+        _check_admission(user=user, composition=composition, stream=item.message.stream)
         item.send_at = timezone.now() + timedelta(seconds=delay)
         item.save(update_fields=["send_at", "updated_at"])
         transaction.on_commit(lambda: _dispatch(item.pk, delay))
     return item
+
+
+def _check_admission(*, user, composition, stream: str) -> None:
+    """A quota (or a hold) that would refuse the send is told now, while the user still has the form."""
+    from reputation.services.admission import check_admission  # reputation reads the mailbox models
+
+    check_admission(
+        user=user, from_address=composition.from_address, stream=stream,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
 
 
 def _dispatch(item_id: int, delay: int) -> None:
