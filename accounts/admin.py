@@ -17,7 +17,6 @@ from accounts.addresses import normalize_address, normalize_domain, split_addres
 from accounts.dkim import dns_records
 from accounts.models import Address, ApiToken, Domain, User
 from accounts.roles import MARKETERS_GROUP
-from reputation.admin import DomainSenderLimitInline, UserSenderLimitInline
 from accounts.services import (
     add_alias,
     create_api_token,
@@ -27,6 +26,7 @@ from accounts.services import (
     remove_alias,
     revoke_api_token,
 )
+from reputation.admin import DomainSenderLimitInline, UserSenderLimitInline
 from webmail.errors import UserError
 
 
