@@ -7,6 +7,7 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Sum
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.models import Domain
 from delivery.services.reconcile import reconcile_outbox
@@ -127,6 +128,13 @@ def test_the_longest_wait_is_named(settings, alice):
 
 
 # --- overrides and domains ----------------------------------------------------------------------
+
+
+def test_the_message_speaks_the_users_language(settings, alice):
+    settings.SEND_LIMIT_PER_MINUTE = 1
+    submit(alice, T)
+    with translation.override("zh-hans"):
+        assert refusal(alice, T).message == "您每分钟最多可发送 1 封邮件，请 65 秒后再试。"
 
 
 def test_a_per_user_override_raises_or_lowers_the_default(settings, alice, bob, carol):
