@@ -7,12 +7,13 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Sum
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import Domain
 from delivery.services.reconcile import reconcile_outbox
 from delivery.services.submission import send_message
 from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.services.undo import send_due_messages
 from reputation.models import SenderLimit, SendQuotaCount
 from reputation.services.limits import (
     RateLimited,
@@ -318,6 +319,21 @@ def test_the_webmail_shows_the_limit_and_keeps_the_draft(settings, alice_client,
     assert draft.send_at is not None
 
 
+def test_a_send_refused_at_the_end_of_the_undo_window_stays_a_draft(settings, alice_client, alice, bob):
+    settings.SEND_LIMIT_PER_DAY = 1
+    form = {"to": "bob@example.test", "cc": "", "bcc": "", "subject": "Later", "body": "Kept.", "draft_id": "",
+            "in_reply_to": ""}  # fmt: skip
+    assert alice_client.post(reverse("mailboxes:send"), form).status_code == 302
+    send_message(user=alice, to=["bob@example.test"], subject="Meanwhile", text="Took the last one.")
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    MailboxItem.objects.filter(pk=draft.pk).update(send_at=timezone.now() - timedelta(seconds=1))
+
+    assert send_due_messages() == 0
+    draft.refresh_from_db()
+    assert (draft.folder, draft.send_at, draft.message.status) == (Folder.DRAFTS, None, Message.Status.DRAFT)
+    assert counted(kind="user", metric="messages") == 1
+
+
 def test_the_admin_edits_a_users_limits_on_the_user_page(client, alice):
     operator = UserFactory(address="root@example.test", admin=True)
     client.force_login(operator)
@@ -337,3 +353,17 @@ def test_the_admin_edits_a_users_limits_on_the_user_page(client, alice):
     assert response.status_code == 302, response.content.decode()[:3000]
     limit = SenderLimit.objects.get(user=alice)
     assert (limit.per_minute, limit.per_hour, limit.note) == (5, None, "A newsletter")
+
+
+def test_the_admin_lists_overrides_and_shows_a_domains_defaults(client, settings, alice):
+    settings.SEND_LIMIT_DOMAIN_PER_HOUR = 12345
+    operator = UserFactory(address="root@example.test", admin=True)
+    client.force_login(operator)
+    domain = Domain.objects.get(name="example.test")
+    limit = SenderLimit.objects.create(domain=domain, per_day=7, note="A shared newsletter domain")
+
+    html = client.get(reverse("admin:accounts_domain_change", args=[domain.pk])).content.decode()
+    assert "Default: 12345." in html and "A shared newsletter domain" in html
+    assert client.get(reverse("admin:reputation_senderlimit_change", args=[limit.pk])).status_code == 200
+    listing = client.get(reverse("admin:reputation_senderlimit_changelist"), {"q": "example.test"})
+    assert "Sending limits of example.test" in listing.content.decode()
