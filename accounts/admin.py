@@ -26,6 +26,7 @@ from accounts.services import (
     remove_alias,
     revoke_api_token,
 )
+from reputation.admin import DomainSenderLimitInline, UserSenderLimitInline
 from webmail.errors import UserError
 
 
@@ -148,7 +149,7 @@ class UserAdmin(CreateThroughServiceMixin, DjangoUserAdmin):
     )
     # The username is the primary address: renaming it here would leave the Address behind.
     readonly_fields = ("username", "email", "role_list", "last_login", "date_joined")
-    inlines = (AddressInline,)
+    inlines = (AddressInline, UserSenderLimitInline)
     list_display = ("username", "display_name", "role_list", "is_active", "last_login", "date_joined")
     list_filter = ("is_active", "is_superuser", "is_staff", "groups")
     search_fields = ("username", "display_name", "first_name", "last_name", "addresses__local_part")
@@ -212,6 +213,7 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
         "dns_records",
     )
     actions = ["make_dkim_keys", "make_ed25519_dkim_keys"]
+    inlines = (DomainSenderLimitInline,)
 
     @admin.display(description="DNS records to publish")
     def dns_records(self, obj):
@@ -239,6 +241,9 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(address_count=Count("addresses"))
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else ()  # the add form makes the domain through a service, alone
 
     def get_fields(self, request, obj=None):
         return ("name", "is_active", *self.readonly_fields) if obj else ("name",)

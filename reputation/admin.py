@@ -1,4 +1,4 @@
-"""Admin: the sending holds (with "Resume sending", which asks for a note) and the alerts, read-only.
+"""Admin: sending limits (inlines on the user and domain pages), holds ("Resume sending") and alerts.
 
 A hold is placed by the guardrails, the compromised-account checks or an
 admin ("Add sending hold" here), always through ``reputation.services.holds``,
@@ -12,8 +12,9 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from reputation.models import ReputationAlert, SendingHold
+from reputation.models import ReputationAlert, SenderLimit, SendingHold
 from reputation.services.holds import place_hold, release_hold
+from reputation.services.limits import FIELDS, Kind, default_limits
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -150,3 +151,44 @@ class ReputationAlertAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+_LIMIT_FIELDS = (("per_minute", "per_hour", "per_day"), ("recipients_per_message", "recipients_per_day"), "note")
+
+
+class _SenderLimitInline(admin.StackedInline):
+    """The sender's own limits, on its user or domain page; a blank one shows (and keeps) the default."""
+
+    model = SenderLimit
+    kind = Kind.USER
+    fields = _LIMIT_FIELDS
+    extra = 0
+    max_num = 1
+    verbose_name = verbose_name_plural = "Sending limits (blank: the default; 0: no limit)"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in FIELDS:
+            default = getattr(default_limits(self.kind), db_field.name)
+            field.help_text = f"{db_field.help_text} Default: {default or 'no limit'}."
+        return field
+
+
+class UserSenderLimitInline(_SenderLimitInline):
+    fk_name = "user"
+
+
+class DomainSenderLimitInline(_SenderLimitInline):
+    fk_name = "domain"
+    kind = Kind.DOMAIN
+
+
+@admin.register(SenderLimit)
+class SenderLimitAdmin(admin.ModelAdmin):
+    """Every sender with limits other than the defaults, in one list."""
+
+    list_display = ("__str__", *FIELDS, "note", "updated_at")
+    list_select_related = ("user", "domain")
+    search_fields = ("user__username", "domain__name", "note")
+    autocomplete_fields = ("user", "domain")
+    fields = ("user", "domain", *_LIMIT_FIELDS)

@@ -109,3 +109,73 @@ class ReputationAlert(models.Model):
 
     def __str__(self):
         return f"{self.level} {self.kind} {self.key} {self.metric} {self.rate:.2%}"
+
+
+class SenderLimit(models.Model):
+    """An admin's override of the sending quotas of one user or one sending domain.
+
+    A blank limit keeps the default from the settings (``SEND_LIMIT_*`` for a
+    user, ``SEND_LIMIT_DOMAIN_*`` for a domain); 0 lifts that limit. To stop a
+    sender altogether, hold it (``SendingHold``) instead.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="sender_limit"
+    )
+    domain = models.OneToOneField(
+        "accounts.Domain", on_delete=models.CASCADE, null=True, blank=True, related_name="sender_limit"
+    )
+    per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Messages per minute.")
+    per_hour = models.PositiveIntegerField(null=True, blank=True, help_text="Messages per hour.")
+    per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Messages per day.")
+    recipients_per_message = models.PositiveIntegerField(null=True, blank=True, help_text="Recipients per message.")
+    recipients_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Recipients per day, over all messages."
+    )
+    note = models.TextField(blank=True, help_text="Why this sender has other limits.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, domain__isnull=True)
+                | models.Q(user__isnull=True, domain__isnull=False),
+                name="sender_limit_user_or_domain",
+            )
+        ]
+
+    def __str__(self):
+        return f"Sending limits of {self.user or self.domain}"
+
+
+class SendQuotaCount(models.Model):
+    """Messages (or recipients) one sending user or domain submitted in one time slot, for the sender limits.
+
+    A window (the last minute, hour or day) is the sum of its slots, ``span``
+    seconds each: a few rows to read however much was sent. Old slots are
+    deleted by the outbox reconciler.
+    """
+
+    class Kind(models.TextChoices):
+        USER = "user", "Sending user"
+        DOMAIN = "domain", "Sending domain"
+
+    class Metric(models.TextChoices):
+        MESSAGES = "messages", "Messages"
+        RECIPIENTS = "recipients", "Recipients"
+
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    key = models.CharField(max_length=253, help_text="The user id or the domain name.")
+    metric = models.CharField(max_length=10, choices=Metric.choices)
+    span = models.PositiveIntegerField(help_text="Slot length in seconds.")
+    slot = models.DateTimeField(help_text="Start of the slot (UTC).")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key", "metric", "span", "slot"], name="send_quota_count_unique")
+        ]
+        indexes = [models.Index(fields=["slot"], name="send_quota_count_slot")]
+
+    def __str__(self):
+        return f"{self.kind} {self.key} {self.metric} @ {self.slot:%Y-%m-%d %H:%M:%S}/{self.span}s: {self.count}"

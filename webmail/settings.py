@@ -561,6 +561,21 @@ REPUTATION_HOURLY_KEPT_DAYS = max(32, env_int("REPUTATION_HOURLY_KEPT_DAYS", 35)
 REPUTATION_DAILY_KEPT_DAYS = max(31, env_int("REPUTATION_DAILY_KEPT_DAYS", 400))
 
 # --- Reputation: sender limits --------------------------------------------------
+# Quotas on submissions (webmail and API; campaign fan-out is paced by delivery), per sending user
+# and per sending domain (the From address's), over sliding windows (docs/SENDER-LIMITS.md).
+# Above Google Workspace's published 2,000 messages and 10,000 recipients a day, so people and
+# service accounts never meet them, yet a hijacked account cannot send more than an hour's worth.
+# 0 lifts a limit; admins override them per user and per domain (Sender limits, in the admin).
+SEND_LIMIT_PER_MINUTE = env_int("SEND_LIMIT_PER_MINUTE", 60)
+SEND_LIMIT_PER_HOUR = env_int("SEND_LIMIT_PER_HOUR", 1000)
+SEND_LIMIT_PER_DAY = env_int("SEND_LIMIT_PER_DAY", 10000)
+SEND_LIMIT_RECIPIENTS_PER_MESSAGE = env_int("SEND_LIMIT_RECIPIENTS_PER_MESSAGE", MAIL_MAX_RECIPIENTS)  # the ceiling
+SEND_LIMIT_RECIPIENTS_PER_DAY = env_int("SEND_LIMIT_RECIPIENTS_PER_DAY", 20000)
+SEND_LIMIT_DOMAIN_PER_MINUTE = env_int("SEND_LIMIT_DOMAIN_PER_MINUTE", 600)
+SEND_LIMIT_DOMAIN_PER_HOUR = env_int("SEND_LIMIT_DOMAIN_PER_HOUR", 10000)
+SEND_LIMIT_DOMAIN_PER_DAY = env_int("SEND_LIMIT_DOMAIN_PER_DAY", 100000)
+SEND_LIMIT_DOMAIN_RECIPIENTS_PER_MESSAGE = env_int("SEND_LIMIT_DOMAIN_RECIPIENTS_PER_MESSAGE", 0)
+SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY = env_int("SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY", 200000)
 
 # --- Reputation: compromised accounts and outbound content ------------------------
 

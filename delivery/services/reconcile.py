@@ -8,6 +8,7 @@ from django.utils import timezone
 from delivery.services.events import release_to_queue
 from delivery.services.rates import forget_old_rates
 from mailboxes.models import Recipient
+from reputation.services.limits import forget_old_quota_counts
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def reconcile_outbox() -> dict[str, int]:
     released = release_expired_leases()
     now = timezone.now()
     forget_old_rates(now=now)
+    forget_old_quota_counts(now=now)
     due = {
         queue: Recipient.objects.filter(
             queue=queue, status__in=[Recipient.Status.QUEUED, Recipient.Status.DEFERRED], next_attempt_at__lte=now

@@ -21,7 +21,6 @@ from mailboxes.exceptions import DraftNotFound
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
-from reputation.services.holds import refuse_if_held
 from webmail.celery import BROKER_ERRORS
 from webmail.errors import UserError
 
@@ -42,11 +41,21 @@ def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> Mailbo
         item = get_draft_for_update(user=user, draft_id=draft_id)
         composition = draft_composition(user=user, item=item)
         require_recipients(composition)  # errors now, not after the window
-        refuse_if_held(user=user, from_address=composition.from_address)  # a suspended sender hears it now too
+        _check_admission(user=user, composition=composition, stream=item.message.stream)
         item.send_at = timezone.now() + timedelta(seconds=delay)
         item.save(update_fields=["send_at", "updated_at"])
         transaction.on_commit(lambda: _dispatch(item.pk, delay))
     return item
+
+
+def _check_admission(*, user, composition, stream: str) -> None:
+    """A quota (or a hold) that would refuse the send is told now, while the user still has the form."""
+    from reputation.services.admission import check_admission  # reputation reads the mailbox models
+
+    check_admission(
+        user=user, from_address=composition.from_address, stream=stream,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
 
 
 def _dispatch(item_id: int, delay: int) -> None:

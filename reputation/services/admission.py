@@ -13,6 +13,10 @@ silently dropped:
 
 from datetime import datetime
 
+from django.utils import timezone
+
+from accounts.addresses import split_address
+from reputation.services import limits
 from reputation.services.holds import refuse_if_held
 
 
@@ -22,3 +26,22 @@ def admit_submission(
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
     # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
     refuse_if_held(user=user, from_address=from_address)
+    now = now or timezone.now()
+    limits.check_and_count(  # last: only an admitted submission is counted
+        user=user, from_domain=split_address(from_address)[1], recipient_count=len(recipient_addresses), now=now
+    )
+
+
+def check_admission(
+    *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
+) -> None:
+    """Raise what ``admit_submission`` would raise now, counting nothing.
+
+    For a send that happens later: the webmail's Send, which waits out the undo
+    window first, tells the user now rather than leave the draft unsent.
+    """
+    refuse_if_held(user=user, from_address=from_address)
+    now = now or timezone.now()
+    limits.check(
+        user=user, from_domain=split_address(from_address)[1], recipient_count=len(recipient_addresses), now=now
+    )

@@ -66,7 +66,10 @@ def _details(detail) -> dict[str, list[str]]:
 def api_exception_handler(exc, context):
     if isinstance(exc, UserError):
         details = {exc.field: [exc.message]} if exc.field else {}
-        return Response(error_body(exc.code, exc.message, details), status=exc.status)
+        response = Response(error_body(exc.code, exc.message, details), status=exc.status)
+        if getattr(exc, "retry_after", None):  # a quota: when waiting frees room (reputation.services.limits)
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, SuspiciousOperation):  # too many form fields, a request too large…
         exc = exceptions.ParseError(str(exc) or "Malformed request.")
     elif isinstance(exc, Http404):

@@ -20,6 +20,11 @@ _ALWAYS = {
 _EXTRA = {
     "emails_search": {"503": "Search is not available."},
     "attachments_single_use": {"410": "The link has expired (`link_expired`) or was used (`link_used`)."},
+    # The sender limits (docs/SENDER-LIMITS.md): over a quota, `rate_limited` names it and when to try again.
+    **dict.fromkeys(
+        ("emails_send", "drafts_send"),
+        {"429": "Too many requests, or a sender limit reached (`rate_limited`); see the Retry-After header."},
+    ),
 }
 
 
