@@ -555,6 +555,18 @@ REPUTATION_MIN_VOLUME = env_int("REPUTATION_MIN_VOLUME", 100)
 # --- Reputation: provider shaping -------------------------------------------------
 
 # --- Reputation: domain verification ----------------------------------------------
+# A hosted domain sends to remote recipients only once its ownership token has been found in DNS
+# (docs/DOMAINS.md); mail between hosted users never needs it. Domains that existed before this
+# setting are grandfathered (verified by the migration).
+DOMAIN_VERIFICATION_REQUIRED = env_bool("DOMAIN_VERIFICATION_REQUIRED", True)
+# The addresses our outbound mail leaves from, for the SPF status light; empty: MAIL_HOSTNAME's A/AAAA.
+OUTBOUND_IPS = env_list("OUTBOUND_IPS")
+# How long a DKIM public key replaced by a rotation stays to be published: mail signed with it just
+# before the rotation may wait in a remote relay's queue (typically as long as ours) and be verified
+# on its way on, so the queue lifetime plus two days of margin (DNS TTLs, slow forwarders).
+DKIM_RETIRED_KEY_PUBLISH_SECONDS = env_int(
+    "DKIM_RETIRED_KEY_PUBLISH_SECONDS", OUTBOUND_MAX_QUEUE_LIFETIME + 2 * 24 * 3600
+)
 
 # --- Reputation: mailbox simulator --------------------------------------------------
 

@@ -13,9 +13,12 @@ silently dropped:
 
 from datetime import datetime
 
+from accounts.domain_verification import check_sending_domain
+
 
 def admit_submission(
     *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
     # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
+    check_sending_domain(from_address=from_address, recipient_addresses=recipient_addresses)
