@@ -14,13 +14,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.addresses import normalize_address, normalize_domain, split_address
 from accounts.dkim import dns_records
 from accounts.domain_checks import KINDS, DomainStatus, run_checks
 from accounts.domain_verification import ensure_verification_token, mark_verified
-from accounts.models import Address, ApiToken, Domain, User
+from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
 from accounts.services import (
     add_alias,
@@ -368,6 +369,27 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Deleting a domain deletes its addresses under users who keep their mail; deactivate it instead.
+        return False
+
+
+@admin.register(RetiredDkimKey)
+class RetiredDkimKeyAdmin(admin.ModelAdmin):
+    """Keys replaced by a rotation (public half only): their records stay published until ``publish_until``."""
+
+    list_display = ("selector", "domain", "algorithm", "retired_at", "publish_until", "still_to_publish")
+    list_filter = ("algorithm",)
+    list_select_related = ("domain",)
+    search_fields = ("selector", "domain__name")
+    readonly_fields = ("domain", "algorithm", "selector", "public_key", "created_at", "retired_at", "publish_until")
+
+    @admin.display(description="Still to publish", boolean=True)
+    def still_to_publish(self, obj):
+        return obj.publish_until > timezone.now()
+
+    def has_add_permission(self, request):
+        return False  # made by a rotation only
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dkim
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from accounts.dkim import dkim_record, dns_records, public_key_base64
 from accounts.domain_checks import Light, run_checks
@@ -468,8 +469,6 @@ def admin_client(client, db):
 
 
 def admin_url(view: str, *args) -> str:
-    from django.urls import reverse
-
     return reverse(f"admin:accounts_domain_{view}", args=args)
 
 
@@ -511,3 +510,6 @@ def test_the_rotate_action_keeps_the_old_selector_on_the_page(admin_client, doma
     assert f"{domain.dkim_selector}._domainkey.brand.example." in page
     assert f"{old_selector}._domainkey.brand.example." in page
     assert "PRIVATE KEY" not in page
+    retired = RetiredDkimKey.objects.get(selector=old_selector)
+    assert admin_client.get(reverse("admin:accounts_retireddkimkey_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:accounts_retireddkimkey_change", args=[retired.pk])).status_code == 200
