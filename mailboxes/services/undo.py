@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.domain_verification import check_sending_domain
 from mailboxes.compose import require_recipients
 from mailboxes.exceptions import DraftNotFound
 from mailboxes.models import Folder, MailboxItem, Message
@@ -39,7 +40,12 @@ def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> Mailbo
     delay = settings.WEBMAIL_UNDO_SECONDS if delay_seconds is None else delay_seconds
     with transaction.atomic():
         item = get_draft_for_update(user=user, draft_id=draft_id)
-        require_recipients(draft_composition(user=user, item=item))  # errors now, not after the window
+        composition = draft_composition(user=user, item=item)
+        require_recipients(composition)  # errors now, not after the window
+        check_sending_domain(  # an unverified domain's mail to remote recipients too (send_draft checks again)
+            from_address=composition.from_address,
+            recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+        )
         item.send_at = timezone.now() + timedelta(seconds=delay)
         item.save(update_fields=["send_at", "updated_at"])
         transaction.on_commit(lambda: _dispatch(item.pk, delay))

@@ -513,3 +513,16 @@ def test_the_rotate_action_keeps_the_old_selector_on_the_page(admin_client, doma
     retired = RetiredDkimKey.objects.get(selector=old_selector)
     assert admin_client.get(reverse("admin:accounts_retireddkimkey_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:accounts_retireddkimkey_change", args=[retired.pk])).status_code == 200
+
+
+def test_the_webmail_says_so_at_send_time_not_after_the_undo_window(required, alice, client):
+    client.force_login(alice)
+    form = {"to": "ok@remote.example", "cc": "", "bcc": "", "subject": "Hi", "body": "x", "draft_id": "",
+            "in_reply_to": ""}  # fmt: skip
+
+    response = client.post(reverse("mailboxes:send"), form)
+
+    assert response.status_code == 403
+    assert "example.test has not been verified yet" in response.content.decode()
+    draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
+    assert draft.send_at is None  # kept as a draft, not scheduled
