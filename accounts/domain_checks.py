@@ -9,12 +9,13 @@ without a DNS query; it also marks the domain verified when its token is found.
 """
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import dns.exception
 import dns.resolver
 from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 from dkim.util import InvalidTagValueList, parse_tag_value
 
@@ -85,6 +86,29 @@ def run_checks(domain: Domain, *, now: datetime | None = None) -> DomainStatus:
     Domain.objects.filter(pk=domain.pk).update(dns_status=status.to_json(), dns_checked_at=now)
     domain.dns_status, domain.dns_checked_at = status.to_json(), now
     return status
+
+
+def domains_due_for_check(*, now: datetime):
+    """Active domains whose stored status is missing or stale: unverified ones every
+    ``DOMAIN_PENDING_CHECK_SECONDS`` (so a published token verifies the domain on its own), the others
+    every ``DOMAIN_STATUS_MAX_AGE_SECONDS`` (so the list's lights do not grow old); the oldest first."""
+    pending_before = now - timedelta(seconds=settings.DOMAIN_PENDING_CHECK_SECONDS)
+    stale_before = now - timedelta(seconds=settings.DOMAIN_STATUS_MAX_AGE_SECONDS)
+    due = (
+        Q(dns_checked_at__isnull=True)
+        | Q(verified_at__isnull=True, dns_checked_at__lte=pending_before)
+        | Q(dns_checked_at__lte=stale_before)
+    )
+    return Domain.objects.filter(due, is_active=True).order_by(F("dns_checked_at").asc(nulls_first=True), "pk")
+
+
+def recheck_domains(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Check the domains that are due (at most ``limit`` per run: the next run takes the rest)."""
+    now = now or timezone.now()
+    domains = list(domains_due_for_check(now=now)[:limit])
+    for domain in domains:
+        run_checks(domain, now=now)
+    return len(domains)
 
 
 def check_domain(domain: Domain, *, now: datetime) -> list[Check]:

@@ -567,6 +567,11 @@ OUTBOUND_IPS = env_list("OUTBOUND_IPS")
 DKIM_RETIRED_KEY_PUBLISH_SECONDS = env_int(
     "DKIM_RETIRED_KEY_PUBLISH_SECONDS", OUTBOUND_MAX_QUEUE_LIFETIME + 2 * 24 * 3600
 )
+# The scheduler re-checks an unverified domain's DNS this often (its published token then verifies it
+# without anyone pressing "Check now"), and every domain's status lights once they are this old.
+DOMAIN_PENDING_CHECK_SECONDS = env_int("DOMAIN_PENDING_CHECK_SECONDS", 10 * 60)
+DOMAIN_STATUS_MAX_AGE_SECONDS = env_int("DOMAIN_STATUS_MAX_AGE_SECONDS", 24 * 3600)
+CELERY_BEAT_SCHEDULE["recheck-domains"] = {"task": "accounts.recheck_domains", "schedule": DOMAIN_PENDING_CHECK_SECONDS}
 
 # --- Reputation: mailbox simulator --------------------------------------------------
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.dkim import dkim_record, dns_records, public_key_base64
-from accounts.domain_checks import Light, run_checks
+from accounts.domain_checks import Light, recheck_domains, run_checks
 from accounts.domain_verification import DomainNotVerified, ensure_verification_token, mark_verified
 from accounts.models import Domain, RetiredDkimKey
 from accounts.services import create_domain, ensure_dkim_key, rotate_dkim_key
@@ -526,3 +526,33 @@ def test_the_webmail_says_so_at_send_time_not_after_the_undo_window(required, al
     assert "example.test has not been verified yet" in response.content.decode()
     draft = MailboxItem.objects.get(user=alice, folder=Folder.DRAFTS)
     assert draft.send_at is None  # kept as a draft, not scheduled
+
+
+def test_the_scheduler_rechecks_pending_and_stale_domains_only(domain, zone, db):
+    fresh = create_domain(name="fresh.example")
+    mark_verified(fresh)
+    run_checks(fresh, now=NOW - timedelta(hours=1))  # verified, checked an hour ago: not due
+    stale = create_domain(name="stale.example")
+    mark_verified(stale)
+    run_checks(stale, now=NOW - timedelta(days=2))
+    zone("_webmail-verify.brand.example", "TXT", f"webmail-verify={domain.verification_token}")
+
+    assert recheck_domains(now=NOW) == 2  # brand.example (never checked) and stale.example
+
+    domain.refresh_from_db()
+    assert domain.verified_at == NOW  # its token was published: verified without anyone asking
+    assert Domain.objects.get(name="stale.example").dns_checked_at == NOW
+    assert Domain.objects.get(name="fresh.example").dns_checked_at == NOW - timedelta(hours=1)
+    assert recheck_domains(now=NOW + timedelta(minutes=5)) == 0
+    waiting = create_domain(name="waiting.example")
+    run_checks(waiting, now=NOW)
+    assert recheck_domains(now=NOW + timedelta(minutes=11)) == 1  # unverified: asked again every 10 minutes
+
+
+def test_the_recheck_task_is_scheduled_and_runs(settings, domain):
+    from webmail.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start-up: the apps' tasks modules
+    task = app.tasks[settings.CELERY_BEAT_SCHEDULE["recheck-domains"]["task"]]
+    assert task.apply().get() == 1  # brand.example, never checked
+    assert Domain.objects.get(pk=domain.pk).dns_checked_at is not None
