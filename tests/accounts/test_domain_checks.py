@@ -556,3 +556,23 @@ def test_the_recheck_task_is_scheduled_and_runs(settings, domain):
     task = app.tasks[settings.CELERY_BEAT_SCHEDULE["recheck-domains"]["task"]]
     assert task.apply().get() == 1  # brand.example, never checked
     assert Domain.objects.get(pk=domain.pk).dns_checked_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_grandfathers_existing_domains_and_not_new_ones():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("accounts", "0006_domain_dkim_ed25519_key")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()  # back to where every app was, whatever came after 0007
+    executor.migrate(before)
+    old_domain = executor.loader.project_state(before).apps.get_model("accounts", "Domain")
+    old_domain.objects.create(name="existing.example")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(latest)
+
+    assert Domain.objects.get(name="existing.example").verified_at is not None
+    assert create_domain(name="added-later.example").verified_at is None
