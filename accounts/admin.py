@@ -6,16 +6,22 @@ always has its primary address, a domain name is always normalised.
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import SetPasswordMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.utils.html import format_html
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from accounts.addresses import normalize_address, normalize_domain, split_address
 from accounts.dkim import dns_records
-from accounts.models import Address, ApiToken, Domain, User
+from accounts.domain_checks import KINDS, DomainStatus, run_checks
+from accounts.domain_verification import ensure_verification_token, mark_verified
+from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
 from accounts.services import (
     add_alias,
@@ -25,6 +31,7 @@ from accounts.services import (
     ensure_dkim_key,
     remove_alias,
     revoke_api_token,
+    rotate_dkim_key,
 )
 from reputation.admin import DomainSenderLimitInline, UserSenderLimitInline
 from webmail.errors import UserError
@@ -196,15 +203,29 @@ class DomainForm(forms.ModelForm):
             raise _as_validation_error(exc) from exc
 
 
+LIGHT_COLOURS = {"green": "#1a7f37", "amber": "#b7791f", "red": "#c62828"}
+LIGHT_WORDS = {"green": "OK", "amber": "warning", "red": "failing"}
+
+
+def _light(light: str | None, title: str):
+    if light is None:
+        return format_html('<span title="{}: not checked" style="color:#999">&#9675;</span>', title)
+    return format_html(
+        '<span title="{}: {}" style="color:{}">&#9679;</span>', title, LIGHT_WORDS[light], LIGHT_COLOURS[light]
+    )
+
+
 @admin.register(Domain)
 class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
     form = DomainForm
-    list_display = ("name", "is_active", "address_count", "dkim_selector", "created_at")
-    list_filter = ("is_active",)
+    list_display = ("name", "is_active", "verified", "dns_lights", "address_count", "dkim_selector", "created_at")
+    list_filter = ("is_active", ("verified_at", admin.EmptyFieldListFilter))
     search_fields = ("name",)
     date_hierarchy = "created_at"
     # The DKIM private key is never shown; the action (or ``manage.py dkimkey``) makes one.
     readonly_fields = (
+        "verified_at",
+        "dns_status_panel",
         "dkim_selector",
         "dkim_created_at",
         "dkim_ed25519_selector",
@@ -212,12 +233,87 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
         "created_at",
         "dns_records",
     )
-    actions = ["make_dkim_keys", "make_ed25519_dkim_keys"]
+    actions = ["check_dns", "make_dkim_keys", "make_ed25519_dkim_keys", "rotate_dkim_keys", "mark_domains_verified"]
     inlines = (DomainSenderLimitInline,)
+
+    @admin.display(description="Verified", boolean=True, ordering="verified_at")
+    def verified(self, obj):
+        return obj.verified_at is not None
+
+    @admin.display(description="DNS (ownership, MX, SPF, DKIM, DMARC)")
+    def dns_lights(self, obj):
+        # From the stored result of the last check: the list does no DNS.
+        status = DomainStatus.from_domain(obj)
+        lights = [_light(status.light(kind) if status else None, kind) for kind in KINDS]
+        return format_html_join("", "{} ", ((light,) for light in lights))
+
+    @admin.display(description="DNS status")
+    def dns_status_panel(self, obj):
+        button = format_html(
+            '<button type="submit" class="button" formaction="{}" formmethod="post">Check now</button>',
+            reverse("admin:accounts_domain_check_dns", args=[obj.pk]),
+        )
+        status = DomainStatus.from_domain(obj)
+        if status is None:
+            return format_html("<p>Not checked yet. {}</p>", button)
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td><pre style="margin:0;'
+            'white-space:pre-wrap;max-width:40em">{}</pre></td></tr>',
+            (
+                (
+                    _light(check.light, check.label), check.label, check.found, check.note,
+                    "" if check.light == "green" else "\n".join(check.publish),
+                )
+                for check in status.checks
+            ),
+        )  # fmt: skip
+        return format_html(
+            "<p>Checked {} UTC. {}</p><table><thead><tr><th></th><th>Check</th><th>Found</th><th>Meaning</th>"
+            "<th>Record to publish</th></tr></thead><tbody>{}</tbody></table>",
+            f"{status.checked_at:%Y-%m-%d %H:%M:%S}",
+            button,
+            rows,
+        )
 
     @admin.display(description="DNS records to publish")
     def dns_records(self, obj):
+        ensure_verification_token(obj)
         return format_html("<pre>{}</pre>", "\n".join(dns_records(obj)))
+
+    def get_urls(self):
+        check = path(
+            "<path:object_id>/check-dns/",
+            self.admin_site.admin_view(self.check_dns_view),
+            name="accounts_domain_check_dns",
+        )
+        return [check, *super().get_urls()]
+
+    def check_dns_view(self, request, object_id):
+        """ "Check now" on the change page: ask DNS, store the result, back to the page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        domain = self.get_object(request, unquote(object_id))
+        if domain is None:
+            raise Http404("No such domain.")
+        if not self.has_change_permission(request, domain):
+            raise PermissionDenied
+        self._check(request, domain)
+        return HttpResponseRedirect(reverse("admin:accounts_domain_change", args=[domain.pk]))
+
+    def _check(self, request, domain) -> None:
+        was_verified = domain.verified_at is not None
+        status = run_checks(domain)
+        failing = [check.label for check in status.checks if check.light != "green"]
+        note = f"{domain.name}: " + (f"to look at: {', '.join(failing)}." if failing else "every check is green.")
+        if domain.verified_at and not was_verified:
+            note += " Its ownership token was found: the domain is verified and may send out."
+        self.message_user(request, note, level=messages.WARNING if failing else messages.SUCCESS)
+
+    @admin.action(description="Check DNS now (ownership, MX, SPF, DKIM, DMARC)")
+    def check_dns(self, request, queryset):
+        for domain in queryset:
+            self._check(request, domain)
 
     @admin.action(description="Make a DKIM key for the selected domains that have none")
     def make_dkim_keys(self, request, queryset):
@@ -238,6 +334,23 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
             if made
             else "Every selected domain already has an Ed25519 DKIM key.",
         )
+
+    @admin.action(description="Rotate the DKIM keys of the selected domains (old keys stay published for a while)")
+    def rotate_dkim_keys(self, request, queryset):
+        for domain in queryset:
+            rotated, retired = rotate_dkim_key(domain_name=domain.name)
+            keep = "; ".join(f"keep {old.selector} until {old.publish_until:%Y-%m-%d %H:%M} UTC" for old in retired)
+            self.message_user(
+                request,
+                f"{rotated.name}: new selector {rotated.dkim_selector} signs from now on"
+                + (f"; {keep}" if keep else "")
+                + ". Publish the new record (see the domain's page) before its mail is delivered.",
+            )
+
+    @admin.action(description="Mark as verified without DNS (operator's override)")
+    def mark_domains_verified(self, request, queryset):
+        made = [domain.name for domain in queryset if mark_verified(domain)]
+        self.message_user(request, f"Marked verified: {', '.join(made) or 'none (all were already)'}.")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(address_count=Count("addresses"))
@@ -261,6 +374,27 @@ class DomainAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Deleting a domain deletes its addresses under users who keep their mail; deactivate it instead.
+        return False
+
+
+@admin.register(RetiredDkimKey)
+class RetiredDkimKeyAdmin(admin.ModelAdmin):
+    """Keys replaced by a rotation (public half only): their records stay published until ``publish_until``."""
+
+    list_display = ("selector", "domain", "algorithm", "retired_at", "publish_until", "still_to_publish")
+    list_filter = ("algorithm",)
+    list_select_related = ("domain",)
+    search_fields = ("selector", "domain__name")
+    readonly_fields = ("domain", "algorithm", "selector", "public_key", "created_at", "retired_at", "publish_until")
+
+    @admin.display(description="Still to publish", boolean=True)
+    def still_to_publish(self, obj):
+        return obj.publish_until > timezone.now()
+
+    def has_add_permission(self, request):
+        return False  # made by a rotation only
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -6,6 +6,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.conf import settings
 
+from accounts.domain_verification import verification_record
+from accounts.selectors import retired_dkim_keys_to_publish
+
 KEY_BITS = 2048
 
 
@@ -42,19 +45,57 @@ def _txt(value: str) -> str:
     return " ".join(f'"{chunk}"' for chunk in chunks)
 
 
-def dns_records(domain) -> list[str]:
-    """Zone-file lines to publish for ``domain``: MX, SPF, DKIM (one record per key it has) and DMARC."""
-    name = f"{domain.name}."
+def mx_record(domain) -> str:
     mail_host = settings.MAIL_HOSTNAME.rstrip(".") + "."
-    records = [
-        f"{name}\t3600\tIN\tMX\t10 {mail_host}",
-        f'{name}\t3600\tIN\tTXT\t"v=spf1 mx a:{mail_host.rstrip(".")} ~all"',
-    ]
+    return f"{domain.name}.\t3600\tIN\tMX\t10 {mail_host}"
+
+
+def spf_value() -> str:
+    """The SPF policy to publish: our MX and mail host, and the outbound addresses when they are configured."""
+    mail_host = settings.MAIL_HOSTNAME.rstrip(".")
+    addresses = " ".join(f"ip6:{ip}" if ":" in ip else f"ip4:{ip}" for ip in settings.OUTBOUND_IPS)
+    return f"v=spf1 mx a:{mail_host}{' ' + addresses if addresses else ''} ~all"
+
+
+def spf_record(domain) -> str:
+    return f'{domain.name}.\t3600\tIN\tTXT\t"{spf_value()}"'
+
+
+def dkim_value(algorithm: str, public_key: str) -> str:
+    return f"v=DKIM1; k={algorithm}; p={public_key}"
+
+
+def dkim_keys(domain) -> list[tuple[str, str, str]]:
+    """``(algorithm, selector, public key)`` of each key the domain signs with now: RSA, then Ed25519."""
+    keys = []
     if domain.dkim_private_key:
-        value = f"v=DKIM1; k=rsa; p={public_key_base64(domain.dkim_private_key)}"
-        records.append(f"{domain.dkim_selector}._domainkey.{name}\t3600\tIN\tTXT\t{_txt(value)}")
+        keys.append(("rsa", domain.dkim_selector, public_key_base64(domain.dkim_private_key)))
     if domain.dkim_ed25519_private_key:
-        value = f"v=DKIM1; k=ed25519; p={ed25519_public_key_base64(domain.dkim_ed25519_private_key)}"
-        records.append(f"{domain.dkim_ed25519_selector}._domainkey.{name}\t3600\tIN\tTXT\t{_txt(value)}")
-    records.append(f'_dmarc.{name}\t3600\tIN\tTXT\t"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain.name}"')
+        keys.append(
+            ("ed25519", domain.dkim_ed25519_selector, ed25519_public_key_base64(domain.dkim_ed25519_private_key))
+        )
+    return keys
+
+
+def dkim_record(domain, selector: str, algorithm: str, public_key: str) -> str:
+    return f"{selector}._domainkey.{domain.name}.\t3600\tIN\tTXT\t{_txt(dkim_value(algorithm, public_key))}"
+
+
+def dmarc_record(domain) -> str:
+    return f'_dmarc.{domain.name}.\t3600\tIN\tTXT\t"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain.name}"'
+
+
+def dns_records(domain, *, now=None) -> list[str]:
+    """Zone-file lines to publish for ``domain``: MX, SPF, DKIM (one record per key it signs with, then the
+    retired keys still to be kept), DMARC and the ownership token (docs/DOMAINS.md)."""
+    records = [mx_record(domain), spf_record(domain)]
+    records += [dkim_record(domain, selector, algorithm, key) for algorithm, selector, key in dkim_keys(domain)]
+    if domain.pk is not None:
+        records += [
+            dkim_record(domain, old.selector, old.algorithm, old.public_key)
+            for old in retired_dkim_keys_to_publish(domain, now=now)
+        ]
+    records.append(dmarc_record(domain))
+    if domain.verification_token:
+        records.append(verification_record(domain))
     return records

@@ -47,12 +47,49 @@ class Domain(models.Model):
     dkim_ed25519_selector = models.CharField(max_length=63, blank=True)
     dkim_ed25519_private_key = models.TextField(blank=True, editable=False)
     dkim_ed25519_created_at = models.DateTimeField(null=True, blank=True)
+    # Ownership (docs/DOMAINS.md): the token published at _webmail-verify.<name> proves the domain is ours;
+    # until it has been found, mail from the domain only reaches hosted recipients.
+    verification_token = models.CharField(max_length=64, blank=True, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # The last DNS status check (accounts.domain_checks), kept so the admin's list does no DNS.
+    dns_status = models.JSONField(default=dict, blank=True, editable=False)
+    dns_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+
+class RetiredDkimKey(models.Model):
+    """A DKIM public key replaced by a rotation, still to be published until ``publish_until``.
+
+    Only the public half is kept: nothing signs with it any more, but a message signed with it
+    may still be verified (by a relay's or a forwarder's receiver) after the rotation.
+    """
+
+    class Algorithm(models.TextChoices):
+        RSA = "rsa", "RSA"
+        ED25519 = "ed25519", "Ed25519"
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="retired_dkim_keys")
+    algorithm = models.CharField(max_length=10, choices=Algorithm.choices)
+    selector = models.CharField(max_length=63)
+    public_key = models.TextField(help_text="The p= of its DNS record (base64).")
+    created_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField()
+    publish_until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-retired_at", "-pk"]
+        verbose_name = "retired DKIM key"
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "selector"], name="retired_dkim_selector_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.selector}._domainkey.{self.domain.name}"
 
 
 class Address(models.Model):

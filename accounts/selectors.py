@@ -2,8 +2,10 @@
 
 from collections.abc import Iterable
 
+from django.utils import timezone
+
 from accounts.addresses import split_address
-from accounts.models import Address, Domain, User
+from accounts.models import Address, Domain, RetiredDkimKey, User
 
 
 def is_hosted_domain(domain_name: str) -> bool:
@@ -51,3 +53,9 @@ def addresses_of(user: User) -> list[str]:
 def api_tokens_of(user: User):
     """The user's API tokens, newest first (active and revoked), for their settings page."""
     return user.api_tokens.order_by("-created_at", "-pk")
+
+
+def retired_dkim_keys_to_publish(domain: Domain, *, now=None) -> list[RetiredDkimKey]:
+    """The domain's keys replaced by a rotation whose record must still be published at ``now``."""
+    now = now or timezone.now()
+    return list(domain.retired_dkim_keys.filter(publish_until__gt=now).order_by("-retired_at", "-pk"))

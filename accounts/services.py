@@ -5,13 +5,20 @@ import secrets
 import unicodedata
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.addresses import InvalidAddress, normalize_address, normalize_domain, split_address
-from accounts.dkim import generate_ed25519_private_key, generate_private_key_pem
-from accounts.models import Address, ApiToken, Domain, User
+from accounts.dkim import (
+    ed25519_public_key_base64,
+    generate_ed25519_private_key,
+    generate_private_key_pem,
+    public_key_base64,
+)
+from accounts.domain_verification import new_token
+from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
 from webmail.errors import Conflict, NotFound, UserError
 
@@ -56,11 +63,68 @@ def ensure_dkim_key(*, domain_name: str, ed25519: bool = False) -> tuple[Domain,
     return domain, bool(changed)
 
 
+def _free_selector(domain: Domain, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3`` … when a current or retired key of the domain has it already."""
+    taken = {domain.dkim_selector, domain.dkim_ed25519_selector}
+    taken |= set(domain.retired_dkim_keys.values_list("selector", flat=True))
+    selector, n = base, 1
+    while selector in taken:
+        n += 1
+        selector = f"{base}-{n}"
+    return selector
+
+
+def rotate_dkim_key(*, domain_name: str, ed25519: bool = False, now=None) -> tuple[Domain, list[RetiredDkimKey]]:
+    """New DKIM key(s) under new selectors sign the domain's mail from now on; the replaced ones are kept
+    (public half only) to be published until ``DKIM_RETIRED_KEY_PUBLISH_SECONDS`` from now.
+
+    Signing happens at each delivery attempt (``delivery.dkim.sign`` in the engine), so nothing still in
+    our queue carries the old signature after this; what does is mail already handed to other servers,
+    which may hold it in their queues (relays, forwarders) and verify it later. Each key the domain has is
+    rotated (the Ed25519 one too); ``ed25519`` adds one if it has none. A domain without a key gets one.
+    """
+    name = normalize_domain(domain_name)
+    now = now or timezone.now()
+    publish_until = now + timedelta(seconds=settings.DKIM_RETIRED_KEY_PUBLISH_SECONDS)
+    retired = []
+    with transaction.atomic():
+        domain = Domain.objects.select_for_update().filter(name=name).first()
+        if domain is None:
+            raise DomainNotHosted(f"{name} is not a hosted domain.", field="domain")
+        if domain.dkim_private_key:
+            retired.append(
+                RetiredDkimKey.objects.create(
+                    domain=domain, algorithm=RetiredDkimKey.Algorithm.RSA, selector=domain.dkim_selector,
+                    public_key=public_key_base64(domain.dkim_private_key), created_at=domain.dkim_created_at,
+                    retired_at=now, publish_until=publish_until,
+                )
+            )  # fmt: skip
+        if domain.dkim_ed25519_private_key:
+            retired.append(
+                RetiredDkimKey.objects.create(
+                    domain=domain, algorithm=RetiredDkimKey.Algorithm.ED25519, selector=domain.dkim_ed25519_selector,
+                    public_key=ed25519_public_key_base64(domain.dkim_ed25519_private_key),
+                    created_at=domain.dkim_ed25519_created_at, retired_at=now, publish_until=publish_until,
+                )
+            )  # fmt: skip
+        domain.dkim_private_key = generate_private_key_pem()
+        domain.dkim_selector = _free_selector(domain, f"mail{now:%Y%m%d}")
+        domain.dkim_created_at = now
+        changed = ["dkim_private_key", "dkim_selector", "dkim_created_at"]
+        if ed25519 or domain.dkim_ed25519_private_key:
+            domain.dkim_ed25519_private_key = generate_ed25519_private_key()
+            domain.dkim_ed25519_selector = _free_selector(domain, f"ed{now:%Y%m%d}")
+            domain.dkim_ed25519_created_at = now
+            changed += ["dkim_ed25519_private_key", "dkim_ed25519_selector", "dkim_ed25519_created_at"]
+        domain.save(update_fields=changed)
+    return domain, retired
+
+
 def create_domain(*, name: str) -> Domain:
     domain_name = normalize_domain(name)
     try:
         with transaction.atomic():
-            return Domain.objects.create(name=domain_name)
+            return Domain.objects.create(name=domain_name, verification_token=new_token())
     except IntegrityError as exc:
         raise DomainExists(f"The domain {domain_name} is already hosted.", field="domain") from exc
 

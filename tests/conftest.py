@@ -73,6 +73,13 @@ def remote_domain(dns_server, smtp_server):
 
 
 @pytest.fixture(autouse=True)
+def _domains_need_no_verification(settings):
+    """Test domains are made by factories, unverified: only tests/accounts/test_domain_checks.py (which turns
+    it on) is about ownership verification; every other test sends as an installation that predates it."""
+    settings.DOMAIN_VERIFICATION_REQUIRED = False
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """A request's language (LocaleMiddleware activates it for the thread) does not follow into the next test."""
     yield

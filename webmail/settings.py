@@ -582,6 +582,23 @@ SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY = env_int("SEND_LIMIT_DOMAIN_RECIPIENTS_PER
 # --- Reputation: provider shaping -------------------------------------------------
 
 # --- Reputation: domain verification ----------------------------------------------
+# A hosted domain sends to remote recipients only once its ownership token has been found in DNS
+# (docs/DOMAINS.md); mail between hosted users never needs it. Domains that existed before this
+# setting are grandfathered (verified by the migration).
+DOMAIN_VERIFICATION_REQUIRED = env_bool("DOMAIN_VERIFICATION_REQUIRED", True)
+# The addresses our outbound mail leaves from, for the SPF status light; empty: MAIL_HOSTNAME's A/AAAA.
+OUTBOUND_IPS = env_list("OUTBOUND_IPS")
+# How long a DKIM public key replaced by a rotation stays to be published: mail signed with it just
+# before the rotation may wait in a remote relay's queue (typically as long as ours) and be verified
+# on its way on, so the queue lifetime plus two days of margin (DNS TTLs, slow forwarders).
+DKIM_RETIRED_KEY_PUBLISH_SECONDS = env_int(
+    "DKIM_RETIRED_KEY_PUBLISH_SECONDS", OUTBOUND_MAX_QUEUE_LIFETIME + 2 * 24 * 3600
+)
+# The scheduler re-checks an unverified domain's DNS this often (its published token then verifies it
+# without anyone pressing "Check now"), and every domain's status lights once they are this old.
+DOMAIN_PENDING_CHECK_SECONDS = env_int("DOMAIN_PENDING_CHECK_SECONDS", 10 * 60)
+DOMAIN_STATUS_MAX_AGE_SECONDS = env_int("DOMAIN_STATUS_MAX_AGE_SECONDS", 24 * 3600)
+CELERY_BEAT_SCHEDULE["recheck-domains"] = {"task": "accounts.recheck_domains", "schedule": DOMAIN_PENDING_CHECK_SECONDS}
 
 # --- Reputation: mailbox simulator --------------------------------------------------
 

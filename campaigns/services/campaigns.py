@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.addresses import parse_address_list, split_address
+from accounts.domain_verification import unverified_problem
 from accounts.models import Domain
 from accounts.selectors import addresses_of
 from campaigns import pacing, segments
@@ -288,6 +289,8 @@ def _sender_problems(campaign: Campaign, problems: list[Problem]) -> None:
             Problem("from_address", _("Bounces to the From domain would not come back here: it is not hosted."))
         )
         return
+    if (unverified := unverified_problem(domain)) is not None:
+        problems.append(Problem("from_address", unverified))
     if not domain.dkim_private_key:
         problems.append(
             Problem(

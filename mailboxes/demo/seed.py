@@ -14,6 +14,7 @@ from email.utils import format_datetime, make_msgid
 
 from django.utils import timezone
 
+from accounts.domain_verification import mark_verified
 from accounts.models import Domain, User
 from accounts.services import create_domain, create_mail_user
 from delivery.services import run_delivery, send_message
@@ -49,6 +50,8 @@ def ensure_accounts(*, password: str) -> Users:
     domain = Domain.objects.filter(name=DOMAIN).first() or create_domain(name=DOMAIN)
     if not domain.is_active:
         raise SeedError(f"The domain {DOMAIN} exists but is deactivated; reactivate it first.")
+    # demo.test is a reserved name nobody can publish a token for: the demo's domain counts as verified.
+    mark_verified(domain)
     users = {}
     for person in EVERYONE:
         user = User.objects.filter(username__iexact=person.address).first()

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.addresses import split_address
+from accounts.domain_verification import check_sending_domain
 from reputation.services import limits
 from reputation.services.holds import refuse_if_held
 
@@ -24,8 +25,8 @@ def admit_submission(
     *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
-    # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
     refuse_if_held(user=user, from_address=from_address)
+    check_sending_domain(from_address=from_address, recipient_addresses=recipient_addresses)
     now = now or timezone.now()
     limits.check_and_count(  # last: only an admitted submission is counted
         user=user, from_domain=split_address(from_address)[1], recipient_count=len(recipient_addresses), now=now
@@ -41,6 +42,7 @@ def check_admission(
     window first, tells the user now rather than leave the draft unsent.
     """
     refuse_if_held(user=user, from_address=from_address)
+    check_sending_domain(from_address=from_address, recipient_addresses=recipient_addresses)
     now = now or timezone.now()
     limits.check(
         user=user, from_domain=split_address(from_address)[1], recipient_count=len(recipient_addresses), now=now

@@ -160,7 +160,8 @@ def test_dkimkey_makes_a_key_once_and_prints_the_records_to_publish(db):
     domain = Domain.objects.get(name="mail.example")
     records = out.getvalue().splitlines()
     assert "Made a new DKIM key" in err.getvalue()
-    assert [r.split("\t")[3] for r in records] == ["MX", "TXT", "TXT", "TXT"]
+    assert [r.split("\t")[3] for r in records] == ["MX", "TXT", "TXT", "TXT", "TXT"]
+    assert records[-1] == f'_webmail-verify.mail.example.\t3600\tIN\tTXT\t"webmail-verify={domain.verification_token}"'
     dkim_record = next(r for r in records if "_domainkey" in r)
     assert dkim_record.startswith(f"{domain.dkim_selector}._domainkey.mail.example.\t")
     assert all(len(chunk) <= 255 for chunk in dkim_record.split('"')[1::2])

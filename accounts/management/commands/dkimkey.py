@@ -1,9 +1,11 @@
-"""manage.py dkimkey DOMAIN [--ed25519]: make the domain's DKIM key(s) it lacks; print the DNS records to publish."""
+"""manage.py dkimkey DOMAIN [--ed25519] [--rotate]: make the domain's DKIM key(s) it lacks (or replace them,
+with --rotate); print the DNS records to publish."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.dkim import dns_records
-from accounts.services import ensure_dkim_key
+from accounts.domain_verification import ensure_verification_token
+from accounts.services import ensure_dkim_key, rotate_dkim_key
 from webmail.errors import UserError
 
 
@@ -17,14 +19,30 @@ class Command(BaseCommand):
             action="store_true",
             help="Also make an Ed25519 key (RFC 8463): mail is then signed with both the RSA and the Ed25519 key.",
         )
+        parser.add_argument(
+            "--rotate",
+            action="store_true",
+            help="Replace the domain's keys with new ones under new selectors; the old public keys stay to be "
+            "published until in-flight mail is delivered (DKIM_RETIRED_KEY_PUBLISH_SECONDS).",
+        )
 
-    def handle(self, *args, domain, ed25519, **options):
+    def handle(self, *args, domain, ed25519, rotate, **options):
         try:
-            hosted, created = ensure_dkim_key(domain_name=domain, ed25519=ed25519)
+            if rotate:
+                hosted, retired = rotate_dkim_key(domain_name=domain, ed25519=ed25519)
+            else:
+                hosted, created = ensure_dkim_key(domain_name=domain, ed25519=ed25519)
         except UserError as exc:
             raise CommandError(exc.message) from exc
-        note = "Made a new DKIM key" if created else "The domain already has a DKIM key"
         selectors = ", ".join(s for s in (hosted.dkim_selector, hosted.dkim_ed25519_selector) if s)
-        self.stderr.write(f"{note} (selector {selectors}). Publish these records in {hosted.name}'s zone:")
+        if rotate:
+            note = f"Rotated: new DKIM key (selector {selectors}) signs from now on"
+            for old in retired:
+                note += f"; keep {old.selector} published until {old.publish_until:%Y-%m-%d %H:%M} UTC"
+        else:
+            note = "Made a new DKIM key" if created else "The domain already has a DKIM key"
+            note += f" (selector {selectors})"
+        ensure_verification_token(hosted)
+        self.stderr.write(f"{note}. Publish these records in {hosted.name}'s zone:")
         for record in dns_records(hosted):
             self.stdout.write(record)
