@@ -553,6 +553,9 @@ REPUTATION_MIN_VOLUME = env_int("REPUTATION_MIN_VOLUME", 100)
 # --- Reputation: compromised accounts and outbound content ------------------------
 
 # --- Reputation: provider shaping -------------------------------------------------
+# Per-provider profiles and retry rules are in the admin (docs/PROVIDER-SHAPING.md). After a pause
+# that a throttling reply set ends, a provider quiet this long starts again from the first (shortest) step.
+PROVIDER_BACKOFF_MEMORY_SECONDS = env_int("PROVIDER_BACKOFF_MEMORY_SECONDS", 3600)
 
 # --- Reputation: domain verification ----------------------------------------------
 
