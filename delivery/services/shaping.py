@@ -25,10 +25,12 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core.providers import Provider, cached_provider
 from delivery.models import ProviderBackoff, ProviderProfile, RetryRule
 from delivery.transports.base import Outcome, Result
+from mailboxes.models import Recipient
 
 SHORT_NAMES = {
     Provider.GMAIL: "Gmail",
@@ -71,6 +73,11 @@ def effective_profiles() -> dict[Provider, Profile]:
 def profile_for(provider: Provider) -> Profile:
     default = DEFAULT_PROFILES[Provider(provider)]
     return _effective(default, ProviderProfile.objects.filter(provider=provider).first())
+
+
+def effective_profile(row: ProviderProfile) -> Profile:
+    """The profile in force for a row's provider (no query)."""
+    return _effective(DEFAULT_PROFILES[Provider(row.provider)], row)
 
 
 def _effective(default: Profile, row: ProviderProfile | None) -> Profile:
@@ -246,6 +253,25 @@ def back_off(*, provider: str, rule: Rule, result: Result, now: datetime) -> Pro
         backoff.reason = result.response[:2000]
         backoff.save()
     return backoff
+
+
+def end_backoffs(*, providers: list[str], now: datetime | None = None) -> int:
+    """An admin ends pauses early: the providers' waiting mail is due at once. Returns how many ended.
+
+    The waiting recipients were all given the pause's end as their next attempt
+    (``engine``), so that time finds them without knowing each one's provider.
+    """
+    now = now or timezone.now()
+    ended = 0
+    with transaction.atomic():
+        for backoff in ProviderBackoff.objects.select_for_update().filter(provider__in=providers, until__gt=now):
+            Recipient.objects.filter(
+                status__in=(Recipient.Status.QUEUED, Recipient.Status.DEFERRED), next_attempt_at=backoff.until
+            ).update(next_attempt_at=now, updated_at=now)
+            backoff.until = now
+            backoff.save(update_fields=["until"])
+            ended += 1
+    return ended
 
 
 def backoff_description(provider: str, backoff: ProviderBackoff, result: Result | None = None) -> str:
