@@ -279,6 +279,16 @@ class RetryRule(models.Model):
     def __str__(self):
         return f"{self.provider or 'any'} {self.status_prefix} /{self.text_pattern}/ → {self.action}"
 
+    def clean(self):
+        import re
+
+        from django.core.exceptions import ValidationError
+
+        try:
+            re.compile(self.text_pattern)
+        except re.error as exc:
+            raise ValidationError({"text_pattern": f"Not a regular expression: {exc}"}) from exc
+
 
 class ProviderBackoff(models.Model):
     """A destination provider asked us to slow down: none of its mail is handed to a worker before ``until``.

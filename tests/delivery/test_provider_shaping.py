@@ -327,6 +327,28 @@ def test_the_admin_lists_all_five_providers_with_the_values_in_force(admin_clien
     assert "3000 (default)" in page  # Gmail's per-minute default
 
 
+def test_the_admin_pages_of_rules_and_pauses_render_and_an_admin_ends_a_pause(admin_client, clock):
+    rule = RetryRule.objects.create(status_prefix="421", action=RetryRule.Action.RETRY_MESSAGE)
+    pause = ProviderBackoff.objects.create(provider="yahoo", until=clock.now + timedelta(minutes=5), strikes=1)
+    ProviderProfile.objects.create(provider="apple", max_connections=2)
+    for path in (
+        f"/admin/delivery/retryrule/{rule.pk}/change/",
+        f"/admin/delivery/providerbackoff/{pause.pk}/change/",
+        f"/admin/delivery/providerprofile/{ProviderProfile.objects.get().pk}/change/",
+        "/admin/delivery/retryrule/",
+        "/admin/delivery/providerbackoff/",
+    ):
+        assert admin_client.get(path).status_code == 200, path
+
+    response = admin_client.post(
+        "/admin/delivery/providerbackoff/", {"action": "end_now", "_selected_action": [pause.pk]}
+    )
+
+    assert response.status_code == 302
+    pause.refresh_from_db()
+    assert pause.until == clock.now
+
+
 @pytest.fixture
 def admin_client(client, db):
     from tests.factories import UserFactory
@@ -384,3 +406,13 @@ def test_default_rules_recognise_the_providers_replies():
     assert rule("yahoo", GMAIL_RATE_LIMITED) is None  # Gmail's code from Yahoo: not Yahoo's throttle
     assert Rule("", "4.7", "", "retry_message").matches("other", result_for_reply(1, 451, "4.7.1 greylisted"))
     assert not Rule("", "4.7.2", "", "retry_message").matches("other", result_for_reply(1, 421, "4.7.28 x"))
+
+
+def test_a_rule_with_a_broken_pattern_is_refused_in_the_admin_form_and_matches_literally_if_stored(db):
+    from django.core.exceptions import ValidationError
+
+    rule = RetryRule(status_prefix="421", text_pattern="rate (limited", action=RetryRule.Action.RETRY_MESSAGE)
+    with pytest.raises(ValidationError):
+        rule.full_clean()
+    stored = Rule("", "421", "rate (limited", "retry_message")
+    assert stored.matches("other", result_for_reply(1, 421, "4.7.0 rate (limited by us"))
