@@ -535,7 +535,11 @@ def _wait_for_pause(claim: Claim, recipients: list[Recipient], report: RunReport
         )
         for recipient in held:
             provider = _provider_of(claim, recipient.domain)
-            backoff = claim.backoffs[provider]
+            backoff = claim.backoffs.get(provider)
+            if backoff is None:  # the pause was not recorded (cannot happen with our lease): try again shortly
+                release_to_queue(recipient, now=timezone.now(), transport="engine", description="Not attempted.")
+                report.deferred += 1
+                continue
             recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, backoff.until
             recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
             record_delivery_event(
@@ -744,8 +748,9 @@ def record_results(
             counted, event_type, details, fields = _outcome(
                 recipient, result, transport_name, now, retry_host_unknown=recipient.domain not in lasting_host_unknown
             )
-            if rule is not None and event_type == "deferred":
-                _apply_retry_rule(claim, provider, rule, result, details, fields, now)
+            if rule is not None:
+                deferred = event_type == "deferred"
+                _apply_retry_rule(claim, provider, rule, result, details, fields, now, deferred=deferred)
             fields |= status_fields_for_event(
                 recipient, event_type, description=details.get("description", ""), mta_response=result.response,
                 smtp_code=result.smtp_code, enhanced_status=details["enhanced_status"],
@@ -775,16 +780,22 @@ def record_results(
     return held
 
 
-def _apply_retry_rule(claim: Claim, provider: str, rule, result: Result, details: dict, fields: dict, now) -> None:
+def _apply_retry_rule(
+    claim: Claim, provider: str, rule, result: Result, details: dict, fields: dict, now, *, deferred: bool
+) -> None:
     """A throttling reply pauses its provider (the recipient waits for the pause's end); a "retry" rule sets
-    that message's own delay."""
+    that message's own delay. A message that expired meanwhile bounces as expired, but the pause holds."""
     if shaping.backs_off(rule, provider):
         backoff = claim.backoffs.get(provider)
         if backoff is None or backoff.until <= now:
             backoff = claim.backoffs[provider] = shaping.back_off(provider=provider, rule=rule, result=result, now=now)
+        if not deferred:
+            return
         fields["next_attempt_at"] = backoff.until
         details["description"] = shaping.backoff_description(provider, backoff, result)
         details["metadata"] = {"provider_backoff": _backoff_metadata(provider, backoff), "rule": rule.note}
+    elif not deferred:
+        return
     elif rule.backoff_seconds:
         fields["next_attempt_at"] = now + timedelta(seconds=rule.backoff_seconds)
         details["description"] = (

@@ -416,3 +416,23 @@ def test_a_rule_with_a_broken_pattern_is_refused_in_the_admin_form_and_matches_l
         rule.full_clean()
     stored = Rule("", "421", "rate (limited", "retry_message")
     assert stored.matches("other", result_for_reply(1, 421, "4.7.0 rate (limited by us"))
+
+
+def test_a_throttling_reply_to_an_expired_message_bounces_it_as_expired_and_still_pauses_the_provider(
+    alice, providers, clock
+):
+    gmail, _ = providers
+    gmail.handler.answer_all(GMAIL_RATE_LIMITED)
+    message = send_message(user=alice, to=["old@gmail.com", "new@gmail.com"], text="x")
+    old = recipient(message, "old@gmail.com")
+    Recipient.objects.filter(pk=old.pk).update(expires_at=clock.now - timedelta(seconds=1))
+
+    run_delivery()
+
+    old.refresh_from_db()
+    assert (old.status, last_event(old).reason) == (Recipient.Status.BOUNCED, "expired")
+    new = recipient(message, "new@gmail.com")
+    backoff = ProviderBackoff.objects.get(provider="gmail")
+    assert (new.status, new.next_attempt_at) == (Recipient.Status.DEFERRED, backoff.until)
+    assert gmail.handler.rcpts == ["old@gmail.com"]
+    assert not Suppression.objects.exists()
