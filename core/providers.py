@@ -7,7 +7,9 @@ recognised by the destination's MX host names, and for the big consumer
 domains by the domain name alone (no lookup needed).
 
 ``provider_for_mx_hosts`` and ``provider_for_domain_name`` are pure;
-``provider_for_domain`` may ask the DNS for the domain's MX (cached).
+``provider_for_domain`` may ask the DNS for the domain's MX (cached);
+``cached_provider`` never does (the delivery engine's claim uses it, and the
+SMTP transport ``remember_provider``s what the MX it resolved said).
 """
 
 import threading
@@ -133,6 +135,26 @@ def provider_for_domain(domain: str, *, mx_hosts=None) -> Provider:
             _cache.clear()
         _cache[domain] = (now + CACHE_SECONDS, provider)
     return provider
+
+
+def cached_provider(domain: str) -> Provider | None:
+    """The provider of ``domain`` if known without asking the DNS (by name, or cached), else None."""
+    domain = domain.lower().rstrip(".")
+    known = provider_for_domain_name(domain)
+    if known is not None:
+        return known
+    with _cache_lock:
+        hit = _cache.get(domain)
+    return hit[1] if hit and hit[0] > time.monotonic() else None
+
+
+def remember_provider(domain: str, provider: Provider) -> None:
+    """Cache what the MX hosts seen by a delivery said (the transport resolves them anyway)."""
+    domain = domain.lower().rstrip(".")
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[domain] = (time.monotonic() + CACHE_SECONDS, provider)
 
 
 def clear_cache() -> None:

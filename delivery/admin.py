@@ -4,8 +4,19 @@ from django import forms
 from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 
-from delivery.models import DeliveryEvent, IdempotencyKey, SendRate, SendScope, Suppression
+from core.providers import Provider
+from delivery.models import (
+    DeliveryEvent,
+    IdempotencyKey,
+    ProviderBackoff,
+    ProviderProfile,
+    RetryRule,
+    SendRate,
+    SendScope,
+    Suppression,
+)
 from delivery.services import suppress_address
+from delivery.services.shaping import DEFAULT_PROFILES, effective_profile, end_backoffs, ensure_profile_rows
 from delivery.services.suppression import remove_suppression_entries, scope_summary
 
 
@@ -149,4 +160,80 @@ class SendRateAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _in_force(obj: ProviderProfile, name: str) -> str:
+    """A profile's value in force, marked when it is the code's default."""
+    value = getattr(effective_profile(obj), name)
+    shown = "no limit" if value == 0 and name == "messages_per_connection" else value
+    return f"{shown} (default)" if getattr(obj, name) is None else f"{shown}"
+
+
+@admin.register(ProviderProfile)
+class ProviderProfileAdmin(admin.ModelAdmin):
+    """One row per destination provider, all five always listed; an empty field keeps the code's default
+    (delivery.services.shaping.DEFAULT_PROFILES)."""
+
+    list_display = ("provider", "workers_at_once", "per_connection", "per_minute", "note", "updated_at")
+    readonly_fields = ("provider", "defaults")
+    fields = ("provider", "defaults", "max_connections", "messages_per_connection", "messages_per_minute", "note")
+
+    @admin.display(description="Workers at once")
+    def workers_at_once(self, obj):
+        return _in_force(obj, "max_connections")
+
+    @admin.display(description="Messages per connection")
+    def per_connection(self, obj):
+        return _in_force(obj, "messages_per_connection")
+
+    @admin.display(description="Messages per minute")
+    def per_minute(self, obj):
+        return _in_force(obj, "messages_per_minute")
+
+    @admin.display(description="Defaults in the code")
+    def defaults(self, obj):
+        default = DEFAULT_PROFILES[Provider(obj.provider)]
+        return (
+            f"{default.max_connections} workers at once, {default.messages_per_connection or 'no limit'} messages "
+            f"per connection, {default.messages_per_minute} messages per minute"
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        ensure_profile_rows()  # the five rows, empty (the defaults) until an admin overrides one
+        return super().changelist_view(request, extra_context)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RetryRule)
+class RetryRuleAdmin(admin.ModelAdmin):
+    """The admin's rules for throttling and temporary replies, tried before the code's defaults
+    (delivery.services.shaping.DEFAULT_RULES, listed in docs/PROVIDER-SHAPING.md)."""
+
+    list_display = ("position", "provider", "status_prefix", "text_pattern", "action", "backoff_seconds", "enabled")
+    list_display_links = ("status_prefix",)
+    list_editable = ("position", "enabled")
+    list_filter = ("provider", "action", "enabled")
+
+
+@admin.register(ProviderBackoff)
+class ProviderBackoffAdmin(admin.ModelAdmin):
+    """The pauses that throttling replies set: a provider whose pause runs gets no mail until its end."""
+
+    list_display = ("provider", "until", "strikes", "started_at", "reason")
+    readonly_fields = ("provider", "strikes", "started_at", "reason")
+    fields = ("provider", "until", "strikes", "started_at", "reason")
+    actions = ["end_now"]
+
+    @admin.action(description="End the pause now (the provider's mail is due again)")
+    def end_now(self, request, queryset):
+        ended = end_backoffs(providers=list(queryset.values_list("provider", flat=True)))
+        self.message_user(request, f"{ended} pause(s) ended.")
+
+    def has_add_permission(self, request):
         return False

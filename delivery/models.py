@@ -182,7 +182,7 @@ class IdempotencyKey(models.Model):
 
 
 class SendRate(models.Model):
-    """Delivery attempts to one destination domain, or by one sender, in one short time slot.
+    """Delivery attempts to one destination domain or provider, or by one sender, in one short time slot.
 
     The per-minute throttles add up the last minute's slots instead of counting
     recipient rows: a few rows to read however much mail went out. Slots older
@@ -192,8 +192,9 @@ class SendRate(models.Model):
     class Scope(models.TextChoices):
         DOMAIN = "domain", "Destination domain"
         SENDER = "sender", "Sender"
+        PROVIDER = "provider", "Destination provider"
 
-    scope = models.CharField(max_length=6, choices=Scope.choices)
+    scope = models.CharField(max_length=8, choices=Scope.choices)
     key = models.CharField(max_length=253, help_text="The domain name, or the sender's user id.")
     slot = models.DateTimeField(help_text="Start of the slot (SLOT_SECONDS long).")
     attempts = models.PositiveIntegerField(default=0)
@@ -205,3 +206,103 @@ class SendRate(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.key} @ {self.slot:%H:%M:%S}: {self.attempts}"
+
+
+PROVIDER_CHOICES = [
+    ("gmail", "Gmail / Google Workspace"),
+    ("microsoft", "Microsoft (Outlook.com, Microsoft 365)"),
+    ("yahoo", "Yahoo / AOL"),
+    ("apple", "Apple (iCloud)"),
+    ("other", "Other providers"),
+]  # core.providers.Provider, as choices (the labels are core.providers.PROVIDER_LABELS)
+
+
+class ProviderProfile(models.Model):
+    """An admin's override of one destination provider's shaping; empty fields keep the code's default.
+
+    The defaults live in ``delivery.services.shaping.DEFAULT_PROFILES``; a
+    provider without a row (or with every field empty) is shaped by them.
+    """
+
+    provider = models.CharField(max_length=10, choices=PROVIDER_CHOICES, unique=True)
+    max_connections = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Workers delivering to this provider at once. Empty: the default."
+    )
+    messages_per_connection = models.PositiveIntegerField(
+        null=True, blank=True, help_text="SMTP transactions on one connection before it is closed. Empty: the default."
+    )
+    messages_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Delivery attempts per minute to all of its domains. Empty: the default."
+    )
+    note = models.CharField(max_length=300, blank=True, help_text="Why it was changed, for the next admin.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self):
+        return self.get_provider_display()
+
+
+class RetryRule(models.Model):
+    """An admin's rule for a kind of temporary (or throttling) reply, tried before the code's defaults.
+
+    A rule matches a reply whose status starts with ``status_prefix`` (the
+    basic code "421", the enhanced status "4.7.28" or both, "421 4.7.28") and
+    whose text matches ``text_pattern`` (a case-insensitive regular
+    expression), from the rule's provider (empty: any). The first match, in
+    ``position`` order, decides.
+    """
+
+    class Action(models.TextChoices):
+        BACK_OFF_PROVIDER = "back_off_provider", "Back off the whole provider"
+        RETRY_MESSAGE = "retry_message", "Retry only that message"
+
+    provider = models.CharField(max_length=10, choices=PROVIDER_CHOICES, blank=True, help_text="Empty: any provider.")
+    status_prefix = models.CharField(max_length=20, blank=True, help_text='"421", "4.7.28" or "421 4.7.28".')
+    text_pattern = models.CharField(
+        max_length=300, blank=True, help_text="A regular expression searched in the reply text (case ignored)."
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    backoff_seconds = models.PositiveIntegerField(
+        default=300,
+        help_text="Back off: the first pause (doubled on each repeat). Retry: the delay (0: the usual backoff).",
+    )
+    max_backoff_seconds = models.PositiveIntegerField(default=3600, help_text="The cap of the doubling.")
+    position = models.PositiveIntegerField(default=100, help_text="Lower first.")
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return f"{self.provider or 'any'} {self.status_prefix} /{self.text_pattern}/ → {self.action}"
+
+    def clean(self):
+        import re
+
+        from django.core.exceptions import ValidationError
+
+        try:
+            re.compile(self.text_pattern)
+        except re.error as exc:
+            raise ValidationError({"text_pattern": f"Not a regular expression: {exc}"}) from exc
+
+
+class ProviderBackoff(models.Model):
+    """A destination provider asked us to slow down: none of its mail is handed to a worker before ``until``.
+
+    ``strikes`` counts the throttling replies in a row (each doubles the
+    pause, up to the rule's cap); it starts again from one when the provider
+    has been quiet for ``PROVIDER_BACKOFF_MEMORY_SECONDS`` after a pause.
+    """
+
+    provider = models.CharField(max_length=10, choices=PROVIDER_CHOICES, unique=True)
+    until = models.DateTimeField()
+    strikes = models.PositiveIntegerField(default=0)
+    reason = models.TextField(blank=True, help_text="The reply that asked for it.")
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.provider} until {self.until:%Y-%m-%d %H:%M:%S}"

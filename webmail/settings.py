@@ -580,6 +580,9 @@ SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY = env_int("SEND_LIMIT_DOMAIN_RECIPIENTS_PER
 # --- Reputation: compromised accounts and outbound content ------------------------
 
 # --- Reputation: provider shaping -------------------------------------------------
+# Per-provider profiles and retry rules are in the admin (docs/PROVIDER-SHAPING.md). After a pause
+# that a throttling reply set ends, a provider quiet this long starts again from the first (shortest) step.
+PROVIDER_BACKOFF_MEMORY_SECONDS = env_int("PROVIDER_BACKOFF_MEMORY_SECONDS", 3600)
 
 # --- Reputation: domain verification ----------------------------------------------
 # A hosted domain sends to remote recipients only once its ownership token has been found in DNS

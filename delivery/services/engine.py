@@ -20,6 +20,7 @@ a minute, and is sent again only for what it had not recorded, which is at
 most the SMTP transaction it was in.
 """
 
+import dataclasses
 import logging
 import random
 import time
@@ -40,8 +41,10 @@ from core.bounce_reasons import Reason
 from core.bulk import insert_objects, recordset
 from core.heartbeat import Heartbeat, extend_held_leases
 from core.lookups import any_of
+from core.providers import Provider, provider_for_domain
 from delivery import dkim, personalization, verp
-from delivery.models import DeliveryEvent, Suppression
+from delivery.models import DeliveryEvent, ProviderBackoff, Suppression
+from delivery.services import shaping
 from delivery.services.events import (
     events_recorded,
     new_delivery_event,
@@ -52,7 +55,7 @@ from delivery.services.events import (
     status_fields_for_event,
 )
 from delivery.services.notices import notify_sender_of_failures
-from delivery.services.rates import count_attempts, recent_attempts
+from delivery.services.rates import count_attempts, recent_attempts, recent_provider_attempts
 from delivery.services.suppression import (
     HOST_UNKNOWN,
     Sending,
@@ -79,6 +82,11 @@ class Claim:
     token: str
     recipients: list[Recipient] = field(default_factory=list)
     hosted: set[str] = field(default_factory=set)  # the candidates' domains that are ours
+    # Destination providers (docs/PROVIDER-SHAPING.md): of the domains known at claim time, the pauses
+    # in force, and the retry rules (read once per claim, when a first failure needs them).
+    providers: dict[str, str] = field(default_factory=dict)
+    backoffs: dict[str, ProviderBackoff] = field(default_factory=dict)
+    retry_rules: list | None = None
 
 
 @dataclass
@@ -162,6 +170,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         held_senders = held_sender_messages(messages.values())
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
+        claim.providers, claim.backoffs = room.providers, room.backoffs
         throttled, parked = [], []
         for recipient in candidates:
             entry = suppressed.get(sendings[recipient.pk])
@@ -182,9 +191,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
                 throttled.append(recipient.pk)
                 report.throttled += 1
         if throttled:
-            Recipient.objects.filter(any_of("pk", throttled)).update(
-                next_attempt_at=now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS), updated_at=now
-            )
+            room.postpone(throttled, now)
         if parked:  # due at no time, until the campaign resumes or the sender's hold is released
             Recipient.objects.filter(any_of("pk", parked)).update(next_attempt_at=None, updated_at=now)
         lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
@@ -205,7 +212,9 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             recipient.last_attempt_at = now
     # Counted once the claim is committed, in a statement of its own: the counter
     # rows are shared by all workers and stay locked only for that statement.
-    count_attempts(domains=room.taken_by_domain, senders=room.taken_by_sender, now=now)
+    count_attempts(
+        domains=room.taken_by_domain, senders=room.taken_by_sender, providers=room.taken_by_provider, now=now
+    )
     refresh_message_statuses(rejected)
     for message_id, recipients in rejected.items():  # a refused send is a failure its sender hears of
         _notify_sender(messages[message_id], recipients)
@@ -281,6 +290,11 @@ class _Throttle:
     (distinct live leases); its rate and a sender's rate count attempts in the
     last minute, from the ``SendRate`` counters. Hosted domains are local
     deliveries and are not throttled.
+
+    On top, per destination provider (``delivery.services.shaping``): a paused
+    provider's mail waits for the pause's end; Gmail, Microsoft, Yahoo and Apple
+    each get their profile's workers and rate over all the domains they host;
+    the "other" profile bounds each other domain (with the settings above).
     """
 
     def __init__(self, candidates: list[Recipient], now, hosted: set[str]):
@@ -307,16 +321,74 @@ class _Throttle:
         self.sender_room = {s: settings.OUTBOUND_SENDER_RATE_PER_MINUTE - recent_by_sender.get(s, 0) for s in senders}
         self.taken_by_domain: Counter = Counter()
         self.taken_by_sender: Counter = Counter()
+        self._shape_by_provider(domains, workers, recent_by_domain, now)
+
+    def _shape_by_provider(self, domains: set[str], workers: dict, recent_by_domain: dict, now) -> None:
+        self.providers = shaping.known_providers(domains)  # no DNS lookup here: see known_providers
+        self.backoffs = shaping.active_backoffs(now=now)
+        profiles = shaping.effective_profiles()
+        self.wait_until: dict[int, object] = {}  # recipient id -> the end of its provider's pause
+        self.taken_by_provider: Counter = Counter()
+        other = profiles[Provider.OTHER]
+        for domain in domains:
+            if self.providers.get(domain, Provider.OTHER) == Provider.OTHER:
+                self.domain_room[domain] = (
+                    min(self.domain_room[domain], other.messages_per_minute - recent_by_domain.get(domain, 0))
+                    if workers.get(domain, 0) < other.max_connections
+                    else 0
+                )
+        big = set(self.providers.values()) - {Provider.OTHER}
+        self.provider_room: dict[str, int] = {}
+        if not big:
+            return
+        # Workers at a provider: distinct live claims holding any of its domains (few rows: only mail in flight).
+        claims = defaultdict(set)
+        for domain, token in (
+            Recipient.objects.filter(status=Recipient.Status.SENDING, lease_expires_at__gt=now)
+            .values_list("domain", "lease_token")
+            .distinct()
+        ):
+            provider = self.providers.get(domain) or shaping.known_providers([domain]).get(domain)
+            if provider in big:
+                claims[provider].add(token)
+        recent = recent_provider_attempts(providers=big, now=now)
+        for provider in big:
+            profile = profiles[provider]
+            self.provider_room[provider] = (
+                profile.messages_per_minute - recent.get(provider, 0)
+                if len(claims[provider]) < profile.max_connections
+                else 0
+            )
+
+    def postpone(self, recipient_ids: list[int], now) -> None:
+        """Throttled recipients are due again shortly; a paused provider's, when its pause ends."""
+        due = defaultdict(list)
+        later = now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS)
+        for pk in recipient_ids:
+            due[self.wait_until.get(pk, later)].append(pk)
+        for when, pks in due.items():
+            Recipient.objects.filter(any_of("pk", pks)).update(next_attempt_at=when, updated_at=now)
 
     def take(self, recipient: Recipient) -> bool:
         if recipient.domain in self.hosted:
             return True
+        provider = self.providers.get(recipient.domain, Provider.OTHER)
+        backoff = self.backoffs.get(provider)
+        if backoff is not None:
+            self.wait_until[recipient.pk] = backoff.until
+            return False
+        provider_room = self.provider_room.get(provider)
+        if provider_room is not None and provider_room <= 0:
+            return False
         sender = recipient.message.sender_id
         domain_room = self.domain_room.get(recipient.domain, settings.OUTBOUND_DOMAIN_RATE_PER_MINUTE)
         if domain_room <= 0 or (sender and self.sender_room.get(sender, 1) <= 0):
             return False
         self.domain_room[recipient.domain] = domain_room - 1
         self.taken_by_domain[recipient.domain] += 1
+        if provider_room is not None:
+            self.provider_room[provider] = provider_room - 1
+            self.taken_by_provider[provider] += 1
         if sender:
             self.sender_room[sender] -= 1
             self.taken_by_sender[sender] += 1
@@ -399,9 +471,13 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
     deadline = time.monotonic() + settings.OUTBOUND_CLAIM_SECONDS
     lease_lost = False
     record = _Recorder(claim, report, failures)
+    paused = []  # recipients of a provider that asked us to slow down: they wait for the pause's end
     for domain, group in remote.items():
         if lease_lost or time.monotonic() >= deadline:
             not_started += group
+            continue
+        if _paused_provider(claim, domain):
+            paused += group
             continue
         try:
             outcomes = _guarded(
@@ -414,6 +490,8 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
             record.add(outcomes)  # what the transport returned without reporting it
         except LeaseLost:
             lease_lost = True
+        except ProviderThrottled:  # the rest of the group is not tried: the provider is paused now
+            paused += [r for r in group if r.pk not in record.seen]
     if not lease_lost:
         try:
             record.flush()
@@ -422,6 +500,7 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
     if lease_lost:
         logger.warning("claim %s lost its lease (the worker was too slow); it sends nothing more", claim.token)
     _give_back(claim, not_started, report)
+    _wait_for_pause(claim, paused, report)
     for recipients in failures.values():
         _notify_sender(recipients[0].message, recipients)
     refresh_message_statuses(r.message_id for r in claim.recipients)
@@ -429,6 +508,78 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
 
 class LeaseLost(Exception):
     """The reconciler took this claim back: another worker may be sending its recipients now."""
+
+
+class ProviderThrottled(Exception):
+    """A destination provider asked us to slow down: the claim stops sending it anything."""
+
+
+def _provider_of(claim: Claim, domain: str) -> str:
+    """The domain's provider as the claim knows it; one unknown at claim time is looked up now,
+    outside any transaction (the transport is about to resolve its MX anyway, from the same cache)."""
+    provider = claim.providers.get(domain)
+    if provider is None:
+        provider = claim.providers[domain] = provider_for_domain(domain)
+    return provider
+
+
+def _paused_provider(claim: Claim, domain: str) -> str | None:
+    """The domain's provider if it is paused now (the claim's view, refreshed: another worker may have paused it)."""
+    provider = _provider_of(claim, domain)
+    if provider == Provider.OTHER:
+        return None
+    now = timezone.now()
+    backoff = claim.backoffs.get(provider)
+    if backoff is None or backoff.until <= now:
+        backoff = ProviderBackoff.objects.filter(provider=provider, until__gt=now).first()
+        if backoff is None:
+            claim.backoffs.pop(provider, None)
+            return None
+        claim.backoffs[provider] = backoff
+    return provider
+
+
+def _wait_for_pause(claim: Claim, recipients: list[Recipient], report: RunReport) -> None:
+    """Recipients not tried because their provider is paused: due again when the pause ends, with a deferred
+    event saying why."""
+    if not recipients:
+        return
+    with transaction.atomic():
+        held = Recipient.objects.select_for_update().filter(
+            any_of("pk", [r.pk for r in recipients]), status=Recipient.Status.SENDING, lease_token=claim.token
+        )
+        for recipient in held:
+            provider = _provider_of(claim, recipient.domain)
+            backoff = claim.backoffs.get(provider)
+            if backoff is None:  # the pause was not recorded (cannot happen with our lease): try again shortly
+                release_to_queue(recipient, now=timezone.now(), transport="engine", description="Not attempted.")
+                report.deferred += 1
+                continue
+            recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, backoff.until
+            recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
+            record_delivery_event(
+                recipient=recipient, event_type="deferred", transport="engine",
+                description="Not attempted: " + shaping.backoff_description(provider, backoff),
+                metadata={"provider_backoff": _backoff_metadata(provider, backoff)},
+            )  # fmt: skip
+            report.deferred += 1
+
+
+def _backoff_metadata(provider: str, backoff: ProviderBackoff) -> dict:
+    return {"provider": provider, "until": backoff.until.isoformat(), "strikes": backoff.strikes}
+
+
+def _retry_rule(claim: Claim, recipient: Recipient, result: Result) -> tuple[str, "shaping.Rule | None"]:
+    """The destination provider and the retry rule that decides this reply (None for most)."""
+    if result.outcome == Outcome.SENT or result.smtp_code is None or recipient.domain in claim.hosted:
+        return "", None
+    if claim.retry_rules is None:
+        claim.retry_rules = shaping.retry_rules()
+    # Known by now (_paused_provider ran before the delivery); never a DNS lookup while recording.
+    provider = claim.providers.get(recipient.domain) or shaping.known_providers([recipient.domain]).get(
+        recipient.domain, Provider.OTHER
+    )
+    return provider, shaping.rule_for(claim.retry_rules, provider, result)
 
 
 class _Recorder:
@@ -452,7 +603,12 @@ class _Recorder:
         self.seen: set[int] = set()  # recipients whose outcome is pending or recorded
 
     def __call__(self, result: Result) -> None:
-        self.add([(self.by_id[result.recipient_id], result)])
+        recipient = self.by_id[result.recipient_id]
+        self.add([(recipient, result)])
+        provider, rule = _retry_rule(self.claim, recipient, result)
+        if shaping.backs_off(rule, provider):  # recorded (the pause with it) before the claim stops
+            self.flush()
+            raise ProviderThrottled(provider)
 
     def add(self, outcomes: list[tuple[Recipient, Result]]) -> None:
         fresh = [(recipient, result) for recipient, result in outcomes if recipient.pk not in self.seen]
@@ -496,7 +652,7 @@ def _guarded(
     """
     try:
         results = deliver(group)
-    except LeaseLost:
+    except (LeaseLost, ProviderThrottled):
         raise
     except Exception as exc:
         logger.exception("delivery to %s crashed; dead-lettering its unrecorded recipients", group[0].domain)
@@ -601,9 +757,15 @@ def record_results(
                     "lost the lease on recipient %s; its outcome (%s) is not recorded", recipient.pk, result.outcome
                 )
                 continue
+            provider, rule = _retry_rule(claim, recipient, result)
+            if rule is not None:  # a throttling reply, or one a rule retries: deferred, whatever its code
+                result = dataclasses.replace(result, outcome=Outcome.DEFERRED)
             counted, event_type, details, fields = _outcome(
                 recipient, result, transport_name, now, retry_host_unknown=recipient.domain not in lasting_host_unknown
             )
+            if rule is not None:
+                deferred = event_type == "deferred"
+                _apply_retry_rule(claim, provider, rule, result, details, fields, now, deferred=deferred)
             fields |= status_fields_for_event(
                 recipient, event_type, description=details.get("description", ""), mta_response=result.response,
                 smtp_code=result.smtp_code, enhanced_status=details["enhanced_status"],
@@ -631,6 +793,33 @@ def record_results(
                 now=now,
             )  # fmt: skip
     return held
+
+
+def _apply_retry_rule(
+    claim: Claim, provider: str, rule, result: Result, details: dict, fields: dict, now, *, deferred: bool
+) -> None:
+    """A throttling reply pauses its provider (the recipient waits for the pause's end); a "retry" rule sets
+    that message's own delay. A message that expired meanwhile bounces as expired, but the pause holds."""
+    if shaping.backs_off(rule, provider):
+        backoff = claim.backoffs.get(provider)
+        if backoff is None or backoff.until <= now:
+            backoff = claim.backoffs[provider] = shaping.back_off(provider=provider, rule=rule, result=result, now=now)
+        if not deferred:
+            return
+        fields["next_attempt_at"] = backoff.until
+        details["description"] = shaping.backoff_description(provider, backoff, result)
+        details["metadata"] = {"provider_backoff": _backoff_metadata(provider, backoff), "rule": rule.note}
+    elif not deferred:
+        return
+    elif rule.backoff_seconds:
+        fields["next_attempt_at"] = now + timedelta(seconds=rule.backoff_seconds)
+        details["description"] = (
+            f"Only this message waits ({rule.note or result.enhanced_status}): "
+            f"next attempt at {fields['next_attempt_at']:%H:%M} UTC."
+        )
+        details["metadata"] = {"rule": rule.note}
+    else:
+        details["metadata"] = {"rule": rule.note}
 
 
 # Fewer rows than this are updated by primary key (see _update_recipients).

@@ -46,11 +46,26 @@ def recent_attempts(*, domains, senders, now: datetime) -> tuple[dict[str, int],
     return by_domain, by_sender
 
 
-def count_attempts(*, domains: Counter, senders: Counter, now: datetime) -> None:
+def recent_provider_attempts(*, providers, now: datetime) -> dict[str, int]:
+    """Attempts in the last minute per destination provider (as ``recent_attempts`` counts them)."""
+    providers = {str(p) for p in providers}
+    if not providers:
+        return {}
+    return dict(
+        SendRate.objects.filter(slot__gte=_slot(now - WINDOW), scope=SendRate.Scope.PROVIDER)
+        .filter(any_of("key", providers))
+        .values("key")
+        .annotate(attempts=Sum("attempts"))
+        .values_list("key", "attempts")
+    )
+
+
+def count_attempts(*, domains: Counter, senders: Counter, now: datetime, providers: Counter | None = None) -> None:
     """Add attempts to the current slot: one statement, rows in a fixed order (no deadlock between workers)."""
     rows = sorted(
         [(SendRate.Scope.DOMAIN.value, key, n) for key, n in domains.items() if n]
         + [(SendRate.Scope.SENDER.value, str(key), n) for key, n in senders.items() if n]
+        + [(SendRate.Scope.PROVIDER.value, str(key), n) for key, n in (providers or {}).items() if n]
     )
     if not rows:
         return

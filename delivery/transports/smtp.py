@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core.providers import provider_for_domain, remember_provider
 from delivery.mx import DNSError, resolve_addresses, resolve_mx
 from delivery.transports.base import (
     Envelope,
@@ -47,6 +48,7 @@ class Connection:
     address: str
     tls: bool
     last_used: float
+    transactions: int = 0  # SMTP transactions sent on it (a provider's profile bounds them)
 
     def usable(self) -> bool:
         return time.monotonic() - self.last_used < IDLE_SECONDS
@@ -275,17 +277,28 @@ class _SMTPTransport(Transport):
             )
         pending = list(envelopes)
         errors: list[str] = []
+        per_connection = self._messages_per_connection(domain, hops)
         for host, address, port in hops:
             if not pending:
                 break
-            pending = self._deliver_on((host, address, port), pending, report, errors)
+            pending = self._deliver_on((host, address, port), pending, report, errors, per_connection)
         if pending:
             reason = "; ".join(errors[-3:]) or f"no mail host of {domain} could be reached"
             report_all(temporary_failure(pending, reason, enhanced_status="4.4.1"))
         return [results[e.recipient_id] for e in envelopes]
 
-    def _deliver_on(self, key: tuple, envelopes: list[Envelope], report, errors: list) -> list[Envelope]:
-        """Deliver what this hop will take; return the envelopes left for the next hop."""
+    def _messages_per_connection(self, domain: str, hops: list[tuple[str, str, int]]) -> int:
+        """SMTP transactions per connection before it is closed (0: no limit)."""
+        return 0
+
+    def _deliver_on(
+        self, key: tuple, envelopes: list[Envelope], report, errors: list, per_connection: int = 0
+    ) -> list[Envelope]:
+        """Deliver what this hop will take; return the envelopes left for the next hop.
+
+        After ``per_connection`` transactions on a connection (its provider's
+        profile), it is closed and the rest go over a fresh one.
+        """
         host, address, port = key
         connection = self.pool.take(key)
         reused = connection is not None
@@ -323,10 +336,19 @@ class _SMTPTransport(Transport):
                     return remaining
                 continue
             remaining.pop(0)
+            connection.transactions += 1
             if result.smtp_code == 421:  # the server is closing the channel
                 connection.smtp.close()
                 connection = None
-            report(result)
+            elif per_connection and connection.transactions >= per_connection:
+                connection.close()  # QUIT: the provider wants no more on this one
+                connection = None
+            try:
+                report(result)
+            except BaseException:  # the engine stops here (the provider asked us to slow down): hang up politely
+                if connection is not None:
+                    connection.close()
+                raise
         if connection is not None:
             self.pool.give_back(key, connection)
         return []
@@ -343,9 +365,18 @@ class MXTransport(_SMTPTransport):
     def _hops(self, domain: str) -> list[tuple[str, str, int]]:
         port = int(self.options.get("PORT", settings.SMTP_DELIVERY_PORT))
         hops = []
-        for mx in resolve_mx(domain):
+        mx_hosts = resolve_mx(domain)
+        for mx in mx_hosts:
             hops += [(mx.host, address, port) for address in resolve_addresses(mx.host)]
+        # What the MX says of the provider, remembered for the engine's next claims (no lookup of their own).
+        remember_provider(domain, provider_for_domain(domain, mx_hosts=[mx.host for mx in mx_hosts]))
         return hops
+
+    def _messages_per_connection(self, domain: str, hops: list[tuple[str, str, int]]) -> int:
+        from delivery.services.shaping import profile_for  # the services import the transports
+
+        provider = provider_for_domain(domain, mx_hosts=[host for host, _, _ in hops])
+        return profile_for(provider).messages_per_connection
 
 
 class RelayTransport(_SMTPTransport):

@@ -10,7 +10,14 @@ script set for that address:
 - ``stall…``         accept RCPT, then sleep in DATA past any client timeout;
 - ``drop…``          accept RCPT, then drop the connection during DATA;
 - ``script(address, ["451 4.4.1 busy", "250 OK"])`` answers RCPT from the
-  list in order, then accepts.
+  list in order, then accepts;
+- ``answer_all("421 4.7.28 …")`` answers every RCPT so (a provider throttling
+  us), until ``answer_all(None)``.
+
+``FaultySMTPServer(host="127.0.0.2", port=…)`` listens on another loopback
+address, so two "providers" can share the delivery port. ``rcpts`` lists every
+RCPT address asked, ``connections`` counts EHLOs (twice per connection with
+STARTTLS: count connections on a ``tls=False`` server).
 
 With ``pipelining`` on, the server offers PIPELINING (RFC 2920; aiosmtpd
 reads commands in order however they arrive, it just does not advertise it)
@@ -49,6 +56,8 @@ class FaultyHandler:
     stall_seconds: float = 30.0
     pipelining: bool = False
     pipelined_mail_commands: int = 0
+    rcpt_reply: str | None = None
+    rcpts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 - aiosmtpd API
@@ -62,10 +71,14 @@ class FaultyHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
         local = address.split("@", 1)[0].lower()
         with self.lock:
+            self.rcpts.append(address)
             script = self.scripts.get(address.lower())
             scripted = script.pop(0) if script else None
+            answer = self.rcpt_reply
         if scripted and not scripted.startswith("250"):
             return scripted
+        if answer and not scripted:
+            return answer
         if local.startswith("temp"):
             return "451 4.2.0 Mailbox temporarily unavailable, try later"
         if local.startswith("unknown"):
@@ -105,6 +118,10 @@ class FaultyHandler:
     def script(self, address: str, replies: list[str]) -> None:
         with self.lock:
             self.scripts[address.lower()] = list(replies)
+
+    def answer_all(self, reply: str | None) -> None:
+        with self.lock:
+            self.rcpt_reply = reply
 
 
 def free_port() -> int:
@@ -149,11 +166,12 @@ def self_signed_context(hostname: str = "localhost") -> ssl.SSLContext:
 
 
 class FaultySMTPServer:
-    def __init__(self, *, tls: bool = True, pipelining: bool = False):
+    def __init__(self, *, tls: bool = True, pipelining: bool = False, host: str = "127.0.0.1", port: int | None = None):
         self.handler = FaultyHandler(pipelining=pipelining)
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         kwargs = {"tls_context": self_signed_context(), "require_starttls": False} if tls else {}
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller = Controller(self.handler, hostname=host, port=self.port, **kwargs)
 
     @property
     def messages(self) -> list[Received]:
