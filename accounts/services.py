@@ -13,6 +13,7 @@ from accounts.addresses import InvalidAddress, normalize_address, normalize_doma
 from accounts.dkim import generate_ed25519_private_key, generate_private_key_pem
 from accounts.models import Address, ApiToken, Domain, User
 from accounts.roles import MARKETERS_GROUP
+from core.simulator import is_simulator_domain
 from webmail.errors import Conflict, NotFound, UserError
 
 
@@ -56,8 +57,19 @@ def ensure_dkim_key(*, domain_name: str, ed25519: bool = False) -> tuple[Domain,
     return domain, bool(changed)
 
 
+class DomainReserved(UserError):
+    code = "domain_reserved"
+
+
+def check_hostable(domain_name: str, *, field: str = "domain") -> None:
+    """Refuse a domain that may not be hosted: the mailbox simulator's (its mail must reach the simulator)."""
+    if is_simulator_domain(domain_name):
+        raise DomainReserved(f"{domain_name} is reserved for the mailbox simulator and cannot be hosted.", field=field)
+
+
 def create_domain(*, name: str) -> Domain:
     domain_name = normalize_domain(name)
+    check_hostable(domain_name)
     try:
         with transaction.atomic():
             return Domain.objects.create(name=domain_name)

@@ -557,6 +557,10 @@ REPUTATION_MIN_VOLUME = env_int("REPUTATION_MIN_VOLUME", 100)
 # --- Reputation: domain verification ----------------------------------------------
 
 # --- Reputation: mailbox simulator --------------------------------------------------
+# Mail to success@, bounce@, complaint@, ooto@ and suppressed@ this domain (a +tag allowed:
+# bounce+42@) gets that outcome from an in-process simulator, never leaving the machine
+# (docs/SIMULATOR.md). RFC 2606 reserves .invalid; empty turns the simulator off.
+MAILBOX_SIMULATOR_DOMAIN = env_str("MAILBOX_SIMULATOR_DOMAIN", "simulator.invalid")
 
 # --- Security in production ---------------------------------------------------
 

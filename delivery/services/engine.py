@@ -40,7 +40,7 @@ from core.bounce_reasons import Reason
 from core.bulk import insert_objects, recordset
 from core.heartbeat import Heartbeat, extend_held_leases
 from core.lookups import any_of
-from delivery import dkim, personalization, verp
+from delivery import dkim, personalization, simulator, verp
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services.events import (
     events_recorded,
@@ -537,7 +537,8 @@ def _deliver_remote(
                 raw=raw,
             )
         )
-    return get_transport().deliver(domain=domain, envelopes=envelopes, on_result=on_result)
+    transport = simulator.transport_for(domain, get_transport())  # the mailbox simulator's domain stays here
+    return transport.deliver(domain=domain, envelopes=envelopes, on_result=on_result)
 
 
 # --- 3. record --------------------------------------------------------------------
@@ -666,6 +667,8 @@ def _outcome(
 ) -> tuple[str, str, dict, dict]:
     """``(report field, event type, event details, extra Recipient fields)`` for one result."""
     transport = "local" if result.remote_host == "local" else transport_name
+    if simulator.routes(recipient.domain):
+        transport = simulator.TRANSPORT_NAME
     details = {
         "transport": transport,
         "mta_response": result.response,
