@@ -21,8 +21,11 @@ from delivery import simulator
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services import run_delivery, send_message
 from inbound.models import InboundMessage
+from mailboxes.blobstore import read_blob
 from mailboxes.models import Folder, MailboxItem, Message, Recipient
 from tests.api.conftest import client_for
+from tests.campaigns.campaign_world import everyone_fixture, newsletter_fixture, spring_fixture  # noqa: F401
+from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -312,3 +315,50 @@ def test_another_simulator_domain_can_be_configured(alice, settings, django_capt
 
     event = outcome(recipient(message, "bounce@sim.example.test"))
     assert (event.event_type, event.transport) == ("bounced", "simulator")
+
+
+# --- other ways out: a campaign, a relay -------------------------------------------------------------
+
+
+def test_a_campaign_to_simulator_addresses_counts_their_outcomes_in_its_results(
+    marketer, spring, everyone, shop, newsletter, network, monkeypatch, django_capture_on_commit_callbacks
+):
+    from campaigns.models import CampaignTally
+    from campaigns.services import fanout
+    from campaigns.services.campaigns import schedule
+    from campaigns.services.fanout import release_due, start_due_campaigns
+    from tests.campaigns.campaign_world import add_contacts, deliver_bulk, new_campaign
+
+    monkeypatch.setattr(fanout, "dispatch_due", lambda *, queue: None)  # the test runs the bulk worker itself
+    add_contacts(shop, newsletter, [f"success@{SIM}", f"bounce+c@{SIM}", f"complaint+c@{SIM}", f"ooto+c@{SIM}"])
+    campaign = new_campaign(marketer, spring, everyone)
+    schedule(campaign=campaign, user=marketer)
+    start_due_campaigns()
+    release_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_bulk()
+
+    tallies = dict(CampaignTally.objects.filter(campaign=campaign, domain="").values_list("metric", "count"))
+    assert (tallies.get("sent"), tallies.get("bounced"), tallies.get("complained")) == (3, 1, 1)
+    complainer = Recipient.objects.get(address=f"complaint+c@{SIM}")
+    assert complainer.events.filter(event_type="complained").exists()
+    # The report quotes the headers of the person's own rendered message.
+    job = InboundMessage.objects.get(rcpt_tos=[simulator.return_path_of(complainer)])
+    assert b"Subject: Spring for Complaint+C" in read_blob(job.blob)
+    # The marketer's auto-reply lands in their inbox, as a reply to the campaign.
+    reply = MailboxItem.objects.get(user=marketer, folder=Folder.INBOX)
+    assert reply.message.from_address == f"ooto+c@{SIM}"
+    assert_nothing_left(network)
+
+
+def test_the_simulator_answers_whatever_the_configured_transport(alice, settings, django_capture_on_commit_callbacks):
+    settings.MAIL_TRANSPORT = {
+        "BACKEND": "delivery.transports.smtp.RelayTransport",
+        "OPTIONS": {"HOST": "127.0.0.1", "PORT": settings.SMTP_DELIVERY_PORT},  # nothing listens there
+    }
+    message = send_message(user=alice, to=[f"success@{SIM}", f"bounce@{SIM}"], subject="Hello", text="Hi.")
+    deliver(message, django_capture_on_commit_callbacks)
+
+    assert {r.address: outcome(r).event_type for r in message.recipients.all()} == {
+        f"success@{SIM}": "sent", f"bounce@{SIM}": "bounced",
+    }  # fmt: skip
