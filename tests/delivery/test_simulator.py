@@ -362,3 +362,50 @@ def test_the_simulator_answers_whatever_the_configured_transport(alice, settings
     assert {r.address: outcome(r).event_type for r in message.recipients.all()} == {
         f"success@{SIM}": "sent", f"bounce@{SIM}": "bounced",
     }  # fmt: skip
+
+
+# --- the reputation figures ---------------------------------------------------------------------------
+
+
+def test_the_reputation_figures_move_with_the_simulated_outcomes(alice, network, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from reputation.figures import Figures, Window
+    from reputation.selectors import figures
+
+    to = [f"success@{SIM}", f"success+2@{SIM}", f"bounce@{SIM}", f"suppressed@{SIM}", f"complaint@{SIM}"]
+    message = send_message(user=alice, to=[*to, f"ooto@{SIM}"], subject="Figures", text="Hi.")
+    deliver(message, django_capture_on_commit_callbacks)
+
+    # success, success+2, complaint and ooto were accepted; bounce and suppressed are hard unknown-user
+    # bounces; the complaint counts once; the auto-reply is no bounce and counts nothing.
+    expected = Figures(delivered=4, bounced_hard=2, unknown_user=2, complained=1)
+    now = timezone.now()  # a window that ends now holds what was just recorded
+    assert figures("user", str(alice.pk), Window.HOUR, now=now) == expected
+    assert figures("domain", "example.test", Window.DAY, now=now) == expected
+    assert figures("provider", "other", Window.DAY, now=now) == expected
+    got = figures("user", str(alice.pk), Window.HOUR, now=now)
+    assert (got.sent, got.bounce_rate, got.complaint_rate) == (6, 2 / 6, 1 / 4)  # complaints per delivery
+    assert_nothing_left(network)
+
+
+def test_an_auto_reply_made_twice_is_placed_once(alice, django_capture_on_commit_callbacks):
+    message = send_message(user=alice, to=[f"ooto@{SIM}"], subject="Meeting", text="Tomorrow?")
+    deliver(message, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):  # the task delivered twice by the broker
+        simulator.follow_up([recipient(message, f"ooto@{SIM}").pk])
+
+    assert MailboxItem.objects.filter(user=alice, folder=Folder.INBOX).count() == 1
+
+
+def test_an_admin_may_still_suppress_a_simulator_address_by_hand(db):
+    from delivery.services import suppress_address
+
+    assert suppress_address(address=f"bounce@{SIM}", reason=Suppression.Reason.MANUAL) is not None
+    assert (
+        suppress_address(
+            address=f"complaint@{SIM}", reason=Suppression.Reason.COMPLAINT, source=Suppression.Source.REPORT
+        )
+        is None
+    )
+    assert list(Suppression.objects.values_list("address", flat=True)) == [f"bounce@{SIM}"]
