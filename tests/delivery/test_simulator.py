@@ -17,6 +17,7 @@ from accounts.models import Domain
 from accounts.services import DomainReserved, create_domain
 from core.bounce_reasons import Reason
 from core.providers import Provider, provider_for_domain
+from core.simulator import Outcome, outcome_of
 from delivery import simulator
 from delivery.models import DeliveryEvent, Suppression
 from delivery.services import run_delivery, send_message
@@ -287,6 +288,35 @@ def test_the_simulator_domain_cannot_be_hosted(db):
     with pytest.raises(CommandError):
         call_command("createdomain", SIM)
     assert not Domain.objects.filter(name__endswith=SIM).exists()
+
+
+def test_the_admin_refuses_to_host_the_simulator_domain(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(address="root@example.test", display_name="Operator", admin=True))
+    response = client.post(reverse("admin:accounts_domain_add"), {"name": SIM})
+
+    assert response.status_code == 200  # the form again, with the error on the name
+    assert "reserved for the mailbox simulator" in response.content.decode()
+    assert not Domain.objects.filter(name=SIM).exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (f"success@{SIM}", Outcome.SUCCESS),
+        (f"Bounce+Order-42@{SIM.upper()}", Outcome.BOUNCE),
+        (f"<complaint+x@{SIM}.>", Outcome.COMPLAINT),
+        (f"ooto+@{SIM}", Outcome.OOTO),
+        (f"suppressed@{SIM}", Outcome.SUPPRESSED),
+        (f"nobody@{SIM}", None),
+        (f"bounce@mail.{SIM}", None),  # routed to the simulator, but no address it knows
+        ("bounce@example.test", None),
+        (f"bounce@x{SIM}", None),
+    ],
+)
+def test_what_each_address_stands_for(address, expected):
+    assert outcome_of(address) == expected
 
 
 def test_the_simulator_domain_is_provider_other_without_an_mx_lookup(network):
