@@ -25,6 +25,7 @@ from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
 from accounts.services import (
     add_alias,
+    check_hostable,
     create_api_token,
     create_domain,
     create_mail_user,
@@ -198,7 +199,9 @@ class DomainForm(forms.ModelForm):
 
     def clean_name(self):
         try:
-            return normalize_domain(self.cleaned_data["name"], field="name")
+            name = normalize_domain(self.cleaned_data["name"], field="name")
+            check_hostable(name, field="name")
+            return name
         except UserError as exc:
             raise _as_validation_error(exc) from exc
 

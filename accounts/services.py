@@ -20,6 +20,7 @@ from accounts.dkim import (
 from accounts.domain_verification import new_token
 from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
+from core.simulator import is_simulator_domain
 from webmail.errors import Conflict, NotFound, UserError
 
 
@@ -120,8 +121,19 @@ def rotate_dkim_key(*, domain_name: str, ed25519: bool = False, now=None) -> tup
     return domain, retired
 
 
+class DomainReserved(UserError):
+    code = "domain_reserved"
+
+
+def check_hostable(domain_name: str, *, field: str = "domain") -> None:
+    """Refuse a domain that may not be hosted: the mailbox simulator's (its mail must reach the simulator)."""
+    if is_simulator_domain(domain_name):
+        raise DomainReserved(f"{domain_name} is reserved for the mailbox simulator and cannot be hosted.", field=field)
+
+
 def create_domain(*, name: str) -> Domain:
     domain_name = normalize_domain(name)
+    check_hostable(domain_name)
     try:
         with transaction.atomic():
             return Domain.objects.create(name=domain_name, verification_token=new_token())

@@ -20,6 +20,7 @@ import dns.exception
 import dns.resolver
 
 from core.dns import get_resolver
+from core.simulator import is_simulator_domain
 
 
 class Provider(StrEnum):
@@ -112,6 +113,8 @@ def provider_for_domain(domain: str, *, mx_hosts=None) -> Provider:
     A failed lookup answers OTHER and is not remembered (the next call asks again).
     """
     domain = domain.lower().rstrip(".")
+    if is_simulator_domain(domain):  # the mailbox simulator: no MX to look up, no provider behind it
+        return Provider.OTHER
     known = provider_for_domain_name(domain)
     if known is not None:
         return known

@@ -22,3 +22,11 @@ def deliver_due(queue: str = "transactional") -> None:
 @shared_task(name="delivery.reconcile_outbox")
 def reconcile_outbox() -> dict:
     return reconcile()
+
+
+@shared_task(name="delivery.simulator_follow_up", ignore_result=True)
+def simulator_follow_up(recipient_ids: list[int]) -> None:
+    """The mailbox simulator's complaint reports and auto-replies, into the inbound path."""
+    from delivery.simulator import follow_up
+
+    follow_up(recipient_ids)

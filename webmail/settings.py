@@ -604,6 +604,10 @@ DOMAIN_STATUS_MAX_AGE_SECONDS = env_int("DOMAIN_STATUS_MAX_AGE_SECONDS", 24 * 36
 CELERY_BEAT_SCHEDULE["recheck-domains"] = {"task": "accounts.recheck_domains", "schedule": DOMAIN_PENDING_CHECK_SECONDS}
 
 # --- Reputation: mailbox simulator --------------------------------------------------
+# Mail to success@, bounce@, complaint@, ooto@ and suppressed@ this domain (a +tag allowed:
+# bounce+42@) gets that outcome from an in-process simulator, never leaving the machine
+# (docs/SIMULATOR.md). RFC 2606 reserves .invalid; empty turns the simulator off.
+MAILBOX_SIMULATOR_DOMAIN = env_str("MAILBOX_SIMULATOR_DOMAIN", "simulator.invalid")
 
 # --- Security in production ---------------------------------------------------
 

@@ -42,7 +42,7 @@ from core.bulk import insert_objects, recordset
 from core.heartbeat import Heartbeat, extend_held_leases
 from core.lookups import any_of
 from core.providers import Provider, provider_for_domain
-from delivery import dkim, personalization, verp
+from delivery import dkim, personalization, simulator, verp
 from delivery.models import DeliveryEvent, ProviderBackoff, Suppression
 from delivery.services import shaping
 from delivery.services.events import (
@@ -708,7 +708,8 @@ def _deliver_remote(
                 raw=raw,
             )
         )
-    return get_transport().deliver(domain=domain, envelopes=envelopes, on_result=on_result)
+    transport = simulator.transport_for(domain, get_transport())  # the mailbox simulator's domain stays here
+    return transport.deliver(domain=domain, envelopes=envelopes, on_result=on_result)
 
 
 # --- 3. record --------------------------------------------------------------------
@@ -870,6 +871,8 @@ def _outcome(
 ) -> tuple[str, str, dict, dict]:
     """``(report field, event type, event details, extra Recipient fields)`` for one result."""
     transport = "local" if result.remote_host == "local" else transport_name
+    if simulator.routes(recipient.domain):
+        transport = simulator.TRANSPORT_NAME
     details = {
         "transport": transport,
         "mta_response": result.response,

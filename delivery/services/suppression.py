@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.lookups import any_of
+from core.simulator import is_simulator_address
 from delivery.models import SUPPRESSIBLE_STREAMS, DeliveryEvent, Suppression
 from webmail.errors import UserError
 
@@ -34,6 +35,9 @@ from webmail.errors import UserError
 class InvalidSuppressionScope(UserError):
     code = "invalid_suppression_scope"
 
+
+# What the mail's own outcome adds: a mailbox simulator address is spared these (see suppress_address).
+_AUTOMATIC_SOURCES = frozenset({Suppression.Source.DELIVERY, Suppression.Source.REPORT, Suppression.Source.ESP})
 
 # RFC 3463 "bad destination system address": the domain did not resolve. A DNS
 # blip says the same, so it only counts once it has lasted (``host_unknown_for_long``).
@@ -52,7 +56,7 @@ def suppress_address(
     domain=None,
     stream: str = "",
     contact_list=None,
-) -> Suppression:
+) -> Suppression | None:
     """Add ``address`` in a scope (GLOBAL unless told), or renew its entry there.
 
     STREAM needs the workspace ``domain`` and a ``stream`` (bulk or
@@ -60,7 +64,12 @@ def suppress_address(
     list's). An active entry is kept as it is, except that a reason that never
     expires (complaint, unsubscribe, manual) replaces a bounce; an expired one
     is replaced. A bounce entry expires after ``SUPPRESSION_BOUNCE_DAYS``.
+
+    A mailbox simulator address is never suppressed by what its mail did
+    (a bounce, a complaint): it must keep answering the same way (returns None).
     """
+    if source in _AUTOMATIC_SOURCES and is_simulator_address(address):
+        return None
     now = now or timezone.now()
     key = {"address": address.strip().lower(), **_scope_key(scope, domain, stream, contact_list)}
     fields = {

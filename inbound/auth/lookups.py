@@ -19,6 +19,7 @@ import dns.name
 import dns.resolver
 
 from core.dns import get_resolver
+from core.simulator import is_simulator_domain
 
 _LDH_LABEL = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -121,6 +122,8 @@ class Lookups:
     @staticmethod
     def _ask(qname: dns.name.Name, rdtype: str, lifetime: float) -> tuple[list | TempError, float]:
         """The answer (or the failure) and when it goes stale."""
+        if is_simulator_domain(qname.to_text()):  # the mailbox simulator's names exist nowhere: never asked
+            return [], math.inf
         try:
             answer = get_resolver().resolve(qname, rdtype, search=False, raise_on_no_answer=False, lifetime=lifetime)
         except dns.resolver.NXDOMAIN:

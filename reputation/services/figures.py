@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 # Our own delivery attempts: a "sent" from these is an acceptance by the receiving server (or a
 # relay). The ESP transport's "sent" is only the ESP taking the message: its webhook's
 # "delivered" is the outcome (counting both would count one message twice).
-ATTEMPT_TRANSPORTS = ("smtp", "relay", "local")
+# The mailbox simulator answers as a receiving server would (delivery/simulator.py), so it counts as one.
+ATTEMPT_TRANSPORTS = ("smtp", "relay", "local", "simulator")
 # Outcomes reported after the message left us (bounce reports, ESP webhooks).
 LATE_TRANSPORT_PREFIXES = ("report:", "anymail:")
 # Deferrals that are no attempt: a claim handed back unattempted (the engine, the reconciler).
