@@ -4,11 +4,11 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from campaigns import charts
 from campaigns.models import Campaign
 from campaigns.results_export import export_results
 from campaigns.selectors.results import SERIES, CampaignResults, get_campaign_for_workspace, progress_of, results_of
 from campaigns.views.common import marketer_required
+from core import charts
 from webmail.errors import NotFound
 
 # The domain chart's stacked parts, left to right.
