@@ -13,9 +13,12 @@ silently dropped:
 
 from datetime import datetime
 
+from reputation.services.holds import refuse_if_held
+
 
 def admit_submission(
     *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
     # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
+    refuse_if_held(user=user, from_address=from_address)
