@@ -92,8 +92,8 @@ def nice_ceiling(value: int) -> int:
 
 
 def nice_fraction_ceiling(value: float) -> float:
-    """A rate axis maximum: ``value`` rounded up to 1, 2 or 5 times a power of ten (at least 0.0001, 0.01 %)."""
-    magnitude = 0.0001
+    """A rate axis maximum: ``value`` rounded up to 1, 2 or 5 times a power of ten (at least 0.001, 0.1 %)."""
+    magnitude = 0.001
     while True:
         for step in (1, 2, 5):
             if value <= round(step * magnitude, 10):

@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
+from reputation.admin_page import ReputationPageMixin
 from reputation.models import ReputationAlert, SendingHold
 from reputation.services.holds import release_hold
 
@@ -106,7 +107,7 @@ class SendingHoldAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReputationAlert)
-class ReputationAlertAdmin(admin.ModelAdmin):
+class ReputationAlertAdmin(ReputationPageMixin, admin.ModelAdmin):
     list_display = ("created_at", "level", "kind", "key", "metric", "rate_percent", "threshold_percent", "volume",
                     "window", "hold")  # fmt: skip
     list_filter = ("level", "kind", "metric", "window")
@@ -114,6 +115,7 @@ class ReputationAlertAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("hold",)
     readonly_fields = ("kind", "key", "level", "metric", "rate", "threshold", "volume", "window", "created_at", "hold")
+    change_list_template = "admin/reputation/reputationalert/change_list.html"  # links the reputation page
 
     @admin.display(description="rate", ordering="rate")
     def rate_percent(self, alert):
