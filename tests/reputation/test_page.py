@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.charts import rate_chart
+from delivery.services import run_delivery, send_message
 from reputation.figures import Window
 from reputation.models import ReputationAlert, SendingHold
 from reputation.overview import Thresholds, reputation_overview, sender_standings
@@ -80,6 +81,26 @@ def test_rates_are_shown_as_careful_percentages_from_the_counted_figures(admin_c
     assert "0.12\u00a0%" in row  # complaint rate 3 / 2500, not 0.0012
     assert "1.96\u00a0%" in row  # deferral rate 52 / (2600 + 52)
     assert "40.0\u00a0%" in row  # of the complaint pause: 0.12 % / 0.30 %
+
+
+def test_real_deliveries_reach_the_page_through_the_counters(admin_client, alice, remote_domain, smtp_server):
+    smtp_server.handler.script("busy@remote.example", ["452 4.2.2 mailbox over quota, try later"])
+    message = send_message(
+        user=alice, to=["ok1@remote.example", "ok2@remote.example", "unknown@remote.example", "busy@remote.example"],
+        text="Hello",
+    )  # fmt: skip
+    run_delivery(message_id=message.pk)
+
+    html = admin_client.get(reverse(PAGE), {"window": "hour"}).content.decode()
+
+    row = re.search(rf'<tr data-kind="user" data-key="{alice.pk}".*?</tr>', html, re.S).group(0)
+    assert "alice@example.test" in row
+    assert ">3<" in row and ">2<" in row  # sent (2 delivered + 1 bounced; the deferred one is still queued)
+    assert "33.3\u00a0%" in row  # bounce rate 1 / 3, unknown-user rate too
+    assert "25.0\u00a0%" in row  # deferral rate: 1 temporary failure in 4 attempts
+    assert "under the minimum of 100" in row
+    assert 'data-key="example.test"' in html  # the sending domain has its row and its chart
+    assert "Other providers" in html.split('id="provider-charts"')[1]
 
 
 @pytest.mark.parametrize(
