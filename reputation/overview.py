@@ -196,3 +196,48 @@ def _labels(subjects: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
 
 def _relabel(s: Standing, labels: dict) -> Standing:
     return Standing(**{**s.__dict__, "label": labels.get((s.kind, s.key), s.key)})
+
+
+# The windows the guardrails judge a campaign and a sending domain over (``reputation.services.guardrails``).
+OWNER_WINDOWS = {Subject.CAMPAIGN.value: Window.MONTH, Subject.DOMAIN.value: Window.DAY}
+
+
+@dataclass(frozen=True)
+class Health:
+    """A marketer's view of one of their senders (a campaign, its sending domain) against the thresholds."""
+
+    kind: str
+    key: str
+    window: Window
+    figures: Figures
+    thresholds: Thresholds
+    hold: SendingHold | None
+
+    @property
+    def level(self) -> str:
+        """held, low (too few sent to be judged), pause, warn or ok."""
+        if self.hold is not None:
+            return "held"
+        if self.figures.sent < self.thresholds.min_volume:
+            return "low"
+        bounce, complaint, t = self.figures.bounce_rate, self.figures.complaint_rate, self.thresholds
+        if bounce >= t.pause_bounce or complaint >= t.pause_complaint:
+            return "pause"
+        if bounce >= t.warn_bounce or complaint >= t.warn_complaint:
+            return "warn"
+        return "ok"
+
+
+def sending_health(*, campaign, now: datetime | None = None) -> list[Health]:
+    """The campaign's figures and its sending domain's, each over the window the guardrails judge, with any hold."""
+    now = now or timezone.now()
+    thresholds = Thresholds.from_settings()
+    domain = (campaign.from_address.rpartition("@")[2] or campaign.domain.name).lower()
+    subjects = [(Subject.CAMPAIGN.value, str(campaign.pk)), (Subject.DOMAIN.value, domain)]
+    held = {(h.kind, h.key): h for h in open_holds().filter(kind__in=[k for k, _ in subjects],
+                                                             key__in=[key for _, key in subjects])}  # fmt: skip
+    return [
+        Health(kind=kind, key=key, window=OWNER_WINDOWS[kind], thresholds=thresholds, hold=held.get((kind, key)),
+               figures=selectors.figures(kind, key, OWNER_WINDOWS[kind], now=now))
+        for kind, key in subjects
+    ]  # fmt: skip
