@@ -70,8 +70,8 @@ def place_hold_once(
                 )
         except IntegrityError:
             return _open_hold(kind, key, lock=False), False
-        parked = _stop(hold, now)
-    logger.warning("sending held: %s %s (%s), %d waiting recipients parked: %s", kind, key, cause, parked, reason)
+        _stop(hold, now)
+    logger.warning("sending held: %s %s (%s): %s", kind, key, cause, reason)
     return hold, True
 
 
@@ -84,8 +84,8 @@ def release_hold(*, hold: SendingHold, by, note: str = "", now: datetime | None 
             return hold
         hold.resolved_at, hold.resolved_by, hold.resolution_note = now, by, note.strip()
         hold.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
-        requeued = _restart(hold, now)
-    logger.warning("sending resumed: %s %s by %s, %d recipients due again", hold.kind, hold.key, by, requeued)
+        _restart(hold, now)
+    logger.warning("sending resumed: %s %s by %s", hold.kind, hold.key, by)
     return hold
 
 

@@ -8,6 +8,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.urls import reverse
 
+from campaigns.models import Campaign
+from campaigns.services import fanout
+from campaigns.services.campaigns import CampaignHeld, pause, resume, schedule
+from campaigns.services.fanout import release_due, start_due_campaigns
 from delivery.services import submission
 from delivery.services.engine import run_delivery
 from delivery.services.submission import send_message
@@ -21,6 +25,15 @@ from reputation.services.holds import (
     release_hold,
 )
 from tests.api.conftest import assert_error, client_for
+from tests.campaigns.campaign_world import (
+    add_contacts,
+    deliver_bulk,
+    everyone_fixture,  # noqa: F401 - fixtures
+    new_campaign,
+    newsletter_fixture,  # noqa: F401
+    spring_fixture,  # noqa: F401
+)
+from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401 - fixtures
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -200,3 +213,69 @@ def test_only_a_superuser_may_resume(alice):
     changelist = reverse("admin:reputation_sendinghold_changelist")
     client.post(changelist, {"action": "resume_sending", ACTION_CHECKBOX_NAME: [hold.pk], "apply": "1", "note": "x"})
     assert open_hold_for("user", alice.pk) is not None
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sending_campaign(marketer, spring, everyone, shop, newsletter, remote_domain, smtp_server, settings, monkeypatch):
+    """Sending, its first two people released; the test runs the engine itself (the pacer dispatches nothing)."""
+    monkeypatch.setattr(fanout, "dispatch_due", lambda *, queue: None)
+    settings.CAMPAIGN_RELEASE_WINDOW = 2
+    add_contacts(shop, newsletter, [f"p{i}@remote.example" for i in range(6)])
+    campaign = new_campaign(marketer, spring, everyone)
+    schedule(campaign=campaign, user=marketer)
+    start_due_campaigns()
+    release_due()
+    return Campaign.objects.get(pk=campaign.pk)
+
+
+def test_a_campaign_hold_pauses_it_with_a_reason_only_an_admin_lifts(
+    sending_campaign, marketer, smtp_server, django_capture_on_commit_callbacks
+):
+    reason = "Paused by a reputation guardrail: bounce rate 40 % over the campaign so far (8 of 20)."
+    hold = place_hold(kind="campaign", key=sending_campaign.pk, cause="guardrail", reason=reason, evidence={})
+
+    campaign = Campaign.objects.get(pk=sending_campaign.pk)
+    assert (campaign.status, campaign.hold_reason) == ("paused", reason)
+    waiting = Recipient.objects.filter(message=campaign.message, status="queued")
+    assert waiting.count() == 2 and not waiting.exclude(next_attempt_at=None).exists()  # parked
+    deliver_bulk()
+    assert smtp_server.messages == []
+
+    with pytest.raises(CampaignHeld, match="Only an administrator can resume it"):
+        resume(campaign=campaign, user=marketer)
+    client = Client()
+    client.force_login(marketer)
+    page = client.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+    assert "data-held" in page and "bounce rate 40 %" in page
+    assert 'data-action="resume"' not in page and 'data-action="cancel"' in page
+    refused = client.post(reverse("campaigns:campaign_transition", args=[campaign.pk, "resume"]))
+    assert Campaign.objects.get(pk=campaign.pk).status == "paused", refused
+
+    with django_capture_on_commit_callbacks(execute=True):
+        release_hold(hold=hold, by=None, note="List cleaned.")
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.hold_reason) == ("sending", "")
+    for _ in range(4):
+        release_due()
+        deliver_bulk()
+    assert len(smtp_server.messages) == 6  # everyone, once
+    assert Campaign.objects.get(pk=campaign.pk).status == "sent"
+
+
+def test_a_campaign_the_marketer_paused_keeps_its_queue_and_now_needs_an_admin(sending_campaign, marketer):
+    pause(campaign=sending_campaign, user=marketer)
+    place_hold(kind="campaign", key=sending_campaign.pk, cause="admin", reason="Under review.", evidence={})
+    campaign = Campaign.objects.get(pk=sending_campaign.pk)
+    assert (campaign.status, campaign.hold_reason) == ("paused", "Under review.")
+    with pytest.raises(CampaignHeld):
+        resume(campaign=campaign, user=marketer)
+
+
+def test_the_api_shows_the_hold_reason_and_refuses_the_marketers_resume(sending_campaign, marketer):
+    place_hold(kind="campaign", key=sending_campaign.pk, cause="guardrail", reason="Bounces.", evidence={})
+    api = client_for(marketer)
+    assert api.get(f"/api/campaigns/{sending_campaign.pk}").json()["hold_reason"] == "Bounces."
+    assert_error(api.post(f"/api/campaigns/{sending_campaign.pk}/resume"), 403, "campaign_held")
