@@ -293,3 +293,12 @@ def test_recent_alerts_are_listed_newest_first(admin_client):
     assert alerts.index("41") < alerts.index("a.example")
     assert "Complaint rate 0.12\u00a0%" in alerts and "0.10\u00a0%" in alerts
     assert "Bounce rate 12.5\u00a0%" in alerts
+
+
+def test_the_page_is_translated(admin_client):
+    count("domain", "shop.example", at=just_now(), delivered=2500, complained=3)
+
+    html = admin_client.get(reverse(PAGE), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert "发信信誉" in html and "最近 24 小时" in html and "投诉率" in html
+    assert "0.12\u00a0%" in html
