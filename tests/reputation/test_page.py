@@ -4,6 +4,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -302,3 +304,19 @@ def test_the_page_is_translated(admin_client):
 
     assert "发信信誉" in html and "最近 24 小时" in html and "投诉率" in html
     assert "0.12\u00a0%" in html
+
+
+def test_the_number_of_queries_does_not_grow_with_the_senders(django_assert_max_num_queries):
+    def world(n):
+        for i in range(n):
+            count("domain", f"d{i}.example", at=NOW, delivered=10 + i, bounced_hard=1)
+            count("user", str(1000 + i), at=NOW, delivered=5)
+            count("campaign", str(2000 + i), at=NOW, delivered=5)
+
+    world(8)
+    with CaptureQueriesContext(connection) as few:
+        reputation_overview(window=Window.DAY, now=NOW)
+    world(25)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        overview = reputation_overview(window=Window.DAY, now=NOW)
+    assert len(overview.senders) == 75
