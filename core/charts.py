@@ -14,6 +14,7 @@ from datetime import datetime
 WIDTH = 720
 LINE_HEIGHT = 240
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 12, 28
+RATE_MARGIN_LEFT = 88  # room for "10.0 %" in labels large enough to read when the chart is drawn small
 BAR_ROW = 26
 BAR_LABEL = 180  # room for the domain name, left of its bar
 X_TICKS = 6
@@ -114,7 +115,7 @@ def rate_chart(
     guides = guides or {}
     highest = max([v for values in series.values() for v in values] + list(guides.values()), default=0.0)
     peak = nice_fraction_ceiling(highest)
-    chart = _lines(starts, series, peak=peak, y_values=[0.0, peak / 2, peak])
+    chart = _lines(starts, series, peak=peak, y_values=[0.0, peak / 2, peak], left=RATE_MARGIN_LEFT)
     if chart is None:
         return None
     plot = chart.bottom - chart.top
@@ -123,10 +124,12 @@ def rate_chart(
     return LineChart(**{**chart.__dict__, "guides": drawn})
 
 
-def _lines(starts: list[datetime], series: dict, *, peak: float, y_values: list) -> LineChart | None:
+def _lines(
+    starts: list[datetime], series: dict, *, peak: float, y_values: list, left: int = MARGIN_LEFT
+) -> LineChart | None:
     if not starts:
         return None
-    left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
+    right = WIDTH - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, LINE_HEIGHT - MARGIN_BOTTOM
     steps = max(len(starts) - 1, 1)
 
