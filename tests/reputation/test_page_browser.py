@@ -10,6 +10,12 @@ import pytest
 from django.utils import timezone
 
 from reputation.models import SendingHold
+from reputation.services.holds import place_hold
+from tests.campaigns.results_world import (  # noqa: F401 - fixtures
+    make_campaign,
+    marketer_fixture,
+    shop_fixture,
+)
 from tests.factories import UserFactory
 from tests.reputation.page_world import count
 from tests.webmail import test_browser as webmail_browser
@@ -90,3 +96,19 @@ def test_the_page_reads_at_phone_width_without_sideways_scrolling(page, operator
     chart = page.locator("#domain-charts svg.line-chart").first.bounding_box()
     assert chart["width"] <= 390
     webmail_browser.shot(page, "reputation-page-phone")
+
+
+def test_a_marketer_sees_why_their_campaign_stopped_on_its_results_page(page, marketer, shop):
+    campaign = make_campaign(shop, ["ann@gmail.example"])
+    count("campaign", str(campaign.pk), at=timezone.now() - timedelta(minutes=1), delivered=880, bounced_hard=120)
+    place_hold(kind="campaign", key=campaign.pk, cause="guardrail", evidence={"bounce_rate": 0.12},
+               reason="Bounce rate 12.0 % over the campaign so far (120 of 1000), past the 10 % pause.")  # fmt: skip
+    webmail_browser.sign_in(page, marketer.primary_address)
+
+    page.goto(f"{page.base}/marketing/campaigns/{campaign.pk}/results/")
+
+    mine = page.locator("[data-sending-health] tr[data-health=campaign]")
+    expect(mine).to_contain_text("12.0\u00a0%")
+    expect(mine.locator("[data-standing]")).to_have_text("Sending stopped")
+    expect(page.locator("[data-sending-health] [data-hold-reason]")).to_contain_text("past the 10 % pause")
+    webmail_browser.shot(page, "campaign-sending-health")
