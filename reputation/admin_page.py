@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from reputation.figures import WINDOW_LABELS, Window
 from reputation.models import SendingHold
-from reputation.overview import reputation_overview
+from reputation.overview import label_of, reputation_overview
 from reputation.services.holds import release_hold
 
 
@@ -79,7 +79,8 @@ class ReputationPageMixin:
             messages.warning(request, _("That hold was already resolved."))
         else:
             release_hold(hold=hold, by=request.user, note=form.cleaned_data["note"])
-            messages.success(request, _("Resumed: %(sender)s may send again.") % {"sender": hold.key})
+            sender = label_of(hold.kind, hold.key)
+            messages.success(request, _("Resumed: %(sender)s may send again.") % {"sender": sender})
         return redirect(back)
 
 

@@ -180,6 +180,11 @@ def _held_and_alerted() -> set[tuple[str, str]]:
     return set(held) | set(alerted)
 
 
+def label_of(kind: str, key: str) -> str:
+    """One subject's readable name (a user's address, a campaign's name, a domain as it is)."""
+    return _labels({(kind, key)}).get((kind, key), key)
+
+
 def _labels(subjects: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Readable names: a user's address, a campaign's name (the keys are their ids)."""
     from campaigns.models import Campaign

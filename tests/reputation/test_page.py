@@ -258,12 +258,14 @@ def test_resuming_asks_for_a_note(admin_client, hold):
 
 def test_the_resume_button_releases_the_hold_with_the_note(admin_client, operator, hold):
     response = admin_client.post(reverse("admin:reputation_resume_hold", args=[hold.pk]), {"note": "List cleaned"})
+    shown = admin_client.get(response["Location"]).content.decode()
 
     assert response.status_code == 302 and response["Location"].endswith("#holds")
     hold.refresh_from_db()
     assert not hold.is_open
     assert (hold.resolved_by, hold.resolution_note) == (operator, "List cleaned")
-    assert "No sender is paused or suspended." in admin_client.get(reverse(PAGE)).content.decode()
+    assert "Resumed: shop.example may send again." in shown
+    assert "No sender is paused or suspended." in shown
 
 
 def test_resuming_takes_a_post(admin_client, hold):
