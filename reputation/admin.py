@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
+from reputation.admin_page import ReputationPageMixin
 from reputation.models import ReputationAlert, SenderLimit, SendingHold
 from reputation.services.holds import place_hold, release_hold
 from reputation.services.limits import FIELDS, Kind, default_limits
@@ -126,7 +127,7 @@ class SendingHoldAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReputationAlert)
-class ReputationAlertAdmin(admin.ModelAdmin):
+class ReputationAlertAdmin(ReputationPageMixin, admin.ModelAdmin):
     list_display = ("created_at", "level", "kind", "key", "metric", "rate_percent", "threshold_percent", "volume",
                     "window", "hold")  # fmt: skip
     list_filter = ("level", "kind", "metric", "window")
@@ -134,6 +135,7 @@ class ReputationAlertAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("hold",)
     readonly_fields = ("kind", "key", "level", "metric", "rate", "threshold", "volume", "window", "created_at", "hold")
+    change_list_template = "admin/reputation/reputationalert/change_list.html"  # links the reputation page
 
     @admin.display(description="rate", ordering="rate")
     def rate_percent(self, alert):

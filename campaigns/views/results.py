@@ -4,11 +4,12 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from campaigns import charts
 from campaigns.models import Campaign
 from campaigns.results_export import export_results
 from campaigns.selectors.results import SERIES, CampaignResults, get_campaign_for_workspace, progress_of, results_of
 from campaigns.views.common import marketer_required
+from core import charts
+from reputation.overview import sending_health
 from webmail.errors import NotFound
 
 # The domain chart's stacked parts, left to right.
@@ -30,6 +31,7 @@ def campaign_results(request, campaign_id):
         "section": "campaigns",
         "results": results,
         "over_time": _over_time_chart(results),
+        "health": sending_health(campaign=campaign),
         "by_domain": charts.bar_chart([(d.domain, {p: getattr(d, p) for p in DOMAIN_PARTS}) for d in results.domains]),
         **_progress_context(campaign, results.progress),
     })  # fmt: skip

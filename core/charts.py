@@ -1,4 +1,7 @@
-"""The geometry of the results page's charts, drawn by its template as inline SVG (no script, no library).
+"""The geometry of the pages' charts, drawn by their templates as inline SVG (no script, no library).
+
+Used by a campaign's results page (counts) and the admin reputation page (rates,
+with the guardrail thresholds drawn as guide lines).
 
 Coordinates are in the SVG's own units (its ``viewBox``); the page scales it.
 Every chart has a table beside it with the same numbers, for screen readers
@@ -11,6 +14,7 @@ from datetime import datetime
 WIDTH = 720
 LINE_HEIGHT = 240
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 12, 28
+RATE_MARGIN_LEFT = 88  # room for "10.0 %" in labels large enough to read when the chart is drawn small
 BAR_ROW = 26
 BAR_LABEL = 180  # room for the domain name, left of its bar
 X_TICKS = 6
@@ -27,7 +31,16 @@ class Line:
 @dataclass(frozen=True)
 class Tick:
     position: float
-    value: int | datetime
+    value: int | float | datetime
+
+
+@dataclass(frozen=True)
+class Guide:
+    """A horizontal reference line across the plot (a threshold), at ``value`` on the y axis."""
+
+    key: str
+    position: float
+    value: float
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class LineChart:
     lines: list[Line] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
+    guides: list[Guide] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,19 +92,51 @@ def nice_ceiling(value: int) -> int:
         magnitude *= 10
 
 
+def nice_fraction_ceiling(value: float) -> float:
+    """A rate axis maximum: ``value`` rounded up to 1, 2 or 5 times a power of ten (at least 0.001, 0.1 %)."""
+    magnitude = 0.001
+    while True:
+        for step in (1, 2, 5):
+            if value <= round(step * magnitude, 10):
+                return round(step * magnitude, 10)
+        magnitude *= 10
+
+
 def line_chart(starts: list[datetime], series: dict[str, list[int]]) -> LineChart | None:
     """Lines over time, one per key of ``series`` (its values in the order of ``starts``); None with no point."""
+    peak = nice_ceiling(max((v for values in series.values() for v in values), default=0))
+    return _lines(starts, series, peak=peak, y_values=[v for v in (0, peak // 2, peak) if v or peak == 1])
+
+
+def rate_chart(
+    starts: list[datetime], series: dict[str, list[float]], guides: dict[str, float] | None = None
+) -> LineChart | None:
+    """Rates (fractions) over time, with horizontal ``guides`` (thresholds); the axis always shows every guide."""
+    guides = guides or {}
+    highest = max([v for values in series.values() for v in values] + list(guides.values()), default=0.0)
+    peak = nice_fraction_ceiling(highest)
+    chart = _lines(starts, series, peak=peak, y_values=[0.0, peak / 2, peak], left=RATE_MARGIN_LEFT)
+    if chart is None:
+        return None
+    plot = chart.bottom - chart.top
+    drawn = [Guide(key=key, position=round(chart.bottom - plot * value / peak, 1), value=value)
+             for key, value in guides.items()]  # fmt: skip
+    return LineChart(**{**chart.__dict__, "guides": drawn})
+
+
+def _lines(
+    starts: list[datetime], series: dict, *, peak: float, y_values: list, left: int = MARGIN_LEFT
+) -> LineChart | None:
     if not starts:
         return None
-    left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
+    right = WIDTH - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, LINE_HEIGHT - MARGIN_BOTTOM
-    peak = nice_ceiling(max((v for values in series.values() for v in values), default=0))
     steps = max(len(starts) - 1, 1)
 
     def x(i: int) -> float:
         return round(left + (right - left) * i / steps, 1) if len(starts) > 1 else (left + right) / 2
 
-    def y(value: int) -> float:
+    def y(value: float) -> float:
         return round(bottom - (bottom - top) * max(value, 0) / peak, 1)
 
     lines = []
@@ -106,7 +152,7 @@ def line_chart(starts: list[datetime], series: dict[str, list[int]]) -> LineChar
     every = max(1, -(-len(starts) // X_TICKS))  # at most X_TICKS labels, evenly spaced
     return LineChart(
         width=WIDTH, height=LINE_HEIGHT, left=left, right=right, top=top, bottom=bottom, lines=lines,
-        y_ticks=[Tick(position=y(v), value=v) for v in (0, peak // 2, peak) if v or peak == 1],
+        y_ticks=[Tick(position=y(v), value=v) for v in y_values],
         x_ticks=[Tick(position=x(i), value=starts[i]) for i in range(0, len(starts), every)],
     )  # fmt: skip
 
