@@ -8,10 +8,15 @@ silently dropped:
 1. a sender whose sending is held (paused, suspended) is refused (``holds``);
 2. an unverified sending domain may not send out (``accounts.domain_verification``);
 3. the per-user and per-domain quotas (``limits``), counted only when the
-   submission is admitted.
+   submission is admitted;
+4. last, the admitted submission is counted for the compromised-account checks
+   (``compromise``), which suspend the account when it looks hijacked: this
+   submission is then queued and held with the rest, the next ones refused by 1.
 """
 
 from datetime import datetime
+
+from reputation.services.compromise import record_submission
 
 
 def admit_submission(
@@ -19,3 +24,4 @@ def admit_submission(
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
     # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
+    record_submission(user=user, recipient_addresses=recipient_addresses, stream=stream, now=now)

@@ -141,6 +141,7 @@ class SendView(APIView):
             **data.as_service_kwargs(),
             upload_ids=data.validated_data["attachments"],
             idempotency_key=key,
+            via_api=True,
         )
         return Response(_send_result(request, message), status=status.HTTP_202_ACCEPTED)
 
