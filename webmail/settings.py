@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     "dmarc-aggregate-reports": {"task": "inbound.send_dmarc_aggregate_reports", "schedule": 60 * 60},
     # Accounts whose unknown-user bounces came back after their submissions were counted (docs/ABUSE.md).
     "reputation-compromised-accounts": {"task": "reputation.evaluate_compromised_accounts", "schedule": 5 * 60},
+    # Reputation counter buckets older than any window reads (docs/REPUTATION.md).
+    "reputation-prune-counts": {"task": "reputation.prune_counts", "schedule": 60 * 60},
 }
 
 # --- Webmail ----------------------------------------------------------------
@@ -549,6 +551,10 @@ REPUTATION_PAUSE_BOUNCE_RATE = env_float("REPUTATION_PAUSE_BOUNCE_RATE", 0.10)
 REPUTATION_MIN_VOLUME = env_int("REPUTATION_MIN_VOLUME", 100)
 
 # --- Reputation: figures ------------------------------------------------------
+# Counters are kept in 5-minute buckets (2 days), hourly buckets and daily buckets; the hourly
+# ones must cover the 30-day window (and its first partial day), the daily ones the charts.
+REPUTATION_HOURLY_KEPT_DAYS = max(32, env_int("REPUTATION_HOURLY_KEPT_DAYS", 35))
+REPUTATION_DAILY_KEPT_DAYS = max(31, env_int("REPUTATION_DAILY_KEPT_DAYS", 400))
 
 # --- Reputation: sender limits --------------------------------------------------
 

@@ -1,0 +1,393 @@
+"""Keeping the reputation counters as delivery events are recorded, and recounting them from the event log.
+
+``count_events`` listens to ``delivery.services.events.events_recorded``: it runs
+inside the transaction of every delivery outcome, so the counters commit or roll
+back with the events, and it must cost little. Per batch of events:
+
+- the metrics of each event are decided in memory (``event_metrics``);
+- its subjects (sending user, sending domain, stream, campaign, destination
+  provider) come from the message the engine hands over with the recipient
+  (loaded with its send scope: no query); only events recorded elsewhere (bounce
+  reports, ESP webhooks) cost one query for their messages' facts;
+- a bounce reported after the message left us (a DSN, an ESP webhook) takes
+  back the delivery counted for it: one query for those recipients' earlier
+  deliveries, and only for such bounces;
+- ONE upsert statement adds every (subject, metric, bucket) count
+  (``INSERT … ON CONFLICT DO UPDATE``), rows in key order so that two workers
+  lock them in the same order;
+- ``reputation.signals.figures_changed`` goes out once the transaction commits.
+
+The destination provider is never looked up in the DNS here (see ``provider_of``).
+"""
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.addresses import split_address
+from core.bulk import recordset
+from core.providers import Provider, provider_for_domain_name, provider_for_mx_hosts
+from delivery.models import DeliveryEvent
+from mailboxes.models import Message, Recipient
+from reputation.buckets import DAY, FIVE_MINUTES, FIVE_MINUTES_KEPT, HOUR, SPANS, floor
+from reputation.models import ReputationCount, Subject
+from reputation.signals import figures_changed
+
+# Our own delivery attempts: a "sent" from these is an acceptance by the receiving server (or a
+# relay). The ESP transport's "sent" is only the ESP taking the message: its webhook's
+# "delivered" is the outcome (counting both would count one message twice).
+ATTEMPT_TRANSPORTS = ("smtp", "relay", "local")
+# Outcomes reported after the message left us (bounce reports, ESP webhooks).
+LATE_TRANSPORT_PREFIXES = ("report:", "anymail:")
+# Deferrals that are no attempt: a claim handed back unattempted (the engine, the reconciler).
+NOT_ATTEMPTS = ("engine", "reconciler")
+_ROWS_PER_STATEMENT = 150  # SQLite: within its bound on a statement's parameters (6 per row)
+
+
+def event_metrics(event: DeliveryEvent) -> tuple[str, ...]:
+    """The reputation metrics one event counts under (see ``reputation.figures``); () for a non-outcome."""
+    kind, transport = event.event_type, event.transport or ""
+    if kind == "sent":
+        return ("delivered",) if transport in ATTEMPT_TRANSPORTS else ()
+    if kind == "delivered":
+        return ("delivered",)
+    if kind == "bounced":
+        if event.reason == "expired":  # gave up after temporary failures: apart, never a bounce
+            return ("expired",)
+        hard = ("bounced_hard",) if event.reject_reason == "invalid" else ("bounced_soft",)
+        return (*hard, "unknown_user") if event.reason == "user_unknown" else hard
+    if kind == "deferred":
+        return () if transport in NOT_ATTEMPTS else ("deferred",)
+    if kind == "complained":
+        return ("complained",)
+    return ()  # queued, rejected (suppressed, cancelled), failed, opened, clicked, unsubscribed…
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What a message's events are counted under, besides the destination."""
+
+    incoming: bool
+    sender_id: int | None
+    stream: str
+    domain: str  # the From address's domain (the send scope's workspace when there is no From)
+    campaign_id: int | None
+
+
+def count_events(events: list[DeliveryEvent]) -> None:
+    """Add these just-stored events to the counters; ``figures_changed`` follows on commit."""
+    counts, subjects = tally(events)
+    if not counts:
+        return
+    add_counts(counts)
+    now = max(event.timestamp for event in events)
+    transaction.on_commit(lambda: figures_changed.send(sender=None, subjects=subjects, now=now))
+
+
+def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None) -> tuple[Counter, set]:
+    """``(Counter {(kind, key, metric, span, bucket): n}, {(kind, key)}``) of these events, in the order given.
+
+    ``earlier``: recipient id -> whether a delivery was counted for it before
+    these events (the rebuild carries it from batch to batch); None: asked of
+    the event log when needed.
+    """
+    counted = [(event, metrics) for event in events if event.recipient_id and (metrics := event_metrics(event))]
+    if not counted:
+        return Counter(), set()
+    facts = _message_facts(event for event, _ in counted)
+    late = [e for e, _ in counted if e.event_type == "bounced" and e.transport.startswith(LATE_TRANSPORT_PREFIXES)]
+    delivered_before = _delivered_before(late, counted) if earlier is None else earlier
+    counts: Counter = Counter()
+    subjects: set[tuple[str, str]] = set()
+    for event, metrics in counted:
+        message = facts.get(event.message_id)
+        if message is None or message.incoming:
+            continue
+        keys = _subjects(event, message)
+        subjects.update(keys)
+        moves = Counter(dict.fromkeys(metrics, 1))
+        if "delivered" in metrics:
+            delivered_before[event.recipient_id] = True
+        elif event.event_type == "bounced" and delivered_before.get(event.recipient_id):
+            moves["delivered"] -= 1  # it was counted delivered when it left us: it was not
+            delivered_before[event.recipient_id] = False
+        buckets = [(span, floor(event.timestamp, span)) for span in SPANS]
+        for kind, key in keys:
+            for metric, n in moves.items():
+                for span, bucket in buckets:
+                    counts[kind, key, metric, span, bucket] += n
+    return Counter({key: n for key, n in counts.items() if n}), subjects
+
+
+def _subjects(event: DeliveryEvent, message: MessageFacts) -> list[tuple[str, str]]:
+    keys = [(Subject.STREAM.value, message.stream)]
+    if message.sender_id:
+        keys.append((Subject.USER.value, str(message.sender_id)))
+    if message.domain:
+        keys.append((Subject.DOMAIN.value, message.domain))
+    if message.campaign_id:
+        keys.append((Subject.CAMPAIGN.value, str(message.campaign_id)))
+    if event.transport != "local":  # a hosted mailbox is no provider's
+        recipient = event.recipient if DeliveryEvent.recipient.is_cached(event) else None
+        keys.append((Subject.PROVIDER.value, provider_of(event, recipient)))
+    return keys
+
+
+# --- the facts of the messages --------------------------------------------------------
+
+
+def _message_facts(events: Iterable[DeliveryEvent]) -> dict[int, MessageFacts]:
+    """Each event's message's facts: from the objects handed over (the engine's), else one query for the rest."""
+    facts: dict[int, MessageFacts] = {}
+    missing = set()
+    for event in events:
+        if event.message_id in facts or event.message_id in missing:
+            continue
+        loaded = _loaded_message(event)
+        if loaded is None or not Message.send_scope.is_cached(loaded):
+            missing.add(event.message_id)
+            continue
+        # The engine's messages come with their send scope, which names the campaign when there is one.
+        scope = getattr(loaded, "send_scope", None)
+        facts[event.message_id] = _facts(
+            loaded.status,
+            loaded.sender_id,
+            loaded.stream,
+            loaded.from_address,
+            "",
+            scope.campaign_id if scope else None,
+        )
+    if missing:
+        rows = Message.objects.filter(pk__in=missing).values_list(
+            "pk", "status", "sender_id", "stream", "from_address", "send_scope__domain__name",
+            "send_scope__campaign_id", "campaign__id",
+        )  # fmt: skip
+        for pk, status, sender_id, stream, from_address, scope_domain, scope_campaign, campaign in rows:
+            facts[pk] = _facts(status, sender_id, stream, from_address, scope_domain or "", scope_campaign or campaign)
+    return facts
+
+
+def _loaded_message(event: DeliveryEvent) -> Message | None:
+    if DeliveryEvent.message.is_cached(event):
+        return event.message
+    recipient = event.recipient if DeliveryEvent.recipient.is_cached(event) else None
+    if recipient is not None and Recipient.message.is_cached(recipient):
+        return recipient.message
+    return None
+
+
+def _facts(status, sender_id, stream, from_address, scope_domain, campaign_id) -> MessageFacts:
+    domain = split_address(from_address)[1].lower() if from_address and "@" in from_address else ""
+    return MessageFacts(
+        incoming=status == Message.Status.RECEIVED,
+        sender_id=sender_id,
+        stream=stream,
+        domain=domain or scope_domain.lower(),
+        campaign_id=campaign_id,
+    )
+
+
+def _delivered_before(late: list[DeliveryEvent], counted) -> dict[int, bool]:
+    """Which recipients of late bounces had a delivery counted before this batch: one query, for those only."""
+    if not late:
+        return {}
+    recipient_ids = {event.recipient_id for event in late}
+    below = min(event.pk for event, _ in counted if event.pk) if any(e.pk for e, _ in counted) else None
+    earlier = DeliveryEvent.objects.filter(recipient_id__in=recipient_ids, event_type__in=("sent", "delivered"))
+    if below is not None:
+        earlier = earlier.filter(pk__lt=below)
+    delivered = {}
+    for recipient_id, event_type, transport in earlier.values_list("recipient_id", "event_type", "transport"):
+        if event_metrics(DeliveryEvent(event_type=event_type, transport=transport)):
+            delivered[recipient_id] = True
+    return delivered
+
+
+# --- the destination provider -----------------------------------------------------------
+
+# Destination domain -> provider, learned from the MX hosts our SMTP transport reached: a bounce
+# report or complaint about a company on Google Workspace then counts with Gmail even though it
+# names no MX. Per process, bounded; forgotten after an hour (a domain may move).
+_LEARNED: dict[str, tuple[float, Provider]] = {}
+_LEARNED_LOCK = threading.Lock()
+_LEARNED_MAX = 50_000
+_LEARNED_SECONDS = 3600
+
+
+def provider_of(event: DeliveryEvent, recipient: Recipient | None) -> str:
+    """The destination provider of an event, without a DNS lookup.
+
+    In order: the big consumer domains by name; the MX host the SMTP
+    transport (or a bounce report's Remote-MTA) names for this event; the MX
+    host the recipient's last attempt reached (direct MX delivery only: a
+    relay's host is not the destination's); what earlier events taught this
+    process about the domain, or what ``core.providers`` looked up already;
+    else OTHER.
+    """
+    domain = recipient.domain if recipient is not None else ""
+    known = provider_for_domain_name(domain) if domain else None
+    if known is not None:
+        return known.value
+    hosts = []
+    host = (event.metadata or {}).get("remote_host")
+    if host and (event.transport == "smtp" or event.transport.startswith("report:")):
+        hosts.append(_host_name(host))
+    if recipient is not None and recipient.remote_host and _direct_mx_delivery():
+        hosts.append(_host_name(recipient.remote_host))
+    hosts = [h for h in hosts if h and h != "local"]
+    if hosts:
+        provider = provider_for_mx_hosts(hosts)
+        _learn(domain, provider)
+        return provider.value
+    return _remembered(domain).value
+
+
+def _host_name(value: str) -> str:
+    """``gmail-smtp-in.l.google.com`` out of a Remote-MTA such as ``dns; gmail-smtp-in.l.google.com [1.2.3.4]``."""
+    value = value.split(";", 1)[-1].strip()
+    return value.split()[0].strip("[]").lower().rstrip(".") if value else ""
+
+
+def _direct_mx_delivery() -> bool:
+    return settings.MAIL_TRANSPORT.get("BACKEND", "").endswith(".MXTransport")
+
+
+def _learn(domain: str, provider: Provider) -> None:
+    if not domain:
+        return
+    with _LEARNED_LOCK:
+        if len(_LEARNED) >= _LEARNED_MAX:
+            _LEARNED.clear()
+        _LEARNED[domain] = (timezone.now().timestamp() + _LEARNED_SECONDS, provider)
+
+
+def _remembered(domain: str) -> Provider:
+    if not domain:
+        return Provider.OTHER
+    with _LEARNED_LOCK:
+        hit = _LEARNED.get(domain)
+    if hit and hit[0] > timezone.now().timestamp():
+        return hit[1]
+    from core import providers
+
+    with providers._cache_lock:  # what provider_for_domain looked up (shaping, the admin), never a new lookup
+        cached = providers._cache.get(domain)
+    return cached[1] if cached else Provider.OTHER
+
+
+def forget_learned_providers() -> None:
+    with _LEARNED_LOCK:
+        _LEARNED.clear()
+
+
+# --- writing the counts -------------------------------------------------------------------
+
+
+def add_counts(counts: Counter) -> None:
+    """Add ``{(kind, key, metric, span, bucket): n}`` to the counters: INSERT … ON CONFLICT DO UPDATE.
+
+    One statement on PostgreSQL (the rows as one JSON parameter, ``core.bulk``);
+    elsewhere one per ``_ROWS_PER_STATEMENT`` rows. Rows go in key order.
+    """
+    rows = sorted(counts.items())
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(ReputationCount._meta.db_table)
+    names = ("kind", "key", "metric", "span", "bucket", "count")
+    columns = ", ".join(quote(name) for name in names)
+    conflict = ", ".join(quote(name) for name in names[:-1])
+    count = quote("count")
+    tail = f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            fields = [ReputationCount._meta.get_field(name) for name in names]
+            records = [dict(zip(names, (*key, n), strict=True)) for key, n in rows]
+            source, parameter = recordset(fields, records, ordinality=True)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} ORDER BY ordinality {tail}",  # noqa: S608
+                [parameter],
+            )
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params = [
+                v for (kind, key, metric, span, bucket), n in chunk for v in (kind, key, metric, span, adapt(bucket), n)
+            ]
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {tail}", params)  # noqa: S608
+
+
+# --- pruning and rebuilding ---------------------------------------------------------------
+
+
+def prune_counts(*, now: datetime | None = None) -> int:
+    """Delete the buckets no window reads any more; returns how many rows went."""
+    now = now or timezone.now()
+    kept = {
+        FIVE_MINUTES: FIVE_MINUTES_KEPT,
+        HOUR: timedelta(days=settings.REPUTATION_HOURLY_KEPT_DAYS),
+        DAY: timedelta(days=settings.REPUTATION_DAILY_KEPT_DAYS),
+    }
+    deleted = 0
+    for span, keep in kept.items():
+        deleted += ReputationCount.objects.filter(span=span, bucket__lt=floor(now - keep, span)).delete()[0]
+    return deleted
+
+
+def rebuild_counts(*, since: datetime, batch_size: int = 2000, progress=None) -> int:
+    """Recount every counter from ``since`` (rounded down to the day) out of the event log; returns events read.
+
+    The counters of those buckets are deleted and the events up to the latest
+    one stored when the rebuild starts are counted again, in id order and in
+    batches; events recorded meanwhile were counted live into the emptied
+    buckets. ``progress(done, total)`` is called after each batch.
+    """
+    since = floor(since, DAY)
+    with transaction.atomic():
+        last_id = DeliveryEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        ReputationCount.objects.filter(bucket__gte=since).delete()
+    events = (
+        DeliveryEvent.objects.filter(timestamp__gte=since, pk__lte=last_id, recipient__isnull=False)
+        .select_related("recipient")
+        .order_by("pk")
+    )
+    total = events.count()
+    delivered_before: dict[int, bool] = {}
+    done, after = 0, 0
+    while True:
+        batch = list(events.filter(pk__gt=after)[:batch_size])
+        if not batch:
+            break
+        _earlier_deliveries(batch, since, delivered_before)
+        counts, _ = tally(batch, earlier=delivered_before)
+        with transaction.atomic():
+            add_counts(counts)
+        done += len(batch)
+        after = batch[-1].pk
+        if progress is not None:
+            progress(done, total)
+    return done
+
+
+def _earlier_deliveries(batch: list[DeliveryEvent], since: datetime, known: dict[int, bool]) -> None:
+    """Deliveries counted before ``since`` for the late bounces of the batch (their recipients not yet seen)."""
+    wanted = {
+        e.recipient_id for e in batch
+        if e.event_type == "bounced" and e.transport.startswith(LATE_TRANSPORT_PREFIXES) and e.recipient_id not in known
+    }  # fmt: skip
+    if not wanted:
+        return
+    earlier = DeliveryEvent.objects.filter(
+        recipient_id__in=wanted, event_type__in=("sent", "delivered"), timestamp__lt=since
+    ).values_list("recipient_id", "event_type", "transport")
+    for recipient_id, event_type, transport in earlier:
+        if event_metrics(DeliveryEvent(event_type=event_type, transport=transport)):
+            known[recipient_id] = True
