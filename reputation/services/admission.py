@@ -24,4 +24,4 @@ def admit_submission(
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
     # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
-    record_submission(user=user, recipient_addresses=recipient_addresses, stream=stream, now=now)
+    record_submission(user=user, recipient_addresses=recipient_addresses, now=now)

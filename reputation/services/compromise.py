@@ -22,8 +22,8 @@ Submissions are counted per user and clock hour in ``SubmissionCount`` (the
 figures count outcomes, which come back too late to stop a burst; the limits'
 counters live in the cache and say nothing about last week). "The last hour" is
 the current hour plus the share of the previous one that the sliding hour still
-covers. Campaign fan-out is not counted: a campaign passed its preflight (content
-included) and the guardrails watch its outcomes.
+covers. Campaign fan-out is not a submission and is not counted: a campaign
+passed its preflight (content included) and the guardrails watch its outcomes.
 """
 
 import ipaddress
@@ -36,7 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 
-from mailboxes.models import MailboxItem, Message, Recipient
+from mailboxes.models import MailboxItem, Recipient
 from reputation.figures import Window
 from reputation.models import Correspondent, SendingHold, SignInNetwork, Subject, SubmissionCount
 
@@ -77,7 +77,7 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def record_submission(*, user, recipient_addresses: list[str], stream: str, now: datetime | None = None):
+def record_submission(*, user, recipient_addresses: list[str], now: datetime | None = None):
     """Count an admitted submission, then check the account; returns the hold if this one suspended it.
 
     Called by ``admit_submission`` (webmail, API and service mail alike). The
@@ -85,8 +85,6 @@ def record_submission(*, user, recipient_addresses: list[str], stream: str, now:
     parked with the rest, as the issue asks ("the mail is held"), and the ones
     after it are refused by the hold.
     """
-    if stream == Message.Stream.MARKETING:
-        return None
     now = now or timezone.now()
     addresses = sorted({address.strip().lower() for address in recipient_addresses if address})
     new = _learn_correspondents(user, addresses, now)
