@@ -1,3 +1,136 @@
-"""The reputation app's admin."""
+"""Admin: the sending holds (with "Resume sending", which asks for a note) and the alerts, read-only.
 
-from reputation import abuse_admin  # noqa: F401  (registers the abuse checks' models)
+A hold is placed by the guardrails, the compromised-account checks or an
+admin through ``reputation.services.holds``; here it can only be released,
+through the same service, so its parked mail is requeued and a paused
+campaign resumes.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+
+from reputation.models import ReputationAlert, SendingHold
+from reputation.services.holds import release_hold
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Open"), ("no", "Released"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(resolved_at=None)
+        if self.value() == "no":
+            return queryset.exclude(resolved_at=None)
+        return queryset
+
+
+class ResumeForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why sending may go on (the list was cleaned, the account secured…): kept with the hold.",
+    )
+
+
+class AlertInline(admin.TabularInline):
+    model = ReputationAlert
+    fields = ("created_at", "level", "metric", "rate", "threshold", "volume", "window")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SendingHold)
+class SendingHoldAdmin(admin.ModelAdmin):
+    list_display = ("kind", "key", "cause", "is_open", "created_at", "reason", "resolved_at", "resolved_by")
+    list_filter = (OpenFilter, "cause", "kind")
+    search_fields = ("=key", "reason")
+    date_hierarchy = "created_at"
+    list_select_related = ("resolved_by",)
+    fields = (
+        "kind", "key", "cause", "reason", "evidence", "created_at", "resolved_at", "resolved_by", "resolution_note",
+    )  # fmt: skip
+    readonly_fields = fields
+    inlines = [AlertInline]
+    actions = ["resume_sending"]
+
+    @admin.display(boolean=True, description="open")
+    def is_open(self, hold):
+        return hold.is_open
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resume_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(description="Resume sending of the selected holds", permissions=["resume"])
+    def resume_sending(self, request, queryset):
+        holds = list(queryset.filter(resolved_at=None))
+        form = ResumeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for hold in holds:
+                release_hold(hold=hold, by=request.user, note=form.cleaned_data["note"])
+            self.message_user(request, f"Sending resumed for {len(holds)} hold(s); their parked mail is due again.")
+            return None
+        if not holds:
+            self.message_user(request, "None of the selected holds is open.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Resume sending",
+            "opts": self.model._meta,
+            "holds": holds,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "resume_sending",
+        }
+        return TemplateResponse(request, "admin/reputation/sendinghold/resume.html", context)
+
+
+@admin.register(ReputationAlert)
+class ReputationAlertAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "level", "kind", "key", "metric", "rate_percent", "threshold_percent", "volume",
+                    "window", "hold")  # fmt: skip
+    list_filter = ("level", "kind", "metric", "window")
+    search_fields = ("=key",)
+    date_hierarchy = "created_at"
+    list_select_related = ("hold",)
+    readonly_fields = ("kind", "key", "level", "metric", "rate", "threshold", "volume", "window", "created_at", "hold")
+
+    @admin.display(description="rate", ordering="rate")
+    def rate_percent(self, alert):
+        return f"{alert.rate:.2%}"
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_percent(self, alert):
+        return f"{alert.threshold:.2%}"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+from reputation import abuse_admin  # noqa: E402, F401  (the abuse checks' models: the link blocklist and the records)

@@ -550,6 +550,12 @@ REPUTATION_PAUSE_COMPLAINT_RATE = env_float("REPUTATION_PAUSE_COMPLAINT_RATE", 0
 REPUTATION_PAUSE_BOUNCE_RATE = env_float("REPUTATION_PAUSE_BOUNCE_RATE", 0.10)
 REPUTATION_MIN_VOLUME = env_int("REPUTATION_MIN_VOLUME", 100)
 
+# --- Reputation: guardrails (docs/GUARDRAILS.md) ------------------------------
+# After an admin resumes a sender or domain a guardrail paused, it is warned, not paused again,
+# for this long (the 24-hour window still holds the figures the admin saw). A resumed campaign
+# is not paused again by a guardrail at all (its window is its whole life).
+REPUTATION_RESUME_GRACE_HOURS = env_int("REPUTATION_RESUME_GRACE_HOURS", 24)
+
 # --- Reputation: figures ------------------------------------------------------
 # Counters are kept in 5-minute buckets (2 days), hourly buckets and daily buckets; the hourly
 # ones must cover the 30-day window (and its first partial day), the daily ones the charts.

@@ -67,6 +67,10 @@ class CampaignSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     paused_at = serializers.DateTimeField(allow_null=True)
+    hold_reason = serializers.CharField(
+        help_text="Why the system paused it (a reputation guardrail, an admin's hold); empty otherwise. "
+        "Only an admin resumes such a campaign."
+    )
     finished_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
 

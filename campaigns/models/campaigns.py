@@ -77,6 +77,10 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    hold_reason = models.TextField(
+        blank=True,
+        help_text="Why the system paused it (a reputation guardrail, an admin's hold): only an admin resumes it.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     audience_size = models.PositiveIntegerField(default=0, help_text="Frozen when sending started.")

@@ -63,6 +63,13 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class CampaignHeld(UserError):
+    """The system paused the campaign (a guardrail, an admin's hold): a marketer cannot resume it."""
+
+    code = "campaign_held"
+    status = 403
+
+
 @dataclass(frozen=True)
 class Problem:
     field: str
@@ -358,13 +365,64 @@ def pause(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Campai
 
 
 def resume(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Campaign:
-    """paused → sending, exactly where it stopped: its parked outbox rows are due again."""
+    """paused → sending, exactly where it stopped: its parked outbox rows are due again.
+
+    Not a campaign the system paused (``hold_reason``): an admin resumes that
+    one by releasing its hold (``reputation.services.holds.release_hold``).
+    """
     now = now or timezone.now()
     with transaction.atomic():
         campaign = _locked(campaign, user)
         _require(campaign, {Campaign.Status.PAUSED}, _("Only a paused campaign can be resumed."))
+        if campaign.hold_reason:
+            raise CampaignHeld(
+                _("This campaign was paused automatically: %(why)s Only an administrator can resume it.")
+                % {"why": campaign.hold_reason}
+            )
         campaign.paused_at = None
         campaign = _move(campaign, Campaign.Status.SENDING, now, "paused_at")
+        fanout.unpark(campaign=campaign, now=now)
+    return campaign
+
+
+def pause_for_hold(*, campaign_id: int, reason: str, now: dt.datetime | None = None) -> Campaign | None:
+    """The system pauses a campaign (a reputation guardrail, an admin's hold), with the reason its marketer reads.
+
+    No user: nobody's workspace is checked. A sending campaign is paused as a
+    marketer's pause would (the pacer stops, the outbox rows are parked); one
+    the marketer had paused already keeps its queue and now needs an admin
+    too. A campaign that is not sending or paused (finished, cancelled) is left
+    as it is; None when there is no such campaign.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None:
+            return None
+        if campaign.status == Campaign.Status.SENDING:
+            campaign.paused_at, campaign.hold_reason = now, reason
+            campaign = _move(campaign, Campaign.Status.PAUSED, now, "paused_at", "hold_reason")
+            fanout.park(campaign=campaign, now=now)
+        elif campaign.status == Campaign.Status.PAUSED:
+            campaign.hold_reason, campaign.updated_at = reason, now
+            campaign.save(update_fields=["hold_reason", "updated_at"])
+    return campaign
+
+
+def resume_after_hold(*, campaign_id: int, now: dt.datetime | None = None) -> Campaign | None:
+    """An admin released the campaign's hold: a campaign the system paused sends again, where it stopped."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None or not campaign.hold_reason:
+            return campaign
+        campaign.hold_reason = ""
+        if campaign.status != Campaign.Status.PAUSED:  # cancelled meanwhile: only the reason goes
+            campaign.updated_at = now
+            campaign.save(update_fields=["hold_reason", "updated_at"])
+            return campaign
+        campaign.paused_at = None
+        campaign = _move(campaign, Campaign.Status.SENDING, now, "paused_at", "hold_reason")
         fanout.unpark(campaign=campaign, now=now)
     return campaign
 

@@ -27,6 +27,8 @@ ACTIONS = {
     Status.SENT: (),
     Status.CANCELLED: (),
 }
+# A campaign the system paused (a guardrail, an admin's hold): only an admin resumes it.
+HELD_ACTIONS = ("cancel",)
 # Statuses whose page follows the sending live.
 LIVE = (Status.SCHEDULED, Status.SENDING, Status.PAUSED)
 # Problems of the check before scheduling, by field: which input of the form fixes them.
@@ -101,7 +103,7 @@ def campaign_detail(request, campaign_id: int):
         "section": "campaigns",
         "title": campaign.name,
         "campaign": campaign,
-        "actions": ACTIONS[campaign.status],
+        "actions": HELD_ACTIONS if campaign.hold_reason else ACTIONS[campaign.status],
         "problems": [_with_fix_url(campaign, problem) for problem in problems],
         **_progress_context(campaign),
     }

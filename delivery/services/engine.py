@@ -67,6 +67,7 @@ from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import store_message
+from reputation.models import SendingHold
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         # One query for the claim; a person's own mail is tried whatever the list says.
         suppressed = refusing_entries(sendings.values(), now=now)
         held = _held_campaigns(messages.values())
+        held_senders = held_sender_messages(messages.values())
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
         throttled, parked = [], []
@@ -168,7 +170,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
                 _reject_cancelled(recipient)
                 rejected[recipient.message_id].append(recipient)
                 report.suppressed += 1
-            elif hold == personalization.PAUSED:
+            elif hold == personalization.PAUSED or recipient.message_id in held_senders:
                 parked.append(recipient.pk)
             elif entry is not None:
                 _reject_suppressed(recipient, entry)
@@ -183,7 +185,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
             Recipient.objects.filter(any_of("pk", throttled)).update(
                 next_attempt_at=now + timedelta(seconds=settings.OUTBOUND_THROTTLE_DELAY_SECONDS), updated_at=now
             )
-        if parked:  # due at no time, until the campaign resumes (campaigns.services.lifecycle)
+        if parked:  # due at no time, until the campaign resumes or the sender's hold is released
             Recipient.objects.filter(any_of("pk", parked)).update(next_attempt_at=None, updated_at=now)
         lease_until = now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
         # One UPDATE for the whole claim (bulk_update would build a CASE per row and field).
@@ -214,6 +216,19 @@ def _held_campaigns(messages) -> dict[int, str]:
     """The campaigns of these messages that must not send now (paused or cancelled): one query, if any."""
     campaign_ids = {personalization.campaign_of(m) for m in messages} - {None}
     return personalization.renderer().held(campaign_ids) if campaign_ids else {}
+
+
+def held_sender_messages(messages) -> set[int]:
+    """The messages whose sender or From domain is held (``reputation.services.holds``): one query, holds are few."""
+    holds = SendingHold.objects.filter(
+        resolved_at=None, kind__in=(SendingHold.Kind.USER, SendingHold.Kind.DOMAIN)
+    ).values_list("kind", "key")
+    users, domains = set(), set()
+    for kind, key in holds:
+        (users if kind == SendingHold.Kind.USER else domains).add(key)
+    if not users and not domains:
+        return set()
+    return {m.pk for m in messages if str(m.sender_id) in users or split_address(m.from_address)[1].lower() in domains}
 
 
 def _reject_cancelled(recipient: Recipient) -> None:

@@ -21,6 +21,7 @@ from mailboxes.exceptions import DraftNotFound
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.selectors import parse_pk
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
+from reputation.services.holds import refuse_if_held
 from webmail.celery import BROKER_ERRORS
 from webmail.errors import UserError
 
@@ -39,7 +40,9 @@ def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> Mailbo
     delay = settings.WEBMAIL_UNDO_SECONDS if delay_seconds is None else delay_seconds
     with transaction.atomic():
         item = get_draft_for_update(user=user, draft_id=draft_id)
-        require_recipients(draft_composition(user=user, item=item))  # errors now, not after the window
+        composition = draft_composition(user=user, item=item)
+        require_recipients(composition)  # errors now, not after the window
+        refuse_if_held(user=user, from_address=composition.from_address)  # a suspended sender hears it now too
         item.send_at = timezone.now() + timedelta(seconds=delay)
         item.save(update_fields=["send_at", "updated_at"])
         transaction.on_commit(lambda: _dispatch(item.pk, delay))

@@ -17,6 +17,7 @@ silently dropped:
 from datetime import datetime
 
 from reputation.services.compromise import record_submission
+from reputation.services.holds import refuse_if_held
 
 
 def admit_submission(
@@ -24,4 +25,5 @@ def admit_submission(
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
     # CONTRACT (issue 16): the holds, domains and limits parts each fill in their check here.
-    record_submission(user=user, recipient_addresses=recipient_addresses, now=now)
+    refuse_if_held(user=user, from_address=from_address)
+    record_submission(user=user, recipient_addresses=recipient_addresses, now=now)  # last: counts admitted ones
