@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
@@ -39,6 +40,9 @@ from django.utils import timezone
 from mailboxes.models import MailboxItem, Recipient
 from reputation.figures import Window
 from reputation.models import Correspondent, SendingHold, SignInNetwork, Subject, SubmissionCount
+from reputation.selectors import figures, figures_many
+from reputation.services.holds import place_hold_once
+from reputation.services.notify import admins, notify
 
 logger = logging.getLogger(__name__)
 
@@ -301,8 +305,6 @@ def _spam_sign(last: _Hour) -> Sign | None:
 
 
 def _unknown_users_sign(user, now: datetime) -> Sign | None:
-    from reputation.selectors import figures  # the figures part's counters
-
     last = figures(Subject.USER, str(user.pk), Window.HOUR, now=now)
     if (
         last.unknown_user < settings.REPUTATION_COMPROMISE_UNKNOWN_USERS
@@ -352,13 +354,13 @@ def _held_or_lately_resumed(user, now: datetime) -> bool:
     return holds.filter(Q(resolved_at=None) | Q(cause=SendingHold.Cause.COMPROMISED, resolved_at__gte=grace)).exists()
 
 
-def suspend_compromised_account(*, user, verdict: Verdict, now: datetime | None = None) -> SendingHold:
-    """Hold the user's sending (queued mail stays, parked) and tell the admins and the owner, with the evidence."""
-    from reputation.services.holds import place_hold  # the guardrails part's: one way to hold a sender
-    from reputation.services.notify import admins, notify
+def suspend_compromised_account(*, user, verdict: Verdict, now: datetime | None = None) -> SendingHold | None:
+    """Hold the user's sending (queued mail stays, parked) and tell the admins and the owner, with the evidence.
 
+    Returns the hold it opened; None when one was open already (then nobody is told twice).
+    """
     now = now or timezone.now()
-    hold = place_hold(
+    hold, opened = place_hold_once(
         kind=SendingHold.Kind.USER,
         key=str(user.pk),
         cause=SendingHold.Cause.COMPROMISED,
@@ -366,6 +368,8 @@ def suspend_compromised_account(*, user, verdict: Verdict, now: datetime | None 
         evidence={**verdict.evidence(now=now), "user": user.username},
         now=now,
     )
+    if not opened:
+        return None
     logger.warning("sending suspended for %s: %s", user.username, verdict.reason)
     notify(
         users=[*admins(), user],
@@ -392,10 +396,6 @@ def _notice_body(user, verdict: Verdict, now: datetime) -> str:
 
 def evaluate_recent_accounts(*, now: datetime | None = None) -> list[SendingHold]:
     """The periodic check: every account that submitted in the last hour or had unknown-user bounces."""
-    from django.contrib.auth import get_user_model
-
-    from reputation.selectors import figures_many
-
     now = now or timezone.now()
     since = hour_of(now) - timedelta(hours=1)
     ids = set(SubmissionCount.objects.filter(hour__gte=since, hour__lte=now).values_list("user_id", flat=True))
