@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 
-from mailboxes.models import MailboxItem, Recipient
+from mailboxes.models import Folder, MailboxItem, Recipient
 from reputation.figures import Window
 from reputation.models import Correspondent, SendingHold, SignInNetwork, Subject, SubmissionCount
 from reputation.selectors import figures, figures_many
@@ -115,10 +115,12 @@ def _add(user, hour: datetime, **counts: int) -> None:
 def _learn_correspondents(user, addresses: list[str], now: datetime) -> int:
     """How many of ``addresses`` are new to the user; all of them are known from now on.
 
-    Known addresses are looked up in ``Correspondent`` (one indexed query). Only
-    the misses are looked for in the mail store (sent before, or received from
-    in the last ``NEW_RECIPIENT_LOOKBACK_DAYS``), so the table fills itself from
-    history and a busy account's usual correspondents cost one query.
+    Known addresses are looked up in ``Correspondent`` (one indexed query). The
+    first time a user is seen, the table is seeded from the mail store (whom
+    they wrote to and heard from in the last ``NEW_RECIPIENT_LOOKBACK_DAYS``),
+    once; after that, a miss is only looked for among the senders of their
+    recent inbox (a reply to someone new who wrote first), so a submission
+    never scans a user's history.
     """
     if not addresses:
         return 0
@@ -126,15 +128,48 @@ def _learn_correspondents(user, addresses: list[str], now: datetime) -> int:
     misses = [address for address in addresses if address not in known]
     if not misses:
         return 0
-    since = now - timedelta(days=settings.REPUTATION_COMPROMISE_NEW_RECIPIENT_LOOKBACK_DAYS)
-    written = Recipient.objects.filter(message__sender=user, message__created_at__gte=since, address__in=misses)
-    received = MailboxItem.objects.filter(user=user, received_at__gte=since, message__from_address__in=misses)
-    seen = {a.lower() for a in written.values_list("address", flat=True)}
-    seen |= {a.lower() for a in received.values_list("message__from_address", flat=True)}
+    if not known and not Correspondent.objects.filter(user=user).exists():
+        _seed_correspondents(user, now)
+        known = set(Correspondent.objects.filter(user=user, address__in=misses).values_list("address", flat=True))
+        misses = [address for address in misses if address not in known]
+    wrote_first = set()
+    if misses and len(misses) <= REPLY_LOOKUP_MAX:
+        recent = now - timedelta(days=REPLY_LOOKBACK_DAYS)
+        senders = MailboxItem.objects.filter(
+            user=user, folder=Folder.INBOX, received_at__gte=recent, message__from_address__in=misses
+        ).values_list("message__from_address", flat=True)
+        wrote_first = {address.lower() for address in senders}
     Correspondent.objects.bulk_create(
         [Correspondent(user=user, address=address, first_seen=now) for address in misses], ignore_conflicts=True
     )
-    return sum(address not in seen for address in misses)
+    return sum(address not in wrote_first for address in misses)
+
+
+REPLY_LOOKUP_MAX = 100  # more misses than this at once are not replies to people who wrote first
+REPLY_LOOKBACK_DAYS = 30
+SEED_MAX = 10_000  # of each: the most recent recipients and senders
+
+
+def _seed_correspondents(user, now: datetime) -> None:
+    """The addresses a user wrote to and heard from before the abuse checks knew them (once per user)."""
+    since = now - timedelta(days=settings.REPUTATION_COMPROMISE_NEW_RECIPIENT_LOOKBACK_DAYS)
+    written = (
+        Recipient.objects.filter(message__sender=user, message__created_at__gte=since)
+        .order_by("-message__created_at")
+        .values_list("address", flat=True)[:SEED_MAX]
+    )
+    received = (
+        MailboxItem.objects.filter(user=user, received_at__gte=since)
+        .exclude(folder__in=[Folder.SENT, Folder.DRAFTS, Folder.SPAM])
+        .order_by("-received_at")
+        .values_list("message__from_address", flat=True)[:SEED_MAX]
+    )
+    seen = {address.lower() for address in [*written, *received] if address}
+    Correspondent.objects.bulk_create(
+        [Correspondent(user=user, address=address, first_seen=now) for address in sorted(seen)],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
 
 
 def network_of(client: str) -> str:

@@ -183,25 +183,29 @@ def screen_submission(
     return findings
 
 
-def campaign_sample_findings(*, campaign, samples: list, now: datetime | None = None) -> list[Finding]:
-    """A campaign's rendered sample (``campaigns.personalize.Rendered``s) checked as one bulk send would be.
+def sample_findings(*, samples: list, from_address: str, now: datetime | None = None) -> list[Finding]:
+    """Rendered messages of one bulk send (anything with ``subject``, ``text``, ``html``) checked as a whole.
 
-    Links of every sample are checked; the spam score of the first (the
-    template's words are the same for all).
+    Links of every sample are checked (one query); the spam score of the first
+    only (the template's words are the same for all, and scoring costs).
     """
     if not samples:
         return []
-    urls = links.links_in(*[part for rendered in samples for part in (rendered.text, rendered.html)])
-    findings = link_findings(urls)
-    if not findings:
-        first = samples[0]
-        raw = sample_message(
-            from_address=campaign.from_address or f"campaign@{settings.MAIL_HOSTNAME}", subject=first.subject,
-            text=first.text, html=first.html, now=now or timezone.now(),
-        )  # fmt: skip
-        spam = spam_finding(raw)
-        findings = [spam] if spam else []
-    return findings
+    findings = link_findings(links.links_in(*[part for rendered in samples for part in (rendered.text, rendered.html)]))
+    if findings:
+        return findings
+    first = samples[0]
+    raw = sample_message(
+        from_address=from_address, subject=first.subject, text=first.text, html=first.html, now=now or timezone.now()
+    )
+    spam = spam_finding(raw)
+    return [spam] if spam else []
+
+
+def campaign_sample_findings(*, campaign, samples: list, now: datetime | None = None) -> list[Finding]:
+    """A campaign's rendered sample (at preflight), checked as its send would be."""
+    from_address = campaign.from_address or f"campaign@{settings.MAIL_HOSTNAME}"
+    return sample_findings(samples=samples, from_address=from_address, now=now)
 
 
 def record_campaign_findings(*, campaign, findings: list[Finding], now: datetime | None = None) -> None:
@@ -211,6 +215,15 @@ def record_campaign_findings(*, campaign, findings: list[Finding], now: datetime
             user=campaign.created_by, findings=findings, source=Source.CAMPAIGN, refused=True,
             subject=campaign.name, now=now,
         )  # fmt: skip
+
+
+def screen_service_batch(*, user, from_address: str, samples: list, now: datetime | None = None) -> None:
+    """A batch of template sends (one request, one message per person): refused as a whole if its content fails."""
+    findings = sample_findings(samples=samples, from_address=from_address, now=now)
+    if findings:
+        subject = samples[0].subject if samples else ""
+        record_findings(user=user, findings=findings, source=Source.SERVICE, refused=True, subject=subject, now=now)
+        raise ContentRefused(_refusal(findings))
 
 
 def sample_message(*, from_address: str, subject: str, text: str, html: str, now: datetime) -> bytes:

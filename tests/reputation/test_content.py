@@ -23,11 +23,13 @@ from tests.campaigns.campaign_world import (
     new_campaign,
     newsletter_fixture,  # noqa: F401
 )
+from tests.campaigns.template_factories import make_template
 from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
+RECEIPT_VALUES = {"orderId": "12345", "amount": 99, "items": [{"name": "Tea", "qty": 2}], "shipped": "2026-12-01"}
 SPAM_SUBJECT = "CLAIM YOUR PRIZE TODAY!!!"
 SPAM_BODY = (
     "Dear friend, you are a winner! Claim your prize now: act now, it is 100% free, a limited time offer. "
@@ -254,3 +256,51 @@ def test_a_spam_scored_campaign_fails_its_preflight(marketer, shop, everyone, ne
 
     assert len(messages) == 1
     assert messages[0].startswith("The spam filter scores this message ")
+
+
+# --- template sends over the API ---------------------------------------------------------------------
+
+
+@pytest.fixture(name="shortened_receipt")
+def shortened_receipt_fixture(alice):
+    return make_template(html='<p>Receipt {{ orderId }}: track it at <a href="https://tinyurl.com/trk42">here</a></p>')
+
+
+def test_a_template_send_with_a_shortened_link_is_refused(alice, shortened_receipt):
+    api = client_for(alice)
+
+    response = api.post(
+        "/api/emails/send-template",
+        {"templateId": "order_receipt", "to": ["bob@remote.example"], "variables": RECEIPT_VALUES},
+        format="json",
+    )
+
+    error = assert_error(response, 422, "content_refused")
+    assert "URL shortener tinyurl.com" in error["message"]
+    assert not Message.objects.exists()
+
+
+def test_a_template_batch_is_checked_as_a_whole_and_counted(alice, shortened_receipt):
+    api = client_for(alice)
+    people = [{"to": [f"p{n}@remote.example"], "variables": RECEIPT_VALUES} for n in range(3)]
+
+    response = api.post(
+        "/api/emails/send-template/batch", {"templateId": "order_receipt", "personalizations": people}, format="json"
+    )
+
+    assert "URL shortener tinyurl.com" in assert_error(response, 422, "content_refused")["message"]
+    assert not Message.objects.exists()
+    assert ContentFlag.objects.get(user=alice).source == "service"
+
+
+def test_a_clean_template_batch_is_counted_for_the_compromise_checks(alice):
+    make_template()
+    people = [{"to": [f"p{n}@remote.example"], "variables": RECEIPT_VALUES} for n in range(3)]
+
+    response = client_for(alice).post(
+        "/api/emails/send-template/batch", {"templateId": "order_receipt", "personalizations": people}, format="json"
+    )
+
+    assert response.status_code == 202, response.content
+    counts = SubmissionCount.objects.get(user=alice)
+    assert (counts.recipients, counts.new_recipients) == (3, 3)
