@@ -7,8 +7,10 @@ class ReputationConfig(AppConfig):
 
     def ready(self):
         from delivery.services.events import events_recorded
+        from reputation.signals import figures_changed
 
         events_recorded.connect(count_outcomes, dispatch_uid="reputation.count_outcomes")
+        figures_changed.connect(check_senders_for_compromise, dispatch_uid="reputation.check_senders_for_compromise")
 
 
 def count_outcomes(sender, events, **kwargs):
@@ -16,3 +18,10 @@ def count_outcomes(sender, events, **kwargs):
     from reputation.services.figures import count_events
 
     count_events(events)
+
+
+def check_senders_for_compromise(sender, subjects, now, **kwargs):
+    """Outcomes just came back (a burst of unknown users shows here first): check the users who sent them."""
+    from reputation.services.compromise import evaluate_senders_after_outcomes
+
+    evaluate_senders_after_outcomes(user_keys=[key for kind, key in subjects if kind == "user"], now=now)

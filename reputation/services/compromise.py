@@ -442,3 +442,23 @@ def evaluate_recent_accounts(*, now: datetime | None = None) -> list[SendingHold
         if hold is not None:
             holds.append(hold)
     return holds
+
+
+def evaluate_senders_after_outcomes(*, user_keys, now: datetime | None = None) -> list[SendingHold]:
+    """After delivery outcomes were counted (``figures_changed``): the senders they belong to, checked at once.
+
+    Runs after the delivery's commit, in the worker: a failure here is logged,
+    never raised into delivery (the periodic check tries again).
+    """
+    ids = [int(key) for key in user_keys if str(key).isdigit()]
+    if not ids:
+        return []
+    holds = []
+    try:
+        for user in get_user_model().objects.filter(pk__in=ids, is_active=True).order_by("pk"):
+            hold = evaluate_account(user=user, now=now)
+            if hold is not None:
+                holds.append(hold)
+    except Exception:
+        logger.exception("compromised-account check after delivery outcomes failed for users %s", ids)
+    return holds

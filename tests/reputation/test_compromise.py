@@ -218,6 +218,23 @@ def test_a_burst_of_unknown_user_bounces_with_new_recipients_suspends_at_the_per
     assert unknown["figures"] == {"unknown_user": 30, "sent": 60, "rate": 0.5}
 
 
+def test_the_same_burst_suspends_as_soon_as_the_outcomes_are_counted(
+    alice, settings, remote_domain, smtp_server, django_capture_on_commit_callbacks
+):
+    settings.REPUTATION_COMPROMISE_UNKNOWN_USERS = 20
+    settings.REPUTATION_COMPROMISE_NEW_RECIPIENTS = 50
+    message = send_message(
+        user=alice, to=addresses("unknown-", 30) + addresses("ok-", 30), subject="Hi", text="A list I bought."
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):  # figures_changed goes out once the outcomes commit
+        run_delivery(message_id=message.pk)
+
+    hold = user_hold(alice)
+    assert hold is not None
+    assert {sign["name"] for sign in hold.evidence["signs"]} == {"unknown_users", "new_recipients"}
+
+
 def test_spam_scored_webmail_mail_to_new_people_suspends_the_account(alice):
     spam = "Dear friend, you are a winner! Claim your prize: act now, 100% free, limited time offer!!! Order now!!!"
     for batch in range(3):  # sent (a person's mail is not refused), but each is evidence
