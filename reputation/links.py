@@ -32,7 +32,7 @@ REDIRECT_PARAMETERS = frozenset(
     {
         "url", "u", "q", "redirect", "redirect_url", "redirect_uri", "redirecturl", "redir", "next", "target",
         "dest", "destination", "goto", "link", "out", "continue", "return", "returnurl", "return_to", "r", "to",
-        "forward", "go", "jump", "view", "ref", "site", "page", "location", "navigate", "checkout_url",
+        "forward", "go", "jump", "location", "navigate",
     }
 )  # fmt: skip
 # A destination written into the path: /out/https://…, /redirect/http%3A%2F%2F…

@@ -374,10 +374,8 @@ def assess_account(*, user, now: datetime | None = None, at_submission: bool = F
 def evaluate_account(*, user, now: datetime | None = None, at_submission: bool = False) -> SendingHold | None:
     """Assess the account and suspend it if the verdict says so; returns the new hold, if any."""
     now = now or timezone.now()
-    if _held_or_lately_resumed(user, now):
-        return None
     verdict = assess_account(user=user, now=now, at_submission=at_submission)
-    if not verdict.compromised:
+    if not verdict.compromised or _held_or_lately_resumed(user, now):
         return None
     return suspend_compromised_account(user=user, verdict=verdict, now=now)
 

@@ -13,7 +13,8 @@ from campaigns.services.templates import create_template
 from delivery.services import send_message
 from mailboxes.models import Message
 from reputation import links
-from reputation.models import ContentFlag, LinkBlocklistEntry, SubmissionCount
+from reputation.models import ContentFlag, LinkBlocklistEntry, SignInNetwork, SubmissionCount
+from reputation.services.compromise import record_sign_in
 from reputation.services.content import ContentRefused, block_link_domain, link_findings
 from tests.api.conftest import assert_error, client_for
 from tests.campaigns.campaign_world import (
@@ -304,3 +305,15 @@ def test_a_clean_template_batch_is_counted_for_the_compromise_checks(alice):
     assert response.status_code == 202, response.content
     counts = SubmissionCount.objects.get(user=alice)
     assert (counts.recipients, counts.new_recipients) == (3, 3)
+
+
+def test_the_admin_shows_what_the_checks_recorded(alice, client):
+    client.force_login(UserFactory(address="root@example.test", admin=True))
+    send(client_for(alice), body="https://bit.ly/x")
+    record_sign_in(user=alice, client="192.0.2.1")
+    block_link_domain(domain="evil.example")
+
+    for model in (ContentFlag, LinkBlocklistEntry, SignInNetwork, SubmissionCount):
+        name = f"admin:reputation_{model._meta.model_name}"
+        assert client.get(reverse(f"{name}_changelist"), {"q": "example"}).status_code == 200
+        assert client.get(reverse(f"{name}_change", args=[model.objects.get().pk])).status_code == 200
