@@ -565,7 +565,9 @@ REPUTATION_DAILY_KEPT_DAYS = max(31, env_int("REPUTATION_DAILY_KEPT_DAYS", 400))
 # --- Reputation: sender limits --------------------------------------------------
 
 # --- Reputation: compromised accounts and outbound content ------------------------
-# (docs/ABUSE.md) One strong sign or two moderate ones suspend an account's sending.
+# (docs/ABUSE.md) One strong sign or two moderate ones suspend an account's sending. DETECTION off:
+# submissions are still counted, nobody is suspended (load harnesses: one user, many new addresses).
+REPUTATION_COMPROMISE_DETECTION = env_bool("REPUTATION_COMPROMISE_DETECTION", True)
 # Volume: recipients in the last hour over max(FLOOR, FACTOR x its hourly average over BASELINE_DAYS)
 # is moderate, over max(STRONG_FLOOR, STRONG_FACTOR x that average) strong.
 REPUTATION_COMPROMISE_BASELINE_DAYS = env_int("REPUTATION_COMPROMISE_BASELINE_DAYS", 7)

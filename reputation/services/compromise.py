@@ -373,6 +373,8 @@ def assess_account(*, user, now: datetime | None = None, at_submission: bool = F
 
 def evaluate_account(*, user, now: datetime | None = None, at_submission: bool = False) -> SendingHold | None:
     """Assess the account and suspend it if the verdict says so; returns the new hold, if any."""
+    if not settings.REPUTATION_COMPROMISE_DETECTION:
+        return None
     now = now or timezone.now()
     verdict = assess_account(user=user, now=now, at_submission=at_submission)
     if not verdict.compromised or _held_or_lately_resumed(user, now):

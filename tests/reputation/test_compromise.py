@@ -296,3 +296,11 @@ def test_a_resumed_account_is_not_suspended_again_for_the_same_burst(alice, oper
     later = NOW + timedelta(hours=3)
     SubmissionCount.objects.create(user=alice, hour=hour_of(later), recipients=20000)
     assert evaluate_account(user=alice, now=later) is not None  # a new burst (over 50 x the new baseline), later
+
+
+def test_detection_can_be_turned_off_for_load_harnesses(alice, settings):
+    settings.REPUTATION_COMPROMISE_DETECTION = False
+    SubmissionCount.objects.create(user=alice, hour=hour_of(NOW), recipients=50000)
+
+    assert evaluate_account(user=alice, now=NOW) is None
+    assert user_hold(alice) is None
