@@ -108,7 +108,9 @@ class SendView(APIView):
         description=(
             "Queues the message and answers 202 at once; follow `delivery_url` for each recipient's status. "
             "With an `Idempotency-Key` header, repeating the same request returns the first answer and sends "
-            "nothing again; the same key with a different request is a 422."
+            "nothing again; the same key with a different request is a 422. Content the outbound check refuses "
+            "(scored as spam, a link to a blocked domain, through a URL shortener or an open redirect) is a 422 "
+            "`content_refused` whose message names why (docs/ABUSE.md)."
         ),
         request=s.SendSerializer,
         parameters=[
