@@ -37,6 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 
+from core.lookups import any_of
 from mailboxes.models import Folder, MailboxItem, Recipient
 from reputation.figures import Window
 from reputation.models import Correspondent, SendingHold, SignInNetwork, Subject, SubmissionCount
@@ -124,13 +125,13 @@ def _learn_correspondents(user, addresses: list[str], now: datetime) -> int:
     """
     if not addresses:
         return 0
-    known = set(Correspondent.objects.filter(user=user, address__in=addresses).values_list("address", flat=True))
+    known = _known(user, addresses)
     misses = [address for address in addresses if address not in known]
     if not misses:
         return 0
     if not known and not Correspondent.objects.filter(user=user).exists():
         _seed_correspondents(user, now)
-        known = set(Correspondent.objects.filter(user=user, address__in=misses).values_list("address", flat=True))
+        known = _known(user, misses)
         misses = [address for address in misses if address not in known]
     wrote_first = set()
     if misses and len(misses) <= REPLY_LOOKUP_MAX:
@@ -143,6 +144,10 @@ def _learn_correspondents(user, addresses: list[str], now: datetime) -> int:
         [Correspondent(user=user, address=address, first_seen=now) for address in misses], ignore_conflicts=True
     )
     return sum(address not in wrote_first for address in misses)
+
+
+def _known(user, addresses: list[str]) -> set[str]:
+    return set(Correspondent.objects.filter(any_of("address", addresses), user=user).values_list("address", flat=True))
 
 
 REPLY_LOOKUP_MAX = 100  # more misses than this at once are not replies to people who wrote first
