@@ -105,7 +105,7 @@ def link_findings(urls: list[str]) -> list[Finding]:
                         "link to the destination itself."
                     )
                     % {"host": host},
-                )  # fmt: skip
+                )
             )
         elif redirect:
             findings.append(
@@ -117,7 +117,7 @@ def link_findings(urls: list[str]) -> list[Finding]:
                         "link to the destination itself."
                     )
                     % {"host": host, "target": redirect.target_host},
-                )  # fmt: skip
+                )
             )
     return list({(f.kind, f.detail): f for f in findings}.values())
 
@@ -141,12 +141,9 @@ def spam_finding(raw: bytes) -> Finding | None:
         return None
     heaviest = sorted((s for s in verdict.signals if s.get("points", 0) > 0), key=lambda s: -s["points"])[:3]
     why = "; ".join(_(s["description"]) for s in heaviest if s.get("description"))
-    message = _(
-        "The spam filter scores this message %(score).1f (mail scoring %(threshold).1f or more is not sent)"
-    ) % {
-        "score": verdict.score,
-        "threshold": threshold,
-    }
+    scored = {"score": verdict.score, "threshold": threshold}
+    message = _("The spam filter scores this message %(score).1f (mail scoring %(threshold).1f or more is not sent)")
+    message %= scored
     detail = f"score {verdict.score:.1f} >= {threshold:.1f}: " + ", ".join(verdict.reasons)
     return Finding(Kind.SPAM, detail[:500], message + (f": {why}." if why else "."))
 
