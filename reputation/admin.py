@@ -1,9 +1,10 @@
 """Admin: the sending holds (with "Resume sending", which asks for a note) and the alerts, read-only.
 
 A hold is placed by the guardrails, the compromised-account checks or an
-admin through ``reputation.services.holds``; here it can only be released,
-through the same service, so its parked mail is requeued and a paused
-campaign resumes.
+admin ("Add sending hold" here), always through ``reputation.services.holds``,
+and released through the same service ("Resume sending"), so its mail is
+parked and requeued and a campaign paused and resumed; a hold is never edited
+or deleted.
 """
 
 from django import forms
@@ -12,7 +13,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from reputation.models import ReputationAlert, SendingHold
-from reputation.services.holds import release_hold
+from reputation.services.holds import place_hold, release_hold
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -69,14 +70,32 @@ class SendingHoldAdmin(admin.ModelAdmin):
     def is_open(self, hold):
         return hold.is_open
 
+    add_fields = ("kind", "key", "reason")
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     def has_add_permission(self, request, obj=None):
-        return False
+        return request.user.is_superuser  # "Hold sending" by hand: through place_hold, cause "admin"
 
     def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        hold = place_hold(
+            kind=obj.kind, key=obj.key, cause=SendingHold.Cause.ADMIN, reason=obj.reason,
+            evidence={"held_by": request.user.get_username()},
+        )  # fmt: skip
+        obj.pk, obj.key, obj.created_at = hold.pk, hold.key, hold.created_at  # an open hold is kept as it was
 
     def has_resume_permission(self, request):
         return request.user.is_superuser

@@ -10,6 +10,8 @@ class ReputationConfig(AppConfig):
         from reputation.signals import figures_changed
 
         events_recorded.connect(count_outcomes, dispatch_uid="reputation.count_outcomes")
+        # The guardrails judge the subjects whose counts just committed, before the worker's next claim.
+        figures_changed.connect(check_guardrails, dispatch_uid="reputation.check_guardrails")
         figures_changed.connect(check_senders_for_compromise, dispatch_uid="reputation.check_senders_for_compromise")
 
 
@@ -20,7 +22,13 @@ def count_outcomes(sender, events, **kwargs):
     count_events(events)
 
 
-def check_senders_for_compromise(sender, subjects, now, **kwargs):
+def check_guardrails(sender, subjects, now=None, **kwargs):
+    from reputation.services.guardrails import on_figures_changed
+
+    on_figures_changed(sender, subjects=subjects, now=now)
+
+
+def check_senders_for_compromise(sender, subjects, now=None, **kwargs):
     """Outcomes just came back (a burst of unknown users shows here first): check the users who sent them."""
     from reputation.services.compromise import evaluate_senders_after_outcomes
 

@@ -391,8 +391,9 @@ def pause_for_hold(*, campaign_id: int, reason: str, now: dt.datetime | None = N
     No user: nobody's workspace is checked. A sending campaign is paused as a
     marketer's pause would (the pacer stops, the outbox rows are parked); one
     the marketer had paused already keeps its queue and now needs an admin
-    too. A campaign that is not sending or paused (finished, cancelled) is left
-    as it is; None when there is no such campaign.
+    too; a draft or scheduled one does not start while the reason is set. A
+    finished or cancelled campaign is left as it is; None when there is no
+    such campaign.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -403,7 +404,8 @@ def pause_for_hold(*, campaign_id: int, reason: str, now: dt.datetime | None = N
             campaign.paused_at, campaign.hold_reason = now, reason
             campaign = _move(campaign, Campaign.Status.PAUSED, now, "paused_at", "hold_reason")
             fanout.park(campaign=campaign, now=now)
-        elif campaign.status == Campaign.Status.PAUSED:
+        elif campaign.status in (Campaign.Status.PAUSED, Campaign.Status.SCHEDULED, Campaign.Status.DRAFT):
+            # Paused already, or not started: it keeps its status, and does not start while held.
             campaign.hold_reason, campaign.updated_at = reason, now
             campaign.save(update_fields=["hold_reason", "updated_at"])
     return campaign
@@ -417,7 +419,7 @@ def resume_after_hold(*, campaign_id: int, now: dt.datetime | None = None) -> Ca
         if campaign is None or not campaign.hold_reason:
             return campaign
         campaign.hold_reason = ""
-        if campaign.status != Campaign.Status.PAUSED:  # cancelled meanwhile: only the reason goes
+        if campaign.status != Campaign.Status.PAUSED:  # not started, or cancelled meanwhile: only the reason goes
             campaign.updated_at = now
             campaign.save(update_fields=["hold_reason", "updated_at"])
             return campaign

@@ -56,7 +56,8 @@ WAITING = (Recipient.Status.QUEUED, Recipient.Status.DEFERRED)
 def start_due_campaigns(*, now=None) -> list[int]:
     """Start every scheduled campaign whose send time passed; the ids of those this call started."""
     now = now or timezone.now()
-    due = Campaign.objects.filter(status=Campaign.Status.SCHEDULED).exclude(send_at__gt=now)
+    # A campaign held by an admin (``hold_reason``) does not start until the hold is released.
+    due = Campaign.objects.filter(status=Campaign.Status.SCHEDULED, hold_reason="").exclude(send_at__gt=now)
     return [pk for pk in due.order_by("pk").values_list("pk", flat=True) if _start(pk, now)]
 
 

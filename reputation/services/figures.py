@@ -20,17 +20,19 @@ back with the events, and it must cost little. Per batch of events:
 The destination provider is never looked up in the DNS here (see ``provider_of``).
 """
 
-import threading
+import functools
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.addresses import split_address
+from core import providers
 from core.bulk import recordset
 from core.providers import Provider, provider_for_domain_name, provider_for_mx_hosts
 from delivery.models import DeliveryEvent
@@ -93,6 +95,8 @@ def count_events(events: list[DeliveryEvent]) -> None:
 def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None) -> tuple[Counter, set]:
     """``(Counter {(kind, key, metric, span, bucket): n}, {(kind, key)}``) of these events, in the order given.
 
+    A bucket is its start in seconds since the epoch (ints compare and hash faster than datetimes).
+
     ``earlier``: recipient id -> whether a delivery was counted for it before
     these events (the rebuild carries it from batch to batch); None: asked of
     the event log when needed.
@@ -105,19 +109,24 @@ def tally(events: list[DeliveryEvent], *, earlier: dict[int, bool] | None = None
     delivered_before = _delivered_before(late, counted) if earlier is None else earlier
     counts: Counter = Counter()
     subjects: set[tuple[str, str]] = set()
+    buckets_of: dict[int, list[tuple[int, int]]] = {}  # 5-minute slot -> its (span, bucket start)s, worked out once
     for event, metrics in counted:
         message = facts.get(event.message_id)
         if message is None or message.incoming:
             continue
         keys = _subjects(event, message)
         subjects.update(keys)
-        moves = Counter(dict.fromkeys(metrics, 1))
-        if "delivered" in metrics:
+        moves = dict.fromkeys(metrics, 1)
+        if "delivered" in moves:
             delivered_before[event.recipient_id] = True
         elif event.event_type == "bounced" and delivered_before.get(event.recipient_id):
-            moves["delivered"] -= 1  # it was counted delivered when it left us: it was not
+            moves["delivered"] = -1  # it was counted delivered when it left us: it was not
             delivered_before[event.recipient_id] = False
-        buckets = [(span, floor(event.timestamp, span)) for span in SPANS]
+        slot = int(event.timestamp.timestamp()) // FIVE_MINUTES
+        buckets = buckets_of.get(slot)
+        if buckets is None:
+            start = slot * FIVE_MINUTES
+            buckets = buckets_of[slot] = [(span, start - start % span) for span in SPANS]
         for kind, key in keys:
             for metric, n in moves.items():
                 for span, bucket in buckets:
@@ -211,41 +220,33 @@ def _delivered_before(late: list[DeliveryEvent], counted) -> dict[int, bool]:
 
 # --- the destination provider -----------------------------------------------------------
 
-# Destination domain -> provider, learned from the MX hosts our SMTP transport reached: a bounce
-# report or complaint about a company on Google Workspace then counts with Gmail even though it
-# names no MX. Per process, bounded; forgotten after an hour (a domain may move).
-_LEARNED: dict[str, tuple[float, Provider]] = {}
-_LEARNED_LOCK = threading.Lock()
-_LEARNED_MAX = 50_000
-_LEARNED_SECONDS = 3600
-
 
 def provider_of(event: DeliveryEvent, recipient: Recipient | None) -> str:
     """The destination provider of an event, without a DNS lookup.
 
-    In order: the big consumer domains by name; the MX host the SMTP
-    transport (or a bounce report's Remote-MTA) names for this event; the MX
-    host the recipient's last attempt reached (direct MX delivery only: a
-    relay's host is not the destination's); what earlier events taught this
-    process about the domain, or what ``core.providers`` looked up already;
-    else OTHER.
+    In order: the big consumer domains by name; the MX host our SMTP
+    transport reached for this event (remembered for the domain, ``_learn``);
+    what is remembered of the domain (an earlier delivery, or an MX lookup
+    shaping made); the Remote-MTA a bounce report names, or the MX host the
+    recipient's last attempt reached (direct MX delivery only: a relay's host
+    is not the destination's); else OTHER.
     """
     domain = recipient.domain if recipient is not None else ""
     known = provider_for_domain_name(domain) if domain else None
     if known is not None:
         return known.value
-    hosts = []
-    host = (event.metadata or {}).get("remote_host")
-    if host and (event.transport == "smtp" or event.transport.startswith("report:")):
-        hosts.append(_host_name(host))
-    if recipient is not None and recipient.remote_host and _direct_mx_delivery():
-        hosts.append(_host_name(recipient.remote_host))
-    hosts = [h for h in hosts if h and h != "local"]
-    if hosts:
-        provider = provider_for_mx_hosts(hosts)
+    host = _host_name((event.metadata or {}).get("remote_host") or "")
+    if host and event.transport == "smtp":
+        provider = provider_for_mx_hosts([host])
         _learn(domain, provider)
         return provider.value
-    return _remembered(domain).value
+    remembered = _remembered(domain)
+    if remembered is not None:
+        return remembered.value
+    hosts = [host] if host and event.transport.startswith("report:") else []
+    if recipient is not None and recipient.remote_host and _direct_mx_delivery():
+        hosts.append(_host_name(recipient.remote_host))
+    return provider_for_mx_hosts(hosts).value
 
 
 def _host_name(value: str) -> str:
@@ -259,38 +260,35 @@ def _direct_mx_delivery() -> bool:
 
 
 def _learn(domain: str, provider: Provider) -> None:
+    """Remember what the MX host taught about a domain, in ``core.providers``' cache of MX lookups.
+
+    A later bounce report or complaint about a company on Google Workspace
+    then counts with Gmail though it names no MX; and so do shaping and the
+    admin, who would otherwise look it up. Per process, expiring as a lookup's.
+    """
     if not domain:
         return
-    with _LEARNED_LOCK:
-        if len(_LEARNED) >= _LEARNED_MAX:
-            _LEARNED.clear()
-        _LEARNED[domain] = (timezone.now().timestamp() + _LEARNED_SECONDS, provider)
+    with providers._cache_lock:  # the module's own cache, kept in its format (expiry, provider)
+        if len(providers._cache) > 10_000:
+            providers._cache.clear()
+        providers._cache[domain] = (time.monotonic() + providers.CACHE_SECONDS, provider)
 
 
-def _remembered(domain: str) -> Provider:
+def _remembered(domain: str) -> Provider | None:
+    """What is known of the domain's provider without asking the DNS (see ``_learn``)."""
     if not domain:
-        return Provider.OTHER
-    with _LEARNED_LOCK:
-        hit = _LEARNED.get(domain)
-    if hit and hit[0] > timezone.now().timestamp():
-        return hit[1]
-    from core import providers
-
-    with providers._cache_lock:  # what provider_for_domain looked up (shaping, the admin), never a new lookup
-        cached = providers._cache.get(domain)
-    return cached[1] if cached else Provider.OTHER
-
-
-def forget_learned_providers() -> None:
-    with _LEARNED_LOCK:
-        _LEARNED.clear()
+        return None
+    with providers._cache_lock:
+        hit = providers._cache.get(domain)
+    return hit[1] if hit and hit[0] > time.monotonic() else None
 
 
 # --- writing the counts -------------------------------------------------------------------
 
 
 def add_counts(counts: Counter) -> None:
-    """Add ``{(kind, key, metric, span, bucket): n}`` to the counters: INSERT … ON CONFLICT DO UPDATE.
+    """Add ``{(kind, key, metric, span, bucket start in epoch seconds): n}`` to the counters: INSERT … ON CONFLICT
+    DO UPDATE.
 
     One statement on PostgreSQL (the rows as one JSON parameter, ``core.bulk``);
     elsewhere one per ``_ROWS_PER_STATEMENT`` rows. Rows go in key order.
@@ -298,31 +296,49 @@ def add_counts(counts: Counter) -> None:
     rows = sorted(counts.items())
     if not rows:
         return
-    quote = connection.ops.quote_name
-    table = quote(ReputationCount._meta.db_table)
-    names = ("kind", "key", "metric", "span", "bucket", "count")
-    columns = ", ".join(quote(name) for name in names)
-    conflict = ", ".join(quote(name) for name in names[:-1])
-    count = quote("count")
-    tail = f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            fields = [ReputationCount._meta.get_field(name) for name in names]
-            records = [dict(zip(names, (*key, n), strict=True)) for key, n in rows]
+            fields = [ReputationCount._meta.get_field(name) for name in _COLUMNS]
+            moments = {bucket: datetime.fromtimestamp(bucket, UTC) for bucket in {key[4] for key, _ in rows}}
+            records = [
+                {"kind": kind, "key": key, "metric": metric, "span": span, "bucket": moments[bucket], "count": n}
+                for (kind, key, metric, span, bucket), n in rows
+            ]
             source, parameter = recordset(fields, records, ordinality=True)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} ORDER BY ordinality {tail}",  # noqa: S608
-                [parameter],
-            )
+            cursor.execute(_upsert_sql(connection.vendor, source), [parameter])
             return
         adapt = connection.ops.adapt_datetimefield_value
+        adapted = {bucket: adapt(datetime.fromtimestamp(bucket, UTC)) for bucket in {key[4] for key, _ in rows}}
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             params = [
-                v for (kind, key, metric, span, bucket), n in chunk for v in (kind, key, metric, span, adapt(bucket), n)
+                v
+                for (kind, key, metric, span, bucket), n in chunk
+                for v in (kind, key, metric, span, adapted[bucket], n)
             ]
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {tail}", params)  # noqa: S608
+            cursor.execute(_upsert_sql(connection.vendor, len(chunk)), params)
+
+
+_COLUMNS = ("kind", "key", "metric", "span", "bucket", "count")
+
+
+@functools.cache
+def _upsert_sql(vendor: str, source: str | int) -> str:
+    """The upsert: from a recordset (``source``: its SQL) or a VALUES list of ``source`` rows. Built once each."""
+    quote = connection.ops.quote_name
+    table = quote(ReputationCount._meta.db_table)
+    columns = ", ".join(quote(name) for name in _COLUMNS)
+    if isinstance(source, int):
+        rows = f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * source)}"
+    else:
+        rows = f"SELECT {columns} FROM {source} ORDER BY ordinality"  # noqa: S608 - names from the model only
+    conflict = ", ".join(quote(name) for name in _COLUMNS[:-1])
+    count = quote("count")
+    # Only names from the model are formatted in; every value is a parameter.
+    return (
+        f"INSERT INTO {table} ({columns}) {rows} "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+    )
 
 
 # --- pruning and rebuilding ---------------------------------------------------------------

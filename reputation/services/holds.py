@@ -70,8 +70,8 @@ def place_hold_once(
                 )
         except IntegrityError:
             return _open_hold(kind, key, lock=False), False
-        parked = _stop(hold, now)
-    logger.warning("sending held: %s %s (%s), %d waiting recipients parked: %s", kind, key, cause, parked, reason)
+        _stop(hold, now)
+    logger.warning("sending held: %s %s (%s): %s", kind, key, cause, reason)
     return hold, True
 
 
@@ -84,8 +84,9 @@ def release_hold(*, hold: SendingHold, by, note: str = "", now: datetime | None 
             return hold
         hold.resolved_at, hold.resolved_by, hold.resolution_note = now, by, note.strip()
         hold.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
-        requeued = _restart(hold, now)
-    logger.warning("sending resumed: %s %s by %s, %d recipients due again", hold.kind, hold.key, by, requeued)
+        _restart(hold, now)
+    logger.warning("sending resumed: %s %s by %s", hold.kind, hold.key, by)
+    _tell_resumed(hold, now)
     return hold
 
 
@@ -155,6 +156,20 @@ def _restart(hold: SendingHold, now) -> int:
         resume_after_hold(campaign_id=int(hold.key), now=now)
         return 0
     return _unpark(hold, now)
+
+
+def _tell_resumed(hold: SendingHold, now) -> None:
+    """The owner hears that sending goes on, and the admin's note (the admins resumed it: they know)."""
+    from reputation.services.notify import notify  # notices are stored as mailbox messages
+    from reputation.services.owners import describe_subject, owners
+
+    subject = describe_subject(hold.kind, hold.key)
+    note = f"\n\nThe administrator's note: {hold.resolution_note}" if hold.resolution_note else ""
+    body = (
+        f"Sending of {subject} has been resumed by an administrator; the mail that waited is being delivered."
+        f"{note}\n\nIt had been stopped because: {hold.reason}"
+    )
+    notify(users=owners(hold.kind, hold.key), subject=f"Sending resumed: {subject}", body=body, now=now)
 
 
 def _park(hold: SendingHold, now) -> int:

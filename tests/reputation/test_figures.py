@@ -6,8 +6,10 @@ The SMTP server answers by local part (tests/support/smtp_server.py): ``ok…`` 
 """
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from delivery.services import run_delivery, send_message
@@ -17,6 +19,7 @@ from mailboxes.models import Recipient
 from reputation.figures import Figures, Window
 from reputation.models import ReputationCount
 from reputation.selectors import figures, figures_many, series, subjects
+from reputation.services.figures import prune_counts
 from reputation.signals import figures_changed
 from tests.inbound.test_bounces import about, return_path
 
@@ -233,3 +236,93 @@ def test_figures_changed_is_sent_on_commit_with_the_subjects_that_moved(
     [(moved, at)] = received
     assert at == T0
     assert moved == {("user", str(alice.pk)), ("domain", "example.test"), ("stream", "personal"), ("provider", "other")}
+
+
+def test_an_esp_webhook_delivered_after_the_esp_took_it_counts_once(alice, settings, client):
+    settings.MAIL_TRANSPORT = {
+        "BACKEND": "delivery.transports.esp.AnymailTransport",
+        "OPTIONS": {"EMAIL_BACKEND": "anymail.backends.test.EmailBackend"},
+    }
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
+    message = send_message(user=alice, to=["someone@esp.example"], text="x")
+    run_delivery()
+    recipient = message.recipients.get()
+    assert recipient.events.filter(event_type="sent", transport="anymail").exists()
+    assert figures("user", str(alice.pk), Window.HOUR, now=now()) == Figures()  # the ESP took it: no outcome yet
+    delivery = {
+        "RecordType": "Delivery", "MessageID": recipient.provider_message_id, "Recipient": "someone@esp.example",
+        "DeliveredAt": "2026-11-28T10:00:00Z", "Details": "Test delivery webhook details", "ServerID": 1,
+    }  # fmt: skip
+
+    response = client.post(
+        "/anymail/postmark/tracking/", delivery, content_type="application/json",
+        HTTP_AUTHORIZATION="Basic aG9vazpzM2NyZXQ=",
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert recipient.events.filter(event_type="delivered").exists()
+    assert figures("user", str(alice.pk), Window.HOUR, now=now()) == Figures(delivered=1)
+
+
+def test_a_complaint_about_a_domain_seen_at_gmails_mx_counts_with_gmail(alice, dns_server, smtp_server):
+    dns_server.resolver.add("workspace.example. 300 IN MX 5 gmail-smtp-in.l.google.com.")
+    dns_server.resolver.add("gmail-smtp-in.l.google.com. 300 IN A 127.0.0.1")
+    message = send_message(user=alice, to=["reader@workspace.example"], text="x")
+    run_delivery(message_id=message.pk)
+    recipient = message.recipients.get()
+    raw = about(recipient, "complaints/yahoo_arf_abuse.eml").replace(b"remote.example", b"workspace.example")
+
+    handle_report(raw=raw, verp_address=return_path(recipient))
+
+    assert figures("provider", "gmail", Window.HOUR, now=now()) == Figures(delivered=1, complained=1)
+
+
+def test_a_relay_host_is_not_taken_for_the_destination(alice, db, settings):
+    settings.MAIL_TRANSPORT = {"BACKEND": "delivery.transports.smtp.RelayTransport", "OPTIONS": {"HOST": "x"}}
+    message = send_message(user=alice, to=["someone@company.example"], text="x")
+    record_delivery_event(
+        recipient=message.recipients.get(), event_type="sent", transport="relay", remote_host="smtp-relay.gmail.com"
+    )
+
+    assert figures("provider", "other", Window.HOUR, now=now()) == Figures(delivered=1)
+
+
+# --- pruning and rebuilding -------------------------------------------------------------------
+
+
+def test_pruning_drops_the_buckets_no_window_reads(alice, recipient, settings):
+    settings.REPUTATION_HOURLY_KEPT_DAYS, settings.REPUTATION_DAILY_KEPT_DAYS = 35, 400
+    outcome_at(recipient, T0 - timedelta(days=3))  # its 5-minute bucket goes; its hour and day stay
+    outcome_at(recipient, T0 - timedelta(days=36))  # its hour goes too
+    outcome_at(recipient, T0 - timedelta(days=401))  # everything goes
+
+    prune_counts(now=T0)
+
+    spans = sorted(ReputationCount.objects.filter(kind="user").values_list("span", flat=True))
+    assert spans == [3600, 86400, 86400]
+    assert figures("user", str(alice.pk), Window.MONTH, now=T0) == Figures(delivered=1)
+    assert [f.delivered for _, f in series("user", str(alice.pk), Window.WEEK, now=T0)] == [0, 0, 0, 1, 0, 0, 0]
+
+
+def test_rebuild_recounts_the_counters_from_the_event_log(alice, remote_domain, smtp_server):
+    first = send_message(user=alice, to=["ok@remote.example", "unknown@remote.example"], text="x")
+    run_delivery(message_id=first.pk)
+    earlier = send_message(user=alice, to=["ok2@remote.example"], text="y").recipients.get()
+    outcome_at(earlier, timezone.now() - timedelta(days=2))
+    jdoe = send_message(user=alice, to=["jdoe@remote.example"], text="z")
+    run_delivery(message_id=jdoe.pk)
+    handle_report(raw=about(jdoe.recipients.get(), "bounces/postfix_user_unknown.eml"),
+                  verp_address=return_path(jdoe.recipients.get()))  # fmt: skip
+    before = sorted(ReputationCount.objects.values_list("kind", "key", "metric", "span", "bucket", "count"))
+    ReputationCount.objects.update(count=99)  # a bug broke them
+    ReputationCount.objects.filter(kind="provider").delete()
+    out = StringIO()
+
+    call_command("rebuild_reputation", "--days", "5", "--batch-size", "2", stdout=out)
+
+    after = sorted(ReputationCount.objects.values_list("kind", "key", "metric", "span", "bucket", "count"))
+    assert after == before
+    assert "events counted" in out.getvalue() and "Done:" in out.getvalue()
+    assert figures("user", str(alice.pk), Window.WEEK, now=timezone.now()) == Figures(
+        delivered=2, bounced_hard=2, unknown_user=2
+    )

@@ -16,7 +16,7 @@ from delivery.services import submission
 from delivery.services.engine import run_delivery
 from delivery.services.submission import send_message
 from mailboxes.models import Folder, MailboxItem, Recipient
-from reputation.models import SendingHold
+from reputation.models import ReputationAlert, SendingHold
 from reputation.services.holds import (
     SendingSuspended,
     open_hold_for,
@@ -104,6 +104,8 @@ def test_a_held_users_waiting_mail_is_parked_and_release_sends_it(
     assert set(waiting.values_list("status", flat=True)) == {"sent"}
     hold.refresh_from_db()
     assert (hold.resolved_by, hold.resolution_note) == (admin, "Password reset, 2FA on.")
+    told = MailboxItem.objects.get(user=alice, message__subject__startswith="Sending resumed")
+    assert told.message.subject == "Sending resumed: the account alice@example.test"
 
 
 def test_the_engine_parks_what_becomes_due_while_the_hold_is_open(alice, remote_domain, smtp_server, dispatched):
@@ -279,3 +281,46 @@ def test_the_api_shows_the_hold_reason_and_refuses_the_marketers_resume(sending_
     api = client_for(marketer)
     assert api.get(f"/api/campaigns/{sending_campaign.pk}").json()["hold_reason"] == "Bounces."
     assert_error(api.post(f"/api/campaigns/{sending_campaign.pk}/resume"), 403, "campaign_held")
+
+
+def test_a_held_scheduled_campaign_does_not_start_until_released(marketer, spring, everyone, shop, newsletter):
+    add_contacts(shop, newsletter, ["p1@remote.example"])
+    campaign = new_campaign(marketer, spring, everyone)
+    schedule(campaign=campaign, user=marketer)
+    hold = place_hold(kind="campaign", key=campaign.pk, cause="admin", reason="Checking the list first.", evidence={})
+    assert start_due_campaigns() == []
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+    release_hold(hold=hold, by=None)
+    assert start_due_campaigns() == [campaign.pk]
+
+
+def test_the_hold_and_alert_pages_render_read_only(alice, admin_user):
+    hold = hold_user(alice)
+    alert = ReputationAlert.objects.create(
+        kind="user", key=str(alice.pk), level="pause", metric="bounce_rate", rate=0.125, threshold=0.1,
+        volume=200, window="day", hold=hold,
+    )  # fmt: skip
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:reputation_sendinghold_change", args=[hold.pk])).content.decode()
+    assert "Sent 5,000 messages in an hour." in page and "bounce_rate" in page
+    alerts = client.get(reverse("admin:reputation_reputationalert_changelist") + "?level=pause").content.decode()
+    assert "12.50%" in alerts and "10.00%" in alerts
+    assert client.get(reverse("admin:reputation_reputationalert_change", args=[alert.pk])).status_code == 200
+    assert client.post(reverse("admin:reputation_sendinghold_delete", args=[hold.pk])).status_code == 403
+
+
+def test_an_admin_holds_a_user_by_hand(alice, admin_user, remote_domain, smtp_server, dispatched):
+    message = send_message(user=alice, to=["x@remote.example"], subject="Hi", text="Hello")
+    client = Client()
+    client.force_login(admin_user)
+    added = client.post(
+        reverse("admin:reputation_sendinghold_add"),
+        {"kind": "user", "key": str(alice.pk), "reason": "Reported by a recipient's abuse desk."},
+    )
+    assert added.status_code == 302, added.content.decode()
+    hold = open_hold_for("user", alice.pk)
+    assert (hold.cause, hold.evidence) == ("admin", {"held_by": admin_user.username})
+    assert Recipient.objects.get(message=message).next_attempt_at is None  # parked through place_hold
+    with pytest.raises(SendingSuspended, match="abuse desk"):
+        send_message(user=alice, to=["x@remote.example"], subject="Again", text="Hello")

@@ -1,0 +1,286 @@
+"""Guardrails: warn, then pause, a sender whose bounces or complaints near what gets a domain blocked.
+
+After Gmail's and Yahoo's 2024 sender rules (spam rate under 0.1 %, never
+0.3 %): a subject is **warned** at ``REPUTATION_WARN_COMPLAINT_RATE`` (0.1 %)
+complaints or ``REPUTATION_WARN_BOUNCE_RATE`` (5 %) bounces, and **paused** at
+``REPUTATION_PAUSE_COMPLAINT_RATE`` (0.3 %) or ``REPUTATION_PAUSE_BOUNCE_RATE``
+(10 %), but only once its window holds ``REPUTATION_MIN_VOLUME`` final outcomes
+(three bounces out of ten are no signal).
+
+The windows (``WINDOWS``): a sending user, a sending domain, a stream and a
+destination provider are judged over the last 24 hours; a campaign over its
+whole life (the 30-day window: longer than any campaign runs), since its
+list is what is judged.
+
+Users, sending domains and campaigns are paused (``holds.place_hold`` with
+cause "guardrail"); streams and providers are shared by everybody, so they
+only raise alerts. A warning is raised at most once per subject and metric a
+day; a pause once per hold. An admin who resumed a subject has looked at
+its figures: for ``REPUTATION_RESUME_GRACE_HOURS`` after that (a campaign: for
+the rest of its life, its window still holding the figures the admin saw) it
+is warned, not paused again.
+
+``check_subjects`` runs when the figures part commits new counts
+(``reputation.signals.figures_changed``): in the worker that recorded the
+outcomes, before it claims its next batch, so a campaign is paused before
+another batch of it leaves.
+"""
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from reputation import selectors
+from reputation.figures import METRICS, WINDOW_LABELS, WINDOW_SECONDS, Figures, Window
+from reputation.models import ReputationAlert, SendingHold, Subject
+from reputation.services import notify
+from reputation.services.holds import open_hold_for, place_hold_once
+from reputation.services.owners import describe_subject, owners
+
+logger = logging.getLogger(__name__)
+
+WINDOWS = {
+    Subject.USER: Window.DAY,
+    Subject.DOMAIN: Window.DAY,
+    Subject.STREAM: Window.DAY,
+    Subject.PROVIDER: Window.DAY,
+    Subject.CAMPAIGN: Window.MONTH,
+}
+HOLDABLE = {Subject.USER, Subject.DOMAIN, Subject.CAMPAIGN}
+JUDGING_ORDER = (Subject.CAMPAIGN, Subject.USER, Subject.DOMAIN, Subject.STREAM, Subject.PROVIDER)
+METRIC_LABELS = {"complaint_rate": "Complaint rate", "bounce_rate": "Bounce rate"}
+WARNING_EVERY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Breach:
+    metric: str
+    rate: float
+    threshold: float
+    part: int  # the complaints or bounces
+    whole: int  # what the rate is of (delivered for complaints, final outcomes for bounces)
+
+
+def thresholds() -> dict[str, tuple[float, float]]:
+    """Per metric: (warn at, pause at), from the settings."""
+    return {
+        "complaint_rate": (settings.REPUTATION_WARN_COMPLAINT_RATE, settings.REPUTATION_PAUSE_COMPLAINT_RATE),
+        "bounce_rate": (settings.REPUTATION_WARN_BOUNCE_RATE, settings.REPUTATION_PAUSE_BOUNCE_RATE),
+    }
+
+
+def on_figures_changed(sender, subjects, now=None, **kwargs) -> None:
+    """The ``figures_changed`` receiver: a failing check is logged, never a failure of the delivery it follows."""
+    try:
+        check_subjects(subjects, now=now or timezone.now())
+    except Exception:
+        logger.exception("reputation guardrails: the check of %d subjects failed", len(subjects))
+
+
+def check_subjects(subjects, *, now: datetime) -> list[ReputationAlert]:
+    """Judge each (kind, key) over its window; the alerts raised (warnings and pauses)."""
+    keys_by_kind: dict[str, set[str]] = {}
+    for kind, key in subjects:
+        if kind in WINDOWS:
+            keys_by_kind.setdefault(kind, set()).add(str(key))
+    alerts = []
+    # Campaigns first: a campaign paused now is accounted for when its sender and domain are judged.
+    for kind in sorted(keys_by_kind, key=JUDGING_ORDER.index):
+        keys, window = sorted(keys_by_kind[kind]), WINDOWS[kind]
+        found = selectors.figures_many(kind, keys, window, now=now)
+        for key in keys:
+            figures = found.get(key, Figures())
+            if kind in (Subject.USER, Subject.DOMAIN) and breaches(figures)[0]:
+                figures = _without_paused_campaigns(kind, key, figures, window=window, now=now)
+            alerts += judge(kind, key, figures, window=window, now=now)
+    return alerts
+
+
+def judge(kind: str, key: str, figures: Figures, *, window: Window, now: datetime) -> list[ReputationAlert]:
+    """Warn or pause one subject on its figures over ``window``; the alerts raised."""
+    if figures.sent < settings.REPUTATION_MIN_VOLUME:
+        return []
+    warnings, pauses = breaches(figures)
+    if not warnings:
+        return []
+    if kind in HOLDABLE:
+        if open_hold_for(kind, key) is not None:  # held already: its owner and the admins know
+            return []
+        if pauses and not _resumed_by_admin(kind, key, now):
+            return _pause(kind, key, figures, pauses, window=window, now=now)
+    return _warn(kind, key, figures, warnings, window=window, now=now)
+
+
+def breaches(figures: Figures) -> tuple[list[Breach], list[Breach]]:
+    """The metrics at or past their warning threshold, and those at or past their pause threshold."""
+    parts = {
+        "complaint_rate": (figures.complained, figures.delivered),
+        "bounce_rate": (figures.bounced, figures.sent),
+    }
+    warnings, pauses = [], []
+    for metric, (warn_at, pause_at) in thresholds().items():
+        rate = getattr(figures, metric)
+        part, whole = parts[metric]
+        if rate >= pause_at:
+            pauses.append(Breach(metric, rate, pause_at, part, whole))
+        if rate >= warn_at:
+            warnings.append(Breach(metric, rate, pause_at if rate >= pause_at else warn_at, part, whole))
+    return warnings, pauses
+
+
+# --- pause and warn -----------------------------------------------------------------------------
+
+
+def _pause(kind, key, figures: Figures, pauses: list[Breach], *, window: Window, now) -> list[ReputationAlert]:
+    subject = describe_subject(kind, key)
+    over = _over(kind, window)
+    reason = "Paused by a reputation guardrail: " + "; ".join(
+        f"{METRIC_LABELS[b.metric].lower()} {_percent(b.rate)} {over} ({b.part} of {b.whole}) reached the "
+        f"{_percent(b.threshold)} pause threshold"
+        for b in pauses
+    )
+    reason += "."
+    evidence = {
+        "window": str(window),
+        "figures": asdict(figures),
+        "rates": {b.metric: b.rate for b in pauses},
+        "thresholds": {metric: {"warn": warn, "pause": pause} for metric, (warn, pause) in thresholds().items()},
+        "min_volume": settings.REPUTATION_MIN_VOLUME,
+    }
+    with transaction.atomic():
+        hold, created = place_hold_once(
+            kind=kind, key=key, cause=SendingHold.Cause.GUARDRAIL, reason=reason, evidence=evidence, now=now
+        )
+        if not created:  # another worker paused it a moment ago
+            return []
+        alerts = [
+            ReputationAlert.objects.create(
+                kind=kind,
+                key=key,
+                level=ReputationAlert.Level.PAUSE,
+                metric=b.metric,
+                rate=b.rate,
+                threshold=b.threshold,
+                volume=b.whole,
+                window=str(window),
+                created_at=now,
+                hold=hold,
+            )  # fmt: skip
+            for b in pauses
+        ]
+    body = (
+        f"Sending of {subject} is paused.\n\n{reason}\n\n{_figures_text(figures, window, kind)}\n\n"
+        "Its queued mail is kept (nothing is lost, nothing more is sent) until an administrator resumes it "
+        "(admin: Reputation and abuse › Sending holds › Resume sending)."
+    )
+    told = [*owners(kind, key), *notify.admins()]
+    notify.notify(users=told, subject=f"Sending paused: {subject}", body=body, now=now)
+    return alerts
+
+
+def _warn(kind, key, figures: Figures, warnings: list[Breach], *, window: Window, now) -> list[ReputationAlert]:
+    recent = set(
+        ReputationAlert.objects.filter(
+            kind=kind, key=key, level=ReputationAlert.Level.WARNING, created_at__gt=now - WARNING_EVERY
+        ).values_list("metric", flat=True)
+    )
+    fresh = [b for b in warnings if b.metric not in recent]
+    if not fresh:
+        return []
+    alerts = [
+        ReputationAlert.objects.create(
+            kind=kind,
+            key=key,
+            level=ReputationAlert.Level.WARNING,
+            metric=b.metric,
+            rate=b.rate,
+            threshold=b.threshold,
+            volume=b.whole,
+            window=str(window),
+            created_at=now,
+        )  # fmt: skip
+        for b in fresh
+    ]
+    subject = describe_subject(kind, key)
+    over = _over(kind, window)
+    lines = "\n".join(
+        f"- {METRIC_LABELS[b.metric]} {_percent(b.rate)} {over} ({b.part} of {b.whole}), "
+        f"at or above {_percent(b.threshold)}"
+        for b in fresh
+    )
+    warn_complaints, pause_complaints = thresholds()["complaint_rate"]
+    warn_bounces, pause_bounces = thresholds()["bounce_rate"]
+    body = (
+        f"Reputation warning for {subject}:\n{lines}\n\n{_figures_text(figures, window, kind)}\n\n"
+        f"Warnings start at {_percent(warn_complaints)} complaints or {_percent(warn_bounces)} bounces; "
+        f"sending is paused at {_percent(pause_complaints)} complaints or {_percent(pause_bounces)} bounces. "
+        "Clean the list (remove addresses that bounce, send only to people who asked) before it gets there."
+    )
+    recipients = owners(kind, key) if kind in HOLDABLE else notify.admins()
+    notify.notify(users=recipients, subject=f"Reputation warning: {subject}", body=body, now=now)
+    return alerts
+
+
+def _without_paused_campaigns(kind: str, key: str, figures: Figures, *, window: Window, now) -> Figures:
+    """A sender's or domain's figures less the outcomes of its campaigns a guardrail paused in the window.
+
+    Such a campaign (its bad list) is stopped, or an admin resumed it knowing
+    its figures: its outcomes must not also stop the sender's or the whole
+    domain's other mail (receipts, personal mail). What is left is judged.
+    """
+    from campaigns.models import Campaign  # campaigns know nothing of reputation
+
+    paused = SendingHold.objects.filter(
+        kind=SendingHold.Kind.CAMPAIGN, cause=SendingHold.Cause.GUARDRAIL,
+        created_at__gt=now - timedelta(seconds=WINDOW_SECONDS[window]),
+    ).values_list("key", flat=True)  # fmt: skip
+    ids = {int(pk) for pk in paused if pk.isdigit()}
+    if not ids:
+        return figures
+    campaigns = Campaign.objects.filter(pk__in=ids)
+    if kind == Subject.USER:
+        campaigns = campaigns.filter(created_by_id=int(key) if key.isdigit() else None)
+    else:
+        campaigns = campaigns.filter(from_address__iendswith="@" + key)
+    own = [str(pk) for pk in campaigns.values_list("pk", flat=True)]
+    if not own:
+        return figures
+    theirs = sum(selectors.figures_many(Subject.CAMPAIGN, own, window, now=now).values(), Figures())
+    return Figures(**{name: max(0, getattr(figures, name) - getattr(theirs, name)) for name in METRICS})
+
+
+def _resumed_by_admin(kind: str, key: str, now) -> bool:
+    """An admin released a guardrail pause of this subject lately (a campaign: ever)."""
+    released = SendingHold.objects.filter(kind=kind, key=key, cause=SendingHold.Cause.GUARDRAIL).exclude(
+        resolved_at=None
+    )
+    if kind != Subject.CAMPAIGN:
+        released = released.filter(resolved_at__gt=now - timedelta(hours=settings.REPUTATION_RESUME_GRACE_HOURS))
+    return released.exists()
+
+
+# --- how it reads -------------------------------------------------------------------------------
+
+
+def _over(kind: str, window: Window) -> str:
+    return "over the campaign so far" if kind == Subject.CAMPAIGN else f"over the {WINDOW_LABELS[window].lower()}"
+
+
+def _figures_text(figures: Figures, window: Window, kind: str) -> str:
+    title = "The campaign so far" if kind == Subject.CAMPAIGN else WINDOW_LABELS[window]
+    return (
+        f"{title}: {figures.sent} final outcomes, {figures.delivered} delivered, "
+        f"{figures.bounced} bounced ({_percent(figures.bounce_rate)}; {figures.bounced_hard} hard, "
+        f"{figures.unknown_user} unknown users), {figures.complained} complaints "
+        f"({_percent(figures.complaint_rate)} of delivered), {figures.expired} expired, {figures.deferred} deferrals.\n"
+        f"Judged once at least {settings.REPUTATION_MIN_VOLUME} outcomes are counted."
+    )
+
+
+def _percent(rate: float) -> str:
+    text = f"{rate * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text} %"
