@@ -169,6 +169,7 @@ class SignInNetwork(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "network"], name="signin_network_unique")]
         indexes = [models.Index(fields=["user", "first_seen"], name="signin_network_recent")]
+        verbose_name = "sign-in network"
 
     def __str__(self):
         return f"{self.user_id} from {self.network}"
