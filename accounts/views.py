@@ -19,6 +19,8 @@ from accounts.selectors import api_tokens_of
 from accounts.services import create_api_token, revoke_api_token
 from accounts.signin import SignInAttempt, remember_device
 from mailboxes.views.common import redirect_after_post, sidebar_context, user_errors
+from reputation.services.compromise import record_sign_in
+from webmail.clients import client_address
 from webmail.errors import UserError
 
 
@@ -48,6 +50,8 @@ class SignInView(auth_views.LoginView):
     def form_valid(self, form):
         response = super().form_valid(form)
         remember_device(self.request, response, form.cleaned_data["username"])
+        # The network it came from: a sign-in from a new one followed by mass sending is a sign of a hijack.
+        record_sign_in(user=form.get_user(), client=client_address(self.request))
         return response
 
     def form_invalid(self, form):

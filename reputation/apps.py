@@ -7,13 +7,12 @@ class ReputationConfig(AppConfig):
 
     def ready(self):
         from delivery.services.events import events_recorded
-
-        events_recorded.connect(count_outcomes, dispatch_uid="reputation.count_outcomes")
-
         from reputation.signals import figures_changed
 
+        events_recorded.connect(count_outcomes, dispatch_uid="reputation.count_outcomes")
         # The guardrails judge the subjects whose counts just committed, before the worker's next claim.
         figures_changed.connect(check_guardrails, dispatch_uid="reputation.check_guardrails")
+        figures_changed.connect(check_senders_for_compromise, dispatch_uid="reputation.check_senders_for_compromise")
 
 
 def count_outcomes(sender, events, **kwargs):
@@ -27,3 +26,10 @@ def check_guardrails(sender, subjects, now=None, **kwargs):
     from reputation.services.guardrails import on_figures_changed
 
     on_figures_changed(sender, subjects=subjects, now=now)
+
+
+def check_senders_for_compromise(sender, subjects, now=None, **kwargs):
+    """Outcomes just came back (a burst of unknown users shows here first): check the users who sent them."""
+    from reputation.services.compromise import evaluate_senders_after_outcomes
+
+    evaluate_senders_after_outcomes(user_keys=[key for kind, key in subjects if kind == "user"], now=now)

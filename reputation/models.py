@@ -179,3 +179,121 @@ class SendQuotaCount(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.key} {self.metric} @ {self.slot:%Y-%m-%d %H:%M:%S}/{self.span}s: {self.count}"
+# --- compromised accounts and outbound content (reputation.services.compromise, .content) ---------------
+
+
+class SubmissionCount(models.Model):
+    """One user's submissions in one hour: the baseline the compromise checks compare an hour against.
+
+    The figures count delivery outcomes, which come back minutes to days later;
+    a hijacked account shows at submission time, so these are counted as each
+    submission is admitted (one upsert), and read as sums of a few rows.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(help_text="Start of the hour (UTC).")
+    submissions = models.PositiveIntegerField(default=0)
+    recipients = models.PositiveIntegerField(default=0)
+    new_recipients = models.PositiveIntegerField(
+        default=0, help_text="Recipients the user had never written to nor received from before."
+    )
+    flagged = models.PositiveIntegerField(
+        default=0, help_text="Messages the outbound content check scored as spam or found a blocked link in."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "hour"], name="submission_count_unique")]
+
+    def __str__(self):
+        return f"{self.user_id} @ {self.hour:%Y-%m-%d %H:00}: {self.recipients} recipients"
+
+
+class Correspondent(models.Model):
+    """An address a user has written to (or, looked up once, received from): "new recipients" are the others."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=320, help_text="Lower-case.")
+    first_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "address"], name="correspondent_unique")]
+
+    def __str__(self):
+        return f"{self.user_id} ↔ {self.address}"
+
+
+class SignInNetwork(models.Model):
+    """A network (/24 for IPv4, /48 for IPv6) a user signed in from, and when it was first seen."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    network = models.CharField(max_length=49)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    sign_ins = models.PositiveIntegerField(default=1)
+    is_new = models.BooleanField(
+        default=False, help_text="The user had signed in before, from other networks only, when this one appeared."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "network"], name="signin_network_unique")]
+        indexes = [models.Index(fields=["user", "first_seen"], name="signin_network_recent")]
+        verbose_name = "sign-in network"
+
+    def __str__(self):
+        return f"{self.user_id} from {self.network}"
+
+
+class ContentFlag(models.Model):
+    """An outbound message the content check objected to: refused (API, service, bulk) or only noted (webmail)."""
+
+    class Finding(models.TextChoices):
+        SPAM = "spam", "Scored as spam"
+        BLOCKED_LINK = "blocked_link", "Link to a blocked domain"
+        SHORTENER = "shortener", "Link through a URL shortener"
+        REDIRECT = "redirect", "Link through an open redirect"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finding = models.CharField(max_length=12, choices=Finding.choices)
+    detail = models.CharField(max_length=500, help_text="The score and rules, or the link.")
+    source = models.CharField(max_length=12, help_text="api, service, webmail or campaign.")
+    refused = models.BooleanField(default=False)
+    subject = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"], name="content_flag_user_recent")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.finding}: {self.detail}"
+
+
+class LinkBlocklistEntry(models.Model):
+    """A domain no outbound link may point to (nor to any of its subdomains); managed by the admins."""
+
+    domain = models.CharField(max_length=253, unique=True, help_text="Lower-case; blocks its subdomains too.")
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["domain"]
+        verbose_name = "link blocklist entry"
+        verbose_name_plural = "link blocklist"
+
+    def __str__(self):
+        return self.domain
+
+    def clean(self):
+        # Kept in the form the check looks up: the admin's form runs this before saving.
+        self.domain = normalised_domain(self.domain)
+
+
+def normalised_domain(value: str) -> str:
+    """``" Evil.Example. "`` → ``"evil.example"``; a pasted URL gives its host."""
+    value = (value or "").strip().lower()
+    if "://" in value:
+        value = value.split("://", 1)[1]
+    return value.split("/", 1)[0].split(":", 1)[0].strip(".")

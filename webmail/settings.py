@@ -245,6 +245,8 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-start-and-release": {"task": "campaigns.start_and_release", "schedule": 5},
     # Yesterday's DMARC aggregate reports (if DMARC_SEND_AGGREGATE_REPORTS): sent once, the other runs find them sent.
     "dmarc-aggregate-reports": {"task": "inbound.send_dmarc_aggregate_reports", "schedule": 60 * 60},
+    # Accounts whose unknown-user bounces came back after their submissions were counted (docs/ABUSE.md).
+    "reputation-compromised-accounts": {"task": "reputation.evaluate_compromised_accounts", "schedule": 5 * 60},
     # Reputation counter buckets older than any window reads (docs/REPUTATION.md).
     "reputation-prune-counts": {"task": "reputation.prune_counts", "schedule": 60 * 60},
 }
@@ -578,6 +580,35 @@ SEND_LIMIT_DOMAIN_RECIPIENTS_PER_MESSAGE = env_int("SEND_LIMIT_DOMAIN_RECIPIENTS
 SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY = env_int("SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY", 200000)
 
 # --- Reputation: compromised accounts and outbound content ------------------------
+# (docs/ABUSE.md) One strong sign or two moderate ones suspend an account's sending. DETECTION off:
+# submissions are still counted, nobody is suspended (load harnesses: one user, many new addresses).
+REPUTATION_COMPROMISE_DETECTION = env_bool("REPUTATION_COMPROMISE_DETECTION", True)
+# Volume: recipients in the last hour over max(FLOOR, FACTOR x its hourly average over BASELINE_DAYS)
+# is moderate, over max(STRONG_FLOOR, STRONG_FACTOR x that average) strong.
+REPUTATION_COMPROMISE_BASELINE_DAYS = env_int("REPUTATION_COMPROMISE_BASELINE_DAYS", 7)
+REPUTATION_COMPROMISE_VOLUME_FLOOR = env_int("REPUTATION_COMPROMISE_VOLUME_FLOOR", 500)
+REPUTATION_COMPROMISE_VOLUME_FACTOR = env_float("REPUTATION_COMPROMISE_VOLUME_FACTOR", 10.0)
+REPUTATION_COMPROMISE_VOLUME_STRONG_FLOOR = env_int("REPUTATION_COMPROMISE_VOLUME_STRONG_FLOOR", 2000)
+REPUTATION_COMPROMISE_VOLUME_STRONG_FACTOR = env_float("REPUTATION_COMPROMISE_VOLUME_STRONG_FACTOR", 50.0)
+# Unknown-user bounces in the last hour (at least this many, and this share of what was sent): moderate.
+REPUTATION_COMPROMISE_UNKNOWN_USERS = env_int("REPUTATION_COMPROMISE_UNKNOWN_USERS", 50)
+REPUTATION_COMPROMISE_UNKNOWN_USER_RATE = env_float("REPUTATION_COMPROMISE_UNKNOWN_USER_RATE", 0.2)
+# Distinct recipients never written to nor received from (in LOOKBACK_DAYS) in the last hour: moderate.
+REPUTATION_COMPROMISE_NEW_RECIPIENTS = env_int("REPUTATION_COMPROMISE_NEW_RECIPIENTS", 300)
+REPUTATION_COMPROMISE_NEW_RECIPIENT_LOOKBACK_DAYS = env_int("REPUTATION_COMPROMISE_NEW_RECIPIENT_LOOKBACK_DAYS", 365)
+# A sign-in from a new network (/24, /48) in the last NEW_NETWORK_HOURS, then at least
+# NEW_NETWORK_VOLUME recipients in the last hour: moderate.
+REPUTATION_COMPROMISE_NEW_NETWORK_HOURS = env_int("REPUTATION_COMPROMISE_NEW_NETWORK_HOURS", 24)
+REPUTATION_COMPROMISE_NEW_NETWORK_VOLUME = env_int("REPUTATION_COMPROMISE_NEW_NETWORK_VOLUME", 200)
+# Outbound messages scored as spam or with a blocked link in the last hour: moderate.
+REPUTATION_COMPROMISE_SPAM_MESSAGES = env_int("REPUTATION_COMPROMISE_SPAM_MESSAGES", 3)
+# After an admin resumes a suspended account, the same counts do not suspend it again for this long.
+REPUTATION_COMPROMISE_RESUMED_GRACE_HOURS = env_int("REPUTATION_COMPROMISE_RESUMED_GRACE_HOURS", 2)
+# Outbound content: the score at which service, API and bulk mail is refused (0: the spam filter's own
+# threshold, INBOUND_SPAM_THRESHOLD for the built-in one); whether a person's webmail mail is scored
+# (as evidence only, never refused).
+REPUTATION_CONTENT_SPAM_THRESHOLD = env_float("REPUTATION_CONTENT_SPAM_THRESHOLD", 0.0)
+REPUTATION_CONTENT_SCAN_PERSONAL = env_bool("REPUTATION_CONTENT_SCAN_PERSONAL", True)
 
 # --- Reputation: provider shaping -------------------------------------------------
 # Per-provider profiles and retry rules are in the admin (docs/PROVIDER-SHAPING.md). After a pause

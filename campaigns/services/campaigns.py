@@ -36,6 +36,7 @@ from campaigns.unsubscribe import make_token, unsubscribe_url
 from campaigns.workspace import workspace_of
 from delivery.services.submission import send_message
 from mailboxes.models import Message
+from reputation.services.content import campaign_sample_findings, record_campaign_findings
 from webmail.errors import Conflict, NotFound, UserError
 
 TEST_SUBJECT_PREFIX = "[Test] "
@@ -74,6 +75,7 @@ class CampaignHeld(UserError):
 class Problem:
     field: str
     message: str
+    finding: object = None  # the outbound content check's objection behind it, if any
 
 
 def local_to_utc(naive_local: dt.datetime, time_zone: str) -> dt.datetime:
@@ -207,7 +209,8 @@ def preflight(campaign: Campaign, *, now: dt.datetime | None = None) -> list[Pro
     version = _template_problems(campaign, problems)
     sample = _audience_problems(campaign, problems, now)
     if version is not None and sample:
-        _render_problems(campaign, version, sample, problems)
+        rendered = _render_problems(campaign, version, sample, problems)
+        _content_problems(campaign, rendered, problems, now=now)
     _sender_problems(campaign, problems)
     _time_problems(campaign, problems, now)
     if sample:
@@ -245,7 +248,9 @@ def _audience_problems(campaign: Campaign, problems: list[Problem], now) -> list
     return sample
 
 
-def _render_problems(campaign: Campaign, version, sample: list, problems: list[Problem]) -> None:
+def _render_problems(campaign: Campaign, version, sample: list, problems: list[Problem]) -> list:
+    """The sample's rendered messages; a problem for each that does not render or lacks its unsubscribe link."""
+    renders = []
     for contact in sample:
         try:
             rendered = render_person(
@@ -261,6 +266,7 @@ def _render_problems(campaign: Campaign, version, sample: list, problems: list[P
                 )
             )
             continue
+        renders.append(rendered)
         link = unsubscribe_url(make_token(domain_id=campaign.domain_id, address=contact.address))
         if declares_unsubscribe(version) and link not in rendered.html:
             problems.append(
@@ -270,6 +276,13 @@ def _render_problems(campaign: Campaign, version, sample: list, problems: list[P
                     % {"address": contact.address},
                 )
             )
+    return renders
+
+
+def _content_problems(campaign: Campaign, rendered: list, problems: list[Problem], *, now) -> None:
+    """The outbound content check on the rendered sample: the spam score and the links (docs/ABUSE.md)."""
+    for finding in campaign_sample_findings(campaign=campaign, samples=rendered, now=now):
+        problems.append(Problem("template", finding.message, finding=finding))
 
 
 def _sender_problems(campaign: Campaign, problems: list[Problem]) -> None:
@@ -324,12 +337,14 @@ def schedule(*, campaign: Campaign, user, now: dt.datetime | None = None) -> Cam
         campaign = _locked(campaign, user)
         _require(campaign, {Campaign.Status.DRAFT}, _("Only a draft can be scheduled."))
         problems = preflight(campaign, now=now)
-        if problems:
-            errors: dict[str, list[str]] = {}
-            for problem in problems:
-                errors.setdefault(problem.field, []).append(problem.message)
-            raise CampaignInvalid(errors)
-        return _move(campaign, Campaign.Status.SCHEDULED, now)
+        if not problems:
+            return _move(campaign, Campaign.Status.SCHEDULED, now)
+    # Outside the transaction the refusal rolls back: a refused spam campaign is evidence against its author.
+    record_campaign_findings(campaign=campaign, findings=[p.finding for p in problems if p.finding], now=now)
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(problem.field, []).append(problem.message)
+    raise CampaignInvalid(errors)
 
 
 def unschedule(*, campaign: Campaign, user) -> Campaign:

@@ -53,6 +53,8 @@ from mailboxes.blobstore import write_blob_files
 from mailboxes.compose import Composition, compose, new_message_id
 from mailboxes.models import Message, Recipient
 from mailboxes.services.store import store_messages
+from reputation.services.compromise import record_submission
+from reputation.services.content import screen_service_batch
 from webmail.errors import UserError
 
 MAX_BATCH_RECIPIENTS = 1000
@@ -198,6 +200,11 @@ def send_template_batch(
     sender = _sender(user, from_address, errors)
     if errors:
         raise TemplateSendInvalid(errors)
+    # Not a send_message submission: the outbound content check and the compromise counters are asked here.
+    samples = [rendered[index] for index in range(len(personalizations))]
+    screen_service_batch(user=user, from_address=sender.from_address, samples=samples)
+    every = [address for person in recipients.values() for pairs in person.values() for _name, address in pairs]
+    record_submission(user=user, recipient_addresses=every)
     compositions = [
         _composition(sender, recipients[index], rendered[index], _unsubscribe_headers(template, recipients[index]))
         for index in range(len(personalizations))

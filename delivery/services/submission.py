@@ -63,6 +63,7 @@ def send_message(
     on_stored: Callable[[Message], None] | None = None,
     headers=(),
     contact_list_id: int | None = None,
+    via_api: bool = False,
 ) -> Message:
     """Queue a new message for delivery and return it.
 
@@ -75,7 +76,9 @@ def send_message(
     list at send time; a person's own mail is not. ``headers`` are extra
     ``(name, value)`` fields from ``mailboxes.compose.EXTRA_HEADERS``
     (List-Unsubscribe…); ``contact_list_id`` names the list a bulk message was
-    sent to, whose unsubscribes then refuse it.
+    sent to, whose unsubscribes then refuse it. ``via_api``: submitted through
+    the REST API, whose content is held to the outbound check like service mail
+    (``reputation.services.content``).
 
     For sends on behalf of a service (templates): ``sent_copy=False`` keeps no
     copy in the sender's Sent folder; ``fingerprint`` identifies the request
@@ -99,6 +102,7 @@ def send_message(
     _admit(user=user, composition=composition, stream=stream)
     now = sent_at or timezone.now()
     raw = render(composition, date=now, include_bcc=False)
+    _screen(user=user, raw=raw, composition=composition, stream=stream, via_api=via_api)
     try:
         with transaction.atomic():
             message, _ = store_message(
@@ -139,6 +143,16 @@ def _admit(*, user, composition: Composition, stream: str) -> None:
     )  # fmt: skip
 
 
+def _screen(*, user, raw: bytes, composition: Composition, stream: str, via_api: bool) -> None:
+    """Score the content and check its links: refuse service and API mail that fails, note a person's."""
+    from reputation.services.content import screen_submission
+
+    screen_submission(
+        user=user, raw=raw, text=composition.text, html=composition.html, subject=composition.subject,
+        stream=stream, via_api=via_api,
+    )  # fmt: skip
+
+
 def record_send_scope(*, message: Message, from_address: str, contact_list_id: int | None) -> SendScope:
     """Which workspace (the From address's hosted domain) and list the message is sent for, for suppression."""
     domain = Domain.objects.filter(name=split_address(from_address)[1].lower()).first()
@@ -153,6 +167,7 @@ def send_draft(*, user, draft_id) -> Message:
         require_recipients(composition)
         _admit(user=user, composition=composition, stream=item.message.stream)
         raw = render(composition, date=now, include_bcc=False)
+        _screen(user=user, raw=raw, composition=composition, stream=item.message.stream, via_api=False)
         replace_message_content(message=item.message, raw=raw, status=Message.Status.QUEUED)
         item.folder, item.previous_folder, item.received_at = Folder.SENT, "", now
         item.save(update_fields=["folder", "previous_folder", "received_at", "updated_at"])

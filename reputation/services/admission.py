@@ -8,7 +8,10 @@ silently dropped:
 1. a sender whose sending is held (paused, suspended) is refused (``holds``);
 2. an unverified sending domain may not send out (``accounts.domain_verification``);
 3. the per-user and per-domain quotas (``limits``), counted only when the
-   submission is admitted.
+   submission is admitted;
+4. last, the admitted submission is counted for the compromised-account checks
+   (``compromise``), which suspend the account when it looks hijacked: this
+   submission is then queued and held with the rest, the next ones refused by 1.
 """
 
 from datetime import datetime
@@ -18,6 +21,7 @@ from django.utils import timezone
 from accounts.addresses import split_address
 from accounts.domain_verification import check_sending_domain
 from reputation.services import limits
+from reputation.services.compromise import record_submission
 from reputation.services.holds import refuse_if_held
 
 
@@ -28,9 +32,10 @@ def admit_submission(
     refuse_if_held(user=user, from_address=from_address)
     check_sending_domain(from_address=from_address, recipient_addresses=recipient_addresses)
     now = now or timezone.now()
-    limits.check_and_count(  # last: only an admitted submission is counted
+    limits.check_and_count(  # only an admitted submission is counted
         user=user, from_domain=split_address(from_address)[1], recipient_count=len(recipient_addresses), now=now
     )
+    record_submission(user=user, recipient_addresses=recipient_addresses, now=now)  # last: counts admitted ones
 
 
 def check_admission(

@@ -108,7 +108,9 @@ class SendView(APIView):
         description=(
             "Queues the message and answers 202 at once; follow `delivery_url` for each recipient's status. "
             "With an `Idempotency-Key` header, repeating the same request returns the first answer and sends "
-            "nothing again; the same key with a different request is a 422."
+            "nothing again; the same key with a different request is a 422. Content the outbound check refuses "
+            "(scored as spam, a link to a blocked domain, through a URL shortener or an open redirect) is a 422 "
+            "`content_refused` whose message names why (docs/ABUSE.md)."
         ),
         request=s.SendSerializer,
         parameters=[
@@ -141,6 +143,7 @@ class SendView(APIView):
             **data.as_service_kwargs(),
             upload_ids=data.validated_data["attachments"],
             idempotency_key=key,
+            via_api=True,
         )
         return Response(_send_result(request, message), status=status.HTTP_202_ACCEPTED)
 
