@@ -194,4 +194,6 @@ class SenderLimitAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "domain__name", "note")
     autocomplete_fields = ("user", "domain")
     fields = ("user", "domain", *_LIMIT_FIELDS)
+
+
 from reputation import abuse_admin  # noqa: E402, F401  (the abuse checks' models: the link blocklist and the records)

@@ -179,6 +179,8 @@ class SendQuotaCount(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.key} {self.metric} @ {self.slot:%Y-%m-%d %H:%M:%S}/{self.span}s: {self.count}"
+
+
 # --- compromised accounts and outbound content (reputation.services.compromise, .content) ---------------
 
 
