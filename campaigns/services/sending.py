@@ -53,7 +53,7 @@ from mailboxes.blobstore import write_blob_files
 from mailboxes.compose import Composition, compose, new_message_id
 from mailboxes.models import Message, Recipient
 from mailboxes.services.store import store_messages
-from reputation.services.compromise import record_submission
+from reputation.services.admission import admit_batch
 from reputation.services.content import screen_service_batch
 from webmail.errors import UserError
 
@@ -200,11 +200,17 @@ def send_template_batch(
     sender = _sender(user, from_address, errors)
     if errors:
         raise TemplateSendInvalid(errors)
-    # Not a send_message submission: the outbound content check and the compromise counters are asked here.
+    # Not a send_message submission: the content check and the admission (holds, domain, quotas,
+    # compromise counters) are asked here, for the whole batch at once.
     samples = [rendered[index] for index in range(len(personalizations))]
     screen_service_batch(user=user, from_address=sender.from_address, samples=samples)
-    every = [address for person in recipients.values() for pairs in person.values() for _name, address in pairs]
-    record_submission(user=user, recipient_addresses=every)
+    admit_batch(
+        user=user, from_address=sender.from_address,
+        recipient_lists=[
+            [address for pairs in recipients[index].values() for _name, address in pairs]
+            for index in range(len(personalizations))
+        ],
+    )  # fmt: skip
     compositions = [
         _composition(sender, recipients[index], rendered[index], _unsubscribe_headers(template, recipients[index]))
         for index in range(len(personalizations))

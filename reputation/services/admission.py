@@ -38,6 +38,24 @@ def admit_submission(
     record_submission(user=user, recipient_addresses=recipient_addresses, now=now)  # last: counts admitted ones
 
 
+def admit_batch(*, user, from_address: str, recipient_lists: list[list[str]], now: datetime | None = None) -> None:
+    """``admit_submission`` for a template batch (``campaigns.services.sending``): its messages admitted at once.
+
+    The batch counts as one message per personalization against the quotas, so
+    a batch larger than a per-minute limit is refused whole (an admin raises the
+    service's own limits, docs/SENDER-LIMITS.md), never half sent.
+    """
+    every = [address for addresses in recipient_lists for address in addresses]
+    refuse_if_held(user=user, from_address=from_address)
+    check_sending_domain(from_address=from_address, recipient_addresses=every)
+    now = now or timezone.now()
+    limits.check_and_count(
+        user=user, from_domain=split_address(from_address)[1], recipient_count=len(every), now=now,
+        message_count=len(recipient_lists), largest_message=max(map(len, recipient_lists), default=0),
+    )  # fmt: skip
+    record_submission(user=user, recipient_addresses=every, now=now)
+
+
 def check_admission(
     *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
 ) -> None:

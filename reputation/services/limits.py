@@ -127,13 +127,26 @@ class Quota:
     need: int
 
 
-def check_and_count(*, user, from_domain: str, recipient_count: int, now: datetime) -> None:
+def check_and_count(
+    *,
+    user,
+    from_domain: str,
+    recipient_count: int,
+    now: datetime,
+    message_count: int = 1,
+    largest_message: int | None = None,
+) -> None:
     """Count this submission against the user's and the domain's quotas, or raise without counting it.
 
     ``RateLimited`` (429, with ``retry_after``) when a window is full;
     ``TooManyRecipients`` when the message has more recipients than allowed.
+    A batch counts as ``message_count`` messages of ``recipient_count``
+    recipients in all, the largest of them with ``largest_message``.
     """
-    quotas = _quotas(user=user, from_domain=from_domain, recipient_count=recipient_count)
+    quotas = _quotas(
+        user=user, from_domain=from_domain, recipient_count=recipient_count, message_count=message_count,
+        largest_message=recipient_count if largest_message is None else largest_message,
+    )  # fmt: skip
     if not quotas:
         return
     with transaction.atomic():
@@ -146,7 +159,10 @@ def check_and_count(*, user, from_domain: str, recipient_count: int, now: dateti
 
 def check(*, user, from_domain: str, recipient_count: int, now: datetime) -> None:
     """Raise what ``check_and_count`` would raise now, counting nothing (the webmail, before its undo window)."""
-    quotas = _quotas(user=user, from_domain=from_domain, recipient_count=recipient_count)
+    quotas = _quotas(
+        user=user, from_domain=from_domain, recipient_count=recipient_count, message_count=1,
+        largest_message=recipient_count,
+    )  # fmt: skip
     refusal = _refusal(quotas, now=now) if quotas else None
     if refusal is not None:
         raise refusal
@@ -162,7 +178,7 @@ def forget_old_quota_counts(*, now: datetime) -> int:
 # --- the parts ----------------------------------------------------------------------------------
 
 
-def _quotas(*, user, from_domain: str, recipient_count: int) -> list[Quota]:
+def _quotas(*, user, from_domain: str, recipient_count: int, message_count: int, largest_message: int) -> list[Quota]:
     from_domain = from_domain.lower()
     overrides = SenderLimit.objects.filter(Q(user=user) | Q(domain__name=from_domain))
     user_override = next((o for o in overrides if o.user_id is not None), None)
@@ -173,11 +189,11 @@ def _quotas(*, user, from_domain: str, recipient_count: int) -> list[Quota]:
     ]
     quotas = []
     for kind, key, limits in subjects:
-        if limits.recipients_per_message and recipient_count > limits.recipients_per_message:
+        if limits.recipients_per_message and largest_message > limits.recipients_per_message:
             raise TooManyRecipients(_too_many_recipients(kind, key, limits.recipients_per_message))
         for field, metric, window in COUNTED:
             limit = getattr(limits, field)
-            need = 1 if metric == Metric.MESSAGES else recipient_count
+            need = message_count if metric == Metric.MESSAGES else recipient_count
             if not limit:
                 continue
             if need > limit:  # more recipients than a whole day allows: waiting would not help
