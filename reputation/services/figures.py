@@ -22,7 +22,6 @@ The destination provider is never looked up in the DNS here (see ``provider_of``
 
 import functools
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,9 +32,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.addresses import split_address
-from core import providers
 from core.bulk import recordset
-from core.providers import Provider, provider_for_domain_name, provider_for_mx_hosts
+from core.providers import (
+    cached_provider,
+    provider_for_domain_name,
+    provider_for_mx_hosts,
+    remember_provider,
+)
 from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
 from reputation.buckets import DAY, FIVE_MINUTES, FIVE_MINUTES_KEPT, HOUR, SPANS, floor
@@ -235,7 +238,7 @@ def provider_of(event: DeliveryEvent, recipient: Recipient | None) -> str:
     """The destination provider of an event, without a DNS lookup.
 
     In order: the big consumer domains by name; the MX host our SMTP
-    transport reached for this event (remembered for the domain, ``_learn``);
+    transport reached for this event (remembered for the domain in ``core.providers``' cache);
     what is remembered of the domain (an earlier delivery, or an MX lookup
     shaping made); the Remote-MTA a bounce report names, or the MX host the
     recipient's last attempt reached (direct MX delivery only: a relay's host
@@ -248,9 +251,10 @@ def provider_of(event: DeliveryEvent, recipient: Recipient | None) -> str:
     host = _host_name((event.metadata or {}).get("remote_host") or "")
     if host and event.transport == "smtp":
         provider = provider_for_mx_hosts([host])
-        _learn(domain, provider)
+        if domain:  # a later report about the domain, shaping and the admin then know it without a lookup
+            remember_provider(domain, provider)
         return provider.value
-    remembered = _remembered(domain)
+    remembered = cached_provider(domain) if domain else None
     if remembered is not None:
         return remembered.value
     hosts = [host] if host and event.transport.startswith("report:") else []
@@ -267,30 +271,6 @@ def _host_name(value: str) -> str:
 
 def _direct_mx_delivery() -> bool:
     return settings.MAIL_TRANSPORT.get("BACKEND", "").endswith(".MXTransport")
-
-
-def _learn(domain: str, provider: Provider) -> None:
-    """Remember what the MX host taught about a domain, in ``core.providers``' cache of MX lookups.
-
-    A later bounce report or complaint about a company on Google Workspace
-    then counts with Gmail though it names no MX; and so do shaping and the
-    admin, who would otherwise look it up. Per process, expiring as a lookup's.
-    """
-    if not domain:
-        return
-    with providers._cache_lock:  # the module's own cache, kept in its format (expiry, provider)
-        if len(providers._cache) > 10_000:
-            providers._cache.clear()
-        providers._cache[domain] = (time.monotonic() + providers.CACHE_SECONDS, provider)
-
-
-def _remembered(domain: str) -> Provider | None:
-    """What is known of the domain's provider without asking the DNS (see ``_learn``)."""
-    if not domain:
-        return None
-    with providers._cache_lock:
-        hit = providers._cache.get(domain)
-    return hit[1] if hit and hit[0] > time.monotonic() else None
 
 
 # --- writing the counts -------------------------------------------------------------------
