@@ -157,21 +157,7 @@ def _pause(kind, key, figures: Figures, pauses: list[Breach], *, window: Window,
         )
         if not created:  # another worker paused it a moment ago
             return []
-        alerts = [
-            ReputationAlert.objects.create(
-                kind=kind,
-                key=key,
-                level=ReputationAlert.Level.PAUSE,
-                metric=b.metric,
-                rate=b.rate,
-                threshold=b.threshold,
-                volume=b.whole,
-                window=str(window),
-                created_at=now,
-                hold=hold,
-            )  # fmt: skip
-            for b in pauses
-        ]
+        alerts = _record_alerts(kind, key, ReputationAlert.Level.PAUSE, pauses, window=window, now=now, hold=hold)
     body = (
         f"Sending of {subject} is paused.\n\n{reason}\n\n{_figures_text(figures, window, kind)}\n\n"
         "Its queued mail is kept (nothing is lost, nothing more is sent) until an administrator resumes it "
@@ -180,6 +166,24 @@ def _pause(kind, key, figures: Figures, pauses: list[Breach], *, window: Window,
     told = [*owners(kind, key), *notify.admins()]
     notify.notify(users=told, subject=f"Sending paused: {subject}", body=body, now=now)
     return alerts
+
+
+def _record_alerts(kind, key, level, breaches: list[Breach], *, window: Window, now, hold=None):
+    return [
+        ReputationAlert.objects.create(
+            kind=kind,
+            key=key,
+            level=level,
+            metric=b.metric,
+            rate=b.rate,
+            threshold=b.threshold,
+            volume=b.whole,
+            window=str(window),
+            created_at=now,
+            hold=hold,
+        )
+        for b in breaches
+    ]
 
 
 def _warn(kind, key, figures: Figures, warnings: list[Breach], *, window: Window, now) -> list[ReputationAlert]:
@@ -191,20 +195,7 @@ def _warn(kind, key, figures: Figures, warnings: list[Breach], *, window: Window
     fresh = [b for b in warnings if b.metric not in recent]
     if not fresh:
         return []
-    alerts = [
-        ReputationAlert.objects.create(
-            kind=kind,
-            key=key,
-            level=ReputationAlert.Level.WARNING,
-            metric=b.metric,
-            rate=b.rate,
-            threshold=b.threshold,
-            volume=b.whole,
-            window=str(window),
-            created_at=now,
-        )  # fmt: skip
-        for b in fresh
-    ]
+    alerts = _record_alerts(kind, key, ReputationAlert.Level.WARNING, fresh, window=window, now=now)
     subject = describe_subject(kind, key)
     over = _over(kind, window)
     lines = "\n".join(

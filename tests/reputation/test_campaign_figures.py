@@ -12,12 +12,8 @@ from reputation.selectors import figures, subjects
 from tests.campaigns.campaign_world import (
     add_contacts,
     deliver_bulk,
-    everyone_fixture,  # noqa: F401 - fixtures
     new_campaign,
-    newsletter_fixture,  # noqa: F401
-    spring_fixture,  # noqa: F401
 )
-from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -20,12 +20,9 @@ from tests.api.conftest import assert_error, client_for
 from tests.campaigns.campaign_world import (
     NOW,
     add_contacts,
-    everyone_fixture,  # noqa: F401 - fixtures
     new_campaign,
-    newsletter_fixture,  # noqa: F401
 )
 from tests.campaigns.template_factories import make_template
-from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -28,12 +28,8 @@ from reputation.signals import figures_changed
 from tests.campaigns.campaign_world import (
     add_contacts,
     deliver_bulk,
-    everyone_fixture,  # noqa: F401 - fixtures
     new_campaign,
-    newsletter_fixture,  # noqa: F401
-    spring_fixture,  # noqa: F401
 )
-from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401 - fixtures
 from tests.factories import UserFactory
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -28,12 +28,8 @@ from tests.api.conftest import assert_error, client_for
 from tests.campaigns.campaign_world import (
     add_contacts,
     deliver_bulk,
-    everyone_fixture,  # noqa: F401 - fixtures
     new_campaign,
-    newsletter_fixture,  # noqa: F401
-    spring_fixture,  # noqa: F401
 )
-from tests.campaigns.unsubscribe_world import marketer_fixture, shop_fixture  # noqa: F401 - fixtures
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
