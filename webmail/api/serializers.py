@@ -182,7 +182,7 @@ class EmailDetailSerializer(EmailSummarySerializer):
     def get_raw_url(self, item) -> str:
         return self.context["request"].build_absolute_uri(f"/api/emails/{item.pk}/raw")
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True, help_text="Null for mail you received."))
     def get_delivery_url(self, item) -> str | None:
         if item.origin != "sent":
             return None
