@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Address, Domain, User
-from accounts.services import create_api_token
-from delivery.models import DeliveryEvent, Suppression
+from accounts.services import create_api_token, rotate_dkim_key
+from delivery.models import DeliveryEvent, ProviderBackoff, ProviderProfile, RetryRule, Suppression
 from delivery.services import suppress_address
 from delivery.services.rates import count_attempts
 from inbound.services.reception import accept_message
@@ -18,6 +18,14 @@ from mailboxes.compose import OutgoingAttachment
 from mailboxes.models import Label, MailboxItem, Message
 from mailboxes.services import add_labels, create_label, mark_spam
 from mailboxes.services.uploads import create_upload
+from reputation.models import (
+    ContentFlag,
+    LinkBlocklistEntry,
+    ReputationAlert,
+    SenderLimit,
+    SignInNetwork,
+)
+from reputation.services.holds import place_hold
 from tests.factories import DomainFactory, UserFactory, deliver, raw_email, send_and_deliver
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +70,25 @@ def mail(alice, bob):
     )
     count_attempts(domains=Counter({"remote.example": 1}), senders=Counter({alice.pk: 1}), now=timezone.now())
     create_api_token(user=alice, name="CI")
+    _reputation_records(alice)
     return sent
+
+
+def _reputation_records(alice) -> None:
+    """One of each of the reputation and abuse side's records, made as the product makes them."""
+    now = timezone.now()
+    rotate_dkim_key(domain_name="example.test")  # a first key…
+    rotate_dkim_key(domain_name="example.test")  # …retired by the second
+    hold = place_hold(kind="user", key=str(alice.pk), cause="admin", reason="Under review.", evidence={})
+    ReputationAlert.objects.create(kind="user", key=str(alice.pk), level="pause", metric="bounce_rate", rate=0.12,
+                                   threshold=0.1, volume=200, window="day", hold=hold)  # fmt: skip
+    SenderLimit.objects.create(user=alice, per_minute=120)
+    LinkBlocklistEntry.objects.create(domain="bad.example", reason="phishing")
+    SignInNetwork.objects.create(user=alice, network="192.0.2.0/24")
+    ContentFlag.objects.create(user=alice, finding=ContentFlag.Finding.SPAM, detail="score 9", source="api")
+    ProviderProfile.objects.create(provider="gmail", messages_per_minute=500)
+    RetryRule.objects.create(provider="gmail", status_prefix="4.7.28", action=RetryRule.Action.BACK_OFF_PROVIDER)
+    ProviderBackoff.objects.create(provider="yahoo", until=now, reason="421 4.7.0 [TSS04]")
 
 
 def url(model, view: str, *args) -> str:
