@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "inbound",
     "campaigns",
     "reputation",
+    "observability",
 ]
 
 MIDDLEWARE = [
@@ -639,6 +640,14 @@ CELERY_BEAT_SCHEDULE["recheck-domains"] = {"task": "accounts.recheck_domains", "
 # bounce+42@) gets that outcome from an in-process simulator, never leaving the machine
 # (docs/SIMULATOR.md). RFC 2606 reserves .invalid; empty turns the simulator off.
 MAILBOX_SIMULATOR_DOMAIN = env_str("MAILBOX_SIMULATOR_DOMAIN", "simulator.invalid")
+
+# --- Observability: metrics (docs/OBSERVABILITY.md) ------------------------------
+
+# --- Observability: health ---------------------------------------------------------
+
+# --- Observability: logs -------------------------------------------------------------
+
+# --- Observability: dashboards and alerts ----------------------------------------------
 
 # --- Security in production ---------------------------------------------------
 

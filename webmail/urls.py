@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/", include("webmail.api.urls")),
     # ESP webhooks (tracking events), authenticated by ANYMAIL_WEBHOOK_SECRET.
     path("anymail/", include("anymail.urls")),
+    path("", include("observability.urls")),
 ]

@@ -1,0 +1,3 @@
+"""Operators' endpoints: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` (load balancers)."""
+
+urlpatterns = []
