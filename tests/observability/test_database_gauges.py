@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import OperationalError, connection
 
 from delivery.services import run_delivery, send_message
 from inbound.services.reception import accept_message
@@ -113,3 +114,16 @@ def test_accepted_mail_not_yet_placed_is_the_inbound_backlog(alice):
     assert samples[("webmail_inbound_queue_depth", (("status", "queued"),))] == 1
     assert samples[("webmail_inbound_oldest_queued_seconds", ())] == 30
     assert samples[("webmail_inbound_dead_letters", ())] == 0
+
+
+def test_a_database_that_fails_leaves_the_scrape_up_with_database_up_at_zero(client):
+    def refuse(execute, sql, params, many, context):
+        raise OperationalError("connection refused")
+
+    with connection.execute_wrapper(refuse):
+        samples = gauges(now=EPOCH)
+        response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+
+    assert samples == {("webmail_metrics_database_up", ()): 0}
+    assert response.status_code == 200
+    assert b"webmail_metrics_database_up 0.0" in response.content

@@ -1,6 +1,8 @@
 """Web request metrics (by URL name) and Celery task metrics (through Celery's signals, tasks run eagerly)."""
 
 import pytest
+from django.test import Client
+from django.urls import include, path
 from prometheus_client import REGISTRY
 
 from observability.tasks_metrics import task_queue
@@ -64,6 +66,25 @@ def test_scrapes_of_metrics_are_not_counted(client):
     client.get("/metrics", REMOTE_ADDR="127.0.0.1")
     client.get("/metrics", REMOTE_ADDR="203.0.113.9")  # refused: not counted either
     assert scrapes() == before
+
+
+def crash(request):
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [path("crash", crash, name="crash"), path("", include("webmail.urls"))]
+
+
+@pytest.mark.django_db
+def test_a_view_that_raises_is_a_5xx_and_still_timed(settings):
+    settings.ROOT_URLCONF = __name__
+    before = value("webmail_http_requests_total", view="crash", method="GET", status="5xx")
+    timed = value("webmail_http_request_duration_seconds_count", view="crash", method="GET")
+
+    assert Client(raise_request_exception=False).get("/crash").status_code == 500
+
+    assert value("webmail_http_requests_total", view="crash", method="GET", status="5xx") == before + 1
+    assert value("webmail_http_request_duration_seconds_count", view="crash", method="GET") == timed + 1
 
 
 # --- Celery ---------------------------------------------------------------------------------
