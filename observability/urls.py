@@ -1,3 +1,10 @@
 """Operators' endpoints: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` (load balancers)."""
 
-urlpatterns = []
+from django.urls import path
+
+from observability import views_health
+
+urlpatterns = [
+    path("healthz", views_health.healthz, name="healthz"),
+    path("readyz", views_health.readyz, name="readyz"),
+]
