@@ -207,8 +207,8 @@ def check_services() -> list[Finding]:
 # --- queue backlog --------------------------------------------------------------------------------
 
 
-def _age(since: datetime | None, now: datetime) -> str:
-    return "nothing" if since is None else f"{max((now - since).total_seconds(), 0):.0f} s"
+def _age(since: datetime, now: datetime) -> str:
+    return f"{max((now - since).total_seconds(), 0):.0f} s"
 
 
 def check_backlog(now: Clock) -> list[Finding]:
@@ -220,7 +220,9 @@ def check_backlog(now: Clock) -> list[Finding]:
     oldest_due = due.aggregate(oldest=Min("next_attempt_at"))["oldest"]
     deferred = Recipient.objects.filter(status=Recipient.Status.DEFERRED).count()
     findings = []
-    detail = f"{due_count} recipients due, {deferred} deferred, the oldest due waits {_age(oldest_due, at)}"
+    detail = f"{due_count} recipients due, {deferred} deferred"
+    if oldest_due is not None:
+        detail += f", the oldest due waits {_age(oldest_due, at)}"
     too_old = oldest_due is not None and at - oldest_due > timedelta(
         seconds=settings.DOCTOR_BACKLOG_OLDEST_WARN_SECONDS
     )

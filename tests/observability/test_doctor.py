@@ -141,6 +141,7 @@ def test_an_empty_queue_is_ok(alice):
         "queue inbound": Level.OK,
         "queue dead letters": Level.OK,
     }
+    assert findings[0].detail == "0 recipients due, 0 deferred"
 
 
 def test_a_due_backlog_that_is_small_and_fresh_is_ok(alice, settings):
