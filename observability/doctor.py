@@ -103,16 +103,16 @@ def check_settings() -> list[Finding]:
 # --- database, migrations, clock ------------------------------------------------------------------
 
 
-def check_database() -> list[Finding]:
+def check_database(alias: str = "default") -> list[Finding]:
     result = health.run_checks(
-        {"database": lambda: health.check_database("default", settings.HEALTH_CHECK_TIMEOUT_SECONDS)},
+        {"database": lambda: health.check_database(alias, settings.HEALTH_CHECK_TIMEOUT_SECONDS)},
         timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
     )[0]
-    vendor = connections["default"].vendor
+    vendor = connections[alias].vendor
     if not result.ok:
         return [
             Finding(
-                "database", "default", Level.FAIL, result.error,
+                "database", alias, Level.FAIL, result.error,
                 "Start the database server, or correct DATABASE_URL (host, port, name, user, password).",
             )
         ]  # fmt: skip
@@ -120,11 +120,11 @@ def check_database() -> list[Finding]:
     if vendor == "sqlite" and not settings.DEBUG:
         return [
             Finding(
-                "database", "default", Level.WARN, f"{detail}; SQLite in production",
+                "database", alias, Level.WARN, f"{detail}; SQLite in production",
                 "SQLite serves one machine and one writer at a time: use PostgreSQL (DATABASE_URL=postgres://…).",
             )
         ]  # fmt: skip
-    return [Finding("database", "default", Level.OK, detail)]
+    return [Finding("database", alias, Level.OK, detail)]
 
 
 def unapplied_migrations() -> list[str]:

@@ -18,6 +18,7 @@ from observability.doctor import (
     Level,
     check_backlog,
     check_clock,
+    check_database,
     check_domains,
     check_migrations,
     check_mx_port,
@@ -26,6 +27,7 @@ from observability.doctor import (
     run_doctor,
 )
 from tests.support.broker import unreachable_broker
+from tests.support.databases import unreachable_database
 from tests.support.smtp_server import free_port
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +100,23 @@ def test_a_domain_without_a_dkim_key_fails_with_the_command_that_makes_one(db):
     assert "manage.py dkimkey nokey.example" in dkim.remedy
 
 
-# --- migrations, clock, backlog -----------------------------------------------------------------
+# --- database, migrations, clock, backlog -------------------------------------------------------
+
+
+def test_a_database_that_answers_is_ok():
+    [finding] = check_database()
+
+    assert finding.level in (Level.OK, Level.WARN)  # WARN: SQLite with DEBUG off
+    assert "answers" in finding.detail
+
+
+def test_a_database_that_refuses_fails_with_what_to_correct():
+    with unreachable_database("replica") as alias:
+        [finding] = check_database(alias)
+
+    assert finding.level == Level.FAIL
+    assert "OperationalError" in finding.detail
+    assert "DATABASE_URL" in finding.remedy
 
 
 def test_all_migrations_applied_is_ok():
@@ -227,6 +245,17 @@ def test_outbound_port_blocked_fails_with_the_alternatives(gmail_on_loopback):
 
     assert finding.level == Level.FAIL
     assert "MAIL_TRANSPORT=relay" in finding.remedy
+
+
+def test_outbound_through_a_relay_checks_the_relays_port(settings, smtp_server):
+    settings.MAIL_TRANSPORT = {
+        "BACKEND": "delivery.transports.smtp.RelayTransport",
+        "OPTIONS": {"HOST": "127.0.0.1", "PORT": smtp_server.port},
+    }
+
+    assert check_outbound_port(offline=False).level == Level.OK
+    settings.MAIL_TRANSPORT["OPTIONS"]["PORT"] = free_port()  # a relay that is down
+    assert check_outbound_port(offline=False).level == Level.FAIL
 
 
 def test_outbound_port_is_not_applicable_with_an_esp(settings):

@@ -4,11 +4,11 @@ import os
 import threading
 
 import pytest
-from django.db import connection, connections
 
 from mailboxes.search.backends import reset_search_backends
 from observability.health import describe_error, run_checks
 from tests.support.broker import unreachable_broker
+from tests.support.databases import unreachable_database
 from tests.support.smtp_server import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,22 +47,12 @@ def test_readyz_wants_no_session_and_no_csrf_token(client):
 
 
 @pytest.fixture
-def unreachable_database():
-    """A second database alias where nothing answers: a closed loopback port (PostgreSQL), a folder that does not
-    exist (SQLite). The connection is really attempted and really refused."""
-    settings_dict = dict(connections.settings["default"])
-    if connection.vendor == "postgresql":
-        settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))
-    else:
-        settings_dict.update(NAME="/nonexistent-folder/webmail.sqlite3", TEST={**settings_dict.get("TEST", {})})
-    connections.settings["replica"] = settings_dict
-    yield "replica"
-    connections["replica"].close()
-    del connections["replica"]
-    del connections.settings["replica"]
+def replica_down():
+    with unreachable_database("replica") as alias:
+        yield alias
 
 
-def test_readyz_is_503_naming_the_database_that_refuses(client, unreachable_database):
+def test_readyz_is_503_naming_the_database_that_refuses(client, replica_down):
     response = client.get("/readyz")
 
     assert response.status_code == 503
