@@ -10,6 +10,7 @@ from observability.health import describe_error, run_checks
 from tests.support.broker import unreachable_broker
 from tests.support.databases import unreachable_database
 from tests.support.smtp_server import free_port
+from webmail.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,6 +106,22 @@ def test_readyz_is_503_naming_the_storage_that_cannot_be_written(client, setting
     assert body["failing"] == ["storage:mailstore"]
     assert "Error" in by_name(body)["storage:mailstore"]["error"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_names_the_file_broker_when_its_folder_cannot_be_written(client, tmp_path):
+    options = celery_app.conf.broker_transport_options
+    assert celery_app.conf.broker_url.startswith("filesystem:")  # the embedded broker of a development install
+    folder = str(unwritable_folder(tmp_path))
+    celery_app.conf.broker_transport_options = {**options, "data_folder_in": folder, "data_folder_out": folder}
+    try:
+        response = client.get("/readyz")
+    finally:
+        celery_app.conf.broker_transport_options = options
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["broker"]
+    assert "is not writable" in by_name(body)["broker"]["error"]
 
 
 def test_readyz_asks_search_only_when_elasticsearch_is_configured_and_names_it_when_down(client, settings):
