@@ -669,6 +669,18 @@ else:
 
 # --- Observability: health ---------------------------------------------------------
 
+# /readyz and manage.py doctor (docs/HEALTH.md). Each readiness check gets this long before it counts as failed.
+HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
+# The storages (keys of STORAGES) /readyz writes a probe file to.
+HEALTH_STORAGES = env_list("HEALTH_STORAGES", ["mailstore"])
+# doctor: warn when the database server's clock and this machine's differ by more than this.
+DOCTOR_CLOCK_SKEW_WARN_SECONDS = env_float("DOCTOR_CLOCK_SKEW_WARN_SECONDS", 5.0)
+# doctor: warn when more outgoing recipients than this are due, or the oldest due one waits longer than this.
+DOCTOR_BACKLOG_DUE_WARN = env_int("DOCTOR_BACKLOG_DUE_WARN", 1000)
+DOCTOR_BACKLOG_OLDEST_WARN_SECONDS = env_int("DOCTOR_BACKLOG_OLDEST_WARN_SECONDS", 900)
+# doctor: whose MX it connects to on port 25 to see whether outbound SMTP is blocked (MAIL_TRANSPORT=mx).
+DOCTOR_OUTBOUND_PROBE_DOMAIN = env_str("DOCTOR_OUTBOUND_PROBE_DOMAIN", "gmail.com")
+
 # --- Observability: logs -------------------------------------------------------------
 
 # --- Observability: dashboards and alerts ----------------------------------------------
