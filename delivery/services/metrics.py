@@ -113,6 +113,8 @@ def event_label(event) -> str | None:
         return "bounced_hard" if event.reject_reason == "invalid" else "bounced_soft"
     if kind == "deferred" and transport in _NOT_ATTEMPTS:
         return None
+    if kind in ("opened", "clicked") and (event.metadata or {}).get("machine"):
+        return None  # a mail privacy proxy or a link scanner, not a person: it would inflate the rates
     return kind if kind in _PLAIN_EVENTS else None
 
 

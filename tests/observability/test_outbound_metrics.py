@@ -302,6 +302,8 @@ def test_an_event_rolled_back_is_not_counted(alice, moves, django_capture_on_com
         (DeliveryEvent(event_type="complained", transport="report:arf"), "complained"),
         (DeliveryEvent(event_type="opened", transport="tracking"), "opened"),
         (DeliveryEvent(event_type="clicked", transport="tracking"), "clicked"),
+        (DeliveryEvent(event_type="opened", transport="tracking", metadata={"machine": True}), None),
+        (DeliveryEvent(event_type="clicked", transport="tracking", metadata={"machine": True}), None),
         (DeliveryEvent(event_type="unsubscribed", transport="unsubscribe"), "unsubscribed"),
         (DeliveryEvent(event_type="rejected", transport="engine"), "rejected"),
         (DeliveryEvent(event_type="failed", transport="engine"), "failed"),
