@@ -44,6 +44,7 @@ from core.bulk import insert_objects, insert_rows
 from core.lookups import any_of
 from delivery.models import DeliveryEvent, SendScope
 from delivery.services.events import events_recorded, new_delivery_event, refresh_message_statuses
+from delivery.services.metrics import count_released
 from delivery.services.submission import dispatch_due
 from mailboxes.models import Message, Recipient
 from mailboxes.services.store import store_message
@@ -228,6 +229,7 @@ def _release(campaign_id: int, now) -> int:
         if left_out:
             CampaignRecipient.objects.filter(any_of("pk", left_out)).update(released_at=now)
         Campaign.objects.filter(pk=campaign.pk).update(released_count=F("released_count") + len(ids))
+        count_released(len(ids))
     if len(ready) < len(people):
         logger.warning("campaign %s: %d people left out (variables missing)", campaign_id, len(people) - len(ready))
     return len(ids)

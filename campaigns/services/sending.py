@@ -47,6 +47,7 @@ from campaigns.unsubscribe import list_unsubscribe_headers
 from campaigns.workspace import workspace_of
 from core.bulk import insert_rows
 from delivery.models import IdempotencyKey, SendScope
+from delivery.services.metrics import Channel, counted_submission
 from delivery.services.submission import IdempotencyKeyReused, enqueue_many_recipients, send_message
 from delivery.services.suppression import Sending, refusing_entries, scope_summary
 from mailboxes.blobstore import write_blob_files
@@ -75,6 +76,7 @@ class TemplateSendInvalid(UserError):
         super().__init__(messages[0], field=field)
 
 
+@counted_submission(Channel.TEMPLATE)
 def send_template(
     *,
     user,
@@ -151,6 +153,7 @@ def _young_collections_only():
         gc.unfreeze()
 
 
+@counted_submission(Channel.BATCH)
 @_young_collections_only()
 def send_template_batch(
     *,

@@ -44,7 +44,7 @@ from core.lookups import any_of
 from core.providers import Provider, provider_for_domain
 from delivery import dkim, personalization, simulator, verp
 from delivery.models import DeliveryEvent, ProviderBackoff, Suppression
-from delivery.services import shaping
+from delivery.services import metrics, shaping
 from delivery.services.events import (
     events_recorded,
     new_delivery_event,
@@ -748,7 +748,7 @@ def record_results(
             .filter(any_of("pk", [r.pk for r, _ in outcomes]), status=Recipient.Status.SENDING, lease_token=claim.token)
             .values_list("pk", flat=True)
         )
-        events, hard_bounces = [], []
+        events, hard_bounces, attempts = [], [], []
         updates: dict[int, dict] = {}
         host_unknown = {r.domain for r, result in outcomes if _is_host_unknown(result)}
         lasting_host_unknown = {d for d in host_unknown if host_unknown_for_long(domain=d, now=now)}
@@ -780,6 +780,7 @@ def record_results(
             event = new_delivery_event(recipient=recipient, event_type=event_type, **details)
             events.append(event)
             setattr(report, counted, getattr(report, counted) + 1)
+            attempts.append((_ATTEMPT_OUTCOMES[counted], _provider_label(claim, recipient, result)))
             if event_type == "bounced":
                 failures[recipient.message_id].append(recipient)
                 if result.is_hard_bounce:
@@ -787,6 +788,7 @@ def record_results(
         _update_recipients(updates, now)
         insert_objects(events)
         events_recorded.send(sender=DeliveryEvent, events=events)
+        metrics.count_attempts(attempts)
         for recipient, result, event in hard_bounces:
             suppress_after_bounce(
                 address=recipient.address, domain=recipient.domain, enhanced_status=result.enhanced_status,
@@ -794,6 +796,16 @@ def record_results(
                 now=now,
             )  # fmt: skip
     return held
+
+
+# The report field an outcome is counted under, as webmail_delivery_attempts_total's outcome.
+_ATTEMPT_OUTCOMES = {"sent": "sent", "delivered": "sent", "deferred": "deferred", "bounced": "bounced"}
+
+
+def _provider_label(claim: Claim, recipient: Recipient, result: Result) -> str:
+    """The attempt's destination provider ("local" for a hosted mailbox): never a DNS lookup while recording."""
+    local = recipient.domain in claim.hosted or result.remote_host == "local"
+    return metrics.provider_label(recipient.domain, local=local, known=claim.providers)
 
 
 def _apply_retry_rule(
@@ -929,6 +941,10 @@ def _dead_letter(claim: Claim, recipient: Recipient, exc: Exception) -> bool:
                 recipient=recipient, event_type="failed", transport="engine",
                 description=f"Internal error, held for an admin to requeue: {exc.__class__.__name__}: {exc}",
             )  # fmt: skip
+            provider = metrics.provider_label(
+                recipient.domain, local=recipient.domain in claim.hosted, known=claim.providers
+            )
+            metrics.count_attempts([("failed", provider)])
     return bool(updated)
 
 

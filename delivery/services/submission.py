@@ -23,6 +23,7 @@ from accounts.models import Domain
 from core.bulk import insert_rows
 from delivery.models import DeliveryEvent, IdempotencyKey, SendScope
 from delivery.services.events import new_delivery_event
+from delivery.services.metrics import counted_submission
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Recipient
@@ -41,6 +42,7 @@ class IdempotencyKeyReused(UserError):
     status = 422
 
 
+@counted_submission()
 def send_message(
     *,
     user,
@@ -85,6 +87,9 @@ def send_message(
     for the idempotency check when the caller knows it better than the
     rendered message does; ``on_stored(message)`` runs inside the transaction
     that stores the message, so what it writes commits or rolls back with it.
+
+    ``channel=`` (a ``delivery.services.metrics.Channel``) counts the call in
+    ``webmail_send_requests_total``, accepted or refused; left out, it is not counted.
     """
     files = [*attachments, *attachments_from_uploads(user=user, upload_ids=upload_ids)]
     in_reply_to, references = reply_headers(user=user, item_id=in_reply_to_item_id)
@@ -159,7 +164,9 @@ def record_send_scope(*, message: Message, from_address: str, contact_list_id: i
     return SendScope.objects.create(message=message, domain=domain, contact_list_id=contact_list_id)
 
 
+@counted_submission()
 def send_draft(*, user, draft_id) -> Message:
+    """Queue a draft for delivery (``channel=`` as for ``send_message``)."""
     now = timezone.now()
     with transaction.atomic():
         item = get_draft_for_update(user=user, draft_id=draft_id)

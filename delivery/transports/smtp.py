@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from core.providers import provider_for_domain, remember_provider
+from core.metrics import SMTP_DURATION
+from core.providers import Provider, cached_provider, provider_for_domain, remember_provider
 from delivery.mx import DNSError, resolve_addresses, resolve_mx
 from delivery.transports.base import (
     Envelope,
@@ -278,10 +279,12 @@ class _SMTPTransport(Transport):
         pending = list(envelopes)
         errors: list[str] = []
         per_connection = self._messages_per_connection(domain, hops)
+        # The metrics' label: what _hops learned of the MX (cached), never a lookup of its own.
+        provider = str(cached_provider(domain) or Provider.OTHER)
         for host, address, port in hops:
             if not pending:
                 break
-            pending = self._deliver_on((host, address, port), pending, report, errors, per_connection)
+            pending = self._deliver_on((host, address, port), pending, report, errors, per_connection, provider)
         if pending:
             reason = "; ".join(errors[-3:]) or f"no mail host of {domain} could be reached"
             report_all(temporary_failure(pending, reason, enhanced_status="4.4.1"))
@@ -292,7 +295,13 @@ class _SMTPTransport(Transport):
         return 0
 
     def _deliver_on(
-        self, key: tuple, envelopes: list[Envelope], report, errors: list, per_connection: int = 0
+        self,
+        key: tuple,
+        envelopes: list[Envelope],
+        report,
+        errors: list,
+        per_connection: int = 0,
+        provider: str = Provider.OTHER,
     ) -> list[Envelope]:
         """Deliver what this hop will take; return the envelopes left for the next hop.
 
@@ -309,7 +318,10 @@ class _SMTPTransport(Transport):
             try:
                 if connection is None:
                     connection = open_connection(host, address, port, **self._connect_kwargs())
+                started = time.perf_counter()
                 result = send_envelope(connection, envelope)
+                # A transaction the server answered (one that broke has no reply time to speak of).
+                SMTP_DURATION.labels(provider=provider).observe(time.perf_counter() - started)
             except ConnectionFailed as exc:
                 errors.append(str(exc))
                 return remaining

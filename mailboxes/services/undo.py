@@ -35,7 +35,17 @@ class AlreadySent(UserError):
 
 
 def schedule_send(*, user, draft_id, delay_seconds: int | None = None) -> MailboxItem:
-    """Mark a draft to be sent after the undo window; refuses a draft that could not be sent."""
+    """Mark a draft to be sent after the undo window; refuses a draft that could not be sent.
+
+    A refusal here is the webmail submission's (counted); its acceptance is counted when the draft is sent.
+    """
+    from delivery.services.metrics import Channel, counting_submission  # delivery imports the mailbox services
+
+    with counting_submission(Channel.WEBMAIL, count_accepted=False):
+        return _schedule_send(user=user, draft_id=draft_id, delay_seconds=delay_seconds)
+
+
+def _schedule_send(*, user, draft_id, delay_seconds: int | None) -> MailboxItem:
     delay = settings.WEBMAIL_UNDO_SECONDS if delay_seconds is None else delay_seconds
     with transaction.atomic():
         item = get_draft_for_update(user=user, draft_id=draft_id)
@@ -88,6 +98,7 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
 
     With ``user`` only that user's draft is considered (the page's own request).
     """
+    from delivery.services.metrics import Channel
     from delivery.services.submission import send_draft  # delivery imports the mailbox services
 
     # The page's countdown may end a moment before the server's clock does.
@@ -105,7 +116,7 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
         item.save(update_fields=["send_at", "updated_at"])
         try:
             with transaction.atomic():
-                return send_draft(user=item.user, draft_id=item.pk)
+                return send_draft(user=item.user, draft_id=item.pk, channel=Channel.WEBMAIL)
         except UserError as exc:
             # Changed since it was scheduled into something that cannot be sent: it stays a draft.
             logger.warning("Scheduled draft %s was not sent: %s", item.pk, exc.message)

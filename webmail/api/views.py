@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from delivery.services import send_draft, send_message
+from delivery.services.metrics import Channel
 from delivery.services.suppression import bounce_warnings
 from mailboxes import selectors
 from mailboxes import services as mailbox_services
@@ -144,6 +145,7 @@ class SendView(APIView):
             upload_ids=data.validated_data["attachments"],
             idempotency_key=key,
             via_api=True,
+            channel=Channel.API,
         )
         return Response(_send_result(request, message), status=status.HTTP_202_ACCEPTED)
 
@@ -281,7 +283,7 @@ class DraftSendView(APIView):
         tags=["drafts"],
     )
     def post(self, request, draft_id):
-        message = send_draft(user=request.user, draft_id=draft_id)
+        message = send_draft(user=request.user, draft_id=draft_id, channel=Channel.API)
         return Response(_send_result(request, message), status=status.HTTP_202_ACCEPTED)
 
 
