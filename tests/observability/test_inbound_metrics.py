@@ -32,15 +32,7 @@ EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 class Metrics:
     """Sample values of the default registry, read again and compared with a snapshot taken at creation."""
 
-    SAMPLES = {
-        "connections": ("webmail_mx_connections_total", {}),
-        "pipeline": ("webmail_inbound_pipeline_duration_seconds_count", {}),
-        "write": ("webmail_inbox_write_duration_seconds_count", {}),
-        "indexed": ("webmail_search_documents_indexed_total", {}),
-    }
-
     def __init__(self):
-        self.before = {}
         self.before = self._all()
 
     def _all(self) -> dict:
@@ -372,6 +364,18 @@ def test_a_placement_rolled_back_counts_nothing():
     with transaction.atomic():
         count_placement_on_commit("inbox", 3)
     assert placements(metrics) == {"webmail_inbound_messages_total{placement=inbox}": 3}
+
+
+def test_mail_handled_as_a_report_is_counted_as_such_and_never_authenticated_or_scored(mx_server, alice):
+    metrics = Metrics()
+
+    send(mx_server, message_bytes(subject="unsubscribe not-a-token"), rcpt_tos=["unsubscribe@example.test"])
+
+    assert InboundMessage.objects.get().status == InboundMessage.Status.REPORT
+    assert placements(metrics) == {"webmail_inbound_messages_total{placement=report}": 1}
+    moved = metrics.moved()
+    assert not [k for k in moved if k.startswith(("webmail_auth_results", "webmail_spam_verdicts"))]
+    assert metrics.delta("webmail_inbound_pipeline_duration_seconds_count") == 0
 
 
 # --- search ------------------------------------------------------------------------------------------
