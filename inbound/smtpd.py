@@ -28,6 +28,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from core.metrics import MX_CONNECTIONS, MX_REPLIES
 from inbound.models import InboundMessage
 from inbound.services.reception import Arrival, RecipientCheck, accept_messages, check_recipient, dispatch_processing
 from webmail.celery import app as celery_app
@@ -103,6 +104,7 @@ class MXProtocol(SMTP):
         super().__init__(handler, **kwargs)
         self.connection_limiter = connection_limiter
         self.errors = 0  # since the session began or last delivered a message
+        self.replying_to = None  # "RCPT" or "DATA" until that command's reply is counted (MX_REPLIES)
 
     def delivered(self) -> None:
         """A message was accepted: the errors before it are forgiven (Postfix's "without delivering mail")."""
@@ -117,9 +119,29 @@ class MXProtocol(SMTP):
             return None, None
         return address, rest
 
+    async def smtp_RCPT(self, arg):  # noqa: N802
+        await self._counting_reply("RCPT", super().smtp_RCPT(arg))
+
+    async def smtp_DATA(self, arg):  # noqa: N802
+        await self._counting_reply("DATA", super().smtp_DATA(arg))
+
+    async def _counting_reply(self, command: str, handling) -> None:
+        self.replying_to = command
+        await handling  # (raising, it leaves replying_to set: aiosmtpd's answer to the exception is counted)
+        self.replying_to = None  # counted already, or the client left before any reply
+
+    def _count_reply(self, status: str) -> None:
+        """The final reply to RCPT or DATA (not DATA's 354), once; a 421 that follows an error is not a reply to it."""
+        if self.replying_to is None or status.startswith("354"):
+            return
+        code = status[:3]
+        MX_REPLIES.labels(self.replying_to, code if code.isdigit() else "other").inc()
+        self.replying_to = None
+
     async def push(self, status):
         if isinstance(status, str):
             status = _REPLY_REWRITES.get(status, status)
+            self._count_reply(status)
             if _is_client_error(status):
                 await self._push_error(status)
                 return
@@ -149,6 +171,7 @@ class MXProtocol(SMTP):
             await self.push("421 4.7.0 Too many connections from your address; try again later")
             self.transport.close()
             return
+        MX_CONNECTIONS.inc()  # accepted: those turned away by the rate limit above are not counted
         await super()._handle_client()
 
 

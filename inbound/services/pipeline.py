@@ -22,6 +22,7 @@ A failure is retried a few times, then the job is dead-lettered for an admin.
 """
 
 import logging
+import time
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from django.utils import timezone
 
 from accounts.selectors import resolve_hosted_address, resolve_hosted_addresses
 from core.heartbeat import Heartbeat, extend_held_leases
+from core.metrics import INBOUND_PIPELINE_DURATION, INBOX_WRITE_DURATION
 from delivery import verp
 from inbound.auth import authenticate
 from inbound.bounces import handle_report
@@ -42,6 +44,7 @@ from inbound.dmarc_reports.services import handle_report_mail as handle_dmarc_re
 from inbound.dmarc_reports.services import is_report_address as is_dmarc_report_address
 from inbound.filters.spam import get_spam_filter
 from inbound.filters.virus import BLOCK, WARN, VirusVerdict, get_virus_scanner
+from inbound.metrics import count_authentication, count_placement_on_commit, count_spam_verdict, count_virus_verdict
 from inbound.models import InboundMessage
 from inbound.services.reception import dispatch_processing
 from inbound.unsubscribes import handle_unsubscribe_mail, is_unsubscribe_address
@@ -121,8 +124,11 @@ def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
     if not ready:
         return outcomes
     try:  # 3. the whole batch in a few statements per mailbox, one commit
+        started = time.perf_counter()
         with transaction.atomic():
-            outcomes.update(_place_together(ready, token))
+            placed = _place_together(ready, token)
+        _observe_write(started, len(placed))  # every message of the batch waited for the whole transaction
+        outcomes.update(placed)
         return outcomes
     except Exception:  # some message breaks it: a savepoint per message, so that one fails alone
         logger.warning("placing a batch of %d messages together failed; one by one", len(ready), exc_info=True)
@@ -215,9 +221,14 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
             per_user.setdefault(user.pk, []).append((position, delivery))
     placed = [False] * len(ready)
     items = place_for_users({recipients[pk]: [delivery for _, delivery in entries] for pk, entries in per_user.items()})
+    copies = []  # the folder of each copy placed, or None where the recipient already had the message
     for user_pk, entries in per_user.items():
         for (position, delivery), item in zip(entries, items[user_pk], strict=True):
-            placed[position] = placed[position] or item.message_id == delivery.message.pk
+            kept = item.message_id == delivery.message.pk
+            placed[position] = placed[position] or kept
+            copies.append(delivery.folder if kept else None)
+    _count_copies(copies)
+    _observe_visible([analysis.job for analysis, kept in zip(ready, placed, strict=True) if kept])
     orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
     if orphans:  # every recipient already had it (a re-delivery)
         for analysis, kept in zip(ready, placed, strict=True):
@@ -231,6 +242,32 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
     }
     _update_each(outcomes, token)
     return {pk: fields["status"] for pk, fields in outcomes.items()}
+
+
+def _count_copies(folders: list) -> None:
+    """INBOUND_MESSAGES per recipient copy, by folder (inbox, spam), or duplicate: the recipient had it already."""
+    for placement in set(folders):
+        count_placement_on_commit(placement or "duplicate", folders.count(placement))
+
+
+def _observe_visible(jobs: list[InboundMessage]) -> None:
+    """INBOUND_PIPELINE_DURATION from each job's 250 (``received_at``) to its placement's commit."""
+    if jobs:
+        received = [job.received_at for job in jobs]
+
+        def observe():
+            now = _now()  # at commit: that is when the message becomes visible
+            for at in received:
+                INBOUND_PIPELINE_DURATION.observe(max(0.0, (now - at).total_seconds()))
+
+        transaction.on_commit(observe)
+
+
+def _observe_write(started: float, messages: int) -> None:
+    """INBOX_WRITE_DURATION: the placement transaction just ended, once per message it wrote (if it commits)."""
+    elapsed = time.perf_counter() - started
+    if messages:
+        transaction.on_commit(lambda: [INBOX_WRITE_DURATION.observe(elapsed) for _ in range(messages)])
 
 
 def _update_each(fields_by_job: dict[int, dict], token: str) -> None:
@@ -324,9 +361,11 @@ def _claim(job_ids: list[int]) -> tuple[str, list[int]] | None:
 
 
 def _finish(job: InboundMessage, token: str, status: str, **fields) -> str:
-    InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
+    updated = InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(
         status=status, lease_token="", lease_expires_at=None, processed_at=timezone.now(), error="", **fields
     )
+    if updated:  # (not updated: another worker reclaimed the job, and counts it)
+        count_placement_on_commit(status)  # report, quarantined
     return status
 
 
@@ -346,6 +385,8 @@ def _fail(job: InboundMessage, token: str, exc: Exception) -> str:
         lease_expires_at=None if final else _now() + timedelta(seconds=backoff),
         error=f"{exc.__class__.__name__}: {exc}"[:5000],
     )
+    if updated and final:
+        count_placement_on_commit(InboundMessage.Status.FAILED)  # dead-lettered
     if updated and not final:  # (not updated: another worker reclaimed the job, and retries it if need be)
         transaction.on_commit(lambda: dispatch_processing(job_ids=[job.pk], countdown=backoff))
     return status
@@ -402,10 +443,12 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
             return _finish(job, token, InboundMessage.Status.REPORT)
 
     results = authenticate(raw=raw, client_ip=job.client_ip or "", helo=job.helo, mail_from=job.mail_from)
+    count_authentication(results)  # per evaluation: a message retried (scanner away) is evaluated again
     header = results.header_value(settings.MAIL_HOSTNAME)
     view = _trace_headers(job, header) + raw
     parsed = parse_message(view)  # once, for the scanners and the store
     virus = get_virus_scanner().scan(raw=raw, parsed=parsed)
+    count_virus_verdict(virus)  # now, not at commit: a failed scan commits nothing but is what to watch
     checked = {"auth": results.as_dict(), "authentication_results": header, "virus_verdict": _verdict_dict(virus)}
     if virus.infected:
         logger.warning("quarantined inbound message %s: %s", job.pk, ", ".join(virus.names))
@@ -427,6 +470,7 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
     quarantined_by_dmarc = results.dmarc.disposition in ("quarantine", "reject")
     for user in recipients.values():
         verdict = spam_filter.score(raw=raw, parsed=parsed, auth=checked["auth"], user=user)
+        count_spam_verdict(verdict)
         # Recorded with the verdict, so that the user is told why mail the filter let through is in Spam.
         verdicts[user.username] = {**_verdict_dict(verdict), "dmarc_quarantine": quarantined_by_dmarc}
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
@@ -451,21 +495,28 @@ def attachment_scans(verdict: VirusVerdict) -> dict[int, tuple[str, str]]:
 def _place(analysis: Analysis, token: str) -> str:
     """The message, its placements and the job's outcome: all or nothing (``LeaseLost``: nothing)."""
     job = analysis.job
+    started = time.perf_counter()
     with transaction.atomic():
         if not _lock_held([job.pk], token):
             raise LeaseLost(job.pk)
         message, _ = store_message(raw=analysis.view, parsed=analysis.parsed, scans=analysis.scans)
-        placed = False
+        copies = []
         for user in analysis.recipients:
             folder = analysis.folders[user.pk]
             item = place_message(user=user, message=message, folder=folder, received_at=job.received_at)
-            placed = placed or item.message_id == message.pk
+            copies.append(folder if item.message_id == message.pk else None)
+        placed = any(copies)
         if not placed:  # every recipient already had it (a re-delivery)
             _log_not_placed(job)
             delete_orphan_messages([message.pk])
         fields = _outcome(analysis, message if placed else None)
         InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(processed_at=timezone.now(), **fields)
-        return fields["status"]
+        _count_copies(copies)
+        if placed:
+            _observe_visible([job])
+    # (inside the batch's transaction this was a savepoint: observed when, and if, the batch commits)
+    _observe_write(started, 1)
+    return fields["status"]
 
 
 def _log_not_placed(job: InboundMessage) -> None:
@@ -507,6 +558,7 @@ def reconcile_inbound() -> dict[str, int]:
         error=f"the worker processing it was lost on each of its {MAX_ATTEMPTS} attempts",
     )
     if dead_lettered:
+        count_placement_on_commit(InboundMessage.Status.FAILED, dead_lettered)
         logger.error("dead-lettered %d inbound messages whose workers were lost on every attempt", dead_lettered)
     retry_due = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     stale = InboundMessage.objects.filter(

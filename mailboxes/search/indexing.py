@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.metrics import SEARCH_INDEXED
 from mailboxes.models import MailboxChange, MailboxItem
 from mailboxes.search.backends import SearchBackend, get_search_backend
 from mailboxes.search.backends.database import DatabaseBackend
@@ -69,6 +70,8 @@ def _index_feed_batch(backend: SearchBackend, batch_size: int) -> int | None:
             return None
         count = apply_changes([(item_id, kind) for _, item_id, kind in changes], backend=backend)
         _advance(cursor, changes[-1][0])
+        applied = len(changes)
+        transaction.on_commit(lambda: SEARCH_INDEXED.inc(applied))  # with the cursor: a rollback applies them again
     return count
 
 
