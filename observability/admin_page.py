@@ -47,8 +47,9 @@ SERIES_LABELS = {
     "received": _("Messages received"),
     "placed": _("Copies placed in mailboxes"),
     "spam": _("Placed in spam"),
-    **dict(Recipient.Queue.choices),
-    **{stream: label.split(" (")[0] for stream, label in Message.Stream.choices},
+    Recipient.Queue.TRANSACTIONAL: _("Transactional"),
+    Recipient.Queue.BULK: _("Bulk"),
+    Message.Stream.PERSONAL: _("Personal"),
     **{provider.value: PROVIDER_LABELS[provider] for provider in Provider},
 }
 
