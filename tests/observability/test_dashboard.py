@@ -162,9 +162,9 @@ def test_the_figures_take_a_few_queries_whatever_the_traffic(alice, bob, remote_
     receive_some()
     with CaptureQueriesContext(connection) as second:
         dashboard(Window.DAY, now=NOW)
-    # Nine grouped reads (submissions, attempts, outcomes, queue now, queued, finished, received, placed, lag
-    # cursor + oldest change) and one reputation series per stream (3) and provider (5), whatever the traffic.
-    assert len(first) == len(second) <= 19
+    # Eight grouped reads (submissions, attempts, outcomes, queue now, queued, finished, received, placed), the
+    # indexing cursor and the oldest change, one reputation series per stream (3) and provider (5).
+    assert len(first) == len(second) == 18
 
 
 # --- the page ----------------------------------------------------------------------------------
