@@ -180,7 +180,7 @@ def test_the_page_shows_the_traffic_just_sent_and_received(admin_client, alice, 
     html = response.content.decode()
     assert (total(html, "submitted"), total(html, "attempted"), total(html, "sent")) == ("1", "4", "2")
     assert (total(html, "deferred"), total(html, "bounced"), total(html, "received")) == ("1", "1", "3")
-    assert total(html, "spam") == "1 / 4"
+    assert total(html, "spam") == "1 / 4" and total(html, "failed") == "0"
     assert re.search(r'class="figure queue-now"><dt>Waiting in the Transactional queue</dt><dd class="number">1<', html)
     assert html.count('<svg class="line-chart"') == 8
     assert 'id="empty"' not in html
