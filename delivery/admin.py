@@ -18,10 +18,11 @@ from delivery.models import (
 from delivery.services import suppress_address
 from delivery.services.shaping import DEFAULT_PROFILES, effective_profile, end_backoffs, ensure_profile_rows
 from delivery.services.suppression import remove_suppression_entries, scope_summary
+from observability.admin_page import OperatorDashboardMixin
 
 
 @admin.register(DeliveryEvent)
-class DeliveryEventAdmin(admin.ModelAdmin):
+class DeliveryEventAdmin(OperatorDashboardMixin, admin.ModelAdmin):
     list_display = ("timestamp", "event_type", "recipient_address", "message", "transport", "reject_reason", "reply")
     list_filter = ("event_type", "transport", "reject_reason")
     search_fields = ("recipient__address", "message__subject", "=message__message_id", "mta_response")
