@@ -14,8 +14,12 @@ def view_label(request) -> str:
     return match.view_name if match is not None else "unmatched"
 
 
+# The operators' own endpoints: a scrape or a load balancer's poll every few seconds is not traffic.
+UNCOUNTED_VIEWS = frozenset({"metrics", "healthz", "readyz"})
+
+
 class RequestMetricsMiddleware:
-    """Counts and times every request by view, method and status class; not the scrapes of /metrics."""
+    """Counts and times every request by view, method and status class; not scrapes nor health polls."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -24,17 +28,10 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         elapsed = time.perf_counter() - started
-        if _is_scrape(request):
-            return response
         view = view_label(request)
+        if view in UNCOUNTED_VIEWS:
+            return response
         method = request.method if request.method in KNOWN_METHODS else "other"
         HTTP_REQUESTS.labels(view=view, method=method, status=f"{response.status_code // 100}xx").inc()
         HTTP_REQUEST_DURATION.labels(view=view, method=method).observe(elapsed)
         return response
-
-
-def _is_scrape(request) -> bool:
-    from observability.views import metrics  # the view imports the collectors, which import models
-
-    match = getattr(request, "resolver_match", None)
-    return match is not None and match.func is metrics

@@ -151,3 +151,16 @@ def test_a_retried_task_counts_its_retry_then_its_success():
 
     assert value("webmail_celery_tasks_total", **labels, state="retried") == retried + 1
     assert value("webmail_celery_tasks_total", **labels, state="succeeded") == succeeded + 1
+
+
+def test_health_polls_are_not_counted_as_traffic(client):
+    before = REGISTRY.get_sample_value(
+        "webmail_http_requests_total", {"view": "healthz", "method": "GET", "status": "2xx"}
+    )
+
+    assert client.get("/healthz").status_code == 200
+
+    assert (
+        REGISTRY.get_sample_value("webmail_http_requests_total", {"view": "healthz", "method": "GET", "status": "2xx"})
+        == before
+    )
