@@ -7,7 +7,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from core import metrics
-from tests.observability.prometheus_tools import DEPLOY_DIR, require
+from tests.support.prometheus import DEPLOY_DIR, require
 
 RULES = DEPLOY_DIR / "alerts.yml"
 RULE_TESTS = DEPLOY_DIR / "alerts_test.yml"
