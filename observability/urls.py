@@ -1,3 +1,9 @@
 """Operators' endpoints: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` (load balancers)."""
 
-urlpatterns = []
+from django.urls import path
+
+from observability import views
+
+urlpatterns = [
+    path("metrics", views.metrics, name="metrics"),
+]

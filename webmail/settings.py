@@ -5,6 +5,8 @@ set the project runs on embedded defaults: SQLite and blob files under
 ``var/``, the database search backend, and a file-based Celery broker.
 """
 
+import ipaddress
+import os
 import secrets
 from pathlib import Path
 
@@ -67,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its timing covers every other middleware.
+    "observability.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -642,6 +646,26 @@ CELERY_BEAT_SCHEDULE["recheck-domains"] = {"task": "accounts.recheck_domains", "
 MAILBOX_SIMULATOR_DOMAIN = env_str("MAILBOX_SIMULATOR_DOMAIN", "simulator.invalid")
 
 # --- Observability: metrics (docs/OBSERVABILITY.md) ------------------------------
+# /metrics answers a request carrying "Authorization: Bearer <METRICS_TOKEN>" (empty: no token
+# works) or coming from one of these networks (REMOTE_ADDR: behind a proxy, keep /metrics off it).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from exc
+# Every process (web workers, MX, Celery workers) writes its counters into files here and one
+# scrape adds them up (prometheus-client's multi-process mode). prometheus_client reads the
+# variable when it is first imported, which is after settings in every entry point (manage.py,
+# wsgi/asgi, celery -A webmail): so it is exported here. Empty: one process, no files.
+# Wipe it when a deployment starts (manage.py metrics_reset; rundev does).
+METRICS_DIR = env_str("METRICS_DIR", os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(VAR_DIR / "metrics"))
+if METRICS_DIR:
+    Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
+else:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 # --- Observability: health ---------------------------------------------------------
 

@@ -13,6 +13,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from observability.management.commands.metrics_reset import reset_metrics_dir
+
 QUEUES = "transactional,bulk,tracking,inbound,indexing,default"
 
 
@@ -25,6 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         python = sys.executable
+        # The counters of the last run's processes must not be added to this run's scrapes.
+        if settings.METRICS_DIR:
+            reset_metrics_dir(settings.METRICS_DIR)
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": [python, "-m", "celery", "-A", "webmail", "worker", "-Q", QUEUES, "--concurrency", "2",
