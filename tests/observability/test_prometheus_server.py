@@ -21,7 +21,7 @@ TOKEN = "s3cret-scrape-token"  # noqa: S105 - a test token
 
 # A plausible, bounded value for each label, so every family has a series before any traffic.
 SAMPLE_LABELS = {
-    "view": "login", "method": "GET", "status": "2xx", "channel": "webmail", "result": "accepted",
+    "view": "accounts:login", "method": "GET", "status": "2xx", "channel": "webmail", "result": "accepted",
     "outcome": "sent", "provider": "other", "event": "delivered", "command": "rcpt", "code": "250",
     "placement": "inbox", "filter": "builtin", "verdict": "clean", "queue": "default", "task": "probe",
     "state": "succeeded",
@@ -68,7 +68,7 @@ def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, tmp_path):
         touch(metric)
     # Real traffic through the web process: the request middleware counts these by view.
     for _ in range(3):
-        with urllib.request.urlopen(web.url + reverse("login"), timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(web.url + reverse("accounts:login"), timeout=10) as response:  # noqa: S310 - loopback
             assert response.status == 200
 
     with PrometheusServer(tmp_path / "prometheus", {"webmail": [web.address]}, token=TOKEN) as prometheus:
@@ -78,7 +78,8 @@ def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, tmp_path):
         assert expected <= seen
 
         # Prometheus stored the request counter the live server counted: at least our three sign-in pages.
-        requests = prometheus.query('sum(webmail_http_requests_total{view="login", method="GET", status="2xx"})')
+        counted = 'sum(webmail_http_requests_total{view="accounts:login", method="GET", status="2xx"})'
+        requests = prometheus.query(counted)
         assert requests and requests[0][1] >= 3
         # The database-backed gauges come from the scrape too (observability.collectors).
         assert {"webmail_outbound_dead_letters", "webmail_search_indexing_lag_seconds"} <= seen
