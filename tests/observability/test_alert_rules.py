@@ -90,3 +90,16 @@ def test_every_alert_is_shown_firing_in_the_unit_tests():
     names = {rule["alert"] for rule in _alerts()}
     assert fired == names
     assert silent == names  # and each is also shown not firing (pending, under a floor, or healthy)
+
+
+def test_the_example_scrape_config_is_valid_with_the_rules_beside_it(tmp_path):
+    """deploy/prometheus/prometheus.yml as an operator installs it: next to alerts.yml and the token file."""
+    for name in ("prometheus.yml", "alerts.yml"):
+        (tmp_path / name).write_text((DEPLOY_DIR / name).read_text())
+    (tmp_path / "webmail-metrics-token").write_text("a-token\n")
+    result = _run(require("promtool"), "check", "config", "prometheus.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout
+    job = yaml.safe_load((DEPLOY_DIR / "prometheus.yml").read_text())["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics"
+    assert job["authorization"]["type"] == "Bearer"
