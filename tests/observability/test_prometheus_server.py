@@ -22,7 +22,7 @@ TOKEN = "s3cret-scrape-token"  # noqa: S105 - a test token
 # A plausible, bounded value for each label, so every family has a series before any traffic.
 SAMPLE_LABELS = {
     "view": "accounts:login", "method": "GET", "status": "2xx", "channel": "webmail", "result": "accepted",
-    "outcome": "sent", "provider": "other", "event": "delivered", "command": "rcpt", "code": "250",
+    "outcome": "sent", "provider": "other", "event": "delivered", "command": "RCPT", "code": "250",
     "placement": "inbox", "filter": "builtin", "verdict": "clean", "queue": "default", "task": "probe",
     "state": "succeeded",
 }  # fmt: skip
