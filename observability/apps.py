@@ -6,6 +6,6 @@ class ObservabilityConfig(AppConfig):
     verbose_name = "Observability"
 
     def ready(self):
-        from observability import tasks_metrics
+        from observability import checks, tasks_metrics  # noqa: F401 (checks registers itself)
 
         tasks_metrics.connect()

@@ -57,3 +57,30 @@ def test_settings_export_the_folder_before_prometheus_client_is_imported():
     if not settings.METRICS_DIR:
         pytest.skip("METRICS_DIR is empty: single-process mode")
     assert values.ValueClass.__name__ == "MmapedValue"  # multi-process values in this process too
+
+
+@pytest.mark.django_db
+def test_without_a_folder_the_scrape_reads_this_process_alone():
+    from core.metrics import MX_REPLIES
+
+    key = ("webmail_mx_replies_total", (("code", "554"), ("command", "DATA")))
+    before = parse(render_metrics(multiprocess_dir="").decode()).get(key, 0.0)
+    MX_REPLIES.labels(command="DATA", code="554").inc()
+
+    samples = parse(render_metrics(multiprocess_dir="").decode())
+
+    assert samples[key] == before + 1
+    assert ("webmail_metrics_database_up", ()) in samples
+
+
+def test_a_process_that_imported_prometheus_client_too_early_is_warned_about(monkeypatch, settings):
+    from prometheus_client import values
+
+    from observability.checks import metrics_dir_exported_in_time
+
+    settings.METRICS_DIR = "/tmp/metrics"
+    if values.ValueClass.__name__ == "MmapedValue":  # this test process, unless run with METRICS_DIR empty
+        assert metrics_dir_exported_in_time(None) == []
+    monkeypatch.setattr(values, "ValueClass", values.MutexValue)  # as if imported before settings
+    [warning] = metrics_dir_exported_in_time(None)
+    assert warning.id == "observability.W001"
