@@ -21,12 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TOKEN = "bench-scrape-token"  # noqa: S105 - a throwaway token for a private run
-DATABASE_GAUGES = (
-    "webmail_outbound_queue_depth",
-    "webmail_outbound_oldest_due_seconds",
-    "webmail_outbound_dead_letters",
-    "webmail_search_indexing_lag_seconds",
-)
 
 
 def parse_args(argv=None):
@@ -42,6 +36,7 @@ def expected_series():
     from prometheus_client.metrics import MetricWrapperBase
 
     from core import metrics
+    from tests.support.prometheus import DATABASE_GAUGES
 
     names = {}
     for value in vars(metrics).values():

@@ -7,17 +7,10 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from core import metrics
-from tests.support.prometheus import DEPLOY_DIR, require
+from tests.support.prometheus import DATABASE_GAUGES, DEPLOY_DIR, require
 
 RULES = DEPLOY_DIR / "alerts.yml"
 RULE_TESTS = DEPLOY_DIR / "alerts_test.yml"
-# Gauges the /metrics collector reads from the database at scrape time (observability.collectors).
-DATABASE_GAUGES = {
-    "webmail_outbound_queue_depth",
-    "webmail_outbound_oldest_due_seconds",
-    "webmail_outbound_dead_letters",
-    "webmail_search_indexing_lag_seconds",
-}
 REQUIRED_ALERTS = {
     "WebmailOutboundQueueGrowing",
     "WebmailDeliverySuccessLow",
@@ -27,6 +20,7 @@ REQUIRED_ALERTS = {
     "WebmailMXRefusingEverything",
     "WebmailTargetDown",
     "WebmailCeleryTaskFailureRateHigh",
+    "WebmailInboundBacklogStale",
 }
 
 

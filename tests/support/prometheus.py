@@ -18,6 +18,18 @@ import pytest
 from tests.support.smtp_server import free_port
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+# Gauges /metrics reads from the database at scrape time (observability.collectors), not in core.metrics.
+DATABASE_GAUGES = {
+    "webmail_outbound_queue_depth",
+    "webmail_outbound_due_recipients",
+    "webmail_outbound_oldest_due_seconds",
+    "webmail_outbound_dead_letters",
+    "webmail_search_indexing_lag_seconds",
+    "webmail_inbound_queue_depth",
+    "webmail_inbound_oldest_queued_seconds",
+    "webmail_inbound_dead_letters",
+    "webmail_metrics_database_up",
+}
 
 
 def prometheus_binary(name):
