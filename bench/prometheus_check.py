@@ -105,6 +105,9 @@ def main(argv=None) -> int:
                 if not present:
                     missing.append(name)
                 print(f"{name:48} {'yes' if present else 'MISSING':>14} {value:>12}")
+            alerts = prometheus.api("alerts")["alerts"]
+            states = ", ".join(f"{a['labels']['alertname']} ({a['state']})" for a in alerts) or "none"
+            print(f"\nalerts of deploy/prometheus/alerts.yml pending or firing: {states}")
         if missing:
             print(f"\nmissing: {', '.join(missing)} (no process produced a sample of it during this run)")
         return 1 if missing or check.returncode else 0
