@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from observability.logs import logging_config
 from webmail.cache import cache_from_url
 from webmail.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "observability.logs.RequestIdMiddleware",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -646,6 +648,9 @@ MAILBOX_SIMULATOR_DOMAIN = env_str("MAILBOX_SIMULATOR_DOMAIN", "simulator.invali
 # --- Observability: health ---------------------------------------------------------
 
 # --- Observability: logs -------------------------------------------------------------
+# One line per log record: "plain" (readable, with the context fields in brackets) or "json"
+# (one object per line, for a log shipper). docs/LOGS.md. LOGGING itself is built below.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 
 # --- Observability: dashboards and alerts ----------------------------------------------
 
@@ -658,10 +663,5 @@ if not DEBUG:
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# Context fields (request, task, message, recipient) and redaction of secrets on every line: docs/LOGS.md.
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
