@@ -148,7 +148,7 @@ def _log_placed(ready: list["Analysis"]) -> None:
             continue
         with log_context(queue_id=analysis.job.pk, message_id=analysis.placed or None):
             if analysis.placed:
-                folders = sorted(analysis.folders.values())
+                folders = sorted(set(analysis.folders.values()))
                 logger.info(
                     "inbound message %s placed as message %s for %d recipients (%s)",
                     analysis.job.pk, analysis.placed, len(analysis.recipients), ", ".join(folders) or "none",
