@@ -250,3 +250,13 @@ def test_a_celery_worker_s_own_handlers_get_the_filters_and_the_json_format(sett
     assert len(handler.filters) == 2
     [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert (line["message"], line["message_id"]) == ("token=[REDACTED] sent", 3)
+
+
+def test_log_format_is_plain_or_json():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from observability.logs import logging_config
+
+    assert logging_config(log_format="json", level="INFO")["handlers"]["console"]["formatter"] == "json"
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
+        logging_config(log_format="xml", level="INFO")
