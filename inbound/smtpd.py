@@ -31,6 +31,7 @@ from django.db import close_old_connections, connection
 from core.metrics import MX_CONNECTIONS, MX_REPLIES
 from inbound.models import InboundMessage
 from inbound.services.reception import Arrival, RecipientCheck, accept_messages, check_recipient, dispatch_processing
+from observability.logs import log_context
 from webmail.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class GroupCommit:
                 outcomes = await _sync(_store_batch)([arrival for arrival, _ in batch])
             except Exception as exc:  # not even the one-by-one retry ran (no database thread?)
                 outcomes = [exc] * len(batch)
+            _log_stored(batch, outcomes)
             self._to_dispatch += [job.pk for job in outcomes if isinstance(job, InboundMessage)]
             if celery_app.conf.task_always_eager:  # processing runs before the 250 (tests, development)
                 await self.dispatch_now()
@@ -258,6 +260,18 @@ class GroupCommit:
             await sync_to_async(dispatch_processing, thread_sensitive=False)(job_ids=job_ids)
         except Exception:
             logger.exception("could not queue %d stored messages; the reconciler will", len(job_ids))
+
+
+def _log_stored(batch: list[tuple[Arrival, asyncio.Future]], outcomes: list) -> None:
+    """The first line of an inbound message's way (docs/LOGS.md): its job id is the queue id the 250 names."""
+    for (arrival, _), job in zip(batch, outcomes, strict=True):
+        if isinstance(job, InboundMessage):
+            with log_context(queue_id=job.pk):
+                logger.info(
+                    "MX stored inbound message %s from %s (HELO %s, %d bytes, %d recipients): 250 queued as %s",
+                    job.pk, arrival.client_ip or "-", arrival.helo or "-", len(arrival.raw), len(arrival.rcpt_tos),
+                    job.pk,
+                )  # fmt: skip
 
 
 def _store_batch(arrivals: list[Arrival]) -> list[InboundMessage | Exception]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from observability.logs import logging_config
 from webmail.cache import cache_from_url
 from webmail.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that its timing covers every other middleware.
     "observability.middleware.RequestMetricsMiddleware",
+    "observability.logs.RequestIdMiddleware",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -682,6 +684,9 @@ DOCTOR_BACKLOG_OLDEST_WARN_SECONDS = env_int("DOCTOR_BACKLOG_OLDEST_WARN_SECONDS
 DOCTOR_OUTBOUND_PROBE_DOMAIN = env_str("DOCTOR_OUTBOUND_PROBE_DOMAIN", "gmail.com")
 
 # --- Observability: logs -------------------------------------------------------------
+# One line per log record: "plain" (readable, with the context fields in brackets) or "json"
+# (one object per line, for a log shipper). docs/LOGS.md. LOGGING itself is built below.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 
 # --- Observability: dashboards and alerts ----------------------------------------------
 
@@ -694,10 +699,5 @@ if not DEBUG:
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# Context fields (request, task, message, recipient) and redaction of secrets on every line: docs/LOGS.md.
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))

@@ -70,6 +70,7 @@ from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import store_message
+from observability.logs import log_context
 from reputation.models import SendingHold
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,28 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
     refresh_message_statuses(rejected)
     for message_id, recipients in rejected.items():  # a refused send is a failure its sender hears of
         _notify_sender(messages[message_id], recipients)
+    _log_claimed(claim, rejected)
     return claim
+
+
+def _log_claimed(claim: Claim, rejected: dict[int, list[Recipient]]) -> None:
+    """One line per recipient the (committed) claim took or refused: the worker's step of a message's way."""
+    for recipient in claim.recipients:
+        with recipient_log_context(recipient):
+            logger.info(
+                "claimed recipient %s of message %s (attempt %s, claim %s)",
+                recipient.pk, recipient.message_id, recipient.attempts, claim.token[:12],
+            )  # fmt: skip
+    for recipients in rejected.values():
+        for recipient in recipients:
+            with recipient_log_context(recipient):
+                logger.info("recipient %s of message %s is not sent (%s)", recipient.pk, recipient.message_id,
+                            recipient.status)  # fmt: skip
+
+
+def recipient_log_context(recipient: Recipient):
+    """The log context of a line about one recipient (docs/LOGS.md): its message, itself, its queue."""
+    return log_context(message_id=recipient.message_id, recipient_id=recipient.pk, queue_id=recipient.queue)
 
 
 def _held_campaigns(messages) -> dict[int, str]:
@@ -453,8 +475,9 @@ def _deliver_claim(claim: Claim, report: RunReport) -> None:
             remote[recipient.domain].append(recipient)
     failures: dict[int, list[Recipient]] = defaultdict(list)
     for recipient in hosted:  # placed in a mailbox at once: recorded at once, so never placed twice
-        outcomes = _guarded(claim, [recipient], report, lambda group: _deliver_locally(group[0]))
-        record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
+        with recipient_log_context(recipient):
+            outcomes = _guarded(claim, [recipient], report, lambda group: _deliver_locally(group[0]))
+            record_results(claim=claim, outcomes=outcomes, report=report, failures=failures)
     signed: dict[int, bytes] = {}
     sender_domains: dict[str, Domain | None] = {}
     # A campaign's recipients are rendered for the whole claim at once (one read of what renders them).
@@ -604,6 +627,11 @@ class _Recorder:
 
     def __call__(self, result: Result) -> None:
         recipient = self.by_id[result.recipient_id]
+        with recipient_log_context(recipient):
+            logger.info(
+                "SMTP transaction for recipient %s with %s: %s",
+                recipient.pk, result.remote_host or "no host", result.response,
+            )  # fmt: skip
         self.add([(recipient, result)])
         provider, rule = _retry_rule(self.claim, recipient, result)
         if shaping.backs_off(rule, provider):  # recorded (the pause with it) before the claim stops
@@ -752,11 +780,13 @@ def record_results(
         updates: dict[int, dict] = {}
         host_unknown = {r.domain for r, result in outcomes if _is_host_unknown(result)}
         lasting_host_unknown = {d for d in host_unknown if host_unknown_for_long(domain=d, now=now)}
+        recorded = []
         for recipient, result in outcomes:
             if recipient.pk not in held:
-                logger.warning(
-                    "lost the lease on recipient %s; its outcome (%s) is not recorded", recipient.pk, result.outcome
-                )
+                with recipient_log_context(recipient):
+                    logger.warning(
+                        "lost the lease on recipient %s; its outcome (%s) is not recorded", recipient.pk, result.outcome
+                    )
                 continue
             provider, rule = _retry_rule(claim, recipient, result)
             if rule is not None:  # a throttling reply, or one a rule retries: deferred, whatever its code
@@ -779,6 +809,7 @@ def record_results(
             updates[recipient.pk] = fields
             event = new_delivery_event(recipient=recipient, event_type=event_type, **details)
             events.append(event)
+            recorded.append((recipient, event_type, details))
             setattr(report, counted, getattr(report, counted) + 1)
             attempts.append((_ATTEMPT_OUTCOMES[counted], _provider_label(claim, recipient, result)))
             if event_type == "bounced":
@@ -795,6 +826,7 @@ def record_results(
                 detail=result.response, source=Suppression.Source.DELIVERY, source_event=event if event.pk else None,
                 now=now,
             )  # fmt: skip
+    _log_recorded(recorded)
     return held
 
 
@@ -806,6 +838,18 @@ def _provider_label(claim: Claim, recipient: Recipient, result: Result) -> str:
     """The attempt's destination provider ("local" for a hosted mailbox): never a DNS lookup while recording."""
     local = recipient.domain in claim.hosted or result.remote_host == "local"
     return metrics.provider_label(recipient.domain, local=local, known=claim.providers)
+
+
+def _log_recorded(recorded: list[tuple[Recipient, str, dict]]) -> None:
+    """After the commit (or the caller's savepoint): the outcome as stored, with the reply that decided it."""
+    for recipient, event_type, details in recorded:
+        with recipient_log_context(recipient):
+            logger.info(
+                "recorded %s for recipient %s of message %s (%s%s: %s)",
+                event_type, recipient.pk, recipient.message_id, details["transport"],
+                f" via {details['remote_host']}" if details.get("remote_host") else "",
+                details.get("description") or details.get("mta_response") or "",
+            )  # fmt: skip
 
 
 def _apply_retry_rule(

@@ -31,6 +31,7 @@ from mailboxes.services.drafts import draft_composition, get_draft_for_update, r
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import replace_message_content, store_message
 from mailboxes.services.uploads import attachments_from_uploads
+from observability.logs import log_context
 from webmail.celery import BROKER_ERRORS
 from webmail.errors import UserError
 
@@ -124,7 +125,8 @@ def send_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
                     received_at=now,
                 )  # fmt: skip
-            enqueue_recipients(message=message, composition=composition, queue=queue)
+            channel = "api" if via_api else stream
+            enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
                 on_stored(message)
     except IntegrityError:
@@ -136,6 +138,15 @@ def send_message(
             raise
         return earlier
     return message
+
+
+def _log_submitted(message: Message, composition: Composition, *, queue: str, channel: str) -> None:
+    """The first line of a message's way (docs/LOGS.md): the ids to follow it by, once it is stored."""
+    with log_context(message_id=message.pk, queue_id=queue):
+        logger.info(
+            "message %s submitted (%s) by user %s: Message-ID <%s>, %d recipients",
+            message.pk, channel, message.sender_id, message.message_id, len(composition.envelope_recipients()),
+        )  # fmt: skip
 
 
 def _admit(*, user, composition: Composition, stream: str) -> None:
@@ -181,18 +192,28 @@ def send_draft(*, user, draft_id) -> Message:
         refresh_thread(item.thread)
         # New date, folder and bytes (no Bcc): the search index must follow.
         MailboxChange.record(user_id=item.user_id, item_ids=[item.pk], kind=MailboxChange.Kind.UPDATED)
-        enqueue_recipients(message=item.message, composition=composition)
+        enqueue_recipients(message=item.message, composition=composition, channel="draft")
     return item.message
 
 
-def enqueue_recipients(*, message: Message, composition: Composition, queue: str = Recipient.Queue.TRANSACTIONAL):
-    """The outbox rows of a message, and its dispatch once the transaction commits."""
+def enqueue_recipients(
+    *, message: Message, composition: Composition, queue: str = Recipient.Queue.TRANSACTIONAL, channel: str = "service"
+):
+    """The outbox rows of a message, and its dispatch once the transaction commits.
+
+    ``channel`` (api, personal, draft…) is for the submission's log line, written at the commit.
+    """
     rows = _outbox_rows(message, composition, queue=queue, now=timezone.now())
     recipients = Recipient.objects.bulk_create(Recipient(**row) for row in rows)
     DeliveryEvent.objects.bulk_create(
         new_delivery_event(recipient=recipient, event_type="queued", transport="submission") for recipient in recipients
     )
-    transaction.on_commit(lambda: dispatch_delivery(message_id=message.pk, queue=queue))
+
+    def committed():
+        _log_submitted(message, composition, queue=queue, channel=channel)
+        dispatch_delivery(message_id=message.pk, queue=queue)
+
+    transaction.on_commit(committed)
 
 
 def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queue: str) -> None:
@@ -260,12 +281,14 @@ def dispatch_delivery(*, message_id: int, queue: str = Recipient.Queue.TRANSACTI
     """
     from delivery.tasks import deliver_message  # tasks import services: import here, not at module level
 
-    try:
-        deliver_message.apply_async(args=[message_id], queue=queue)
-    except BROKER_ERRORS:
-        logger.warning(
-            "broker unreachable: message %s waits in the outbox for the reconciler", message_id, exc_info=True
-        )
+    with log_context(message_id=message_id, queue_id=queue):
+        logger.info("message %s queued for delivery on the %s queue", message_id, queue)
+        try:
+            deliver_message.apply_async(args=[message_id], queue=queue)
+        except BROKER_ERRORS:
+            logger.warning(
+                "broker unreachable: message %s waits in the outbox for the reconciler", message_id, exc_info=True
+            )
 
 
 def _fingerprint(composition: Composition, in_reply_to_item_id) -> str:

@@ -11,6 +11,7 @@ from delivery.services.events import record_delivery_event, refresh_message_stat
 from delivery.services.notices import notify_sender_of_failures
 from delivery.services.suppression import suppress_address
 from mailboxes.models import Recipient
+from observability.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,11 @@ def record_esp_event(*, esp_name: str, event) -> DeliveryEvent | None:
                 **_scope_of(recipient, reason),
             )
         refresh_message_status(recipient.message)
+    with log_context(message_id=recipient.message_id, recipient_id=recipient.pk, queue_id=recipient.queue):
+        logger.info(
+            "recorded %s for recipient %s of message %s (anymail:%s webhook)",
+            event.event_type, recipient.pk, recipient.message_id, esp_name,
+        )  # fmt: skip
     if event.event_type == "bounced":
         notify_sender_of_failures(message_id=recipient.message_id, recipient_ids=[recipient.pk])
     return recorded

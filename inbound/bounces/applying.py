@@ -20,6 +20,7 @@ from delivery.services.notices import notify_sender_of_failures
 from delivery.services.suppression import suppress_address, suppress_after_bounce
 from inbound.bounces.reading import _BASIC, COMPLAINT_TYPES, Report, ReportedRecipient, _body_offset, parse_report
 from mailboxes.models import Recipient
+from observability.logs import log_context
 
 logger = logging.getLogger("inbound.bounces")
 
@@ -53,6 +54,11 @@ def handle_report(*, raw: bytes, verp_address: str) -> list[DeliveryEvent]:
         event = _apply(recipient_id=recipient_id, report=report, reported=reported, key=key)
         if event is not None:
             events.append(event)
+            with log_context(message_id=event.message_id, recipient_id=recipient_id):
+                logger.info(
+                    "%s report recorded as %s for recipient %s of message %s",
+                    report.kind, event.event_type, recipient_id, event.message_id,
+                )  # fmt: skip
             if event.event_type == "bounced":
                 failed.setdefault(event.message_id, []).append(recipient_id)
     for message_id, recipient_ids in failed.items():

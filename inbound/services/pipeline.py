@@ -53,6 +53,7 @@ from mailboxes.models import Attachment, Folder
 from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.services.placement import Delivery, lock_mailboxes, place_for_users, place_message
 from mailboxes.services.store import delete_orphan_messages, store_message, store_messages
+from observability.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +109,13 @@ def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
         scoring = nullcontext()
     with scoring:
         for job in jobs:  # 1. read and judge every message: no write lock held
-            try:
-                result = _analyse(job, token, users)
-            except Exception as exc:
-                outcomes[job.pk] = _fail_logged(job, token, exc)
-                continue
+            with log_context(queue_id=job.pk):
+                logger.info("claimed inbound message %s (attempt %s)", job.pk, job.attempts)  # counted by the claim
+                try:
+                    result = _analyse(job, token, users)
+                except Exception as exc:
+                    outcomes[job.pk] = _fail_logged(job, token, exc)
+                    continue
             if isinstance(result, Analysis):
                 ready.append(result)
             else:
@@ -129,6 +132,7 @@ def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
             placed = _place_together(ready, token)
         _observe_write(started, len(placed))  # every message of the batch waited for the whole transaction
         outcomes.update(placed)
+        _log_placed(ready)
         return outcomes
     except Exception:  # some message breaks it: a savepoint per message, so that one fails alone
         logger.warning("placing a batch of %d messages together failed; one by one", len(ready), exc_info=True)
@@ -138,8 +142,25 @@ def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
     except Exception:  # the batch could not commit: one transaction per message instead
         logger.warning("placing a batch of %d messages failed; placing them one by one", len(ready), exc_info=True)
         placed = {analysis.job.pk: _place_or_fail(analysis, token) for analysis in ready}
+    _log_placed(ready)
     outcomes.update({pk: status for pk, status in placed.items() if status is not None})
     return outcomes
+
+
+def _log_placed(ready: list["Analysis"]) -> None:
+    """The last line of an inbound message's way, once its placement is committed."""
+    for analysis in ready:
+        if analysis.placed is None:  # lost to another worker, failed, or rolled back with the batch
+            continue
+        with log_context(queue_id=analysis.job.pk, message_id=analysis.placed or None):
+            if analysis.placed:
+                folders = sorted(set(analysis.folders.values()))
+                logger.info(
+                    "inbound message %s placed as message %s for %d recipients (%s)",
+                    analysis.job.pk, analysis.placed, len(analysis.recipients), ", ".join(folders) or "none",
+                )  # fmt: skip
+            else:
+                _log_not_placed(analysis.job)
 
 
 class LeaseHeartbeat:
@@ -219,6 +240,8 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
         for user in analysis.recipients:
             delivery = Delivery(message=message, folder=analysis.folders[user.pk], received_at=analysis.job.received_at)
             per_user.setdefault(user.pk, []).append((position, delivery))
+    for analysis in ready:
+        analysis.placed = None  # set below; None until this batch's placement commits (a retry starts afresh)
     placed = [False] * len(ready)
     items = place_for_users({recipients[pk]: [delivery for _, delivery in entries] for pk, entries in per_user.items()})
     copies = []  # the folder of each copy placed, or None where the recipient already had the message
@@ -230,10 +253,9 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
     _count_copies(copies)
     _observe_visible([analysis.job for analysis, kept in zip(ready, placed, strict=True) if kept])
     orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
+    for analysis, message, kept in zip(ready, messages, placed, strict=True):
+        analysis.placed = message.pk if kept else 0  # 0: a copy of mail its recipients hold (logged after commit)
     if orphans:  # every recipient already had it (a re-delivery)
-        for analysis, kept in zip(ready, placed, strict=True):
-            if not kept:
-                _log_not_placed(analysis.job)
         delete_orphan_messages(orphans)
     now = timezone.now()
     outcomes = {
@@ -313,13 +335,16 @@ def _outcome(analysis: "Analysis", message) -> dict:
 
 def _place_or_fail(analysis: "Analysis", token: str) -> str | None:
     """``_place``, or the job failed; None if the job was lost to another worker (it places it)."""
-    try:
-        return _place(analysis, token)
-    except LeaseLost:
-        logger.warning("inbound job %s was reclaimed by another worker; not placing it", analysis.job.pk)
-        return None
-    except Exception as exc:
-        return _fail_logged(analysis.job, token, exc)
+    analysis.placed = None
+    with log_context(queue_id=analysis.job.pk):
+        try:
+            return _place(analysis, token)
+        except LeaseLost:
+            logger.warning("inbound job %s was reclaimed by another worker; not placing it", analysis.job.pk)
+            return None
+        except Exception as exc:
+            analysis.placed = None
+            return _fail_logged(analysis.job, token, exc)
 
 
 def _claim(job_ids: list[int]) -> tuple[str, list[int]] | None:
@@ -404,6 +429,8 @@ class Analysis:
     folders: dict  # user pk -> folder
     verdicts: dict  # username -> spam verdict
     scans: dict  # attachment position -> (scan status, reason), for those held back or warned about
+    # The Message it was placed as, once placing it committed (0: its recipients had it already; None: not yet).
+    placed: int | None = None
 
     def files(self) -> list[bytes]:
         return [self.view, *(part.content for part in self.parsed.attachments)]
@@ -440,6 +467,7 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
         for address in unsubscribes:
             handle_unsubscribe_mail(raw=raw, address=address)
         if not people:
+            logger.info("inbound message %s is a report or unsubscribe, handled: not placed", job.pk)
             return _finish(job, token, InboundMessage.Status.REPORT)
 
     results = authenticate(raw=raw, client_ip=job.client_ip or "", helo=job.helo, mail_from=job.mail_from)
@@ -474,6 +502,11 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
         # Recorded with the verdict, so that the user is told why mail the filter let through is in Spam.
         verdicts[user.username] = {**_verdict_dict(verdict), "dmarc_quarantine": quarantined_by_dmarc}
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
+    logger.info(
+        "inbound message %s checked: Message-ID <%s>, SPF %s, DKIM %s, DMARC %s; %d hosted recipients",
+        job.pk, parsed.message_id, results.spf.result, ",".join(r.result for r in results.dkim) or "none",
+        results.dmarc.result, len(recipients),
+    )  # fmt: skip
     return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts, scans)
 
 
@@ -507,8 +540,8 @@ def _place(analysis: Analysis, token: str) -> str:
             copies.append(folder if item.message_id == message.pk else None)
         placed = any(copies)
         if not placed:  # every recipient already had it (a re-delivery)
-            _log_not_placed(job)
             delete_orphan_messages([message.pk])
+        analysis.placed = message.pk if placed else 0  # logged once committed
         fields = _outcome(analysis, message if placed else None)
         InboundMessage.objects.filter(pk=job.pk, lease_token=token).update(processed_at=timezone.now(), **fields)
         _count_copies(copies)
