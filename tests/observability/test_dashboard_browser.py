@@ -9,6 +9,7 @@ import pytest
 
 from tests.factories import UserFactory
 from tests.observability.world import receive_some, send_some
+from tests.support.admin_browser import sign_in_to_the_admin
 from tests.webmail import test_browser as webmail_browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -22,14 +23,6 @@ pytestmark = [*webmail_browser.pytestmark, pytest.mark.django_db(transaction=Tru
 @pytest.fixture
 def operator(db):
     return UserFactory(address="root@example.test", display_name="Operator", admin=True)
-
-
-def sign_in_to_the_admin(page, operator):
-    page.goto(page.base + "/admin/login/")
-    page.fill("#id_username", operator.username)
-    page.fill("#id_password", webmail_browser.PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r"/admin/$"))
 
 
 def test_an_operator_reads_the_traffic_and_changes_the_window_with_the_keyboard(
