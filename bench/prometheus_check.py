@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     from chaos.infra import Stack, exit_cleanly_on_sigterm, wait_until
     from chaos.platform import Clients, api_send, inbound_jobs, outbound_jobs, smtp_send
     from chaos.sink import CountingSink
-    from tests.support.prometheus import PrometheusServer, require
+    from tests.support.prometheus import PrometheusServer, pause, require
 
     exit_cleanly_on_sigterm()
     with Stack(keep=args.keep) as stack:
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
             print(check.stdout + check.stderr)
 
         with PrometheusServer(
-            stack.folder / "prometheus", {"webmail": [f"127.0.0.1:{web_port}"]}, token=TOKEN
+            stack.folder / "prometheus", {"webmail": [f"127.0.0.1:{web_port}"]}, token=TOKEN, wait=pause()
         ) as prometheus:
             prometheus.wait_until_up("webmail")
             wanted = expected_series()

@@ -10,11 +10,12 @@ import urllib.request
 
 import pytest
 import yaml
+from django.core.signals import request_finished, request_started
 from django.urls import NoReverseMatch, reverse
 from prometheus_client.metrics import MetricWrapperBase
 
 from core import metrics
-from tests.support.prometheus import DATABASE_GAUGES, DEPLOY_DIR, PrometheusServer, poll, require
+from tests.support.prometheus import DATABASE_GAUGES, DEPLOY_DIR, PrometheusServer, Scrapes, poll, require
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -63,7 +64,18 @@ def web(live_server, settings):
     return live_server
 
 
-def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, tmp_path):
+@pytest.fixture
+def scrapes(web):
+    """Each scrape the live server answers: the tests wait for the next one, never for a time."""
+    scrapes = Scrapes(web.metrics_path)
+    request_started.connect(scrapes.started)
+    request_finished.connect(scrapes.finished)
+    yield scrapes
+    request_started.disconnect(scrapes.started)
+    request_finished.disconnect(scrapes.finished)
+
+
+def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, scrapes, tmp_path):
     require("prometheus")
     for metric in defined_metrics():
         touch(metric)
@@ -72,10 +84,12 @@ def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, tmp_path):
         with urllib.request.urlopen(web.url + reverse("accounts:login"), timeout=10) as response:  # noqa: S310 - loopback
             assert response.status == 200
 
-    with PrometheusServer(tmp_path / "prometheus", {"webmail": [web.address]}, token=TOKEN) as prometheus:
+    server = PrometheusServer(tmp_path / "prometheus", {"webmail": [web.address]}, token=TOKEN, wait=scrapes.wait_next)
+    with server as prometheus:
         prometheus.wait_until_up("webmail")
         expected = {series_name(metric) for metric in defined_metrics()}
-        seen = poll(lambda: expected <= prometheus.metric_names() and prometheus.metric_names(), what="every metric")
+        seen = poll(lambda: expected <= prometheus.metric_names() and prometheus.metric_names(), what="every metric",
+                    wait=scrapes.wait_next)  # fmt: skip
         assert expected <= seen
 
         # Prometheus stored the request counter the live server counted: at least our three sign-in pages.
@@ -92,16 +106,22 @@ def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, tmp_path):
             rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
             return rules if all(not rule["lastEvaluation"].startswith("0001") for rule in rules) else None
 
-        rules = poll(evaluated_rules, what="every rule evaluated")
+        rules = poll(evaluated_rules, what="every rule evaluated", wait=scrapes.wait_next)
         defined = yaml.safe_load((DEPLOY_DIR / "alerts.yml").read_text())["groups"]
         assert {rule["name"] for rule in rules} == {rule["alert"] for group in defined for rule in group["rules"]}
         assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []
         assert [rule["name"] for rule in rules if rule["state"] != "inactive"] == []
 
 
-def test_a_wrong_token_leaves_the_target_down(web, tmp_path):
-    with PrometheusServer(tmp_path / "prometheus", {"webmail": [web.address]}, token="wrong") as prometheus:
-        health = poll(lambda: [t for t in prometheus.targets_health() if t[1] != "unknown"], what="the first scrape")
+def test_a_wrong_token_leaves_the_target_down(web, scrapes, tmp_path):
+    server = PrometheusServer(
+        tmp_path / "prometheus", {"webmail": [web.address]}, token="wrong", wait=scrapes.wait_next
+    )
+    with server as prometheus:
+        health = poll(
+            lambda: [t for t in prometheus.targets_health() if t[1] != "unknown"], what="the first scrape",
+            wait=scrapes.wait_next,
+        )  # fmt: skip
         assert health == [("webmail", "down", health[0][2])]
         assert "403" in health[0][2]
         assert prometheus.query('up{job="webmail"}')[0][1] == 0

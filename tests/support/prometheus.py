@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -47,16 +48,55 @@ def require(name):
     return path
 
 
-def poll(check, *, what, timeout=60.0, every=0.2):
-    """Call ``check`` until it returns something truthy; a bound on waiting, not a performance assertion."""
+def poll(check, *, what, wait, timeout=60.0):
+    """Call ``check`` until it returns something truthy, calling ``wait(seconds left)`` between tries.
+
+    ``wait`` blocks until something that may change the answer happened (``Scrapes.wait_next``: Prometheus
+    scraped us again); the timeout only bounds a hang, it asserts nothing about speed.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(every)
+        wait(left)
+
+
+class Scrapes:
+    """The scrapes of ``/metrics`` this process answered (the live server's), to wait on instead of the clock.
+
+    Connected to Django's ``request_finished``: each finished request to the metrics path wakes the waiters.
+    Prometheus stores a scrape, and evaluates its rules, on the same one-second beat, so "the next scrape" is
+    the event after which an answer that was not there yet may be.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+        self._changed = threading.Condition()
+        self._current = threading.local()
+
+    def started(self, sender, environ=None, **kwargs):
+        self._current.path = (environ or {}).get("PATH_INFO")
+
+    def finished(self, sender, **kwargs):
+        if getattr(self._current, "path", None) == self.path:
+            with self._changed:
+                self.count += 1
+                self._changed.notify_all()
+
+    def wait_next(self, timeout):
+        with self._changed:
+            seen = self.count
+            self._changed.wait_for(lambda: self.count > seen, timeout=timeout)
+
+
+def pause(seconds=0.2):
+    """For scripts whose scrapes land in other processes (bench/prometheus_check.py): a short pause between tries."""
+    return lambda left: time.sleep(min(seconds, left))
 
 
 class PrometheusServer:
@@ -67,8 +107,9 @@ class PrometheusServer:
     deploy/prometheus/prometheus.yml, with the interval shortened for tests).
     """
 
-    def __init__(self, folder, targets, *, token, binary=None, metrics_path="/metrics"):
+    def __init__(self, folder, targets, *, token, wait, binary=None, metrics_path="/metrics"):
         self.folder = Path(folder)
+        self.wait = wait  # between polls of its API: see ``poll``
         self.targets = targets
         self.token = token
         self.binary = binary or require("prometheus")
@@ -113,7 +154,7 @@ class PrometheusServer:
             ],
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        poll(self._ready, what="Prometheus to be ready")
+        poll(self._ready, what="Prometheus to be ready", wait=self.wait)
         return self
 
     def __exit__(self, *exc):
@@ -157,4 +198,5 @@ class PrometheusServer:
         return poll(
             lambda: len([v for _, v in self.query(f'up{{job="{job}"}} == 1')]) >= count,
             what=f"{count} target(s) of {job} up ({self.folder / 'prometheus.log'})",
+            wait=self.wait,
         )
