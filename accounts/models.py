@@ -150,3 +150,29 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Preferences(models.Model):
+    """How the webmail looks and behaves for one user. A user without a row has the defaults.
+
+    Read it with ``accounts.preferences.preferences_of(user)``; the time zone is active on every
+    request of a signed-in user (``accounts.middleware.UserTimeZoneMiddleware``).
+    """
+
+    class Density(models.TextChoices):
+        COMFORTABLE = "comfortable", "Comfortable"
+        COMPACT = "compact", "Compact"
+
+    class ReadingPane(models.TextChoices):
+        OFF = "off", "No split"
+        RIGHT = "right", "Right of the list"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="preferences")
+    time_zone = models.CharField(max_length=64, blank=True, help_text="IANA name; empty means the server's.")
+    language = models.CharField(max_length=15, blank=True, help_text="Empty means the browser's.")
+    density = models.CharField(max_length=12, choices=Density.choices, default=Density.COMFORTABLE)
+    reading_pane = models.CharField(max_length=8, choices=ReadingPane.choices, default=ReadingPane.OFF)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Preferences of {self.user_id}"

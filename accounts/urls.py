@@ -7,7 +7,8 @@ app_name = "accounts"
 urlpatterns = [
     path("signin/", views.sign_in, name="login"),
     path("signout/", views.sign_out, name="logout"),
-    path("settings/", views.settings_page, name="settings"),
+    path("settings/", views.settings_index, name="settings"),
+    path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/tokens/", views.create_token, name="create_api_token"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_api_token"),
 ]

@@ -9,6 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -17,8 +18,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import api_tokens_of
 from accounts.services import create_api_token, revoke_api_token
+from accounts.settings_sections import settings_context
 from accounts.signin import SignInAttempt, remember_device
-from mailboxes.views.common import redirect_after_post, sidebar_context, user_errors
+from mailboxes.views.common import redirect_after_post, user_errors
 from reputation.services.compromise import record_sign_in
 from webmail.clients import client_address
 from webmail.errors import UserError
@@ -65,19 +67,18 @@ sign_in = SignInView.as_view()
 sign_out = auth_views.LogoutView.as_view()
 
 
-# --- the user's settings: API tokens ------------------------------------------------
+# --- the user's settings: the index and API tokens ------------------------------------------------
 
 
 def _settings_page(request, *, new_token: str = "", error: str = "", name: str = "", status: int = 200):
     context = {
-        **sidebar_context(request.user),
-        "title": _("Settings"),
+        **settings_context(request.user, "tokens"),
         "tokens": api_tokens_of(request.user),
         "new_token": new_token,
         "error": error,
         "name": name,
     }
-    response = render(request, "accounts/settings.html", context, status=status)
+    response = render(request, "accounts/settings/api_tokens.html", context, status=status)
     if new_token:
         response["Cache-Control"] = "no-store"  # the token must not come back from the browser's cache
     return response
@@ -85,7 +86,15 @@ def _settings_page(request, *, new_token: str = "", error: str = "", name: str =
 
 @login_required
 @require_GET
-def settings_page(request):
+def settings_index(request):
+    """The first section of the settings."""
+    sections = settings_context(request.user, "")["settings_sections"]
+    return HttpResponseRedirect(sections[0]["url"])
+
+
+@login_required
+@require_GET
+def api_tokens(request):
     return _settings_page(request)
 
 
@@ -107,4 +116,4 @@ def create_token(request):
 def revoke_token(request, token_id: int):
     record = revoke_api_token(user=request.user, token_id=token_id)
     messages.success(request, _("Token “%(name)s” revoked.") % {"name": record.name or record.prefix})
-    return redirect_after_post(request, reverse("accounts:settings"))
+    return redirect_after_post(request, reverse("accounts:api_tokens"))

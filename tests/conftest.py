@@ -13,6 +13,9 @@ from tests.support.dns_server import LoopbackDNS
 from tests.support.smtp_server import FaultySMTPServer, free_port
 from webmail.celery import app as celery_app
 
+# browser, page, phone_page, any_page: headless Chromium at desktop and phone widths.
+pytest_plugins = ["tests.support.browser"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_mailstore(settings, tmp_path):

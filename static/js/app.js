@@ -11,14 +11,28 @@
   function post(url, body) {
     return fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, body: body || null, credentials: "same-origin" });
   }
-  function toast(text) {
+  // A short notice at the bottom of the page. ``action`` ({label, onClick}) adds a button to it,
+  // for example "Undo"; ``seconds`` is how long it stays.
+  function toast(text, options) {
     var box = $("#toasts");
-    if (!box) { return; }
+    if (!box) { return null; }
+    options = options || {};
     var item = document.createElement("div");
     item.className = "toast";
-    item.textContent = text;
+    var words = document.createElement("span");
+    words.textContent = text;
+    item.appendChild(words);
+    if (options.action) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "link-button toast-action";
+      button.textContent = options.action.label;
+      button.addEventListener("click", function () { item.remove(); options.action.onClick(); });
+      item.appendChild(button);
+    }
     box.appendChild(item);
-    setTimeout(function () { item.remove(); }, 6000);
+    setTimeout(function () { item.remove(); }, (options.seconds || 6) * 1000);
+    return item;
   }
 
   // --- colours of labels (no inline style attributes under the CSP) -----------------
@@ -158,6 +172,8 @@
     "/": function () { var box = $("[data-page-search]") || $("#search-box"); if (box) { box.focus(); box.select(); return true; } return false; },
     "?": function () { var d = $("#shortcuts"); if (d && !d.open) { d.showModal(); return true; } return false; }
   };
+  // Keys added by the other scripts (Mail.onKey); a handler returns true when it did something.
+  var extraKeys = {};
   keys.Enter = function () { return !document.activeElement.closest("li.thread") && keys.o(); };
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) { return; }
@@ -167,7 +183,8 @@
       return;
     }
     if ($("dialog[open]")) { return; }
-    var handler = Object.prototype.hasOwnProperty.call(keys, ev.key) ? keys[ev.key] : null;
+    var own = Object.prototype.hasOwnProperty;
+    var handler = own.call(keys, ev.key) ? keys[ev.key] : (own.call(extraKeys, ev.key) ? extraKeys[ev.key] : null);
     if (handler && handler()) { ev.preventDefault(); }
   });
 
@@ -324,6 +341,12 @@
       editor.dispatchEvent(new Event("input", { bubbles: true }));
     });
   }
+
+  // What the feature scripts (static/js/*.js, loaded after this one) share with this one.
+  window.Mail = {
+    $: $, $$: $$, post: post, csrfToken: csrfToken, toast: toast, paintLabels: paintLabels,
+    onKey: function (key, handler) { extraKeys[key] = handler; }
+  };
 
   function init() {
     paintLabels(document);

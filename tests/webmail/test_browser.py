@@ -329,7 +329,9 @@ def test_forward_with_the_attachment_by_keyboard(page, alice, carol):
 def test_create_an_api_token_and_call_the_api_with_it(page, alice, inbox_item):
     sign_in(page, "alice@example.test")
     page.click("header >> text=Settings")
-    page.wait_for_url(re.compile(r"/settings/$"))
+    page.wait_for_url(re.compile(r"/settings/"))
+    page.click(".settings-nav >> text=API tokens")
+    page.wait_for_url(re.compile(r"/settings/api-tokens/$"))
     page.fill("#token-name", "browser test")
     page.click("button.primary:has-text('Create token')")
     token = page.input_value("[data-new-token]")
@@ -344,7 +346,7 @@ def test_create_an_api_token_and_call_the_api_with_it(page, alice, inbox_item):
         data = json.loads(response.read())
     assert [item["subject"] for item in data["items"]] == ["Quarterly numbers"]
 
-    page.goto(page.base + "/settings/")
+    page.goto(page.base + "/settings/api-tokens/")
     assert token not in page.content()
     row = page.locator("tr[data-token-row]", has_text="browser test")
     assert row.locator("time").count() == 2  # created, and last used by the call above

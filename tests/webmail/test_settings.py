@@ -31,7 +31,7 @@ def test_settings_lists_the_users_tokens_only(alice_client, alice, mallory):
     old, _ = create_api_token(user=alice, name="old phone")
     revoke_api_token(user=alice, token_id=old.pk)
     create_api_token(user=mallory, name="mallory's secret tool")
-    html = alice_client.get(reverse("accounts:settings")).content.decode()
+    html = alice_client.get(reverse("accounts:api_tokens")).content.decode()
     assert "backup job" in html and "old phone" in html and "Revoked" in html and "Never" in html
     assert "mallory" not in html
 
@@ -45,7 +45,7 @@ def test_a_new_token_is_shown_once_and_works_for_the_api(alice_client, alice):
     assert record.name == "laptop script" and token.startswith(record.prefix)
     assert "shown only this once" in response.content.decode()
 
-    again = alice_client.get(reverse("accounts:settings")).content.decode()
+    again = alice_client.get(reverse("accounts:api_tokens")).content.decode()
     assert token not in again and "data-new-token" not in again
     assert record.prefix in again  # recognisable, not recoverable
 
@@ -77,10 +77,10 @@ def test_the_service_refuses_a_lone_surrogate_too(alice):
 def test_revoke_stops_the_token_at_once(alice_client, alice):
     record, token = create_api_token(user=alice, name="ci")
     response = alice_client.post(reverse("accounts:revoke_api_token", args=[record.pk]))
-    assert response.status_code == 302 and response["Location"] == reverse("accounts:settings")
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:api_tokens")
     record.refresh_from_db()
     assert record.revoked_at is not None
-    assert "revoked" in alice_client.get(reverse("accounts:settings")).content.decode()
+    assert "revoked" in alice_client.get(reverse("accounts:api_tokens")).content.decode()
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert api.get("/api/mailbox/inbox").status_code == 401
@@ -111,5 +111,5 @@ def test_settings_need_sign_in(db):
 def test_settings_page_in_chinese(alice_client, alice):
     create_api_token(user=alice, name="备份")
     alice_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/settings/"})
-    html = alice_client.get(reverse("accounts:settings")).content.decode()
+    html = alice_client.get(reverse("accounts:api_tokens")).content.decode()
     assert "设置" in html and "API 令牌" in html and "吊销" in html

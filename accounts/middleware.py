@@ -1,0 +1,19 @@
+"""Per-request activation of the signed-in user's time zone (dates on pages, "send tomorrow 8:00")."""
+
+from django.utils import timezone
+
+from accounts.preferences import time_zone_of
+
+
+class UserTimeZoneMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(time_zone_of(user))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

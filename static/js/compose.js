@@ -1,0 +1,1 @@
+// compose — see templates/base.html. Loaded after app.js (defer, in order); uses window.Mail.

@@ -1,0 +1,1 @@
+// undo — see templates/base.html. Loaded after app.js (defer, in order); uses window.Mail.
