@@ -21,7 +21,7 @@ from accounts.addresses import normalize_address, normalize_domain, split_addres
 from accounts.dkim import dns_records
 from accounts.domain_checks import KINDS, DomainStatus, run_checks
 from accounts.domain_verification import ensure_verification_token, mark_verified
-from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
+from accounts.models import Address, ApiToken, Domain, Preferences, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
 from accounts.services import (
     add_alias,
@@ -517,3 +517,14 @@ class ApiTokenAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Preferences)
+class PreferencesAdmin(admin.ModelAdmin):
+    """What each user chose in their settings (time zone, language, density, reading pane); theirs to change."""
+
+    list_display = ("user", "time_zone", "language", "density", "reading_pane", "updated_at")
+    list_filter = ("density", "reading_pane", "language")
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
