@@ -7,6 +7,7 @@ always has its primary address, a domain name is always normalised.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import SetPasswordMixin
@@ -517,3 +518,25 @@ class ApiTokenAdmin(CreateThroughServiceMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- the admin's sign-in: no way around two-step sign-in (docs/ACCOUNT-SECURITY.md) ---
+
+
+class TwoStepAwareAdminLoginForm(AdminAuthenticationForm):
+    """The admin's password-only form refuses accounts with two-step sign-in: they sign in on the
+    webmail's sign-in page (password, then code), whose session the admin then accepts."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        from accounts.two_factor import is_enabled
+
+        if is_enabled(user):
+            url = reverse("accounts:login") + "?next=" + reverse("admin:index")
+            raise ValidationError(
+                format_html('This account uses two-step sign-in: <a href="{}">sign in here</a> with your code.', url),
+                code="two_factor_required",
+            )
+
+
+admin.site.login_form = TwoStepAwareAdminLoginForm
