@@ -191,6 +191,15 @@ def disable(*, user, password: str, code: str, now: datetime | None = None) -> N
     _check_password(user, password)
     if not verify_second_step(user=user, code=code, now=now):
         raise WrongCode(_("That code is not right."), field="code")
+    _remove(user)
+
+
+def _remove(user) -> None:
     with transaction.atomic():
         TwoFactorDevice.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
+
+
+def reset_two_factor_by_admin(*, user) -> None:
+    """An operator turns two-step sign-in off for a user who lost both their phone and their recovery codes."""
+    _remove(user)
