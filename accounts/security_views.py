@@ -3,8 +3,6 @@
 Thin views over ``accounts.security`` and ``accounts.two_factor`` (docs/ACCOUNT-SECURITY.md).
 """
 
-import time
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +19,7 @@ from accounts.models import User
 from accounts.settings_sections import settings_context
 from accounts.signin import SignInAttempt
 from accounts.views import complete_sign_in, locked_out_context
+from core import ratelimit
 from webmail.clients import client_address
 from webmail.errors import UserError
 
@@ -37,14 +36,14 @@ def start_second_step(request, user, *, address: str, redirect_to: str):
         "backend": user.backend,
         "address": address,
         "next": redirect_to,
-        "until": int(time.time()) + settings.TWO_FACTOR_PENDING_SECONDS,
+        "until": ratelimit.clock() + settings.TWO_FACTOR_PENDING_SECONDS,
     }
     return HttpResponseRedirect(reverse("accounts:sign_in_code"))
 
 
 def _pending(request) -> tuple[User, dict] | None:
     pending = request.session.get(_PENDING)
-    if not isinstance(pending, dict) or pending.get("until", 0) < time.time():
+    if not isinstance(pending, dict) or pending.get("until", 0) < ratelimit.clock():
         return None
     user = User.objects.filter(pk=pending.get("user"), is_active=True).first()
     return (user, pending) if user is not None else None
