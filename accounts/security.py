@@ -89,6 +89,9 @@ def record_session(request, *, now: datetime | None = None) -> None:
         },
     )
     request.session["_session_seen"] = int(now.timestamp())
+    # Sessions that expired unseen leave their rows behind: a sign-in clears the user's old ones.
+    stale = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    UserSession.objects.filter(user=request.user, last_seen_at__lt=stale).delete()
 
 
 def touch_session(request, *, now: datetime | None = None) -> None:

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import security
 from accounts.models import RecoveryAddress, UserSession
@@ -291,3 +292,11 @@ def test_the_sign_in_page_says_what_to_do_when_locked_out(client, alice, setting
 def test_without_an_admin_contact_none_is_shown(client, alice, settings):
     settings.ADMIN_CONTACT = ""
     assert b"mailto:" not in client.get(reverse("accounts:login")).content
+
+
+def test_a_sign_in_clears_the_rows_of_sessions_long_expired(alice, settings):
+    settings.SESSION_COOKIE_AGE = 3600
+    signed_in()
+    UserSession.objects.filter(user=alice).update(last_seen_at=timezone.now() - timedelta(hours=2))
+    signed_in()
+    assert UserSession.objects.filter(user=alice).count() == 1
