@@ -72,16 +72,17 @@ def network_of(ip: str) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def record_session(request, *, now: datetime | None = None) -> None:
+def record_session(request, *, user=None, now: datetime | None = None) -> None:
     """After a sign-in (the session key is the new one): this session is the user's."""
+    user = user or request.user
     key = request.session.session_key
-    if not key or not request.user.is_authenticated:
+    if not key or not user.is_authenticated:
         return
     now = now or timezone.now()
     UserSession.objects.update_or_create(
         session_key=key,
         defaults={
-            "user": request.user,
+            "user": user,
             "created_at": now,
             "last_seen_at": now,
             "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
@@ -91,7 +92,13 @@ def record_session(request, *, now: datetime | None = None) -> None:
     request.session["_session_seen"] = int(now.timestamp())
     # Sessions that expired unseen leave their rows behind: a sign-in clears the user's old ones.
     stale = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
-    UserSession.objects.filter(user=request.user, last_seen_at__lt=stale).delete()
+    UserSession.objects.filter(user=user, last_seen_at__lt=stale).delete()
+
+
+def record_session_on_login(sender, request, user, **kwargs) -> None:
+    """``user_logged_in`` receiver: the new session joins the user's list."""
+    if request is not None and hasattr(request, "session"):
+        record_session(request, user=user)
 
 
 def touch_session(request, *, now: datetime | None = None) -> None:
@@ -104,7 +111,7 @@ def touch_session(request, *, now: datetime | None = None) -> None:
     updated = UserSession.objects.filter(session_key=key, user=request.user).update(last_seen_at=now) if key else 0
     if updated:
         request.session["_session_seen"] = int(now.timestamp())
-    else:  # signed in some other way (the admin's form, or before this was deployed)
+    else:  # signed in before this was deployed, or its row was lost
         record_session(request, now=now)
 
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import two_factor
-from accounts.security import forget_session, record_session
+from accounts.security import forget_session
 from accounts.selectors import api_tokens_of
 from accounts.services import create_api_token, revoke_api_token
 from accounts.settings_sections import settings_context
@@ -55,13 +55,15 @@ def locked_out_context(request, address: str = "") -> dict:
 
 
 def complete_sign_in(request, user, *, backend: str, address: str, redirect_to: str):
-    """The last step of a sign-in (the password, or the code after it): the session is signed in from here."""
+    """The last step of a sign-in (the password, or the code after it): the session is signed in from here.
+
+    ``login`` sends ``user_logged_in``, whose receiver adds the session to the user's list (accounts/apps.py).
+    """
     login(request, user, backend=backend)
     response = HttpResponseRedirect(redirect_to)
     remember_device(request, response, address)
     # The network it came from: a sign-in from a new one followed by mass sending is a sign of a hijack.
     record_sign_in(user=user, client=client_address(request))
-    record_session(request)
     return response
 
 

@@ -136,9 +136,19 @@ def test_last_seen_is_written_at_most_every_few_minutes(alice, settings, rf):
     assert UserSession.objects.get(pk=row.pk).last_seen_at == T0 + timedelta(seconds=300)
 
 
-def test_a_session_signed_in_elsewhere_joins_the_list(alice):
+def test_every_login_joins_the_list(alice):
     client = Client()
-    client.force_login(alice)  # as the admin's form or an older release would
+    client.force_login(alice)  # login() without the webmail's form, as the admin's does
+    assert UserSession.objects.filter(user=alice, session_key=client.session.session_key).exists()
+
+
+def test_a_session_older_than_the_list_joins_it_at_its_next_request(alice):
+    client = Client()
+    client.force_login(alice)
+    UserSession.objects.filter(user=alice).delete()
+    session = client.session
+    session.pop("_session_seen")
+    session.save()
     assert is_signed_in(client)
     assert UserSession.objects.filter(user=alice, session_key=client.session.session_key).exists()
 
