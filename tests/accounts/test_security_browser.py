@@ -118,27 +118,65 @@ def test_sign_in_with_a_recovery_code_uses_it_up(any_page, alice):
     assert "/signin/code/" in page.url
 
 
-def test_sign_out_everywhere_else(any_page, browser, alice):
-    other_context = browser.new_context(**DESKTOP)
-    other = other_context.new_page()
-    other.base = any_page.base
+def test_sign_out_one_session_then_everywhere_else(any_page, browser, alice):
+    contexts = [browser.new_context(**DESKTOP), browser.new_context(**DESKTOP)]
+    first, second = (context.new_page() for context in contexts)
     try:
-        sign_in(other, alice.email)
+        for other in (first, second):
+            other.base = any_page.base
+            sign_in(other, alice.email)
         page = any_page
         sign_in(page, alice.email)
         page.goto(page.base + "/settings/security/")
-        assert page.locator("[data-session]").count() == 2
+        assert page.locator("[data-session]").count() == 3
         assert page.locator("[data-this-session]").count() == 1
         shot(page, f"security-sessions-{width(page)}")
         assert_accessible(page, "sessions list")
+        page.locator("[data-session]:not(:has([data-this-session])) button").first.click()
+        page.wait_for_selector(".flash >> text=That session is signed out")
+        assert page.locator("[data-session]").count() == 2
         page.click("[data-end-others]")
         page.wait_for_selector(".flash >> text=Signed out everywhere else")
         assert page.locator("[data-session]").count() == 1
         assert_accessible(page, "signed out everywhere else")
-        other.goto(other.base + "/mail/")
-        other.wait_for_url(re.compile(r"/signin/"))
+        for other in (first, second):
+            other.goto(other.base + "/mail/")
+            other.wait_for_url(re.compile(r"/signin/"))
+        page.goto(page.base + "/mail/")
+        page.wait_for_url(re.compile(r"/mail/$"))
     finally:
-        other_context.close()
+        for context in contexts:
+            context.close()
+
+
+def test_new_recovery_codes_and_turning_two_step_off(any_page, alice):
+    secret = two_factor.start_setup(user=alice)
+    old_codes = two_factor.confirm_setup(user=alice, code=pyotp.TOTP(secret).now())
+    page = any_page
+    password_step(page, alice.email)
+    page.wait_for_url(re.compile(r"/signin/code/$"))
+    page.fill("#id_code", old_codes[0])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/mail/$"))
+    page.goto(page.base + "/settings/security/")
+    page.fill("#id_codes_password", PASSWORD)
+    page.click("button:has-text('New recovery codes')")
+    page.wait_for_selector("[data-new-recovery-codes]")
+    fresh = page.locator("[data-recovery-code]").all_inner_texts()
+    assert len(fresh) == 10 and not set(fresh) & set(old_codes)
+    assert_accessible(page, "new recovery codes")
+    page.fill("#id_disable_password", PASSWORD)
+    page.fill("#id_disable_code", "000000x")
+    page.click("[data-two-factor-off] button[type=submit]")
+    page.wait_for_selector("#disable-code-error")
+    assert_accessible(page, "turning off refused")
+    page.fill("#id_disable_password", PASSWORD)
+    page.fill("#id_disable_code", fresh[0])
+    page.click("[data-two-factor-off] button[type=submit]")
+    page.wait_for_selector("[data-two-factor-state=off]")
+    assert_accessible(page, "two-step off")
+    sign_out(page)
+    sign_in(page, alice.email)  # the password alone again
 
 
 def test_forgot_password_end_to_end(any_page, alice):
