@@ -7,6 +7,7 @@ always has its primary address, a domain name is always normalised.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import SetPasswordMixin
@@ -21,8 +22,20 @@ from accounts.addresses import normalize_address, normalize_domain, split_addres
 from accounts.dkim import dns_records
 from accounts.domain_checks import KINDS, DomainStatus, run_checks
 from accounts.domain_verification import ensure_verification_token, mark_verified
-from accounts.models import Address, ApiToken, Domain, Preferences, RetiredDkimKey, User
+from accounts.models import (
+    Address,
+    ApiToken,
+    Domain,
+    Preferences,
+    RecoveryAddress,
+    RecoveryCode,
+    RetiredDkimKey,
+    TwoFactorDevice,
+    User,
+    UserSession,
+)
 from accounts.roles import MARKETERS_GROUP
+from accounts.security import end_session, remove_recovery_address
 from accounts.services import (
     add_alias,
     check_hostable,
@@ -34,6 +47,8 @@ from accounts.services import (
     revoke_api_token,
     rotate_dkim_key,
 )
+from accounts.two_factor import is_enabled as two_factor_enabled
+from accounts.two_factor import reset_two_factor_by_admin
 from reputation.admin import DomainSenderLimitInline, UserSenderLimitInline
 from webmail.errors import UserError
 
@@ -528,3 +543,84 @@ class PreferencesAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("user__username",)
     raw_id_fields = ("user",)
+# --- the admin's sign-in: no way around two-step sign-in (docs/ACCOUNT-SECURITY.md) ---
+
+
+class TwoStepAwareAdminLoginForm(AdminAuthenticationForm):
+    """The admin's password-only form refuses accounts with two-step sign-in: they sign in on the
+    webmail's sign-in page (password, then code), whose session the admin then accepts."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if two_factor_enabled(user):
+            url = reverse("accounts:login") + "?next=" + reverse("admin:index")
+            raise ValidationError(
+                format_html('This account uses two-step sign-in: <a href="{}">sign in here</a> with your code.', url),
+                code="two_factor_required",
+            )
+
+
+admin.site.login_form = TwoStepAwareAdminLoginForm
+
+
+class _ReadOnlySecurityAdmin(admin.ModelAdmin):
+    """Security records are made by their owners only; an operator may look, and end or remove them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(_ReadOnlySecurityAdmin):
+    list_display = ["user", "network", "created_at", "last_seen_at"]
+    search_fields = ["user__username", "network"]
+    exclude = ["session_key"]  # a live session's key is a credential
+
+    def delete_model(self, request, obj):
+        end_session(user=obj.user, session_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for session in queryset.select_related("user"):
+            end_session(user=session.user, session_id=session.pk)
+
+
+@admin.register(TwoFactorDevice)
+class TwoFactorDeviceAdmin(_ReadOnlySecurityAdmin):
+    """Deleting one turns two-step sign-in off for its user (who lost their phone and recovery codes)."""
+
+    list_display = ["user", "created_at", "confirmed_at"]
+    search_fields = ["user__username"]
+    exclude = ["secret", "last_used_step"]
+
+    def delete_model(self, request, obj):
+        reset_two_factor_by_admin(user=obj.user)
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset.select_related("user"):
+            reset_two_factor_by_admin(user=device.user)
+
+
+@admin.register(RecoveryCode)
+class RecoveryCodeAdmin(_ReadOnlySecurityAdmin):
+    list_display = ["user", "created_at", "used_at"]
+    search_fields = ["user__username"]
+    exclude = ["code_hash"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RecoveryAddress)
+class RecoveryAddressAdmin(_ReadOnlySecurityAdmin):
+    list_display = ["user", "address", "verified_at"]
+    search_fields = ["user__username", "address"]
+
+    def delete_model(self, request, obj):
+        remove_recovery_address(user=obj.user)
+
+    def delete_queryset(self, request, queryset):
+        for record in queryset.select_related("user"):
+            remove_recovery_address(user=record.user)

@@ -176,3 +176,75 @@ class Preferences(models.Model):
 
     def __str__(self):
         return f"Preferences of {self.user_id}"
+
+
+# --- sign-in and security (accounts/security.py, accounts/two_factor.py, docs/ACCOUNT-SECURITY.md) ---
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a user, so that they can be listed and ended.
+
+    Django's session stores cannot be searched by user; this row names the session's key. It is
+    written at sign-in and refreshed at most every ``SESSION_TOUCH_SECONDS`` by
+    ``accounts.middleware.UserSessionMiddleware`` (which also adds the row of a session signed
+    in some other way, such as the admin's form). Only the client's network is kept, not its address.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    user_agent = models.CharField(max_length=300, blank=True)
+    network = models.CharField(max_length=50, blank=True, help_text="The client's /24 (IPv4) or /48 (IPv6).")
+
+    class Meta:
+        ordering = ["-last_seen_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="usersession_user_seen")]
+
+    def __str__(self):
+        return f"Session of {self.user_id} from {self.network or '?'}"
+
+
+class TwoFactorDevice(models.Model):
+    """A user's TOTP authenticator. Two-step sign-in is on once ``confirmed_at`` is set.
+
+    ``secret`` is the base32 TOTP secret encrypted with a key derived from SECRET_KEY
+    (``accounts.two_factor``): a copy of the database alone does not give the codes.
+    ``last_used_step`` is the 30-second step of the last code accepted, so a code is never accepted twice.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="two_factor")
+    secret = models.TextField(editable=False)
+    created_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    def __str__(self):
+        return f"Authenticator of {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use code that replaces an authenticator code. Only its SHA-256 is kept (80 random bits)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique_per_user")]
+
+    def __str__(self):
+        return f"Recovery code of {self.user_id}"
+
+
+class RecoveryAddress(models.Model):
+    """An address outside this system where a forgotten password's reset link is sent, once verified."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="recovery_address")
+    address = models.EmailField(max_length=254)
+    created_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Recovery address of {self.user_id}"

@@ -76,6 +76,12 @@ class SignInAttempt:
     def is_throttled(self) -> bool:
         return ratelimit.exceeded(self._limits(), now=ratelimit.clock()) is not None
 
+    def retry_after(self) -> int:
+        """Seconds until a throttled attempt may try again (0 when it is not throttled)."""
+        now = ratelimit.clock()
+        limit = ratelimit.exceeded(self._limits(), now=now)
+        return limit.retry_after(now) if limit is not None else 0
+
     def record_failure(self) -> None:
         counted = self._limits()
         if self.device:  # still one of the address's failures, for the limit everyone else meets

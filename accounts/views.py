@@ -4,7 +4,9 @@ Past its limits on failed sign-ins (accounts/signin.py) the form refuses to
 check passwords until the window has passed, with a 429.
 """
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -16,6 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import two_factor
+from accounts.security import forget_session
 from accounts.selectors import api_tokens_of
 from accounts.services import create_api_token, revoke_api_token
 from accounts.settings_sections import settings_context
@@ -44,17 +48,46 @@ class SignInForm(AuthenticationForm):
             raise
 
 
+def locked_out_context(request, address: str = "") -> dict:
+    """What the sign-in pages say about being locked out: how long to wait, and whom to ask."""
+    seconds = SignInAttempt.of(request, address).retry_after() if address else 0
+    return {"retry_minutes": -(-seconds // 60), "admin_contact": settings.ADMIN_CONTACT}
+
+
+def complete_sign_in(request, user, *, backend: str, address: str, redirect_to: str):
+    """The last step of a sign-in (the password, or the code after it): the session is signed in from here.
+
+    ``login`` sends ``user_logged_in``, whose receiver adds the session to the user's list (accounts/apps.py).
+    """
+    login(request, user, backend=backend)
+    response = HttpResponseRedirect(redirect_to)
+    remember_device(request, response, address)
+    # The network it came from: a sign-in from a new one followed by mass sending is a sign of a hijack.
+    record_sign_in(user=user, client=client_address(request))
+    return response
+
+
 class SignInView(auth_views.LoginView):
     form_class = SignInForm
     template_name = "accounts/sign_in.html"
     redirect_authenticated_user = True
 
     def form_valid(self, form):
-        response = super().form_valid(form)
-        remember_device(self.request, response, form.cleaned_data["username"])
-        # The network it came from: a sign-in from a new one followed by mass sending is a sign of a hijack.
-        record_sign_in(user=form.get_user(), client=client_address(self.request))
-        return response
+        user = form.get_user()
+        address = form.cleaned_data["username"]
+        if two_factor.is_enabled(user):
+            # Not signed in yet: the session only remembers whose code to ask for, for a few minutes.
+            from accounts.security_views import start_second_step
+
+            return start_second_step(self.request, user, address=address, redirect_to=self.get_success_url())
+        return complete_sign_in(
+            self.request, user, backend=user.backend, address=address, redirect_to=self.get_success_url()
+        )
+
+    def get_context_data(self, **kwargs):
+        form = kwargs.get("form")
+        address = form.data.get("username", "") if form is not None and form.is_bound else ""
+        return {**super().get_context_data(**kwargs), **locked_out_context(self.request, address)}
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
@@ -64,7 +97,12 @@ class SignInView(auth_views.LoginView):
 
 
 sign_in = SignInView.as_view()
-sign_out = auth_views.LogoutView.as_view()
+
+
+@require_POST
+def sign_out(request):
+    forget_session(request.session.session_key)
+    return auth_views.LogoutView.as_view()(request)
 
 
 # --- the user's settings: the index and API tokens ------------------------------------------------

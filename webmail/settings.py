@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserSessionMiddleware",  # the sessions list's "last seen" (docs/ACCOUNT-SECURITY.md)
     "accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -703,3 +704,22 @@ X_FRAME_OPTIONS = "DENY"
 
 # Context fields (request, task, message, recipient) and redaction of secrets on every line: docs/LOGS.md.
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+
+# --- Sign-in and security (docs/ACCOUNT-SECURITY.md) -------------------------------------
+# Who a locked-out user should contact (e.g. postmaster@example.org); shown on the sign-in page when set.
+ADMIN_CONTACT = env_str("ADMIN_CONTACT", "")
+# The From of account mail (recovery address checks, password reset links); empty: no-reply@MAIL_HOSTNAME.
+ACCOUNT_MAIL_FROM = env_str("ACCOUNT_MAIL_FROM", "")
+# How long a password reset link works (Django's setting), and a recovery address's verification link.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60)
+RECOVERY_ADDRESS_LINK_SECONDS = env_int("RECOVERY_ADDRESS_LINK_SECONDS", 24 * 60 * 60)
+# "Forgot password?" requests per address and per client in PASSWORD_RESET_THROTTLE_WINDOW seconds.
+PASSWORD_RESET_MAX_PER_ADDRESS = env_int("PASSWORD_RESET_MAX_PER_ADDRESS", 3)
+PASSWORD_RESET_MAX_PER_CLIENT = env_int("PASSWORD_RESET_MAX_PER_CLIENT", 10)
+PASSWORD_RESET_THROTTLE_WINDOW = env_int("PASSWORD_RESET_THROTTLE_WINDOW", 60 * 60)
+# The name authenticator apps show beside the address (empty: MAIL_HOSTNAME).
+TWO_FACTOR_ISSUER = env_str("TWO_FACTOR_ISSUER", "")
+# Between a correct password and its code: how long the half-done sign-in is kept.
+TWO_FACTOR_PENDING_SECONDS = env_int("TWO_FACTOR_PENDING_SECONDS", 5 * 60)
+# The sessions list's "last seen" is written at most this often per session.
+SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 5 * 60)
