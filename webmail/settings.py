@@ -703,3 +703,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # Context fields (request, task, message, recipient) and redaction of secrets on every line: docs/LOGS.md.
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+
+# Schedule send and mailbox import (part: schedule send, import, export).
+SCHEDULE_SEND_MAX_DAYS = env_int("SCHEDULE_SEND_MAX_DAYS", 365)  # how far ahead a message may be scheduled
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024 * 1024 * 1024)  # one uploaded mbox or archive
+# A mailbox import whose task was lost (broker down) or whose worker died is queued again.
+CELERY_BEAT_SCHEDULE["redispatch-import-jobs"] = {"task": "mailboxes.redispatch_import_jobs", "schedule": 60}
