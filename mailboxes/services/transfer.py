@@ -14,9 +14,12 @@
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import islice
 
@@ -139,25 +142,21 @@ def run_import_job(*, job_id: int, now=None) -> bool:
     return True
 
 
-class _local_copy:  # noqa: N801 - used as a context manager
+@contextmanager
+def _local_copy(key: str) -> Iterator[str]:
     """A path to read the upload from: the storage's own file, or a temporary copy (remote storage)."""
-
-    def __init__(self, key: str):
-        self.key, self.copy = key, None
-
-    def __enter__(self) -> str:
-        try:
-            return default_storage.path(self.key)
-        except NotImplementedError:
-            self.copy = tempfile.NamedTemporaryFile(prefix="mail-import-")  # noqa: SIM115 - closed in __exit__
-            with default_storage.open(self.key, "rb") as source:
-                shutil.copyfileobj(source, self.copy, 1024 * 1024)
-            self.copy.flush()
-            return self.copy.name
-
-    def __exit__(self, *exc):
-        if self.copy is not None:
-            self.copy.close()
+    try:
+        path = default_storage.path(key)
+    except NotImplementedError:  # S3 and the like
+        path = None
+    if path is not None and os.path.isfile(path):
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="mail-import-") as copy:
+        with default_storage.open(key, "rb") as source:
+            shutil.copyfileobj(source, copy, 1024 * 1024)
+        copy.flush()
+        yield copy.name
 
 
 def _run(job: ImportJob, path: str, token: str) -> None:

@@ -254,3 +254,12 @@ def test_an_exported_message_keeps_its_bytes_apart_from_line_endings(alice):
         hashlib.sha256(unquoted.replace(b"\n", b"\r\n")).hexdigest()
         == hashlib.sha256(read_blob(item.message.blob).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).hexdigest()
     )
+
+
+def test_an_upload_in_remote_storage_is_read_from_a_temporary_copy(alice, settings, django_capture_on_commit_callbacks):
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    job = _import(alice, (SAMPLES / "sample.mbox").read_bytes(), "s.mbox", capture=django_capture_on_commit_callbacks)
+    assert (job.status, job.imported) == ("done", 4)
+    from django.core.files.storage import default_storage
+
+    assert not default_storage.exists(job.upload_key)  # deleted once done
