@@ -72,13 +72,19 @@ def parse_local_time(value: str, *, zone: ZoneInfo) -> dt.datetime:
     if naive.tzinfo is not None:
         return naive
     local = naive.replace(tzinfo=zone)
+    try:
+        round_trip = local.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999
+        raise InvalidSendTime(_("Choose a date and time to send it."), field="send_at") from None
     # A time the clocks skip (spring forward) does not exist: it does not survive a round trip through UTC.
-    if local.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != naive:
+    if round_trip != naive:
         raise InvalidSendTime(_("That time does not exist in your time zone (the clocks change)."), field="send_at")
     return local
 
 
 def check_send_time(send_at: dt.datetime, *, now: dt.datetime) -> None:
+    if send_at.tzinfo is None or send_at.utcoffset() is None:
+        raise InvalidSendTime(_("Choose a date and time to send it."), field="send_at")
     if send_at <= now:
         raise InvalidSendTime(_("The send time is in the past. Choose a later time."), field="send_at")
     if send_at > now + dt.timedelta(days=settings.SCHEDULE_SEND_MAX_DAYS):
