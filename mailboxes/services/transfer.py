@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 25
 LEASE = timedelta(minutes=5)
+# A task stops after this and queues the rest: well inside CELERY_TASK_TIME_LIMIT, and fair to other tasks.
+SLICE_SECONDS = 240
 MAX_ERRORS = 20
 IMPORT_FOLDERS = (Folder.INBOX, Folder.ARCHIVE, Folder.SENT, Folder.SPAM, Folder.TRASH)
 
@@ -113,8 +116,13 @@ class _LeaseLost(Exception):
     pass
 
 
-def run_import_job(*, job_id: int, now=None) -> bool:
-    """Import a queued job's file; False when another run has it. A run twice imports once."""
+def run_import_job(
+    *, job_id: int, now=None, slice_seconds: float = SLICE_SECONDS, batch_size: int = BATCH_SIZE
+) -> bool:
+    """Import a queued job's file; False when another run has it. A run twice imports once.
+
+    After ``slice_seconds`` the run hands the job back (queued) and dispatches a new task for the rest.
+    """
     now = now or timezone.now()
     token = uuid.uuid4().hex
     claimed = (
@@ -127,7 +135,7 @@ def run_import_job(*, job_id: int, now=None) -> bool:
     job = ImportJob.objects.select_related("user").get(pk=job_id)
     try:
         with _local_copy(job.upload_key) as path:
-            _run(job, path, token)
+            finished = _run(job, path, token, deadline=time.monotonic() + slice_seconds, batch_size=batch_size)
     except _LeaseLost:
         logger.warning("import %s: another run took it over", job_id)
         return False
@@ -138,6 +146,11 @@ def run_import_job(*, job_id: int, now=None) -> bool:
             errors=[*job.errors, _("The file could not be read: %(error)s") % {"error": str(exc)[:300]}][-MAX_ERRORS:],
             finished_at=timezone.now(),
         )
+    else:
+        if not finished:
+            logger.info("import %s: %s of %s messages done, the rest in a new task", job_id, job.done, job.total)
+            _dispatch(job_id)
+            return True
     default_storage.delete(job.upload_key)
     return True
 
@@ -159,20 +172,25 @@ def _local_copy(key: str) -> Iterator[str]:
         yield copy.name
 
 
-def _run(job: ImportJob, path: str, token: str) -> None:
+def _run(job: ImportJob, path: str, token: str, *, deadline: float, batch_size: int) -> bool:
+    """Import from where the job stands; False when the time ran out first (the job is queued again)."""
     if not job.total:
         job.total = count_source(path)
         _renew(job, token, fields={"total": job.total, "started_at": timezone.now()})
     entries = islice(read_source(path, max_message_bytes=settings.MAIL_MAX_MESSAGE_BYTES), job.done, None)
-    while batch := list(islice(entries, BATCH_SIZE)):
+    while batch := list(islice(entries, batch_size)):
         with transaction.atomic():
             for entry in batch:
                 _import_one(job, entry)
             job.done += len(batch)
             _renew(job, token, fields=_progress(job))
+        if time.monotonic() >= deadline and job.done < job.total:
+            _renew(job, token, fields={"status": ImportJob.Status.QUEUED, "lease_token": ""})
+            return False
     ImportJob.objects.filter(pk=job.pk, lease_token=token).update(
         status=ImportJob.Status.DONE, finished_at=timezone.now(), lease_expires_at=None, total=max(job.total, job.done)
     )
+    return True
 
 
 def _progress(job: ImportJob) -> dict:

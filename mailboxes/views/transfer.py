@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.settings_sections import settings_context
 from mailboxes import selectors
+from mailboxes.blobstore import read_blob
 from mailboxes.exports import export_filename, items_to_export, mbox_stream
 from mailboxes.models import Folder
 from mailboxes.services.transfer import IMPORT_FOLDERS, get_import_job, recent_import_jobs, start_import
@@ -23,7 +24,6 @@ def _page(request, *, error: UserError | None = None, status: int = 200):
     context = {
         **settings_context(request.user, "import-export"),
         "jobs": jobs,
-        "active_job": next((job for job in jobs if job.is_active), None),
         "import_folders": [(folder, FOLDER_TITLES[folder]) for folder in IMPORT_FOLDERS],
         "export_folders": [(view, FOLDER_TITLES[view]) for view in (*Folder.values, selectors.STARRED)],
         "user_labels": selectors.labels_of(user=request.user),
@@ -84,8 +84,7 @@ def export_mbox(request):
 def download_message(request, item_id: int):
     """One message as a .eml file: the exact stored bytes."""
     item = selectors.get_item_for_user(user=request.user, item_id=item_id)
-    raw = selectors.raw_message_for_user(user=request.user, item_id=item.pk)
-    response = HttpResponse(raw, content_type="message/rfc822")
+    response = HttpResponse(read_blob(item.message.blob), content_type="message/rfc822")
     name = export_filename(item.message.subject or _("message"), extension="eml", dated=False)
     response["Content-Disposition"] = content_disposition_header(True, name)
     response["X-Content-Type-Options"] = "nosniff"

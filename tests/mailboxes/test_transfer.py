@@ -263,3 +263,15 @@ def test_an_upload_in_remote_storage_is_read_from_a_temporary_copy(alice, settin
     from django.core.files.storage import default_storage
 
     assert not default_storage.exists(job.upload_key)  # deleted once done
+
+
+def test_a_long_import_goes_on_in_a_new_task_after_its_time_slice(alice, caplog, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):  # this test runs the first task itself
+        job = start_import(user=alice, file=SimpleUploadedFile("mail.zip", _maildir_zip()))
+    with caplog.at_level("INFO", logger="mailboxes.services.transfer"):
+        # No time at all: one batch, then the job is queued again and a new task (inline here) does the rest.
+        assert run_import_job(job_id=job.pk, slice_seconds=0, batch_size=4) is True
+    assert "4 of 10 messages done, the rest in a new task" in caplog.text
+    job.refresh_from_db()
+    assert (job.status, job.done, job.imported) == ("done", 10, 10)
+    assert MailboxItem.objects.filter(user=alice).count() == 10
