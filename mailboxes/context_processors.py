@@ -12,7 +12,9 @@ def webmail(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    item = MailboxItem.objects.filter(user=user, send_at__isnull=False).order_by("send_at").first()
+    item = (
+        MailboxItem.objects.filter(user=user, send_at__isnull=False, send_scheduled=False).order_by("send_at").first()
+    )
     if item is None:
         return {}
     remaining = max(0, int((item.send_at - timezone.now()).total_seconds() + 0.999))

@@ -286,6 +286,8 @@ class MailboxItem(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     # A draft the user has sent, held back until then so that "Undo" can take it back.
     send_at = models.DateTimeField(null=True, blank=True)
+    # send_at was picked by the user ("Schedule send"), not the undo window: no Undo toast, listed in Scheduled.
+    send_scheduled = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -401,3 +403,54 @@ class MailboxChange(models.Model):
         """``record`` for saved items of any users: one change of ``kind`` per item, in one INSERT."""
         unique = {item.pk: item for item in items}.values()
         insert_objects([cls(user_id=item.user_id, item_id=item.pk, kind=kind) for item in unique])
+
+
+class ImportJob(models.Model):
+    """A mailbox file (mbox, or a Maildir tree in a .zip/.tar) a user uploaded, imported in the background.
+
+    ``done`` counts the messages handled so far (imported, skipped as already held, or failed), in the
+    file's order: a job resumed after a crash skips that many and carries on.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Finished")
+        FAILED = "failed", _("Failed")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    filename = models.CharField(max_length=255)
+    upload_key = models.CharField(max_length=255, help_text="The uploaded file in default storage, until done.")
+    size = models.BigIntegerField(default=0)
+    folder = models.CharField(
+        max_length=10, choices=Folder.choices, default=Folder.INBOX, help_text="Where a plain mbox file goes."
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Already in the mailbox.")
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first few problems, for the user.")
+    # A run's claim, renewed by each batch: a run whose worker died is taken over once it runs out.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="importjob_user_recent")]
+
+    def __str__(self):
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, self.done * 100 // self.total) if self.total else 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

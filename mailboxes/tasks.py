@@ -24,3 +24,18 @@ def send_due_messages() -> int:
     from mailboxes.services.undo import send_due_messages as sweep
 
     return sweep()
+
+
+@shared_task(name="mailboxes.import_mailbox", ignore_result=True)
+def import_mailbox(job_id: int) -> bool:
+    """Import an uploaded mbox or Maildir archive (does nothing if another run has it, or had it)."""
+    from mailboxes.services.transfer import run_import_job
+
+    return run_import_job(job_id=job_id)
+
+
+@shared_task(name="mailboxes.redispatch_import_jobs", ignore_result=True)
+def redispatch_import_jobs() -> int:
+    from mailboxes.services.transfer import redispatch_import_jobs as redispatch
+
+    return redispatch()

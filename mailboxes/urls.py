@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailboxes.views import compose, conversation, lists, live
+from mailboxes.views import compose, conversation, lists, live, schedule, transfer
 
 app_name = "mailboxes"
 
@@ -28,4 +28,13 @@ urlpatterns = [
     path("outbox/<int:item_id>/undo/", compose.undo, name="undo"),
     path("outbox/<int:item_id>/send-now/", compose.send_now, name="send_now"),
     path("poll/", live.poll, name="poll"),
+    # Schedule send, import and export (part: schedule).
+    path("compose/schedule/", schedule.schedule, name="schedule_send"),
+    path("scheduled/", schedule.scheduled, name="scheduled"),
+    path("scheduled/<int:item_id>/cancel/", schedule.cancel, name="cancel_scheduled"),
+    path("settings/import-export/", transfer.import_export, name="import_export"),
+    path("import/", transfer.start_import_view, name="start_import"),
+    path("import/<int:job_id>/", transfer.import_status, name="import_status"),
+    path("export/", transfer.export_mbox, name="export_mbox"),
+    path("m/<int:item_id>/download/", transfer.download_message, name="download_message"),
 ]

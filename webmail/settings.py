@@ -723,3 +723,9 @@ TWO_FACTOR_ISSUER = env_str("TWO_FACTOR_ISSUER", "")
 TWO_FACTOR_PENDING_SECONDS = env_int("TWO_FACTOR_PENDING_SECONDS", 5 * 60)
 # The sessions list's "last seen" is written at most this often per session.
 SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 5 * 60)
+
+# Schedule send and mailbox import (part: schedule send, import, export).
+SCHEDULE_SEND_MAX_DAYS = env_int("SCHEDULE_SEND_MAX_DAYS", 365)  # how far ahead a message may be scheduled
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024 * 1024 * 1024)  # one uploaded mbox or archive
+# A mailbox import whose task was lost (broker down) or whose worker died is queued again.
+CELERY_BEAT_SCHEDULE["redispatch-import-jobs"] = {"task": "mailboxes.redispatch_import_jobs", "schedule": 60}

@@ -53,7 +53,8 @@ def _schedule_send(*, user, draft_id, delay_seconds: int | None) -> MailboxItem:
         require_recipients(composition)  # errors now, not after the window
         _check_admission(user=user, composition=composition, stream=item.message.stream)
         item.send_at = timezone.now() + timedelta(seconds=delay)
-        item.save(update_fields=["send_at", "updated_at"])
+        item.send_scheduled = False  # "Send" on a scheduled draft sends it now, after the undo window
+        item.save(update_fields=["send_at", "send_scheduled", "updated_at"])
         transaction.on_commit(lambda: _dispatch(item.pk, delay))
     return item
 
@@ -89,11 +90,12 @@ def cancel_send(*, user, draft_id) -> MailboxItem:
         if item.send_at is None:
             raise AlreadySent("This message is not waiting to be sent.")
         item.send_at = None
-        item.save(update_fields=["send_at", "updated_at"])
+        item.send_scheduled = False
+        item.save(update_fields=["send_at", "send_scheduled", "updated_at"])
     return item
 
 
-def send_due_draft(*, item_id, user=None) -> Message | None:
+def send_due_draft(*, item_id, user=None, now=None) -> Message | None:
     """Send a scheduled draft whose time has come; None when it is not due, undone or already sent.
 
     With ``user`` only that user's draft is considered (the page's own request).
@@ -102,7 +104,7 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
     from delivery.services.submission import send_draft  # delivery imports the mailbox services
 
     # The page's countdown may end a moment before the server's clock does.
-    deadline = timezone.now() + (_CLOCK_SLACK if user is not None else timedelta(0))
+    deadline = (now or timezone.now()) + (_CLOCK_SLACK if user is not None else timedelta(0))
     with transaction.atomic():
         items = MailboxItem.objects.select_for_update().filter(
             pk=parse_pk(item_id), send_at__lte=deadline, message__status=Message.Status.DRAFT
@@ -113,7 +115,8 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
         if item is None:
             return None
         item.send_at = None
-        item.save(update_fields=["send_at", "updated_at"])
+        item.send_scheduled = False
+        item.save(update_fields=["send_at", "send_scheduled", "updated_at"])
         try:
             with transaction.atomic():
                 return send_draft(user=item.user, draft_id=item.pk, channel=Channel.WEBMAIL)
@@ -123,7 +126,8 @@ def send_due_draft(*, item_id, user=None) -> Message | None:
             return None
 
 
-def send_due_messages() -> int:
-    """Send every scheduled draft that is due (the periodic sweep)."""
-    due = MailboxItem.objects.filter(send_at__lte=timezone.now()).values_list("pk", flat=True)[:500]
-    return sum(1 for pk in list(due) if send_due_draft(item_id=pk) is not None)
+def send_due_messages(*, now=None) -> int:
+    """Send every scheduled draft that is due (the periodic sweep; the durable path for "Schedule send")."""
+    now = now or timezone.now()
+    due = MailboxItem.objects.filter(send_at__lte=now).order_by("send_at").values_list("pk", flat=True)[:500]
+    return sum(1 for pk in list(due) if send_due_draft(item_id=pk, now=now) is not None)

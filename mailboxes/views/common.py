@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from mailboxes import selectors
 from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link
+from mailboxes.services.scheduled import scheduled_count
 from webmail.errors import NotFound, UserError
 
 
@@ -24,6 +25,7 @@ def sidebar_context(user) -> dict:
         "labels": labels,
         "inbox_unread": counts["folders"]["inbox"]["unread"],
         "latest_change": selectors.latest_change_id(user=user),
+        "scheduled_count": scheduled_count(user=user),
     }
 
 

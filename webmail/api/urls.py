@@ -6,6 +6,7 @@ from campaigns.api import views as campaign_views
 from campaigns.api.results import CampaignResultsView
 from webmail.api import views
 from webmail.api.exceptions import json_not_found
+from webmail.api.schedule import DraftScheduleView
 
 urlpatterns = [
     path("emails/send", views.SendView.as_view(), name="api-send"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("emails/drafts", views.DraftListView.as_view(), name="api-drafts"),
     path("emails/drafts/<int:draft_id>", views.DraftView.as_view(), name="api-draft"),
     path("emails/drafts/<int:draft_id>/send", views.DraftSendView.as_view(), name="api-draft-send"),
+    path("emails/drafts/<int:draft_id>/schedule", DraftScheduleView.as_view(), name="api-draft-schedule"),
     path("emails/<int:email_id>", views.EmailView.as_view(), name="api-email"),
     path("emails/<int:email_id>/raw", views.RawEmailView.as_view(), name="api-email-raw"),
     path("emails/<int:email_id>/delivery", views.DeliveryView.as_view(), name="api-email-delivery"),
