@@ -286,6 +286,10 @@ class MailboxItem(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     # A draft the user has sent, held back until then so that "Undo" can take it back.
     send_at = models.DateTimeField(null=True, blank=True)
+    # Snoozed: out of the Inbox until then (mailboxes.services.snooze wakes it).
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # When it last woke from a snooze: its conversation is listed as of then (``refresh_thread``).
+    woke_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -296,6 +300,9 @@ class MailboxItem(models.Model):
             models.Index(fields=["user", "folder", "-received_at"], name="item_user_folder_recent"),
             models.Index(fields=["thread", "received_at"], name="item_thread_time"),
             models.Index(fields=["send_at"], name="item_send_due", condition=models.Q(send_at__isnull=False)),
+            models.Index(
+                fields=["snoozed_until"], name="item_snooze_due", condition=models.Q(snoozed_until__isnull=False)
+            ),
             # Unread counts read only the unread rows, however big the mailbox.
             models.Index(
                 fields=["user", "folder", "is_starred"], name="item_user_unread", condition=models.Q(is_read=False)
@@ -401,3 +408,23 @@ class MailboxChange(models.Model):
         """``record`` for saved items of any users: one change of ``kind`` per item, in one INSERT."""
         unique = {item.pk: item for item in items}.values()
         insert_objects([cls(user_id=item.user_id, item_id=item.pk, kind=kind) for item in unique])
+
+
+class UndoableAction(models.Model):
+    """What one action of a user changed, so that "Undo" can put each item back exactly.
+
+    ``changes`` maps an item id to ``{field: [before, after]}`` (``label:<id>``
+    for a label added or removed). Undo restores only the fields still as the
+    action left them, and deletes the row: it works once, for a short while
+    (``WEBMAIL_ACTION_UNDO_SECONDS``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    changes = models.JSONField(default=dict)
+    # Spam training to put back: {message_id: "spam" | "ham" | null}, as it was before.
+    training = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.kind} by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"

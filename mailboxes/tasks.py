@@ -24,3 +24,18 @@ def send_due_messages() -> int:
     from mailboxes.services.undo import send_due_messages as sweep
 
     return sweep()
+
+
+@shared_task(name="mailboxes.wake_snoozed", ignore_result=True)
+def wake_snoozed() -> int:
+    """Bring snoozed conversations that are due back to the Inbox (runs every minute)."""
+    from mailboxes.services.snooze import wake_snoozed as wake
+
+    return wake()
+
+
+@shared_task(name="mailboxes.purge_undoable_actions", ignore_result=True)
+def purge_undoable_actions() -> int:
+    from mailboxes.services.undoable import purge_undoable_actions as purge
+
+    return purge()
