@@ -71,11 +71,10 @@ def _message_message(action: str, *, label_name: str, until) -> str:
         "read": lambda: _("Message marked as read"),
         "unread": lambda: _("Message marked as unread"),
         "star": lambda: _("Message starred"),
-        "unstar": lambda: _("Star removed"),
-        "label": lambda: _("Label “%(label)s” applied"),
-        "unlabel": lambda: _("Label “%(label)s” removed"),
         "delete": lambda: _("Message deleted forever"),
     }
+    if action not in texts:  # the same words for one message as for one conversation
+        return _conversation_message(action, 1, label_name=label_name, until=until)
     return texts[action]() % {"label": label_name}
 
 
