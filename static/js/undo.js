@@ -140,7 +140,8 @@
     if (dialog && dialog.open) { dialog.close(); }
     var data = new FormData(form, submitter);
     form.setAttribute("aria-busy", "true");
-    send(form.action, data).then(function (response) {
+    // getAttribute: form.action would be the form's own controls named "action".
+    send(form.getAttribute("action"), data).then(function (response) {
       form.removeAttribute("aria-busy");
       triggerFrom(response);
       if (!response.ok) { return; }
