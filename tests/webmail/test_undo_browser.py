@@ -176,3 +176,23 @@ def test_the_snooze_dialog_is_accessible(any_page, alice):
     page.locator("#snooze-dialog").wait_for()
     assert_accessible(page, "the snooze dialog")
     shot(page, f"snooze-dialog-{'phone' if page.is_phone else 'desktop'}")
+
+
+def test_snooze_from_the_conversation_page(any_page, alice):
+    page = any_page
+    item = _mail(alice, "Snooze this conversation")
+    sign_in(page, "alice@example.test")
+    page.click(f"#subject-{item.thread_id}")
+    page.wait_for_selector("article.conversation")
+    if page.is_phone:
+        page.click("[data-snooze-menu] summary")
+    else:
+        page.keyboard.press("b")
+    menu = page.locator("[data-snooze-menu]")
+    menu.locator('[data-snooze-choice="next_week"]').wait_for()
+    assert_accessible(page, "the conversation's snooze menu")
+    menu.locator('[data-snooze-choice="next_week"]').click()
+    page.wait_for_url(re.compile(r"/mail/$"))
+    page.locator(".toast", has_text="Conversation snoozed until").wait_for()
+    assert _row(page, item).count() == 0
+    assert MailboxItem.objects.get(pk=item.pk).snoozed_until is not None
