@@ -543,6 +543,8 @@ class PreferencesAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("user__username",)
     raw_id_fields = ("user",)
+
+
 # --- the admin's sign-in: no way around two-step sign-in (docs/ACCOUNT-SECURITY.md) ---
 
 

@@ -12,10 +12,20 @@ def webmail(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    # How long the toasts of archive, trash… show "Undo", and how long ``z`` still undoes (undo.js).
+    context = {
+        "action_undo": {
+            "seconds": settings.WEBMAIL_ACTION_UNDO_SECONDS,
+            "toast_seconds": settings.WEBMAIL_UNDO_TOAST_SECONDS,
+        }
+    }
     item = (
         MailboxItem.objects.filter(user=user, send_at__isnull=False, send_scheduled=False).order_by("send_at").first()
     )
     if item is None:
-        return {}
+        return context
     remaining = max(0, int((item.send_at - timezone.now()).total_seconds() + 0.999))
-    return {"pending_send": {"item_id": item.pk, "seconds": remaining, "window": settings.WEBMAIL_UNDO_SECONDS}}
+    return {
+        **context,
+        "pending_send": {"item_id": item.pk, "seconds": remaining, "window": settings.WEBMAIL_UNDO_SECONDS},
+    }

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.selectors import addresses_of
@@ -181,7 +182,8 @@ def refresh_thread(thread: Thread) -> Thread | None:
     totals = visible.aggregate(
         messages=Count("message", distinct=True),
         unread=Count("pk", filter=Q(is_read=False) & ~Q(folder=Folder.SPAM)),
-        latest=Max("received_at"),
+        # A conversation woken from a snooze is listed as of its wake time (back at the top).
+        latest=Max(Coalesce("woke_at", "received_at")),
         attachments=Count("pk", filter=Q(message__has_attachments=True)),
     )
     rows = list(

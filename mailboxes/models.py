@@ -288,6 +288,11 @@ class MailboxItem(models.Model):
     send_at = models.DateTimeField(null=True, blank=True)
     # send_at was picked by the user ("Schedule send"), not the undo window: no Undo toast, listed in Scheduled.
     send_scheduled = models.BooleanField(default=False)
+
+    # Snoozed: out of the Inbox until then (mailboxes.services.snooze wakes it).
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # When it last woke from a snooze: its conversation is listed as of then (``refresh_thread``).
+    woke_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -298,6 +303,9 @@ class MailboxItem(models.Model):
             models.Index(fields=["user", "folder", "-received_at"], name="item_user_folder_recent"),
             models.Index(fields=["thread", "received_at"], name="item_thread_time"),
             models.Index(fields=["send_at"], name="item_send_due", condition=models.Q(send_at__isnull=False)),
+            models.Index(
+                fields=["snoozed_until"], name="item_snooze_due", condition=models.Q(snoozed_until__isnull=False)
+            ),
             # Unread counts read only the unread rows, however big the mailbox.
             models.Index(
                 fields=["user", "folder", "is_starred"], name="item_user_unread", condition=models.Q(is_read=False)
@@ -454,3 +462,23 @@ class ImportJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class UndoableAction(models.Model):
+    """What one action of a user changed, so that "Undo" can put each item back exactly.
+
+    ``changes`` maps an item id to ``{field: [before, after]}`` (``label:<id>``
+    for a label added or removed). Undo restores only the fields still as the
+    action left them, and deletes the row: it works once, for a short while
+    (``WEBMAIL_ACTION_UNDO_SECONDS``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    changes = models.JSONField(default=dict)
+    # Spam training to put back: {message_id: "spam" | "ham" | null}, as it was before.
+    training = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.kind} by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"

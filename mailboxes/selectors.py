@@ -6,7 +6,7 @@ that does not exist.
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from mailboxes.blobstore import read_blob
 from mailboxes.cursors import InvalidCursor, keyset_page, older_than
@@ -114,7 +114,8 @@ def delivery_status_for_user(*, user, item_id) -> QuerySet[Recipient]:
 # What a list shows: a folder, the starred mail, or one label.
 STARRED = "starred"
 LABEL = "label"
-LIST_VIEWS = (*Folder.values, STARRED)
+SNOOZED = "snoozed"  # inbox mail snoozed until later, hidden from the Inbox until then
+LIST_VIEWS = (*Folder.values, STARRED, SNOOZED)
 
 
 @dataclass
@@ -130,6 +131,10 @@ def _in_view(*, user, view: str, label: Label | None = None) -> Q:
         return items & Q(is_starred=True) & ~Q(folder=Folder.TRASH)
     if view == LABEL:
         return items & Q(labels=label) & ~Q(folder=Folder.TRASH)
+    if view == SNOOZED:
+        return items & Q(snoozed_until__isnull=False)
+    if view == Folder.INBOX:
+        return items & Q(folder=view, snoozed_until__isnull=True)
     if view not in Folder.values:
         raise ItemNotFound("No such folder.")
     return items & Q(folder=view)
@@ -147,6 +152,9 @@ def conversations(*, user, view: str, label_id=None, cursor: str | None = None, 
     # ``user`` too, so that PostgreSQL reads the partial index item_user_starred, not every starred row.
     starred = MailboxItem.objects.filter(user=user, thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)
     threads = Thread.objects.filter(user=user).filter(Exists(in_view)).annotate(is_starred=Exists(starred))
+    if view == SNOOZED:  # the list shows when each comes back
+        wakes = MailboxItem.objects.filter(user=user, thread=OuterRef("pk"), snoozed_until__isnull=False)
+        threads = threads.annotate(snoozed_until=Subquery(wakes.order_by("snoozed_until").values("snoozed_until")[:1]))
     listing = f"threads:{view}:{label.pk if label else ''}"
     try:
         page, next_cursor = keyset_page(threads, listing=listing, limit=limit, cursor=cursor, field="latest_at")
@@ -209,7 +217,7 @@ def item_ids_of_threads(*, user, thread_ids, view: str | None = None, label_id=N
     items = MailboxItem.objects.filter(user=user, thread_id__in=owned)
     if view in Folder.values:
         items = items.filter(folder=view)
-    elif view in (STARRED, LABEL):
+    elif view in (STARRED, LABEL, SNOOZED):
         label = get_label_for_user(user=user, label_id=label_id) if view == LABEL else None
         items = items.filter(_in_view(user=user, view=view, label=label))
     else:
@@ -223,7 +231,8 @@ def sidebar_counts(*, user) -> dict:
     Every query reads only unread rows (a partial index) or the drafts, so the
     cost follows the unread mail, not the size of the mailbox.
     """
-    unread = MailboxItem.objects.filter(user=user, is_read=False)
+    # Snoozed mail is out of sight until it wakes (then unread again).
+    unread = MailboxItem.objects.filter(user=user, is_read=False, snoozed_until__isnull=True)
     folders = {folder: {"unread": 0, "total": 0} for folder in Folder.values}
     for row in unread.values("folder").annotate(n=Count("pk")).order_by():
         folders[row["folder"]]["unread"] = row["n"]

@@ -39,3 +39,18 @@ def redispatch_import_jobs() -> int:
     from mailboxes.services.transfer import redispatch_import_jobs as redispatch
 
     return redispatch()
+
+
+@shared_task(name="mailboxes.wake_snoozed", ignore_result=True)
+def wake_snoozed() -> int:
+    """Bring snoozed conversations that are due back to the Inbox (runs every minute)."""
+    from mailboxes.services.snooze import wake_snoozed as wake
+
+    return wake()
+
+
+@shared_task(name="mailboxes.purge_undoable_actions", ignore_result=True)
+def purge_undoable_actions() -> int:
+    from mailboxes.services.undoable import purge_undoable_actions as purge
+
+    return purge()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailboxes.views import compose, conversation, lists, live, schedule, transfer
+from mailboxes.views import compose, conversation, lists, live, schedule, transfer, undo
 
 app_name = "mailboxes"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("label/<int:label_id>/delete/", lists.delete_label, name="delete_label"),
     path("search/", lists.search, name="search"),
     path("actions/", lists.bulk_action, name="bulk_action"),
+    path("actions/<int:action_id>/undo/", undo.undo, name="undo_action"),
+    path("f/<slug:view>/empty/", undo.empty_folder, name="empty_folder"),
     path("t/<int:thread_id>/", conversation.thread, name="thread"),
     path("t/<int:thread_id>/action/", conversation.thread_action, name="thread_action"),
     path("m/<int:item_id>/action/", conversation.item_action, name="item_action"),

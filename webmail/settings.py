@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 10},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
+    "wake-snoozed": {"task": "mailboxes.wake_snoozed", "schedule": 60},
+    "purge-undoable-actions": {"task": "mailboxes.purge_undoable_actions", "schedule": 10 * 60},
     "search-index-changes": {"task": "search.index_changes", "schedule": 5},
     "search-purge-orphans": {"task": "search.purge_orphans", "schedule": 24 * 60 * 60},
     # A contact import started while the broker was down waits no longer than this.
@@ -268,6 +270,12 @@ LOGIN_REDIRECT_URL = "mailboxes:inbox"
 LOGOUT_REDIRECT_URL = "accounts:login"
 # Seconds a sent message waits (as a draft) so that "Undo" can take it back.
 WEBMAIL_UNDO_SECONDS = env_int("WEBMAIL_UNDO_SECONDS", 10)
+# Seconds an archive, trash, spam, move, label, flag or snooze can still be undone (the toast shows
+# WEBMAIL_UNDO_TOAST_SECONDS of them; ``z`` and the no-JavaScript "Undo" button have the rest).
+WEBMAIL_ACTION_UNDO_SECONDS = env_int("WEBMAIL_ACTION_UNDO_SECONDS", 30)
+WEBMAIL_UNDO_TOAST_SECONDS = env_int("WEBMAIL_UNDO_TOAST_SECONDS", 8)
+# Most items one "Empty Trash" / "Empty Spam" request deletes (in transactions of 500); the page offers the rest.
+WEBMAIL_EMPTY_FOLDER_LIMIT = env_int("WEBMAIL_EMPTY_FOLDER_LIMIT", 5000)
 # How long a signed attachment link stays valid.
 WEBMAIL_ATTACHMENT_LINK_SECONDS = env_int("WEBMAIL_ATTACHMENT_LINK_SECONDS", 60 * 60)
 # Failed sign-ins allowed in SIGNIN_THROTTLE_WINDOW seconds (see accounts/signin.py): for one

@@ -324,6 +324,31 @@ def train(*, user, message, is_spam: bool) -> bool:
     return True
 
 
+def trained_as(*, user, message) -> str | None:
+    """How ``message`` is trained for ``user``: "spam", "ham", or None (not at all)."""
+    scope_user = user if getattr(user, "pk", None) else None
+    marker = f"msg:{message.blob_id}"[:64]
+    row = SpamToken.objects.filter(scope_user=scope_user, token=marker).values_list("spam_count", "ham_count").first()
+    if row is None or not any(row):
+        return None
+    return "spam" if row[0] else "ham"
+
+
+def untrain(*, user, message) -> bool:
+    """Take back whatever ``train`` counted for this message (an undone "Report spam"); False if nothing was."""
+    marker = f"msg:{message.blob_id}"[:64]
+    scope_user = user if getattr(user, "pk", None) else None
+    with transaction.atomic():
+        seen = SpamToken.objects.select_for_update().filter(scope_user=scope_user, token=marker).first()
+        if seen is None or not (seen.spam_count or seen.ham_count):
+            return False
+        keys = sorted({token_key(token) for token in message_tokens(message)})
+        scopes = [scope_user, None] if scope_user is not None else [None]
+        _count(scopes, keys, spam=seen.spam_count > 0, delta=-1)
+        SpamToken.objects.filter(pk=seen.pk).update(spam_count=0, ham_count=0)
+    return True
+
+
 def _count(scopes, keys: list[str], *, spam: bool, delta: int) -> None:
     token_field = "spam_count" if spam else "ham_count"
     total_field = "spam_messages" if spam else "ham_messages"

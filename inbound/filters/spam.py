@@ -107,6 +107,25 @@ def train_spam(*, user, message, is_spam: bool) -> None:
         logger.exception("spam training failed for message %s", getattr(message, "pk", None))
 
 
+def spam_training_of(*, user, message) -> str | None:
+    """How the user's filter was taught about ``message``: "spam", "ham" or None."""
+    return bayes.trained_as(user=user, message=message)
+
+
+def restore_spam_training(*, user, message, state: str | None) -> None:
+    """Put the training of ``message`` back to ``state`` (from ``spam_training_of``): an undone spam report.
+
+    Never raises, like ``train_spam``.
+    """
+    try:
+        if state is None:
+            bayes.untrain(user=user, message=message)
+        else:
+            bayes.train(user=user, message=message, is_spam=state == "spam")
+    except Exception:
+        logger.exception("spam untraining failed for message %s", getattr(message, "pk", None))
+
+
 # --- the built-in filter --------------------------------------------------------------
 
 # Points per rule; a negative one speaks for the message. Override with OPTIONS["SCORES"].

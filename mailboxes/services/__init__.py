@@ -4,6 +4,7 @@ from mailboxes.services.actions import (
     add_labels,
     archive_items,
     delete_forever,
+    empty_folder,
     mark_not_spam,
     mark_read,
     mark_spam,
@@ -16,7 +17,9 @@ from mailboxes.services.actions import (
 from mailboxes.services.drafts import discard_draft, save_draft
 from mailboxes.services.labels import create_label, delete_label, update_label
 from mailboxes.services.placement import place_message
+from mailboxes.services.snooze import snooze_items, unsnooze_items, wake_snoozed
 from mailboxes.services.store import store_message
+from mailboxes.services.undoable import run_undoable, undo_action
 
 __all__ = [
     "add_labels",
@@ -24,6 +27,7 @@ __all__ = [
     "create_label",
     "delete_forever",
     "delete_label",
+    "empty_folder",
     "discard_draft",
     "mark_not_spam",
     "mark_read",
@@ -32,9 +36,14 @@ __all__ = [
     "place_message",
     "remove_labels",
     "restore_items",
+    "run_undoable",
     "save_draft",
     "set_starred",
+    "snooze_items",
     "store_message",
     "trash_items",
+    "undo_action",
+    "unsnooze_items",
     "update_label",
+    "wake_snoozed",
 ]

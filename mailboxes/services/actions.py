@@ -197,3 +197,26 @@ def delete_forever(*, user, item_ids: Iterable) -> int:
     _record(items, MailboxChange.Kind.DELETED)
     delete_orphan_messages({i.message_id for i in items})
     return len(items)
+
+
+def empty_folder(*, user, folder: str, batch: int = 500, limit: int | None = None) -> tuple[int, bool]:
+    """Delete forever what is in Trash or Spam, ``batch`` items per transaction, at most ``limit`` items.
+
+    Returns how many were deleted and whether some remain (past ``limit``), so
+    that a request stays short however big the folder: the page offers to go on.
+    """
+    if folder not in (Folder.TRASH, Folder.SPAM):
+        raise FolderNotAllowed("Only Trash and Spam can be emptied.", field="folder")
+    deleted = 0
+    while limit is None or deleted < limit:
+        size = batch if limit is None else min(batch, limit - deleted)
+        in_folder = MailboxItem.objects.filter(user=user, folder=folder).order_by("pk")
+        ids = list(in_folder.values_list("pk", flat=True)[:size])
+        if not ids:
+            break
+        with transaction.atomic():
+            # Only those still there once locked: one restored meanwhile stays.
+            locked = MailboxItem.objects.select_for_update().filter(user=user, folder=folder, pk__in=ids)
+            ids = list(locked.values_list("pk", flat=True))
+            deleted += delete_forever(user=user, item_ids=ids) if ids else 0
+    return deleted, MailboxItem.objects.filter(user=user, folder=folder).exists()

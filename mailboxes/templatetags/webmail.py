@@ -32,3 +32,12 @@ _STATUS_LABELS = {
 def delivery_status(value):
     """A recipient's delivery status in the reader's language."""
     return _STATUS_LABELS.get(value, value)
+
+
+@register.filter
+def undo_url(message) -> str:
+    """The "Undo" address a flash message carries (``extra_tags="undo:<url>"``, see mailboxes.views.undo)."""
+    for tag in (getattr(message, "extra_tags", "") or "").split():
+        if tag.startswith("undo:/"):
+            return tag.removeprefix("undo:")
+    return ""

@@ -1,12 +1,21 @@
 """What the buttons of the list and of a message do: each name calls one mailbox service."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.utils.translation import gettext_lazy
 
 from mailboxes import selectors, services
-from mailboxes.models import Folder, MailboxItem, Message
+from mailboxes.models import Folder, MailboxItem, Message, UndoableAction
+
+# What "Undo" can take back ("delete" cannot: the mail is gone).
+UNDOABLE = frozenset(
+    {"read", "unread", "star", "unstar", "archive", "inbox", "trash", "restore", "spam", "not_spam"}
+    | {"label", "unlabel", "snooze", "unsnooze"}
+)
 
 
-def run_action(action: str, user, item_ids: list[int], label_id=None) -> int:
+def run_action(action: str, user, item_ids: list[int], label_id=None, until: datetime | None = None) -> int:
     """Apply one named action to the user's items; raises the services' errors."""
     calls = {
         "read": lambda: services.mark_read(user=user, item_ids=item_ids, read=True),
@@ -22,8 +31,35 @@ def run_action(action: str, user, item_ids: list[int], label_id=None) -> int:
         "delete": lambda: services.delete_forever(user=user, item_ids=item_ids),
         "label": lambda: services.add_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
         "unlabel": lambda: services.remove_labels(user=user, item_ids=item_ids, label_ids=[label_id]),
+        "snooze": lambda: services.snooze_items(user=user, item_ids=item_ids, until=until),
+        "unsnooze": lambda: services.unsnooze_items(user=user, item_ids=item_ids),
     }
     return calls[action]()
+
+
+@dataclass
+class Done:
+    """What an action did: how many items it changed, and the record that undoes it (if it can be undone)."""
+
+    count: int
+    undo: UndoableAction | None = None
+
+
+def perform_action(action: str, user, item_ids: list[int], label_id=None, until: datetime | None = None) -> Done:
+    """``run_action``, remembering how to undo it when it can be undone."""
+    if not item_ids:
+        return Done(0)
+    if action not in UNDOABLE:
+        return Done(run_action(action, user, item_ids, label_id=label_id))
+    count = 0
+
+    def run():
+        nonlocal count
+        count = run_action(action, user, item_ids, label_id=label_id, until=until)
+
+    undo = services.run_undoable(user=user, kind=action, item_ids=item_ids, action=run)
+    # Marking read what was read changes nothing: nothing to undo, nothing to announce.
+    return Done(count if undo is not None else 0, undo)
 
 
 ACTION_LABELS = {
@@ -38,11 +74,14 @@ ACTION_LABELS = {
     "spam": gettext_lazy("Report spam"),
     "not_spam": gettext_lazy("Not spam"),
     "delete": gettext_lazy("Delete forever"),
+    "unsnooze": gettext_lazy("Unsnooze"),
 }
 
 
 def bulk_actions_for(view: str) -> list[tuple[str, str]]:
     names = ["read", "unread", "star", "unstar"]
+    if view == selectors.SNOOZED:
+        return [(name, str(ACTION_LABELS[name])) for name in ["unsnooze", "trash"]]
     if view == "trash":
         names += ["restore", "delete"]
     elif view == "spam":
@@ -56,6 +95,21 @@ def bulk_actions_for(view: str) -> list[tuple[str, str]]:
     return [(name, str(ACTION_LABELS[name])) for name in names]
 
 
+def row_actions_for(view: str) -> list[str]:
+    """The buttons on each row of a list (beside its star and read/unread toggle), in order."""
+    if view == selectors.SNOOZED:
+        return ["unsnooze", "trash"]
+    if view in ("trash",):
+        return ["restore"]
+    if view == "spam":
+        return ["not_spam", "trash"]
+    if view == "archive":
+        return ["inbox", "trash"]
+    if view in ("sent", "drafts"):
+        return ["trash"]
+    return ["archive", "trash", "snooze"]
+
+
 def applicable_item_ids(action: str, user, item_ids: list[int]) -> list[int]:
     """The items ``action`` can apply to.
 
@@ -63,6 +117,10 @@ def applicable_item_ids(action: str, user, item_ids: list[int]) -> list[int]:
     you sent is never spam) instead of failing the whole request.
     """
     items = MailboxItem.objects.filter(user=user, pk__in=item_ids)
+    if action == "snooze":
+        items = items.filter(folder=Folder.INBOX)
+    if action == "unsnooze":
+        items = items.filter(snoozed_until__isnull=False)
     if action in ("archive", "inbox", "spam", "not_spam"):
         items = items.exclude(message__status=Message.Status.DRAFT)
     if action in ("spam", "not_spam", "inbox"):
@@ -83,8 +141,15 @@ def run_conversation_action(
     Inbox leaves the Sent copies in Sent), whether the action comes from the
     list's checkboxes or from the conversation's own page.
     """
+    return perform_conversation_action(
+        action, user, thread_ids, view=view, view_label=view_label, label_id=label_id
+    ).count
+
+
+def perform_conversation_action(
+    action: str, user, thread_ids: list, *, view: str | None, view_label=None, label_id=None, until=None
+) -> Done:
+    """``run_conversation_action``, with the record that undoes it."""
     item_ids = selectors.item_ids_of_threads(user=user, thread_ids=thread_ids, view=view, label_id=view_label)
     item_ids = applicable_item_ids(action, user, item_ids)
-    if not item_ids:
-        return 0
-    return run_action(action, user, item_ids, label_id=label_id)
+    return perform_action(action, user, item_ids, label_id=label_id, until=until)

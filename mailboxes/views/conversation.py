@@ -2,14 +2,12 @@
 
 import mimetypes
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
@@ -23,15 +21,17 @@ from mailboxes.blobstore import open_blob, read_blob
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
 from mailboxes.sanitize import inline_image_urls, sanitize_html
-from mailboxes.views.actions import applicable_item_ids, bulk_actions_for, run_action, run_conversation_action
+from mailboxes.services.snooze import snooze_choices
+from mailboxes.views.actions import applicable_item_ids, bulk_actions_for, perform_action, perform_conversation_action
 from mailboxes.views.common import (
     attachment_token,
     read_attachment_token,
-    redirect_after_post,
     safe_next,
     sidebar_context,
     user_errors,
 )
+from mailboxes.views.lists import snooze_until
+from mailboxes.views.undo import answer_done, done_message
 from webmail.errors import NotFound
 
 # Why the suppression list refused a recipient, as its delivery badge says it.
@@ -109,13 +109,19 @@ def thread(request, thread_id: int):
         "user_labels": selectors.labels_of(user=request.user),
         # The conversation is open, so read; stars belong to single messages (``s`` stars the latest).
         "conversation_actions": [a for a in bulk_actions_for(view) if a[0] not in ("read", "star", "unstar")],
+        # Snooze is offered while the conversation has mail in the Inbox (unsnoozed).
+        "snooze_choices": snooze_choices(user=request.user)
+        if any(i.folder == Folder.INBOX and i.snoozed_until is None for i in items)
+        else [],
     }
     return render(request, "mailboxes/thread.html", context)
 
 
 # After these the conversation is no longer in the list it was opened from (or, for
 # "unread", opening it again would mark it read): back to that list.
-_LEAVING_ACTIONS = frozenset({"archive", "inbox", "trash", "spam", "not_spam", "restore", "delete", "unread"})
+_LEAVING_ACTIONS = frozenset(
+    {"archive", "inbox", "trash", "spam", "not_spam", "restore", "delete", "unread", "snooze", "unsnooze"}
+)
 
 
 @login_required
@@ -126,22 +132,32 @@ def thread_action(request, thread_id: int):
     conversation = selectors.get_thread_for_user(user=request.user, thread_id=thread_id)
     action = request.POST.get("action", "")
     view, label = _list_of(request, view=request.POST.get("view"), label_id=request.POST.get("view_label"))
-    if action not in {name for name, _text in bulk_actions_for(view)} | {"label", "unlabel"}:
+    if action not in {name for name, _text in bulk_actions_for(view)} | {"label", "unlabel", "snooze"}:
         raise Http404("No such action.")
-    changed = run_conversation_action(
+    label_obj = _label_of(request, action)
+    until = snooze_until(request) if action == "snooze" else None
+    done = perform_conversation_action(
         action,
         request.user,
         [conversation.pk],
         view=view if view != "search" else None,
         view_label=label.pk if label else None,
-        label_id=request.POST.get("label") or None,
+        label_id=label_obj.pk if label_obj else None,
+        until=until,
     )
-    if not changed:
-        messages.info(request, _("Nothing to change."))
     if action in _LEAVING_ACTIONS:
         back = request.POST.get("back", "")
-        return redirect_after_post(request, back if _is_local(back) else reverse("mailboxes:inbox"))
-    return redirect_after_post(request, safe_next(request, reverse("mailboxes:thread", args=[conversation.pk])))
+        target = back if _is_local(back) else reverse("mailboxes:inbox")
+    else:
+        target = safe_next(request, reverse("mailboxes:thread", args=[conversation.pk]))
+    message = done_message(action, conversations=1, label_name=label_obj.name if label_obj else "", until=until)
+    return answer_done(request, done, message=message, redirect_to=target)
+
+
+def _label_of(request, action: str) -> Label | None:
+    if action not in ("label", "unlabel"):
+        return None
+    return selectors.get_label_for_user(user=request.user, label_id=request.POST.get("label"))
 
 
 def _list_of(request, *, view: str | None, label_id) -> tuple[str, Label | None]:
@@ -214,16 +230,17 @@ def item_action(request, item_id: int):
     allowed |= {"delete", "label", "unlabel"}
     if action not in allowed:
         raise Http404("No such action.")
+    label_obj = _label_of(request, action)
     ids = applicable_item_ids(action, request.user, [item.pk])
-    if not ids:
-        messages.info(request, _("Nothing to change."))
-    else:
-        run_action(action, request.user, ids, label_id=request.POST.get("label") or None)
+    done = perform_action(action, request.user, ids, label_id=label_obj.pk if label_obj else None)
     if action in ("archive", "trash", "spam", "delete", "not_spam", "restore"):
         # The message leaves this view: back to the list it was opened from.
         back = request.POST.get("back", "")
-        return redirect_after_post(request, back if _is_local(back) else reverse("mailboxes:inbox"))
-    return redirect_after_post(request, safe_next(request, reverse("mailboxes:thread", args=[item.thread_id])))
+        target = back if _is_local(back) else reverse("mailboxes:inbox")
+    else:
+        target = safe_next(request, reverse("mailboxes:thread", args=[item.thread_id]))
+    message = done_message(action, conversations=None, label_name=label_obj.name if label_obj else "")
+    return answer_done(request, done, message=message, redirect_to=target)
 
 
 def _is_local(url: str) -> bool:

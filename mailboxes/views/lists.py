@@ -13,8 +13,32 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from mailboxes import selectors, services
-from mailboxes.views.actions import ACTION_LABELS, bulk_actions_for, run_conversation_action
+from mailboxes.services.snooze import snooze_choices, snooze_time
+from mailboxes.views.actions import ACTION_LABELS, bulk_actions_for, perform_conversation_action, row_actions_for
 from mailboxes.views.common import redirect_after_post, safe_next, sidebar_context, user_errors
+from mailboxes.views.undo import answer_done, done_message
+from webmail.errors import UserError
+
+LABEL_ACTIONS = ("label", "unlabel")
+ROW_LABELS = {**ACTION_LABELS, "snooze": gettext_lazy("Snooze")}
+ROW_ICONS = {
+    "archive": "archive",
+    "trash": "trash",
+    "snooze": "snooze",
+    "inbox": "inbox",
+    "restore": "restore",
+    "not_spam": "check",
+    "unsnooze": "inbox",
+}
+
+
+def snooze_until(request):
+    """The time the request's snooze choice (``until``, and ``snooze_at`` for a custom one) means."""
+    custom = request.POST.get("snooze_at", "").strip()
+    # A date typed in wins (Enter in that field submits the form with its first button, a preset).
+    choice = "custom" if custom else request.POST.get("until", "")
+    return snooze_time(user=request.user, choice=choice, custom=custom)
+
 
 FOLDER_TITLES = {
     "inbox": gettext_lazy("Inbox"),
@@ -24,7 +48,12 @@ FOLDER_TITLES = {
     "archive": gettext_lazy("Archive"),
     "spam": gettext_lazy("Spam"),
     "trash": gettext_lazy("Trash"),
+    "snoozed": gettext_lazy("Snoozed"),
 }
+
+
+# Lists whose conversations are not (only) in the Inbox: nothing there to snooze.
+NO_SNOOZE_VIEWS = ("sent", "drafts", "archive", "spam", "trash", "snoozed")
 
 
 def _render_list(request, *, view, page, title, label=None, extra=None):
@@ -40,6 +69,8 @@ def _render_list(request, *, view, page, title, label=None, extra=None):
         "threads": page.threads,
         "next_cursor": page.next_cursor,
         "bulk_actions": bulk_actions_for(view),
+        "row_actions": [(name, str(ROW_LABELS[name]), ROW_ICONS[name]) for name in row_actions_for(view)],
+        "snooze_choices": snooze_choices(user=request.user) if view not in NO_SNOOZE_VIEWS else [],
         "user_labels": selectors.labels_of(user=request.user),
         "is_first_page": not request.GET.get("after"),
         # How a conversation opened from this list finds its way back and its neighbours.
@@ -119,33 +150,36 @@ def search(request):
 @require_POST
 @user_errors
 def bulk_action(request):
-    action = request.POST.get("action", "")
+    """The list's toolbar (checked conversations) and each row's own buttons (``row=<action>:<id>``)."""
+    action, thread_ids = request.POST.get("action", ""), request.POST.getlist("thread")
+    if request.POST.get("row"):  # a row's button acts on its row only, whatever is checked
+        action, _sep, row_thread = request.POST["row"].partition(":")
+        thread_ids = [row_thread]
     if action == "move":  # "Move to" a folder is the action that puts mail there
         action = {"inbox": "inbox", "archive": "archive", "spam": "spam", "trash": "trash"}.get(
             request.POST.get("move_to", ""), ""
         )
-    if action not in ACTION_LABELS and action not in ("label", "unlabel"):
-        messages.error(request, _("Choose an action."))
-        return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
-    view = request.POST.get("view") or None
-    label_id = request.POST.get("label") or None
-    thread_ids = request.POST.getlist("thread")
+    fallback = safe_next(request, reverse("mailboxes:inbox"))
+    if action not in ACTION_LABELS and action not in ("label", "unlabel", "snooze"):
+        raise UserError(_("Choose an action."))
     if not thread_ids:
-        messages.error(request, _("Select at least one conversation."))
-        return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
-    count = run_conversation_action(
+        raise UserError(_("Select at least one conversation."))
+    label_id = request.POST.get("label") or None
+    label_obj = selectors.get_label_for_user(user=request.user, label_id=label_id) if action in LABEL_ACTIONS else None
+    until = snooze_until(request) if action == "snooze" else None
+    done = perform_conversation_action(
         action,
         request.user,
         thread_ids,
-        view=view,
+        view=request.POST.get("view") or None,
         view_label=request.POST.get("view_label") or None,
-        label_id=label_id,
+        label_id=label_obj.pk if label_obj else None,
+        until=until,
     )
-    if count:
-        messages.success(request, _("Done: %(count)d message(s).") % {"count": count})
-    else:
-        messages.info(request, _("Nothing to change."))
-    return redirect_after_post(request, safe_next(request, reverse("mailboxes:inbox")))
+    message = done_message(
+        action, conversations=len(set(thread_ids)), label_name=label_obj.name if label_obj else "", until=until
+    )
+    return answer_done(request, done, message=message, redirect_to=fallback)
 
 
 @login_required
