@@ -28,4 +28,5 @@ urlpatterns = [
     path("outbox/<int:item_id>/undo/", compose.undo, name="undo"),
     path("outbox/<int:item_id>/send-now/", compose.send_now, name="send_now"),
     path("poll/", live.poll, name="poll"),
+    path("events/", live.events, name="events"),
 ]

@@ -283,6 +283,15 @@ WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50)
 # Pages whose third-party scripts set inline styles (the API docs); they still get no inline script.
 CSP_INLINE_STYLE_PATHS = ["/api/docs", "/api/redoc"]
 
+# --- Push (docs/PUSH.md) ---------------------------------------------------------
+# New mail reaches open pages over server-sent events (/mail/events/, ASGI only). Each web
+# process reads the change feed for all its streams this often; a stream sends a comment
+# every HEARTBEAT seconds (proxies close idle connections) and ends after about STREAM
+# seconds, when the browser reconnects (to any worker) and carries on from its last event.
+PUSH_WATCH_SECONDS = env_float("PUSH_WATCH_SECONDS", 0.3)
+PUSH_HEARTBEAT_SECONDS = env_float("PUSH_HEARTBEAT_SECONDS", 20)
+PUSH_STREAM_SECONDS = env_float("PUSH_STREAM_SECONDS", 300)
+
 # --- Search -----------------------------------------------------------------
 
 # Shaped like CACHES: the database backend (PostgreSQL tsvector or SQLite FTS5,
