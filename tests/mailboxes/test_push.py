@@ -6,10 +6,13 @@ waits for the clock: a stream is read until the event the test is about arrives.
 """
 
 import asyncio
+import gc
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import AsyncClient, Client
 
 from mailboxes import push
@@ -28,6 +31,16 @@ def run(coroutine):
         loop.run_until_complete(loop.shutdown_asyncgens())  # the streams' finally: they unsubscribe
         loop.run_until_complete(loop.shutdown_default_executor())  # ends the database threads
         loop.close()
+        close_thread_connections()
+
+
+def close_thread_connections():
+    """Close what the worker threads opened (their contexts keep the wrappers), or PostgreSQL keeps the sessions."""
+    gc.collect()
+    for wrapper in gc.get_objects():
+        if isinstance(wrapper, BaseDatabaseWrapper) and wrapper is not connection and wrapper.connection is not None:
+            wrapper.connection.close()
+            wrapper.connection = None
 
 
 class Stream:
