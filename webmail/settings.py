@@ -8,6 +8,7 @@ set the project runs on embedded defaults: SQLite and blob files under
 import ipaddress
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -71,7 +72,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that its timing covers every other middleware.
+    # Static files under gunicorn/uvicorn (no runserver): answered before anything else, and not
+    # counted as requests by the metrics (a proxy or CDN in front would serve them just the same).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # First of the rest, so that its timing covers every other middleware.
     "observability.middleware.RequestMetricsMiddleware",
     "observability.logs.RequestIdMiddleware",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
@@ -183,6 +187,12 @@ STORAGES = {
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves what `collectstatic` put in STATIC_ROOT (production: compressed, cacheable)
+# and, so that `make run` works on a fresh clone without it, the app and project folders too.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is missing
+# Under ASGI Django reads WhiteNoise's file responses in a thread, and says so once per process; harmless here.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
 # --- Internationalisation ---------------------------------------------------
 
