@@ -37,11 +37,12 @@
       // The server ends each stream after a few minutes: EventSource reconnects by itself (CONNECTING).
       failures += 1;
       if (source.readyState === EventSource.CONNECTING && failures < MAX_FAILURES) { return; }
+      // Refused before it ever opened (204 from a WSGI server, a sign-in page): never; otherwise later.
+      var refused = !opened && source.readyState === EventSource.CLOSED;
       source.close();
       live = false;
       setState("off");
-      // 204 at once (a WSGI server without push) means never; otherwise try again later.
-      if (opened) { setTimeout(function () { connect(url); }, RETRY_AFTER_MS); }
+      if (!refused) { setTimeout(function () { connect(url); }, RETRY_AFTER_MS); }
     });
     source.addEventListener("mail", function (ev) {
       var data;

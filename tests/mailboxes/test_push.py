@@ -11,7 +11,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import AsyncClient, Client
 
@@ -37,8 +37,13 @@ def run(coroutine):
 def close_thread_connections():
     """Close what the worker threads opened (their contexts keep the wrappers), or PostgreSQL keeps the sessions."""
     gc.collect()
+    mine = [connections[alias] for alias in connections]  # the test's own (an in-memory SQLite dies with it)
     for wrapper in gc.get_objects():
-        if isinstance(wrapper, BaseDatabaseWrapper) and wrapper is not connection and wrapper.connection is not None:
+        if (
+            isinstance(wrapper, BaseDatabaseWrapper)
+            and wrapper.connection is not None
+            and not any(wrapper is own for own in mine)
+        ):
             wrapper.connection.close()
             wrapper.connection = None
 
