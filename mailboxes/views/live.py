@@ -2,8 +2,10 @@
 
 import json
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -44,6 +46,9 @@ async def events(request):
     if not isinstance(request, ASGIRequest):
         return HttpResponse(status=204)
     user = await request.auser()
+    # The middleware's and auser's queries opened this request's connection; a stream would keep it
+    # open for minutes (Django closes it when the response ends). The stream's reads use pooled ones.
+    await sync_to_async(connections.close_all)()
     cursor = push.parse_cursor(request.headers.get("Last-Event-ID", ""))
     raw_since = request.GET.get("since", "").strip()
     since = 0 if raw_since == "0" else selectors.parse_pk(raw_since)
