@@ -293,7 +293,8 @@ def celery_beat(stack: Stack, env: dict) -> Service:
 
 
 def gunicorn(stack: Stack, env: dict, *, port: int, workers: int = 2) -> Service:
-    cmd = [PYTHON, "-m", "gunicorn", "webmail.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+    cmd = [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "webmail.asgi:application",
+           "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
            "--timeout", "60", "--graceful-timeout", "5"]  # fmt: skip
     return stack.service("gunicorn", cmd, env=env, folder=_scenario_folder(env))
 

@@ -1,10 +1,17 @@
-"""Gunicorn settings for the web process: ``gunicorn -c deploy/gunicorn.conf.py webmail.wsgi``.
+"""Gunicorn settings for the web process: ``gunicorn -c deploy/gunicorn.conf.py webmail.asgi:application``.
 
-Only what the metrics need (docs/OBSERVABILITY.md); add workers, binds and timeouts as usual,
-here or on the command line. Run ``manage.py metrics_reset`` before gunicorn starts.
+The app is Django's ASGI application under uvicorn's workers (one event loop per worker),
+so that a worker holds many server-sent event streams open at once (docs/PUSH.md).
+Add workers and binds as usual, here or on the command line. Run ``manage.py metrics_reset``
+before gunicorn starts (docs/OBSERVABILITY.md).
 """
 
 import os
+
+worker_class = "uvicorn_worker.UvicornWorker"
+# Open event streams never finish by themselves: on a restart, a worker waits this long for them,
+# then is stopped; the pages reconnect to the new workers and carry on from their last event.
+graceful_timeout = 10
 
 
 def child_exit(server, worker):

@@ -39,4 +39,5 @@ urlpatterns = [
     path("import/<int:job_id>/", transfer.import_status, name="import_status"),
     path("export/", transfer.export_mbox, name="export_mbox"),
     path("m/<int:item_id>/download/", transfer.download_message, name="download_message"),
+    path("events/", live.events, name="events"),
 ]

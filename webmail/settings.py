@@ -8,6 +8,7 @@ set the project runs on embedded defaults: SQLite and blob files under
 import ipaddress
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -71,7 +72,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that its timing covers every other middleware.
+    # Static files under gunicorn/uvicorn (no runserver): answered before anything else, and not
+    # counted as requests by the metrics (a proxy or CDN in front would serve them just the same).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # First of the rest, so that its timing covers every other middleware.
     "observability.middleware.RequestMetricsMiddleware",
     "observability.logs.RequestIdMiddleware",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
@@ -184,6 +188,12 @@ STORAGES = {
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves what `collectstatic` put in STATIC_ROOT (production: compressed, cacheable)
+# and, so that `make run` works on a fresh clone without it, the app and project folders too.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is missing
+# Under ASGI Django reads WhiteNoise's file responses in a thread, and says so once per process; harmless here.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
 # --- Internationalisation ---------------------------------------------------
 
@@ -291,6 +301,15 @@ SIGNIN_KNOWN_DEVICE_DAYS = env_int("SIGNIN_KNOWN_DEVICE_DAYS", 365)
 WEBMAIL_PAGE_SIZE = env_int("WEBMAIL_PAGE_SIZE", 50)
 # Pages whose third-party scripts set inline styles (the API docs); they still get no inline script.
 CSP_INLINE_STYLE_PATHS = ["/api/docs", "/api/redoc"]
+
+# --- Push (docs/PUSH.md) ---------------------------------------------------------
+# New mail reaches open pages over server-sent events (/mail/events/, ASGI only). Each web
+# process reads the change feed for all its streams this often; a stream sends a comment
+# every HEARTBEAT seconds (proxies close idle connections) and ends after about STREAM
+# seconds, when the browser reconnects (to any worker) and carries on from its last event.
+PUSH_WATCH_SECONDS = env_float("PUSH_WATCH_SECONDS", 0.3)
+PUSH_HEARTBEAT_SECONDS = env_float("PUSH_HEARTBEAT_SECONDS", 20)
+PUSH_STREAM_SECONDS = env_float("PUSH_STREAM_SECONDS", 300)
 
 # --- Search -----------------------------------------------------------------
 

@@ -1,12 +1,16 @@
-"""New mail without reloading: the page polls for its counts (htmx) and refreshes what changed."""
+"""New mail without reloading: pushed as server-sent events, and the page polls for its counts (htmx) as a fallback."""
 
 import json
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from mailboxes import selectors
+from mailboxes import push, selectors
 from mailboxes.views.common import sidebar_context
 
 
@@ -28,4 +32,28 @@ def poll(request):
             }
         }
     )
+    return response
+
+
+@login_required
+@require_GET
+async def events(request):
+    """New mail as server-sent events (mailboxes.push); the poll above remains the fallback.
+
+    Only an ASGI server can hold many streams open; under WSGI (runserver, a WSGI gunicorn)
+    the answer is 204, which tells EventSource not to reconnect, so the page keeps polling.
+    """
+    if not isinstance(request, ASGIRequest):
+        return HttpResponse(status=204)
+    user = await request.auser()
+    # The middleware's and auser's queries opened this request's connection; a stream would keep it
+    # open for minutes (Django closes it when the response ends). The stream's reads use pooled ones.
+    await sync_to_async(connections.close_all)()
+    cursor = push.parse_cursor(request.headers.get("Last-Event-ID", ""))
+    raw_since = request.GET.get("since", "").strip()
+    since = 0 if raw_since == "0" else selectors.parse_pk(raw_since)
+    stream = push.event_stream(user_id=user.pk, cursor=cursor, since=since)
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back in its buffer
     return response

@@ -1,5 +1,7 @@
 """manage.py rundev: the whole product in one terminal (web server, MX, Celery worker and scheduler).
 
+The web server is the production one: gunicorn with a uvicorn worker serving the ASGI app.
+
 For development and the embedded defaults; production runs each process
 under its own supervisor. Ctrl-C stops everything; if one process dies, the
 others are stopped too, so a half-running system never goes unnoticed.
@@ -31,7 +33,10 @@ class Command(BaseCommand):
         if settings.METRICS_DIR:
             reset_metrics_dir(settings.METRICS_DIR)
         commands = {
-            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            # The production web stack (gunicorn, uvicorn's worker, the ASGI app), static files by WhiteNoise.
+            "web": [python, "-m", "gunicorn", "-c", str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),
+                    "webmail.asgi:application",
+                    "--bind", f"{host}:{port}", "--workers", "1", "--access-logfile", "-"],
             "worker": [python, "-m", "celery", "-A", "webmail", "worker", "-Q", QUEUES, "--concurrency", "2",
                        "--loglevel", "INFO"],
             "mx": [python, "manage.py", "runsmtpd"],
