@@ -170,7 +170,7 @@ def block(request):
 @require_POST
 @user_errors
 def block_sender_of(request, item_id: int):
-    """"Block sender" on a conversation: blocks the From address of one of the user's messages."""
+    """ "Block sender" on a conversation: blocks the From address of one of the user's messages."""
     blocked = blocking.block_sender_of_item(user=request.user, item_id=item_id)
     messages.success(request, _("%(sender)s is blocked: their new mail goes to Trash.") % {"sender": blocked})
     return redirect_after_post(request, safe_next(request, reverse(FILTERS) + "#blocked"))

@@ -8,109 +8,212 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0008_preferences'),
-        ('mailboxes', '0012_alter_message_stream'),
+        ("accounts", "0008_preferences"),
+        ("mailboxes", "0012_alter_message_stream"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='VacationReply',
+            name="VacationReply",
             fields=[
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='vacation_reply', serialize=False, to=settings.AUTH_USER_MODEL)),
-                ('enabled', models.BooleanField(default=False)),
-                ('subject', models.CharField(blank=True, max_length=200)),
-                ('body', models.TextField(blank=True)),
-                ('starts_on', models.DateField(blank=True, null=True)),
-                ('ends_on', models.DateField(blank=True, null=True)),
-                ('contacts_only', models.BooleanField(default=False)),
-                ('interval_days', models.PositiveSmallIntegerField(default=4, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(30)])),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="vacation_reply",
+                        serialize=False,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=False)),
+                ("subject", models.CharField(blank=True, max_length=200)),
+                ("body", models.TextField(blank=True)),
+                ("starts_on", models.DateField(blank=True, null=True)),
+                ("ends_on", models.DateField(blank=True, null=True)),
+                ("contacts_only", models.BooleanField(default=False)),
+                (
+                    "interval_days",
+                    models.PositiveSmallIntegerField(
+                        default=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(30),
+                        ],
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ForwardingAddress',
+            name="ForwardingAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(help_text='Lower-case.', max_length=320)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('verification_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forwarding_addresses', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("address", models.CharField(help_text="Lower-case.", max_length=320)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("verification_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forwarding_addresses",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['address'],
+                "ordering": ["address"],
             },
         ),
         migrations.CreateModel(
-            name='Filter',
+            name="Filter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('query', models.CharField(max_length=2000)),
-                ('skip_inbox', models.BooleanField(default=False)),
-                ('mark_read', models.BooleanField(default=False)),
-                ('star', models.BooleanField(default=False)),
-                ('trash', models.BooleanField(default=False)),
-                ('never_spam', models.BooleanField(default=False)),
-                ('backfill_status', models.CharField(blank=True, choices=[('', 'Not asked'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='', max_length=8)),
-                ('backfill_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('label', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='mailboxes.label')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mail_filters', to=settings.AUTH_USER_MODEL)),
-                ('forward_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='filters', to='rules.forwardingaddress')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("query", models.CharField(max_length=2000)),
+                ("skip_inbox", models.BooleanField(default=False)),
+                ("mark_read", models.BooleanField(default=False)),
+                ("star", models.BooleanField(default=False)),
+                ("trash", models.BooleanField(default=False)),
+                ("never_spam", models.BooleanField(default=False)),
+                (
+                    "backfill_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "Not asked"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("backfill_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "label",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="mailboxes.label",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mail_filters",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "forward_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="filters",
+                        to="rules.forwardingaddress",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['user', 'position', 'pk'],
+                "ordering": ["user", "position", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='AutoForward',
+            name="AutoForward",
             fields=[
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='auto_forward', serialize=False, to=settings.AUTH_USER_MODEL)),
-                ('keep', models.CharField(choices=[('inbox', 'Keep a copy in the Inbox'), ('archive', 'Archive the copy'), ('trash', 'Move the copy to Trash')], default='inbox', max_length=7)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('address', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rules.forwardingaddress')),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="auto_forward",
+                        serialize=False,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "keep",
+                    models.CharField(
+                        choices=[
+                            ("inbox", "Keep a copy in the Inbox"),
+                            ("archive", "Archive the copy"),
+                            ("trash", "Move the copy to Trash"),
+                        ],
+                        default="inbox",
+                        max_length=7,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "address",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="rules.forwardingaddress",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='VacationReplyLog',
+            name="VacationReplyLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sender', models.CharField(help_text='The address replied to, lower-case.', max_length=320)),
-                ('last_replied_at', models.DateTimeField()),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sender", models.CharField(help_text="The address replied to, lower-case.", max_length=320)),
+                ("last_replied_at", models.DateTimeField()),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='BlockedSender',
+            name="BlockedSender",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('address', 'Address'), ('domain', 'Domain')], max_length=7)),
-                ('value', models.CharField(help_text='A lower-case address, or a lower-case domain name.', max_length=320)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='blocked_senders', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("address", "Address"), ("domain", "Domain")], max_length=7)),
+                (
+                    "value",
+                    models.CharField(help_text="A lower-case address, or a lower-case domain name.", max_length=320),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="blocked_senders",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['value'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'kind', 'value'), name='rules_blocked_sender_once')],
+                "ordering": ["value"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "kind", "value"), name="rules_blocked_sender_once")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='forwardingaddress',
-            constraint=models.UniqueConstraint(fields=('user', 'address'), name='rules_forwarding_address_once'),
+            model_name="forwardingaddress",
+            constraint=models.UniqueConstraint(fields=("user", "address"), name="rules_forwarding_address_once"),
         ),
         migrations.AddIndex(
-            model_name='filter',
-            index=models.Index(fields=['user', 'position'], name='rules_filter_user_position'),
+            model_name="filter",
+            index=models.Index(fields=["user", "position"], name="rules_filter_user_position"),
         ),
         migrations.AddConstraint(
-            model_name='vacationreplylog',
-            constraint=models.UniqueConstraint(fields=('user', 'sender'), name='rules_vacation_reply_once'),
+            model_name="vacationreplylog",
+            constraint=models.UniqueConstraint(fields=("user", "sender"), name="rules_vacation_reply_once"),
         ),
     ]

@@ -152,7 +152,8 @@ def test_the_vacation_reply_is_saved_and_validated(alice_client, alice):
     )  # fmt: skip
     assert response.status_code == 302
     reply = VacationReply.objects.get(user=alice)
-    assert (reply.enabled, reply.interval_days, reply.contacts_only, str(reply.ends_on)) == (True, 7, True, "2026-12-31")
+    assert (reply.enabled, reply.interval_days, reply.contacts_only) == (True, 7, True)
+    assert str(reply.ends_on) == "2026-12-31"
     for bad in ("0", "31", "x"):
         data = {"enabled": "on", "body": "Away.", "interval_days": bad}
         assert alice_client.post(reverse("rules:vacation"), data).status_code == 400
