@@ -25,6 +25,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Address
 from mailboxes.conversations import refresh_threads
@@ -214,3 +215,29 @@ def _dispatch(jobs: list[tuple[int, int, Arrival]]) -> None:
                 send_vacation_reply.delay(user_id, item_id, arrival.reply_to, arrival.reply_from)
         except Exception:  # the broker is away: the message is delivered; this reply or forward is lost
             logger.warning("could not dispatch the rules' sends for item %s", item_id, exc_info=True)
+
+
+def place_locally(*, user, message, received_at) -> MailboxItem:
+    """``place_message`` for mail from a hosted user to another, with the recipient's rules.
+
+    Local delivery skips the MX and its spam filter, but not the recipient's blocked senders, filters,
+    forwarding and vacation reply. The envelope sender is the sending user's own address (From).
+    """
+    from mailboxes.blobstore import read_blob
+    from mailboxes.parsing import parse_message
+    from mailboxes.services.placement import place_message
+
+    arrival = Arrival(folder=Folder.INBOX)
+    book = Rulebooks().of(user)
+    if not book.is_empty:
+        view = read_blob(message.blob)
+        arrival = decide_safely(
+            book, parsed=parse_message(view), view=view, mail_from=message.from_address, folder=Folder.INBOX,
+            received_at=received_at, now=timezone.now(),
+        )  # fmt: skip
+    with transaction.atomic():
+        held = MailboxItem.objects.filter(user=user, message=message, origin=MailboxItem.Origin.RECEIVED).exists()
+        item = place_message(user=user, message=message, folder=arrival.folder, received_at=received_at)
+        if not held and item.message_id == message.pk:
+            apply_placed([(item, arrival)])
+    return item
