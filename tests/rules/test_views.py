@@ -185,3 +185,10 @@ def test_pages_need_a_signed_in_user(client):
 
 def test_a_forged_verification_link_is_not_found(client):
     assert client.get(reverse("rules:forwarding_verify", args=["forged:token"])).status_code == 404
+
+
+def test_the_rules_pages_are_translated(alice_client):
+    alice_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/mail/"})
+    assert "创建过滤器" in alice_client.get(reverse("rules:filters")).content.decode()
+    assert "休假自动回复" in alice_client.get(reverse("rules:vacation")).content.decode()
+    assert "转发地址" in alice_client.get(reverse("rules:forwarding")).content.decode()
