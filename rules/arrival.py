@@ -130,17 +130,23 @@ def decide(
     now: datetime,
     dmarc_quarantine: bool = False,
     flagged: bool = False,
+    shared_terms: dict | None = None,
 ) -> Arrival:
     """The folder and actions for one recipient; ``folder`` is the spam filter's (inbox or spam).
 
     ``flagged``: the virus scanner held back or warned about an attachment (never forwarded).
+    ``shared_terms``: one dict per message, shared by its recipients (see ``Candidate.from_parsed``).
     """
     if book.is_empty:
         return Arrival(folder=folder)
     if is_blocked(parsed.from_address, addresses=book.blocked_addresses, domains=book.blocked_domains):
         return Arrival(folder=Folder.TRASH, blocked=True)
     arrival = Arrival(folder=folder)
-    candidate = Candidate.from_parsed(parsed, size=len(view), folder=folder, received_at=received_at)
+    candidate = None
+    if book.filters:
+        candidate = Candidate.from_parsed(
+            parsed, size=len(view), folder=folder, received_at=received_at, terms=shared_terms
+        )
     trash = skip_inbox = never_spam = False
     for each, node in book.filters:
         if not matches(node, candidate, now=now):

@@ -52,19 +52,29 @@ class Candidate:
     received_at: datetime | None = None
     _terms: dict = field(default_factory=dict, repr=False)
 
+    _parsed: ParsedMessage | None = field(default=None, repr=False)
+
     @classmethod
-    def from_parsed(cls, parsed: ParsedMessage, *, size: int, folder: str, received_at: datetime) -> "Candidate":
+    def from_parsed(
+        cls, parsed: ParsedMessage, *, size: int, folder: str, received_at: datetime, terms: dict | None = None
+    ) -> "Candidate":
+        """The candidate of a parsed message; the body is read only if a query looks at it.
+
+        ``terms``: a cache of the fields' terms shared by the candidates of one message (one per
+        recipient), so that a message to many users with filters is split into words once.
+        """
         return cls(
             subject=parsed.subject,
             sender=f"{parsed.from_name} {parsed.from_address}",
             to=_people(parsed.to),
             cc=_people(parsed.cc),
-            body=parsed.body_text,
             filenames=[a.filename for a in parsed.attachments if a.filename],
             folder=folder,
             has_attachments=any(not a.is_inline for a in parsed.attachments),
             size=size,
             received_at=received_at,
+            _terms=terms if terms is not None else {},
+            _parsed=parsed,
         )
 
     def terms(self, name: str) -> list[str]:
@@ -72,6 +82,8 @@ class Candidate:
         if name not in self._terms:
             if name == "filename":
                 self._terms[name] = [term for filename in self.filenames for term in [*index_terms(filename), ""]]
+            elif name == "body" and self._parsed is not None:
+                self._terms[name] = index_terms(self._parsed.body_text)
             else:
                 self._terms[name] = index_terms(getattr(self, name))
         return self._terms[name]

@@ -519,12 +519,13 @@ def _analyse(job: InboundMessage, token: str, users: dict, rulebooks: Rulebooks 
         # Recorded with the verdict, so that the user is told why mail the filter let through is in Spam.
         verdicts[user.username] = {**_verdict_dict(verdict), "dmarc_quarantine": quarantined_by_dmarc}
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
-    arrivals = {}  # the recipients' mail rules: blocked senders, filters, forwarding, vacation reply
+    arrivals, terms = {}, {}  # the recipients' mail rules: blocked senders, filters, forwarding, vacation reply
     rulebooks = rulebooks or Rulebooks()
     for user in recipients.values():
         arrivals[user.pk] = decide_safely(
             rulebooks.of(user), parsed=parsed, view=view, mail_from=job.mail_from, folder=folders[user.pk],
             received_at=job.received_at, now=_now(), dmarc_quarantine=quarantined_by_dmarc, flagged=bool(scans),
+            shared_terms=terms,
         )  # fmt: skip
         folders[user.pk] = arrivals[user.pk].folder
     logger.info(
