@@ -346,3 +346,15 @@ def test_mail_that_passed_through_too_many_mailboxes_is_not_forwarded(mx_server,
     chain = ", ".join(f"hop{n}@elsewhere.example" for n in range(5))
     receive(mx_server, message_bytes(subject="Many hops", extra=[("X-Forwarded-For-Loop", chain)]))
     assert sent_to(sender_domain, "me@sender.example") == []
+
+
+def test_a_filter_that_no_longer_parses_is_skipped_and_the_mail_delivered(mx_server, alice):
+    from rules.models import Filter
+
+    Filter.objects.create(user=alice, query="from:", star=True)  # saved by an older version of the language
+    create_filter(user=alice, query="subject:still", actions=FilterActions(new_label="Works"))
+    receive(mx_server, message_bytes(subject="Still delivered"))
+    item = item_of(alice, "Still delivered")
+    assert (item.folder, item.is_starred, [label.name for label in item.labels.all()]) == (
+        Folder.INBOX, False, ["Works"],
+    )  # fmt: skip
