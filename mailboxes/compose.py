@@ -131,6 +131,8 @@ EXTRA_HEADERS = {
     name.lower(): name
     for name in ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Precedence", "Feedback-ID", "X-Campaign-ID")
 }
+# Mail the rules app sends by itself (vacation replies, forwards, RFC 3834) and its forwarding loop guard.
+EXTRA_HEADERS |= {name.lower(): name for name in ("Auto-Submitted", "X-Forwarded-For-Loop")}
 # RFC 5322 §2.1.1: a line is at most 998 characters (folding is only done between list items).
 _MAX_LINE = 998
 
@@ -183,6 +185,10 @@ def _clean_attachment(attachment: OutgoingAttachment) -> OutgoingAttachment:
     return OutgoingAttachment(filename=filename[:255], content_type=content_type.lower(), content=attachment.content)
 
 
+def _is_7bit(content: bytes) -> bool:
+    return content.isascii() and b"\0" not in content and all(len(line) <= 998 for line in content.split(b"\n"))
+
+
 def render(composition: Composition, *, date: datetime | None, include_bcc: bool) -> bytes:
     """RFC 5322 bytes with CRLF line endings.
 
@@ -209,7 +215,12 @@ def render(composition: Composition, *, date: datetime | None, include_bcc: bool
         msg.add_alternative(composition.html, subtype="html")
     for attachment in composition.attachments:
         maintype, subtype = attachment.content_type.split("/", 1)
-        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
+        # A message/rfc822 part may not be base64-encoded (RFC 2046 §5.2.1): 7bit when its bytes allow.
+        seven_bit = attachment.content_type == "message/rfc822" and _is_7bit(attachment.content)
+        msg.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename,
+            **({"cte": "7bit"} if seven_bit else {}),
+        )  # fmt: skip
     # Non-ASCII local parts need SMTPUTF8 (RFC 6532); everything else stays 7-bit safe.
     addresses = [composition.from_address, *(a for _, a in composition.to + composition.cc + composition.bcc)]
     raw = msg.as_bytes(policy=policy.SMTPUTF8 if not all(a.isascii() for a in addresses) else policy.SMTP)

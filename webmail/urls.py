@@ -9,6 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mailboxes:inbox", permanent=False), name="home"),
     path("", include("accounts.urls")),
     path("mail/", include("mailboxes.urls")),
+    path("settings/", include("rules.urls")),
     path("marketing/", include("campaigns.urls")),
     path("", include("campaigns.public_urls")),
     path("i18n/", include("django.conf.urls.i18n")),

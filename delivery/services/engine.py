@@ -68,10 +68,10 @@ from delivery.services.suppression import (
 from delivery.transports import Envelope, Outcome, Result, get_transport
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
-from mailboxes.services.placement import place_message
 from mailboxes.services.store import store_message
 from observability.logs import log_context
 from reputation.models import SendingHold
+from rules.arrival import place_locally
 
 logger = logging.getLogger(__name__)
 
@@ -701,7 +701,7 @@ def _deliver_locally(recipient: Recipient) -> list[Result]:
     if personalization.campaign_of(message) is not None:  # the person's own copy, as it would arrive by SMTP
         raw = personalization.renderer().render([recipient])[recipient.pk]
         message, _ = store_message(raw=raw, status=Message.Status.RECEIVED, stream=message.stream)
-    place_message(user=user, message=message, received_at=recipient.message.created_at)
+    place_locally(user=user, message=message, received_at=recipient.message.created_at)  # with their mail rules
     Recipient.objects.filter(pk=recipient.pk).update(user=user)
     return [Result(recipient.pk, Outcome.SENT, 250, "2.0.0", "250 2.0.0 Delivered to the mailbox", remote_host="local")]
 

@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
@@ -54,6 +54,7 @@ from mailboxes.parsing import ParsedMessage, parse_message
 from mailboxes.services.placement import Delivery, lock_mailboxes, place_for_users, place_message
 from mailboxes.services.store import delete_orphan_messages, store_message, store_messages
 from observability.logs import log_context
+from rules.arrival import Arrival, Rulebooks, apply_placed, decide_safely
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def process_inbound_messages(*, job_ids: list[int]) -> dict[int, str]:
 def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
     jobs = list(InboundMessage.objects.select_related("blob").filter(pk__in=job_ids, lease_token=token).order_by("pk"))
     users = _hosted_users(jobs)  # address -> hosted user or None, for this batch
+    rulebooks = _rulebooks(users)  # each recipient's mail rules, loaded once for the batch
     outcomes, ready = {}, []
     try:
         scoring = get_spam_filter().batch()
@@ -112,7 +114,7 @@ def _process_claimed(token: str, job_ids: list[int]) -> dict[int, str]:
             with log_context(queue_id=job.pk):
                 logger.info("claimed inbound message %s (attempt %s)", job.pk, job.attempts)  # counted by the claim
                 try:
-                    result = _analyse(job, token, users)
+                    result = _analyse(job, token, users, rulebooks)
                 except Exception as exc:
                     outcomes[job.pk] = _fail_logged(job, token, exc)
                     continue
@@ -245,11 +247,15 @@ def _place_together(ready: list["Analysis"], token: str) -> dict[int, str]:
     placed = [False] * len(ready)
     items = place_for_users({recipients[pk]: [delivery for _, delivery in entries] for pk, entries in per_user.items()})
     copies = []  # the folder of each copy placed, or None where the recipient already had the message
+    new_items = []  # (item, what the recipient's rules decided) for each copy placed
     for user_pk, entries in per_user.items():
         for (position, delivery), item in zip(entries, items[user_pk], strict=True):
             kept = item.message_id == delivery.message.pk
             placed[position] = placed[position] or kept
             copies.append(delivery.folder if kept else None)
+            if kept:
+                new_items.append((item, _arrival(ready[position], user_pk)))
+    apply_placed(new_items)
     _count_copies(copies)
     _observe_visible([analysis.job for analysis, kept in zip(ready, placed, strict=True) if kept])
     orphans = [message.pk for message, kept in zip(messages, placed, strict=True) if not kept]
@@ -431,6 +437,7 @@ class Analysis:
     scans: dict  # attachment position -> (scan status, reason), for those held back or warned about
     # The Message it was placed as, once placing it committed (0: its recipients had it already; None: not yet).
     placed: int | None = None
+    arrivals: dict = field(default_factory=dict)  # user pk -> what their mail rules decided (rules.arrival)
 
     def files(self) -> list[bytes]:
         return [self.view, *(part.content for part in self.parsed.attachments)]
@@ -446,12 +453,22 @@ def _hosted_users(jobs: list[InboundMessage]) -> dict:
         return {}
 
 
+def _rulebooks(users: dict) -> Rulebooks:
+    """The mail rules of the batch's recipients, in a few queries for them all (``_analyse`` loads any missing)."""
+    rulebooks = Rulebooks()
+    try:
+        rulebooks.load(users.values())
+    except Exception:  # each message then loads its recipients' rules, and fails alone
+        logger.warning("could not load the mail rules of a batch", exc_info=True)
+    return rulebooks
+
+
 def _handled_before_placement(address: str) -> bool:
     """Bounces and complaints to VERP addresses, and mailto: unsubscribes: never placed in a mailbox."""
     return verp.looks_like_verp(address) or is_unsubscribe_address(address)
 
 
-def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
+def _analyse(job: InboundMessage, token: str, users: dict, rulebooks: Rulebooks | None = None) -> Analysis | str:
     """Reports, authentication, virus scan and spam scores; a final status when nothing is to be placed."""
     raw = read_blob(job.blob)
     reports = [r for r in job.rcpt_tos if verp.looks_like_verp(r)]
@@ -502,12 +519,21 @@ def _analyse(job: InboundMessage, token: str, users: dict) -> Analysis | str:
         # Recorded with the verdict, so that the user is told why mail the filter let through is in Spam.
         verdicts[user.username] = {**_verdict_dict(verdict), "dmarc_quarantine": quarantined_by_dmarc}
         folders[user.pk] = Folder.SPAM if verdict.is_spam or quarantined_by_dmarc else Folder.INBOX
+    arrivals, terms = {}, {}  # the recipients' mail rules: blocked senders, filters, forwarding, vacation reply
+    rulebooks = rulebooks or Rulebooks()
+    for user in recipients.values():
+        arrivals[user.pk] = decide_safely(
+            rulebooks.of(user), parsed=parsed, view=view, mail_from=job.mail_from, folder=folders[user.pk],
+            received_at=job.received_at, now=_now(), dmarc_quarantine=quarantined_by_dmarc, flagged=bool(scans),
+            shared_terms=terms,
+        )  # fmt: skip
+        folders[user.pk] = arrivals[user.pk].folder
     logger.info(
         "inbound message %s checked: Message-ID <%s>, SPF %s, DKIM %s, DMARC %s; %d hosted recipients",
         job.pk, parsed.message_id, results.spf.result, ",".join(r.result for r in results.dkim) or "none",
         results.dmarc.result, len(recipients),
     )  # fmt: skip
-    return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts, scans)
+    return Analysis(job, view, parsed, checked, list(recipients.values()), folders, verdicts, scans, arrivals=arrivals)
 
 
 def _hosted_user(address: str, users: dict):
@@ -533,11 +559,14 @@ def _place(analysis: Analysis, token: str) -> str:
         if not _lock_held([job.pk], token):
             raise LeaseLost(job.pk)
         message, _ = store_message(raw=analysis.view, parsed=analysis.parsed, scans=analysis.scans)
-        copies = []
+        copies, new_items = [], []
         for user in analysis.recipients:
             folder = analysis.folders[user.pk]
             item = place_message(user=user, message=message, folder=folder, received_at=job.received_at)
             copies.append(folder if item.message_id == message.pk else None)
+            if item.message_id == message.pk:
+                new_items.append((item, _arrival(analysis, user.pk)))
+        apply_placed(new_items)
         placed = any(copies)
         if not placed:  # every recipient already had it (a re-delivery)
             delete_orphan_messages([message.pk])
@@ -550,6 +579,10 @@ def _place(analysis: Analysis, token: str) -> str:
     # (inside the batch's transaction this was a savepoint: observed when, and if, the batch commits)
     _observe_write(started, 1)
     return fields["status"]
+
+
+def _arrival(analysis: Analysis, user_pk: int) -> Arrival:
+    return analysis.arrivals.get(user_pk) or Arrival(folder=analysis.folders[user_pk])
 
 
 def _log_not_placed(job: InboundMessage) -> None:
