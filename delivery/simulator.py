@@ -136,20 +136,22 @@ def follow_up(recipient_ids: list[int], *, now=None) -> list:
     from inbound.services.reception import Arrival, accept_messages
     from mailboxes.models import Recipient
 
-    now = now or timezone.now()
     arrivals = []
     recipients = Recipient.objects.select_related("message", "message__blob").filter(pk__in=recipient_ids)
     for recipient in recipients.order_by("pk"):
+        # Dated at the simulated delivery, not when the task runs: a task the broker hands out twice
+        # makes the same bytes, which the store then keeps once.
+        at = recipient.last_attempt_at or now or timezone.now()
         outcome = outcome_of(recipient.address)
         if outcome == Outcome.COMPLAINT:
             return_path = return_path_of(recipient)
-            arrivals.append(_arrival(Arrival, complaint_report(recipient, now=now), rcpt_to=return_path))
+            arrivals.append(_arrival(Arrival, complaint_report(recipient, now=at), rcpt_to=return_path))
         elif outcome == Outcome.OOTO:
             sender = recipient.message.from_address
             if resolve_hosted_address(sender) is None:
                 logger.info("no auto-reply for recipient %s: its sender %s is not hosted here", recipient.pk, sender)
                 continue
-            arrivals.append(_arrival(Arrival, auto_reply(recipient, now=now), rcpt_to=sender))
+            arrivals.append(_arrival(Arrival, auto_reply(recipient, now=at), rcpt_to=sender))
     return accept_messages(arrivals) if arrivals else []
 
 
