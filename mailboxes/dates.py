@@ -53,4 +53,3 @@ def full_date(value: datetime.datetime | None, *, tz=None, language: str | None 
         local = _local(value, tz)
         # Django's "T" is empty for the hour repeated when clocks go back; tzname() knows the fold.
         return f"{dateformat.format(local, _formats(language)[3])} {local.tzname()}".strip()
-

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mailboxes import selectors, services
 from mailboxes.views.actions import ACTION_LABELS, bulk_actions_for, run_conversation_action
 from mailboxes.views.common import redirect_after_post, safe_next, sidebar_context, user_errors
+from mailboxes.views.labels import palette_for
 
 FOLDER_TITLES = {
     "inbox": gettext_lazy("Inbox"),
@@ -79,7 +80,14 @@ def label(request, label_id: int):
         cursor=request.GET.get("after"),
         limit=settings.WEBMAIL_PAGE_SIZE,
     )
-    return _render_list(request, view=selectors.LABEL, page=page, title=label_obj.name, label=label_obj)
+    return _render_list(
+        request,
+        view=selectors.LABEL,
+        page=page,
+        title=label_obj.name,
+        label=label_obj,
+        extra={"label_palette": palette_for(label_obj)},
+    )
 
 
 @login_required
