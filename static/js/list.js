@@ -37,7 +37,7 @@
   }
 
   // Loads the conversation at ``url`` into the pane. ``how``: "open" moves focus into it (click, Enter,
-  // o), "cursor" leaves it on the list (j/k), "history" is a back/forward step (no new history entry).
+  // o), "cursor" leaves it on the list (j/k), "history" is a back/forward step.
   function openInPane(url, how) {
     var target = pane();
     if (!target || !window.htmx) { return false; }
@@ -50,7 +50,13 @@
       if (row) { row.classList.remove("unread"); }
       fitFrames(target);
       M.paintLabels(target);
-      if (how !== "history") { window.history.pushState({ readingPane: url }, "", url); }
+      // A click or o adds a step to the history; j/k replace the pane's step (Back returns to the list).
+      var inPane = window.history.state && window.history.state.readingPane;
+      if (how === "open" && url !== window.location.pathname + window.location.search) {
+        window.history.pushState({ readingPane: url }, "", url);
+      } else if (how === "cursor") {
+        window.history[inPane ? "replaceState" : "pushState"]({ readingPane: url }, "", url);
+      }
       if (how === "open") {
         var heading = $("h1", target) || target;
         heading.setAttribute("tabindex", "-1");
