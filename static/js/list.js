@@ -124,6 +124,14 @@
     window.history.replaceState({ readingPaneList: true }, "", window.location.href);
   }
 
+  // The list refreshes itself when new mail comes: keep the open conversation's row marked.
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    var open = $("#reading-pane[data-open-url]");
+    if (open && ev.detail.target && ev.detail.target.id === "conversation-list") {
+      markCurrent(rowOf(open.getAttribute("data-open-url")));
+    }
+  });
+
   // The sidebar refreshes itself every few seconds: not while a label menu is open in it.
   document.addEventListener("htmx:confirm", function (ev) {
     if (ev.detail.elt && ev.detail.elt.id === "sidebar" && $("#sidebar details[data-label-menu][open]")) { ev.preventDefault(); }
