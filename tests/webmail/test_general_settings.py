@@ -122,3 +122,13 @@ def test_signed_out_is_sent_to_sign_in(client):
 def test_saving_needs_csrf(csrf_client, alice):
     assert csrf_client.post(reverse("accounts:settings_general"), VALID).status_code == 403
     assert not Preferences.objects.filter(user=alice).exists()
+
+
+def test_the_header_language_menu_needs_csrf(csrf_client, alice):
+    assert csrf_client.post(reverse("accounts:set_language"), {"language": "zh-hans"}).status_code == 403
+    assert not Preferences.objects.filter(user=alice).exists()
+
+
+def test_an_unknown_language_from_the_header_menu_changes_nothing(alice_client, alice):
+    alice_client.post(reverse("accounts:set_language"), {"language": "xx", "next": "/mail/"})
+    assert not Preferences.objects.filter(user=alice).exists()
