@@ -151,7 +151,9 @@
     var zone = "";
     try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
     var option = zone ? $$("option", select).filter(function (o) { return o.value === zone; })[0] : null;
-    if (!option || select.value === zone) { return; }
+    // Nothing to offer when the device's zone is the one in use (chosen, or the server's by default).
+    var inUse = select.value || select.getAttribute("data-server-time-zone");
+    if (!option || inUse === zone) { return; }
     $("[data-detected-zone]", note).textContent = option.textContent;
     note.hidden = false;
     $("[data-use-detected-zone]", note).addEventListener("click", function () {
