@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 import unicodedata
+import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from accounts.dkim import (
     public_key_base64,
 )
 from accounts.domain_verification import new_token
-from accounts.models import Address, ApiToken, Domain, RetiredDkimKey, User
+from accounts.models import Address, ApiToken, Domain, Preferences, RetiredDkimKey, User
 from accounts.roles import MARKETERS_GROUP
 from core.simulator import is_simulator_domain
 from webmail.errors import Conflict, NotFound, UserError
@@ -274,3 +275,38 @@ def authenticate_api_token(token: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
         record.last_used_at = now
     return record
+
+
+# --- preferences (the General settings) ------------------------------------------------------------
+
+
+class InvalidPreference(UserError):
+    code = "invalid_preference"
+
+
+def update_preferences(*, user: User, **values) -> Preferences:
+    """Set some of the user's preferences (time_zone, language, density, reading_pane); an empty
+    time zone or language means "the server's" / "the browser's"."""
+    allowed = {
+        "time_zone": None,
+        "language": {"", *(code for code, _name in settings.LANGUAGES)},
+        "density": set(Preferences.Density.values),
+        "reading_pane": set(Preferences.ReadingPane.values),
+    }
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise InvalidPreference(f"No such preference: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    for field, value in values.items():
+        if field == "time_zone":
+            if value and value not in zoneinfo.available_timezones():
+                raise InvalidPreference("Choose a time zone from the list.", field=field)
+        elif value not in allowed[field]:
+            raise InvalidPreference("Choose one of the options.", field=field)
+    with transaction.atomic():
+        preferences, _created = Preferences.objects.select_for_update().get_or_create(user=user)
+        for field, value in values.items():
+            setattr(preferences, field, value)
+        preferences.save(update_fields=[*values, "updated_at"])
+    # The request's user keeps its cached row: the middleware of this request already read it.
+    user.preferences = preferences
+    return preferences

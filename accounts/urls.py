@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import security_views, views
+from accounts import security_views, settings_views, views
 
 app_name = "accounts"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("recovery/verify/<str:token>/", security_views.verify_recovery_address, name="verify_recovery_address"),
     path("signout/", views.sign_out, name="logout"),
     path("settings/", views.settings_index, name="settings"),
+    path("settings/general/", settings_views.general, name="settings_general"),
+    path("language/", settings_views.set_language, name="set_language"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/tokens/", views.create_token, name="create_api_token"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_api_token"),

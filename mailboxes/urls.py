@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailboxes.views import compose, conversation, lists, live, schedule, transfer, undo
+from mailboxes.views import compose, conversation, labels, lists, live, schedule, transfer, undo
 
 app_name = "mailboxes"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("label/<int:label_id>/", lists.label, name="label"),
     path("labels/new/", lists.create_label, name="create_label"),
     path("label/<int:label_id>/delete/", lists.delete_label, name="delete_label"),
+    path("label/<int:label_id>/edit/", labels.edit_label, name="edit_label"),
     path("search/", lists.search, name="search"),
     path("actions/", lists.bulk_action, name="bulk_action"),
     path("actions/<int:action_id>/undo/", undo.undo, name="undo_action"),

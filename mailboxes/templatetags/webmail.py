@@ -3,6 +3,8 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
+from mailboxes.dates import full_date, short_date
+
 register = template.Library()
 
 
@@ -14,6 +16,18 @@ def ago(value):
     if (timezone.now() - value).total_seconds() < 60:
         return _("just now")
     return timesince(value, timezone.now(), depth=1)
+
+
+@register.filter(expects_localtime=False)
+def mail_date(value):
+    """Short date for lists and messages: "14:05" today, "3 Dec" this year, "3 Dec 2025" before."""
+    return short_date(value)
+
+
+@register.filter(expects_localtime=False)
+def mail_date_full(value):
+    """The full date-time, for the ``title`` of a short one."""
+    return full_date(value)
 
 
 _STATUS_LABELS = {

@@ -16,6 +16,7 @@ from mailboxes import selectors, services
 from mailboxes.services.snooze import snooze_choices, snooze_time
 from mailboxes.views.actions import ACTION_LABELS, bulk_actions_for, perform_conversation_action, row_actions_for
 from mailboxes.views.common import redirect_after_post, safe_next, sidebar_context, user_errors
+from mailboxes.views.labels import palette_for
 from mailboxes.views.undo import answer_done, done_message
 from webmail.errors import UserError
 
@@ -110,7 +111,14 @@ def label(request, label_id: int):
         cursor=request.GET.get("after"),
         limit=settings.WEBMAIL_PAGE_SIZE,
     )
-    return _render_list(request, view=selectors.LABEL, page=page, title=label_obj.name, label=label_obj)
+    return _render_list(
+        request,
+        view=selectors.LABEL,
+        page=page,
+        title=label_obj.name,
+        label=label_obj,
+        extra={"label_palette": palette_for(label_obj)},
+    )
 
 
 @login_required
