@@ -1,10 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
-from mailboxes.views import compose, conversation, lists, live
+from mailboxes.views import compose, conversation, identities, lists, live
 
 app_name = "mailboxes"
 
-urlpatterns = [
+_mail = [
     path("", lists.folder, {"view": "inbox"}, name="inbox"),
     path("f/<slug:view>/", lists.folder, name="folder"),
     path("label/<int:label_id>/", lists.label, name="label"),
@@ -28,4 +28,10 @@ urlpatterns = [
     path("outbox/<int:item_id>/undo/", compose.undo, name="undo"),
     path("outbox/<int:item_id>/send-now/", compose.send_now, name="send_now"),
     path("poll/", live.poll, name="poll"),
+]
+
+# Mounted at the site's root (webmail/urls.py) so that the mailbox's settings pages live under /settings/.
+urlpatterns = [
+    path("mail/", include(_mail)),
+    path("settings/identities/", identities.identities, name="identities"),
 ]
