@@ -122,10 +122,12 @@ def _answer(user, item: MailboxItem, mode: str, own: set[str]) -> dict:
             ]
         )
         values["body"] = f"\n\n{header}\n\n{parsed.text}"
+        values["quote_start"] = header.splitlines()[0]
         values["attachments"] = _uploads_from_attachments(user, draft_attachments(message))
         return values
     values["subject"] = subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
-    values["body"] = "\n\n" + _("On %(when)s, %(who)s wrote:") % {"when": when, "who": who} + "\n" + _quote(parsed.text)
+    values["quote_start"] = _("On %(when)s, %(who)s wrote:") % {"when": when, "who": who}
+    values["body"] = "\n\n" + values["quote_start"] + "\n" + _quote(parsed.text)
     mine = message.from_address.lower() in own
     to = list(message.to) if mine else [sender]
     cc = []
@@ -213,14 +215,19 @@ def compose(request):
     return response
 
 
+def _address_list(value: str) -> str:
+    # Accepting a suggestion leaves ", " after it, ready for the next address.
+    return value.strip().rstrip(",").strip()
+
+
 def _posted(request) -> dict:
     post = request.POST
     return {
         "draft_id": post.get("draft_id") or "",
         "from_address": post.get("from_address") or "",
-        "to": post.get("to", ""),
-        "cc": post.get("cc", ""),
-        "bcc": post.get("bcc", ""),
+        "to": _address_list(post.get("to", "")),
+        "cc": _address_list(post.get("cc", "")),
+        "bcc": _address_list(post.get("bcc", "")),
         "subject": post.get("subject", ""),
         "body": post.get("body", ""),
         # The rich-text editor's HTML, sanitised like received mail before it is stored or shown again.
@@ -295,7 +302,7 @@ def discard(request):
     if draft_id:
         discard_draft(user=request.user, draft_id=draft_id)
     messages.info(request, _("Draft discarded."))
-    return redirect("mailboxes:inbox")
+    return redirect(safe_next(request, reverse("mailboxes:inbox")))
 
 
 @login_required
