@@ -8,11 +8,13 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.settings_sections import settings_context
 from mailboxes.services.identities import MAX_NAME, MAX_SIGNATURE, identities_of, update_identities
+from mailboxes.views.common import user_errors
 from webmail.errors import NotFound, UserError
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@user_errors  # another user's identity id: 404
 def identities(request):
     rows = identities_of(user=request.user)
     error, status = None, 200
@@ -23,7 +25,7 @@ def identities(request):
             update_identities(user=request.user, changes=changes, default_id=post.get("default") or None)
         except NotFound:
             raise
-        except UserError as exc:
+        except UserError as exc:  # a form error, shown in the page
             error, status = exc, exc.status
             for i in rows:  # show what was typed, not what is stored
                 i.display_name, i.signature = changes[i.pk]
