@@ -299,6 +299,7 @@
       return r.json().then(function (reply) {
         if (!r.ok) { throw reply; }
         $("[data-draft-id]", form).value = String(reply.draft_id);
+        $("[data-draft-id]", form).setAttribute("value", String(reply.draft_id));
         form._dirty = false;
         return { id: String(reply.draft_id), saved: true };
       });
@@ -351,9 +352,7 @@
     $("[data-compose-next]", form).value = window.location.pathname + window.location.search;
     if (window.htmx) { window.htmx.process(dock); }
     setupForm(form);
-    var field = firstField(form);
-    field.focus();
-    if (field.setSelectionRange) { field.setSelectionRange(0, 0); field.scrollTop = 0; }
+    focusStart(form);
     panel.addEventListener("keydown", function (ev) {
       if (ev.key !== "Escape" || ev.defaultPrevented) { return; }
       ev.preventDefault();
@@ -393,6 +392,16 @@
     openPanel(url.href);
   });
 
-  function init() { setupForm($("[data-compose]")); }
+  function focusStart(form) {
+    var field = firstField(form);
+    field.focus();
+    if (field.setSelectionRange) { field.setSelectionRange(0, 0); field.scrollTop = 0; }
+  }
+  function init() {
+    var form = $("[data-compose]");
+    setupForm(form);
+    // The compose page starts where one writes (To, or the reply's first line), unless it shows an error.
+    if (form && !$("#compose-error")) { focusStart(form); }
+  }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 })();

@@ -25,7 +25,7 @@ def _value(html, field):
 
 
 def _body(html):
-    return html.split('<textarea id="id_body" name="body" rows="16">')[1].split("</textarea>")[0]
+    return html.split('<textarea id="id_body" name="body" rows="16">\n')[1].split("</textarea>")[0]
 
 
 def test_the_panel_gets_the_form_alone_and_the_page_stays_whole(alice_client):
