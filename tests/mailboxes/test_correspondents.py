@@ -1,8 +1,10 @@
 """Compose's address suggestions: people the user wrote to or heard from, best first, never anyone else's."""
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -104,3 +106,12 @@ def test_rebuild_counts_from_the_mailbox(alice):
     Correspondent.objects.all().delete()
     assert rebuild_correspondents(user=alice) == 2
     assert _addresses(alice, "fox") == ["fox@remote.example"]
+
+
+def test_the_rebuild_command(alice, bob):
+    deliver(raw_email(sender="Dana <dana@remote.example>", to="alice@example.test"), alice)
+    Correspondent.objects.all().delete()
+    call_command("rebuild_correspondents", "alice@example.test", stdout=StringIO())
+    assert _addresses(alice, "dana") == ["dana@remote.example"]
+    with pytest.raises(CommandError):
+        call_command("rebuild_correspondents", "nobody@example.test")
