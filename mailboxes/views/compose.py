@@ -152,7 +152,10 @@ def _answer(user, item: MailboxItem, mode: str, own: set[str]) -> dict:
 
 
 def _addressed_to(message: Message, own: set[str]) -> str:
-    """Which of the user's addresses the message was sent to (To first, then Cc), or ""."""
+    """The user's address to answer as: the one they sent the message from, else the first of theirs it was
+    sent to (To, then Cc); "" when none (a Bcc, a list): the default identity then."""
+    if message.from_address.lower() in own:
+        return message.from_address.lower()
     for entry in [*message.to, *message.cc]:
         address = (entry.get("address") or "").lower()
         if address in own:

@@ -191,7 +191,7 @@ def test_keyboard_shortcuts(page, alice):
     page.wait_for_url(lambda url: url != opened and "/mail/t/" in url)
     page.keyboard.press("u")
     page.wait_for_url(re.compile(r"/mail/$"))
-    page.keyboard.press("c")  # on a wide screen, the compose panel over the list (tests/webmail/test_compose_browser.py)
+    page.keyboard.press("c")  # on a wide screen: the compose panel over the list (test_compose_browser.py)
     page.wait_for_selector("[data-compose-panel] #id_to:focus")
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.services import add_alias
+from delivery.services import send_message
 from mailboxes.models import Folder, Identity, MailboxItem
 from mailboxes.services.identities import identities_of, update_identity
 from tests.factories import deliver, raw_email
@@ -158,3 +159,11 @@ def test_identities_of_another_user_are_404_and_untouched(mallory_client, alice,
 def test_identities_settings_need_csrf_and_sign_in(csrf_client, client, alice):
     assert csrf_client.post(reverse("mailboxes:identities"), {}).status_code == 403
     assert client.get(reverse("mailboxes:identities")).status_code == 302
+
+
+def test_following_up_on_my_own_message_keeps_its_from(alice_client, alice, alias):
+    message = send_message(user=alice, from_address="sales@example.test", to=["bob@remote.example"], subject="Quote")
+    sent = MailboxItem.objects.get(user=alice, message=message)
+    html = alice_client.get(reverse("mailboxes:compose"), {"reply": sent.pk}).content.decode()
+    assert '<option value="sales@example.test" data-signature="-- \nSales desk" selected>' in html
+    assert _value(html, "to") == "bob@remote.example"
