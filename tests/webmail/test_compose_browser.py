@@ -267,3 +267,14 @@ def test_identities_settings(any_page, alice, sales):
     page.goto(page.base + "/mail/compose/")
     assert page.locator("#id_from").input_value() == "sales@example.test"
     assert page.input_value("#id_body") == "\n\n-- \nSupport desk"
+
+
+def test_one_editor_shows_at_a_time(any_page, alice):
+    page = any_page
+    sign_in(page, "alice@example.test")
+    open_compose(page)
+    assert page.locator("#id_body").is_visible() and page.locator("[data-rich-editor]").is_hidden()
+    assert page.locator("[data-command=bold]").is_hidden()
+    page.check("[data-rich-toggle]")
+    assert page.locator("#id_body").is_hidden() and page.locator("[data-rich-editor]").is_visible()
+    assert page.locator("[data-command=bold]").is_visible()
