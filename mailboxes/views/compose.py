@@ -66,7 +66,7 @@ def _initial(request) -> dict:
     """The form's starting values: a fresh message, a draft to resume, or a reply/forward of a message."""
     user, params = request.user, request.GET
     own = {a.lower() for a in addresses_of(user)}
-    identities = identities_of(user=user)
+    identities = _identities(request)
     default = default_identity(identities)
     initial = {"to": params.get("to", ""), "cc": "", "bcc": "", "subject": "", "body": "", "attachments": []}
     initial["from_address"] = default.address.email if default else ""
@@ -175,7 +175,7 @@ def _compose_context(request, initial: dict, error: UserError | None = None) -> 
         "view": "compose",
         "form": initial,
         "bounce_warnings": _bounce_warnings(initial.get("to", ""), initial.get("cc", ""), initial.get("bcc", "")),
-        "identities": _identity_choices(request.user),
+        "identities": _identity_choices(request.user, _identities(request)),
         "address_fields": [(name, label, initial.get(name, "")) for name, label in _address_fields()],
         "error": error,
         "max_bytes": settings.MAIL_MAX_MESSAGE_BYTES,
@@ -186,7 +186,14 @@ def _address_fields() -> list[tuple[str, str]]:
     return [("to", _("To")), ("cc", _("Cc")), ("bcc", _("Bcc"))]
 
 
-def _identity_choices(user) -> list[dict]:
+def _identities(request) -> list:
+    """The user's identities, read once per request."""
+    if not hasattr(request, "_identities"):
+        request._identities = identities_of(user=request.user)
+    return request._identities
+
+
+def _identity_choices(user, identities) -> list[dict]:
     """The From choices, each with the signature block compose inserts for it (the script switches them)."""
     return [
         {
@@ -196,7 +203,7 @@ def _identity_choices(user) -> list[dict]:
             else i.address.email,
             "signature": signature_block(i.signature),
         }
-        for i in identities_of(user=user)
+        for i in identities
     ]
 
 
