@@ -59,6 +59,15 @@ def record(contacts: list[Contact]) -> None:
     if not merged:
         return
     rows = [merged[key] for key in sorted(merged)]
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        _upsert(rows[start : start + _ROWS_PER_STATEMENT])
+
+
+# Six parameters a row: well under SQLite's (32,766) and PostgreSQL's (65,535) limits.
+_ROWS_PER_STATEMENT = 500
+
+
+def _upsert(rows: list[Contact]) -> None:
     table = connection.ops.quote_name(Correspondent._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     at = connection.ops.adapt_datetimefield_value

@@ -115,3 +115,8 @@ def test_the_rebuild_command(alice, bob):
     assert _addresses(alice, "dana") == ["dana@remote.example"]
     with pytest.raises(CommandError):
         call_command("rebuild_correspondents", "nobody@example.test")
+
+
+def test_a_large_batch_is_written_in_several_statements(alice):
+    record([Contact(alice.pk, f"p{n}@remote.example", "", 0, 1, NOW) for n in range(1200)])
+    assert Correspondent.objects.filter(user=alice).count() == 1200
