@@ -21,6 +21,7 @@ from django.conf import settings
 from accounts.addresses import parse_address_list, split_address
 from accounts.selectors import addresses_of
 from mailboxes.exceptions import HeaderInjection, MessageTooLarge, NoRecipients, SenderNotAllowed, TooManyRecipients
+from mailboxes.models import Identity
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,14 @@ def compose(
     ``headers``: extra fields, a mapping or ``(name, value)`` pairs, from ``EXTRA_HEADERS`` only.
     """
     own = addresses_of(user)
-    sender = from_address.strip().lower() if from_address else (own[0] if own else "")
+    names, default = _identities(user)
+    sender = from_address.strip().lower() if from_address else (default or (own[0] if own else ""))
     matching = [a for a in own if a.lower() == sender]
     if not matching:
         raise SenderNotAllowed("You can only send from your own addresses.", field="from")
     _refuse_line_breaks(subject, field="subject")
     composition = Composition(
-        from_name=user.display_name,
+        from_name=names.get(matching[0].lower()) or user.display_name,
         from_address=matching[0],
         to=parse_address_list(to, field="to"),
         cc=parse_address_list(cc, field="cc"),
@@ -107,6 +109,19 @@ def compose(
     if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
         raise TooManyRecipients(f"A message can have at most {settings.MAIL_MAX_RECIPIENTS} recipients.", field="to")
     return composition
+
+
+def _identities(user) -> tuple[dict[str, str], str | None]:
+    """The display names the user gave their addresses (``mailboxes.Identity``), and their default address."""
+    rows = Identity.objects.filter(user=user).values_list(
+        "address__local_part", "address__domain__name", "display_name", "is_default"
+    )
+    names, default = {}, None
+    for local, domain, name, is_default in rows:
+        names[f"{local}@{domain}"] = name
+        if is_default:
+            default = f"{local}@{domain}"
+    return names, default
 
 
 def require_recipients(composition: Composition) -> None:

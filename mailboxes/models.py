@@ -482,3 +482,52 @@ class UndoableAction(models.Model):
 
     def __str__(self):
         return f"{self.kind} by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Identity(models.Model):
+    """How one of the user's own addresses signs its mail: display name and signature.
+
+    One row per owned ``accounts.Address`` (primary or alias), created the first time the user's
+    identities are read (``mailboxes.services.identities.identities_of``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identities")
+    address = models.OneToOneField("accounts.Address", on_delete=models.CASCADE, related_name="identity")
+    display_name = models.CharField(max_length=200, blank=True, help_text="Empty: the user's own name.")
+    signature = models.TextField(blank=True, max_length=2000, help_text="Plain text, added below the message.")
+    is_default = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(is_default=True), name="identity_one_default_per_user"
+            ),
+        ]
+
+    def __str__(self):
+        return str(self.address)
+
+
+class Correspondent(models.Model):
+    """Someone the user wrote to or heard from: what compose's address suggestions read.
+
+    Kept by the send and placement services (``mailboxes.services.correspondents``) so a
+    suggestion reads the user's own rows only (index ``user, address``), never the mailbox.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=320, help_text="Lower-case.")
+    name = models.CharField(max_length=300, blank=True)
+    sent_count = models.PositiveIntegerField(default=0)
+    received_count = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "address"], name="correspondent_unique_per_user"),
+        ]
+
+    def __str__(self):
+        return self.address

@@ -5,13 +5,16 @@ that does not exist.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
 
+from accounts.selectors import addresses_of
 from mailboxes.blobstore import read_blob
 from mailboxes.cursors import InvalidCursor, keyset_page, older_than
 from mailboxes.exceptions import ItemNotFound, LabelNotFound
-from mailboxes.models import Folder, Label, MailboxChange, MailboxItem, Recipient, Thread
+from mailboxes.models import Correspondent, Folder, Label, MailboxChange, MailboxItem, Recipient, Thread
 
 # Ids are 64-bit; a larger number is no id (and SQLite raises OverflowError on it).
 _MAX_PK = 2**63 - 1
@@ -256,21 +259,34 @@ def latest_change_id(*, user) -> int:
     return changes.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def correspondents(*, user, prefix: str, limit: int = 8) -> list[dict]:
-    """Addresses the user has written to or heard from, for the address suggestions of compose."""
+def correspondents(*, user, prefix: str, limit: int = 8, now: datetime | None = None) -> list[dict]:
+    """People the user has written to or heard from whose address, name or a word of the name starts with
+    ``prefix``; the user's own addresses never. Best first: mail sent to them counts three times mail
+    received from them, and a contact's weight halves every 90 days since the last message.
+
+    Reads only the user's ``Correspondent`` rows (index ``user, address``): the cost follows the number of
+    people the user knows, never the size of the mailbox.
+    """
     prefix = (prefix or "").strip().lower()
-    if len(prefix) < 1:
+    if not prefix:
         return []
-    seen: dict[str, dict] = {}
-    recent = Thread.objects.filter(user=user).order_by("-latest_at").values_list("senders", "addresses")[:300]
-    for senders, addresses in recent:
-        for entry in senders or []:
-            address = (entry.get("address") or "").lower()
-            if address and address not in seen and (prefix in address or prefix in (entry.get("name") or "").lower()):
-                seen[address] = {"name": entry.get("name") or "", "address": address}
-        for address in addresses or []:
-            if address not in seen and prefix in address:
-                seen[address] = {"name": "", "address": address}
-        if len(seen) >= limit:
-            break
-    return list(seen.values())[:limit]
+    own = {address.lower() for address in addresses_of(user)}
+    matches = (
+        Correspondent.objects.filter(user=user)
+        .filter(Q(address__startswith=prefix) | Q(name__istartswith=prefix) | Q(name__icontains=f" {prefix}"))
+        .exclude(address__in=own)
+        .order_by("-last_at")
+        .values("address", "name", "sent_count", "received_count", "last_at")[:_SUGGESTION_CANDIDATES]
+    )
+    now = now or timezone.now()
+
+    def weight(row) -> float:
+        days = max(0.0, (now - row["last_at"]).total_seconds() / 86400)
+        return (3 * row["sent_count"] + row["received_count"]) * 0.5 ** (days / 90)
+
+    ranked = sorted(matches, key=lambda row: (-weight(row), row["address"]))
+    return [{"name": row["name"], "address": row["address"]} for row in ranked[:limit]]
+
+
+# The most recent matches ranked: enough for any prefix a person types, bounded for one-letter ones.
+_SUGGESTION_CANDIDATES = 200

@@ -1,10 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
-from mailboxes.views import compose, conversation, labels, lists, live, schedule, transfer, undo
+from mailboxes.views import compose, conversation, identities, labels, lists, live, schedule, transfer, undo
 
 app_name = "mailboxes"
 
-urlpatterns = [
+_mail = [
     path("", lists.folder, {"view": "inbox"}, name="inbox"),
     path("f/<slug:view>/", lists.folder, name="folder"),
     path("label/<int:label_id>/", lists.label, name="label"),
@@ -35,10 +35,16 @@ urlpatterns = [
     path("compose/schedule/", schedule.schedule, name="schedule_send"),
     path("scheduled/", schedule.scheduled, name="scheduled"),
     path("scheduled/<int:item_id>/cancel/", schedule.cancel, name="cancel_scheduled"),
-    path("settings/import-export/", transfer.import_export, name="import_export"),
     path("import/", transfer.start_import_view, name="start_import"),
     path("import/<int:job_id>/", transfer.import_status, name="import_status"),
     path("export/", transfer.export_mbox, name="export_mbox"),
     path("m/<int:item_id>/download/", transfer.download_message, name="download_message"),
     path("events/", live.events, name="events"),
+]
+
+# Mounted at the site's root (webmail/urls.py) so that the mailbox's settings pages live under /settings/.
+urlpatterns = [
+    path("mail/", include(_mail)),
+    path("settings/identities/", identities.identities, name="identities"),
+    path("settings/import-export/", transfer.import_export, name="import_export"),
 ]

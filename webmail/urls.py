@@ -8,7 +8,7 @@ admin.site.site_title = "Mail admin"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mailboxes:inbox", permanent=False), name="home"),
     path("", include("accounts.urls")),
-    path("mail/", include("mailboxes.urls")),
+    path("", include("mailboxes.urls")),  # /mail/… and the mailbox settings under /settings/
     path("settings/", include("rules.urls")),
     path("marketing/", include("campaigns.urls")),
     path("", include("campaigns.public_urls")),

@@ -27,6 +27,7 @@ from delivery.services.metrics import counted_submission
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Recipient
+from mailboxes.services.correspondents import record_sent
 from mailboxes.services.drafts import draft_composition, get_draft_for_update, reply_headers
 from mailboxes.services.placement import place_message
 from mailboxes.services.store import replace_message_content, store_message
@@ -125,6 +126,8 @@ def send_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
                     received_at=now,
                 )  # fmt: skip
+                if stream == Message.Stream.PERSONAL:  # a person's own mail: whom they write to (compose suggestions)
+                    record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
             channel = "api" if via_api else stream
             enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
@@ -193,6 +196,7 @@ def send_draft(*, user, draft_id) -> Message:
         # New date, folder and bytes (no Bcc): the search index must follow.
         MailboxChange.record(user_id=item.user_id, item_ids=[item.pk], kind=MailboxChange.Kind.UPDATED)
         enqueue_recipients(message=item.message, composition=composition, channel="draft")
+        record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
     return item.message
 
 

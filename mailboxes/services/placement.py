@@ -18,6 +18,7 @@ from mailboxes.conversations import (
     summarise_new_thread,
 )
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Thread, ThreadKey
+from mailboxes.services.correspondents import record_received_items
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def place_message(
             refresh_thread(thread)
         if origin == MailboxItem.Origin.RECEIVED:
             MailboxChange.objects.create(user=user, item_id=item.pk, kind=MailboxChange.Kind.NEW)
+            record_received_items([item])
     return item
 
 
@@ -278,6 +280,7 @@ def _write(runs: list[_Run]) -> None:
     new_items = [item for run in runs for item in run.new_items]
     _create_all(MailboxItem, new_items)
     MailboxChange.record_items(new_items, kind=MailboxChange.Kind.NEW)
+    record_received_items(new_items)
     for run in runs:
         for thread in run.touched.values():
             refresh_thread(thread)

@@ -10,6 +10,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,9 +22,10 @@ from mailboxes.models import MailboxItem, Message
 from mailboxes.parsing import parse_message
 from mailboxes.sanitize import sanitize_html
 from mailboxes.services.drafts import discard_draft, draft_attachments, save_draft
+from mailboxes.services.identities import default_identity, identities_of, signature_block
 from mailboxes.services.undo import cancel_send, schedule_send, send_due_draft
 from mailboxes.services.uploads import attachments_from_uploads, create_upload
-from mailboxes.views.common import sidebar_context, user_errors
+from mailboxes.views.common import safe_next, sidebar_context, user_errors
 from webmail.errors import NotFound, UserError
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|回复)\s*[:：]", re.IGNORECASE)
@@ -64,7 +66,10 @@ def _initial(request) -> dict:
     """The form's starting values: a fresh message, a draft to resume, or a reply/forward of a message."""
     user, params = request.user, request.GET
     own = {a.lower() for a in addresses_of(user)}
+    identities = _identities(request)
+    default = default_identity(identities)
     initial = {"to": params.get("to", ""), "cc": "", "bcc": "", "subject": "", "body": "", "attachments": []}
+    initial["from_address"] = default.address.email if default else ""
     if params.get("draft"):
         item = selectors.get_item_for_user(user=user, item_id=params["draft"])
         if item.message.status != Message.Status.DRAFT:
@@ -89,6 +94,11 @@ def _initial(request) -> dict:
             item = selectors.get_item_for_user(user=user, item_id=params[mode])
             initial.update(_answer(user, item, mode, own))
             break
+    # Reply as the address the message came to; the signature goes above the quote.
+    chosen = next((i for i in identities if i.address.email == initial.get("answer_as")), default)
+    initial["from_address"] = chosen.address.email if chosen else ""
+    block = signature_block(chosen.signature) if chosen else ""
+    initial["body"] = (f"\n\n{block}" if block else "") + initial["body"]
     return initial
 
 
@@ -99,7 +109,7 @@ def _answer(user, item: MailboxItem, mode: str, own: set[str]) -> dict:
     when = formats.date_format(message.date or item.received_at, "DATETIME_FORMAT")
     who = f"{message.from_name} <{message.from_address}>" if message.from_name else message.from_address
     subject = message.subject or ""
-    values = {"in_reply_to": item.pk}
+    values = {"in_reply_to": item.pk, "answer_as": _addressed_to(message, own)}
     if mode == "forward":
         values["subject"] = subject if _FORWARD_PREFIX.match(subject) else f"Fwd: {subject}"
         header = "\n".join(
@@ -112,10 +122,12 @@ def _answer(user, item: MailboxItem, mode: str, own: set[str]) -> dict:
             ]
         )
         values["body"] = f"\n\n{header}\n\n{parsed.text}"
+        values["quote_start"] = header.splitlines()[0]
         values["attachments"] = _uploads_from_attachments(user, draft_attachments(message))
         return values
     values["subject"] = subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
-    values["body"] = "\n\n" + _("On %(when)s, %(who)s wrote:") % {"when": when, "who": who} + "\n" + _quote(parsed.text)
+    values["quote_start"] = _("On %(when)s, %(who)s wrote:") % {"when": when, "who": who}
+    values["body"] = "\n\n" + values["quote_start"] + "\n" + _quote(parsed.text)
     mine = message.from_address.lower() in own
     to = list(message.to) if mine else [sender]
     cc = []
@@ -139,6 +151,18 @@ def _answer(user, item: MailboxItem, mode: str, own: set[str]) -> dict:
     return values
 
 
+def _addressed_to(message: Message, own: set[str]) -> str:
+    """The user's address to answer as: the one they sent the message from, else the first of theirs it was
+    sent to (To, then Cc); "" when none (a Bcc, a list): the default identity then."""
+    if message.from_address.lower() in own:
+        return message.from_address.lower()
+    for entry in [*message.to, *message.cc]:
+        address = (entry.get("address") or "").lower()
+        if address in own:
+            return address
+    return ""
+
+
 def _bounce_warnings(*fields: str) -> list:
     """The recipients in the To/Cc/Bcc fields that bounced before: mail to them is tried anyway, with a warning."""
     addresses = [address for _name, address in getaddresses(list(fields)) if "@" in address]
@@ -151,17 +175,59 @@ def _compose_context(request, initial: dict, error: UserError | None = None) -> 
         "view": "compose",
         "form": initial,
         "bounce_warnings": _bounce_warnings(initial.get("to", ""), initial.get("cc", ""), initial.get("bcc", "")),
-        "from_addresses": addresses_of(request.user),
+        "identities": _identity_choices(request.user, _identities(request)),
+        "address_fields": [(name, label, initial.get(name, "")) for name, label in _address_fields()],
         "error": error,
         "max_bytes": settings.MAIL_MAX_MESSAGE_BYTES,
     }
+
+
+def _address_fields() -> list[tuple[str, str]]:
+    return [("to", _("To")), ("cc", _("Cc")), ("bcc", _("Bcc"))]
+
+
+def _identities(request) -> list:
+    """The user's identities, read once per request."""
+    if not hasattr(request, "_identities"):
+        request._identities = identities_of(user=request.user)
+    return request._identities
+
+
+def _identity_choices(user, identities) -> list[dict]:
+    """The From choices, each with the signature block compose inserts for it (the script switches them)."""
+    return [
+        {
+            "address": i.address.email,
+            "label": f"{i.display_name or user.display_name} <{i.address.email}>"
+            if (i.display_name or user.display_name)
+            else i.address.email,
+            "signature": signature_block(i.signature),
+        }
+        for i in identities
+    ]
+
+
+def _is_panel(request) -> bool:
+    # The desktop's docked compose panel asks for the form alone; the page stays for phones and no script.
+    return request.headers.get("X-Compose-Panel") == "1"
 
 
 @login_required
 @require_GET
 @user_errors
 def compose(request):
-    return render(request, "mailboxes/compose.html", _compose_context(request, _initial(request)))
+    context = _compose_context(request, _initial(request))
+    if _is_panel(request):
+        response = render(request, "mailboxes/compose.html#compose-form", {**context, "panel": True})
+    else:
+        response = render(request, "mailboxes/compose.html", context)
+    patch_vary_headers(response, ["X-Compose-Panel"])
+    return response
+
+
+def _address_list(value: str) -> str:
+    # Accepting a suggestion leaves ", " after it, ready for the next address.
+    return value.strip().rstrip(",").strip()
 
 
 def _posted(request) -> dict:
@@ -169,9 +235,9 @@ def _posted(request) -> dict:
     return {
         "draft_id": post.get("draft_id") or "",
         "from_address": post.get("from_address") or "",
-        "to": post.get("to", ""),
-        "cc": post.get("cc", ""),
-        "bcc": post.get("bcc", ""),
+        "to": _address_list(post.get("to", "")),
+        "cc": _address_list(post.get("cc", "")),
+        "bcc": _address_list(post.get("bcc", "")),
         "subject": post.get("subject", ""),
         "body": post.get("body", ""),
         # The rich-text editor's HTML, sanitised like received mail before it is stored or shown again.
@@ -213,9 +279,13 @@ def save(request):
     except UserError as exc:
         if request.htmx:
             return render(request, "mailboxes/compose.html#save-status", {"error": exc}, status=200)
+        if request.accepts("application/json") and not request.accepts("text/html"):
+            return JsonResponse({"error": exc.message, "field": exc.field}, status=exc.status)
         return _form_again(request, data, exc, exc.status)
     if request.htmx:
         return render(request, "mailboxes/compose.html#save-status", {"draft_id": item.pk, "saved": True})
+    if request.accepts("application/json") and not request.accepts("text/html"):
+        return JsonResponse({"draft_id": item.pk})  # the panel, saving before it closes or expands
     messages.success(request, _("Draft saved."))
     return redirect(f"{reverse('mailboxes:compose')}?draft={item.pk}")
 
@@ -230,7 +300,8 @@ def send(request):
         schedule_send(user=request.user, draft_id=item.pk)
     except UserError as exc:
         return _form_again(request, data, exc, exc.status)
-    return redirect("mailboxes:inbox")  # every page shows the Undo toast while the message waits
+    # Back where the user wrote it (the panel's page); every page shows the Undo toast while the message waits.
+    return redirect(safe_next(request, reverse("mailboxes:inbox")))
 
 
 @login_required
@@ -241,7 +312,7 @@ def discard(request):
     if draft_id:
         discard_draft(user=request.user, draft_id=draft_id)
     messages.info(request, _("Draft discarded."))
-    return redirect("mailboxes:inbox")
+    return redirect(safe_next(request, reverse("mailboxes:inbox")))
 
 
 @login_required
@@ -266,14 +337,12 @@ def upload(request):
 @login_required
 @require_GET
 def suggest(request):
-    """Address suggestions (a datalist) from past correspondents, for the last address being typed."""
-    field = request.GET.get("field", "to")
-    value = request.GET.get(field, "") or request.GET.get("q", "")
-    head, _sep, last = value.rpartition(",")
+    """Address suggestions for the last address of a field (``q``), from the people the user corresponds with."""
+    last = request.GET.get("q", "").rpartition(",")[2]
     options = selectors.correspondents(user=request.user, prefix=last.strip())
-    prefix = f"{head.strip()}, " if head.strip() else ""
-    values = [prefix + (_format_pairs([o])) for o in options]
-    return render(request, "mailboxes/compose.html#suggestions", {"values": values})
+    return JsonResponse(
+        {"suggestions": [{"name": o["name"], "address": o["address"], "value": _format_pairs([o])} for o in options]}
+    )
 
 
 @login_required

@@ -5,7 +5,7 @@ import mimetypes
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy
@@ -70,6 +70,14 @@ def thread(request, thread_id: int):
             Prefetch("message__recipients", queryset=Recipient.objects.order_by("pk")),
         )
     )
+    if (
+        request.GET.get("view") == Folder.DRAFTS
+        and len(items) == 1
+        and items[0].message.status == Message.Status.DRAFT
+        and not items[0].send_at
+    ):
+        # A draft on its own opens ready to edit, as mail clients do (a reply draft shows with its conversation).
+        return redirect(f"{reverse('mailboxes:compose')}?draft={items[0].pk}")
     showing_trash = request.GET.get("view") in (Folder.TRASH, Folder.SPAM)
     if not showing_trash and any(i.folder != Folder.TRASH for i in items):
         items = [i for i in items if i.folder != Folder.TRASH]

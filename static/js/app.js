@@ -149,7 +149,8 @@
     return false;
   }
   var keys = {
-    "c": function () { window.location.href = $(".compose-button").href; return true; },
+    // A click, so that compose.js can open its panel instead (desktop); else the compose page.
+    "c": function () { var b = $(".compose-button"); if (b) { b.click(); return true; } return false; },
     "r": function () { return inConversation() && clickIn("[data-shortcut-reply]"); },
     "a": function () { return inConversation() && clickIn("[data-shortcut-reply-all]"); },
     "f": function () { return inConversation() && clickIn("[data-shortcut-forward]"); },
@@ -207,82 +208,6 @@
   document.addEventListener("htmx:afterSwap", function (ev) { paintLabels(ev.detail.target.parentNode || document); });
   document.addEventListener("htmx:afterSettle", function () { paintLabels(document); });
 
-  // --- compose: uploads with progress, autosave after changes ---------------------------------
-  function setupCompose() {
-    var form = $("[data-compose]");
-    if (!form) { return; }
-    var input = $("[data-upload-input]", form);
-    var list = $("[data-upload-list]", form);
-    var template = $("template[data-upload-template]", form);
-    var limit = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
-    function changed() { document.body.dispatchEvent(new CustomEvent("uploads:changed", { bubbles: true })); }
-    list.addEventListener("click", function (ev) {
-      var remove = ev.target.closest("[data-remove-upload]");
-      if (remove) { remove.closest("[data-upload-row]").remove(); changed(); }
-    });
-    input.addEventListener("change", function () {
-      Array.prototype.forEach.call(input.files, function (file) {
-        var row = template.content.firstElementChild.cloneNode(true);
-        $("[data-name]", row).textContent = file.name;
-        var bar = $("progress", row);
-        list.appendChild(row);
-        if (limit && file.size > limit) {
-          bar.replaceWith(document.createTextNode($("[data-upload-too-large]", form).textContent));
-          row.classList.add("error");
-          $('input[name="attachment"]', row).remove();
-          return;
-        }
-        var data = new FormData();
-        data.append("file", file);
-        var xhr = new XMLHttpRequest();
-        xhr.open("POST", form.getAttribute("data-upload-url"));
-        xhr.setRequestHeader("X-CSRFToken", csrfToken());
-        xhr.upload.addEventListener("progress", function (ev) { if (ev.lengthComputable) { bar.value = Math.round(ev.loaded / ev.total * 100); } });
-        xhr.addEventListener("load", function () {
-          var reply = {};
-          try { reply = JSON.parse(xhr.responseText); } catch (e) { reply = {}; }
-          if (xhr.status === 201) {
-            $('input[name="attachment"]', row).value = reply.id;
-            bar.remove();
-            $("[data-size]", row).textContent = Math.max(1, Math.round(reply.size / 1024)) + " KB";
-            row.setAttribute("data-uploaded", "");
-            changed();
-          } else {
-            row.classList.add("error");
-            $('input[name="attachment"]', row).remove();
-            bar.replaceWith(document.createTextNode(reply.error || $("[data-upload-failed]", form).textContent));
-          }
-        });
-        xhr.addEventListener("error", function () {
-          row.classList.add("error");
-          $('input[name="attachment"]', row).remove();
-          bar.replaceWith(document.createTextNode($("[data-upload-failed]", form).textContent));
-        });
-        xhr.send(data);
-      });
-      input.value = "";
-    });
-    var status = $("#save-status");
-    form.addEventListener("submit", function (ev) {
-      // A half-finished upload must not be sent without its file.
-      if ($$("[data-upload-row] progress", form).length) { ev.preventDefault(); toast($("[data-upload-failed]", form).textContent); return; }
-      if (form.hasAttribute("data-submitting")) { ev.preventDefault(); return; }  // a double click sends once
-      // Wait for an autosave in flight: it may be creating the draft this submission must reuse.
-      if (status && status.classList.contains("htmx-request")) {
-        ev.preventDefault();
-        var submitter = ev.submitter;
-        status.addEventListener("htmx:afterSettle", function () { form.requestSubmit(submitter); }, { once: true });
-        return;
-      }
-      form.setAttribute("data-submitting", "");
-    });
-    window.addEventListener("pageshow", function () { form.removeAttribute("data-submitting"); });
-    // No autosave once the form is on its way (it could create a second draft).
-    if (status) {
-      status.addEventListener("htmx:confirm", function (ev) { if (form.hasAttribute("data-submitting")) { ev.preventDefault(); } });
-    }
-  }
-
   // --- undo window --------------------------------------------------------------------------
   function setupUndo() {
     var box = $("[data-undo-toast]");
@@ -301,47 +226,6 @@
     tick();
   }
 
-  // --- compose: the optional rich-text editor (HTML part; the textarea keeps the plain text) ----------
-  function escapeHtml(text) {
-    var div = document.createElement("div");
-    div.textContent = text;
-    return div.innerHTML.replace(/\n/g, "<br>");
-  }
-  function setupRichText() {
-    var toggle = $("[data-rich-toggle]");
-    if (!toggle) { return; }
-    var editor = $("[data-rich-editor]"), toolbar = $("[data-rich-toolbar]");
-    var field = $("[data-rich-html]"), textarea = $("#id_body");
-    function plain() { return editor.innerText.replace(/\u00a0/g, " "); }
-    function sync() { field.value = editor.innerHTML; textarea.value = plain(); }
-    toggle.addEventListener("change", function () {
-      if (toggle.checked) {
-        editor.innerHTML = escapeHtml(textarea.value);
-        sync();
-      } else {
-        textarea.value = plain();
-        field.value = "";
-      }
-      editor.hidden = toolbar.hidden = !toggle.checked;
-      textarea.hidden = toggle.checked;
-      (toggle.checked ? editor : textarea).focus();
-    });
-    editor.addEventListener("input", sync);
-    toolbar.addEventListener("click", function (ev) {
-      var button = ev.target.closest("[data-command]");
-      if (!button) { return; }
-      var command = button.getAttribute("data-command"), value = null;
-      if (command === "createLink") {
-        value = window.prompt(button.getAttribute("data-prompt"), "https://");
-        if (!value || !/^(https?:|mailto:)/i.test(value)) { return; }
-      }
-      editor.focus();
-      document.execCommand(command, false, value);
-      sync();
-      editor.dispatchEvent(new Event("input", { bubbles: true }));
-    });
-  }
-
   // What the feature scripts (static/js/*.js, loaded after this one) share with this one.
   window.Mail = {
     $: $, $$: $$, post: post, csrfToken: csrfToken, toast: toast, paintLabels: paintLabels,
@@ -351,8 +235,6 @@
   function init() {
     paintLabels(document);
     setupFrames(document);
-    setupCompose();
-    setupRichText();
     setupUndo();
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }

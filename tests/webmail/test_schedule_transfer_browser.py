@@ -73,7 +73,7 @@ def test_import_shows_progress_until_done_and_fills_the_folders(any_page, alice)
     # A job whose task was lost (the broker was down): the page polls it until a run does it.
     key = default_storage.save(f"mail-imports/{alice.pk}/waiting", ContentFile(SAMPLE.read_bytes()))
     job = ImportJob.objects.create(user=alice, filename="waiting.mbox", upload_key=key, size=SAMPLE.stat().st_size)
-    page.goto(page.base + "/mail/settings/import-export/")
+    page.goto(page.base + "/settings/import-export/")
     progress = page.locator(f"#import-job-{job.pk} progress")
     assert progress.get_attribute("value") == "0"
     assert_accessible(page, "import and export, an import waiting")
@@ -100,7 +100,7 @@ def test_export_a_folder_and_download_a_message(any_page, alice):
     page = any_page
     item = deliver(raw_email(subject="Export me", to="alice@example.test"), alice)[0]
     sign_in(page, "alice@example.test")
-    page.goto(page.base + "/mail/settings/import-export/")
+    page.goto(page.base + "/settings/import-export/")
     page.select_option("#export-folder", "inbox")
     with page.expect_download() as download:
         page.click("[data-export=folder] button[type=submit]")
