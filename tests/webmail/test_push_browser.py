@@ -38,13 +38,6 @@ window.__asks = 0; window.__notes = []; window.__permission = "default";
 _readers = itertools.count(1)
 
 
-def accessible(page):
-    """axe-core on the page (after its screenshot); then the empty style attributes these leave on inputs are
-    removed, since htmx carries attributes over when it swaps the list in, and the CSP refuses style attributes."""
-    assert_accessible(page)
-    page.evaluate("() => document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     stack = WebStack(tmp_path_factory.mktemp("push-stack"))
@@ -70,7 +63,7 @@ def test_new_mail_is_pushed_into_the_open_inbox_and_notifies_only_a_hidden_tab(s
     page.wait_for_selector("html[data-push=live]")
     assert page.evaluate("window.__asks") == 0  # no prompt on page load
     shot(page, f"push-{width}")
-    accessible(page)
+    assert_accessible(page)
 
     page.evaluate("window.__pushed = []; document.addEventListener('mail:pushed', e => __pushed.push(e.detail))")
     stack.deliver(page.reader, "Arrived by push")
@@ -87,7 +80,7 @@ def test_new_mail_is_pushed_into_the_open_inbox_and_notifies_only_a_hidden_tab(s
     page.wait_for_selector("[data-notify-toggle][aria-pressed=true]")
     assert page.evaluate("window.__asks") == 1
     shot(page, f"push-notifications-{width}")
-    accessible(page)
+    assert_accessible(page)
 
     stack.deliver(page.reader, "Seen in the open tab")
     page.wait_for_selector("li.thread:has-text('Seen in the open tab')")
