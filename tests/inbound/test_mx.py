@@ -319,7 +319,7 @@ def test_malformed_mail_is_accepted_and_placed_not_lost(mx_server, alice, name):
 # --- bounces --------------------------------------------------------------------------------------
 
 
-def test_a_dsn_to_our_verp_address_bounces_the_recipient_and_is_not_placed(mx_server, alice, remote_domain):
+def test_a_dsn_to_our_verp_address_bounces_the_recipient_and_is_not_placed(mx_server, alice, remote_domain, settings):
     message = send_message(user=alice, to=["ok-then-gone@remote.example"], subject="Invoice", text="x")
     run_delivery()
     recipient = message.recipients.get()
@@ -346,7 +346,8 @@ def test_a_dsn_to_our_verp_address_bounces_the_recipient_and_is_not_placed(mx_se
     assert InboundMessage.objects.get().status == InboundMessage.Status.REPORT
     # The report itself is in nobody's mailbox; alice has only our own notice about it.
     [notice] = MailboxItem.objects.filter(user=alice, origin="received")
-    assert notice.message.from_address == "MAILER-DAEMON@localhost"
+    assert notice.message.from_address == f"MAILER-DAEMON@{settings.MAIL_HOSTNAME}"
+    assert settings.MAIL_HOSTNAME != "localhost"
 
 
 # --- swaks ------------------------------------------------------------------------------------------
