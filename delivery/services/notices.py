@@ -141,6 +141,13 @@ def is_delayed(recipient: Recipient, *, sent_at: datetime, now: datetime) -> boo
     return recipient.status == Recipient.Status.DEFERRED and now - sent_at > _delay_notice_after()
 
 
+def still_trying(recipient: Recipient, *, message: Message, now: datetime) -> bool:
+    """What the sender's conversation says of a recipient: delayed, or its sender was told so."""
+    if recipient.status != Recipient.Status.DEFERRED:
+        return False
+    return message.delay_notice_sent_at is not None or is_delayed(recipient, sent_at=message.created_at, now=now)
+
+
 def _delay_notice_after() -> timedelta:
     return timedelta(seconds=settings.DELIVERY_DELAY_NOTICE_SECONDS)
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.bounce_reasons import reason_label
 from delivery.services.events import failure_reasons_of
-from delivery.services.notices import is_delayed
+from delivery.services.notices import still_trying
 from delivery.services.suppression import refusals_of
 from inbound.selectors import spam_checks_for_user
 from mailboxes import selectors, services
@@ -202,7 +202,7 @@ def _prepare(request, item: MailboxItem, refusals: dict, failure_reasons: dict, 
         if refusal:
             refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
         recipient.failure_reason = reason_label(failure_reasons.get(recipient.pk, ""))
-        recipient.still_trying = is_delayed(recipient, sent_at=message.created_at, now=now)
+        recipient.still_trying = still_trying(recipient, message=message, now=now)
     # Collapsed messages are rendered too (a click on <details> opens them without a request);
     # their HTML frames load lazily, when opened.
     parsed = parse_message(read_blob(message.blob))
