@@ -214,7 +214,9 @@ def _is_remote(url: str) -> bool:
     return url.strip().lower().startswith(("http:", "https:", "//"))
 
 
-def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+def _attribute_allowed(tag: str, name: str, value: str, *, ids: bool = False) -> bool:
+    if name == "id":  # only in a document of its own, where it can clash with nothing (stylesheets use them)
+        return ids
     if name not in ALLOWED_ATTRIBUTES.get(tag, ()) and name not in ALLOWED_ATTRIBUTES["*"]:
         return False
     if tag == "img" and name == "src":
@@ -328,7 +330,7 @@ def sanitize_html(
     styles: list[str] | None = [] if keep_styles else None
     cleaner = bleach.Cleaner(
         tags=ALLOWED_TAGS | DROPPED_WITH_CONTENT,
-        attributes=_attribute_allowed,
+        attributes=partial(_attribute_allowed, ids=keep_styles),
         protocols=ALLOWED_PROTOCOLS,
         css_sanitizer=_CSS,
         strip=True,

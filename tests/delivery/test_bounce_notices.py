@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection, connections
 from django.urls import reverse
 
 from delivery.services import run_delivery, send_message
@@ -157,7 +157,7 @@ def test_concurrent_runs_tell_the_sender_once(alice, remote_domain):
             barrier.wait()
             results.append(notify_senders_of_delays(now=SENT_AT + timedelta(hours=2)))
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connection
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for thread in threads:
