@@ -4,54 +4,18 @@ Received mail gets its authentication results as the inbound pipeline records th
 (``InboundMessage.auth``); trust in a sender counts only when its From passed DMARC.
 """
 
-import itertools
 import re
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from inbound.auth.results import AuthenticationResults, DKIMResult, DMARCResult, SPFResult
-from inbound.models import InboundMessage
 from mailboxes.models import Folder, MailboxItem, TrustedImageSender
 from tests.api.conftest import client_for
-from tests.factories import deliver, send_and_deliver
+from tests.factories import send_and_deliver
+from tests.support.mail_display import received
 
 pytestmark = pytest.mark.django_db
-
-_ids = itertools.count(1)
-NEWSLETTER = """<html><head><style>
-.header { background-color: #ff6600; color: #ffffff; padding: 20px }
-.pixel { position: fixed; z-index: 9999 }
-@media only screen and (max-width: 480px) { .header { padding: 8px !important } }
-</style></head><body><table width="600" bgcolor="#ffffff"><tr><td class="header">Weekly news</td></tr>
-<tr><td><img src="https://images.news.example/hero.png" alt="Hero"></td></tr></table></body></html>"""
-
-
-def newsletter(*, sender="news@news.example", html=NEWSLETTER) -> bytes:
-    lines = [
-        f"From: The News <{sender}>", "To: alice@example.test", "Subject: Weekly news",
-        f"Message-ID: <news-{next(_ids)}@news.example>", "Date: Mon, 01 Jun 2026 10:00:00 +0000", "MIME-Version: 1.0",
-        "Content-Type: text/html; charset=utf-8", "", html,
-    ]  # fmt: skip
-    return "\r\n".join(lines).encode()
-
-
-def received(user, *, dmarc="pass", folder=Folder.INBOX, sender="news@news.example"):
-    """A newsletter as the MX would have placed it, with its sender's authentication results."""
-    item = deliver(newsletter(sender=sender), user, folder=folder)[0]
-    domain = sender.split("@")[1]
-    auth = AuthenticationResults(
-        spf=SPFResult("pass" if dmarc == "pass" else "fail", domain, "mailfrom"),
-        helo_spf=SPFResult("none", f"mx.{domain}", "helo"),
-        dkim=[DKIMResult("pass" if dmarc == "pass" else "fail", domain, "s1")],
-        dmarc=DMARCResult(dmarc, domain, "reject", "none" if dmarc == "pass" else "reject"),
-    ).as_dict()
-    InboundMessage.objects.create(
-        blob=item.message.blob, mail_from=sender, rcpt_tos=[user.email], auth=auth, message=item.message,
-        status=InboundMessage.Status.DELIVERED,
-    )  # fmt: skip
-    return item
 
 
 def client_for_browser(user):
