@@ -139,3 +139,12 @@ def test_the_api_gives_the_same_html_as_the_frame(alice_client, alice):
     assert data["remote_images_blocked"] is False
     frame = re.sub(r"^.*<body>|</body></html>\s*$", "", body(alice_client, item).content.decode(), flags=re.S)
     assert frame == data["html"]
+
+
+def test_the_images_bar_speaks_chinese(alice_client, alice):
+    item = received(alice)
+    alice_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/mail/"})
+    assert "始终显示来自 news@news.example 的图片" in thread_page(alice_client, item)
+    alice_client.post(reverse("mailboxes:images", args=[item.pk]), {"action": "trust"})
+    page = thread_page(alice_client, received(alice))
+    assert "来自 news@news.example 的图片始终显示。" in page and "不再始终显示" in page
