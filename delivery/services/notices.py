@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from core.bounce_reasons import Reason, classify, reason_label
+from delivery.personalization import campaign_of
 from mailboxes.blobstore import read_blob
 from mailboxes.models import Message, Recipient
 from mailboxes.services.placement import place_message
@@ -166,6 +167,8 @@ def notify_senders_of_delays(*, now: datetime | None = None, limit: int = 500) -
             message__delay_notice_sent_at__isnull=True,
             message__sender__isnull=False,
         )
+        # A campaign's marketer reads its outcomes on the results page, as for failures (engine._notify_sender).
+        .exclude(message__send_scope__campaign_id__isnull=False)
         .values_list("message_id", flat=True)
         .distinct()
         .order_by("message_id")[:limit]
@@ -175,8 +178,8 @@ def notify_senders_of_delays(*, now: datetime | None = None, limit: int = 500) -
 
 def notify_sender_of_delay(*, message_id: int, now: datetime) -> Message | None:
     """The "delayed" notice for one message, unless it was already sent or nobody is delayed."""
-    message = Message.objects.select_related("sender", "blob").filter(pk=message_id).first()
-    if message is None or message.sender is None:
+    message = Message.objects.select_related("sender", "blob", "send_scope").filter(pk=message_id).first()
+    if message is None or message.sender is None or campaign_of(message) is not None:
         return None
     recipients = [
         r

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, connections
 from django.urls import reverse
 
+from delivery.models import SendScope
 from delivery.services import run_delivery, send_message
 from delivery.services.notices import is_delayed, notify_sender_of_delay, notify_senders_of_delays, still_trying
 from delivery.tasks import notify_delays
@@ -186,3 +187,10 @@ def test_still_trying_follows_the_hour_and_the_notice(deferred):
     recipient.status = Recipient.Status.SENT
     assert not still_trying(recipient, message=deferred, now=SENT_AT + timedelta(hours=2))
     assert Message.objects.filter(delay_notice_sent_at__isnull=False).count() == 0
+
+
+def test_a_campaigns_messages_get_no_delayed_notice(alice, deferred):
+    SendScope.objects.update_or_create(message=deferred, defaults={"campaign_id": 7})  # a campaign's own bytes
+    assert notify_senders_of_delays(now=SENT_AT + timedelta(hours=2)) == 0
+    assert notify_sender_of_delay(message_id=deferred.pk, now=SENT_AT + timedelta(hours=2)) is None
+    assert not notices_for(alice).exists()
