@@ -182,7 +182,7 @@ def test_per_client_connection_rate_limit_answers_421(mx_server, settings, db, m
 # --- accepted mail ------------------------------------------------------------------------------
 
 
-def test_accepted_mail_lands_in_the_inbox_with_its_authentication_results(mx_server, alice, dns_server):
+def test_accepted_mail_lands_in_the_inbox_with_its_authentication_results(mx_server, alice, dns_server, settings):
     dns_server.resolver.add('sender.example. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"')
     key = generate_private_key_pem()
     record = f"v=DKIM1; k=rsa; p={public_key_base64(key)}"
@@ -205,7 +205,7 @@ def test_accepted_mail_lands_in_the_inbox_with_its_authentication_results(mx_ser
     stored = read_blob(item.message.blob)
     assert stored.endswith(signed)
     header = parse_message(stored).headers["authentication-results"]
-    assert header.startswith("localhost;")
+    assert header.startswith(f"{settings.MAIL_HOSTNAME};")
     assert "spf=pass" in header and "dkim=pass" in header and "dmarc=pass" in header
     assert item.message.subject == "Signed hello"
     assert not item.is_read
