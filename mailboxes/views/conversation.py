@@ -265,7 +265,7 @@ def body(request, item_id: int):
 @require_POST
 @user_errors
 def images(request, item_id: int):
-    """ "Always show images from <sender>" (``trust``), and taking it back (``untrust``)."""
+    """The images bar's forms: always show images from the sender (``trust``), or stop (``untrust``)."""
     item = selectors.get_item_for_user(user=request.user, item_id=item_id)
     if request.POST.get("action") == "trust":
         trust_image_sender(user=request.user, item=item)
