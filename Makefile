@@ -25,6 +25,8 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
+# The demo's mail host name: bounce notices come from MAILER-DAEMON@mail.demo.test (docs/BOUNCE-NOTICES.md).
+run: export MAIL_HOSTNAME ?= mail.demo.test
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo $(if $(DEMO_PASSWORD),--password $(DEMO_PASSWORD))

@@ -30,3 +30,11 @@ def simulator_follow_up(recipient_ids: list[int]) -> None:
     from delivery.simulator import follow_up
 
     follow_up(recipient_ids)
+
+
+@shared_task(name="delivery.notify_delays", ignore_result=True)
+def notify_delays() -> int:
+    """Tell senders whose mail is still being retried an hour on (once per message)."""
+    from delivery.services.notices import notify_senders_of_delays
+
+    return notify_senders_of_delays()

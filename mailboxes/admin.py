@@ -25,6 +25,7 @@ from mailboxes.models import (
     Recipient,
     Thread,
     ThreadKey,
+    TrustedImageSender,
     Upload,
 )
 from mailboxes.services import delete_label
@@ -300,5 +301,15 @@ class MailboxChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("pk", "user", "kind", "item_id", "created_at")
     list_filter = ("kind",)
     search_fields = ("user__username",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(TrustedImageSender)
+class TrustedImageSenderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Senders whose images a user always shows (docs/HTML-MAIL.md); the user takes them back in the webmail."""
+
+    list_display = ("address", "user", "created_at")
+    search_fields = ("address", "user__username")
     list_select_related = ("user",)
     raw_id_fields = ("user",)

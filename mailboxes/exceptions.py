@@ -51,3 +51,9 @@ class MessageTooLarge(UserError):
 
 class UploadNotFound(NotFound):
     code = "attachment_not_found"
+
+
+class UnverifiedSender(UserError):
+    """Images cannot be always shown for a sender whose From address is not authenticated."""
+
+    code = "unverified_sender"

@@ -92,6 +92,8 @@ class Message(models.Model):
     content_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When its sender was told that delivery to some recipient was still being tried (once per message).
+    delay_notice_sent_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return self.subject or "(no subject)"
@@ -531,3 +533,23 @@ class Correspondent(models.Model):
 
     def __str__(self):
         return self.address
+
+
+class TrustedImageSender(models.Model):
+    """ "Always show images from this sender": one user's trust in one From address.
+
+    Only honoured for mail whose From address is authenticated (see ``mailboxes.images``):
+    anyone can write any From, so trusting an address must not let a forger load a tracker.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=320, help_text="The From address, lower-case.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "address"], name="trusted_image_sender_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.address}"

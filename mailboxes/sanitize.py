@@ -11,6 +11,15 @@ are dropped, address and all, unless the reader asked for them; ``cid:``
 images point at the URL ``cid_url`` gives for that part, or are dropped; any
 other source (``data:``, relative) is dropped.
 
+For display (``keep_styles=True``: the message frame and the REST API, never the composer,
+where a style would restyle the whole page) ``<style>`` blocks stay, rebuilt from what tinycss2
+parsed: qualified rules and ``@media`` only (no ``@import``, ``@font-face``, ``@keyframes``…),
+the same properties as inline styles plus a few newsletters use, no function but colours and
+arithmetic (so no ``url()``, ``image()``, ``expression()``, whatever escapes spell them), no
+``position`` (nothing fixed or sticky, no z-index games). Rules aimed at ``html``, ``body``,
+``:root`` or ``*`` keep only how the page looks, not whether it shows (no display, height,
+overflow), so a message cannot hide itself entirely; see docs/HTML-MAIL.md.
+
 The webmail still shows the result in a sandboxed frame with its own
 Content-Security-Policy, so even a sanitiser bug runs no script and loads
 nothing remote.
@@ -81,6 +90,27 @@ DROPPED_WITH_CONTENT = frozenset(
 _FETCHING_CSS = re.compile(r"url\s*\(|image-set|expression\s*\(|@import|\\", re.IGNORECASE)
 
 
+# Stylesheets (keep_styles) also keep these, harmless once no value can fetch anything.
+STYLESHEET_CSS = ALLOWED_CSS | frozenset(
+    {
+        "background", "border-bottom-style", "border-bottom-width", "border-left-style", "border-left-width",
+        "border-right-style", "border-right-width", "border-top-style", "border-top-width", "box-sizing",
+        "list-style", "text-decoration-color", "text-decoration-line", "-ms-text-size-adjust", "text-size-adjust",
+        "-webkit-text-size-adjust",
+    }
+)  # fmt: skip
+# What a rule aimed at the whole document may not set: it could hide the message entirely.
+_HIDING_CSS = frozenset({"display", "height", "max-height", "overflow"})
+_SHRINKING_CSS = frozenset({"font", "font-size", "line-height"})  # hiding when zero
+# The only functions a kept declaration may call: none of them can fetch or run anything.
+_CSS_FUNCTIONS = frozenset({"rgb", "rgba", "hsl", "hsla", "calc", "min", "max", "clamp"})
+# A type or universal selector for the whole document (html, body, :root, *), anywhere in the selector.
+_DOCUMENT_SELECTOR = re.compile(r"(?:^|[\s,>+~(])(?:html|body|\*)(?![\w-])|:root", re.IGNORECASE)
+# @media preludes: media types, features and numbers (``only screen and (max-width: 600px)``).
+_MEDIA_QUERY = re.compile(r"^[a-z0-9\s(),:.\-/]*$", re.IGNORECASE)
+_MAX_STYLESHEET = 256 * 1024
+
+
 class SafeHtml(NamedTuple):
     html: str
     remote_images_blocked: bool
@@ -102,11 +132,91 @@ class _StrictCSSSanitizer(CSSSanitizer):
 _CSS = _StrictCSSSanitizer(allowed_css_properties=ALLOWED_CSS, allowed_svg_properties=frozenset())
 
 
+def _value_is_safe(tokens) -> bool:
+    """No url, no function but colours and arithmetic, no ``<`` (it could close the style element)."""
+    for token in tokens:
+        if token.type in ("url", "error") or (token.type == "literal" and token.value == "<"):
+            return False
+        if token.type == "function":
+            if token.lower_name not in _CSS_FUNCTIONS or not _value_is_safe(token.arguments):
+                return False
+        elif token.type in ("() block", "[] block", "{} block") and not _value_is_safe(token.content):
+            return False
+    return True
+
+
+def _has_error(tokens) -> bool:  # an unterminated string or block: its end would swallow what follows
+    for token in tokens:
+        if token.type == "error":
+            return True
+        if token.type == "function" and _has_error(token.arguments):
+            return True
+        if token.type in ("() block", "[] block", "{} block") and _has_error(token.content):
+            return True
+    return False
+
+
+def _is_zero(tokens) -> bool:
+    return any(token.type in ("number", "dimension", "percentage") and token.value == 0 for token in tokens)
+
+
+def _declarations(content, *, whole_document: bool) -> str:
+    kept = []
+    for token in tinycss2.parse_blocks_contents(content or [], skip_comments=True, skip_whitespace=True):
+        if token.type != "declaration" or token.lower_name not in STYLESHEET_CSS:
+            continue
+        if whole_document and (
+            token.lower_name in _HIDING_CSS or (token.lower_name in _SHRINKING_CSS and _is_zero(token.value))
+        ):
+            continue
+        declaration = token.serialize().strip()
+        if _value_is_safe(token.value) and not _FETCHING_CSS.search(declaration) and "<" not in declaration:
+            kept.append(declaration)
+    return "; ".join(kept)
+
+
+def _rules(rules, *, depth: int = 0) -> list[str]:
+    kept = []
+    for rule in rules:
+        if rule.type == "qualified-rule":
+            selector = tinycss2.serialize(rule.prelude).strip()
+            if (
+                not selector
+                or "\\" in selector
+                or "<" in selector
+                or "url(" in selector.lower()
+                or _has_error(rule.prelude)
+            ):
+                continue
+            declarations = _declarations(rule.content, whole_document=bool(_DOCUMENT_SELECTOR.search(selector)))
+            if declarations:
+                kept.append(f"{selector} {{ {declarations} }}")
+        elif rule.type == "at-rule" and rule.lower_at_keyword == "media" and rule.content is not None and depth < 2:
+            query = tinycss2.serialize(rule.prelude).strip()
+            inner = _rules(
+                tinycss2.parse_rule_list(rule.content, skip_comments=True, skip_whitespace=True), depth=depth + 1
+            )
+            if inner and _MEDIA_QUERY.match(query) and _value_is_safe(rule.prelude) and not _has_error(rule.prelude):
+                kept.append(f"@media {query} {{ {' '.join(inner)} }}")
+        # Any other at-rule (@import, @font-face, @keyframes, @namespace, @charset…) goes.
+    return kept
+
+
+def sanitize_stylesheet(css: str) -> str:
+    """The rules of a ``<style>`` block that are safe to keep, rebuilt (see the module's docstring)."""
+    rules = tinycss2.parse_stylesheet(css[:_MAX_STYLESHEET], skip_comments=True, skip_whitespace=True)
+    kept = "\n".join(_rules(rules))
+    # Belt and braces: nothing kept may close the element it goes back into.
+    return "" if "<" in kept else kept
+
+
 def _is_remote(url: str) -> bool:
     return url.strip().lower().startswith(("http:", "https:", "//"))
 
 
-def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+def _attribute_allowed(tag: str, name: str, value: str, *, ids: bool = False) -> bool:
+    if name == "id":  # only in a document of its own, where it can clash with nothing (stylesheets use them)
+        return ids
     if name not in ALLOWED_ATTRIBUTES.get(tag, ()) and name not in ALLOWED_ATTRIBUTES["*"]:
         return False
     if tag == "img" and name == "src":
@@ -115,11 +225,31 @@ def _attribute_allowed(tag: str, name: str, value: str) -> bool:
 
 
 class _DropWithContent(Filter):
-    """Removes script, style and the like together with their content."""
+    """Removes script, style and the like together with their content.
+
+    With ``styles`` (a list), the text of each ``<style>`` outside those elements goes there instead.
+    """
+
+    def __init__(self, source, *, styles: list | None = None):
+        super().__init__(source)
+        self.styles = styles
 
     def __iter__(self):
         depth = 0
+        collecting = None
         for token in super().__iter__():
+            if collecting is not None:
+                if token["type"] == "EndTag" and token["name"] == "style":
+                    self.styles.append("".join(collecting))
+                    collecting = None
+                elif token["type"] in ("Characters", "SpaceCharacters"):
+                    collecting.append(token["data"])
+                elif token["type"] == "Entity":  # bleach splits "&…;" out of text; CSS meant it literally
+                    collecting.append(f"&{token['data']};")
+                continue
+            if depth == 0 and self.styles is not None and token["type"] == "StartTag" and token["name"] == "style":
+                collecting = []
+                continue
             if token.get("name") in DROPPED_WITH_CONTENT and token["type"] in ("StartTag", "EndTag", "EmptyTag"):
                 if token["type"] == "StartTag":
                     depth += 1
@@ -182,28 +312,37 @@ def inline_image_urls(attachments, url_for: Callable) -> Callable[[str], str | N
 
 
 def sanitize_html(
-    html: str, *, allow_remote_images: bool = False, cid_url: Callable[[str], str | None] | None = None
+    html: str,
+    *,
+    allow_remote_images: bool = False,
+    cid_url: Callable[[str], str | None] | None = None,
+    keep_styles: bool = False,
 ) -> SafeHtml:
     """HTML that is safe to show, and whether remote images were held back.
 
     ``cid_url`` maps the Content-ID of a ``cid:`` image to the URL of that part (or None);
-    without it such images are dropped.
+    without it such images are dropped. ``keep_styles`` keeps the message's ``<style>`` blocks,
+    sanitised, as one ``<style>`` element at the start: only for HTML shown on its own (a frame).
     """
     if not html:
         return SafeHtml("", False)
     report = {"blocked": False}
+    styles: list[str] | None = [] if keep_styles else None
     cleaner = bleach.Cleaner(
         tags=ALLOWED_TAGS | DROPPED_WITH_CONTENT,
-        attributes=_attribute_allowed,
+        attributes=partial(_attribute_allowed, ids=keep_styles),
         protocols=ALLOWED_PROTOCOLS,
         css_sanitizer=_CSS,
         strip=True,
         strip_comments=True,
         filters=[
-            _DropWithContent,
+            partial(_DropWithContent, styles=styles),
             partial(_Images, allow_remote=allow_remote_images, cid_url=cid_url, report=report),
             partial(LinkifyFilter, callbacks=[_link_attrs], parse_email=False, skip_tags={"pre", "code"}),
         ],
     )
     cleaned = cleaner.clean(html)
+    stylesheet = sanitize_stylesheet("\n".join(styles)) if styles else ""
+    if stylesheet:
+        cleaned = f"<style>{stylesheet}</style>{cleaned}"
     return SafeHtml(cleaned, report["blocked"])

@@ -19,6 +19,7 @@ _mail = [
     path("t/<int:thread_id>/action/", conversation.thread_action, name="thread_action"),
     path("m/<int:item_id>/action/", conversation.item_action, name="item_action"),
     path("m/<int:item_id>/body/", conversation.body, name="body"),
+    path("m/<int:item_id>/images/", conversation.images, name="images"),
     path("m/<int:item_id>/original/", conversation.original, name="original"),
     path("a/<str:token>/", conversation.attachment, name="attachment"),
     path("compose/", compose.compose, name="compose"),

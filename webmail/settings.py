@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULE = {
     # within a minute: the lease (45 s) after its last heartbeat, plus at most this.
     "reconcile-outbox": {"task": "delivery.reconcile_outbox", "schedule": 10},
     "reconcile-inbound": {"task": "inbound.reconcile_inbound", "schedule": 10},
+    # "Delayed Mail (still being retried)" notices, once per message (docs/BOUNCE-NOTICES.md).
+    "notify-delivery-delays": {"task": "delivery.notify_delays", "schedule": 5 * 60},
     "sweep-orphan-blobs": {"task": "mailboxes.sweep_orphan_blobs", "schedule": 6 * 60 * 60},
     "send-due-messages": {"task": "mailboxes.send_due_messages", "schedule": 15},
     "wake-snoozed": {"task": "mailboxes.wake_snoozed", "schedule": 60},
@@ -348,8 +350,22 @@ TEMPLATE_RENDER_MAX_BYTES = env_int("TEMPLATE_RENDER_MAX_BYTES", 1024 * 1024)
 # only if that conversation was active within this many days.
 THREAD_SUBJECT_WINDOW_DAYS = env_int("THREAD_SUBJECT_WINDOW_DAYS", 14)
 
-# The name this system announces in HELO/EHLO and the host MX records point to.
-MAIL_HOSTNAME = env_str("MAIL_HOSTNAME", "localhost")
+
+# The name this system announces in HELO/EHLO, signs its bounce notices with (MAILER-DAEMON@…)
+# and the host MX records point to. Default: the machine's own name when it is a full domain
+# name (as Postfix's myhostname), else that name in ".localdomain" (never "localhost").
+def _default_mail_hostname() -> str:
+    import socket
+
+    name = socket.gethostname().strip().rstrip(".").lower()  # the kernel's name: no network lookup
+    if name.startswith("localhost") or not name:
+        name = "mail"
+    return name if "." in name else f"{name}.localdomain"
+
+
+MAIL_HOSTNAME = env_str("MAIL_HOSTNAME", "") or _default_mail_hostname()
+# A sender whose mail is still deferred this long after sending gets one "delayed" notice.
+DELIVERY_DELAY_NOTICE_SECONDS = env_int("DELIVERY_DELAY_NOTICE_SECONDS", 60 * 60)
 
 # How mail leaves: direct to MX (default), a smarthost relay, or an ESP via Anymail.
 #   MAIL_TRANSPORT=relay + RELAY_HOST, RELAY_PORT, RELAY_USERNAME, RELAY_PASSWORD, RELAY_STARTTLS

@@ -2,30 +2,37 @@
 
 import mimetypes
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from core.bounce_reasons import reason_label
 from delivery.services.events import failure_reasons_of
+from delivery.services.notices import still_trying
 from delivery.services.suppression import refusals_of
 from inbound.selectors import spam_checks_for_user
 from mailboxes import selectors, services
 from mailboxes.blobstore import open_blob, read_blob
+from mailboxes.images import image_policies, image_policy
 from mailboxes.models import Attachment, Folder, Label, MailboxItem, Message, Recipient
 from mailboxes.parsing import parse_message
 from mailboxes.sanitize import inline_image_urls, sanitize_html
 from mailboxes.services.snooze import snooze_choices
+from mailboxes.services.trusted_senders import trust_image_sender, untrust_image_sender
 from mailboxes.views.actions import applicable_item_ids, bulk_actions_for, perform_action, perform_conversation_action
 from mailboxes.views.common import (
     attachment_token,
     read_attachment_token,
+    redirect_after_post,
     safe_next,
     sidebar_context,
     user_errors,
@@ -48,7 +55,7 @@ _TROUBLED_STATUSES = (Recipient.Status.BOUNCED, Recipient.Status.FAILED, Recipie
 # Shown inline in the page (never SVG: it can carry script).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
-# The message frame: no script at all, styles only inline (already sanitised), images from here,
+# The message frame: no script at all, styles inline or in <style> (both sanitised), images from here,
 # or from anywhere once the reader asked for them.
 _BODY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; frame-ancestors 'self'; "
@@ -92,14 +99,17 @@ def thread(request, thread_id: int):
     # Why a recipient failed or waits, as judged from the remote server's reply: one query for them all.
     troubled = [r.pk for i in items for r in i.message.recipients.all() if r.status in _TROUBLED_STATUSES]
     failure_reasons = failure_reasons_of(troubled) if troubled else {}
+    policies = image_policies(user=request.user, items=items)
+    now = timezone.now()
     for position, item in enumerate(items):
+        item.images = policies.get(item.pk)
         item.spam_check = spam_checks.get(item.message_id) if item.origin == MailboxItem.Origin.RECEIVED else None
         # The latest message, unread ones, and mail of yours that failed to reach someone open expanded.
         failed = item.origin == MailboxItem.Origin.SENT and any(
             r.status in Recipient.FAILED_STATUSES for r in item.message.recipients.all()
         )
         item.expanded = position == len(items) - 1 or item.pk in unread or failed
-        _prepare(request, item, refusals, failure_reasons)
+        _prepare(request, item, refusals, failure_reasons, now=now)
     view, label = _list_of(request, view=request.GET.get("view"), label_id=request.GET.get("label"))
     newer, older = selectors.neighbour_threads(
         user=request.user, view=view, thread=conversation, label_id=label.pk if label else None
@@ -187,7 +197,7 @@ def _back_url(view: str, label: Label | None) -> str:
     return reverse("mailboxes:inbox")
 
 
-def _prepare(request, item: MailboxItem, refusals: dict, failure_reasons: dict) -> None:
+def _prepare(request, item: MailboxItem, refusals: dict, failure_reasons: dict, *, now) -> None:
     """What the template shows of one message: its text or a frame for its HTML, attachments, status."""
     message = item.message
     item.is_draft = message.status == Message.Status.DRAFT
@@ -219,6 +229,7 @@ def _prepare(request, item: MailboxItem, refusals: dict, failure_reasons: dict) 
         if refusal:
             refusal["label"] = _REFUSAL_REASONS.get(refusal["reason"], refusal["reason"])
         recipient.failure_reason = reason_label(failure_reasons.get(recipient.pk, ""))
+        recipient.still_trying = still_trying(recipient, message=message, now=now)
     # Collapsed messages are rendered too (a click on <details> opens them without a request);
     # their HTML frames load lazily, when opened.
     parsed = parse_message(read_blob(message.blob))
@@ -263,19 +274,40 @@ def body(request, item_id: int):
     """The sanitised HTML of a message, for the sandboxed frame of the conversation view."""
     item = selectors.get_item_for_user(user=request.user, item_id=item_id)
     parsed = parse_message(read_blob(item.message.blob))
-    allow_remote = request.GET.get("images") == "1"
+    allow_remote = request.GET.get("images") == "1" or image_policy(user=request.user, item=item).trusted
     cid_url = inline_image_urls(
         [a for a in item.message.attachments.all() if a.content_type in PREVIEW_TYPES and a.is_available],
         lambda a: reverse(
             "mailboxes:attachment", args=[attachment_token(user=request.user, attachment_id=a.pk, inline=True)]
         ),
     )
-    html, blocked = sanitize_html(parsed.html, allow_remote_images=allow_remote, cid_url=cid_url)
+    html, blocked = sanitize_html(parsed.html, allow_remote_images=allow_remote, cid_url=cid_url, keep_styles=True)
     response = render(request, "mailboxes/body.html", {"html": html, "blocked": blocked})
     response["Content-Security-Policy"] = _BODY_POLICY.format(remote=" https: http:" if allow_remote else "")
     response["X-Remote-Images-Blocked"] = "1" if blocked else "0"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@login_required
+@require_POST
+@user_errors
+def images(request, item_id: int):
+    """The images bar's forms: always show images from the sender (``trust``), or stop (``untrust``)."""
+    item = selectors.get_item_for_user(user=request.user, item_id=item_id)
+    if request.POST.get("action") == "trust":
+        trust_image_sender(user=request.user, item=item)
+        messages.success(
+            request, _("Images from %(address)s will always be shown.") % {"address": item.message.from_address}
+        )
+    elif request.POST.get("action") == "untrust":
+        untrust_image_sender(user=request.user, address=item.message.from_address)
+        messages.success(
+            request, _("Images from %(address)s will be asked for again.") % {"address": item.message.from_address}
+        )
+    else:
+        raise Http404("No such action.")
+    return redirect_after_post(request, safe_next(request, reverse("mailboxes:thread", args=[item.thread_id])))
 
 
 @login_required

@@ -45,14 +45,12 @@
     });
   }
 
-  // --- message frames: fit their content, offer remote images -----------------------
+  // --- message frames: fit their content (remote images: display.js) -----------------------
   function fitFrame(frame) {
     try {
       var doc = frame.contentDocument;
       if (!doc || !doc.body) { return; }
       frame.style.height = Math.max(40, doc.documentElement.scrollHeight + 8) + "px";
-      var note = frame.parentNode.querySelector("[data-images-note]");
-      if (note) { note.hidden = !doc.querySelector('meta[name="remote-images"]'); }
     } catch (e) { /* not same-origin: leave the default height */ }
   }
   function setupFrames(root) {
@@ -62,12 +60,6 @@
     });
   }
   document.addEventListener("click", function (ev) {
-    var button = ev.target.closest("[data-show-images]");
-    if (button) {
-      var frame = button.closest("[data-html-body]").querySelector("iframe");
-      frame.src = button.getAttribute("data-show-images");
-      button.closest("[data-images-note]").hidden = true;
-    }
     var confirmButton = ev.target.closest("[data-confirm]");
     if (confirmButton && !window.confirm(confirmButton.getAttribute("data-confirm"))) { ev.preventDefault(); }
     var toggle = ev.target.closest("[data-menu-toggle]");

@@ -182,7 +182,7 @@ def test_per_client_connection_rate_limit_answers_421(mx_server, settings, db, m
 # --- accepted mail ------------------------------------------------------------------------------
 
 
-def test_accepted_mail_lands_in_the_inbox_with_its_authentication_results(mx_server, alice, dns_server):
+def test_accepted_mail_lands_in_the_inbox_with_its_authentication_results(mx_server, alice, dns_server, settings):
     dns_server.resolver.add('sender.example. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"')
     key = generate_private_key_pem()
     record = f"v=DKIM1; k=rsa; p={public_key_base64(key)}"
@@ -205,7 +205,7 @@ def test_accepted_mail_lands_in_the_inbox_with_its_authentication_results(mx_ser
     stored = read_blob(item.message.blob)
     assert stored.endswith(signed)
     header = parse_message(stored).headers["authentication-results"]
-    assert header.startswith("localhost;")
+    assert header.startswith(f"{settings.MAIL_HOSTNAME};")
     assert "spf=pass" in header and "dkim=pass" in header and "dmarc=pass" in header
     assert item.message.subject == "Signed hello"
     assert not item.is_read
@@ -319,7 +319,7 @@ def test_malformed_mail_is_accepted_and_placed_not_lost(mx_server, alice, name):
 # --- bounces --------------------------------------------------------------------------------------
 
 
-def test_a_dsn_to_our_verp_address_bounces_the_recipient_and_is_not_placed(mx_server, alice, remote_domain):
+def test_a_dsn_to_our_verp_address_bounces_the_recipient_and_is_not_placed(mx_server, alice, remote_domain, settings):
     message = send_message(user=alice, to=["ok-then-gone@remote.example"], subject="Invoice", text="x")
     run_delivery()
     recipient = message.recipients.get()
@@ -346,7 +346,8 @@ def test_a_dsn_to_our_verp_address_bounces_the_recipient_and_is_not_placed(mx_se
     assert InboundMessage.objects.get().status == InboundMessage.Status.REPORT
     # The report itself is in nobody's mailbox; alice has only our own notice about it.
     [notice] = MailboxItem.objects.filter(user=alice, origin="received")
-    assert notice.message.from_address == "MAILER-DAEMON@localhost"
+    assert notice.message.from_address == f"MAILER-DAEMON@{settings.MAIL_HOSTNAME}"
+    assert settings.MAIL_HOSTNAME != "localhost"
 
 
 # --- swaks ------------------------------------------------------------------------------------------

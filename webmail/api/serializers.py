@@ -151,8 +151,10 @@ class EmailDetailSerializer(EmailSummarySerializer):
     headers = serializers.DictField(source="message.headers", child=serializers.CharField())
     text = serializers.SerializerMethodField()
     html = serializers.SerializerMethodField(
-        help_text="Sanitised. Remote images are removed unless `remote_images=true`; images the message carries "
-        "(`cid:`) point at their `download_url`, which asks for the same credentials as this call."
+        help_text="Sanitised. Remote images are removed unless `remote_images=true` or you always show images "
+        "from this (authenticated) sender; images the message carries (`cid:`) point at their `download_url`, "
+        "which asks for the same credentials as this call. The message's own `<style>` rules are kept, sanitised, "
+        "in one `<style>` element at the start: show `html` in a document of its own (a sandboxed frame)."
     )
     remote_images_blocked = serializers.SerializerMethodField(
         help_text="Remote images were removed from `html`: ask again with `remote_images=true` to keep them."

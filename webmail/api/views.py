@@ -30,6 +30,7 @@ from mailboxes import services as mailbox_services
 from mailboxes.blobstore import read_blob
 from mailboxes.cursors import keyset_page
 from mailboxes.exceptions import DraftNotFound, MessageTooLarge
+from mailboxes.images import image_policy
 from mailboxes.links import LinkKind, read_attachment_link, sign_attachment_link, use_once
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.parsing import parse_message
@@ -323,7 +324,13 @@ def _detail_data(request, item, *, remote_images: bool = False) -> dict:
     context = {
         "request": request,
         "parsed": parsed,
-        "html": sanitize_html(parsed.html, allow_remote_images=remote_images, cid_url=cid_url),
+        "html": sanitize_html(
+            parsed.html,
+            # The same choice as the webmail's frame: asked for, or a sender the user always shows images from.
+            allow_remote_images=remote_images or image_policy(user=request.user, item=item).trusted,
+            cid_url=cid_url,
+            keep_styles=True,
+        ),
         "attachments": attachments,
         "attachment_links": links,
     }
