@@ -18,6 +18,9 @@ from mailboxes.blobstore import open_blob
 from mailboxes.models import (
     Attachment,
     Blob,
+    Correspondent,
+    Identity,
+    ImportJob,
     Label,
     MailboxChange,
     MailboxItem,
@@ -26,6 +29,7 @@ from mailboxes.models import (
     Thread,
     ThreadKey,
     TrustedImageSender,
+    UndoableAction,
     Upload,
 )
 from mailboxes.services import delete_label
@@ -311,5 +315,47 @@ class TrustedImageSenderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("address", "user", "created_at")
     search_fields = ("address", "user__username")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(Identity)
+class IdentityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The send-as identities and signatures users set in their settings (docs/COMPOSE.md)."""
+
+    list_display = ("address", "user", "display_name", "is_default", "updated_at")
+    search_fields = ("address__local_part", "user__username", "display_name")
+    list_select_related = ("user", "address__domain")
+    raw_id_fields = ("user",)
+
+
+@admin.register(Correspondent)
+class CorrespondentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Whom each user writes to and hears from: the compose suggestions (``manage.py rebuild_correspondents``)."""
+
+    list_display = ("address", "user", "name", "sent_count", "received_count", "last_at")
+    search_fields = ("address", "user__username")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Mailbox imports (mbox, Maildir) and their progress (docs/IMPORT-EXPORT.md)."""
+
+    list_display = ("filename", "user", "status", "done", "total", "imported", "skipped", "failed", "created_at")
+    list_filter = ("status",)
+    search_fields = ("filename", "user__username")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(UndoableAction)
+class UndoableActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Actions users may still undo for a few seconds (docs/WEBMAIL-ACTIONS.md); purged by Celery beat."""
+
+    list_display = ("kind", "user", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("user__username",)
     list_select_related = ("user",)
     raw_id_fields = ("user",)
