@@ -19,12 +19,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from mailboxes.compose import require_recipients
+from mailboxes.local_times import MORNING, NoSuchLocalTime, at, next_monday, parse_local
 from mailboxes.models import MailboxItem, Message
 from mailboxes.services.drafts import draft_composition, get_draft_for_update
 from mailboxes.services.undo import _check_admission, cancel_send
 from webmail.errors import UserError
 
-MORNING = dt.time(8, 0)
 AFTERNOON = dt.time(13, 0)
 
 
@@ -46,40 +46,28 @@ class ScheduleOption:
         return self.local.strftime("%Y-%m-%dT%H:%M")
 
 
-def _at(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
-    # fold=0: an hour that happens twice (the clocks going back) is the first one.
-    return dt.datetime.combine(day, time, tzinfo=zone)
-
-
 def schedule_options(*, zone: ZoneInfo, now: dt.datetime | None = None) -> list[ScheduleOption]:
     """Tomorrow morning, tomorrow afternoon and next Monday morning, in ``zone``."""
     today = (now or timezone.now()).astimezone(zone).date()
     tomorrow = today + dt.timedelta(days=1)
-    monday = today + dt.timedelta(days=7 - today.weekday())  # the next Monday, never today
+    monday = next_monday(today)
     return [
-        ScheduleOption("tomorrow-morning", gettext_lazy("Tomorrow morning"), _at(tomorrow, MORNING, zone)),
-        ScheduleOption("tomorrow-afternoon", gettext_lazy("Tomorrow afternoon"), _at(tomorrow, AFTERNOON, zone)),
-        ScheduleOption("monday-morning", gettext_lazy("Monday morning"), _at(monday, MORNING, zone)),
+        ScheduleOption("tomorrow-morning", gettext_lazy("Tomorrow morning"), at(tomorrow, MORNING, zone)),
+        ScheduleOption("tomorrow-afternoon", gettext_lazy("Tomorrow afternoon"), at(tomorrow, AFTERNOON, zone)),
+        ScheduleOption("monday-morning", gettext_lazy("Monday morning"), at(monday, MORNING, zone)),
     ]
 
 
 def parse_local_time(value: str, *, zone: ZoneInfo) -> dt.datetime:
     """``YYYY-MM-DDTHH:MM`` (what a datetime-local field posts) on the user's clock, as an aware instant."""
     try:
-        naive = dt.datetime.fromisoformat((value or "").strip())
-    except ValueError:
+        return parse_local(value, zone=zone)
+    except NoSuchLocalTime as exc:
+        if exc.skipped:
+            raise InvalidSendTime(
+                _("That time does not exist in your time zone (the clocks change)."), field="send_at"
+            ) from None
         raise InvalidSendTime(_("Choose a date and time to send it."), field="send_at") from None
-    if naive.tzinfo is not None:
-        return naive
-    local = naive.replace(tzinfo=zone)
-    try:
-        round_trip = local.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
-    except OverflowError:  # year 1 or 9999
-        raise InvalidSendTime(_("Choose a date and time to send it."), field="send_at") from None
-    # A time the clocks skip (spring forward) does not exist: it does not survive a round trip through UTC.
-    if round_trip != naive:
-        raise InvalidSendTime(_("That time does not exist in your time zone (the clocks change)."), field="send_at")
-    return local
 
 
 def check_send_time(send_at: dt.datetime, *, now: dt.datetime) -> None:

@@ -10,23 +10,22 @@ feed, so the page and push notices see it come back.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy
 
 from accounts.preferences import time_zone_of
 from mailboxes.conversations import refresh_threads
 from mailboxes.exceptions import FolderNotAllowed
+from mailboxes.local_times import MORNING, NoSuchLocalTime, at, next_monday, parse_local
 from mailboxes.models import Folder, MailboxChange, MailboxItem
 from mailboxes.services.actions import _items_for_update, _update
 from webmail.errors import UserError
 
 # The furthest ahead a snooze may go.
 MAX_SNOOZE = timedelta(days=366)
-MORNING = time(8, 0)
 
 
 class InvalidSnoozeTime(UserError):
@@ -54,8 +53,8 @@ def snooze_choices(*, user, now: datetime | None = None) -> list[SnoozeChoice]:
     later = (local + timedelta(hours=3)).replace(second=0, microsecond=0)
     if later.minute:
         later = later.replace(minute=0) + timedelta(hours=1)
-    tomorrow = datetime.combine(local.date() + timedelta(days=1), MORNING, tzinfo=zone)
-    monday = datetime.combine(local.date() + timedelta(days=7 - local.weekday()), MORNING, tzinfo=zone)
+    tomorrow = at(local.date() + timedelta(days=1), MORNING, zone)
+    monday = at(next_monday(local.date()), MORNING, zone)
     times = {"later": later, "tomorrow": tomorrow, "next_week": monday}
     return [SnoozeChoice(key, str(CHOICE_LABELS[key]), until) for key, until in times.items()]
 
@@ -64,12 +63,14 @@ def snooze_time(*, user, choice: str, custom: str = "", now: datetime | None = N
     """The time a snooze choice means: a preset key, or "custom" with a local date-time ("2026-12-24T09:30")."""
     now = now or timezone.now()
     if choice == "custom":
-        parsed = parse_datetime((custom or "").strip())
-        if parsed is None:
-            raise InvalidSnoozeTime("Choose a date and time to snooze until.", field="snooze_at")
-        if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=time_zone_of(user))
-        return parsed
+        try:
+            return parse_local(custom, zone=time_zone_of(user))
+        except NoSuchLocalTime as exc:
+            if exc.skipped:
+                raise InvalidSnoozeTime(
+                    "That time does not exist in your time zone (the clocks change).", field="snooze_at"
+                ) from None
+            raise InvalidSnoozeTime("Choose a date and time to snooze until.", field="snooze_at") from None
     for option in snooze_choices(user=user, now=now):
         if option.key == choice:
             return option.until

@@ -9,7 +9,7 @@ from django.core.cache import cache
 
 from accounts import two_factor
 from tests.accounts.security_support import NEW_PASSWORD, PASSWORD, link_in, mail_to
-from tests.support.browser import BROWSER_MARKS, DESKTOP, assert_accessible, shot, sign_in
+from tests.support.browser import BROWSER_MARKS, DESKTOP, assert_accessible, shot, sign_in, sign_out
 
 pytestmark = BROWSER_MARKS
 
@@ -23,11 +23,6 @@ def _fresh_throttle():
 
 def width(page) -> str:
     return "phone" if page.is_phone else "desktop"
-
-
-def sign_out(page):
-    page.click("nav.account button:has-text('Sign out')")
-    page.wait_for_url(re.compile(r"/signin/"))
 
 
 def password_step(page, address, password=PASSWORD):

@@ -104,6 +104,11 @@ def sign_in(page, address, password=PASSWORD):
     page.wait_for_url(re.compile(r"/mail/$"))
 
 
+def sign_out(page):
+    page.click("nav.account button:has-text('Sign out')")
+    page.wait_for_url(re.compile(r"/signin/"))
+
+
 def shot(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -4,86 +4,21 @@ Screenshots of the main pages go to ``artifacts/screenshots/`` (CI keeps that fo
 """
 
 import json
-import os
 import re
-import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from accounts.services import API_TOKEN_PREFIX
 from mailboxes.models import Folder, MailboxItem
 from mailboxes.services import create_label
 from tests.factories import deliver, raw_email, send_and_deliver
+from tests.support.browser import BROWSER_MARKS, shot, sign_in, sign_out
 from tests.webmail.conftest import html_email
 from tests.webmail.test_conversation import HOSTILE
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-PASSWORD = "correct horse battery staple"
-SHOTS = Path(os.environ.get("SCREENSHOT_DIR", django_settings.BASE_DIR / "artifacts" / "screenshots"))
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(), reason="no Chromium"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
-    # test itself (building data, checking results) are still plain synchronous code. Only for
-    # this module: other tests must keep Django's async-safety check.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with playwright_sync.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(browser, live_server, settings):
-    settings.WEBMAIL_UNDO_SECONDS = 1
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    problems = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.problems = problems
-    page.base = live_server.url
-    yield page
-    context.close()
-    assert not problems, problems
-
-
-def sign_in(page, address):
-    page.goto(page.base + "/signin/")
-    page.fill("#id_username", address)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/mail/$"))
-
-
-def sign_out(page):
-    page.click("text=Sign out")
-    page.wait_for_url(re.compile(r"/signin/"))
-
-
-def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+pytestmark = BROWSER_MARKS
 
 
 def test_sign_in_compose_with_attachment_and_reply_in_one_thread(page, alice, bob, tmp_path):
