@@ -39,11 +39,15 @@ def close_thread_connections():
     gc.collect()
     mine = [connections[alias] for alias in connections]  # the test's own (an in-memory SQLite dies with it)
     for wrapper in gc.get_objects():
-        if (
-            isinstance(wrapper, BaseDatabaseWrapper)
-            and wrapper.connection is not None
-            and not any(wrapper is own for own in mine)
-        ):
+        try:
+            is_theirs = (
+                isinstance(wrapper, BaseDatabaseWrapper)
+                and wrapper.connection is not None
+                and not any(wrapper is own for own in mine)
+            )
+        except ReferenceError:  # a dead weak proxy another test left for the collector
+            continue
+        if is_theirs:
             wrapper.connection.close()
             wrapper.connection = None
 
