@@ -13,11 +13,11 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from campaigns.services.fanout import start_due_campaigns
 from tests.campaigns.campaign_ui_world import alice, customers, newsletter, workspace  # noqa: F401 - fixtures
-from tests.webmail.test_browser import browser, page, shot, sign_in  # noqa: F401 - fixtures and helpers
+from tests.support.browser import BROWSER_MARKS, shot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [*BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 def test_marketer_creates_fixes_schedules_pauses_resumes_and_cancels_a_campaign(page, alice, newsletter, customers):

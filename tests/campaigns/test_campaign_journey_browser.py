@@ -17,11 +17,11 @@ from delivery.services.engine import deliver_batch
 from mailboxes.models import Recipient
 from tests.campaigns.campaign_ui_world import alice, newsletter, workspace  # noqa: F401 - fixtures
 from tests.support.broker import unreachable_broker
-from tests.webmail.test_browser import browser, page, shot, sign_in  # noqa: F401 - fixtures and helpers
+from tests.support.browser import BROWSER_MARKS, shot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [*BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

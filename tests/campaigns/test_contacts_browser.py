@@ -9,11 +9,11 @@ from campaigns.models import ContactImport
 from campaigns.services.contacts import add_to_list, create_contact, create_list
 from campaigns.services.imports import upload_contact_import
 from tests.campaigns import contacts_support as support
-from tests.webmail import test_browser as webmail_browser
+from tests.support import browser as webmail_browser
 
 alice, workspace = support.alice, support.workspace
 browser = webmail_browser.browser
-pytestmark = webmail_browser.pytestmark
+pytestmark = webmail_browser.BROWSER_MARKS
 
 PHONE = {"width": 375, "height": 740}
 

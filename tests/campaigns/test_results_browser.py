@@ -15,13 +15,13 @@ from tests.campaigns.results_world import (  # noqa: F401 - fixtures
     recipient_of,
     shop_fixture,
 )
-from tests.webmail import test_browser as webmail_browser
+from tests.support import browser as webmail_browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 browser = webmail_browser.browser
 page = webmail_browser.page
-pytestmark = [*webmail_browser.pytestmark, pytest.mark.django_db(transaction=True)]
+pytestmark = [*webmail_browser.BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_progress_bar_follows_the_sending_and_the_page_settles_when_it_ends(page, marketer, shop):

@@ -9,11 +9,11 @@ from campaigns.models import Contact, ListMembership, Segment
 from campaigns.services.contacts import create_list
 from delivery.models import Suppression
 from tests.campaigns import contacts_support as support
-from tests.webmail import test_browser as webmail_browser
+from tests.support import browser as webmail_browser
 
 alice, workspace = support.alice, support.workspace
 browser = webmail_browser.browser
-pytestmark = webmail_browser.pytestmark
+pytestmark = webmail_browser.BROWSER_MARKS
 
 
 @pytest.fixture

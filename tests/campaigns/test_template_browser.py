@@ -10,11 +10,11 @@ import pytest
 from campaigns.models import Template
 from mailboxes.models import Folder, MailboxItem
 from tests.campaigns.template_fixtures import alice  # noqa: F401 - fixtures
-from tests.webmail.test_browser import browser, page, shot, sign_in  # noqa: F401 - fixtures and helpers
+from tests.support.browser import BROWSER_MARKS, shot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [*BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 def preview(page):

@@ -18,13 +18,13 @@ from tests.campaigns.unsubscribe_world import (  # noqa: F401 - fixtures
     reader_fixture,
     shop_fixture,
 )
-from tests.webmail import test_browser as webmail_browser
+from tests.support import browser as webmail_browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 PHONE = {"width": 390, "height": 844}
 browser = webmail_browser.browser
-pytestmark = [*webmail_browser.pytestmark, pytest.mark.django_db(transaction=True)]
+pytestmark = [*webmail_browser.BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

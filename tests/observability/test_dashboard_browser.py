@@ -9,15 +9,15 @@ import pytest
 
 from tests.factories import UserFactory
 from tests.observability.world import receive_some, send_some
+from tests.support import browser as webmail_browser
 from tests.support.admin_browser import sign_in_to_the_admin
-from tests.webmail import test_browser as webmail_browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 browser = webmail_browser.browser
 page = webmail_browser.page
-pytestmark = [*webmail_browser.pytestmark, pytest.mark.django_db(transaction=True)]
+pytestmark = [*webmail_browser.BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

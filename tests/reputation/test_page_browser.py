@@ -18,15 +18,15 @@ from tests.campaigns.results_world import (  # noqa: F401 - fixtures
 )
 from tests.factories import UserFactory
 from tests.reputation.page_world import count
+from tests.support import browser as webmail_browser
 from tests.support.admin_browser import sign_in_to_the_admin
-from tests.webmail import test_browser as webmail_browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 browser = webmail_browser.browser
 page = webmail_browser.page
-pytestmark = [*webmail_browser.pytestmark, pytest.mark.django_db(transaction=True)]
+pytestmark = [*webmail_browser.BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

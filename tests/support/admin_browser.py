@@ -2,7 +2,7 @@
 
 import re
 
-from tests.webmail import test_browser as webmail_browser
+from tests.support import browser as webmail_browser
 
 
 def sign_in_to_the_admin(page, user) -> None:
