@@ -267,7 +267,8 @@ def correspondents(*, user, prefix: str, limit: int = 8, now: datetime | None = 
     Reads only the user's ``Correspondent`` rows (index ``user, address``): the cost follows the number of
     people the user knows, never the size of the mailbox.
     """
-    prefix = (prefix or "").strip().lower()
+    # No stored address or name holds a NUL (and PostgreSQL refuses one in a query parameter).
+    prefix = (prefix or "").replace("\x00", "").strip().lower()
     if not prefix:
         return []
     own = {address.lower() for address in addresses_of(user)}
