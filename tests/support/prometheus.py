@@ -94,11 +94,6 @@ class Scrapes:
             self._changed.wait_for(lambda: self.count > seen, timeout=timeout)
 
 
-def pause(seconds=0.2):
-    """For scripts whose scrapes land in other processes (bench/prometheus_check.py): a short pause between tries."""
-    return lambda left: time.sleep(min(seconds, left))
-
-
 class PrometheusServer:
     """``with PrometheusServer(folder, targets, token=...) as prom: prom.query("up")``.
 
