@@ -56,6 +56,10 @@
     return window.htmx.ajax("GET", window.location.href, { target: "#conversation-list", swap: "outerHTML", select: "#conversation-list" })
       .then(function () {
         setupRows(document);
+        // Focus goes back into the list only if it was lost with the old rows: a key pressed while
+        // the list loaded (/ to search, c to compose) has put it somewhere the user chose.
+        var lost = !document.activeElement || document.activeElement === document.body;
+        hadFocus = hadFocus && lost;
         var fresh = $$("li.thread");
         if (index >= 0 && fresh.length) {
           var row = fresh[Math.min(index, fresh.length - 1)];

@@ -130,6 +130,33 @@ def test_keyboard_shortcuts(page, alice):
     page.wait_for_selector("[data-compose-panel] #id_to:focus")
 
 
+def test_a_list_refresh_landing_late_leaves_focus_where_the_user_put_it(page, alice):
+    """``#`` then ``/`` before the refreshed list arrives: the search box keeps the focus."""
+    for n in range(3):
+        deliver(raw_email(subject=f"Late {n}", to="alice@example.test"), alice)
+    sign_in(page, "alice@example.test")
+    held = []
+
+    def hold_list_refresh(route):
+        if route.request.method == "GET" and route.request.headers.get("hx-target") == "conversation-list":
+            held.append(route)  # answered below, after the user has moved on
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/mail/(\?.*)?$"), hold_list_refresh)
+    page.keyboard.press("j")
+    with page.expect_request(lambda r: r.headers.get("hx-target") == "conversation-list"):
+        page.keyboard.press("#")
+    page.locator(".toast", has_text="Conversation moved to Trash").wait_for()  # a round trip: the route is in
+    assert len(held) == 1
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search-box"
+    with page.expect_response(lambda r: r.request.headers.get("hx-target") == "conversation-list"):
+        held.pop().continue_()
+    page.wait_for_function("document.querySelectorAll('li.thread').length === 2")
+    assert page.evaluate("document.activeElement.id") == "search-box"
+
+
 def test_hostile_html_runs_nothing_and_loads_nothing_remote(page, alice):
     deliver(html_email(HOSTILE, subject="Totally safe"), alice)
     remote, dialogs = [], []
