@@ -2,7 +2,7 @@
 with the bearer token and holds every metric core.metrics defines.
 
 The web is Django's live server (a real HTTP server in a thread, on the test database); Prometheus
-runs as its own process on a free loopback port, scraping every second. bench/prometheus_check.py
+runs as its own process on a free loopback port, scraping every 5 seconds. bench/prometheus_check.py
 does the same with separate web, MX and worker processes and real mail.
 """
 
@@ -110,7 +110,14 @@ def test_prometheus_scrapes_every_metric_with_the_bearer_token(web, scrapes, tmp
         defined = yaml.safe_load((DEPLOY_DIR / "alerts.yml").read_text())["groups"]
         assert {rule["name"] for rule in rules} == {rule["alert"] for group in defined for rule in group["rules"]}
         assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []
-        assert [rule["name"] for rule in rules if rule["state"] != "inactive"] == []
+        # A scrape that timed out on a loaded machine sets up=0 for a moment: then, and only then, the
+        # target-down alert may be pending (its 2 minutes keep it from firing).
+        never_down = prometheus.query('min_over_time(up{job="webmail"}[1h])')[0][1] == 1
+        may_be_pending = set() if never_down else {"WebmailTargetDown"}
+        active = [rule["name"] for rule in rules if rule["state"] != "inactive"]
+        unexpected = [name for name in active if name not in may_be_pending]
+        assert unexpected == []
+        assert [rule["name"] for rule in rules if rule["state"] == "firing"] == []
 
 
 def test_a_wrong_token_leaves_the_target_down(web, scrapes, tmp_path):
