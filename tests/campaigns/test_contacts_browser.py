@@ -22,7 +22,7 @@ PHONE = {"width": 375, "height": 740}
 def phone(browser, live_server):
     context = browser.new_context(viewport=PHONE, locale="en-US")
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(60000)
     problems = []
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda e: problems.append(str(e)))

@@ -58,7 +58,7 @@ def browser():
 def _open(browser, live_server, options):
     context = browser.new_context(locale="en-US", **options)
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(60000)
     problems = []
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
