@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 from django.db.models import Max, Q
 
 from mailboxes.models import Folder, MailboxChange, MailboxItem
@@ -49,10 +49,15 @@ class Update:
 
 
 def _db(function):
-    """Run a database function in a worker thread (never the event loop's), with a fresh connection if the last died."""
+    """Run a database function in a worker thread (never the event loop's), with a fresh connection if the last died.
+
+    The thread keeps its connection from tick to tick: the web processes run with DATABASE_CONN_MAX_AGE=0
+    (webmail/asgi.py), which would otherwise make the watcher reconnect three times a second.
+    """
 
     def call(*args, **kwargs):
-        close_old_connections()
+        if connection.connection is not None and connection.errors_occurred and not connection.is_usable():
+            connection.close()
         return function(*args, **kwargs)
 
     return sync_to_async(call, thread_sensitive=False)
