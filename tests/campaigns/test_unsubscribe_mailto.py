@@ -37,7 +37,7 @@ def mail(mx_server, *, to: str, subject: str, sender: str = READER) -> None:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg.set_content("Please take me off.")
-    with smtplib.SMTP(*mx_server, timeout=10) as client:
+    with smtplib.SMTP(*mx_server, timeout=60) as client:
         client.sendmail(sender, [to], msg.as_bytes())
 
 

@@ -45,7 +45,7 @@ def message_bytes(*, sender="Sam <sam@sender.example>", to="alice@example.test",
 
 
 def smtp(mx_server) -> smtplib.SMTP:
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.sender.example")
     return client
 
@@ -58,7 +58,7 @@ def inbox(user):
 
 
 def test_ehlo_advertises_size_8bitmime_smtputf8_and_pipelining(mx_server):
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     code, _ = client.ehlo("client.example")
     assert code == 250
     for extension in ("size", "8bitmime", "smtputf8", "pipelining", "enhancedstatuscodes"):
@@ -175,7 +175,7 @@ def test_per_client_connection_rate_limit_answers_421(mx_server, settings, db, m
     for _ in range(2):
         smtp(mx_server).quit()
     with pytest.raises(smtplib.SMTPConnectError) as excinfo:
-        smtplib.SMTP(*mx_server, timeout=10)
+        smtplib.SMTP(*mx_server, timeout=60)
     assert (excinfo.value.smtp_code, excinfo.value.smtp_error[:5]) == (421, b"4.7.0")
 
 

@@ -38,7 +38,7 @@ def list_post(*attachments: tuple[str, bytes, str], subject="[dev] Parser crash 
 
 
 def send(mx_server, raw: bytes) -> InboundMessage:
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.lists.example")
     client.sendmail("dev-bounces@lists.example", ["alice@example.test"], raw)
     client.quit()

@@ -77,7 +77,7 @@ def message_bytes(*, sender="Sam <sam@sender.example>", to="alice@example.test",
 
 
 def send(mx_server, raw: bytes, rcpt_tos=("alice@example.test",)) -> dict:
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.sender.example")
     refused = client.sendmail("sam@sender.example", list(rcpt_tos), raw)
     client.quit()
@@ -138,7 +138,7 @@ def fake_rspamd(settings):
 
 def test_each_connection_and_the_final_reply_to_each_rcpt_and_data_are_counted_by_code(mx_server, alice, settings):
     metrics = Metrics()
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.sender.example")
     client.mail("sam@sender.example")
     assert client.rcpt("nobody@example.test")[0] == 550  # no such user
@@ -148,7 +148,7 @@ def test_each_connection_and_the_final_reply_to_each_rcpt_and_data_are_counted_b
     client.quit()
 
     settings.MAIL_MAX_MESSAGE_BYTES = 2000
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.sender.example")
     client.mail("sam@sender.example")
     assert client.docmd("DATA")[0] == 503  # no recipient yet

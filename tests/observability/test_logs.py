@@ -137,7 +137,7 @@ def test_a_request_without_a_usable_request_id_gets_one_of_its_own(alice, json_l
 
 @pytest.mark.django_db(transaction=True)
 def test_one_grep_of_the_queue_id_follows_mail_from_the_mx_to_its_placement(mx_server, alice, json_logs):
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.sender.example")
     raw = message_bytes(subject="Hello", body="Inbound body text 9c1e")
     client.sendmail("sam@sender.example", ["alice@example.test"], raw)

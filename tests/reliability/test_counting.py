@@ -25,7 +25,7 @@ def test_the_fault_plan_is_the_same_for_the_same_seed():
 
 
 def _send(port: int, message_id: str, rcpt: str) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
         smtp.sendmail("a@client.example", [rcpt], f"Message-ID: <{message_id}>\r\nSubject: x\r\n\r\nbody\r\n")
 
 

@@ -42,7 +42,7 @@ def message_bytes(*, sender="Sam <sam@sender.example>", to="alice@example.test",
 
 
 def receive(mx_server, raw: bytes, *, mail_from="sam@sender.example", rcpt=("alice@example.test",)) -> None:
-    client = smtplib.SMTP(*mx_server, timeout=10)
+    client = smtplib.SMTP(*mx_server, timeout=60)
     client.ehlo("mail.sender.example")
     client.sendmail(mail_from, list(rcpt), raw)
     client.quit()
