@@ -131,6 +131,12 @@ def parse_args(argv=None):
         default="cpu",
         help="with --profile: each thread's CPU time, or wall time (which counts waiting for the database, a core)",
     )
+    e2e.add_argument(
+        "--web-conn-max-age",
+        type=int,
+        default=0,
+        help="DATABASE_CONN_MAX_AGE of the web processes (the default 60 exhausts PostgreSQL's connections under ASGI)",
+    )
     e2e.add_argument("--cache-url", default="", help="CACHE_URL for the API's rate counters (default: the database)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")

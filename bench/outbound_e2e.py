@@ -411,7 +411,11 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
     backends = BackendCPU(database_name)
     try:
         log(args, f"· gunicorn ({args.web_workers} uvicorn workers), Celery ({args.workers} processes), {args.broker}")
-        gunicorn, port = start_gunicorn(args, env, tmp)
+        # Django under ASGI runs each request's sync code in a new thread, with a new connection: kept
+        # for CONN_MAX_AGE, they pile up until PostgreSQL refuses more ("too many clients"). Django's
+        # documentation: "When using ASGI, persistent connections should be disabled."
+        web_env = {**env, "DATABASE_CONN_MAX_AGE": str(args.web_conn_max_age)}
+        gunicorn, port = start_gunicorn(args, web_env, tmp)
         celery = start_celery(args, env, tmp)
         clients = Clients(port, args.clients, tokens)
         warmup = list(range(args.messages, args.messages + WARMUP_PER_WORKER * args.web_workers))
@@ -435,7 +439,7 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
         load_mark = other_load_mark()
         started = time.monotonic()
         done: dict = {}
-        sender = threading.Thread(target=lambda: done.update(clients.run(args, list(range(args.messages)))))
+        sender = threading.Thread(target=lambda: done.update(clients.run(args, list(range(args.messages)))), daemon=True)
         sender.start()
         deadline = started + args.timeout
         last_progress = started
@@ -465,6 +469,7 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
             "celery_processes": args.workers,
             "broker": args.broker.split("@")[-1],
             "cache": args.cache_url or "database (the default)",
+            "web_conn_max_age": args.web_conn_max_age,
             "seconds": finished - first,
             "submission_seconds": last_response - first,
             "sink_transactions": delivered,
@@ -523,8 +528,11 @@ def print_end_to_end(args, results: dict) -> None:
     if ours:
         print(
             f"ours: {args.clients} keep-alive API clients -> gunicorn ({args.web_workers} uvicorn workers) -> "
-            f"{ours['broker']} -> Celery ({args.workers} prefork processes) -> sink; cache: {ours['cache']}"
+            f"{ours['broker']} -> Celery ({args.workers} prefork processes) -> sink; cache: {ours['cache']}; "
+            f"web DATABASE_CONN_MAX_AGE={ours['web_conn_max_age']}"
         )
+        if not ours["completed"]:
+            print(f"INCOMPLETE: {ours['sink_transactions']}/{ours['recipients']} recipients reached the sink")
     print()
     print(f"{'':44} {'seconds':>8} {'msg/s':>8} {'rcpt/s':>8}  CPU ms/msg")
     if ours:
