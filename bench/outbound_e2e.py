@@ -439,7 +439,8 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
         load_mark = other_load_mark()
         started = time.monotonic()
         done: dict = {}
-        sender = threading.Thread(target=lambda: done.update(clients.run(args, list(range(args.messages)))), daemon=True)
+        timed = list(range(args.messages))
+        sender = threading.Thread(target=lambda: done.update(clients.run(args, timed)), daemon=True)
         sender.start()
         deadline = started + args.timeout
         last_progress = started
