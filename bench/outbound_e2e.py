@@ -76,6 +76,7 @@ def _worker_ready(sender=None, **kwargs) -> None:
 _PROFILES: list = []
 _POOL: list = []  # the web worker's profiles not in use by a thread now
 _POOL_LOCK = threading.Lock()
+_NESTED = threading.local()
 _STARTED = False
 
 
@@ -128,8 +129,9 @@ def _profile_web_worker() -> None:
     def thread_handler(self, loop, *args, **kwargs):
         if _profiling_due():
             loop.call_soon_threadsafe(_start_profile)  # the event loop's thread (uvicorn, h11, async Django)
-        if not _STARTED:
+        if not _STARTED or getattr(_NESTED, "active", False):  # a call nested in a profiled one is in it
             return original(self, loop, *args, **kwargs)
+        _NESTED.active = True
         with _POOL_LOCK:  # Django runs each request's sync code in a new thread: reuse the idle profiles
             profile = _POOL.pop() if _POOL else _new_profile()
         profile.enable()
@@ -137,6 +139,7 @@ def _profile_web_worker() -> None:
             return original(self, loop, *args, **kwargs)
         finally:
             profile.disable()
+            _NESTED.active = False
             with _POOL_LOCK:
                 _POOL.append(profile)
 
