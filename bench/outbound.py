@@ -65,6 +65,9 @@ if str(ROOT) not in sys.path:
 
 from bench.throwaway import ThrowawayDatabase  # noqa: E402
 
+if __name__ == "__main__":  # bench/outbound_e2e.py imports this module: let it find this run's state
+    sys.modules.setdefault("bench.outbound", sys.modules[__name__])
+
 SENDER_DOMAIN = "sender.bench.test"
 DOMAIN_TEMPLATE = "d{}.bench.test"
 HIGH = "1000000000"  # "no limit" for the throttling settings
@@ -104,7 +107,37 @@ def parse_args(argv=None):
         metavar="SECONDS",
         help="first wait up to SECONDS for other processes to leave the CPUs alone (the run reports their load)",
     )
-    parser.add_argument("--profile", metavar="DIR", help="run delivery workers under cProfile, stats into DIR")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run delivery workers (with --end-to-end: gunicorn and Celery workers) under cProfile, stats into DIR",
+    )
+    e2e = parser.add_argument_group("end to end (--end-to-end)")
+    e2e.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="send through the REST API (gunicorn) while Celery workers deliver, beside Postfix live",
+    )
+    e2e.add_argument("--clients", type=int, default=8, help="concurrent keep-alive HTTP clients")
+    e2e.add_argument("--web-workers", type=int, default=2, help="gunicorn (uvicorn) worker processes")
+    e2e.add_argument(
+        "--broker",
+        default="amqp://guest:guest@127.0.0.1:5672//",
+        help="Celery broker (RabbitMQ, or redis://127.0.0.1:6379/11); the bench's queues are named outbench_*",
+    )
+    e2e.add_argument(
+        "--profile-clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="with --profile: each thread's CPU time, or wall time (which counts waiting for the database, a core)",
+    )
+    e2e.add_argument(
+        "--web-conn-max-age",
+        type=int,
+        default=0,
+        help="DATABASE_CONN_MAX_AGE of the web processes (the default 60 exhausts PostgreSQL's connections under ASGI)",
+    )
+    e2e.add_argument("--cache-url", default="", help="CACHE_URL for the API's rate counters (default: the database)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated messages")
@@ -118,6 +151,8 @@ def parse_args(argv=None):
         args.submit_workers = args.workers
     if args.recipients > args.domains:
         parser.error("--recipients cannot exceed --domains (recipients are on distinct domains)")
+    if args.end_to_end and (args.postfix_only or min(args.clients, args.web_workers) < 1):
+        parser.error("--end-to-end runs both sides, with at least one client and one web worker")
     if min(args.messages, args.recipients, args.domains, args.senders, args.workers, args.submit_workers) < 1:
         parser.error("counts must be at least 1")
     return args
@@ -997,6 +1032,16 @@ def descendants(root: int) -> list[int]:
     return _tree(root, parents)
 
 
+def postfix_cpu_seconds(master_pid: int) -> float:
+    """CPU used so far by Postfix's processes: the live ones, and the exited ones their master reaped."""
+    hz, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in descendants(master_pid) if master_pid else ():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return total / hz
+
+
 def smtp_source(args, port: int, message_file: Path, sessions: int = 20) -> list[str]:
     return [
         which("smtp-source"), "-d", "-N", "-s", str(sessions), "-m", str(args.messages), "-r", str(args.recipients),
@@ -1057,10 +1102,12 @@ def run_postfix(args, tmp: Path, sink: Sink, results: dict, sample_raw: bytes, m
                 instance.release()
                 ok = instance.wait_delivered(recipients, started + args.timeout)
             else:
+                cpu_before = postfix_cpu_seconds(instance.master_pid)
                 started = time.monotonic()
                 load_mark = other_load_mark()
                 source = subprocess.Popen(source_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
                 ok = instance.wait_delivered(recipients, started + args.timeout)
+                figures["cpu_s"] = postfix_cpu_seconds(instance.master_pid) - cpu_before
                 source.wait(30)
                 figures["injected_seconds"] = None
             seconds = time.monotonic() - started
@@ -1185,10 +1232,16 @@ def orchestrate(args) -> int:
             database = ThrowawayDatabase(args, tmp, prefix="bench_outbound")
             OTHER_LOAD.database = database.name
             env = django_env(args, tmp, database.url, dns.nameserver, sink.port)
-            run_ours(args, tmp, env, sink, results)
+            if args.end_to_end:
+                from bench.outbound_e2e import run_end_to_end
+
+                run_end_to_end(args, tmp, env, sink, results, database.name)
+            else:
+                run_ours(args, tmp, env, sink, results)
             sample_raw = _stored_sample(sample_raw)
         if not args.no_postfix:
-            run_postfix(args, tmp, sink, results, sample_raw)
+            modes = [m for m in POSTFIX_MODES if m[0] == "postfix_live"] if args.end_to_end else POSTFIX_MODES
+            run_postfix(args, tmp, sink, results, sample_raw, modes)
     except (RuntimeError, TimeoutError) as exc:
         print(f"bench/outbound: {exc}", file=sys.stderr)
         status = 1
@@ -1208,7 +1261,12 @@ def orchestrate(args) -> int:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print_table(args, results)
+    if args.end_to_end:
+        from bench.outbound_e2e import print_end_to_end
+
+        print_end_to_end(args, results)
+    else:
+        print_table(args, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return status
