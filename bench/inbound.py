@@ -126,6 +126,12 @@ def parse_args(argv=None):
         help="run the MX and the workers under py-spy (record, raw collapsed stacks into DIR); needs py-spy",
     )
     parser.add_argument(
+        "--mx-cprofile",
+        metavar="FILE",
+        help="run the MX under cProfile in every thread, on each thread's CPU clock (bench/mx_cprofile.py); "
+        "the merged pstats file is written to FILE when the MX stops",
+    )
+    parser.add_argument(
         "--profile-idle", action="store_true", help="with --profile, also sample threads that wait (py-spy --idle)"
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
@@ -524,8 +530,12 @@ def start_ours(args, tmp: Path, env: dict, memory: MemorySampler) -> tuple[int, 
     mx_env = {**env, "SMTPD_REUSE_PORT": "1"} if args.mx_processes > 1 else env
     for i in range(args.mx_processes):
         name = "mx" if args.mx_processes == 1 else f"mx-{i}"
-        services.append(Service(name, [sys.executable, "manage.py", "runsmtpd", "--host", "127.0.0.1",
-                                       "--port", str(port)], mx_env, tmp, profile, args.profile_idle))  # fmt: skip
+        cmd = [sys.executable, "manage.py", "runsmtpd", "--host", "127.0.0.1", "--port", str(port)]
+        if args.mx_cprofile:
+            out = Path(args.mx_cprofile).resolve()
+            out = out if args.mx_processes == 1 else out.with_name(f"{out.stem}-{i}{out.suffix}")
+            cmd[1:1] = [str(ROOT / "bench" / "mx_cprofile.py"), str(out)]
+        services.append(Service(name, cmd, mx_env, tmp, profile, args.profile_idle))
     mxs = list(services)
     for i in range(args.workers):
         cmd = [

@@ -202,7 +202,9 @@ class Rspamd(Daemon):
         (local / "redis.conf").write_text(f'servers = "127.0.0.1:{redis_port}";\n')
         # Results into the delivered message, as ours records Authentication-Results; no ARC sealing of
         # what loopback clients send (verification stays on).
-        (local / "milter_headers.conf").write_text('use = ["authentication-results", "x-spam-status"];\nskip_local = false;\nskip_authenticated = false;\n')
+        (local / "milter_headers.conf").write_text(
+            'use = ["authentication-results", "x-spam-status"];\nskip_local = false;\nskip_authenticated = false;\n'
+        )
         (local / "arc.conf").write_text("sign_local = false;\nsign_authenticated = false;\n")
         for module in DISABLED_MODULES:
             (local / f"{module}.conf").write_text("enabled = false;\n")
