@@ -11,6 +11,7 @@ shared machine or for the disk is not counted. Read it with
 """
 
 import cProfile
+import os
 import pstats
 import runpy
 import sys
@@ -31,6 +32,7 @@ def _start_in_thread(frame, event, arg):
 
 def main() -> None:
     out, sys.argv = sys.argv[1], sys.argv[2:]
+    sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as if the program were run itself
     threading.setprofile(_start_in_thread)
     main_profile = cProfile.Profile(time.thread_time)
     profiles.append(main_profile)
