@@ -32,7 +32,23 @@ at the end:
    on a loopback port, ``virtual`` delivery into Maildirs in the temp folder
    as uid ``nobody``) receives the same ``smtp-source`` load; accepted/s is
    smtp-source's wall time, Maildir/s counts files in ``Maildir/new`` until
-   all are there, and the lag is Postfix's own ``delay=`` per delivery.
+   all are there, and the lag is Postfix's own ``delay=`` per delivery;
+7. **the operator's stack** (before the plain Postfix; ``--no-stack`` skips it):
+   Postfix with rspamd as its milter (SPF, DKIM, DMARC, Bayes trained with
+   ``--bayes-train`` messages each way, on a private redis-server) delivering
+   over LMTP to Dovecot into the same Maildirs, indexed by fts-xapian
+   (``--no-fts``: without), every piece a private instance
+   (``bench/peers/stack.py``, which also says which rspamd modules are off and
+   why); measured as the plain Postfix, after a few warm-up messages.
+
+CPU per message, for every side, from the start of sending until everything
+is visible: user+system time of the process trees including the children
+they reaped (Postfix's smtpd/cleanup/lmtp, Dovecot's lmtp and indexer) --
+ours: the MX, the Celery workers and PostgreSQL's processes serving the
+benchmark's database plus its background writers; the stack: Postfix,
+rspamd, its Redis, Dovecot (the files' page cache and the kernel's disk work
+are not counted on either side). ``--mx-cprofile FILE`` profiles the MX in all
+its threads (bench/mx_cprofile.py).
 
 The MX's per-client rate limits (SMTPD_*_PER_MINUTE_PER_IP) are switched off
 for the run, since every message comes from 127.0.0.1; the run says so. This
@@ -901,6 +917,7 @@ def run_postfix(args, tmp: Path, results: dict, stack: bool = False, dns_nameser
     base.chmod(0o755)
     helpers: dict = {}
     instance = None
+    helpers_learned = ""
     try:
         extra = {}
         if stack:
@@ -917,6 +934,9 @@ def run_postfix(args, tmp: Path, results: dict, stack: bool = False, dns_nameser
                 corpus = CorpusGenerator(seed=7)
                 rspamd.learn("ham", corpus.ham(args.bayes_train))
                 rspamd.learn("spam", corpus.spam(args.bayes_train))
+                learned = re.findall(r"Statfile: (BAYES_\w+).*?learned: (\d+)", rspamd.stat())
+                helpers_learned = ", ".join(f"{name} {count}" for name, count in learned)
+                log(args, f"  rspamd learned: {helpers_learned or 'nothing?'} (it classifies from 200 each)")
             extra = {
                 "smtpd_milters": f"inet:127.0.0.1:{rspamd.milter_port}",
                 "milter_protocol": "6",
@@ -983,6 +1003,7 @@ def run_postfix(args, tmp: Path, results: dict, stack: bool = False, dns_nameser
             results[key]["fts"] = helpers["dovecot"].fts
             results[key]["indexed_idle_after_s"] = indexed_s
             results[key]["disabled_rspamd_modules"] = list(DISABLED_MODULES)
+            results[key]["bayes_learned"] = helpers_learned if args.bayes_train else "not trained"
             results[key]["rspamd_headers_sample"] = sample_headers(instance.vmail)
             results[key]["dovecot_errors"] = helpers["dovecot"].errors()
         if delivered < args.messages:
@@ -1082,7 +1103,8 @@ def print_table(args, results: dict) -> None:
         print(
             f"stack: Dovecot fts {'xapian, autoindex' if stack['fts'] else 'off'}"
             + (f" (indexer idle {stack['indexed_idle_after_s']:.1f} s after the start)" if stack["fts"] else "")
-            + f"; rspamd modules off: {', '.join(stack['disabled_rspamd_modules'])}"
+            + f"; rspamd Bayes learned: {stack['bayes_learned']}"
+            + f"; modules off: {', '.join(stack['disabled_rspamd_modules'])}"
         )
         if stack["rspamd_headers_sample"]:
             verdict = stack["rspamd_headers_sample"].replace("\n", " | ")
