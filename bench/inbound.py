@@ -718,7 +718,7 @@ def run_ours(args, tmp: Path, env: dict, results: dict, db_name: str = "") -> No
 # --- Postfix -------------------------------------------------------------------------------------
 
 POSTFIX_BINARIES = ("postfix", "smtp-source")
-STACK_BINARIES = ("rspamd", "rspamc", "redis-server", "dovecot")
+STACK_BINARIES = ("rspamd", "rspamc", "redis-server", "redis-cli", "dovecot")
 
 
 def wait_idle(root: int, deadline: float, quiet: float = 1.0) -> float:
@@ -934,8 +934,8 @@ def run_postfix(args, tmp: Path, results: dict, stack: bool = False, dns_nameser
                 corpus = CorpusGenerator(seed=7)
                 rspamd.learn("ham", corpus.ham(args.bayes_train))
                 rspamd.learn("spam", corpus.spam(args.bayes_train))
-                learned = re.findall(r"Statfile: (BAYES_\w+).*?learned: (\d+)", rspamd.stat())
-                helpers_learned = ", ".join(f"{name} {count}" for name, count in learned)
+                learned = helpers["redis"].bayes_learns()
+                helpers_learned = ", ".join(f"{name} {count}" for name, count in sorted(learned.items()))
                 log(args, f"  rspamd learned: {helpers_learned or 'nothing?'} (it classifies from 200 each)")
             extra = {
                 "smtpd_milters": f"inet:127.0.0.1:{rspamd.milter_port}",

@@ -144,6 +144,14 @@ class Redis(Daemon):
         super().__init__("redis", cmd, base)
         self.wait_port(self.port, 20)
 
+    def bayes_learns(self) -> dict[str, int]:
+        """rspamd's learn counters (hash ``RS``: learns_ham, learns_spam); ``rspamc stat`` reports them late."""
+        cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+        out = subprocess.run(  # noqa: S603
+            [cli, "-p", str(self.port), "hgetall", "RS"], capture_output=True, text=True, check=False, timeout=30
+        ).stdout.split()
+        return {k: int(v) for k, v in zip(out[::2], out[1::2], strict=False) if k.startswith("learns") and v.isdigit()}
+
 
 RSPAMD_CONF = """\
 .include "$CONFDIR/common.conf"
@@ -252,14 +260,6 @@ class Rspamd(Daemon):
         )  # fmt: skip
         if done.returncode:
             raise RuntimeError(f"rspamc learn_{kind} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
-
-    def stat(self) -> str:
-        rspamc = shutil.which("rspamc") or "/usr/bin/rspamc"
-        done = subprocess.run(  # noqa: S603
-            [rspamc, "-h", f"127.0.0.1:{self.controller_port}", "stat"], capture_output=True, text=True,
-            check=False, timeout=60,
-        )  # fmt: skip
-        return done.stdout
 
 
 DOVECOT_CONF = """\
