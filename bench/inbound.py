@@ -32,7 +32,23 @@ at the end:
    on a loopback port, ``virtual`` delivery into Maildirs in the temp folder
    as uid ``nobody``) receives the same ``smtp-source`` load; accepted/s is
    smtp-source's wall time, Maildir/s counts files in ``Maildir/new`` until
-   all are there, and the lag is Postfix's own ``delay=`` per delivery.
+   all are there, and the lag is Postfix's own ``delay=`` per delivery;
+7. **the operator's stack** (before the plain Postfix; ``--no-stack`` skips it):
+   Postfix with rspamd as its milter (SPF, DKIM, DMARC, Bayes trained with
+   ``--bayes-train`` messages each way, on a private redis-server) delivering
+   over LMTP to Dovecot into the same Maildirs, indexed by fts-xapian
+   (``--no-fts``: without), every piece a private instance
+   (``bench/peers/stack.py``, which also says which rspamd modules are off and
+   why); measured as the plain Postfix, after a few warm-up messages.
+
+CPU per message, for every side, from the start of sending until everything
+is visible: user+system time of the process trees including the children
+they reaped (Postfix's smtpd/cleanup/lmtp, Dovecot's lmtp and indexer) --
+ours: the MX, the Celery workers and PostgreSQL's processes serving the
+benchmark's database plus its background writers; the stack: Postfix,
+rspamd, its Redis, Dovecot (the files' page cache and the kernel's disk work
+are not counted on either side). ``--mx-cprofile FILE`` profiles the MX in all
+its threads (bench/mx_cprofile.py).
 
 The MX's per-client rate limits (SMTPD_*_PER_MINUTE_PER_IP) are switched off
 for the run, since every message comes from 127.0.0.1; the run says so. This
@@ -61,6 +77,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.peers.stack import DISABLED_MODULES, Dovecot, Redis, Rspamd, tree_cpu_seconds  # noqa: E402
 from bench.throwaway import ThrowawayDatabase  # noqa: E402
 
 HOSTED_DOMAIN = "bench.test"
@@ -110,12 +127,25 @@ def parse_args(argv=None):
     parser.add_argument("--conn-max-age", type=int, default=None, help="DATABASE_CONN_MAX_AGE (default: the setting)")
     parser.add_argument("--warmup", type=int, default=20, help="warm-up messages before the clock starts")
     parser.add_argument("--no-postfix", action="store_true", help="skip the Postfix peer")
-    parser.add_argument("--postfix-only", action="store_true", help="run only the Postfix peer")
+    parser.add_argument("--postfix-only", action="store_true", help="run only the peers")
+    parser.add_argument(
+        "--no-stack", action="store_true", help="skip the Postfix + rspamd + Dovecot peer (bench/peers/stack.py)"
+    )
+    parser.add_argument("--no-fts", action="store_true", help="the stack's Dovecot without its full-text index")
+    parser.add_argument(
+        "--bayes-train", type=int, default=250, help="ham and spam messages each to train rspamd's Bayes with (0: none)"
+    )
     parser.add_argument("--timeout", type=float, default=1200, help="upper bound in seconds for each phase")
     parser.add_argument(
         "--profile",
         metavar="DIR",
         help="run the MX and the workers under py-spy (record, raw collapsed stacks into DIR); needs py-spy",
+    )
+    parser.add_argument(
+        "--mx-cprofile",
+        metavar="FILE",
+        help="run the MX under cProfile in every thread, on each thread's CPU clock (bench/mx_cprofile.py); "
+        "the merged pstats file is written to FILE when the MX stops",
     )
     parser.add_argument(
         "--profile-idle", action="store_true", help="with --profile, also sample threads that wait (py-spy --idle)"
@@ -281,13 +311,27 @@ def process_cpu_seconds(pid: int) -> float:
     return 0.0
 
 
-def postgres_pids() -> list[int]:
+POSTGRES_BACKGROUND = ("walwriter", "checkpointer", "background writer", "autovacuum launcher")
+
+
+def postgres_pids(database: str | None = None) -> list[int]:
+    """PostgreSQL's processes; with ``database``, only its backends plus the server's background writers.
+
+    The server is shared with other work: counting every backend would count theirs too. Autovacuum
+    workers and backends that ended during the run are not counted (the postmaster reaps them).
+    """
     pids = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if Path(f"/proc/{entry.name}/comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
+                if Path(f"/proc/{entry.name}/comm").read_text().strip() != "postgres":
+                    continue
+                if database:
+                    title = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    words = title.split()
+                    if not (database in words or any(title.startswith(f"postgres: {b}") for b in POSTGRES_BACKGROUND)):
+                        continue
+                pids.append(int(entry.name))
     return pids
 
 
@@ -300,17 +344,22 @@ def machine_cpu_seconds() -> float:
 class CpuMeter:
     """CPU seconds spent by named process trees (and the whole machine) between two snapshots.
 
-    A process that exits between the snapshots is not counted; the MX, the workers and
-    PostgreSQL's backends live for the whole run.
+    A tree counts its live processes and the children they reaped (``tree_cpu_seconds``), so a
+    Postfix smtpd or a prefork child that ended during the run is counted. PostgreSQL: the
+    backends of ``database`` and the server's background writers (with ``database=None``: every
+    postgres process, other people's backends included).
     """
 
-    def __init__(self, roots: dict[str, int]):
+    def __init__(self, roots: dict[str, int], database: str | None = None, postgres: bool = True):
         self.roots = roots
+        self.database = database
+        self.postgres = postgres
         self.before = self._snapshot()
 
     def _snapshot(self) -> dict[str, float]:
-        snap = {name: sum(process_cpu_seconds(p) for p in descendants(root)) for name, root in self.roots.items()}
-        snap["postgres"] = sum(process_cpu_seconds(p) for p in postgres_pids())
+        snap = {name: tree_cpu_seconds(root) for name, root in self.roots.items()}
+        if self.postgres:
+            snap["postgres"] = sum(process_cpu_seconds(p) for p in postgres_pids(self.database))
         snap["machine"] = machine_cpu_seconds()
         return snap
 
@@ -497,8 +546,12 @@ def start_ours(args, tmp: Path, env: dict, memory: MemorySampler) -> tuple[int, 
     mx_env = {**env, "SMTPD_REUSE_PORT": "1"} if args.mx_processes > 1 else env
     for i in range(args.mx_processes):
         name = "mx" if args.mx_processes == 1 else f"mx-{i}"
-        services.append(Service(name, [sys.executable, "manage.py", "runsmtpd", "--host", "127.0.0.1",
-                                       "--port", str(port)], mx_env, tmp, profile, args.profile_idle))  # fmt: skip
+        cmd = [sys.executable, "manage.py", "runsmtpd", "--host", "127.0.0.1", "--port", str(port)]
+        if args.mx_cprofile:
+            out = Path(args.mx_cprofile).resolve()
+            out = out if args.mx_processes == 1 else out.with_name(f"{out.stem}-{i}{out.suffix}")
+            cmd[1:1] = [str(ROOT / "bench" / "mx_cprofile.py"), str(out)]
+        services.append(Service(name, cmd, mx_env, tmp, profile, args.profile_idle))
     mxs = list(services)
     for i in range(args.workers):
         cmd = [
@@ -539,7 +592,7 @@ def wait_processed(args, after_pk: int, expected: int, deadline: float, services
     return done
 
 
-def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
+def run_ours(args, tmp: Path, env: dict, results: dict, db_name: str = "") -> None:
     setup_database(args, env)
     from django.db import connection
     from django.db.models import Count
@@ -567,7 +620,11 @@ def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
         connection.close()
 
         log(args, f"· smtp-source: {args.messages} messages of {args.size} bytes over {args.connections} sessions …")
-        cpu = CpuMeter({service.name: service.proc.pid for service in services})
+        cpu = CpuMeter(
+            {service.name: service.proc.pid for service in services},
+            database=db_name or None,
+            postgres=args.db == "postgres",
+        )
         started_wall, accept_s = run_smtp_source(args, port)
         accepted = InboundMessage.objects.filter(pk__gt=warm_max).count()
         log(args, f"  accepted {accepted} in {accept_s:.1f} s: {accepted / accept_s:.0f}/s; waiting for placement …")
@@ -619,7 +676,7 @@ def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
             "cpu_ms_per_message": {
                 "mx": 1000 * sum(v for n, v in cpu_spent.items() if n.startswith("mx")) / max(accepted, 1),
                 "workers": 1000 * sum(v for n, v in cpu_spent.items() if n.startswith("worker")) / max(accepted, 1),
-                "postgres": 1000 * cpu_spent["postgres"] / max(accepted, 1),
+                "postgres": 1000 * cpu_spent.get("postgres", 0.0) / max(accepted, 1),
                 "machine": 1000 * cpu_spent["machine"] / max(accepted, 1),
             },
         }
@@ -661,6 +718,31 @@ def run_ours(args, tmp: Path, env: dict, results: dict) -> None:
 # --- Postfix -------------------------------------------------------------------------------------
 
 POSTFIX_BINARIES = ("postfix", "smtp-source")
+STACK_BINARIES = ("rspamd", "rspamc", "redis-server", "redis-cli", "dovecot")
+
+
+def wait_idle(root: int, deadline: float, quiet: float = 1.0) -> float:
+    """When a process tree stopped using CPU (Dovecot's indexer done): its CPU unchanged for ``quiet`` s."""
+    last, since = tree_cpu_seconds(root), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = tree_cpu_seconds(root)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return since
+
+
+def sample_headers(vmail: Path) -> str:
+    """The headers rspamd added to one delivered message (to show what it checked)."""
+    for path in sorted(vmail.glob("user1/Maildir/new/*"))[:1]:
+        head = path.read_bytes().split(b"\n\n", 1)[0].decode(errors="replace")
+        return "\n".join(
+            line for line in head.replace("\n\t", " ").splitlines() if line.startswith(("X-Spam", "Authentication"))
+        )
+    return ""
+
 
 MASTER_CF = """\
 127.0.0.1:{port} inet n - n - - smtpd
@@ -683,6 +765,7 @@ retry      unix  - - n -  - error
 discard    unix  - - n -  - discard
 local      unix  - n n -  - local
 virtual    unix  - n n -  - virtual
+lmtp       unix  - - n -  - lmtp
 anvil      unix  - - n -  1 anvil
 scache     unix  - - n -  1 scache
 postlog    unix-dgram n - n - 1 postlogd
@@ -694,7 +777,7 @@ class Postfix:
 
     QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
-    def __init__(self, base: Path, users: int):
+    def __init__(self, base: Path, users: int, extra: dict | None = None):
         self.base = base
         self.etc, self.spool, self.maillog = base / "etc", base / "queue", base / "maillog"
         self.vmail = base / "vmail"
@@ -742,6 +825,7 @@ class Postfix:
             "biff": "no",
             "message_size_limit": "52428800",
             "virtual_mailbox_limit": "0",
+            **(extra or {}),
         }
         (self.etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
         (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
@@ -804,32 +888,86 @@ class Postfix:
         if not self.maillog.exists():
             return []
         text = self.maillog.read_text(errors="replace")
-        return [float(d) for d in re.findall(r"relay=virtual.*?delay=([\d.]+).*?status=sent", text)]
+        return [float(d) for d in re.findall(r" relay=(?!none).*?delay=([\d.]+).*?status=sent", text)]
+
+    def nobody(self) -> int:
+        return self.vmail.stat().st_uid
 
 
-def run_postfix(args, tmp: Path, results: dict) -> None:
-    missing = [b for b in POSTFIX_BINARIES if not which(b)]
+def run_postfix(args, tmp: Path, results: dict, stack: bool = False, dns_nameserver: str = "") -> None:
+    """Plain Postfix into Maildirs, or (``stack``) Postfix + rspamd milter + LMTP to Dovecot with fts."""
+    key = "stack" if stack else "postfix"
+    missing = [b for b in POSTFIX_BINARIES + (STACK_BINARIES if stack else ()) if not which(b)]
     if missing:
         print(
-            f"bench/inbound: Postfix is not installed (missing {', '.join(missing)}): the peer figure is skipped.\n"
-            "  Install it with: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix",
+            f"bench/inbound: missing {', '.join(missing)}: the {key} peer is skipped.\n"
+            "  Install with: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix"
+            + (" rspamd redis-server dovecot-lmtpd dovecot-fts-xapian" if stack else ""),
             file=sys.stderr,
         )
-        results["postfix_skipped"] = f"missing {', '.join(missing)}"
+        results[f"{key}_skipped"] = f"missing {', '.join(missing)}"
         return
     if os.geteuid() != 0:
-        print("bench/inbound: a private Postfix instance needs root here: the peer is skipped.", file=sys.stderr)
-        results["postfix_skipped"] = "not root"
+        print(f"bench/inbound: private Postfix/Dovecot/rspamd instances need root: the {key} peer is skipped.",
+              file=sys.stderr)  # fmt: skip
+        results[f"{key}_skipped"] = "not root"
         return
-    log(args, "· Postfix: smtp-source -> smtpd -> queue -> virtual(8) -> Maildir …")
-    instance = Postfix(tmp / "postfix", args.users)
+    base = tmp / key
+    base.mkdir()
+    base.chmod(0o755)
+    helpers: dict = {}
+    instance = None
+    helpers_learned = ""
     try:
+        extra = {}
+        if stack:
+            log(args, "· stack: smtp-source -> Postfix smtpd + rspamd milter -> queue -> LMTP -> Dovecot Maildir …")
+            helpers["redis"] = Redis(base / "redis")
+            helpers["rspamd"] = rspamd = Rspamd(
+                base / "rspamd", dns=dns_nameserver, redis_port=helpers["redis"].port,
+                hs_cache=Path(tempfile.gettempdir()) / "bench-inbound-rspamd-hs",
+            )  # fmt: skip
+            if args.bayes_train:
+                from bench.spam_corpus import CorpusGenerator
+
+                log(args, f"  training rspamd's Bayes with {args.bayes_train} ham + {args.bayes_train} spam …")
+                corpus = CorpusGenerator(seed=7)
+                rspamd.learn("ham", corpus.ham(args.bayes_train))
+                rspamd.learn("spam", corpus.spam(args.bayes_train))
+                learned = helpers["redis"].bayes_learns()
+                helpers_learned = ", ".join(f"{name} {count}" for name, count in sorted(learned.items()))
+                log(args, f"  rspamd learned: {helpers_learned or 'nothing?'} (it classifies from 200 each)")
+            extra = {
+                "smtpd_milters": f"inet:127.0.0.1:{rspamd.milter_port}",
+                "milter_protocol": "6",
+                "milter_default_action": "tempfail",
+                "milter_mail_macros": "i {mail_addr} {client_addr} {client_name} {auth_authen}",
+                "virtual_transport": "lmtp:inet:127.0.0.1:{lmtp_port}",
+            }
+        else:
+            log(args, "· Postfix: smtp-source -> smtpd -> queue -> virtual(8) -> Maildir …")
+        instance = Postfix(base / "postfix", args.users, extra)
+        if stack:
+            users = [f"user{i}@{HOSTED_DOMAIN}" for i in range(args.users + 1)]
+            helpers["dovecot"] = Dovecot(
+                base / "dovecot", users=users, vmail=instance.vmail, uid=instance.nobody(), fts=not args.no_fts
+            )
+            main_cf = instance.etc / "main.cf"
+            main_cf.write_text(main_cf.read_text().replace("{lmtp_port}", str(helpers["dovecot"].port)))
         instance.start()
+        roots = {"postfix": instance.master_pid} | {name: h.proc.pid for name, h in helpers.items()}
+        if stack:
+            warm = max(1, args.warmup)
+            run_smtp_source(args, instance.port, messages=warm, rcpt_base=0)
+            deadline = time.monotonic() + 120
+            while instance.delivered_files() < warm and time.monotonic() < deadline:
+                time.sleep(0.1)
+        warm_files = instance.delivered_files()
         done_at = [None]
 
         def watch():
             while done_at[0] is None and time.monotonic() < deadline:
-                if instance.delivered_files() >= args.messages:
+                if instance.delivered_files() - warm_files >= args.messages:
                     done_at[0] = time.monotonic()
                     return
                 time.sleep(0.02)
@@ -838,14 +976,17 @@ def run_postfix(args, tmp: Path, results: dict) -> None:
         started = time.monotonic()
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        cpu = CpuMeter(roots, postgres=False)
         machine_before = machine_cpu_seconds()
         _, accept_s = run_smtp_source(args, instance.port)
         watcher.join(max(0, deadline - time.monotonic()))
+        indexed_s = wait_idle(helpers["dovecot"].proc.pid, deadline) - started if "dovecot" in helpers else None
+        spent = cpu.spent()
         machine_cpu = machine_cpu_seconds() - machine_before
-        delivered = instance.delivered_files()
-        delays = instance.delays()
+        delivered = instance.delivered_files() - warm_files
+        delays = instance.delays()[len(instance.delays()) - delivered :] if delivered else []
         visible_s = (done_at[0] or time.monotonic()) - started
-        results["postfix"] = {
+        results[key] = {
             "accept_seconds": accept_s,
             "accepted_per_s": args.messages / accept_s,
             "delivered_files": delivered,
@@ -856,13 +997,26 @@ def run_postfix(args, tmp: Path, results: dict) -> None:
             "peak_pss_kib_all_processes": instance.peak_pss_kib,
             "peak_processes": instance.peak_processes,
             "machine_cpu_ms_per_message": 1000 * machine_cpu / args.messages,
+            "cpu_ms_per_message": {name: 1000 * spent[name] / args.messages for name in roots},
         }
+        if stack:
+            results[key]["fts"] = helpers["dovecot"].fts
+            results[key]["indexed_idle_after_s"] = indexed_s
+            results[key]["disabled_rspamd_modules"] = list(DISABLED_MODULES)
+            results[key]["bayes_learned"] = helpers_learned if args.bayes_train else "not trained"
+            results[key]["rspamd_headers_sample"] = sample_headers(instance.vmail)
+            results[key]["dovecot_errors"] = helpers["dovecot"].errors()
         if delivered < args.messages:
-            raise RuntimeError(f"Postfix delivered {delivered}/{args.messages} into the Maildirs")
-        fig = results["postfix"]
-        log(args, f"  accepted {fig['accepted_per_s']:.0f}/s, into Maildir {fig['visible_per_s']:.0f}/s")
+            raise RuntimeError(f"{key}: delivered {delivered}/{args.messages} into the Maildirs{instance._log_tail()}")
+        fig = results[key]
+        cpu_total = sum(fig["cpu_ms_per_message"].values())
+        log(args, f"  accepted {fig['accepted_per_s']:.0f}/s, into Maildir {fig['visible_per_s']:.0f}/s, "
+                  f"{cpu_total:.2f} ms CPU/msg")  # fmt: skip
     finally:
-        instance.stop()
+        if instance:
+            instance.stop()
+        for helper in reversed(list(helpers.values())):
+            helper.stop()
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -902,12 +1056,15 @@ def print_table(args, results: dict) -> None:
             f"{'ours: runsmtpd + inbound queue':34} {ours['accepted_per_s']:10.0f} "
             f"{_fmt(ours['visible_per_s'], '10.0f')} {_lags(ours['lag_s'])}  {memory}"
         )
-    if peer:
-        memory = f"{mb(peer['peak_pss_kib_all_processes'])} PSS in {peer['peak_processes']} processes"
-        print(
-            f"{'Postfix: smtpd + virtual(8) Maildir':34} {peer['accepted_per_s']:10.0f} "
-            f"{peer['visible_per_s']:10.0f} {_lags(peer['lag_s'])}  {memory}"
-        )
+    for key, label in (("stack", "Postfix+rspamd -> LMTP Dovecot"), ("postfix", "Postfix: smtpd + virtual(8) Maildir")):
+        fig = results.get(key)
+        if fig:
+            memory = f"{mb(fig['peak_pss_kib_all_processes'])} PSS in {fig['peak_processes']} Postfix processes"
+            print(
+                f"{label:34} {fig['accepted_per_s']:10.0f} {fig['visible_per_s']:10.0f} {_lags(fig['lag_s'])}  {memory}"
+            )
+    if "stack_skipped" in results:
+        print(f"stack peer skipped: {results['stack_skipped']}")
     if "postfix_skipped" in results:
         print(f"Postfix peer skipped: {results['postfix_skipped']}")
     if ours and "accept_seconds" in ours:
@@ -933,8 +1090,36 @@ def print_table(args, results: dict) -> None:
         )
         if ours.get("log_errors"):
             print("log errors: " + "; ".join(ours["log_errors"]))
-    if peer:
-        print(f"Postfix: whole machine CPU per message {peer['machine_cpu_ms_per_message']:.2f} ms (with smtp-source)")
+    for key in ("stack", "postfix"):
+        fig = results.get(key)
+        if fig:
+            parts = ", ".join(f"{v:.2f} ms {n}" for n, v in fig["cpu_ms_per_message"].items())
+            print(
+                f"{key}: CPU per message {sum(fig['cpu_ms_per_message'].values()):.2f} ms ({parts}); whole machine "
+                f"{fig['machine_cpu_ms_per_message']:.2f} ms (with smtp-source)"
+            )
+    stack = results.get("stack")
+    if stack:
+        print(
+            f"stack: Dovecot fts {'xapian, autoindex' if stack['fts'] else 'off'}"
+            + (f" (indexer idle {stack['indexed_idle_after_s']:.1f} s after the start)" if stack["fts"] else "")
+            + f"; rspamd Bayes learned: {stack['bayes_learned']}"
+            + f"; modules off: {', '.join(stack['disabled_rspamd_modules'])}"
+        )
+        if stack["rspamd_headers_sample"]:
+            verdict = stack["rspamd_headers_sample"].replace("\n", " | ")
+            print(f"stack: rspamd's verdict on a delivered message: {verdict}")
+    if ours and "accept_seconds" in ours:
+        cpu = ours["cpu_ms_per_message"]
+        total = cpu["mx"] + cpu["workers"] + cpu["postgres"]
+        print(f"ours: CPU per message {total:.2f} ms (MX + workers + PostgreSQL, as above)")
+        if stack:
+            peer_cpu = sum(stack["cpu_ms_per_message"].values())
+            print(
+                f"target vs stack: visible/s {ours['visible_per_s'] or 0:.0f} vs {stack['visible_per_s']:.0f} "
+                f"({'meets' if (ours['visible_per_s'] or 0) >= stack['visible_per_s'] else 'below'}); CPU/msg "
+                f"{total:.2f} vs {peer_cpu:.2f} ms ({'meets' if total <= peer_cpu else 'more'})"
+            )
     if ours and peer and "accept_seconds" in ours:
         for name in ("accepted_per_s", "visible_per_s"):
             a, b = ours[name] or 0, peer[name]
@@ -968,8 +1153,11 @@ def orchestrate(args) -> int:
             dns = start_dns()
             database = ThrowawayDatabase(args, tmp, prefix="bench_inbound")
             env = django_env(args, tmp, database.url, dns.nameserver)
-            run_ours(args, tmp, env, results)
+            run_ours(args, tmp, env, results, database.name)
             results["dns_queries"] = len(dns.resolver.queries)
+        if not args.no_stack:
+            dns = dns or start_dns()
+            run_postfix(args, tmp, results, stack=True, dns_nameserver=dns.nameserver)
         if not args.no_postfix:
             run_postfix(args, tmp, results)
         if "ours" in results and not results["ours"].get("completed", True):
