@@ -1,16 +1,18 @@
 """PostgreSQL: the plan is chosen by a capped GIN probe, and both plans give the same answers."""
 
+import json
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mailboxes.models import Folder
 from mailboxes.search import search
 from mailboxes.search.backends import reset_search_backends
-from mailboxes.search.backends.database import DatabaseBackend, forget_statistics, mailbox_size
+from mailboxes.search.backends.database import DatabaseBackend, forget_statistics, mailbox_size, user_tsquery
+from mailboxes.search.query import Text
 from mailboxes.services import add_labels, create_label, trash_items
 
 pytestmark = pytest.mark.django_db
@@ -117,10 +119,10 @@ def test_a_word_the_statistics_call_common_is_walked_without_a_probe(alice, mail
         cursor.execute("ANALYZE search_document")
     with CaptureQueriesContext(connection) as queries:
         assert hits(alice, "project") == [item.pk for item in items]
-    assert not any("search_document WHERE user_id" in q["sql"] for q in queries)
+    assert not any("search_user_terms(user_id, tsv) @@" in q["sql"] for q in queries)
     with CaptureQueriesContext(connection) as queries:
         hits(alice, "quokka")  # not in the statistics: probed
-    assert any("search_document WHERE user_id" in q["sql"] for q in queries)
+    assert any("search_user_terms(user_id, tsv) @@" in q["sql"] for q in queries)
 
 
 def test_sorted_candidates_keep_only_those_inside_the_date_bounds(alice, mail):
@@ -161,3 +163,57 @@ def test_the_mailbox_size_comes_from_the_statistics(alice, bob, mail):
     forget_statistics()
     assert round(mailbox_size(alice.pk)) == 6
     assert round(mailbox_size(bob.pk)) == 2
+
+
+def _explain_probe(user_id: int, query: str) -> dict:
+    """The plan of the backend's probe (bitmap scans only, as it runs), as JSON."""
+    from mailboxes.search.backends.database import _PG_BITMAP_ONLY, _PG_PROBE, _PG_RESTORE
+
+    select = _PG_PROBE.split(" CURSOR FOR ", 1)[1]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_PG_BITMAP_ONLY)
+        seqscan, indexscan, _, _ = cursor.fetchone()
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {select}", [query, 501])
+        plan = cursor.fetchone()[0]
+        cursor.execute(_PG_RESTORE, [seqscan, indexscan])
+    return (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
+
+
+def _index_scans(plan: dict):
+    if plan.get("Node Type") == "Bitmap Index Scan":
+        yield plan
+    for child in plan.get("Plans", []):
+        yield from _index_scans(child)
+
+
+def _fill_documents(user_id: int, count: int, first_id: int, tsv: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO search_document (item_id, user_id, received_at, size, has_attachments, subject, body, "
+            "indexed_at, tsv, from_tsv, to_tsv, cc_tsv) SELECT %s + n, %s, now(), 0, false, '', '', now(), "
+            "%s::tsvector, ''::tsvector, ''::tsvector, ''::tsvector FROM generate_series(1, %s) AS n",
+            [first_id, user_id, tsv, count],
+        )
+        cursor.execute("ANALYZE search_document")
+
+
+def test_the_probe_reads_one_users_matches_on_the_user_terms_index(alice, bob):
+    # Bob has 5,000 documents with the word, alice 5,000 without it and 3 with it. The probe must
+    # find alice's 3 in the index of (user, term) keys: not read bob's matches of the word, nor
+    # every document of alice's on the user's btree.
+    _fill_documents(bob.pk, 5000, 10_000_000, "'quokka':1C 'someone':2B")
+    _fill_documents(alice.pk, 5000, 20_000_000, "'filler':1C")
+    _fill_documents(alice.pk, 3, 30_000_000, "'quokka':1C 'someone':2B")
+    plan = _explain_probe(alice.pk, user_tsquery(Text("quokka"), user_id=alice.pk))
+    scans = list(_index_scans(plan))
+    assert [scan["Index Name"] for scan in scans] == ["search_document_user_terms"]
+    assert "search_user_terms(user_id, tsv)" in scans[0]["Index Cond"]
+
+
+def test_the_user_terms_hold_only_the_owners_documents(alice, bob, mail):
+    mine = mail(subject="quokka from Dana", sender="dana@example.com")
+    mail(subject="quokka for bob", users=[bob])
+    mail.index()
+    assert hits(alice, "quokka") == [mine.pk]
+    assert hits(alice, "from:dana@example.com") == [mine.pk]
+    assert hits(alice, "subject:quok*") == [mine.pk]

@@ -186,6 +186,21 @@ def tsquery_text(node: Text, *, weight: str = "", phrase: bool = True) -> str:
     return (" <-> " if phrase else " & ").join(parts)
 
 
+def user_tsquery(node: Text, *, user_id: int) -> str:
+    """The probe's tsquery of one text leaf: its terms ANDed, each as ``"<user id>:<term>"``.
+
+    Matched against ``search_user_terms(user_id, tsv)``, which has no weights or positions: a
+    field (``subject:``, ``from:``, …) or a phrase is a superset here, checked on ``tsv`` after.
+    The people are in ``tsv`` too (weight B), so ``from:`` and the like are probed there.
+    """
+    terms, cjk_prefix = query_terms(node.value)
+    prefix = node.prefix or cjk_prefix
+    last = len(terms) - 1
+    return " & ".join(
+        _lexeme(f"{user_id}:{term}") + (":*" if prefix and i == last else "") for i, term in enumerate(terms)
+    )
+
+
 _ITEMS = MailboxItem._meta.db_table
 _FTS_RANK = (
     f"SELECT -bm25(search_fts, 10, 4, 4, 4, 2, 1) FROM search_fts WHERE search_fts MATCH %s AND rowid = {_ITEMS}.id"  # noqa: S608, E501
@@ -216,9 +231,11 @@ def micros(at: datetime) -> int:
 
 
 # The probe is a cursor: after its first rows, the block where they ended tells how many there are.
+# It reads the GIN index of (user, term) keys (migration search/0004): one user's matches only, with
+# no ``user_id = %s`` beside it, which the planner would rather answer from the user's btree.
 _PG_PROBE = (
     f"DECLARE search_probe NO SCROLL CURSOR FOR SELECT {_PG_MICROS.format(table='')}, item_id, "  # noqa: S608
-    "(ctid::text::point)[0] FROM search_document WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"
+    "(ctid::text::point)[0] FROM search_document WHERE search_user_terms(user_id, tsv) @@ %s::tsquery LIMIT %s"
 )
 # Bitmap scans only, for the probe: the GIN index, never a walk of the user's rows that a misjudged
 # word would make read them all. Restored right after (set_config's third argument: this transaction).
@@ -346,12 +363,11 @@ class _Postgres(_Vendor):
         block they reached estimates the total, and if that is over ``cap`` the probe stops (None):
         a walk finds such a word's matches soon, and reading them would cost more.
         """
-        column, weight = _PG_FIELDS[node.field]
-        query = tsquery_text(node, weight=weight, phrase=False)
+        query = user_tsquery(node, user_id=user_id)
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(_PG_BITMAP_ONLY)
             seqscan, indexscan, _, _ = cursor.fetchone()
-            cursor.execute(_PG_PROBE.format(column=column), [user_id, query, cap + 1])
+            cursor.execute(_PG_PROBE, [query, cap + 1])
             cursor.execute(f"FETCH {min(first, cap) + 1} FROM search_probe")
             found = cursor.fetchall()
             if first < len(found) <= cap:
