@@ -9,7 +9,8 @@ down to the leaves first, so a negated text part is ``NOT IN``.
 On PostgreSQL the plan is chosen here, not left to the planner's tsvector
 statistics (which misjudge words they have not sampled, and phrases): for
 each word or phrase the query requires, a capped probe of the GIN index
-(its terms ANDed, positions ignored) reads up to ``SORTED_CAP`` matches with
+of (user, term) keys (its terms ANDed, positions and fields ignored; one
+user's matches only, whatever the table holds) reads up to ``SORTED_CAP`` matches with
 their dates. If one has at most ``CANDIDATE_CAP``, those candidates are
 fetched by id, checked against the whole query and sorted in one query. Up
 to ``SORTED_CAP``, they are sorted here, newest first, and checked in chunks
