@@ -245,6 +245,16 @@ _PG_BITMAP_ONLY = (
     "set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"
 )
 _PG_RESTORE = "SELECT set_config('enable_seqscan', %s, true), set_config('enable_indexscan', %s, true)"
+# The walk only, for a page by date that no probe narrowed: newest first on search_doc_user_recent until
+# the page is full. Once a user's documents are spread through the table (delivery interleaves users)
+# that index's correlation is gone and the planner would rather bitmap-scan all the user's rows and sort
+# them (the whole share read for one page); without a bitmap or a sort the ordered walk is the plan.
+# Restored right after, as the probe's.
+_PG_WALK_ONLY = (
+    "SELECT current_setting('enable_bitmapscan'), current_setting('enable_sort'), "
+    "set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
+_PG_WALK_RESTORE = "SELECT set_config('enable_bitmapscan', %s, true), set_config('enable_sort', %s, true)"
 
 
 _LABELS = MailboxItem.labels.through._meta.db_table
@@ -638,8 +648,10 @@ class DatabaseBackend(SearchBackend):
         else:
             queryset = self._by_date(queryset, after)
             ordering = _DATE_ORDER
-        rows = list(queryset.order_by(*ordering).values_list(*_ROW_FIELDS)[: limit + 1])
-        return _page(rows, limit, order)
+        rows = queryset.order_by(*ordering).values_list(*_ROW_FIELDS)[: limit + 1]
+        if order == "date" and candidates is None and isinstance(vendor, _Postgres):
+            return _page(_walked(rows), limit, order)
+        return _page(list(rows), limit, order)
 
     def _page_of_sorted(self, queryset, candidates: list[tuple[int, int]], *, limit: int, after) -> Page:
         """A page by date from candidates sorted newest first: checked chunk by chunk until the page is full.
@@ -695,6 +707,16 @@ def _page(rows: list[tuple], limit: int, order: str) -> Page:
         pk, _, score, last_at, _ = rows[-1]
         next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
     return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
+
+
+def _walked(rows) -> list[tuple]:
+    """PostgreSQL: the rows of a page by date, read by the walk (no bitmap scan, no sort; see ``_PG_WALK_ONLY``)."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_PG_WALK_ONLY)
+        bitmapscan, sort, _, _ = cursor.fetchone()
+        rows = list(rows)
+        cursor.execute(_PG_WALK_RESTORE, [bitmapscan, sort])
+    return rows
 
 
 def _within_dates(candidates: list[tuple[int, int]], node: Node, now: datetime) -> list[tuple[int, int]]:
