@@ -16,7 +16,9 @@ fetched by id, checked against the whole query and sorted in one query. Up
 to ``SORTED_CAP``, they are sorted here, newest first, and checked in chunks
 of growing size until the page is full: only the first few hundred are
 read again, however many there are. Otherwise the user's documents are
-walked newest first on ``search_doc_user_recent`` until the page is full,
+walked newest first on ``search_doc_user_recent`` until the page is full
+(bitmap scans and sorts off for that one query: once users are interleaved
+in the table the planner would rather read and sort the user's whole share),
 the text checked on each row (a match is then at least one in
 ``mailbox / SORTED_CAP``, so the walk reads at most about
 ``limit * mailbox / SORTED_CAP`` rows). Checking a row costs several
