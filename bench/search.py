@@ -660,6 +660,8 @@ def retime(args, tmp: Path) -> int:
             log(f"timing queries (load average {load})")
             result["load_average"] = load
             result["queries"] = time_queries(alice, args.runs, args.warmup)
+        if args.explain:
+            explain(alice, EXPLAINED)
         print_report(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False))
@@ -762,12 +764,15 @@ def sizes() -> dict:
         return dict(cursor.fetchall())
 
 
+EXPLAINED = ["rare word", "common word", "phrase", "from: + date range", "has:attachment", "chinese word"]
+
+
 def explain(user, names: list[str]) -> None:
     """Prints EXPLAIN (ANALYZE, BUFFERS) of each SQL statement a query runs on search_document, as ``user``."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from mailboxes.search.backends.database import _PG_BITMAP_ONLY
+    from mailboxes.search.backends.database import _PG_BITMAP_ONLY, _PG_WALK_ONLY
     from mailboxes.search.services import search
 
     for name, query, _ in QUERIES:
@@ -777,8 +782,10 @@ def explain(user, names: list[str]) -> None:
         with CaptureQueriesContext(connection) as captured:
             search(user, query, limit=50, order=order)
         print(f"\n=== {name}: {query} ===")
+        walk = False  # the statement after the backend's _PG_WALK_ONLY runs without bitmap scans or sorts
         for q in captured.captured_queries:
             sql = q["sql"]
+            walked, walk = walk, "set_config('enable_bitmapscan', 'off'" in sql
             probe = sql.startswith("DECLARE")
             if probe:
                 sql = sql.split(" CURSOR FOR ", 1)[1]
@@ -788,8 +795,11 @@ def explain(user, names: list[str]) -> None:
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 if probe:
                     cursor.execute(_PG_BITMAP_ONLY)
+                if walked:
+                    cursor.execute(_PG_WALK_ONLY)
                 cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")  # noqa: S608 - our own captured SQL
-                print(f"-- {'probe' if probe else 'query'} ({q['time']} s as run)")
+                kind = "probe" if probe else "walk (no bitmap scan, no sort)" if walked else "query"
+                print(f"-- {kind} ({q['time']} s as run)")
                 print("\n".join(row[0] for row in cursor.fetchall()))
 
 
@@ -873,7 +883,7 @@ def main_many_users(args, tmp: Path, database) -> dict:
         for i, first in enumerate(per_user[0])
     ]
     if args.explain:
-        explain(sampled[0], ["rare word", "common word", "phrase", "from: + date range", "chinese word"])
+        explain(sampled[0], EXPLAINED)
     if maildir:
         log("notmuch: indexing alice's share as a Maildir")
         result["notmuch"] = run_notmuch(tmp, maildir, labelled, args.runs, args.warmup, args.lock)
