@@ -4,6 +4,7 @@
     python bench/search.py                              # 10,000 messages, SQLite
     python bench/search.py --db postgres --messages 100000
     python bench/search.py --messages 1000000 --db postgres --no-notmuch
+    python bench/search.py --db postgres --users 1000 --messages 1000000   # many users, see below
     python bench/search.py --help
 
 What it does, in a temporary folder removed at the end (``--keep`` keeps it):
@@ -26,6 +27,19 @@ What it does, in a temporary folder removed at the end (``--keep`` keeps it):
 5. **peer**: writes alice's messages as a Maildir, times ``notmuch new`` and
    the same queries through ``notmuch search --output=messages --limit=50``
    (the command's start-up cost is measured alone and reported beside it).
+
+With ``--users U`` (PostgreSQL): ``--messages`` are spread over U users, one
+user's share being messages / U. ``--sample-users`` of them (alice first) get
+their share built and indexed as above (the indexing rate is theirs, into the
+full-size table); the other users' search documents are written straight into
+``search_document`` by ``COPY`` (no message rows: only the index is shared
+between users), drawn from a pool of generated documents with the same word
+statistics and markers. The table is then rewritten in arrival order
+(``CLUSTER`` on ``received_at``), so that each user's documents are spread
+through it as delivery leaves them. Queries are timed as each sampled user
+(figures pooled over them); notmuch indexes alice's share only (the peer is
+notmuch on one user's mail). ``--explain`` prints EXPLAIN (ANALYZE, BUFFERS)
+of the SQL of a few queries as alice.
 """
 
 import argparse
@@ -141,6 +155,16 @@ def parse_args(argv=None):
         help="hold an exclusive flock on FILE only while queries are timed (e.g. /tmp/bench.lock), so that a "
         "long build and indexing can run beside other benchmarks and the timings cannot",
     )
+    parser.add_argument(
+        "--users", type=int, default=0, help="spread --messages over this many users (PostgreSQL; 0: alice and bob)"
+    )
+    parser.add_argument("--sample-users", type=int, default=3, help="with --users: users built, indexed and queried")
+    parser.add_argument("--pool", type=int, default=20_000, help="with --users: distinct generated filler documents")
+    parser.add_argument(
+        "--late-messages", type=int, default=2000, help="with --users: messages indexed into the full table"
+    )
+    parser.add_argument("--no-cluster", action="store_true", help="with --users: leave the table in insertion order")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of some queries as alice")
     parser.add_argument("--json", help="write every figure to this file")
     return parser.parse_args(argv)
 
@@ -450,7 +474,7 @@ def analyze() -> None:
             cursor.execute("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
 
 
-def time_queries(user, runs: int, warmup: int) -> list[dict]:
+def time_queries(user, runs: int, warmup: int, *, raw: bool = False) -> list[dict]:
     from mailboxes.search.services import search
 
     results = []
@@ -473,6 +497,7 @@ def time_queries(user, runs: int, warmup: int) -> list[dict]:
                 "p95_ms": round(percentile(times, 95), 2),
                 "p99_ms": round(percentile(times, 99), 2),
             }
+            | ({"times": times} if raw else {})
         )
         log(f"  {name}: p50 {results[-1]['p50_ms']} ms, p95 {results[-1]['p95_ms']} ms")
     return results
@@ -577,7 +602,21 @@ def run_notmuch(
 
 def print_report(result: dict) -> None:
     ours, peer = result["queries"], {q["name"]: q for q in result.get("notmuch", {}).get("queries", [])}
-    print(f"\nSearch benchmark: {result['messages']} messages in one mailbox, {result['db']}")
+    if result.get("users"):
+        print(
+            f"\nSearch benchmark: {result['messages']} messages over {result['users']} users ({result['share']} each), "
+            f"{result['db']}; queries as {result['sampled_users']} users, pooled; notmuch on alice's share"
+        )
+        fill = result["fill"]
+        print(f"filler: {fill}; pool of documents built in {result['pool_seconds']} s; sizes {result['sizes']}")
+        print(f"load average after our queries: {result['load_average_after']}")
+        late = result["indexing_into_full_table"]
+        print(
+            f"indexing into the full table: {late['indexed']} items in {late['seconds']} s = "
+            f"{late['messages_per_second']} msg/s"
+        )
+    else:
+        print(f"\nSearch benchmark: {result['messages']} messages in one mailbox, {result['db']}")
     print(
         f"corpus built in {result['build_seconds']} s; load average when our queries were timed: "
         f"{result['load_average']}"
@@ -621,12 +660,238 @@ def retime(args, tmp: Path) -> int:
             log(f"timing queries (load average {load})")
             result["load_average"] = load
             result["queries"] = time_queries(alice, args.runs, args.warmup)
+        if args.explain:
+            explain(alice, EXPLAINED)
         print_report(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- Many users (PostgreSQL) ---------------------------------------------------
+
+FILLER_ITEM_IDS = 10**12  # filler documents' item ids: no MailboxItem has them
+FILLER_USER_IDS = 10**9
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_DOCUMENT_COLUMNS = (
+    "item_id, user_id, received_at, size, has_attachments, subject, body, indexed_at, tsv, from_tsv, to_tsv, cc_tsv"
+)
+
+
+def filler_pool(corpus: Corpus, size: int) -> list[str]:
+    """``size`` documents as the tail of a COPY line (size .. cc_tsv), built as the indexer builds them."""
+    from mailboxes.search.backends.database import SNIPPET_BODY_CHARS, tsvector_literal
+    from mailboxes.search.text import index_terms
+
+    rng = corpus.rng
+    pool = []
+    for n in range(size):
+        body = corpus.body(n)
+        subject = corpus.sentence(rng.randint(2, 7)).rstrip(".")
+        name, address = ("Dana Scully", FROM_MARKER) if rng.random() < 0.01 else rng.choice(corpus.people)
+        attachment = rng.choice(corpus.attachments) if rng.random() < 0.15 else None
+        sender, to = index_terms(f"{name} {address}"), index_terms("Someone someone@bench.test")
+        files = index_terms(attachment[0]) if attachment else []
+        tsv = tsvector_literal(
+            [(index_terms(subject), "A"), (sender, "B"), (to, "B"), (files, "D"), (index_terms(body), "C")]
+        )
+        fields = [
+            str(len(body) + 600 + (len(attachment[2]) if attachment else 0)),
+            "t" if attachment else "f",
+            subject,
+            body[:SNIPPET_BODY_CHARS],
+            "2026-12-01 00:00:00+00",
+            tsv,
+            tsvector_literal([(sender, "D")]),
+            tsvector_literal([(to, "D")]),
+            "",
+        ]
+        pool.append("\t".join(field.translate(_COPY_ESCAPES) for field in fields))
+    return pool
+
+
+def copy_filler(count: int, users: int, pool: list[str]) -> dict:
+    """COPYs ``count`` filler documents, round-robin over ``users`` users, in arrival order (oldest first)."""
+    from django.db import connection
+
+    started = time.monotonic()
+    connection.ensure_connection()
+    chunk: list[str] = []
+    copy_sql = f"COPY search_document ({_DOCUMENT_COLUMNS}) FROM STDIN"  # noqa: S608
+    with connection.connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for n in range(count):
+            at = START + SPAN * (n / max(count, 1))
+            chunk.append(
+                f"{FILLER_ITEM_IDS + n}\t{FILLER_USER_IDS + n % users}\t{at.isoformat()}\t"
+                f"{pool[(n * 7919) % len(pool)]}\n"
+            )
+            if len(chunk) >= 5000:
+                copy.write("".join(chunk))
+                chunk.clear()
+            if n and n % 200_000 == 0:
+                log(f"  {n}/{count} filler documents ({n / (time.monotonic() - started):.0f}/s)")
+        copy.write("".join(chunk))
+    seconds = time.monotonic() - started
+    return {"documents": count, "seconds": round(seconds, 1), "per_second": round(count / seconds)}
+
+
+_USER_TERMS_INDEX = (
+    "CREATE INDEX search_document_user_terms ON search_document USING gin (search_user_terms(user_id, tsv))"
+)
+
+
+def timed_sql(*statements: str) -> float:
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for sql in statements:
+            cursor.execute(sql)
+    return round(time.monotonic() - started, 1)
+
+
+def sizes() -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class WHERE relname IN "
+            "('search_document', 'search_document_user_terms', 'search_doc_user_recent')"
+        )
+        return dict(cursor.fetchall())
+
+
+EXPLAINED = ["rare word", "common word", "phrase", "from: + date range", "has:attachment", "chinese word"]
+
+
+def explain(user, names: list[str]) -> None:
+    """Prints EXPLAIN (ANALYZE, BUFFERS) of each SQL statement a query runs on search_document, as ``user``."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from mailboxes.search.backends.database import _PG_BITMAP_ONLY, _PG_WALK_ONLY
+    from mailboxes.search.services import search
+
+    for name, query, _ in QUERIES:
+        if name not in names:
+            continue
+        order = "relevance" if name.endswith("relevance") else "date"
+        with CaptureQueriesContext(connection) as captured:
+            search(user, query, limit=50, order=order)
+        print(f"\n=== {name}: {query} ===")
+        walk = False  # the statement after the backend's _PG_WALK_ONLY runs without bitmap scans or sorts
+        for q in captured.captured_queries:
+            sql = q["sql"]
+            walked, walk = walk, "set_config('enable_bitmapscan', 'off'" in sql
+            probe = sql.startswith("DECLARE")
+            if probe:
+                sql = sql.split(" CURSOR FOR ", 1)[1]
+            if "search_document" not in sql or not sql.startswith("SELECT") or "pg_stats" in sql:
+                continue
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                if probe:
+                    cursor.execute(_PG_BITMAP_ONLY)
+                if walked:
+                    cursor.execute(_PG_WALK_ONLY)
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")  # noqa: S608 - our own captured SQL
+                kind = "probe" if probe else "walk (no bitmap scan, no sort)" if walked else "query"
+                print(f"-- {kind} ({q['time']} s as run)")
+                print("\n".join(row[0] for row in cursor.fetchall()))
+
+
+def main_many_users(args, tmp: Path, database) -> dict:
+    """``--users``: the messages spread over many users, queries as a few of them, notmuch on alice's share."""
+    from accounts.services import create_domain, create_mail_user
+
+    create_domain(name=DOMAIN)
+    share = args.messages // args.users
+    sampled = [
+        create_mail_user(address=f"{name}@{DOMAIN}", password=None, display_name=name.capitalize())
+        for name in ["alice", "bob", "carol", "dave", "erin", "frank"][: args.sample_users]
+    ]
+    maildir = None if args.no_notmuch else tmp / "mail" / "alice"
+    if maildir:
+        for sub in ("cur", "new", "tmp"):
+            (maildir / sub).mkdir(parents=True)
+    corpus = Corpus(args.seed)
+    log(f"{args.messages} messages over {args.users} users: {share} each; building {len(sampled)} users' mailboxes")
+    started = time.monotonic()
+    labelled = {}
+    for n, user in enumerate(sampled):
+        found = build_mailbox(user, share, corpus, n * share, maildir if n == 0 else None)
+        labelled = labelled or found
+    build_seconds = round(time.monotonic() - started, 1)
+    log(f"built in {build_seconds} s; indexing them (a table of their documents only)")
+    indexing = run_indexing(args.batch_size)
+    filler = args.messages - share * len(sampled)
+    started = time.monotonic()
+    pool = filler_pool(corpus, args.pool)
+    pool_seconds = round(time.monotonic() - started, 1)
+    log(
+        f"pool of {args.pool} in {pool_seconds} s; copying {filler} filler documents "
+        f"for {args.users - len(sampled)} users"
+    )
+    timed_sql("DROP INDEX search_document_user_terms")
+    fill = copy_filler(filler, args.users - len(sampled), pool)
+    if not args.no_cluster:
+        log(f"filled: {fill}; rewriting the table in arrival order (CLUSTER on received_at)")
+        fill["cluster_seconds"] = timed_sql(
+            "CREATE INDEX search_document_arrival ON search_document (received_at)",
+            "CLUSTER search_document USING search_document_arrival",
+            "DROP INDEX search_document_arrival",
+        )
+    log(f"filled: {fill}; building the user-terms index")
+    fill["user_terms_index_seconds"] = timed_sql(_USER_TERMS_INDEX, "ANALYZE search_document")
+    # The indexing rate again, into the full table and its indexes: a late user's mail.
+    late = create_mail_user(address=f"late@{DOMAIN}", password=None, display_name="Late")
+    build_mailbox(late, min(share, args.late_messages), corpus, len(sampled) * share, None)
+    log(f"index built in {fill['user_terms_index_seconds']} s; indexing a late user's mail into the full table")
+    indexing_full = run_indexing(args.batch_size)
+    analyze()
+    result = {
+        "messages": args.messages,
+        "users": args.users,
+        "share": share,
+        "sampled_users": len(sampled),
+        "db": "PostgreSQL",
+        "build_seconds": build_seconds,
+        "pool_seconds": pool_seconds,
+        "fill": fill,
+        "sizes": sizes(),
+        "indexing": indexing,
+        "indexing_into_full_table": indexing_full,
+        "matches": matching_counts(sampled[0]),
+    }
+    with timing_lock(args.lock) as load:
+        log(f"timing queries as {len(sampled)} users (load average {load})")
+        result["load_average"] = load
+        per_user = [time_queries(user, args.runs, args.warmup, raw=True) for user in sampled]
+        result["load_average_after"] = round(os.getloadavg()[0], 2)
+    result["queries"] = [
+        {
+            "name": first["name"],
+            "query": first["query"],
+            "order": first["order"],
+            "hits_on_first_page": first["hits_on_first_page"],
+            **_percentiles([t for user in per_user for t in user[i]["times"]]),
+            "p95_per_user_ms": [user[i]["p95_ms"] for user in per_user],
+        }
+        for i, first in enumerate(per_user[0])
+    ]
+    if args.explain:
+        explain(sampled[0], EXPLAINED)
+    if maildir:
+        log("notmuch: indexing alice's share as a Maildir")
+        result["notmuch"] = run_notmuch(tmp, maildir, labelled, args.runs, args.warmup, args.lock)
+    return result
+
+
+def _percentiles(times: list[float]) -> dict:
+    return {f"p{p}_ms": round(percentile(times, p), 2) for p in (50, 95, 99)}
 
 
 def main(argv=None) -> int:
@@ -637,6 +902,14 @@ def main(argv=None) -> int:
     database = ThrowawayDatabase(args, tmp, prefix="bench_search")
     try:
         setup_django(database.url, tmp)
+        if args.users:
+            if args.db != "postgres":
+                raise SystemExit("--users needs --db postgres")
+            result = main_many_users(args, tmp, database)
+            print_report(result)
+            if args.json:
+                Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+            return 0
         from accounts.services import create_domain, create_mail_user
 
         create_domain(name=DOMAIN)

@@ -9,13 +9,16 @@ down to the leaves first, so a negated text part is ``NOT IN``.
 On PostgreSQL the plan is chosen here, not left to the planner's tsvector
 statistics (which misjudge words they have not sampled, and phrases): for
 each word or phrase the query requires, a capped probe of the GIN index
-(its terms ANDed, positions ignored) reads up to ``SORTED_CAP`` matches with
+of (user, term) keys (its terms ANDed, positions and fields ignored; one
+user's matches only, whatever the table holds) reads up to ``SORTED_CAP`` matches with
 their dates. If one has at most ``CANDIDATE_CAP``, those candidates are
 fetched by id, checked against the whole query and sorted in one query. Up
 to ``SORTED_CAP``, they are sorted here, newest first, and checked in chunks
 of growing size until the page is full: only the first few hundred are
 read again, however many there are. Otherwise the user's documents are
-walked newest first on ``search_doc_user_recent`` until the page is full,
+walked newest first on ``search_doc_user_recent`` until the page is full
+(bitmap scans and sorts off for that one query: once users are interleaved
+in the table the planner would rather read and sort the user's whole share),
 the text checked on each row (a match is then at least one in
 ``mailbox / SORTED_CAP``, so the walk reads at most about
 ``limit * mailbox / SORTED_CAP`` rows). Checking a row costs several
@@ -186,6 +189,21 @@ def tsquery_text(node: Text, *, weight: str = "", phrase: bool = True) -> str:
     return (" <-> " if phrase else " & ").join(parts)
 
 
+def user_tsquery(node: Text, *, user_id: int) -> str:
+    """The probe's tsquery of one text leaf: its terms ANDed, each as ``"<user id>:<term>"``.
+
+    Matched against ``search_user_terms(user_id, tsv)``, which has no weights or positions: a
+    field (``subject:``, ``from:``, …) or a phrase is a superset here, checked on ``tsv`` after.
+    The people are in ``tsv`` too (weight B), so ``from:`` and the like are probed there.
+    """
+    terms, cjk_prefix = query_terms(node.value)
+    prefix = node.prefix or cjk_prefix
+    last = len(terms) - 1
+    return " & ".join(
+        _lexeme(f"{user_id}:{term}") + (":*" if prefix and i == last else "") for i, term in enumerate(terms)
+    )
+
+
 _ITEMS = MailboxItem._meta.db_table
 _FTS_RANK = (
     f"SELECT -bm25(search_fts, 10, 4, 4, 4, 2, 1) FROM search_fts WHERE search_fts MATCH %s AND rowid = {_ITEMS}.id"  # noqa: S608, E501
@@ -216,9 +234,11 @@ def micros(at: datetime) -> int:
 
 
 # The probe is a cursor: after its first rows, the block where they ended tells how many there are.
+# It reads the GIN index of (user, term) keys (migration search/0004): one user's matches only, with
+# no ``user_id = %s`` beside it, which the planner would rather answer from the user's btree.
 _PG_PROBE = (
     f"DECLARE search_probe NO SCROLL CURSOR FOR SELECT {_PG_MICROS.format(table='')}, item_id, "  # noqa: S608
-    "(ctid::text::point)[0] FROM search_document WHERE user_id = %s AND {column} @@ %s::tsquery LIMIT %s"
+    "(ctid::text::point)[0] FROM search_document WHERE search_user_terms(user_id, tsv) @@ %s::tsquery LIMIT %s"
 )
 # Bitmap scans only, for the probe: the GIN index, never a walk of the user's rows that a misjudged
 # word would make read them all. Restored right after (set_config's third argument: this transaction).
@@ -227,6 +247,16 @@ _PG_BITMAP_ONLY = (
     "set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"
 )
 _PG_RESTORE = "SELECT set_config('enable_seqscan', %s, true), set_config('enable_indexscan', %s, true)"
+# The walk only, for a page by date that no probe narrowed: newest first on search_doc_user_recent until
+# the page is full. Once a user's documents are spread through the table (delivery interleaves users)
+# that index's correlation is gone and the planner would rather bitmap-scan all the user's rows and sort
+# them (the whole share read for one page); without a bitmap or a sort the ordered walk is the plan.
+# Restored right after, as the probe's.
+_PG_WALK_ONLY = (
+    "SELECT current_setting('enable_bitmapscan'), current_setting('enable_sort'), "
+    "set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
+_PG_WALK_RESTORE = "SELECT set_config('enable_bitmapscan', %s, true), set_config('enable_sort', %s, true)"
 
 
 _LABELS = MailboxItem.labels.through._meta.db_table
@@ -346,12 +376,11 @@ class _Postgres(_Vendor):
         block they reached estimates the total, and if that is over ``cap`` the probe stops (None):
         a walk finds such a word's matches soon, and reading them would cost more.
         """
-        column, weight = _PG_FIELDS[node.field]
-        query = tsquery_text(node, weight=weight, phrase=False)
+        query = user_tsquery(node, user_id=user_id)
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(_PG_BITMAP_ONLY)
             seqscan, indexscan, _, _ = cursor.fetchone()
-            cursor.execute(_PG_PROBE.format(column=column), [user_id, query, cap + 1])
+            cursor.execute(_PG_PROBE, [query, cap + 1])
             cursor.execute(f"FETCH {min(first, cap) + 1} FROM search_probe")
             found = cursor.fetchall()
             if first < len(found) <= cap:
@@ -621,8 +650,10 @@ class DatabaseBackend(SearchBackend):
         else:
             queryset = self._by_date(queryset, after)
             ordering = _DATE_ORDER
-        rows = list(queryset.order_by(*ordering).values_list(*_ROW_FIELDS)[: limit + 1])
-        return _page(rows, limit, order)
+        rows = queryset.order_by(*ordering).values_list(*_ROW_FIELDS)[: limit + 1]
+        if order == "date" and candidates is None and isinstance(vendor, _Postgres):
+            return _page(_walked(rows), limit, order)
+        return _page(list(rows), limit, order)
 
     def _page_of_sorted(self, queryset, candidates: list[tuple[int, int]], *, limit: int, after) -> Page:
         """A page by date from candidates sorted newest first: checked chunk by chunk until the page is full.
@@ -678,6 +709,16 @@ def _page(rows: list[tuple], limit: int, order: str) -> Page:
         pk, _, score, last_at, _ = rows[-1]
         next_key = (score, last_at, pk) if order == "relevance" else (last_at, pk)
     return Page(rows=[Row(item_id=r[0], thread_id=r[1], score=r[2], text=r[4]) for r in rows], next_key=next_key)
+
+
+def _walked(rows) -> list[tuple]:
+    """PostgreSQL: the rows of a page by date, read by the walk (no bitmap scan, no sort; see ``_PG_WALK_ONLY``)."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_PG_WALK_ONLY)
+        bitmapscan, sort, _, _ = cursor.fetchone()
+        rows = list(rows)
+        cursor.execute(_PG_WALK_RESTORE, [bitmapscan, sort])
+    return rows
 
 
 def _within_dates(candidates: list[tuple[int, int]], node: Node, now: datetime) -> list[tuple[int, int]]:
