@@ -7,14 +7,23 @@ that does not exist.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.selectors import addresses_of
 from mailboxes.blobstore import read_blob
 from mailboxes.cursors import InvalidCursor, keyset_page, older_than
 from mailboxes.exceptions import ItemNotFound, LabelNotFound
-from mailboxes.models import Correspondent, Folder, Label, MailboxChange, MailboxItem, Recipient, Thread
+from mailboxes.models import (
+    Correspondent,
+    Folder,
+    Label,
+    MailboxChange,
+    MailboxCounter,
+    MailboxItem,
+    Recipient,
+    Thread,
+)
 
 # Ids are 64-bit; a larger number is no id (and SQLite raises OverflowError on it).
 _MAX_PK = 2**63 - 1
@@ -87,15 +96,11 @@ def thread_items(*, user, thread_id) -> QuerySet[MailboxItem]:
 
 
 def folder_counts(*, user) -> dict[str, dict[str, int]]:
-    """``{folder: {"total": n, "unread": m}}`` for every folder, in one query."""
-    rows = (
-        MailboxItem.objects.filter(user=user)
-        .values("folder")
-        .annotate(total=Count("pk"), unread=Count("pk", filter=Q(is_read=False)))
-    )
+    """``{folder: {"total": n, "unread": m}}`` for every folder, from the counters (one query)."""
+    rows = MailboxCounter.objects.filter(user=user, key__in=Folder.values).values_list("key", "total", "unread")
     counts = {folder: {"total": 0, "unread": 0} for folder in Folder.values}
-    for row in rows:
-        counts[row["folder"]] = {"total": row["total"], "unread": row["unread"]}
+    for key, total, unread in rows:
+        counts[key] = {"total": total, "unread": unread}
     return counts
 
 
@@ -231,22 +236,22 @@ def item_ids_of_threads(*, user, thread_ids, view: str | None = None, label_id=N
 def sidebar_counts(*, user) -> dict:
     """Unread counts for the sidebar (per folder, starred, per label) and the number of drafts.
 
-    Every query reads only unread rows (a partial index) or the drafts, so the
-    cost follows the unread mail, not the size of the mailbox.
+    One read of the user's counters (``MailboxCounter``, kept by triggers as mail moves): the
+    cost follows the number of folders and labels, not the mailbox. Snoozed mail is out of sight
+    until it wakes, so the unread figures leave it out.
     """
-    # Snoozed mail is out of sight until it wakes (then unread again).
-    unread = MailboxItem.objects.filter(user=user, is_read=False, snoozed_until__isnull=True)
     folders = {folder: {"unread": 0, "total": 0} for folder in Folder.values}
-    for row in unread.values("folder").annotate(n=Count("pk")).order_by():
-        folders[row["folder"]]["unread"] = row["n"]
-    folders[Folder.DRAFTS]["total"] = MailboxItem.objects.filter(user=user, folder=Folder.DRAFTS).count()
-    not_trash = unread.exclude(folder=Folder.TRASH)
-    label_rows = not_trash.filter(labels__isnull=False).values("labels").annotate(n=Count("pk")).order_by()
-    return {
-        "folders": folders,
-        "starred": not_trash.filter(is_starred=True).count(),
-        "labels": {row["labels"]: row["n"] for row in label_rows},
-    }
+    starred, labels = 0, {}
+    for key, total, unread in MailboxCounter.objects.filter(user=user).values_list("key", "total", "unread_awake"):
+        if key in folders:
+            folders[key]["unread"] = unread
+            if key == Folder.DRAFTS:
+                folders[key]["total"] = total
+        elif key == MailboxCounter.STARRED:
+            starred = unread
+        elif key.startswith(MailboxCounter.LABEL_PREFIX) and unread:
+            labels[int(key.removeprefix(MailboxCounter.LABEL_PREFIX))] = unread
+    return {"folders": folders, "starred": starred, "labels": labels}
 
 
 def labels_of(*, user) -> QuerySet[Label]:
