@@ -176,11 +176,9 @@ def test_after_random_real_changes_the_counters_equal_a_fresh_count(alice, bob, 
         mailbox = rng.choice(mailboxes)
         done.add(mailbox.step())
         _assert_counters_right(alice, bob)
-    assert len({name for name in done if 'refused' not in name}) >= 12  # the sequence went through most kinds of change
+    assert len({name for name in done if "refused" not in name}) >= 12  # the sequence went through most kinds of change
     # Something was counted, not only zeros compared with zeros.
-    assert selectors.folder_counts(user=alice)[Folder.INBOX]["total"] + sum(
-        c["total"] for c in selectors.folder_counts(user=alice).values()
-    ) > 0
+    assert sum(c["total"] for c in selectors.folder_counts(user=alice).values()) > 0
 
 
 def test_deleting_a_user_takes_their_counters_and_leaves_the_others_right(alice, bob):
