@@ -223,3 +223,15 @@ def test_recount_repairs_wrong_counters_and_says_so(alice, capsys):
     call_command("recount_mailboxes")
     assert "alice@example.test: 1 counters, were right" in capsys.readouterr().out
     assert recount_mailbox(user_id=alice.pk) == 1
+
+
+def test_the_sidebar_counts_are_one_query_however_many_folders_and_labels(alice, django_assert_num_queries):
+    labels = [services.create_label(user=alice, name=f"L{n}") for n in range(5)]
+    items = [deliver(raw_email(subject=f"M{n}", to="alice@example.test"), alice)[0] for n in range(5)]
+    services.add_labels(user=alice, item_ids=[i.pk for i in items], label_ids=[label.pk for label in labels])
+    services.set_starred(user=alice, item_ids=[items[0].pk])
+    services.archive_items(user=alice, item_ids=[items[1].pk])
+    with django_assert_num_queries(1):
+        counts = selectors.sidebar_counts(user=alice)
+    assert counts["labels"] == {label.pk: 5 for label in labels}
+    assert counts["folders"][Folder.ARCHIVE]["unread"] == 1 and counts["starred"] == 1
