@@ -315,7 +315,8 @@ class QueryTimer:
             self.queries.append(((time.perf_counter() - began) * 1000, sql))
 
 
-def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple[list[float], int]:
+def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple[list[float], int, list[float]]:
+    """Server time of each of ``runs`` requests, the number of queries, and the SQL time of each request."""
     from django.db import connection
 
     client.get(url)  # warm up caches and connections
@@ -327,12 +328,15 @@ def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple[li
         print(f"\n  {url}")
         for ms, sql in sorted(timer.queries, reverse=True)[:4]:
             print(f"    {ms:6.1f} ms  {sql[:150]}")
-    times = []
+    times, sql_times = [], []
     for _ in range(runs):
-        began = time.perf_counter()
-        client.get(url)
-        times.append((time.perf_counter() - began) * 1000)
-    return times, len(timer.queries)
+        run_timer = QueryTimer()
+        with connection.execute_wrapper(run_timer):
+            began = time.perf_counter()
+            client.get(url)
+            times.append((time.perf_counter() - began) * 1000)
+        sql_times.append(sum(ms for ms, _sql in run_timer.queries))
+    return times, len(timer.queries), sql_times
 
 
 def later_page_url(client, depth: int) -> str:
@@ -371,9 +375,10 @@ def report(label: str, user, thread_id: int, args) -> list[tuple]:
 
 
 def timed_row(label: str, name: str, client, url: str, args) -> tuple:
-    times, queries = measure(client, url, args.runs, show_queries=args.show_queries)
+    times, queries, sql_times = measure(client, url, args.runs, show_queries=args.show_queries)
     q = statistics.quantiles(times, n=100, method="inclusive")  # never past the slowest
-    return (label, name, q[49], q[94], max(times), queries)
+    sql = statistics.quantiles(sql_times, n=100, method="inclusive")
+    return (label, name, q[49], q[94], max(times), queries, sql[49], sql[94])
 
 
 def issue_18_pages(user) -> list[tuple[str, str]]:
@@ -435,9 +440,12 @@ def main():
         with connection.cursor() as cursor:  # what autovacuum would do after such a load
             cursor.execute("ANALYZE")
         rows = report("100", small_user, small_thread, args) + report(f"{args.messages:,}", big_user, big_thread, args)
-        print(f"\n{'mailbox':>10}  {'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}")
-        for label, name, p50, p95, worst, queries in rows:
-            print(f"{label:>10}  {name:<28} {p50:8.1f} {p95:8.1f} {worst:8.1f} {queries:8d}")
+        print(
+            f"\n{'mailbox':>10}  {'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}"
+            f" {'SQL p50':>8} {'SQL p95':>8}"
+        )
+        for label, name, p50, p95, worst, queries, sql50, sql95 in rows:
+            print(f"{label:>10}  {name:<28} {p50:8.1f} {p95:8.1f} {worst:8.1f} {queries:8d} {sql50:8.1f} {sql95:8.1f}")
     finally:
         if pg_name:
             from django.db import connections
