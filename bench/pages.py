@@ -30,6 +30,7 @@ nothing about time.
 """
 
 import argparse
+import json
 import os
 import re
 import secrets
@@ -312,10 +313,10 @@ class QueryTimer:
         try:
             return execute(sql, params, many, context)
         finally:
-            self.queries.append(((time.perf_counter() - began) * 1000, sql))
+            self.queries.append(((time.perf_counter() - began) * 1000, sql, params))
 
 
-def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple[list[float], int, list[float]]:
+def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple:
     """Server time of each of ``runs`` requests, the number of queries, and the SQL time of each request."""
     from django.db import connection
 
@@ -326,7 +327,7 @@ def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple[li
     assert response.status_code == 200, (url, response.status_code)
     if show_queries:
         print(f"\n  {url}")
-        for ms, sql in sorted(timer.queries, reverse=True)[:4]:
+        for ms, sql, _params in sorted(timer.queries, key=lambda q: q[0], reverse=True)[:4]:
             print(f"    {ms:6.1f} ms  {sql[:150]}")
     times, sql_times = [], []
     for _ in range(runs):
@@ -335,8 +336,28 @@ def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple[li
             began = time.perf_counter()
             client.get(url)
             times.append((time.perf_counter() - began) * 1000)
-        sql_times.append(sum(ms for ms, _sql in run_timer.queries))
-    return times, len(timer.queries), sql_times
+        sql_times.append(sum(ms for ms, _sql, _params in run_timer.queries))
+    return times, len(timer.queries), sql_times, pages_read(timer.queries)
+
+
+def pages_read(queries) -> int | None:
+    """PostgreSQL: the 8 kB pages (shared buffers hit or read) the request's SELECTs touch, by EXPLAIN
+    (ANALYZE, BUFFERS): a measure of the work that does not depend on the machine's load. None on SQLite."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    total = 0
+    with connection.cursor() as cursor:
+        for _ms, sql, params in queries:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            plan = plan if isinstance(plan, list) else json.loads(plan)
+            node = plan[0]["Plan"]
+            total += node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+    return total
 
 
 def later_page_url(client, depth: int) -> str:
@@ -375,10 +396,10 @@ def report(label: str, user, thread_id: int, args) -> list[tuple]:
 
 
 def timed_row(label: str, name: str, client, url: str, args) -> tuple:
-    times, queries, sql_times = measure(client, url, args.runs, show_queries=args.show_queries)
+    times, queries, sql_times, pages = measure(client, url, args.runs, show_queries=args.show_queries)
     q = statistics.quantiles(times, n=100, method="inclusive")  # never past the slowest
     sql = statistics.quantiles(sql_times, n=100, method="inclusive")
-    return (label, name, q[49], q[94], max(times), queries, sql[49], sql[94])
+    return (label, name, q[49], q[94], max(times), queries, sql[49], sql[94], pages)
 
 
 def issue_18_pages(user) -> list[tuple[str, str]]:
@@ -442,10 +463,13 @@ def main():
         rows = report("100", small_user, small_thread, args) + report(f"{args.messages:,}", big_user, big_thread, args)
         print(
             f"\n{'mailbox':>10}  {'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}"
-            f" {'SQL p50':>8} {'SQL p95':>8}"
+            f" {'SQL p50':>8} {'SQL p95':>8} {'buffers':>8}"
         )
-        for label, name, p50, p95, worst, queries, sql50, sql95 in rows:
-            print(f"{label:>10}  {name:<28} {p50:8.1f} {p95:8.1f} {worst:8.1f} {queries:8d} {sql50:8.1f} {sql95:8.1f}")
+        for label, name, p50, p95, worst, queries, sql50, sql95, pages in rows:
+            print(
+                f"{label:>10}  {name:<28} {p50:8.1f} {p95:8.1f} {worst:8.1f} {queries:8d} {sql50:8.1f} {sql95:8.1f}"
+                f" {'' if pages is None else pages:>8}"
+            )
     finally:
         if pg_name:
             from django.db import connections
