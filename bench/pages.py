@@ -337,10 +337,10 @@ def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple:
             client.get(url)
             times.append((time.perf_counter() - began) * 1000)
         sql_times.append(sum(ms for ms, _sql, _params in run_timer.queries))
-    return times, len(timer.queries), sql_times, pages_read(timer.queries)
+    return times, len(timer.queries), sql_times, pages_read(timer.queries, show=show_queries)
 
 
-def pages_read(queries) -> int | None:
+def pages_read(queries, show: bool = False) -> int | None:
     """PostgreSQL: the 8 kB pages (shared buffers hit or read) the request's SELECTs touch, by EXPLAIN
     (ANALYZE, BUFFERS): a measure of the work that does not depend on the machine's load. None on SQLite."""
     from django.db import connection
@@ -356,7 +356,10 @@ def pages_read(queries) -> int | None:
             plan = cursor.fetchone()[0]
             plan = plan if isinstance(plan, list) else json.loads(plan)
             node = plan[0]["Plan"]
-            total += node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+            pages = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+            total += pages
+            if show and pages > 100:
+                print(f"    {pages:6d} buffers  {sql[:300]}")
     return total
 
 
