@@ -360,6 +360,9 @@ def pages_read(queries, show: bool = False) -> int | None:
             total += pages
             if show and pages > 100:
                 print(f"    {pages:6d} buffers  {sql[:300]}")
+            if show and pages > 1000:  # where they go
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+                print("\n".join(f"      {line}" for (line,) in cursor.fetchall()))
     return total
 
 
