@@ -157,9 +157,7 @@ def conversations(*, user, view: str, label_id=None, cursor: str | None = None, 
     label = get_label_for_user(user=user, label_id=label_id) if view == LABEL else None
     condition = _in_view(user=user, view=view, label=label)
     in_view = MailboxItem.objects.filter(condition, thread=OuterRef("pk"))
-    # ``user`` too, so that PostgreSQL reads the partial index item_user_starred, not every starred row.
-    starred = MailboxItem.objects.filter(user=user, thread=OuterRef("pk"), is_starred=True).exclude(folder=Folder.TRASH)
-    threads = Thread.objects.filter(user=user).filter(Exists(in_view)).annotate(is_starred=Exists(starred))
+    threads = Thread.objects.filter(user=user).filter(Exists(in_view))
     if view == SNOOZED:  # the list shows when each comes back
         wakes = MailboxItem.objects.filter(user=user, thread=OuterRef("pk"), snoozed_until__isnull=False)
         threads = threads.annotate(snoozed_until=Subquery(wakes.order_by("snoozed_until").values("snoozed_until")[:1]))
@@ -168,8 +166,24 @@ def conversations(*, user, view: str, label_id=None, cursor: str | None = None, 
         page, next_cursor = keyset_page(threads, listing=listing, limit=limit, cursor=cursor, field="latest_at")
     except InvalidCursor:  # a link edited by hand: the first page, as for no cursor
         page, next_cursor = keyset_page(threads, listing=listing, limit=limit, cursor=None, field="latest_at")
+    attach_thread_stars(page, user=user)
     attach_thread_labels(page)
     return ConversationPage(threads=page, next_cursor=next_cursor)
+
+
+def attach_thread_stars(threads: list[Thread], *, user) -> None:
+    """``thread.is_starred`` for a page, in one query on the page's threads (index item_user_starred).
+
+    Not an ``EXISTS`` in the list's query: PostgreSQL made it a hashed subplan over every starred
+    item of the user (10,000 at a million messages, 10,000 buffers of a page's 10,300).
+    """
+    starred = set(
+        MailboxItem.objects.filter(user=user, thread_id__in=[t.pk for t in threads], is_starred=True)
+        .exclude(folder=Folder.TRASH)
+        .values_list("thread_id", flat=True)
+    )
+    for thread in threads:
+        thread.is_starred = thread.pk in starred
 
 
 def neighbour_threads(*, user, view: str, thread: Thread, label_id=None) -> tuple[int | None, int | None]:
