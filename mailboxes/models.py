@@ -553,3 +553,30 @@ class TrustedImageSender(models.Model):
 
     def __str__(self):
         return f"{self.user_id}: {self.address}"
+
+
+class MailboxCounter(models.Model):
+    """How many items a user has in one folder, starred or under one label: kept by database triggers.
+
+    ``key`` is a folder's value, ``"starred"`` (starred items outside the Trash) or ``"label:<id>"``
+    (items carrying the label, outside the Trash). ``unread_awake`` counts the unread items that are
+    not snoozed (what the sidebar shows). Triggers on ``MailboxItem`` and its labels keep the rows as
+    any write changes an item's folder, flags, snooze or labels, including bulk ``update()`` and
+    cascading deletes (migration 0017); ``manage.py recount_mailboxes`` rebuilds them from the items.
+    Nothing in Python writes them but the recount.
+    """
+
+    STARRED = "starred"
+    LABEL_PREFIX = "label:"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=40)
+    total = models.BigIntegerField(default=0)
+    unread = models.BigIntegerField(default=0)
+    unread_awake = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="counter_one_per_user_key")]
+
+    def __str__(self):
+        return f"{self.user_id} / {self.key}: {self.unread}/{self.total}"

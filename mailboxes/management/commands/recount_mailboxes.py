@@ -1,0 +1,33 @@
+"""``manage.py recount_mailboxes [ADDRESS …]``: count the mailbox counters again from the items.
+
+The counters (unread per folder, starred, per label) are kept by database triggers; this repairs
+them if they were ever wrong (a restore of part of the data, a trigger dropped by hand). Without
+addresses, every user; each user in their own transaction. Says which users' counters were wrong.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.selectors import resolve_hosted_address
+from mailboxes.services.counters import count_afresh, recount_mailbox, stored_counters
+
+
+class Command(BaseCommand):
+    help = "Count the mailbox counters (unread per folder, starred, per label) again from the items."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addresses", nargs="*", help="Users' addresses (default: every user).")
+
+    def handle(self, *args, addresses=(), **options):
+        if addresses:
+            users = [resolve_hosted_address(a) for a in addresses]
+            unknown = [a for a, u in zip(addresses, users, strict=True) if u is None]
+            if unknown:
+                raise CommandError(f"No such user: {', '.join(unknown)}")
+        else:
+            users = get_user_model().objects.order_by("pk").iterator()
+        for user in users:
+            was_right = stored_counters(user_id=user.pk) == count_afresh(user_id=user.pk)
+            written = recount_mailbox(user_id=user.pk)
+            state = "were right" if was_right else "WERE WRONG, repaired"
+            self.stdout.write(f"{user.username}: {written} counters, {state}")
