@@ -24,6 +24,7 @@ from core.bulk import insert_rows
 from delivery.models import DeliveryEvent, IdempotencyKey, SendScope
 from delivery.services.events import new_delivery_event
 from delivery.services.metrics import counted_submission
+from mailboxes.blobstore import write_blob_files
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Recipient
@@ -110,6 +111,9 @@ def send_message(
     now = sent_at or timezone.now()
     raw = render(composition, date=now, include_bcc=False)
     _screen(user=user, raw=raw, composition=composition, stream=stream, via_api=via_api)
+    # The file and its flush to disk before the transaction, not in it (on SQLite: not in the one write lock);
+    # a file without a row is harmless (``write_blob_files``).
+    write_blob_files([raw])
     try:
         with transaction.atomic():
             message, _ = store_message(
@@ -124,7 +128,7 @@ def send_message(
             if sent_copy:
                 place_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
-                    received_at=now,
+                    received_at=now, new_sent_message=True,
                 )  # fmt: skip
                 if stream == Message.Stream.PERSONAL:  # a person's own mail: whom they write to (compose suggestions)
                     record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
@@ -156,10 +160,13 @@ def _admit(*, user, composition: Composition, stream: str) -> None:
     """Refuse (with a clear error) what a hold, an unverified domain or a quota does not allow now."""
     from reputation.services.admission import admit_submission  # reputation reads delivery's models
 
-    admit_submission(
-        user=user, from_address=composition.from_address, stream=stream,
-        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
-    )  # fmt: skip
+    # One transaction for what admission counts (quotas, the hour's submissions, new correspondents): one
+    # commit, not three. Not the message's own: the quota rows it locks are shared by a domain's senders.
+    with transaction.atomic():
+        admit_submission(
+            user=user, from_address=composition.from_address, stream=stream,
+            recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+        )  # fmt: skip
 
 
 def _screen(*, user, raw: bytes, composition: Composition, stream: str, via_api: bool) -> None:
