@@ -107,7 +107,7 @@ def send_message(
         earlier = _earlier_submission(user, idempotency_key, fingerprint)
         if earlier is not None:
             return earlier
-    _admit(user=user, composition=composition, stream=stream)
+    _refuse_inadmissible(user=user, composition=composition)
     now = sent_at or timezone.now()
     raw = render(composition, date=now, include_bcc=False)
     _screen(user=user, raw=raw, composition=composition, stream=stream, via_api=via_api)
@@ -132,6 +132,11 @@ def send_message(
                 )  # fmt: skip
                 if stream == Message.Stream.PERSONAL:  # a person's own mail: whom they write to (compose suggestions)
                     record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
+            # The quota and abuse counts commit with the message (one commit per send, not three); late in the
+            # transaction, so the count rows they lock (shared by a domain's senders) are held briefly, but before
+            # the outbox rows, which the first-send seeding of known correspondents must not see as history.
+            # A quota that refuses rolls the message back.
+            _count_submission(user=user, composition=composition)
             channel = "api" if via_api else stream
             enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
@@ -160,13 +165,30 @@ def _admit(*, user, composition: Composition, stream: str) -> None:
     """Refuse (with a clear error) what a hold, an unverified domain or a quota does not allow now."""
     from reputation.services.admission import admit_submission  # reputation reads delivery's models
 
-    # One transaction for what admission counts (quotas, the hour's submissions, new correspondents): one
-    # commit, not three. Not the message's own: the quota rows it locks are shared by a domain's senders.
-    with transaction.atomic():
-        admit_submission(
-            user=user, from_address=composition.from_address, stream=stream,
-            recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
-        )  # fmt: skip
+    admit_submission(
+        user=user, from_address=composition.from_address, stream=stream,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
+
+
+def _refuse_inadmissible(*, user, composition: Composition) -> None:
+    """``_admit`` without the quotas and counts (``_count_submission``): a hold, an unverified domain."""
+    from reputation.services.admission import refuse_inadmissible
+
+    refuse_inadmissible(
+        user=user, from_address=composition.from_address,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
+
+
+def _count_submission(*, user, composition: Composition) -> None:
+    """The rest of ``_admit``: the quotas (which may still refuse) and the compromise checks' count."""
+    from reputation.services.admission import count_submission
+
+    count_submission(
+        user=user, from_address=composition.from_address,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
 
 
 def _screen(*, user, raw: bytes, composition: Composition, stream: str, via_api: bool) -> None:
