@@ -52,6 +52,10 @@ def parse_args(argv=None):
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--cache-url", default="", help="CACHE_URL for the API's rate counters (default: the database)")
     parser.add_argument("--top", type=int, default=30, help="profile lines to print")
+    parser.add_argument(
+        "--profile-clock", choices=("wall", "cpu"), default="wall",
+        help="what the profile counts: wall-clock time (waits included) or this process's CPU time",
+    )  # fmt: skip
     parser.add_argument("--no-profile", action="store_true", help="time without cProfile")
     return parser.parse_args(argv)
 
@@ -156,7 +160,7 @@ def run(args) -> None:
 
     start = args.warmup + 20
     times, cpu = [], []
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.process_time) if args.profile_clock == "cpu" else cProfile.Profile()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     for i in range(start, start + args.sends):
         began, began_cpu = time.perf_counter(), time.process_time()
