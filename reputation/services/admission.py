@@ -43,9 +43,10 @@ def count_submission(*, user, from_address: str, recipient_addresses: list[str],
     """``admit_submission``'s quotas (3, which may still refuse) and compromise count (4).
 
     Its writes lock the user's and the domain's count rows until the
-    transaction around it commits: ``send_message`` calls it last in the
-    transaction that stores the message, so the counts commit with the
-    message (one commit per send) and the locks are held only for the commit.
+    transaction around it commits: ``send_message`` calls it late in the
+    transaction that stores the message (before the outbox rows), so the
+    counts commit with the message (one commit per send) and the locks are
+    held only for the last inserts and the commit.
     """
     now = now or timezone.now()
     limits.check_and_count(  # only an admitted submission is counted
