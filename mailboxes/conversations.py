@@ -70,21 +70,26 @@ def assign_thread(*, user, message: Message) -> Thread:
     return find_or_start_thread(user=user, message=message)[0]
 
 
-def find_or_start_thread(*, user, message: Message, first_item: dict | None = None) -> tuple[Thread, bool]:
+def find_or_start_thread(
+    *, user, message: Message, first_item: dict | None = None, new_message_id: bool = False
+) -> tuple[Thread, bool]:
     """``assign_thread``, also saying whether the thread is new.
 
     ``first_item`` (``folder``, ``is_read``, ``received_at`` of the item about
     to be created) lets a new thread be created with its summary already
-    right, so it needs no ``refresh_thread``.
+    right, so it needs no ``refresh_thread``. ``new_message_id``: the
+    message's Message-ID was made here just now (a send), so no thread key can
+    name it yet and it is not looked up; its In-Reply-To and References are.
     """
     keys = message_thread_keys(message)
     has_reply_headers = bool(message.in_reply_to or message.references)
     subject_key, subject_is_reply = normalize_subject(message.subject)
 
+    lookup = [key for key in keys if key != message.message_id] if new_message_id else keys
     threads = []
-    if keys:
+    if lookup:
         threads = list(
-            Thread.objects.filter(user=user, keys__message_key__in=keys).distinct().order_by("created_at", "pk")
+            Thread.objects.filter(user=user, keys__message_key__in=lookup).distinct().order_by("created_at", "pk")
         )
     found_by_key = bool(threads)
     if not threads and not has_reply_headers:

@@ -24,6 +24,7 @@ from core.bulk import insert_rows
 from delivery.models import DeliveryEvent, IdempotencyKey, SendScope
 from delivery.services.events import new_delivery_event
 from delivery.services.metrics import counted_submission
+from mailboxes.blobstore import write_blob_files
 from mailboxes.compose import Composition, compose, render, require_recipients
 from mailboxes.conversations import refresh_thread
 from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Recipient
@@ -106,10 +107,13 @@ def send_message(
         earlier = _earlier_submission(user, idempotency_key, fingerprint)
         if earlier is not None:
             return earlier
-    _admit(user=user, composition=composition, stream=stream)
+    _refuse_inadmissible(user=user, composition=composition)
     now = sent_at or timezone.now()
     raw = render(composition, date=now, include_bcc=False)
     _screen(user=user, raw=raw, composition=composition, stream=stream, via_api=via_api)
+    # The file and its flush to disk before the transaction, not in it (on SQLite: not in the one write lock);
+    # a file without a row is harmless (``write_blob_files``).
+    write_blob_files([raw])
     try:
         with transaction.atomic():
             message, _ = store_message(
@@ -124,10 +128,15 @@ def send_message(
             if sent_copy:
                 place_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
-                    received_at=now,
+                    received_at=now, new_sent_message=True,
                 )  # fmt: skip
                 if stream == Message.Stream.PERSONAL:  # a person's own mail: whom they write to (compose suggestions)
                     record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
+            # The quota and abuse counts commit with the message (one commit per send, not three); late in the
+            # transaction, so the count rows they lock (shared by a domain's senders) are held briefly, but before
+            # the outbox rows, which the first-send seeding of known correspondents must not see as history.
+            # A quota that refuses rolls the message back.
+            _count_submission(user=user, composition=composition)
             channel = "api" if via_api else stream
             enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
@@ -158,6 +167,26 @@ def _admit(*, user, composition: Composition, stream: str) -> None:
 
     admit_submission(
         user=user, from_address=composition.from_address, stream=stream,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
+
+
+def _refuse_inadmissible(*, user, composition: Composition) -> None:
+    """``_admit`` without the quotas and counts (``_count_submission``): a hold, an unverified domain."""
+    from reputation.services.admission import refuse_inadmissible
+
+    refuse_inadmissible(
+        user=user, from_address=composition.from_address,
+        recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
+    )  # fmt: skip
+
+
+def _count_submission(*, user, composition: Composition) -> None:
+    """The rest of ``_admit``: the quotas (which may still refuse) and the compromise checks' count."""
+    from reputation.services.admission import count_submission
+
+    count_submission(
+        user=user, from_address=composition.from_address,
         recipient_addresses=[address for _, _, address in composition.envelope_recipients()],
     )  # fmt: skip
 

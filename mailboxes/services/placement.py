@@ -36,8 +36,15 @@ def place_message(
     folder: str = Folder.INBOX,
     is_read: bool = False,
     received_at=None,
+    new_sent_message: bool = False,
 ) -> MailboxItem:
     """The user's item for ``message``, created in ``folder`` and threaded if it is new.
+
+    ``new_sent_message``: ``message`` was stored in this transaction with a
+    Message-ID made here (``send_message``): nobody holds it yet and no thread
+    key names it, so neither is looked up (two queries less per send). Said
+    of any other message, the unique constraint refuses a second copy, but a
+    thread waiting for it would not be found.
 
     Idempotent: placing the same message twice for the same user and origin
     returns the first item unchanged. A received message is also the same
@@ -51,7 +58,9 @@ def place_message(
     """
     with transaction.atomic():
         lock_mailbox(user)
-        existing = MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
+        existing = (
+            None if new_sent_message else MailboxItem.objects.filter(user=user, message=message, origin=origin).first()
+        )
         if existing is None and origin == MailboxItem.Origin.RECEIVED and _sameness(message):
             # Two queries, not one with OR: an OR across the join to Message cannot use the
             # indexes, and its cost grows with the mailbox.
@@ -71,7 +80,9 @@ def place_message(
             return existing
         received_at = received_at or timezone.now()
         first_item = {"folder": folder, "is_read": is_read, "received_at": received_at}
-        thread, new_thread = find_or_start_thread(user=user, message=message, first_item=first_item)
+        thread, new_thread = find_or_start_thread(
+            user=user, message=message, first_item=first_item, new_message_id=new_sent_message
+        )
         item = MailboxItem.objects.create(
             user=user,
             message=message,

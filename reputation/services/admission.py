@@ -29,8 +29,25 @@ def admit_submission(
     *, user, from_address: str, recipient_addresses: list[str], stream: str, now: datetime | None = None
 ) -> None:
     """Raise a UserError if the submission may not be accepted; count it against the quotas if it may."""
+    refuse_inadmissible(user=user, from_address=from_address, recipient_addresses=recipient_addresses)
+    count_submission(user=user, from_address=from_address, recipient_addresses=recipient_addresses, now=now)
+
+
+def refuse_inadmissible(*, user, from_address: str, recipient_addresses: list[str]) -> None:
+    """``admit_submission``'s checks that count nothing (1 and 2: holds, the sending domain); reads only."""
     refuse_if_held(user=user, from_address=from_address)
     check_sending_domain(from_address=from_address, recipient_addresses=recipient_addresses)
+
+
+def count_submission(*, user, from_address: str, recipient_addresses: list[str], now: datetime | None = None) -> None:
+    """``admit_submission``'s quotas (3, which may still refuse) and compromise count (4).
+
+    Its writes lock the user's and the domain's count rows until the
+    transaction around it commits: ``send_message`` calls it late in the
+    transaction that stores the message (before the outbox rows), so the
+    counts commit with the message (one commit per send) and the locks are
+    held only for the last inserts and the commit.
+    """
     now = now or timezone.now()
     limits.check_and_count(  # only an admitted submission is counted
         user=user, from_domain=split_address(from_address)[1], recipient_count=len(recipient_addresses), now=now

@@ -1,4 +1,6 @@
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from delivery.models import IdempotencyKey, Suppression
 from delivery.services import run_delivery, suppress_address
@@ -67,6 +69,21 @@ def test_send_with_an_attachment_is_accepted_and_delivered(api, alice, bob):
     statuses = {r["address"]: r["status"] for r in delivery["recipients"]}
     assert statuses["bob@example.test"] == "delivered"
     assert [e["event_type"] for e in delivery["recipients"][0]["events"]][0] == "queued"
+
+
+def test_a_send_costs_the_same_queries_whatever_its_number_of_recipients(api):
+    """Recipients, their events and the dispatch are written in bulk: no query per recipient."""
+    send(api, to=["warm@remote.example"])  # the first send also seeds what the abuse checks know
+
+    def queries(to):
+        with CaptureQueriesContext(connection) as ctx:
+            assert send(api, to=to).status_code == 202
+        return len(ctx.captured_queries)
+
+    one = queries(["one@remote.example"])
+    six = queries([f"r{n}@remote{n}.example" for n in range(6)])
+    assert six == one
+    assert one <= 55  # 56 before issue 19's cuts (with the quotas and the throttles in the database cache)
 
 
 def test_send_with_html_and_a_reply_to_an_own_message(api, alice):

@@ -126,6 +126,33 @@ def test_message_is_dkim_signed_and_verifies_against_the_published_key(alice, re
     assert not dkim.verify(tampered, dnsfunc=dnsfunc)
 
 
+def test_one_signature_per_message_serves_every_recipient_and_verifies_for_each(
+    alice, remote_domain, smtp_server, dns_server
+):
+    """VERP changes only the envelope: the signed bytes are the same for all, so the message is signed once."""
+    domain, _ = ensure_dkim_key(domain_name="example.test")
+    for record in dns_records(domain):
+        if "_domainkey" in record:
+            dns_server.resolver.add(record.replace("\t", " "))
+    addresses = ["ok-a@remote.example", "ok-b@remote.example", "ok-c@remote.example"]
+
+    send_message(user=alice, to=addresses[:2], bcc=addresses[2:], subject="Signed once", text="Same bytes")
+    run_delivery()
+
+    def dnsfunc(name, timeout=5):
+        answer = get_resolver().resolve(name.decode().rstrip("."), "TXT")
+        return b"".join(b"".join(r.strings) for r in answer)
+
+    received = {m.rcpt_tos[0]: m for m in smtp_server.messages}
+    assert sorted(received) == addresses
+    assert len({m.mail_from for m in received.values()}) == 3  # a VERP return path each
+    signatures = {message_from_bytes(m.content)["DKIM-Signature"] for m in received.values()}
+    assert len(signatures) == 1
+    for copy in received.values():
+        assert dkim.verify(copy.content, dnsfunc=dnsfunc)
+        assert verp.recipient_id_from(copy.mail_from) is not None
+
+
 def test_uploads_are_attached_only_for_their_owner(alice, bob, remote_domain, smtp_server):
     upload = create_upload(user=alice, filename="plan.pdf", content=b"%PDF-1.4 plan", content_type="application/pdf")
 

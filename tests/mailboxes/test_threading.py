@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import add_alias
+from delivery.services import send_message
 from mailboxes.conversations import normalize_subject
 from mailboxes.models import MailboxItem, Thread, ThreadKey
 from mailboxes.services import place_message, store_message
@@ -387,3 +388,26 @@ def test_reply_with_a_changed_subject_stays_in_the_thread(alice, bob):
         MailboxItem.objects.get(user=alice, message=reply).thread_id
         == MailboxItem.objects.get(user=alice, message=original).thread_id
     )
+
+
+def test_a_sent_message_joins_the_headerless_reply_that_arrived_before_it(alice):
+    """A send skips looking up its own new Message-ID (nothing can name it yet), not the subject fallback."""
+    reply = receive(alice, subject="Re: Offsite", sender=ERIN, to=ALICE)
+    assert fresh(reply.thread).starts_with_reply is True
+
+    sent = send_message(user=alice, to=["erin@elsewhere.example"], subject="Offsite", text="Shall we?")
+
+    sent_item = MailboxItem.objects.get(user=alice, message=sent)
+    assert sent_item.thread_id == reply.thread_id
+    assert fresh(reply.thread).message_count == 2
+    assert ThreadKey.objects.filter(user=alice, message_key=sent.message_id, thread=reply.thread).exists()
+
+
+def test_a_reply_sent_by_its_in_reply_to_joins_the_conversation_without_a_subject_match(alice):
+    original = receive(alice, subject="Budget", sender=DANA, to=ALICE, message_id="<budget-1@remote.example>")
+    sent = send_message(
+        user=alice, to=["dana@remote.example"], subject="Another subject", text="Yes.",
+        in_reply_to_item_id=original.pk,
+    )  # fmt: skip
+
+    assert MailboxItem.objects.get(user=alice, message=sent).thread_id == original.thread_id

@@ -14,7 +14,7 @@ from delivery.services.reconcile import reconcile_outbox
 from delivery.services.submission import send_message
 from mailboxes.models import Folder, MailboxItem, Message
 from mailboxes.services.undo import send_due_messages
-from reputation.models import SenderLimit, SendQuotaCount
+from reputation.models import SenderLimit, SendQuotaCount, SubmissionCount
 from reputation.services.limits import (
     RateLimited,
     TooManyRecipients,
@@ -242,6 +242,24 @@ def test_a_refused_submission_stores_nothing_and_counts_nothing(settings, alice,
         send_message(user=alice, to=["bob@example.test"], subject="Second", text="2")
     assert (Message.objects.count(), MailboxItem.objects.count()) == (messages, items)
     assert counted(kind="user", metric="messages") == 1
+
+
+def test_a_submission_that_fails_while_being_stored_is_not_counted(settings, alice, bob):
+    """The counts commit with the message (issue 19): a store that fails after admission rolls them back too."""
+    settings.SEND_LIMIT_PER_DAY = 5
+
+    def fail(message):
+        raise RuntimeError("the store failed")
+
+    with pytest.raises(RuntimeError):
+        send_message(user=alice, to=["bob@example.test"], subject="Lost", text="1", on_stored=fail)
+
+    assert not Message.objects.exists()
+    assert counted(kind="user", metric="messages") == 0
+    assert not SubmissionCount.objects.filter(user=alice).exists()
+    send_message(user=alice, to=["bob@example.test"], subject="Kept", text="2")
+    assert counted(kind="user", metric="messages") == 1
+    assert SubmissionCount.objects.get(user=alice).submissions == 1
 
 
 def send(api, key=None, subject="Invoice 42"):

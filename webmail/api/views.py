@@ -85,14 +85,19 @@ def _idempotency_key(request) -> str | None:
 
 
 def _send_result(request, message: Message) -> dict:
-    message.refresh_from_db(fields=["status"])  # delivery may already have moved on (a local recipient)
-    item = MailboxItem.objects.get(user=request.user, message=message, origin=MailboxItem.Origin.SENT)
+    # One query for the item and the message's status, read again: delivery may already have moved on
+    # (a local recipient).
+    item = (
+        MailboxItem.objects.select_related("message")
+        .only("pk", "thread_id", "message__status")
+        .get(user=request.user, message=message, origin=MailboxItem.Origin.SENT)
+    )
     recipients = list(message.recipients.order_by("pk"))
     return {
         "id": item.pk,
         "thread_id": item.thread_id,
         "message_id": message.message_id,
-        "status": message.status,
+        "status": item.message.status,
         "delivery_url": request.build_absolute_uri(f"/api/emails/{item.pk}/delivery"),
         "recipients": [{"address": r.address, "kind": r.kind, "status": r.status} for r in recipients],
         # As the webmail warns at compose time: these bounced before, and are tried anyway.
