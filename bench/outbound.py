@@ -64,6 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.throwaway import ThrowawayDatabase  # noqa: E402
+from chaos.infra import NO_SEND_LIMITS  # noqa: E402
 
 if __name__ == "__main__":  # bench/outbound_e2e.py imports this module: let it find this run's state
     sys.modules.setdefault("bench.outbound", sys.modules[__name__])
@@ -377,22 +378,9 @@ def django_env(args, tmp: Path, db_url: str, dns_nameserver: str, sink_port: int
         OUTBOUND_DOMAIN_CONCURRENCY=HIGH,
         # A few senders sending thousands of messages to new addresses is the benchmark, not a hijack.
         REPUTATION_COMPROMISE_DETECTION="false",
-        # Its domains have no DNS to publish an ownership token in, and its few senders send far more than
-        # a person's quotas allow (docs/DOMAINS.md, docs/SENDER-LIMITS.md): both measure the harness, not the mail.
+        # Its domains have no DNS to publish an ownership token in (docs/DOMAINS.md); no quotas (NO_SEND_LIMITS).
         DOMAIN_VERIFICATION_REQUIRED="false",
-        **dict.fromkeys(
-            (
-                "SEND_LIMIT_PER_MINUTE",
-                "SEND_LIMIT_PER_HOUR",
-                "SEND_LIMIT_PER_DAY",
-                "SEND_LIMIT_RECIPIENTS_PER_DAY",
-                "SEND_LIMIT_DOMAIN_PER_MINUTE",
-                "SEND_LIMIT_DOMAIN_PER_HOUR",
-                "SEND_LIMIT_DOMAIN_PER_DAY",
-                "SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY",
-            ),
-            "0",
-        ),
+        **NO_SEND_LIMITS,
         PYTHONUNBUFFERED="1",
     )
     if args.batch_size:

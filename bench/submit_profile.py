@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import throwaway  # noqa: E402
 from bench.throwaway import ThrowawayDatabase  # noqa: E402
+from chaos.infra import NO_SEND_LIMITS  # noqa: E402
 
 SENDER = "service@shop.bench.test"
 
@@ -72,19 +73,7 @@ def setup(args, tmp: Path) -> ThrowawayDatabase:
         API_THROTTLE_USER="1000000000/min",
         API_THROTTLE_TOKEN="1000000000/min",  # noqa: S106 - a rate, not a secret
         **({"CACHE_URL": args.cache_url} if args.cache_url else {}),
-        **dict.fromkeys(
-            (
-                "SEND_LIMIT_PER_MINUTE",
-                "SEND_LIMIT_PER_HOUR",
-                "SEND_LIMIT_PER_DAY",
-                "SEND_LIMIT_RECIPIENTS_PER_DAY",
-                "SEND_LIMIT_DOMAIN_PER_MINUTE",
-                "SEND_LIMIT_DOMAIN_PER_HOUR",
-                "SEND_LIMIT_DOMAIN_PER_DAY",
-                "SEND_LIMIT_DOMAIN_RECIPIENTS_PER_DAY",
-            ),
-            "0",
-        ),
+        **NO_SEND_LIMITS,
     )
     return database
 

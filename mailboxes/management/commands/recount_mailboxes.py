@@ -5,10 +5,9 @@ them if they were ever wrong (a restore of part of the data, a trigger dropped b
 addresses, every user; each user in their own transaction. Says which users' counters were wrong.
 """
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from accounts.selectors import resolve_hosted_address
+from mailboxes.management.users import users_named
 from mailboxes.services.counters import count_afresh, recount_mailbox, stored_counters
 
 
@@ -19,14 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("addresses", nargs="*", help="Users' addresses (default: every user).")
 
     def handle(self, *args, addresses=(), **options):
-        if addresses:
-            users = [resolve_hosted_address(a) for a in addresses]
-            unknown = [a for a, u in zip(addresses, users, strict=True) if u is None]
-            if unknown:
-                raise CommandError(f"No such user: {', '.join(unknown)}")
-        else:
-            users = get_user_model().objects.order_by("pk").iterator()
-        for user in users:
+        for user in users_named(addresses):
             was_right = stored_counters(user_id=user.pk) == count_afresh(user_id=user.pk)
             written = recount_mailbox(user_id=user.pk)
             state = "were right" if was_right else "WERE WRONG, repaired"
