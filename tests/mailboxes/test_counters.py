@@ -9,7 +9,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.utils import timezone
 
@@ -235,3 +235,11 @@ def test_the_sidebar_counts_are_one_query_however_many_folders_and_labels(alice,
         counts = selectors.sidebar_counts(user=alice)
     assert counts["labels"] == {label.pk: 5 for label in labels}
     assert counts["folders"][Folder.ARCHIVE]["unread"] == 1 and counts["starred"] == 1
+
+
+def test_the_recount_command_names_an_unknown_address_and_recounts_nobody(alice):
+    deliver(raw_email(subject="Kept", to="alice@example.test"), alice)
+    MailboxCounter.objects.filter(user=alice).update(unread=99)
+    with pytest.raises(CommandError, match="No such user: nobody@example.test"):
+        call_command("recount_mailboxes", "alice@example.test", "nobody@example.test")
+    assert MailboxCounter.objects.filter(user=alice, unread=99).exists()  # nothing was done
