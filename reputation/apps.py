@@ -22,14 +22,19 @@ def count_outcomes(sender, events, **kwargs):
     count_events(events)
 
 
-def check_guardrails(sender, subjects, now=None, **kwargs):
+def check_guardrails(sender, subjects, now=None, worsened=None, **kwargs):
     from reputation.services.guardrails import on_figures_changed
 
-    on_figures_changed(sender, subjects=subjects, now=now)
+    on_figures_changed(sender, subjects=subjects, now=now, worsened=worsened)
 
 
-def check_senders_for_compromise(sender, subjects, now=None, **kwargs):
-    """Outcomes just came back (a burst of unknown users shows here first): check the users who sent them."""
+def check_senders_for_compromise(sender, subjects, now=None, worsened=None, **kwargs):
+    """Outcomes just came back (a burst of unknown users shows here first): check the users who sent them.
+
+    Only those with more than deliveries among them (``worsened``, when known): a delivery shows no sign, and
+    the signs read at submission (volume, new recipients, networks, content) were checked there.
+    """
     from reputation.services.compromise import evaluate_senders_after_outcomes
 
-    evaluate_senders_after_outcomes(user_keys=[key for kind, key in subjects if kind == "user"], now=now)
+    changed = subjects if worsened is None else worsened
+    evaluate_senders_after_outcomes(user_keys=[key for kind, key in changed if kind == "user"], now=now)

@@ -58,6 +58,28 @@ def figures_many(kind: str, keys, window: Window, *, now: datetime | None = None
     return answer
 
 
+def figures_of_subjects(wanted, *, now: datetime | None = None) -> dict[tuple[str, str], Figures]:
+    """Several kinds' subjects, each kind over its own window, in ONE query: ``{(kind, key): Figures}``.
+
+    ``wanted``: ``{kind: (window, keys)}``. Every (kind, key) asked for is in the answer
+    (``Figures()`` when it has no counts). What the guardrails judge after each commit of outcomes.
+    """
+    now = now or timezone.now()
+    condition, asked = Q(), []
+    for kind, (window, keys) in wanted.items():
+        keys = [str(key) for key in keys]
+        if keys:
+            condition |= Q(_in_window(window, now), any_of("key", keys), kind=kind)
+            asked += [(kind, key) for key in keys]
+    if not asked:
+        return {}
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    rows = ReputationCount.objects.filter(condition).values("kind", "key", "metric").annotate(total=Sum("count"))
+    for kind, key, metric, total in rows.values_list("kind", "key", "metric", "total"):
+        counts[kind, key][metric] = total
+    return {subject: Figures.from_counts(counts.get(subject, {})) for subject in asked}
+
+
 def series(kind: str, key: str, window: Window, *, now: datetime | None = None) -> list[tuple[datetime, Figures]]:
     """The window cut into buckets (5 minutes for an hour, hours for a day, days for a week or month), in order.
 

@@ -76,6 +76,14 @@ def remote_domain(dns_server, smtp_server):
 
 
 @pytest.fixture(autouse=True)
+def _guardrails_forget_clean_subjects():
+    """The guardrails remember, per process, the subjects found clean this hour; each test judges its own."""
+    from reputation.services.guardrails import forget_clean
+
+    forget_clean()
+
+
+@pytest.fixture(autouse=True)
 def _domains_need_no_verification(settings):
     """Test domains are made by factories, unverified: only tests/accounts/test_domain_checks.py (which turns
     it on) is about ownership verification; every other test sends as an installation that predates it."""

@@ -96,13 +96,17 @@ def count_events(events: list[DeliveryEvent]) -> None:
         return
     add_counts(counts)
     now = max(event.timestamp for event in events)
-    transaction.on_commit(lambda: _announce(subjects, now))
+    # Subjects that got more than deliveries (a bounce, a complaint, a deferral, a delivery taken back):
+    # only those can have come nearer a guardrail.
+    worsened = {(kind, key) for (kind, key, metric, _, _), n in counts.items() if metric != "delivered" or n < 0}
+    transaction.on_commit(lambda: _announce(subjects, now, worsened))
 
 
-def _announce(subjects: set[tuple[str, str]], now: datetime) -> None:
+def _announce(subjects: set[tuple[str, str]], now: datetime, worsened: set[tuple[str, str]] | None = None) -> None:
     """``figures_changed``, robustly: a failing listener (a guardrail) is logged, and never fails the delivery
-    whose outcome is committed already."""
-    for receiver, error in figures_changed.send_robust(sender=None, subjects=subjects, now=now):
+    whose outcome is committed already. ``worsened``: the subjects that got more than deliveries
+    (None: any may have)."""
+    for receiver, error in figures_changed.send_robust(sender=None, subjects=subjects, now=now, worsened=worsened):
         if isinstance(error, Exception):
             logger.error("figures_changed receiver %r failed", receiver, exc_info=error)
 

@@ -24,6 +24,15 @@ is warned, not paused again.
 (``reputation.signals.figures_changed``): in the worker that recorded the
 outcomes, before it claims its next batch, so a campaign is paused before
 another batch of it leaves.
+
+Most commits only add deliveries, which lower both rates. A subject this
+process found clean (every rate under its warning threshold, over at least
+the minimum volume) within the same hour, whose counts since grew only by
+deliveries, is not judged again: within an hour its window holds the same
+buckets, its volume only grows, and whichever worker adds a bounce or a
+complaint judges it then (over the minimum volume already). Any other change
+(a bounce, a complaint, a deferral, a delivery taken back, a new hour, a
+caller that does not say what changed) judges it as before.
 """
 
 import logging
@@ -35,6 +44,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reputation import selectors
+from reputation.buckets import HOUR, floor
 from reputation.figures import METRICS, WINDOW_LABELS, WINDOW_SECONDS, Figures, Window
 from reputation.models import ReputationAlert, SendingHold, Subject
 from reputation.services import notify
@@ -73,27 +83,56 @@ def thresholds() -> dict[str, tuple[float, float]]:
     }
 
 
-def on_figures_changed(sender, subjects, now=None, **kwargs) -> None:
+# Per process: (kind, key) -> the hour in which it was last found clean, with the thresholds it was judged by
+# (see the module's docstring).
+_clean: dict[tuple[str, str], tuple] = {}
+_CLEAN_KEPT = 100_000  # subjects remembered at most (then forgotten all at once)
+
+
+def forget_clean() -> None:
+    """Judge every subject again at its next change (tests: each starts from its own figures)."""
+    _clean.clear()
+
+
+def on_figures_changed(sender, subjects, now=None, worsened=None, **kwargs) -> None:
     """The ``figures_changed`` receiver: a failing check is logged, never a failure of the delivery it follows."""
     try:
-        check_subjects(subjects, now=now or timezone.now())
+        check_subjects(subjects, now=now or timezone.now(), worsened=worsened)
     except Exception:
         logger.exception("reputation guardrails: the check of %d subjects failed", len(subjects))
 
 
-def check_subjects(subjects, *, now: datetime) -> list[ReputationAlert]:
-    """Judge each (kind, key) over its window; the alerts raised (warnings and pauses)."""
+def check_subjects(subjects, *, now: datetime, worsened=None) -> list[ReputationAlert]:
+    """Judge each (kind, key) over its window; the alerts raised (warnings and pauses).
+
+    ``worsened``: the subjects whose counts grew by more than deliveries (None: any may have); the
+    others are not judged again when this process found them clean within this hour.
+    """
+    judged_by = (floor(now, HOUR), settings.REPUTATION_MIN_VOLUME, *thresholds().values())
     keys_by_kind: dict[str, set[str]] = {}
     for kind, key in subjects:
-        if kind in WINDOWS:
-            keys_by_kind.setdefault(kind, set()).add(str(key))
+        subject = (kind, str(key))
+        if kind not in WINDOWS:
+            continue
+        if worsened is not None and subject not in worsened and _clean.get(subject) == judged_by:
+            continue
+        keys_by_kind.setdefault(kind, set()).add(subject[1])
+    if not keys_by_kind:
+        return []
+    if len(_clean) > _CLEAN_KEPT:
+        _clean.clear()
     alerts = []
+    # Every subject's figures in one query (each kind over its window): most checks find nothing wrong.
+    found = selectors.figures_of_subjects({kind: (WINDOWS[kind], keys) for kind, keys in keys_by_kind.items()}, now=now)
     # Campaigns first: a campaign paused now is accounted for when its sender and domain are judged.
     for kind in sorted(keys_by_kind, key=JUDGING_ORDER.index):
         keys, window = sorted(keys_by_kind[kind]), WINDOWS[kind]
-        found = selectors.figures_many(kind, keys, window, now=now)
         for key in keys:
-            figures = found.get(key, Figures())
+            figures = found.get((kind, key), Figures())
+            if figures.sent >= settings.REPUTATION_MIN_VOLUME and not breaches(figures)[0]:
+                _clean[kind, key] = judged_by
+            else:
+                _clean.pop((kind, key), None)
             if kind in (Subject.USER, Subject.DOMAIN) and breaches(figures)[0]:
                 figures = _without_paused_campaigns(kind, key, figures, window=window, now=now)
             alerts += judge(kind, key, figures, window=window, now=now)
