@@ -23,6 +23,7 @@ from mailboxes.models import (
     ImportJob,
     Label,
     MailboxChange,
+    MailboxCounter,
     MailboxItem,
     Message,
     Recipient,
@@ -305,6 +306,16 @@ class MailboxChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("pk", "user", "kind", "item_id", "created_at")
     list_filter = ("kind",)
     search_fields = ("user__username",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(MailboxCounter)
+class MailboxCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Items per folder, starred and label, kept by database triggers; ``manage.py recount_mailboxes`` repairs them."""
+
+    list_display = ("user", "key", "total", "unread", "unread_awake")
+    search_fields = ("user__username", "key")
     list_select_related = ("user",)
     raw_id_fields = ("user",)
 
