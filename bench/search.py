@@ -309,6 +309,16 @@ def generate(corpus: Corpus, count: int, owner: str, start_index: int):
         }
 
 
+def alice_maildir(tmp, args):
+    """The empty Maildir notmuch indexes (alice's mail only), or None without notmuch."""
+    if args.no_notmuch:
+        return None
+    maildir = tmp / "mail" / "alice"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    return maildir
+
+
 def build_mailbox(user, count: int, corpus: Corpus, start_index: int, maildir: Path | None, chunk: int = 2000):
     """Bulk-inserts ``count`` messages into ``user``'s mailbox; returns the Maildir message ids per label."""
     from django.db import transaction
@@ -813,10 +823,7 @@ def main_many_users(args, tmp: Path, database) -> dict:
         create_mail_user(address=f"{name}@{DOMAIN}", password=None, display_name=name.capitalize())
         for name in ["alice", "bob", "carol", "dave", "erin", "frank"][: args.sample_users]
     ]
-    maildir = None if args.no_notmuch else tmp / "mail" / "alice"
-    if maildir:
-        for sub in ("cur", "new", "tmp"):
-            (maildir / sub).mkdir(parents=True)
+    maildir = alice_maildir(tmp, args)
     corpus = Corpus(args.seed)
     log(f"{args.messages} messages over {args.users} users: {share} each; building {len(sampled)} users' mailboxes")
     started = time.monotonic()
@@ -915,10 +922,7 @@ def main(argv=None) -> int:
         create_domain(name=DOMAIN)
         alice = create_mail_user(address=f"alice@{DOMAIN}", password=None, display_name="Alice")
         bob = create_mail_user(address=f"bob@{DOMAIN}", password=None, display_name="Bob")
-        maildir = None if args.no_notmuch else tmp / "mail" / "alice"
-        if maildir:
-            for sub in ("cur", "new", "tmp"):
-                (maildir / sub).mkdir(parents=True)
+        maildir = alice_maildir(tmp, args)
         corpus = Corpus(args.seed)
         log(f"building {args.messages} messages for alice and {args.messages // 10} for bob")
         started = time.monotonic()
