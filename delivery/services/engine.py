@@ -101,6 +101,9 @@ class RunReport:
     failed: int = 0
     throttled: int = 0
     batches: int = 0
+    # Whether more may be due at once: claims that took as many due rows as their limit, recipients handed back.
+    full_claims: int = 0
+    given_back: int = 0
 
     def add(self, other: "RunReport") -> None:
         for name in self.__dataclass_fields__:
@@ -110,7 +113,14 @@ class RunReport:
 def run_delivery(
     *, message_id: int | None = None, queue: str | None = None, max_batches: int | None = None
 ) -> RunReport:
-    """Deliver what is due (of one message, or of a queue) until nothing is left or the batch budget ends."""
+    """Deliver what is due (of one message, or of a queue) until nothing is left or the batch budget ends.
+
+    A message's task claims again only when its claim may have left something due: it was full, or it
+    handed recipients back. Otherwise a second claim would find nothing: what the first did not take
+    is due later (deferred, throttled, its provider paused), held, or another worker's, and the
+    reconciler dispatches whatever falls due later. A queue's delivery claims until a claim is empty
+    (new mail keeps arriving there, and the bulk queue is topped up before each claim).
+    """
     report = RunReport()
     while max_batches is None or report.batches < max_batches:
         if queue is not None:  # per-recipient mail (a campaign) is released as the queue drains, not in turns
@@ -119,6 +129,8 @@ def run_delivery(
         report.add(batch)
         report.batches += 1
         if batch.claimed == 0:
+            break
+        if message_id is not None and queue is None and not (batch.full_claims or batch.given_back):
             break
     return report
 
@@ -154,6 +166,7 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
+        report.full_claims += len(candidates) >= limit
         # The send scope (workspace, list) comes joined to its message: no query of its own.
         messages = {
             m.pk: m
@@ -577,6 +590,7 @@ def _wait_for_pause(claim: Claim, recipients: list[Recipient], report: RunReport
             if backoff is None:  # the pause was not recorded (cannot happen with our lease): try again shortly
                 release_to_queue(recipient, now=timezone.now(), transport="engine", description="Not attempted.")
                 report.deferred += 1
+                report.given_back += 1
                 continue
             recipient.lease_token, recipient.lease_expires_at, recipient.next_attempt_at = "", None, backoff.until
             recipient.save(update_fields=["lease_token", "lease_expires_at", "next_attempt_at", "updated_at"])
@@ -668,6 +682,7 @@ def _give_back(claim: Claim, recipients: list[Recipient], report: RunReport) -> 
                 description="Not attempted: the worker's claim ran short of time; trying again.",
             )  # fmt: skip
             report.deferred += 1
+            report.given_back += 1
 
 
 def _guarded(
