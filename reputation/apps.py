@@ -22,10 +22,10 @@ def count_outcomes(sender, events, **kwargs):
     count_events(events)
 
 
-def check_guardrails(sender, subjects, now=None, worsened=None, **kwargs):
+def check_guardrails(sender, subjects, now=None, worsened=None, volumes=None, **kwargs):
     from reputation.services.guardrails import on_figures_changed
 
-    on_figures_changed(sender, subjects=subjects, now=now, worsened=worsened)
+    on_figures_changed(sender, subjects=subjects, now=now, worsened=worsened, volumes=volumes)
 
 
 def check_senders_for_compromise(sender, subjects, now=None, worsened=None, **kwargs):

@@ -15,6 +15,10 @@ back with the events, and it must cost little. Per batch of events:
 - ONE upsert statement adds every (subject, metric, bucket) count
   (``INSERT … ON CONFLICT DO UPDATE``), rows in key order so that two workers
   lock them in the same order;
+- each subject's final outcomes (its volume, ``Figures.sent``) are also counted
+  per hour under the metric ``sent``; the upsert returns those hour counts, by
+  every worker so far (the row is locked by each in turn), so that the guardrails
+  know without a query when a subject is still under the minimum volume;
 - ``reputation.signals.figures_changed`` goes out once the transaction commits.
 
 The destination provider is never looked up in the DNS here (see ``provider_of``).
@@ -43,6 +47,7 @@ from delivery.models import DeliveryEvent
 from mailboxes.models import Message, Recipient
 from reputation.buckets import DAY, FIVE_MINUTES, FIVE_MINUTES_KEPT, HOUR, SPANS, floor
 from reputation.models import ReputationCount, Subject
+from reputation.selectors import VOLUME_METRICS
 from reputation.signals import figures_changed
 
 logger = logging.getLogger(__name__)
@@ -56,6 +61,8 @@ ATTEMPT_TRANSPORTS = ("smtp", "relay", "local", "simulator")
 LATE_TRANSPORT_PREFIXES = ("report:", "anymail:")
 # Deferrals that are no attempt: a claim handed back unattempted (the engine, the reconciler).
 NOT_ATTEMPTS = ("engine", "reconciler")
+# A subject's final outcomes per hour (delivered + bounced + expired), a metric of its own that no figure reads.
+HOURLY_VOLUME = "sent"
 _ROWS_PER_STATEMENT = 150  # SQLite: within its bound on a statement's parameters (6 per row)
 
 
@@ -94,19 +101,31 @@ def count_events(events: list[DeliveryEvent]) -> None:
     counts, subjects = tally(events)
     if not counts:
         return
-    add_counts(counts)
+    volumes = add_counts(counts)
     now = max(event.timestamp for event in events)
     # Subjects that got more than deliveries (a bounce, a complaint, a deferral, a delivery taken back):
     # only those can have come nearer a guardrail.
-    worsened = {(kind, key) for (kind, key, metric, _, _), n in counts.items() if metric != "delivered" or n < 0}
-    transaction.on_commit(lambda: _announce(subjects, now, worsened))
+    worsened = {
+        (kind, key)
+        for (kind, key, metric, _, _), n in counts.items()
+        if metric not in ("delivered", HOURLY_VOLUME) or n < 0
+    }
+    transaction.on_commit(lambda: _announce(subjects, now, worsened, volumes))
 
 
-def _announce(subjects: set[tuple[str, str]], now: datetime, worsened: set[tuple[str, str]] | None = None) -> None:
+def _announce(
+    subjects: set[tuple[str, str]],
+    now: datetime,
+    worsened: set[tuple[str, str]] | None = None,
+    volumes: dict[tuple[str, str], tuple[int, int]] | None = None,
+) -> None:
     """``figures_changed``, robustly: a failing listener (a guardrail) is logged, and never fails the delivery
     whose outcome is committed already. ``worsened``: the subjects that got more than deliveries
-    (None: any may have)."""
-    for receiver, error in figures_changed.send_robust(sender=None, subjects=subjects, now=now, worsened=worsened):
+    (None: any may have); ``volumes``: ``{(kind, key): (hour, its final outcomes in that hour)}`` as the
+    upsert left them (see ``add_counts``)."""
+    for receiver, error in figures_changed.send_robust(
+        sender=None, subjects=subjects, now=now, worsened=worsened, volumes=volumes
+    ):
         if isinstance(error, Exception):
             logger.error("figures_changed receiver %r failed", receiver, exc_info=error)
 
@@ -144,10 +163,14 @@ def tally(events: list[DeliveryEvent]) -> tuple[Counter, set]:
         if buckets is None:
             start = slot * FIVE_MINUTES
             buckets = buckets_of[slot] = [(span, start - start % span) for span in SPANS]
+        volume = sum(n for metric, n in moves.items() if metric in VOLUME_METRICS)
+        hour = next(bucket for span, bucket in buckets if span == HOUR)
         for kind, key in keys:
             for metric, n in moves.items():
                 for span, bucket in buckets:
                     counts[kind, key, metric, span, bucket] += n
+            if volume:
+                counts[kind, key, HOURLY_VOLUME, HOUR, hour] += volume
     return Counter({key: n for key, n in counts.items() if n}), subjects
 
 
@@ -280,16 +303,22 @@ def _direct_mx_delivery() -> bool:
 # --- writing the counts -------------------------------------------------------------------
 
 
-def add_counts(counts: Counter) -> None:
+def add_counts(counts: Counter) -> dict[tuple[str, str], tuple[int, int]]:
     """Add ``{(kind, key, metric, span, bucket start in epoch seconds): n}`` to the counters: INSERT … ON CONFLICT
-    DO UPDATE.
+    DO UPDATE. Returns ``{(kind, key): (hour, count)}``: the hourly volume rows (``HOURLY_VOLUME``) it
+    wrote, as they stand after it, for the subjects whose counts here fall in one hour.
 
     One statement on PostgreSQL (the rows as one JSON parameter, ``core.bulk``);
     elsewhere one per ``_ROWS_PER_STATEMENT`` rows. Rows go in key order.
     """
     rows = sorted(counts.items())
     if not rows:
-        return
+        return {}
+    hours: dict[tuple[str, str], set[int]] = {}
+    for kind, key, metric, _, bucket in counts:
+        if metric == HOURLY_VOLUME:
+            hours.setdefault((kind, key), set()).add(bucket)
+    written = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             fields = [ReputationCount._meta.get_field(name) for name in _COLUMNS]
@@ -300,17 +329,25 @@ def add_counts(counts: Counter) -> None:
             ]
             source, parameter = recordset(fields, records, ordinality=True)
             cursor.execute(_upsert_sql(connection.vendor, source), [parameter])
-            return
-        adapt = connection.ops.adapt_datetimefield_value
-        adapted = {bucket: adapt(datetime.fromtimestamp(bucket, UTC)) for bucket in {key[4] for key, _ in rows}}
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            params = [
-                v
-                for (kind, key, metric, span, bucket), n in chunk
-                for v in (kind, key, metric, span, adapted[bucket], n)
-            ]
-            cursor.execute(_upsert_sql(connection.vendor, len(chunk)), params)
+            written = cursor.fetchall()
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            adapted = {bucket: adapt(datetime.fromtimestamp(bucket, UTC)) for bucket in {key[4] for key, _ in rows}}
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                chunk = rows[start : start + _ROWS_PER_STATEMENT]
+                params = [
+                    v
+                    for (kind, key, metric, span, bucket), n in chunk
+                    for v in (kind, key, metric, span, adapted[bucket], n)
+                ]
+                cursor.execute(_upsert_sql(connection.vendor, len(chunk)), params)
+                written += cursor.fetchall()
+    # A subject counted in two hours here (a batch across the hour) is left out: which row is which needs no parsing.
+    return {
+        (kind, key): (next(iter(hours[kind, key])), count)
+        for kind, key, metric, count in written
+        if metric == HOURLY_VOLUME and len(hours.get((kind, key), ())) == 1
+    }
 
 
 _COLUMNS = ("kind", "key", "metric", "span", "bucket", "count")
@@ -329,9 +366,11 @@ def _upsert_sql(vendor: str, source: str | int) -> str:
     conflict = ", ".join(quote(name) for name in _COLUMNS[:-1])
     count = quote("count")
     # Only names from the model are formatted in; every value is a parameter.
+    kind, key, metric = (quote(name) for name in _COLUMNS[:3])
     return (
         f"INSERT INTO {table} ({columns}) {rows} "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {count} = {table}.{count} + excluded.{count} "
+        f"RETURNING {kind}, {key}, {metric}, {count}"
     )
 
 

@@ -33,6 +33,17 @@ buckets, its volume only grows, and whichever worker adds a bounce or a
 complaint judges it then (over the minimum volume already). Any other change
 (a bounce, a complaint, a deferral, a delivery taken back, a new hour, a
 caller that does not say what changed) judges it as before.
+
+Under the minimum volume nothing is judged (``judge``): only the commit that
+brings a subject's window to the minimum can change that, and deliveries are
+judged then. So a subject this process read under the minimum within the same
+hour is not read again after a commit of deliveries whose hourly volume, as
+the counters' upsert returned it (every worker's outcomes of the hour so far,
+``figures.add_counts``), keeps the window under the minimum: the window is
+the hours before this one, which were read (``_below``: at most what the read
+found less this hour's volume then), plus this hour. A read in the first
+minutes of an hour is not remembered: an outcome of the hour before may still
+be committing into a bucket the read could not see.
 """
 
 import logging
@@ -86,41 +97,52 @@ def thresholds() -> dict[str, tuple[float, float]]:
 # Per process: (kind, key) -> the hour in which it was last found clean, with the thresholds it was judged by
 # (see the module's docstring).
 _clean: dict[tuple[str, str], tuple] = {}
+# Per process: (kind, key) -> (judged_by, at most its window's volume outside the hour) when read under the minimum.
+_below: dict[tuple[str, str], tuple] = {}
 _CLEAN_KEPT = 100_000  # subjects remembered at most (then forgotten all at once)
+_HOUR_SETTLED = 120  # seconds into an hour after which the hours before it are taken as settled
 
 
 def forget_clean() -> None:
     """Judge every subject again at its next change (tests: each starts from its own figures)."""
     _clean.clear()
+    _below.clear()
 
 
-def on_figures_changed(sender, subjects, now=None, worsened=None, **kwargs) -> None:
+def on_figures_changed(sender, subjects, now=None, worsened=None, volumes=None, **kwargs) -> None:
     """The ``figures_changed`` receiver: a failing check is logged, never a failure of the delivery it follows."""
     try:
-        check_subjects(subjects, now=now or timezone.now(), worsened=worsened)
+        check_subjects(subjects, now=now or timezone.now(), worsened=worsened, volumes=volumes)
     except Exception:
         logger.exception("reputation guardrails: the check of %d subjects failed", len(subjects))
 
 
-def check_subjects(subjects, *, now: datetime, worsened=None) -> list[ReputationAlert]:
+def check_subjects(subjects, *, now: datetime, worsened=None, volumes=None) -> list[ReputationAlert]:
     """Judge each (kind, key) over its window; the alerts raised (warnings and pauses).
 
     ``worsened``: the subjects whose counts grew by more than deliveries (None: any may have); the
-    others are not judged again when this process found them clean within this hour.
+    others are not judged again when this process found them clean within this hour, or read them
+    under the minimum volume and ``volumes`` (``{(kind, key): (hour, final outcomes in it)}``, from
+    the commit) shows they still are.
     """
-    judged_by = (floor(now, HOUR), settings.REPUTATION_MIN_VOLUME, *thresholds().values())
+    hour = floor(now, HOUR)
+    judged_by = (hour, settings.REPUTATION_MIN_VOLUME, *thresholds().values())
+    volumes = volumes or {}
     keys_by_kind: dict[str, set[str]] = {}
     for kind, key in subjects:
         subject = (kind, str(key))
         if kind not in WINDOWS:
             continue
-        if worsened is not None and subject not in worsened and _clean.get(subject) == judged_by:
+        if worsened is not None and subject not in worsened and _unchanged_by_deliveries(subject, judged_by, volumes):
             continue
         keys_by_kind.setdefault(kind, set()).add(subject[1])
     if not keys_by_kind:
         return []
     if len(_clean) > _CLEAN_KEPT:
         _clean.clear()
+    if len(_below) > _CLEAN_KEPT:
+        _below.clear()
+    settled = (now - hour).total_seconds() >= _HOUR_SETTLED
     alerts = []
     # Every subject's figures in one query (each kind over its window): most checks find nothing wrong.
     found = selectors.figures_of_subjects({kind: (WINDOWS[kind], keys) for kind, keys in keys_by_kind.items()}, now=now)
@@ -133,10 +155,32 @@ def check_subjects(subjects, *, now: datetime, worsened=None) -> list[Reputation
                 _clean[kind, key] = judged_by
             else:
                 _clean.pop((kind, key), None)
+            if figures.sent < settings.REPUTATION_MIN_VOLUME and settled:
+                # This hour's volume then was at least what the commit before the read returned (0 if none).
+                this_hour = volumes.get((kind, key))
+                known = this_hour[1] if this_hour and this_hour[0] == int(hour.timestamp()) else 0
+                _below[kind, key] = (judged_by, figures.sent - known)
+            else:
+                _below.pop((kind, key), None)
             if kind in (Subject.USER, Subject.DOMAIN) and breaches(figures)[0]:
                 figures = _without_paused_campaigns(kind, key, figures, window=window, now=now)
             alerts += judge(kind, key, figures, window=window, now=now)
     return alerts
+
+
+def _unchanged_by_deliveries(subject: tuple[str, str], judged_by: tuple, volumes: dict) -> bool:
+    """Deliveries cannot change the subject's verdict: found clean this hour, or still under the minimum."""
+    return _clean.get(subject) == judged_by or _still_below(subject, judged_by, volumes.get(subject))
+
+
+def _still_below(subject: tuple[str, str], judged_by: tuple, this_hour: tuple[int, int] | None) -> bool:
+    """The subject's window is still under the minimum volume: read under it this hour, and the hours
+    before this one plus this hour's volume as the commit left it stay under it (see the module's docstring)."""
+    remembered = _below.get(subject)
+    if remembered is None or remembered[0] != judged_by or this_hour is None:
+        return False
+    hour, volume = this_hour
+    return hour == int(judged_by[0].timestamp()) and remembered[1] + volume < settings.REPUTATION_MIN_VOLUME
 
 
 def judge(kind: str, key: str, figures: Figures, *, window: Window, now: datetime) -> list[ReputationAlert]:
