@@ -1,9 +1,17 @@
 """Delivery over SMTP: straight to the recipient domain's MX, or through a smarthost.
 
-Connections are kept per destination and reused for the next envelopes, as
-Postfix does; STARTTLS is used whenever the server offers it (opportunistic,
-unauthenticated, falling back to plain text if the handshake fails); every
-reply code and text is kept per recipient.
+Connections are kept per worker process and reused for the next envelopes and
+the next tasks, as Postfix's connection cache does: keyed by the server's
+address and port and what the session was opened with (HELO name, TLS policy,
+login), not by the MX host's name, so domains whose MX hosts share an address
+share its sessions (Postfix looks its cache up by server IP address too). The
+TLS is opportunistic and does not authenticate the peer, so the address is all
+the identity a session has. A session idle for ``IDLE_SECONDS`` is closed
+rather than reused (servers wait 5 minutes, RFC 5321 4.5.3.2.7); one taken
+from the pool is checked with RSET first, and one that fails is discarded for
+a fresh one. STARTTLS is used whenever the server offers it (falling back to
+plain text if the handshake fails); every reply code and text is kept per
+recipient.
 """
 
 import re
@@ -28,6 +36,7 @@ from delivery.transports.base import (
 )
 
 IDLE_SECONDS = 20  # a pooled connection unused for longer is closed rather than reused
+IDLE_PER_KEY = 2  # idle sessions kept per server (a worker process delivers one domain at a time)
 
 
 def _opportunistic_tls_context() -> ssl.SSLContext:
@@ -53,6 +62,13 @@ class Connection:
 
     def usable(self) -> bool:
         return time.monotonic() - self.last_used < IDLE_SECONDS
+
+    def alive(self) -> bool:
+        """RSET answered: the server still holds the session (it may have closed it while idle)."""
+        try:
+            return self.smtp.rset()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
 
     def close(self) -> None:
         try:
@@ -208,25 +224,41 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class _Pool:
-    """Open connections per destination, reused across batches in one worker process."""
+    """Idle connections per server (see the module's docstring), reused across batches and tasks in one
+    worker process."""
 
     def __init__(self):
         self._idle: dict[tuple, list[Connection]] = {}
         self._lock = threading.Lock()
 
     def take(self, key: tuple) -> Connection | None:
-        with self._lock:
-            stack = self._idle.get(key, [])
-            while stack:
-                connection = stack.pop()
-                if connection.usable():
-                    return connection
-                connection.close()
-        return None
+        """The most recently used idle session that still answers, or None; the others found are closed."""
+        while True:
+            with self._lock:
+                stack = self._idle.get(key)
+                connection = stack.pop() if stack else None
+            if connection is None:
+                return None
+            if connection.usable() and connection.alive():
+                return connection
+            connection.smtp.close()
 
     def give_back(self, key: tuple, connection: Connection) -> None:
         with self._lock:
-            self._idle.setdefault(key, []).append(connection)
+            stack = self._idle.setdefault(key, [])
+            stack.append(connection)
+            surplus = stack[:-IDLE_PER_KEY]
+            del stack[:-IDLE_PER_KEY]
+            # Sessions left idle too long anywhere are closed now, not when their server is next wanted.
+            for other, others in list(self._idle.items()):
+                stale = [c for c in others if not c.usable()]
+                if stale:
+                    surplus += stale
+                    others[:] = [c for c in others if c.usable()]
+                if not others:
+                    del self._idle[other]
+        for connection in surplus:
+            connection.close()
 
     def close_all(self) -> None:
         with self._lock:
@@ -251,6 +283,11 @@ class _SMTPTransport(Transport):
 
     def _connect_kwargs(self) -> dict:
         return {"helo": settings.MAIL_HOSTNAME, "timeout": self.timeout}
+
+    def _pool_key(self, address: str, port: int) -> tuple:
+        """A session's identity: the server's address and port, and what the session was opened with."""
+        opened_with = tuple(sorted((k, v) for k, v in self._connect_kwargs().items() if k != "password"))
+        return (address, port, opened_with)
 
     def deliver(self, *, domain: str, envelopes: list[Envelope], on_result=None) -> list[Result]:
         results: dict[int, Result] = {}
@@ -309,8 +346,11 @@ class _SMTPTransport(Transport):
         profile), it is closed and the rest go over a fresh one.
         """
         host, address, port = key
-        connection = self.pool.take(key)
+        pool_key = self._pool_key(address, port)
+        connection = self.pool.take(pool_key)
         reused = connection is not None
+        if reused:
+            connection.host = host  # the MX this delivery is for (the session may have served another name)
         breaks_left = 3  # a server that keeps dropping us gets the rest on a later attempt
         remaining = list(envelopes)
         while remaining:
@@ -362,7 +402,7 @@ class _SMTPTransport(Transport):
                     connection.close()
                 raise
         if connection is not None:
-            self.pool.give_back(key, connection)
+            self.pool.give_back(pool_key, connection)
         return []
 
     def close(self) -> None:

@@ -1,13 +1,16 @@
 """What a delivery worker spends per message, and what it must not skip while saving it.
 
 A message's task claims once when its claim took everything due; it claims
-again when the claim was full or handed recipients back.
+again when the claim was full or handed recipients back. SMTP sessions stay
+open in the worker process from one task to the next, per server address.
 """
 
 import pytest
 
 from delivery.services import engine, run_delivery, send_message
+from delivery.transports import reset_transport
 from mailboxes.models import Message
+from tests.support.smtp_server import FaultySMTPServer
 
 
 @pytest.fixture
@@ -62,3 +65,48 @@ def test_a_queue_delivery_claims_until_a_claim_is_empty(alice, remote_domain, sm
 
     assert (report.batches, report.sent) == (2, 1)
     assert len(claims) == 2
+
+
+# --- SMTP sessions kept per worker process ------------------------------------------------------
+
+
+@pytest.fixture
+def two_domains_one_server(dns_server, smtp_server):
+    """``a.example`` and ``b.example``, each with an MX of its own name, both at the loopback SMTP server."""
+    for name in ("a", "b"):
+        dns_server.resolver.add(f"{name}.example. 300 IN MX 10 mx.{name}.example.")
+        dns_server.resolver.add(f"mx.{name}.example. 300 IN A 127.0.0.1")
+    return smtp_server
+
+
+def test_two_tasks_for_domains_whose_mx_share_an_address_use_one_session(alice, two_domains_one_server):
+    server = two_domains_one_server
+    first = send_message(user=alice, to=["ok@a.example"], text="one")
+    second = send_message(user=alice, to=["ok@b.example"], text="two")
+
+    assert run_delivery(message_id=first.pk).sent == 1
+    assert run_delivery(message_id=second.pk).sent == 1
+
+    assert [m.rcpt_tos for m in server.messages] == [["ok@a.example"], ["ok@b.example"]]
+    assert server.handler.connections == 2  # one session: EHLO before and after STARTTLS
+    assert second.recipients.get().remote_host == "mx.b.example"  # named after its own MX all the same
+
+
+def test_a_session_the_server_closed_while_idle_is_replaced_and_the_mail_still_goes(alice, remote_domain, settings):
+    server = FaultySMTPServer().start()
+    settings.SMTP_DELIVERY_PORT = server.port
+    try:
+        first = send_message(user=alice, to=["ok1@remote.example"], text="one")
+        assert run_delivery(message_id=first.pk).sent == 1
+        server.stop()  # the server goes away, and the session the worker keeps with it
+        server = FaultySMTPServer(port=server.port).start()
+        second = send_message(user=alice, to=["ok2@remote.example"], text="two")
+
+        report = run_delivery(message_id=second.pk)
+
+        assert (report.sent, report.deferred) == (1, 0)
+        assert [m.rcpt_tos for m in server.messages] == [["ok2@remote.example"]]
+        assert list(second.recipients.get().events.values_list("event_type", flat=True)) == ["queued", "sent"]
+    finally:
+        reset_transport()
+        server.stop()
