@@ -111,7 +111,11 @@ class RunReport:
 
 
 def run_delivery(
-    *, message_id: int | None = None, queue: str | None = None, max_batches: int | None = None
+    *,
+    message_id: int | None = None,
+    queue: str | None = None,
+    max_batches: int | None = None,
+    with_queue: bool = False,
 ) -> RunReport:
     """Deliver what is due (of one message, or of a queue) until nothing is left or the batch budget ends.
 
@@ -120,12 +124,16 @@ def run_delivery(
     is due later (deferred, throttled, its provider paused), held, or another worker's, and the
     reconciler dispatches whatever falls due later. A queue's delivery claims until a claim is empty
     (new mail keeps arriving there, and the bulk queue is topped up before each claim).
+
+    ``with_queue`` (a message's task): a claim that finds the message's recipients due fills the rest of
+    the batch with other due recipients of their queue, so that a burst is delivered by fewer claims
+    and SMTP sessions, and the later messages' tasks find theirs taken (their claim finds nothing).
     """
     report = RunReport()
     while max_batches is None or report.batches < max_batches:
         if queue is not None:  # per-recipient mail (a campaign) is released as the queue drains, not in turns
             personalization.top_up(queue)
-        batch = deliver_batch(message_id=message_id, queue=queue)
+        batch = deliver_batch(message_id=message_id, queue=queue, with_queue=with_queue)
         report.add(batch)
         report.batches += 1
         if batch.claimed == 0:
@@ -135,11 +143,14 @@ def run_delivery(
     return report
 
 
-def deliver_batch(*, message_id: int | None = None, queue: str | None = None, limit: int | None = None) -> RunReport:
+def deliver_batch(
+    *, message_id: int | None = None, queue: str | None = None, limit: int | None = None, with_queue: bool = False
+) -> RunReport:
     report = RunReport()
     claim = claim_due_recipients(
-        message_id=message_id, queue=queue, limit=limit or settings.OUTBOUND_BATCH_SIZE, report=report
-    )
+        message_id=message_id, queue=queue, limit=limit or settings.OUTBOUND_BATCH_SIZE, report=report,
+        with_queue=with_queue,
+    )  # fmt: skip
     report.claimed = len(claim.recipients)
     if claim.recipients:
         deliver_claim(claim, report)
@@ -149,7 +160,11 @@ def deliver_batch(*, message_id: int | None = None, queue: str | None = None, li
 # --- 1. claim ---------------------------------------------------------------------
 
 
-def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: int, report: RunReport) -> Claim:
+def claim_due_recipients(
+    *, message_id: int | None, queue: str | None, limit: int, report: RunReport, with_queue: bool = False
+) -> Claim:
+    """Claim up to ``limit`` due recipients (of one message, or of a queue; ``with_queue``: of one message,
+    then of its queue), refusing, holding back or postponing those that may not go now."""
     now = timezone.now()
     claim = Claim(token=uuid.uuid4().hex)
     rejected: dict[int, list[Recipient]] = defaultdict(list)
@@ -166,6 +181,14 @@ def claim_due_recipients(*, message_id: int | None, queue: str | None, limit: in
         candidates = list(due.order_by("next_attempt_at", "pk")[:limit])
         if not candidates:
             return claim
+        queues = {r.queue for r in candidates}
+        if with_queue and message_id is not None and len(candidates) < limit and len(queues) == 1:
+            others = Recipient.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+                status__in=DUE_STATUSES, next_attempt_at__lte=now, queue=queues.pop()
+            )
+            candidates += others.exclude(message_id=message_id).order_by("next_attempt_at", "pk")[
+                : limit - len(candidates)
+            ]
         report.full_claims += len(candidates) >= limit
         # The send scope (workspace, list) comes joined to its message: no query of its own.
         messages = {

@@ -8,6 +8,7 @@ open in the worker process from one task to the next, per server address.
 import pytest
 
 from delivery.services import engine, run_delivery, send_message
+from delivery.tasks import deliver_message
 from delivery.transports import reset_transport
 from mailboxes.models import Message
 from tests.support.smtp_server import FaultySMTPServer
@@ -65,6 +66,36 @@ def test_a_queue_delivery_claims_until_a_claim_is_empty(alice, remote_domain, sm
 
     assert (report.batches, report.sent) == (2, 1)
     assert len(claims) == 2
+
+
+def test_a_message_task_takes_other_due_mail_of_its_queue_into_its_claim(alice, remote_domain, smtp_server, claims):
+    first = send_message(user=alice, to=["ok1@remote.example"], text="one")
+    second = send_message(user=alice, to=["ok2@remote.example", "ok3@remote.example"], text="two")
+
+    deliver_message(first.pk)
+
+    assert len(claims) == 1
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [f"ok{n}@remote.example" for n in (1, 2, 3)]
+    assert run_delivery(message_id=second.pk, with_queue=True).claimed == 0  # its task finds them sent
+    second.refresh_from_db()
+    assert second.status == Message.Status.SENT
+
+
+def test_a_message_task_takes_its_own_recipients_first_and_no_other_queues_mail(
+    alice, remote_domain, smtp_server, settings
+):
+    settings.OUTBOUND_BATCH_SIZE = 2
+    bulk = send_message(user=alice, to=["ok0@remote.example"], text="bulk")
+    bulk.recipients.update(queue="bulk")
+    others = [send_message(user=alice, to=[f"ok{n}@remote.example"], text=str(n)) for n in (1, 2)]
+    mine = send_message(user=alice, to=["ok3@remote.example"], text="mine")
+
+    report = run_delivery(message_id=mine.pk, with_queue=True)
+
+    assert (report.batches, report.claimed) == (2, 2)  # a full claim, then one that finds none of mine
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["ok3@remote.example", "ok1@remote.example"]
+    assert others[1].recipients.get().status == "queued"
+    assert bulk.recipients.get().status == "queued"
 
 
 # --- SMTP sessions kept per worker process ------------------------------------------------------
