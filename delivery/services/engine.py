@@ -88,6 +88,7 @@ class Claim:
     providers: dict[str, str] = field(default_factory=dict)
     backoffs: dict[str, ProviderBackoff] = field(default_factory=dict)
     retry_rules: list | None = None
+    profiles: dict | None = None  # the providers' profiles in force when claimed (the transport asks per domain)
 
 
 @dataclass
@@ -207,7 +208,7 @@ def claim_due_recipients(
         held_senders = held_sender_messages(messages.values())
         hosted = claim.hosted = hosted_domains({r.domain for r in candidates})
         room = _Throttle(candidates, now, hosted)
-        claim.providers, claim.backoffs = room.providers, room.backoffs
+        claim.providers, claim.backoffs, claim.profiles = room.providers, room.backoffs, room.profiles
         throttled, parked = [], []
         for recipient in candidates:
             entry = suppressed.get(sendings[recipient.pk])
@@ -384,7 +385,7 @@ class _Throttle:
     def _shape_by_provider(self, domains: set[str], workers: dict, recent_by_domain: dict, now) -> None:
         self.providers = shaping.known_providers(domains)  # no DNS lookup here: see known_providers
         self.backoffs = shaping.active_backoffs(now=now)
-        profiles = shaping.effective_profiles()
+        profiles = self.profiles = shaping.effective_profiles()
         self.wait_until: dict[int, object] = {}  # recipient id -> the end of its provider's pause
         self.taken_by_provider: Counter = Counter()
         other = profiles[Provider.OTHER]
@@ -498,7 +499,8 @@ def renew_lease(*, token: str, now) -> int:
 
 
 def deliver_claim(claim: Claim, report: RunReport) -> None:
-    with LeaseHeartbeat(claim):
+    # The providers' profiles as the claim read them: per-connection limits need no query per domain.
+    with LeaseHeartbeat(claim), shaping.profiles_of_claim(claim.profiles):
         _deliver_claim(claim, report)
 
 

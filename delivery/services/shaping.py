@@ -19,6 +19,8 @@ docs/PROVIDER-SHAPING.md says where the numbers come from.
 """
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -70,7 +72,24 @@ def effective_profiles() -> dict[Provider, Profile]:
     return {provider: _effective(default, overrides.get(provider)) for provider, default in DEFAULT_PROFILES.items()}
 
 
+# The profiles a claim read (``effective_profiles``), while it delivers: its transport asks per domain.
+_claim_profiles: ContextVar[dict | None] = ContextVar("claim_profiles", default=None)
+
+
+@contextmanager
+def profiles_of_claim(profiles: dict[Provider, Profile] | None):
+    """``profile_for`` answers from these (the claim's read) inside the block, with no query of its own."""
+    token = _claim_profiles.set(profiles)
+    try:
+        yield
+    finally:
+        _claim_profiles.reset(token)
+
+
 def profile_for(provider: Provider) -> Profile:
+    known = _claim_profiles.get()
+    if known is not None:
+        return known[Provider(provider)]
     default = DEFAULT_PROFILES[Provider(provider)]
     return _effective(default, ProviderProfile.objects.filter(provider=provider).first())
 

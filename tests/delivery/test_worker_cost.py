@@ -6,6 +6,8 @@ open in the worker process from one task to the next, per server address.
 """
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from delivery.services import engine, run_delivery, send_message
 from delivery.tasks import deliver_message
@@ -141,3 +143,12 @@ def test_a_session_the_server_closed_while_idle_is_replaced_and_the_mail_still_g
     finally:
         reset_transport()
         server.stop()
+
+
+def test_a_claim_reads_the_provider_profiles_once_for_all_its_domains(alice, two_domains_one_server):
+    message = send_message(user=alice, to=["ok@a.example", "ok@b.example"], text="x")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert run_delivery(message_id=message.pk).sent == 2
+
+    assert sum("providerprofile" in q["sql"].lower() for q in queries.captured_queries) == 1
