@@ -54,8 +54,8 @@ class DatabaseCache(db.DatabaseCache):
 
     Django's own is a ``get`` then a ``set``: two processes read 4 and both write 5, and
     the ``set`` also resets the entry's expiry. Here the row is locked first by a write
-    that changes nothing (a row lock on PostgreSQL, the write lock on SQLite), then read
-    and rewritten with its expiry kept.
+    that changes nothing (a row lock on PostgreSQL, the write lock on SQLite), which also
+    returns the value where the database can, then rewritten with its expiry kept.
     """
 
     def incr(self, key, delta=1, version=None):
@@ -67,8 +67,12 @@ class DatabaseCache(db.DatabaseCache):
         live = f"{cache_key} = %s AND {expires} >= %s"
         params = [key, connection.ops.adapt_datetimefield_value(timezone.now())]
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET {expires} = {expires} WHERE {live}", params)  # noqa: S608
-            cursor.execute(f"SELECT {value} FROM {table} WHERE {live}", params)  # noqa: S608
+            if connection.features.can_return_columns_from_insert:  # PostgreSQL, SQLite >= 3.35: UPDATE … RETURNING
+                lock = f"UPDATE {table} SET {expires} = {expires} WHERE {live} RETURNING {value}"  # noqa: S608
+                cursor.execute(lock, params)
+            else:
+                cursor.execute(f"UPDATE {table} SET {expires} = {expires} WHERE {live}", params)  # noqa: S608
+                cursor.execute(f"SELECT {value} FROM {table} WHERE {live}", params)  # noqa: S608
             row = cursor.fetchone()
             if row is None:
                 raise ValueError(f"Key {key!r} not found.")

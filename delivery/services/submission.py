@@ -125,11 +125,12 @@ def send_message(
                 record_send_scope(
                     message=message, from_address=composition.from_address, contact_list_id=contact_list_id
                 )
+            sent_items = []
             if sent_copy:
-                place_message(
+                sent_items.append(place_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
                     received_at=now, new_sent_message=True,
-                )  # fmt: skip
+                ))  # fmt: skip
                 if stream == Message.Stream.PERSONAL:  # a person's own mail: whom they write to (compose suggestions)
                     record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
             # The quota and abuse counts commit with the message (one commit per send, not three); late in the
@@ -138,9 +139,12 @@ def send_message(
             # A quota that refuses rolls the message back.
             _count_submission(user=user, composition=composition)
             channel = "api" if via_api else stream
-            enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
+            recipients = enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
                 on_stored(message)
+        # What the caller's answer names (the Sent item, the recipients as queued), from the rows just written
+        # rather than read back: ``message.items.all()`` and ``message.recipients.all()`` make no query.
+        message._prefetched_objects_cache = {"items": sent_items, "recipients": recipients}
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -235,6 +239,7 @@ def enqueue_recipients(
     """The outbox rows of a message, and its dispatch once the transaction commits.
 
     ``channel`` (api, personal, draft…) is for the submission's log line, written at the commit.
+    Returns the recipients, in the order they were written.
     """
     rows = _outbox_rows(message, composition, queue=queue, now=timezone.now())
     recipients = Recipient.objects.bulk_create(Recipient(**row) for row in rows)
@@ -247,6 +252,7 @@ def enqueue_recipients(
         dispatch_delivery(message_id=message.pk, queue=queue)
 
     transaction.on_commit(committed)
+    return recipients
 
 
 def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queue: str) -> None:
