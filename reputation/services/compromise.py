@@ -153,13 +153,13 @@ def _known(user, addresses: list[str]) -> set[str]:
 def _known_and_seeded(user, addresses: list[str]) -> tuple[set[str], bool]:
     """``_known``, and whether the user has any correspondent at all, in one query: the known addresses
     plus the user's first row (a send to only new addresses would otherwise ask again)."""
-    first = Correspondent.objects.filter(user=user).order_by("pk").values("pk")[:1]
-    found = set(
-        Correspondent.objects.filter(Q(any_of("address", addresses)) | Q(pk=Subquery(first)), user=user).values_list(
-            "address", flat=True
-        )
+    # A UNION, not an OR: each part uses its own index, where an OR would read all the user's rows.
+    first = Correspondent.objects.filter(user=user).values("pk")[:1]
+    known = Correspondent.objects.filter(any_of("address", addresses), user=user).values_list("address", flat=True)
+    found = list(
+        known.union(Correspondent.objects.filter(pk=Subquery(first)).values_list("address", flat=True), all=True)
     )
-    return found & set(addresses), bool(found)
+    return set(found) & set(addresses), bool(found)
 
 
 REPLY_LOOKUP_MAX = 100  # more misses than this at once are not replies to people who wrote first
