@@ -125,12 +125,12 @@ def send_message(
                 record_send_scope(
                     message=message, from_address=composition.from_address, contact_list_id=contact_list_id
                 )
-            sent_items = []
+            sent_item = None
             if sent_copy:
-                sent_items.append(place_message(
+                sent_item = place_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
                     received_at=now, new_sent_message=True,
-                ))  # fmt: skip
+                )  # fmt: skip
                 if stream == Message.Stream.PERSONAL:  # a person's own mail: whom they write to (compose suggestions)
                     record_sent(user_id=user.pk, recipients=composition.envelope_recipients(), at=now)
             # The quota and abuse counts commit with the message (one commit per send, not three); late in the
@@ -142,9 +142,9 @@ def send_message(
             recipients = enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
                 on_stored(message)
-        # What the caller's answer names (the Sent item, the recipients as queued), from the rows just written
-        # rather than read back: ``message.items.all()`` and ``message.recipients.all()`` make no query.
-        message._prefetched_objects_cache = {"items": sent_items, "recipients": recipients}
+        # For the caller's answer (the API's), the rows just written, as they were at the commit: not read back.
+        # Attributes of their own, not the related managers' cache, which would hide later changes.
+        message.sent_item, message.queued_recipients = sent_item, recipients
     except IntegrityError:
         if not idempotency_key:
             raise

@@ -88,13 +88,14 @@ def _send_result(request, message: Message) -> dict:
     # A new send's message comes with its Sent item and recipients as just written (``send_message``): the
     # answer is the state at acceptance, and ``delivery_url`` follows it. A repeated idempotent request, or
     # a draft sent, reads them.
-    in_hand = getattr(message, "_prefetched_objects_cache", {}).get("items", ())
-    item = next((i for i in in_hand if i.user_id == request.user.pk and i.origin == MailboxItem.Origin.SENT), None)
+    item = getattr(message, "sent_item", None)
     if item is None:
         item = MailboxItem.objects.only("pk", "thread_id").get(
             user=request.user, message=message, origin=MailboxItem.Origin.SENT
         )
-    recipients = sorted(message.recipients.all(), key=lambda r: r.pk)
+    recipients = getattr(message, "queued_recipients", None)
+    if recipients is None:
+        recipients = list(message.recipients.order_by("pk"))
     return {
         "id": item.pk,
         "thread_id": item.thread_id,
