@@ -139,6 +139,19 @@ def parse_args(argv=None):
         help="DATABASE_CONN_MAX_AGE of the web processes (the default 60 exhausts PostgreSQL's connections under ASGI)",
     )
     e2e.add_argument("--cache-url", default="", help="CACHE_URL for the API's rate counters (default: the database)")
+    e2e.add_argument(
+        "--web-pool",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="DATABASE_POOL of the web processes: a pool of PostgreSQL connections per worker (as under ASGI in "
+        "production), or with --no-web-pool a new connection per request",
+    )
+    e2e.add_argument(
+        "--floor",
+        action="store_true",
+        help="the clients POST to a no-op API endpoint (authentication, throttles, JSON parsing, no mail work): "
+        "the web's CPU per request before any mail work; no Celery, nothing delivered",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated messages")

@@ -10,8 +10,11 @@ The product runs as in production, each part in its own processes, all at once:
   each sender's API token, the same messages as the other modes (``message_plan``).
 
 Timed from the first request to the last recipient accepted by the sink; the submission rate is
-first request to last response. Then a private Postfix relays the same load live (``smtp-source``
--> smtpd -> relay to the same sink), in the same run.
+first request to last response. With ``--floor`` the clients POST the same requests to a no-op
+endpoint the bench adds to each web worker (authenticated and throttled like the API, it parses
+the body and answers): the CPU per request of HTTP submission before any mail work. Then a
+private Postfix relays the same load live (``smtp-source`` -> smtpd -> relay to the same sink),
+in the same run.
 
 The bench's queues on the shared broker are named ``outbench_<queue>`` (the product's
 ``transactional`` is mapped onto ``outbench_transactional`` in every process of the run) and
@@ -146,11 +149,34 @@ def _profile_web_worker() -> None:
     SyncToAsync.thread_handler = thread_handler
 
 
+FLOOR_PATH = "/api/bench/noop"
+
+
+def _add_floor_endpoint() -> None:
+    """``POST /api/bench/noop`` in this web worker: the API's authentication, permission and throttles
+    (DRF's defaults, as every API view), the JSON body parsed, a 202 answer; no mail work."""
+    from django.urls import clear_url_caches, path
+    from rest_framework import status
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    from webmail import urls
+
+    class Noop(APIView):
+        def post(self, request):
+            return Response({"to": len(request.data.get("to", []))}, status=status.HTTP_202_ACCEPTED)
+
+    urls.urlpatterns.insert(0, path(FLOOR_PATH.lstrip("/"), Noop.as_view()))
+    clear_url_caches()
+
+
 def web_worker_started(worker) -> None:
     """gunicorn ``post_worker_init``: after the app is loaded, before the worker serves."""
     from webmail.celery import app
 
     prefix_queues(app)
+    if os.environ.get("BENCH_FLOOR"):
+        _add_floor_endpoint()
     if os.environ.get("BENCH_PROFILE_DIR"):
         import signal
 
@@ -242,8 +268,8 @@ class BackendCPU:
 class Clients:
     """``count`` threads, each with one keep-alive connection, POSTing the planned messages in turn."""
 
-    def __init__(self, port: int, count: int, tokens: list[str]):
-        self.port, self.count, self.tokens = port, count, tokens
+    def __init__(self, port: int, count: int, tokens: list[str], path: str = "/api/emails/send"):
+        self.port, self.count, self.tokens, self.path = port, count, tokens, path
         self.lock = threading.Lock()
 
     def run(self, args, indexes: list[int]) -> dict:
@@ -265,7 +291,7 @@ class Clients:
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.tokens[sender]}"}
                 started = time.monotonic()
                 try:
-                    conn.request("POST", "/api/emails/send", payload, headers)
+                    conn.request("POST", self.path, payload, headers)
                     response = conn.getresponse()
                     answer = response.read()
                     status = response.status
@@ -381,6 +407,8 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
     )
     if args.cache_url:
         env["CACHE_URL"] = args.cache_url
+    if args.floor:
+        env["BENCH_FLOOR"] = "1"
     (tmp / "ready").mkdir()
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
@@ -417,24 +445,30 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
         # Django under ASGI runs each request's sync code in a new thread, with a new connection: kept
         # for CONN_MAX_AGE, they pile up until PostgreSQL refuses more ("too many clients"). Django's
         # documentation: "When using ASGI, persistent connections should be disabled."
-        web_env = {**env, "DATABASE_CONN_MAX_AGE": str(args.web_conn_max_age)}
+        # webmail/asgi.py sets the web's DATABASE_CONN_MAX_AGE to 0 whatever this says; with
+        # --web-pool (the default, as in production) the web workers borrow from a pool instead.
+        web_env = {
+            **env,
+            "DATABASE_CONN_MAX_AGE": str(args.web_conn_max_age),
+            "DATABASE_POOL": "true" if args.web_pool else "false",
+        }
         gunicorn, port = start_gunicorn(args, web_env, tmp)
-        celery = start_celery(args, env, tmp)
-        clients = Clients(port, args.clients, tokens)
+        celery = None if args.floor else start_celery(args, env, tmp)
+        clients = Clients(port, args.clients, tokens, path=FLOOR_PATH if args.floor else "/api/emails/send")
         warmup = list(range(args.messages, args.messages + WARMUP_PER_WORKER * args.web_workers))
         log(args, f"· warming up with {len(warmup)} messages …")
         before = sink.count
         warm = clients.run(args, warmup)
         if warm["errors"]:
             raise RuntimeError(f"warm-up requests failed: {warm['errors'][:3]}")
-        if not sink.wait_for(before + len(warmup) * args.recipients, 120):
+        if not args.floor and not sink.wait_for(before + len(warmup) * args.recipients, 120):
             raise RuntimeError(f"warm-up not delivered: {sink.count - before} transactions (logs in {tmp})")
         time.sleep(1)  # the last warm-up task finishes its bookkeeping after the sink's answer
 
-        expected = args.messages * args.recipients
+        expected = 0 if args.floor else args.messages * args.recipients
         log(args, f"· {args.clients} clients send {args.messages} messages through the API; workers deliver meanwhile")
         before, sessions_before = sink.count, sink.sessions
-        cpu_before = {"web": tree_cpu_seconds(gunicorn.pid), "celery": tree_cpu_seconds(celery.pid)}
+        cpu_before = {"web": tree_cpu_seconds(gunicorn.pid), "celery": celery and tree_cpu_seconds(celery.pid) or 0.0}
         client_cpu_before = _own_cpu()
         backends.mark()
         if args.profile:
@@ -447,7 +481,7 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
         sender.start()
         deadline = started + args.timeout
         last_progress = started
-        while sink.count - before < expected and time.monotonic() < deadline:
+        while (sink.count - before < expected or (args.floor and sender.is_alive())) and time.monotonic() < deadline:
             if not sender.is_alive() and done.get("errors"):
                 break  # some messages were refused: they will never reach the sink
             if time.monotonic() - last_progress >= 10:
@@ -456,7 +490,7 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
             time.sleep(0.01)
         finished = time.monotonic()
         sender.join()
-        cpu_after = {"web": tree_cpu_seconds(gunicorn.pid), "celery": tree_cpu_seconds(celery.pid)}
+        cpu_after = {"web": tree_cpu_seconds(gunicorn.pid), "celery": celery and tree_cpu_seconds(celery.pid) or 0.0}
         client_cpu = _own_cpu() - client_cpu_before
         backend_cpu = backends.seconds()
         timings = done["timings"]
@@ -474,6 +508,8 @@ def run_end_to_end(args, tmp: Path, env: dict, sink, results: dict, database_nam
             "broker": args.broker.split("@")[-1],
             "cache": args.cache_url or "database (the default)",
             "web_conn_max_age": args.web_conn_max_age,
+            "web_pool": args.web_pool,
+            "floor": args.floor,
             "seconds": finished - first,
             "submission_seconds": last_response - first,
             "sink_transactions": delivered,
@@ -533,8 +569,10 @@ def print_end_to_end(args, results: dict) -> None:
         print(
             f"ours: {args.clients} keep-alive API clients -> gunicorn ({args.web_workers} uvicorn workers) -> "
             f"{ours['broker']} -> Celery ({args.workers} prefork processes) -> sink; cache: {ours['cache']}; "
-            f"web DATABASE_CONN_MAX_AGE={ours['web_conn_max_age']}"
+            f"web database connections: {'a pool per worker' if ours.get('web_pool') else 'a new one per request'}"
         )
+        if ours.get("floor"):
+            print(f"FLOOR: the requests went to {FLOOR_PATH} (authenticated, throttled, no mail work); no delivery")
         if not ours["completed"]:
             print(f"INCOMPLETE: {ours['sink_transactions']}/{ours['recipients']} recipients reached the sink")
     print()
@@ -547,7 +585,12 @@ def print_end_to_end(args, results: dict) -> None:
             f" + PostgreSQL >= {1000 * cpu['postgres_backends'] / n:.2f}; clients {1000 * cpu['clients'] / n:.2f})"
         )
         s, sub = ours["seconds"], ours["submission_seconds"]
-        print(f"{'ours: API -> delivered (first request to last)':44} {s:8.1f} {n / s:8.0f} {n * r / s:8.0f}  {detail}")
+        label = (
+            "floor: API no-op (first request to last)"
+            if ours.get("floor")
+            else "ours: API -> delivered (first request to last)"
+        )
+        print(f"{label:44} {s:8.1f} {n / s:8.0f} {n * r / s:8.0f}  {detail}")
         print(f"{'ours: API submission (first to last response)':44} {sub:8.1f} {n / sub:8.0f} {n * r / sub:8.0f}")
     if peer:
         s = peer["seconds"]

@@ -52,13 +52,19 @@ def _db(function):
     """Run a database function in a worker thread (never the event loop's), with a fresh connection if the last died.
 
     The thread keeps its connection from tick to tick: the web processes run with DATABASE_CONN_MAX_AGE=0
-    (webmail/asgi.py), which would otherwise make the watcher reconnect three times a second.
+    (webmail/asgi.py), which would otherwise make the watcher reconnect three times a second. With a
+    pool (DATABASE_POOL, PostgreSQL under ASGI) the connection goes back to it after each call: a
+    thread of the event loop's pool would otherwise keep one of the requests' few connections for good.
     """
 
     def call(*args, **kwargs):
         if connection.connection is not None and connection.errors_occurred and not connection.is_usable():
             connection.close()
-        return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if getattr(connection, "pool", None) is not None:
+                connection.close()  # back to the pool
 
     return sync_to_async(call, thread_sensitive=False)
 

@@ -3,11 +3,13 @@
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 import redis
+from django.core.cache import CacheHandler
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
@@ -32,7 +34,7 @@ def test_cache_url_picks_the_backend():
     assert cache_from_url("")["BACKEND"] == "webmail.cache.DatabaseCache"
     assert cache_from_url("")["LOCATION"] == DEFAULT_TABLE
     assert cache_from_url("db://limits")["LOCATION"] == "limits"
-    assert cache_from_url(REDIS_URL)["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache_from_url(REDIS_URL)["BACKEND"] == "webmail.cache.RedisCache"
     assert cache_from_url("file:///srv/cache")["LOCATION"] == "/srv/cache"
     assert cache_from_url("locmem://")["BACKEND"].endswith("LocMemCache")
 
@@ -166,3 +168,57 @@ def test_database_incr_counts_and_keeps_the_expiry(db):
     assert expires() == before  # Django's own incr rewrites it with the default timeout (300 s)
     with pytest.raises(ValueError):
         cache.incr("missing")
+
+
+def test_request_counts_are_shared_and_slide_across_windows(two_processes, monkeypatch):
+    """The API's throttles: two processes count into one window; the previous window weighs by what is left of it."""
+    first, second = two_processes
+    counts = []
+    for client_cache in (first, second) * 3:
+        monkeypatch.setattr(ratelimit, "cache", client_cache)
+        counts.append(ratelimit.count_request("throttle_user_1", limit=6, window=60, now=6000.0).current)
+    assert counts == [1, 2, 3, 4, 5, 6]
+    ratelimit.uncount_request("throttle_user_1", window=60, now=6000.0)  # a refused request gives its count back
+    for _ in range(2):  # a quarter into the next window: 5 * 0.75 + 1 or 2 is within the limit, however read
+        assert ratelimit.count_request("throttle_user_1", limit=6, window=60, now=6075.0).estimate <= 6
+    hits = ratelimit.count_request("throttle_user_1", limit=6, window=60, now=6075.0)
+    assert (hits.current, hits.previous) == (3, 5)
+    assert hits.estimate == 5 * 0.75 + 3
+    monkeypatch.setattr(ratelimit, "cache", first)
+    assert ratelimit.count_request("throttle_user_2", limit=6, window=60, now=6000.0).current == 1  # another key
+
+
+def test_a_request_count_is_one_round_trip_on_redis(redis_prefix, monkeypatch):
+    monkeypatch.setattr(ratelimit, "cache", _redis_cache(redis_prefix))
+    ratelimit.count_request("throttle_token_7", limit=10, window=60, now=6000.0)  # connects
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def send(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
+    hits = ratelimit.count_request("throttle_token_7", limit=10, window=60, now=6001.0)
+    assert hits.current == 2
+    assert len(sent) == 1
+
+
+def test_redis_connections_are_shared_by_the_threads_of_a_process(redis_prefix):
+    """Under ASGI each request runs in a new thread, with a cache object of its own: not a pool of its own."""
+    handler = CacheHandler({"default": {"BACKEND": cache_from_url(REDIS_URL)["BACKEND"], "LOCATION": REDIS_URL,
+                                        "KEY_PREFIX": redis_prefix}})  # fmt: skip
+    seen = []
+
+    def request():
+        cache = handler["default"]
+        cache.set("key", 1)
+        seen.append((cache, cache._cache._get_connection_pool(True)))
+
+    for _ in range(2):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    (first_cache, first_pool), (second_cache, second_pool) = seen
+    assert first_cache is not second_cache
+    assert first_pool is second_pool

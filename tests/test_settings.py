@@ -1,5 +1,6 @@
 """Configuration from the environment: embedded defaults, strict parsing, production safety."""
 
+import json
 import os
 import subprocess
 import sys
@@ -120,3 +121,63 @@ def test_bad_base_url_is_a_system_check_error(settings):
 
     settings.WEBMAIL_BASE_URL = "mail.example.com"
     assert "webmail.E001" in {message.id for message in run_checks()}
+
+
+POOL_SCRIPT = """
+import json, threading, os
+import {module}
+from django.conf import settings
+from django.db import connection
+
+def backend(found):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        found.append(cursor.fetchone()[0])
+    connection.close()  # as at the end of a request
+
+pids = []
+for _ in range(3):  # each request in a thread of its own, as Django runs them under ASGI
+    thread = threading.Thread(target=backend, args=(pids,))
+    thread.start()
+    thread.join()
+database = settings.DATABASES["default"]
+print(json.dumps({{"pool": database["OPTIONS"].get("pool"), "max_age": database["CONN_MAX_AGE"], "pids": pids}}))
+"""
+
+
+def run_entry_point(module, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    clean.update(DJANGO_SETTINGS_MODULE="webmail.settings", DATABASE_URL=os.environ["DATABASE_URL"], **env)
+    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", POOL_SCRIPT.format(module=module)],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+needs_postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="the pool is PostgreSQL's"
+)
+
+
+@needs_postgres
+def test_under_asgi_requests_share_a_pool_of_postgresql_connections():
+    found = run_entry_point("webmail.asgi", DATABASE_POOL_MIN_SIZE="1", DATABASE_POOL_MAX_SIZE="1")
+    assert found["max_age"] == 0
+    assert found["pool"]["max_size"] == 1
+    assert len(set(found["pids"])) == 1  # one backend for the three requests, not three
+
+
+@needs_postgres
+def test_the_pool_can_be_turned_off_and_wsgi_keeps_its_persistent_connection():
+    off = run_entry_point("webmail.asgi", DATABASE_POOL="false")
+    assert off["pool"] is None
+    assert len(set(off["pids"])) == 3  # a new backend per request, as before the pool
+    wsgi = run_entry_point("webmail.wsgi")
+    assert wsgi["pool"] is None
+    assert wsgi["max_age"] == 60

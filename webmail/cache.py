@@ -5,8 +5,9 @@
 - unset or ``db://[table]``: a table in the project's database (``webmail_cache``; the
   ``accounts`` migrations create it). Shared by every process on the database, and its
   ``incr`` is one locked read-and-write (below), so concurrent failures are all counted;
-- ``redis://host:port/db`` (or ``rediss://``): Django's Redis backend, for several hosts
-  and high request rates; ``INCRBY`` is atomic;
+- ``redis://host:port/db`` (or ``rediss://``): Django's Redis backend (with one connection
+  pool per process, ``RedisCache`` below), for several hosts and high request rates;
+  ``INCRBY`` is atomic;
 - ``file:///absolute/path``: files in that folder, shared by the processes of one host, but
   Django's file backend increments by reading and rewriting the file, so concurrent
   failures can be counted once: a limit may let a few more attempts through;
@@ -15,9 +16,10 @@
 
 import base64
 import pickle
+import threading
 from urllib.parse import unquote, urlsplit
 
-from django.core.cache.backends import db
+from django.core.cache.backends import db, redis
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -32,7 +34,7 @@ def cache_from_url(url: str) -> dict:
     """A ``CACHES`` entry for ``CACHE_URL``; ImproperlyConfigured naming the variable when it is not one."""
     parts = urlsplit(url or "db://")
     if parts.scheme in ("redis", "rediss"):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"BACKEND": "webmail.cache.RedisCache", "LOCATION": url}
     if parts.scheme in ("db", "database"):
         table = (parts.netloc + parts.path).strip("/") or DEFAULT_TABLE
         return {
@@ -54,8 +56,8 @@ class DatabaseCache(db.DatabaseCache):
 
     Django's own is a ``get`` then a ``set``: two processes read 4 and both write 5, and
     the ``set`` also resets the entry's expiry. Here the row is locked first by a write
-    that changes nothing (a row lock on PostgreSQL, the write lock on SQLite), then read
-    and rewritten with its expiry kept.
+    that changes nothing (a row lock on PostgreSQL, the write lock on SQLite), which also
+    returns the value where the database can, then rewritten with its expiry kept.
     """
 
     def incr(self, key, delta=1, version=None):
@@ -67,8 +69,12 @@ class DatabaseCache(db.DatabaseCache):
         live = f"{cache_key} = %s AND {expires} >= %s"
         params = [key, connection.ops.adapt_datetimefield_value(timezone.now())]
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET {expires} = {expires} WHERE {live}", params)  # noqa: S608
-            cursor.execute(f"SELECT {value} FROM {table} WHERE {live}", params)  # noqa: S608
+            if connection.features.can_return_columns_from_insert:  # PostgreSQL, SQLite >= 3.35: UPDATE … RETURNING
+                lock = f"UPDATE {table} SET {expires} = {expires} WHERE {live} RETURNING {value}"  # noqa: S608
+                cursor.execute(lock, params)
+            else:
+                cursor.execute(f"UPDATE {table} SET {expires} = {expires} WHERE {live}", params)  # noqa: S608
+                cursor.execute(f"SELECT {value} FROM {table} WHERE {live}", params)  # noqa: S608
             row = cursor.fetchone()
             if row is None:
                 raise ValueError(f"Key {key!r} not found.")
@@ -77,3 +83,25 @@ class DatabaseCache(db.DatabaseCache):
             encoded = base64.b64encode(pickle.dumps(new, self.pickle_protocol)).decode("latin1")
             cursor.execute(f"UPDATE {table} SET {value} = %s WHERE {cache_key} = %s", [encoded, key])  # noqa: S608
         return new
+
+
+_REDIS_CLIENTS: dict = {}
+_REDIS_CLIENTS_LOCK = threading.Lock()
+
+
+class RedisCache(redis.RedisCache):
+    """Django's Redis cache with one client, so one connection pool, per process and configuration.
+
+    Django keeps a cache object per thread, each with a pool of its own, and under ASGI each
+    request runs in a new thread: with Django's own class every request connected to Redis
+    anew. redis-py's pools are thread-safe and start afresh in a forked child.
+    """
+
+    @property
+    def _cache(self):
+        key = (tuple(self._servers), repr(sorted(self._options.items())))
+        client = _REDIS_CLIENTS.get(key)
+        if client is None:
+            with _REDIS_CLIENTS_LOCK:
+                client = _REDIS_CLIENTS.setdefault(key, self._class(self._servers, **self._options))
+        return client

@@ -126,6 +126,23 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A pool of PostgreSQL connections per process, for the web under ASGI (webmail/asgi.py turns it on):
+# Django runs each request in a thread of its own there, so a persistent connection is never
+# reused, and without a pool every request opens a new PostgreSQL backend. A pooled connection
+# goes back to the pool when the request ends (Django requires CONN_MAX_AGE=0 with a pool).
+# WSGI workers and Celery's prefork children run one thread per process and keep their one
+# persistent connection: a pool would add nothing there, and its threads do not survive a fork.
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
+if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        # Per process. A request waits at most DATABASE_POOL_TIMEOUT seconds for a free connection.
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        # A connection is replaced after this long, so PostgreSQL's backends do not grow for ever.
+        "max_lifetime": env_float("DATABASE_POOL_MAX_LIFETIME", 30 * 60.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the single writer; IMMEDIATE transactions
     # take the write lock up front instead of failing on lock upgrade.

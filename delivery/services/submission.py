@@ -125,8 +125,9 @@ def send_message(
                 record_send_scope(
                     message=message, from_address=composition.from_address, contact_list_id=contact_list_id
                 )
+            sent_item = None
             if sent_copy:
-                place_message(
+                sent_item = place_message(
                     user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.SENT, is_read=True,
                     received_at=now, new_sent_message=True,
                 )  # fmt: skip
@@ -138,9 +139,12 @@ def send_message(
             # A quota that refuses rolls the message back.
             _count_submission(user=user, composition=composition)
             channel = "api" if via_api else stream
-            enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
+            recipients = enqueue_recipients(message=message, composition=composition, queue=queue, channel=channel)
             if on_stored is not None:
                 on_stored(message)
+        # For the caller's answer (the API's), the rows just written, as they were at the commit: not read back.
+        # Attributes of their own, not the related managers' cache, which would hide later changes.
+        message.sent_item, message.queued_recipients = sent_item, recipients
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -235,6 +239,7 @@ def enqueue_recipients(
     """The outbox rows of a message, and its dispatch once the transaction commits.
 
     ``channel`` (api, personal, draft…) is for the submission's log line, written at the commit.
+    Returns the recipients, in the order they were written.
     """
     rows = _outbox_rows(message, composition, queue=queue, now=timezone.now())
     recipients = Recipient.objects.bulk_create(Recipient(**row) for row in rows)
@@ -247,6 +252,7 @@ def enqueue_recipients(
         dispatch_delivery(message_id=message.pk, queue=queue)
 
     transaction.on_commit(committed)
+    return recipients
 
 
 def enqueue_many_recipients(*, messages: list[tuple[Message, Composition]], queue: str) -> None:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Min, Q, Sum
+from django.db.models import F, Min, Q, Subquery, Sum
 from django.utils import timezone
 
 from core.lookups import any_of
@@ -125,11 +125,11 @@ def _learn_correspondents(user, addresses: list[str], now: datetime) -> int:
     """
     if not addresses:
         return 0
-    known = _known(user, addresses)
+    known, seeded = _known_and_seeded(user, addresses)
     misses = [address for address in addresses if address not in known]
     if not misses:
         return 0
-    if not known and not Correspondent.objects.filter(user=user).exists():
+    if not seeded:
         _seed_correspondents(user, now)
         known = _known(user, misses)
         misses = [address for address in misses if address not in known]
@@ -148,6 +148,18 @@ def _learn_correspondents(user, addresses: list[str], now: datetime) -> int:
 
 def _known(user, addresses: list[str]) -> set[str]:
     return set(Correspondent.objects.filter(any_of("address", addresses), user=user).values_list("address", flat=True))
+
+
+def _known_and_seeded(user, addresses: list[str]) -> tuple[set[str], bool]:
+    """``_known``, and whether the user has any correspondent at all, in one query: the known addresses
+    plus the user's first row (a send to only new addresses would otherwise ask again)."""
+    # A UNION, not an OR: each part uses its own index, where an OR would read all the user's rows.
+    first = Correspondent.objects.filter(user=user).values("pk")[:1]
+    known = Correspondent.objects.filter(any_of("address", addresses), user=user).values_list("address", flat=True)
+    found = list(
+        known.union(Correspondent.objects.filter(pk=Subquery(first)).values_list("address", flat=True), all=True)
+    )
+    return set(found) & set(addresses), bool(found)
 
 
 REPLY_LOOKUP_MAX = 100  # more misses than this at once are not replies to people who wrote first

@@ -150,11 +150,11 @@ def check_and_count(
     if not quotas:
         return
     with transaction.atomic():
-        _add(quotas, now=now, amounts=[0] * len(quotas))  # the rows' locks: one submission checked at a time
-        refusal = _refusal(quotas, now=now)
+        # Counted first: the rows' locks, one submission checked at a time. A refusal rolls the count back.
+        _add(quotas, now=now, amounts=[quota.need for quota in quotas])
+        refusal = _refusal(quotas, now=now, counted=True)
         if refusal is not None:
             raise refusal
-        _add(quotas, now=now, amounts=[quota.need for quota in quotas])
 
 
 def check(*, user, from_domain: str, recipient_count: int, now: datetime) -> None:
@@ -230,8 +230,11 @@ def _window_filter(quota: Quota, now: datetime) -> Q:
     )  # fmt: skip
 
 
-def _refusal(quotas: list[Quota], *, now: datetime) -> RateLimited | None:
-    """The error for the quota this submission would overrun for longest, or None if it fits in every one."""
+def _refusal(quotas: list[Quota], *, now: datetime, counted: bool = False) -> RateLimited | None:
+    """The error for the quota this submission would overrun for longest, or None if it fits in every one.
+
+    ``counted``: the counts already hold this submission.
+    """
     condition = Q()
     for quota in quotas:
         condition |= _window_filter(quota, now)
@@ -245,21 +248,23 @@ def _refusal(quotas: list[Quota], *, now: datetime) -> RateLimited | None:
     over = [
         quota
         for quota in quotas
-        if used.get((quota.kind, quota.key, quota.metric, quota.window.slot_seconds), 0) + quota.need > quota.limit
+        if used.get((quota.kind, quota.key, quota.metric, quota.window.slot_seconds), 0)
+        + (0 if counted else quota.need)
+        > quota.limit
     ]
     if not over:
         return None
-    waits = {quota: _seconds_until_room(quota, now) for quota in over}
+    waits = {quota: _seconds_until_room(quota, now, counted=counted) for quota in over}
     quota = max(over, key=waits.__getitem__)
     return RateLimited(_rate_limited(quota, waits[quota]), retry_after=waits[quota])
 
 
-def _seconds_until_room(quota: Quota, now: datetime) -> int:
+def _seconds_until_room(quota: Quota, now: datetime, *, counted: bool = False) -> int:
     """Until enough of the oldest slots have left the window for this submission to fit."""
     slots = list(
         SendQuotaCount.objects.filter(_window_filter(quota, now)).order_by("slot").values_list("slot", "count")
     )
-    used = sum(count for _slot, count in slots)
+    used = sum(count for _slot, count in slots) - (quota.need if counted else 0)
     window, span = timedelta(seconds=quota.window.seconds), timedelta(seconds=quota.window.slot_seconds)
     for slot, count in slots:
         used -= count

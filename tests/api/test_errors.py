@@ -49,6 +49,26 @@ def test_throttled_per_token_with_retry_after(alice, rates):
     assert second.get("/api/labels").status_code == 200  # another token of the same user has its own budget
 
 
+def test_a_throttle_slides_into_the_next_window(alice, rates, monkeypatch):
+    """The previous minute's requests weigh by how much of the sliding minute they still fill."""
+    from core import ratelimit
+
+    now = [6000.0]  # the start of a minute
+    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    rates(token="4/min")
+    api = client_for(alice)
+    for _ in range(4):
+        assert api.get("/api/labels").status_code == 200
+    refused = api.get("/api/labels")
+    assert_error(refused, 429, "throttled")
+    assert refused["Retry-After"] == "75"  # a quarter into the next minute, 4 * 0.75 + 1 fits in 4
+    now[0] = 6060.0
+    assert_error(api.get("/api/labels"), 429, "throttled")  # refused requests did not count: still 4 * 1 + 1
+    now[0] = 6075.0
+    assert api.get("/api/labels").status_code == 200
+    assert_error(api.get("/api/labels"), 429, "throttled")
+
+
 def test_throttled_per_user_across_tokens(alice, bob, rates):
     rates(user="3/min")
     first, second = client_for(alice), client_for(alice)

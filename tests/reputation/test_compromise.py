@@ -260,6 +260,19 @@ def test_people_she_wrote_to_or_heard_from_before_are_not_new(alice, bob, remote
     assert (counts.submissions, counts.recipients, counts.new_recipients) == (2, 4, 2)
 
 
+def test_the_store_is_read_for_correspondents_once_not_at_each_send_to_new_people(alice, bob, smtp_server):
+    send_message(user=bob, to=["alice@example.test"], subject="Hi", text="From Bob.")  # delivered locally
+    run_delivery()
+    Correspondent.objects.create(user=alice, address="known@remote.example")  # seeded before
+
+    record_submission(user=alice, recipient_addresses=["new@x.example", "other@y.example"])
+
+    assert set(Correspondent.objects.filter(user=alice).values_list("address", flat=True)) == {
+        "known@remote.example", "new@x.example", "other@y.example",
+    }  # bob@ was not seeded again from her inbox  # fmt: skip
+    assert SubmissionCount.objects.get(user=alice).new_recipients == 2
+
+
 # --- the verdict, with an injected clock ------------------------------------------------------------
 
 

@@ -85,19 +85,22 @@ def _idempotency_key(request) -> str | None:
 
 
 def _send_result(request, message: Message) -> dict:
-    # One query for the item and the message's status, read again: delivery may already have moved on
-    # (a local recipient).
-    item = (
-        MailboxItem.objects.select_related("message")
-        .only("pk", "thread_id", "message__status")
-        .get(user=request.user, message=message, origin=MailboxItem.Origin.SENT)
-    )
-    recipients = list(message.recipients.order_by("pk"))
+    # A new send's message comes with its Sent item and recipients as just written (``send_message``): the
+    # answer is the state at acceptance, and ``delivery_url`` follows it. A repeated idempotent request, or
+    # a draft sent, reads them.
+    item = getattr(message, "sent_item", None)
+    if item is None:
+        item = MailboxItem.objects.only("pk", "thread_id").get(
+            user=request.user, message=message, origin=MailboxItem.Origin.SENT
+        )
+    recipients = getattr(message, "queued_recipients", None)
+    if recipients is None:
+        recipients = list(message.recipients.order_by("pk"))
     return {
         "id": item.pk,
         "thread_id": item.thread_id,
         "message_id": message.message_id,
-        "status": item.message.status,
+        "status": message.status,
         "delivery_url": request.build_absolute_uri(f"/api/emails/{item.pk}/delivery"),
         "recipients": [{"address": r.address, "kind": r.kind, "status": r.status} for r in recipients],
         # As the webmail warns at compose time: these bounced before, and are tried anyway.
