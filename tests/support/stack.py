@@ -1,6 +1,8 @@
 """The production web stack in subprocesses, for end-to-end tests of what only it serves (push).
 
-``WebStack(folder)`` migrates a throwaway SQLite file in ``folder``, starts gunicorn with
+``WebStack(folder)`` migrates a throwaway database (a SQLite file in ``folder``; on a PostgreSQL
+test run, a database of its own on the same server, so that the pool of connections the ASGI
+processes use there is what serves the stream), starts gunicorn with
 uvicorn's worker on the ASGI app (``deploy/gunicorn.conf.py``, as ``make run`` and
 production do) on a free port, and an *agent*: a Django process on the same database that
 creates users and delivers mail through the real services when asked (one JSON line in, one
@@ -14,8 +16,10 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 
 from tests.support.smtp_server import free_port
@@ -29,8 +33,9 @@ class WebStack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_BROKER_URL")}
+        self.database = _throwaway_database(folder)
         env.update(
-            DATABASE_URL=f"sqlite:///{folder / 'stack.sqlite3'}",
+            DATABASE_URL=self.database.url,
             VAR_DIR=str(folder / "var"),
             MAILSTORE_DIR=str(folder / "mailstore"),
             METRICS_DIR=str(folder / "metrics"),
@@ -92,6 +97,32 @@ class WebStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        self.database.drop()
+
+
+class _Database:
+    def __init__(self, url: str, admin: dict | None = None, name: str = ""):
+        self.url, self.admin, self.name = url, admin, name
+
+    def drop(self) -> None:
+        if self.admin is not None:
+            with psycopg.connect(**self.admin, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def _throwaway_database(folder: Path) -> _Database:
+    """The stack's database, of the test run's kind: production runs the ASGI processes on PostgreSQL."""
+    default = settings.DATABASES["default"]
+    if default["ENGINE"] != "django.db.backends.postgresql":
+        return _Database(f"sqlite:///{folder / 'stack.sqlite3'}")
+    host, port = default.get("HOST") or "127.0.0.1", default.get("PORT") or 5432
+    user, password = default.get("USER") or "postgres", default.get("PASSWORD") or ""
+    admin = {"host": host, "port": port, "user": user, "password": password, "dbname": "postgres"}
+    name = f"stack_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    credentials = f"{user}:{password}" if password else user
+    return _Database(f"postgres://{credentials}@{host}:{port}/{name}", admin, name)
 
 
 def _serve_agent() -> None:
