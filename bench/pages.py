@@ -54,6 +54,11 @@ def parse_args():
     parser.add_argument("--depth", type=int, default=20, help="how many pages deep the 'later page' is")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--db-name",
+        help="PostgreSQL: use and keep this database (created if missing); a mailbox of the same size and"
+        " --archived share already filled in it is reused, so a million is filled once for many runs",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(
         "--archived",
@@ -76,10 +81,14 @@ def setup_django(args, tmp: Path) -> str | None:
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
     pg_name = None
     if args.db == "postgres":
-        pg_name = f"bench_pages_{secrets.token_hex(4)}"
         base = args.postgres_url.rsplit("/", 1)[0]
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", pg_name], check=True)  # noqa: S603, S607
-        os.environ["DATABASE_URL"] = f"{base}/{pg_name}"
+        if args.db_name:  # kept: not returned, so never dropped
+            subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.db_name], check=False)  # noqa: S603, S607
+            os.environ["DATABASE_URL"] = f"{base}/{args.db_name}"
+        else:
+            pg_name = f"bench_pages_{secrets.token_hex(4)}"
+            subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", pg_name], check=True)  # noqa: S603, S607
+            os.environ["DATABASE_URL"] = f"{base}/{pg_name}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
     import django
 
@@ -271,15 +280,19 @@ def fill_postgres(user, count: int, *, blob, labels, archived: int | None = None
 
 
 def make_mailbox(address: str, count: int, archived: int | None = None):
+    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from accounts.models import Domain
     from accounts.services import create_domain, create_mail_user
     from delivery.services import send_message
     from mailboxes.blobstore import store_blob
-    from mailboxes.models import MailboxItem
     from mailboxes.services import create_label
 
+    existing = get_user_model().objects.filter(username=address).first()
+    if existing is not None:  # filled by an earlier run (--db-name): its biggest conversation, as below
+        print(f"  reusing {address}")
+        return existing, _conversation_to_show(existing)
     if not Domain.objects.filter(name="bench.test").exists():
         create_domain(name="bench.test")
         # Verified, as a domain in use is: an unverified one may not send to remote.example.
@@ -298,8 +311,13 @@ def make_mailbox(address: str, count: int, archived: int | None = None):
     fill_mailbox(user, count, blob=blob, labels=labels, archived=archived)
     # One real conversation through the services, with a sent message and its delivery status.
     send_message(user=user, to=["someone@remote.example"], subject="A conversation", text="Hello there.")
-    thread_id = MailboxItem.objects.filter(user=user).order_by("-thread__message_count", "-pk")[0].thread_id
-    return user, thread_id
+    return user, _conversation_to_show(user)
+
+
+def _conversation_to_show(user) -> int:
+    from mailboxes.models import MailboxItem
+
+    return MailboxItem.objects.filter(user=user).order_by("-thread__message_count", "-pk")[0].thread_id
 
 
 class QueryTimer:
@@ -459,7 +477,8 @@ def main():
         small_user, small_thread = make_mailbox("small@bench.test", 100)
         print(f"filling {args.messages:,} messages…")
         began = time.perf_counter()
-        big_user, big_thread = make_mailbox("big@bench.test", args.messages, archived=args.archived)
+        big = f"big-{args.messages}-{'tenth' if args.archived is None else args.archived}@bench.test"
+        big_user, big_thread = make_mailbox(big, args.messages, archived=args.archived)
         print(f"  in {time.perf_counter() - began:.0f} s")
         check_counters(big_user)
         from django.db import connection
