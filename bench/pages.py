@@ -289,6 +289,12 @@ def make_mailbox(address: str, count: int, archived: int | None = None):
     from mailboxes.blobstore import store_blob
     from mailboxes.services import create_label
 
+    raw = (
+        f"From: Bench Sender <sender@remote.example>\r\nTo: {address}\r\nSubject: Conversation\r\n"
+        "Message-ID: <bench@remote.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        "<p>The <b>quick</b> brown fox <a href='https://example.org/'>jumps</a> over the lazy dog.</p>\r\n"
+    )
+    blob = store_blob(raw.encode())  # content-addressed: on reuse, writes the file again into this run's store
     existing = get_user_model().objects.filter(username=address).first()
     if existing is not None:  # filled by an earlier run (--db-name): its biggest conversation, as below
         print(f"  reusing {address}")
@@ -299,12 +305,6 @@ def make_mailbox(address: str, count: int, archived: int | None = None):
         Domain.objects.filter(name="bench.test").update(verified_at=timezone.now())
     user = create_mail_user(address=address, password=secrets.token_urlsafe(), display_name="Bench User")
     labels = [create_label(user=user, name=name) for name in ("Work", "Family", "Travel", "Receipts")]
-    raw = (
-        f"From: Bench Sender <sender@remote.example>\r\nTo: {address}\r\nSubject: Conversation\r\n"
-        "Message-ID: <bench@remote.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-        "<p>The <b>quick</b> brown fox <a href='https://example.org/'>jumps</a> over the lazy dog.</p>\r\n"
-    )
-    blob = store_blob(raw.encode())
     from django.db import connection
 
     fill_mailbox = fill_postgres if connection.vendor == "postgresql" else fill
