@@ -222,6 +222,10 @@ class Thread(models.Model):
     latest_at = models.DateTimeField(default=timezone.now)
     message_count = models.PositiveIntegerField(default=0)
     unread_count = models.PositiveIntegerField(default=0)
+    # How many of its items are in the Inbox and awake (not snoozed): kept by database triggers
+    # (migration 0018), never written by Python, so that the Inbox lists its conversations from
+    # the partial index below instead of probing the items of every archived one.
+    inbox_count = models.IntegerField(default=0, db_default=0, editable=False)
     senders = models.JSONField(default=list, blank=True, help_text='[{"name": ..., "address": ...}] in order')
     addresses = models.JSONField(default=list, blank=True, help_text="Every participant address, lower-case.")
     snippet = models.CharField(max_length=300, blank=True)
@@ -235,6 +239,10 @@ class Thread(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["user", "-latest_at"], name="thread_user_latest"),
+            # The Inbox in its keyset order: only conversations with an Inbox item, whatever the archive holds.
+            models.Index(
+                fields=["user", "-latest_at", "-id"], name="thread_user_inbox", condition=models.Q(inbox_count__gt=0)
+            ),
             models.Index(fields=["user", "subject_key"], name="thread_user_subject"),
         ]
 

@@ -1,13 +1,14 @@
-"""The mailbox counters (``MailboxCounter``): count them again from the items.
+"""The mailbox counters (``MailboxCounter``, ``Thread.inbox_count``): count them again from the items.
 
 Database triggers keep the counters as items are placed, moved, flagged, labelled or deleted
-(migration ``0017_mailbox_counters``); nothing in Python adds to them. ``recount_mailbox`` is for
-repair (``manage.py recount_mailboxes``); ``count_afresh`` is what the counters must equal.
+(migrations ``0017_mailbox_counters``, ``0018_thread_inbox_count``); nothing in Python adds to them.
+``recount_mailbox`` is for repair (``manage.py recount_mailboxes``); ``count_afresh`` and
+``thread_inbox_afresh`` are what the counters must equal.
 """
 
 from django.db import connection, transaction
 
-from mailboxes.models import MailboxCounter
+from mailboxes.models import MailboxCounter, Thread
 
 # One user's counters from their items: (user_id, key, total, unread, unread_awake) per key.
 _COUNT = """
@@ -40,8 +41,43 @@ def stored_counters(*, user_id: int) -> dict[str, tuple[int, int, int]]:
     return {key: (total, unread, awake) for key, total, unread, awake in rows if (total, unread, awake) != (0, 0, 0)}
 
 
+# One user's conversations with an Inbox item (awake): (thread_id, how many), as ``selectors._in_view``.
+_THREAD_INBOX = """
+SELECT thread_id, COUNT(*) FROM mailboxes_mailboxitem
+WHERE user_id = %(user)s AND folder = 'inbox' AND snoozed_until IS NULL GROUP BY thread_id
+"""
+
+_RECOUNT_THREAD_INBOX = """
+UPDATE mailboxes_thread SET inbox_count = COALESCE((
+    SELECT COUNT(*) FROM mailboxes_mailboxitem i
+    WHERE i.thread_id = mailboxes_thread.id AND i.folder = 'inbox' AND i.snoozed_until IS NULL
+), 0)
+WHERE user_id = %(user)s
+"""
+
+
+def thread_inbox_afresh(*, user_id: int) -> dict[int, int]:
+    """``{thread_id: items in the Inbox and awake}`` counted now; threads with none are absent."""
+    with connection.cursor() as cursor:
+        cursor.execute(_THREAD_INBOX, {"user": user_id})
+        return dict(cursor.fetchall())
+
+
+def stored_thread_inbox(*, user_id: int) -> dict[int, int]:
+    """``{thread_id: inbox_count}`` as the threads hold them, zeros left out."""
+    return dict(Thread.objects.filter(user_id=user_id).exclude(inbox_count=0).values_list("pk", "inbox_count"))
+
+
+def counters_are_right(*, user_id: int) -> bool:
+    """Whether every kept count of the user equals a fresh count."""
+    return stored_counters(user_id=user_id) == count_afresh(user_id=user_id) and stored_thread_inbox(
+        user_id=user_id
+    ) == thread_inbox_afresh(user_id=user_id)
+
+
 def recount_mailbox(*, user_id: int) -> int:
-    """Replace the user's counters by a fresh count of their items; the number of counters written.
+    """Replace the user's counters (and their threads' Inbox counts) by a fresh count of their items;
+    the number of counters written.
 
     For repair: run it when the mailbox is quiet (a change committed while it counts could be missed).
     """
@@ -50,4 +86,6 @@ def recount_mailbox(*, user_id: int) -> int:
         with connection.cursor() as cursor:
             insert = "INSERT INTO mailboxes_mailboxcounter (user_id, key, total, unread, unread_awake)"
             cursor.execute(insert + _COUNT, {"user": user_id})
-            return cursor.rowcount
+            written = cursor.rowcount
+            cursor.execute(_RECOUNT_THREAD_INBOX, {"user": user_id})
+            return written

@@ -1,6 +1,7 @@
-"""The mailbox counters (unread per folder, starred, per label) equal a fresh count after any change.
+"""The mailbox counters (unread per folder, starred, per label, each conversation's Inbox items) equal a
+fresh count after any change.
 
-They are kept by database triggers (migration 0017), so every path counts: the services, bulk
+They are kept by database triggers (migrations 0017 and 0018), so every path counts: the services, bulk
 ``update()``, undo, snooze wake, cascading deletes. Each step below is a real service call (or a bulk
 update, as some code does); after each one the counters must equal a COUNT of the items.
 """
@@ -16,7 +17,13 @@ from django.utils import timezone
 from delivery.services import send_message
 from mailboxes import selectors, services
 from mailboxes.models import Folder, Label, MailboxCounter, MailboxItem
-from mailboxes.services.counters import count_afresh, recount_mailbox, stored_counters
+from mailboxes.services.counters import (
+    count_afresh,
+    recount_mailbox,
+    stored_counters,
+    stored_thread_inbox,
+    thread_inbox_afresh,
+)
 from mailboxes.services.drafts import save_draft
 from mailboxes.services.placement import Delivery, place_messages
 from mailboxes.services.store import store_message
@@ -29,6 +36,7 @@ pytestmark = pytest.mark.django_db(transaction=False)
 def _assert_counters_right(*users):
     for user in users:
         assert stored_counters(user_id=user.pk) == count_afresh(user_id=user.pk)
+        assert stored_thread_inbox(user_id=user.pk) == thread_inbox_afresh(user_id=user.pk)
         assert selectors.sidebar_counts(user=user) == _sidebar_counted(user)
 
 
@@ -55,6 +63,7 @@ class Mailbox:
         self.user, self.rng, self.now = user, rng, now
         self.labels = [services.create_label(user=user, name=name) for name in ("Work", "Home", "Bills")]
         self.sent = 0
+        self.message_ids: list[str] = []  # of the mail delivered, for replies that join or merge conversations
 
     def ids(self, **filters) -> list[int]:
         ids = list(MailboxItem.objects.filter(user=self.user, **filters).values_list("pk", flat=True))
@@ -68,7 +77,7 @@ class Mailbox:
         name = self.rng.choice(
             ["deliver", "deliver", "batch", "send", "draft", "move", "read", "unread", "star", "unstar",
              "label", "unlabel", "snooze", "unsnooze", "wake", "undo", "trash", "empty", "delete_forever",
-             "bulk_update", "delete_label", "spam"]
+             "bulk_update", "delete_label", "spam", "reply", "merge"]
         )  # fmt: skip
         try:
             getattr(self, f"do_{name}")()
@@ -76,9 +85,23 @@ class Mailbox:
             return f"{name} (refused)"
         return name
 
-    def do_deliver(self):
+    def do_deliver(self, **headers):
         self.sent += 1
-        deliver(raw_email(subject=f"Hello {self.sent}", to=self.user.username), self.user)
+        message_id = f"<m{self.sent}.{self.user.pk}.{self.rng.random()}@remote.example>"
+        self.message_ids.append(message_id)
+        deliver(
+            raw_email(subject=f"Hello {self.sent}", to=self.user.username, message_id=message_id, **headers), self.user
+        )
+
+    def do_reply(self):
+        # Joins the conversation of an earlier message (in whatever folder it is now).
+        if self.message_ids:
+            self.do_deliver(in_reply_to=self.rng.choice(self.message_ids))
+
+    def do_merge(self):
+        # References two conversations: they merge, the items of one moving to the other.
+        if len(self.message_ids) >= 2:
+            self.do_deliver(references=" ".join(self.rng.sample(self.message_ids, 2)))
 
     def do_batch(self):
         deliveries = []
