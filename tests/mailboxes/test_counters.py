@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from delivery.services import send_message
 from mailboxes import selectors, services
-from mailboxes.models import Folder, Label, MailboxCounter, MailboxItem
+from mailboxes.models import Folder, Label, MailboxCounter, MailboxItem, Thread
 from mailboxes.services.counters import (
     count_afresh,
     recount_mailbox,
@@ -266,3 +266,17 @@ def test_the_recount_command_names_an_unknown_address_and_recounts_nobody(alice)
     with pytest.raises(CommandError, match="No such user: nobody@example.test"):
         call_command("recount_mailboxes", "alice@example.test", "nobody@example.test")
     assert MailboxCounter.objects.filter(user=alice, unread=99).exists()  # nothing was done
+
+
+def test_recount_repairs_wrong_inbox_counts_of_conversations(alice, capsys):
+    kept = deliver(raw_email(subject="Kept", to="alice@example.test"), alice)[0]
+    archived = deliver(raw_email(subject="Archived", to="alice@example.test"), alice)[0]
+    services.archive_items(user=alice, item_ids=[archived.pk])
+    assert stored_thread_inbox(user_id=alice.pk) == {kept.thread_id: 1}
+    Thread.objects.filter(pk=kept.thread_id).update(inbox_count=0)
+    Thread.objects.filter(pk=archived.thread_id).update(inbox_count=3)
+    assert [t.pk for t in selectors.conversations(user=alice, view=Folder.INBOX).threads] == [archived.thread_id]
+    call_command("recount_mailboxes", "alice@example.test")
+    assert "WERE WRONG" in capsys.readouterr().out
+    assert stored_thread_inbox(user_id=alice.pk) == {kept.thread_id: 1}
+    assert [t.pk for t in selectors.conversations(user=alice, view=Folder.INBOX).threads] == [kept.thread_id]
