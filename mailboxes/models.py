@@ -304,6 +304,9 @@ class MailboxItem(models.Model):
     # When it last woke from a snooze: its conversation is listed as of then (``refresh_thread``).
     woke_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # How many labels it carries: kept by database triggers on the labels' table (migration 0019),
+    # never written by Python, so that a list page looks up labels only for items that have some.
+    label_count = models.IntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -325,6 +328,12 @@ class MailboxItem(models.Model):
                 fields=["user", "thread"],
                 name="item_user_starred",
                 condition=models.Q(is_starred=True) & ~models.Q(folder="trash"),
+            ),
+            # The labels of each conversation in a list: only labelled rows, probed by thread (id for the join).
+            models.Index(
+                fields=["thread", "id"],
+                name="item_thread_labelled",
+                condition=models.Q(label_count__gt=0) & ~models.Q(folder="trash"),
             ),
         ]
 

@@ -221,10 +221,15 @@ def conversations_by_ids(*, user, thread_ids: list[int]) -> list[Thread]:
 
 
 def attach_thread_labels(threads: list[Thread]) -> None:
-    """``thread.label_list``: the labels on any of its items, in one query for the whole page."""
+    """``thread.label_list``: the labels on any of its items, in one query for the whole page.
+
+    Only items that carry a label (``label_count``, kept by triggers; partial index
+    ``item_thread_labelled``) are looked up in the labels' table: probing it for each of a page's
+    items cost about 500 of a page's 740 buffers, though four items in five have no label.
+    """
     through = MailboxItem.labels.through
     rows = (
-        through.objects.filter(mailboxitem__thread_id__in=[t.pk for t in threads])
+        through.objects.filter(mailboxitem__thread_id__in=[t.pk for t in threads], mailboxitem__label_count__gt=0)
         .exclude(mailboxitem__folder=Folder.TRASH)
         .annotate(thread_id=F("mailboxitem__thread_id"))
         .select_related("label")

@@ -1,14 +1,15 @@
-"""The mailbox counters (``MailboxCounter``, ``Thread.inbox_count``): count them again from the items.
+"""The mailbox counters (``MailboxCounter``, ``Thread.inbox_count``, ``MailboxItem.label_count``):
+count them again from the items.
 
 Database triggers keep the counters as items are placed, moved, flagged, labelled or deleted
-(migrations ``0017_mailbox_counters``, ``0018_thread_inbox_count``); nothing in Python adds to them.
-``recount_mailbox`` is for repair (``manage.py recount_mailboxes``); ``count_afresh`` and
-``thread_inbox_afresh`` are what the counters must equal.
+(migrations ``0017_mailbox_counters``, ``0018_thread_inbox_count``, ``0019_item_label_count``);
+nothing in Python adds to them. ``recount_mailbox`` is for repair (``manage.py recount_mailboxes``);
+the ``*_afresh`` functions are what the counters must equal.
 """
 
 from django.db import connection, transaction
 
-from mailboxes.models import MailboxCounter, Thread
+from mailboxes.models import MailboxCounter, MailboxItem, Thread
 
 # One user's counters from their items: (user_id, key, total, unread, unread_awake) per key.
 _COUNT = """
@@ -68,16 +69,43 @@ def stored_thread_inbox(*, user_id: int) -> dict[int, int]:
     return dict(Thread.objects.filter(user_id=user_id).exclude(inbox_count=0).values_list("pk", "inbox_count"))
 
 
+_ITEM_LABELS = """
+SELECT l.mailboxitem_id, COUNT(*) FROM mailboxes_mailboxitem_labels l
+JOIN mailboxes_mailboxitem i ON i.id = l.mailboxitem_id WHERE i.user_id = %(user)s GROUP BY l.mailboxitem_id
+"""
+
+_RECOUNT_ITEM_LABELS = """
+UPDATE mailboxes_mailboxitem SET label_count = (
+    SELECT COUNT(*) FROM mailboxes_mailboxitem_labels l WHERE l.mailboxitem_id = mailboxes_mailboxitem.id
+)
+WHERE user_id = %(user)s
+"""
+
+
+def item_labels_afresh(*, user_id: int) -> dict[int, int]:
+    """``{item_id: labels it carries}`` counted now; items without a label are absent."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEM_LABELS, {"user": user_id})
+        return dict(cursor.fetchall())
+
+
+def stored_item_labels(*, user_id: int) -> dict[int, int]:
+    """``{item_id: label_count}`` as the items hold them, zeros left out."""
+    return dict(MailboxItem.objects.filter(user_id=user_id).exclude(label_count=0).values_list("pk", "label_count"))
+
+
 def counters_are_right(*, user_id: int) -> bool:
     """Whether every kept count of the user equals a fresh count."""
-    return stored_counters(user_id=user_id) == count_afresh(user_id=user_id) and stored_thread_inbox(
-        user_id=user_id
-    ) == thread_inbox_afresh(user_id=user_id)
+    return (
+        stored_counters(user_id=user_id) == count_afresh(user_id=user_id)
+        and stored_thread_inbox(user_id=user_id) == thread_inbox_afresh(user_id=user_id)
+        and stored_item_labels(user_id=user_id) == item_labels_afresh(user_id=user_id)
+    )
 
 
 def recount_mailbox(*, user_id: int) -> int:
-    """Replace the user's counters (and their threads' Inbox counts) by a fresh count of their items;
-    the number of counters written.
+    """Replace the user's counters (and their threads' Inbox counts, their items' label counts) by a
+    fresh count of their items; the number of counters written.
 
     For repair: run it when the mailbox is quiet (a change committed while it counts could be missed).
     """
@@ -88,4 +116,5 @@ def recount_mailbox(*, user_id: int) -> int:
             cursor.execute(insert + _COUNT, {"user": user_id})
             written = cursor.rowcount
             cursor.execute(_RECOUNT_THREAD_INBOX, {"user": user_id})
+            cursor.execute(_RECOUNT_ITEM_LABELS, {"user": user_id})
             return written
