@@ -20,9 +20,11 @@ this process (so the figures are the server's work, without a network):
   scheduled lists, a label's page and its edit page, and the inbox beside a
   reading pane in compact density.
 
-It prints p50/p95/max over ``--runs`` requests and the number of SQL queries
-of each page, for a small mailbox (100 messages) and the big one, so that a
-query count that grows with the mailbox shows up. The mailbox is filled with
+It prints p50/p95/max over ``--runs`` requests, the number of SQL queries
+of each page, and the CPU time a request costs (the Django process's, median,
+and on a local PostgreSQL its backend's, mean: the load makes requests wait, not
+work more), for a small mailbox (100 messages) and the big one, so that a query
+count that grows with the mailbox shows up. The mailbox is filled with
 bulk inserts (every message shares one stored blob) rather than through the
 services, which would take hours for a million messages; the pages read it
 through the same selectors as always. A benchmark, not a test: it asserts
@@ -347,15 +349,38 @@ def measure(client, url: str, runs: int, show_queries: bool = False) -> tuple:
         print(f"\n  {url}")
         for ms, sql, _params in sorted(timer.queries, key=lambda q: q[0], reverse=True)[:4]:
             print(f"    {ms:6.1f} ms  {sql[:150]}")
-    times, sql_times = [], []
+    times, sql_times, cpu_times = [], [], []
+    db_began = database_cpu()
     for _ in range(runs):
         run_timer = QueryTimer()
         with connection.execute_wrapper(run_timer):
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             client.get(url)
             times.append((time.perf_counter() - began) * 1000)
+            cpu_times.append((time.process_time() - cpu_began) * 1000)
         sql_times.append(sum(ms for ms, _sql, _params in run_timer.queries))
-    return times, len(timer.queries), sql_times, pages_read(timer.queries, show=show_queries)
+    db_cpu = None if db_began is None else (database_cpu() - db_began) / runs
+    cpu = (statistics.median(cpu_times), db_cpu)
+    return times, len(timer.queries), sql_times, pages_read(timer.queries, show=show_queries), cpu
+
+
+def database_cpu() -> float | None:
+    """PostgreSQL on this machine: the CPU ms its backend for this connection has used (/proc, 10 ms ticks).
+
+    With the Django process's own CPU time, a measure of a request's work that the load does not inflate
+    (a loaded machine makes every request wait, not work more)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a server on another machine
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def pages_read(queries, show: bool = False) -> int | None:
@@ -420,10 +445,10 @@ def report(label: str, user, thread_id: int, args) -> list[tuple]:
 
 
 def timed_row(label: str, name: str, client, url: str, args) -> tuple:
-    times, queries, sql_times, pages = measure(client, url, args.runs, show_queries=args.show_queries)
+    times, queries, sql_times, pages, (cpu, db_cpu) = measure(client, url, args.runs, show_queries=args.show_queries)
     q = statistics.quantiles(times, n=100, method="inclusive")  # never past the slowest
     sql = statistics.quantiles(sql_times, n=100, method="inclusive")
-    return (label, name, q[49], q[94], max(times), queries, sql[49], sql[94], pages)
+    return (label, name, q[49], q[94], max(times), queries, sql[49], sql[94], pages, cpu, db_cpu)
 
 
 def issue_18_pages(user) -> list[tuple[str, str]]:
@@ -488,12 +513,12 @@ def main():
         rows = report("100", small_user, small_thread, args) + report(f"{args.messages:,}", big_user, big_thread, args)
         print(
             f"\n{'mailbox':>10}  {'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}"
-            f" {'SQL p50':>8} {'SQL p95':>8} {'buffers':>8}"
+            f" {'SQL p50':>8} {'SQL p95':>8} {'buffers':>8} {'CPU p50':>8} {'DB CPU':>8}"
         )
-        for label, name, p50, p95, worst, queries, sql50, sql95, pages in rows:
+        for label, name, p50, p95, worst, queries, sql50, sql95, pages, cpu, db_cpu in rows:
             print(
                 f"{label:>10}  {name:<28} {p50:8.1f} {p95:8.1f} {worst:8.1f} {queries:8d} {sql50:8.1f} {sql95:8.1f}"
-                f" {'' if pages is None else pages:>8}"
+                f" {'' if pages is None else pages:>8} {cpu:8.1f} {'' if db_cpu is None else f'{db_cpu:.1f}':>8}"
             )
     finally:
         if pg_name:
