@@ -226,6 +226,8 @@ class Thread(models.Model):
     # (migration 0018), never written by Python, so that the Inbox lists its conversations from
     # the partial index below instead of probing the items of every archived one.
     inbox_count = models.IntegerField(default=0, db_default=0, editable=False)
+    # How many are starred outside the Trash (the star a list shows), kept by the same triggers.
+    starred_count = models.IntegerField(default=0, db_default=0, editable=False)
     senders = models.JSONField(default=list, blank=True, help_text='[{"name": ..., "address": ...}] in order')
     addresses = models.JSONField(default=list, blank=True, help_text="Every participant address, lower-case.")
     snippet = models.CharField(max_length=300, blank=True)

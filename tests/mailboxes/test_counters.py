@@ -1,5 +1,5 @@
-"""The mailbox counters (unread per folder, starred, per label, each conversation's Inbox items, each
-item's labels) equal a fresh count after any change.
+"""The mailbox counters (unread per folder, starred, per label, each conversation's Inbox and starred items,
+each item's labels) equal a fresh count after any change.
 
 They are kept by database triggers (migrations 0017 to 0019), so every path counts: the services, bulk
 ``update()``, undo, snooze wake, cascading deletes. Each step below is a real service call (or a bulk
@@ -23,8 +23,8 @@ from mailboxes.services.counters import (
     recount_mailbox,
     stored_counters,
     stored_item_labels,
-    stored_thread_inbox,
-    thread_inbox_afresh,
+    stored_thread_counts,
+    thread_counts_afresh,
 )
 from mailboxes.services.drafts import save_draft
 from mailboxes.services.placement import Delivery, place_messages
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=False)
 def _assert_counters_right(*users):
     for user in users:
         assert stored_counters(user_id=user.pk) == count_afresh(user_id=user.pk)
-        assert stored_thread_inbox(user_id=user.pk) == thread_inbox_afresh(user_id=user.pk)
+        assert stored_thread_counts(user_id=user.pk) == thread_counts_afresh(user_id=user.pk)
         assert stored_item_labels(user_id=user.pk) == item_labels_afresh(user_id=user.pk)
         assert selectors.sidebar_counts(user=user) == _sidebar_counted(user)
 
@@ -280,15 +280,16 @@ def test_the_recount_command_names_an_unknown_address_and_recounts_nobody(alice)
     assert MailboxCounter.objects.filter(user=alice, unread=99).exists()  # nothing was done
 
 
-def test_recount_repairs_wrong_inbox_counts_of_conversations(alice, capsys):
+def test_recount_repairs_wrong_inbox_and_star_counts_of_conversations(alice, capsys):
     kept = deliver(raw_email(subject="Kept", to="alice@example.test"), alice)[0]
     archived = deliver(raw_email(subject="Archived", to="alice@example.test"), alice)[0]
     services.archive_items(user=alice, item_ids=[archived.pk])
-    assert stored_thread_inbox(user_id=alice.pk) == {kept.thread_id: 1}
+    services.set_starred(user=alice, item_ids=[archived.pk])
+    assert stored_thread_counts(user_id=alice.pk) == {kept.thread_id: (1, 0), archived.thread_id: (0, 1)}
     Thread.objects.filter(pk=kept.thread_id).update(inbox_count=0)
-    Thread.objects.filter(pk=archived.thread_id).update(inbox_count=3)
+    Thread.objects.filter(pk=archived.thread_id).update(inbox_count=3, starred_count=0)
     assert [t.pk for t in selectors.conversations(user=alice, view=Folder.INBOX).threads] == [archived.thread_id]
     call_command("recount_mailboxes", "alice@example.test")
     assert "WERE WRONG" in capsys.readouterr().out
-    assert stored_thread_inbox(user_id=alice.pk) == {kept.thread_id: 1}
+    assert stored_thread_counts(user_id=alice.pk) == {kept.thread_id: (1, 0), archived.thread_id: (0, 1)}
     assert [t.pk for t in selectors.conversations(user=alice, view=Folder.INBOX).threads] == [kept.thread_id]
