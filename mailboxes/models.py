@@ -222,6 +222,12 @@ class Thread(models.Model):
     latest_at = models.DateTimeField(default=timezone.now)
     message_count = models.PositiveIntegerField(default=0)
     unread_count = models.PositiveIntegerField(default=0)
+    # How many of its items are in the Inbox and awake (not snoozed): kept by database triggers
+    # (migration 0018), never written by Python, so that the Inbox lists its conversations from
+    # the partial index below instead of probing the items of every archived one.
+    inbox_count = models.IntegerField(default=0, db_default=0, editable=False)
+    # How many are starred outside the Trash (the star a list shows), kept by the same triggers.
+    starred_count = models.IntegerField(default=0, db_default=0, editable=False)
     senders = models.JSONField(default=list, blank=True, help_text='[{"name": ..., "address": ...}] in order')
     addresses = models.JSONField(default=list, blank=True, help_text="Every participant address, lower-case.")
     snippet = models.CharField(max_length=300, blank=True)
@@ -235,6 +241,10 @@ class Thread(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["user", "-latest_at"], name="thread_user_latest"),
+            # The Inbox in its keyset order: only conversations with an Inbox item, whatever the archive holds.
+            models.Index(
+                fields=["user", "-latest_at", "-id"], name="thread_user_inbox", condition=models.Q(inbox_count__gt=0)
+            ),
             models.Index(fields=["user", "subject_key"], name="thread_user_subject"),
         ]
 
@@ -296,6 +306,9 @@ class MailboxItem(models.Model):
     # When it last woke from a snooze: its conversation is listed as of then (``refresh_thread``).
     woke_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # How many labels it carries: kept by database triggers on the labels' table (migration 0019),
+    # never written by Python, so that a list page looks up labels only for items that have some.
+    label_count = models.IntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -317,6 +330,12 @@ class MailboxItem(models.Model):
                 fields=["user", "thread"],
                 name="item_user_starred",
                 condition=models.Q(is_starred=True) & ~models.Q(folder="trash"),
+            ),
+            # The labels of each conversation in a list: only labelled rows, probed by thread (id for the join).
+            models.Index(
+                fields=["thread", "id"],
+                name="item_thread_labelled",
+                condition=models.Q(label_count__gt=0) & ~models.Q(folder="trash"),
             ),
         ]
 

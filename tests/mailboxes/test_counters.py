@@ -1,6 +1,7 @@
-"""The mailbox counters (unread per folder, starred, per label) equal a fresh count after any change.
+"""The mailbox counters (unread per folder, starred, per label, each conversation's Inbox and starred items,
+each item's labels) equal a fresh count after any change.
 
-They are kept by database triggers (migration 0017), so every path counts: the services, bulk
+They are kept by database triggers (migrations 0017 to 0019), so every path counts: the services, bulk
 ``update()``, undo, snooze wake, cascading deletes. Each step below is a real service call (or a bulk
 update, as some code does); after each one the counters must equal a COUNT of the items.
 """
@@ -15,8 +16,16 @@ from django.utils import timezone
 
 from delivery.services import send_message
 from mailboxes import selectors, services
-from mailboxes.models import Folder, Label, MailboxCounter, MailboxItem
-from mailboxes.services.counters import count_afresh, recount_mailbox, stored_counters
+from mailboxes.models import Folder, Label, MailboxCounter, MailboxItem, Thread
+from mailboxes.services.counters import (
+    count_afresh,
+    item_labels_afresh,
+    recount_mailbox,
+    stored_counters,
+    stored_item_labels,
+    stored_thread_counts,
+    thread_counts_afresh,
+)
 from mailboxes.services.drafts import save_draft
 from mailboxes.services.placement import Delivery, place_messages
 from mailboxes.services.store import store_message
@@ -29,6 +38,8 @@ pytestmark = pytest.mark.django_db(transaction=False)
 def _assert_counters_right(*users):
     for user in users:
         assert stored_counters(user_id=user.pk) == count_afresh(user_id=user.pk)
+        assert stored_thread_counts(user_id=user.pk) == thread_counts_afresh(user_id=user.pk)
+        assert stored_item_labels(user_id=user.pk) == item_labels_afresh(user_id=user.pk)
         assert selectors.sidebar_counts(user=user) == _sidebar_counted(user)
 
 
@@ -55,6 +66,7 @@ class Mailbox:
         self.user, self.rng, self.now = user, rng, now
         self.labels = [services.create_label(user=user, name=name) for name in ("Work", "Home", "Bills")]
         self.sent = 0
+        self.message_ids: list[str] = []  # of the mail delivered, for replies that join or merge conversations
 
     def ids(self, **filters) -> list[int]:
         ids = list(MailboxItem.objects.filter(user=self.user, **filters).values_list("pk", flat=True))
@@ -68,7 +80,7 @@ class Mailbox:
         name = self.rng.choice(
             ["deliver", "deliver", "batch", "send", "draft", "move", "read", "unread", "star", "unstar",
              "label", "unlabel", "snooze", "unsnooze", "wake", "undo", "trash", "empty", "delete_forever",
-             "bulk_update", "delete_label", "spam"]
+             "bulk_update", "delete_label", "spam", "reply", "merge"]
         )  # fmt: skip
         try:
             getattr(self, f"do_{name}")()
@@ -76,9 +88,23 @@ class Mailbox:
             return f"{name} (refused)"
         return name
 
-    def do_deliver(self):
+    def do_deliver(self, **headers):
         self.sent += 1
-        deliver(raw_email(subject=f"Hello {self.sent}", to=self.user.username), self.user)
+        message_id = f"<m{self.sent}.{self.user.pk}.{self.rng.random()}@remote.example>"
+        self.message_ids.append(message_id)
+        deliver(
+            raw_email(subject=f"Hello {self.sent}", to=self.user.username, message_id=message_id, **headers), self.user
+        )
+
+    def do_reply(self):
+        # Joins the conversation of an earlier message (in whatever folder it is now).
+        if self.message_ids:
+            self.do_deliver(in_reply_to=self.rng.choice(self.message_ids))
+
+    def do_merge(self):
+        # References two conversations: they merge, the items of one moving to the other.
+        if len(self.message_ids) >= 2:
+            self.do_deliver(references=" ".join(self.rng.sample(self.message_ids, 2)))
 
     def do_batch(self):
         deliveries = []
@@ -114,7 +140,16 @@ class Mailbox:
         services.add_labels(user=self.user, item_ids=self.ids(), label_ids=self.label_ids())
 
     def do_unlabel(self):
-        services.remove_labels(user=self.user, item_ids=self.ids(), label_ids=self.label_ids())
+        # Labels the items carry: a random pick of items and labels would seldom take one off.
+        links = list(
+            MailboxItem.labels.through.objects.filter(mailboxitem__user=self.user).values_list(
+                "mailboxitem_id", "label_id"
+            )
+        )
+        picked = self.rng.sample(links, min(len(links), self.rng.randint(1, 3)))
+        services.remove_labels(
+            user=self.user, item_ids={item for item, _ in picked}, label_ids={label for _, label in picked}
+        )
 
     def do_snooze(self):
         ids = self.ids(folder=Folder.INBOX)
@@ -243,3 +278,18 @@ def test_the_recount_command_names_an_unknown_address_and_recounts_nobody(alice)
     with pytest.raises(CommandError, match="No such user: nobody@example.test"):
         call_command("recount_mailboxes", "alice@example.test", "nobody@example.test")
     assert MailboxCounter.objects.filter(user=alice, unread=99).exists()  # nothing was done
+
+
+def test_recount_repairs_wrong_inbox_and_star_counts_of_conversations(alice, capsys):
+    kept = deliver(raw_email(subject="Kept", to="alice@example.test"), alice)[0]
+    archived = deliver(raw_email(subject="Archived", to="alice@example.test"), alice)[0]
+    services.archive_items(user=alice, item_ids=[archived.pk])
+    services.set_starred(user=alice, item_ids=[archived.pk])
+    assert stored_thread_counts(user_id=alice.pk) == {kept.thread_id: (1, 0), archived.thread_id: (0, 1)}
+    Thread.objects.filter(pk=kept.thread_id).update(inbox_count=0)
+    Thread.objects.filter(pk=archived.thread_id).update(inbox_count=3, starred_count=0)
+    assert [t.pk for t in selectors.conversations(user=alice, view=Folder.INBOX).threads] == [archived.thread_id]
+    call_command("recount_mailboxes", "alice@example.test")
+    assert "WERE WRONG" in capsys.readouterr().out
+    assert stored_thread_counts(user_id=alice.pk) == {kept.thread_id: (1, 0), archived.thread_id: (0, 1)}
+    assert [t.pk for t in selectors.conversations(user=alice, view=Folder.INBOX).threads] == [kept.thread_id]
