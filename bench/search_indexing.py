@@ -52,8 +52,10 @@ def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def backend_cpu(cursor) -> float:
-    """CPU seconds used so far by this connection's PostgreSQL backend process."""
+def backend_cpu(cursor) -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend process (None on another database)."""
+    if cursor.db.vendor != "postgresql":
+        return None
     cursor.execute("SELECT pg_backend_pid()")
     pid = cursor.fetchone()[0]
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
