@@ -636,7 +636,8 @@ def print_report(result: dict) -> None:
         late = result["indexing_into_full_table"]
         print(
             f"indexing into the full table: {late['indexed']} items in {late['seconds']} s = "
-            f"{late['messages_per_second']} msg/s"
+            f"{late['messages_per_second']} msg/s; CPU per message {late['python_cpu_ms_per_message']} ms Python + "
+            f"{late['database_cpu_ms_per_message']} ms PostgreSQL"
         )
     else:
         print(f"\nSearch benchmark: {result['messages']} messages in one mailbox, {result['db']}")

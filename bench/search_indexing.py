@@ -42,6 +42,12 @@ def parse_args(argv=None):
     parser.add_argument("--db-url", required=True, help="its database")
     parser.add_argument("--batch-size", type=int, default=None, help="SEARCH_INDEX_BATCH_SIZE (default: settings)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--split-items",
+        action="store_true",
+        help="each worker indexes its share of the items (id modulo workers) by index_items, without the feed: "
+        "what parallel workers would give if the feed were partitioned",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one worker (no --workers)")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN one batch's statements, then stop")
     parser.add_argument("--top", type=int, default=35, help="profile lines printed")
@@ -74,7 +80,22 @@ def reset_index() -> int:
     return MailboxChange.objects.count()
 
 
-def work(args, queue=None) -> dict:
+def index_share(args, share: int) -> int:
+    """Indexes the items whose id modulo ``args.workers`` is ``share``, a batch per transaction."""
+    from django.db import transaction
+
+    from mailboxes.models import MailboxItem
+    from mailboxes.search.indexing import index_items
+
+    ids = [pk for pk in MailboxItem.objects.order_by("pk").values_list("pk", flat=True) if pk % args.workers == share]
+    total = 0
+    for start in range(0, len(ids), args.batch_size):
+        with transaction.atomic():
+            total += index_items(ids[start : start + args.batch_size])
+    return total
+
+
+def work(args, queue=None, share: int = 0) -> dict:
     """One indexing worker: ``index_changes`` until it finds nothing twice (another may hold the cursor)."""
     from django.db import connection
 
@@ -94,7 +115,10 @@ def work(args, queue=None) -> dict:
     total, idle = 0, 0
     profiler = cProfile.Profile() if args.profile else None
     with connection.execute_wrapper(count):
-        while idle < 2:
+        while args.split_items and idle < 1:
+            total = index_share(args, share)
+            idle = 1
+        while not args.split_items and idle < 2:
             if profiler:
                 profiler.enable()
             done = index_changes(batch_size=args.batch_size, max_batches=20)
@@ -172,7 +196,7 @@ def main(argv=None) -> int:
         from django.db import connection
 
         connection.close()
-        processes = [context.Process(target=work, args=(args, queue)) for _ in range(args.workers)]
+        processes = [context.Process(target=work, args=(args, queue, n)) for n in range(args.workers)]
         for process in processes:
             process.start()
         results = [queue.get() for _ in processes]
