@@ -183,18 +183,21 @@ def _sweep(backend: SearchBackend, batch_size: int, max_batches: int, part: Part
 def index_changes(*, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Indexes what changed since the last run, a batch at a time; returns how many items were indexed.
 
-    Each batch is taken from the first part no other worker holds that has changes waiting.
+    A batch of each part in turn (those another worker holds are passed over), so that the parts'
+    feeds advance together: the sweep after them goes about as far in each part as its feed went,
+    and does not index ahead of it the new items that the feed indexes again later.
     """
     backend = get_search_backend()
     batch_size = batch_size or settings.SEARCH_INDEX_BATCH_SIZE
     max_batches = max_batches or settings.SEARCH_INDEX_MAX_BATCHES_PER_TASK
     total = 0
-    for _ in range(max_batches):
-        count = next((n for part in parts() if (n := _index_feed_batch(backend, batch_size, part)) is not None), None)
-        if count is None:
+    rounds = max(1, max_batches // len(parts()))  # as many batches per part for the feed as for the sweep
+    for _ in range(rounds):
+        counts = [n for part in parts() if (n := _index_feed_batch(backend, batch_size, part)) is not None]
+        if not counts:
             break
-        total += count
-    return total + sum(_sweep(backend, batch_size, max_batches, part) for part in parts())
+        total += sum(counts)
+    return total + sum(_sweep(backend, batch_size, rounds, part) for part in parts())
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,14 @@ def test_the_sweep_waits_while_another_worker_applies_the_feed(alice, mail):
     assert found(alice, "overlapping") == set()
     assert index_changes() == 1
     assert found(alice, "overlapping") == {item.pk}
+
+
+def test_the_sweep_does_not_run_ahead_of_its_parts_feed(two_parts, even_and_odd, mail):
+    """With a feed longer than one run, each item's document is still built once."""
+    even, odd = even_and_odd
+    items = [mail(users=[user], subject=f"Backlog {n}") for user in (even, odd) for n in range(2)]
+    built = []
+    while count := index_changes(batch_size=1, max_batches=2):
+        built.append(count)
+    assert sum(built) == len(items)
+    assert found(even, "backlog") | found(odd, "backlog") == {item.pk for item in items}
