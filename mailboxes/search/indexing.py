@@ -81,6 +81,9 @@ def parts() -> list[Part]:
 
 def _cursor(name: str) -> IndexCursor | None:
     """The cursor, locked for this transaction; None if another worker holds it."""
+    cursor = IndexCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
+    if cursor is not None:  # one statement in the usual case: each is a round trip, and they add up under load
+        return cursor
     if not IndexCursor.objects.filter(name=name).exists():
         # Started at the lowest cursor of another count of parts (none: the feed's beginning),
         # never at a sibling's: the siblings' changes are not this part's.

@@ -567,7 +567,7 @@ class DatabaseBackend(SearchBackend):
 
     def index(self, documents: list[IndexDocument]) -> None:
         if documents:
-            with transaction.atomic():
+            with transaction.atomic(savepoint=False):  # the indexer's batch is one transaction, whole or not at all
                 self._vendor().write(documents)
 
     def update_states(self, states) -> set[int]:
