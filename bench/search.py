@@ -450,11 +450,17 @@ def _write_blob(root: Path, sha: str, data: bytes) -> None:
 
 
 def run_indexing(batch_size: int) -> dict:
+    from django.db import connection
+
+    from bench.search_indexing import backend_cpu
     from mailboxes.search.indexing import index_changes, indexing_lag
     from mailboxes.search.models import SearchDocument
 
     pending = indexing_lag().pending_changes
-    started = time.monotonic()
+    with connection.cursor() as cursor:
+        db_cpu = backend_cpu(cursor)
+    load = round(os.getloadavg()[0], 2)
+    cpu, started = time.process_time(), time.monotonic()
     total = 0
     while True:
         count = index_changes(batch_size=batch_size, max_batches=20)
@@ -464,12 +470,19 @@ def run_indexing(batch_size: int) -> dict:
         elapsed = time.monotonic() - started
         log(f"  indexed {total} ({total / elapsed:.0f} msg/s)")
     elapsed = time.monotonic() - started
+    cpu = time.process_time() - cpu
+    with connection.cursor() as cursor:
+        db_cpu = None if db_cpu is None else backend_cpu(cursor) - db_cpu
     return {
         "pending_changes_at_start": pending,
         "indexed": total,
         "documents": SearchDocument.objects.count(),
         "seconds": round(elapsed, 2),
         "messages_per_second": round(total / elapsed, 1) if elapsed else None,
+        # CPU of this process and of its database backend: the rate follows the machine's load, these less.
+        "python_cpu_ms_per_message": round(1000 * cpu / total, 3) if total else None,
+        "database_cpu_ms_per_message": round(1000 * db_cpu / total, 3) if total and db_cpu is not None else None,
+        "load_average": [load, round(os.getloadavg()[0], 2)],
     }
 
 
@@ -623,7 +636,8 @@ def print_report(result: dict) -> None:
         late = result["indexing_into_full_table"]
         print(
             f"indexing into the full table: {late['indexed']} items in {late['seconds']} s = "
-            f"{late['messages_per_second']} msg/s"
+            f"{late['messages_per_second']} msg/s; CPU per message {late['python_cpu_ms_per_message']} ms Python + "
+            f"{late['database_cpu_ms_per_message']} ms PostgreSQL"
         )
     else:
         print(f"\nSearch benchmark: {result['messages']} messages in one mailbox, {result['db']}")
@@ -634,6 +648,10 @@ def print_report(result: dict) -> None:
     idx = result["indexing"]
     if idx:
         print(f"indexing: {idx['indexed']} items in {idx['seconds']} s = {idx['messages_per_second']} msg/s")
+        print(
+            f"indexing CPU per message: {idx['python_cpu_ms_per_message']} ms Python + "
+            f"{idx['database_cpu_ms_per_message']} ms PostgreSQL (load average {idx['load_average']})"
+        )
     nm = result.get("notmuch", {})
     if "messages_per_second" in nm:
         print(f"notmuch new: {nm['messages']} messages in {nm['index_seconds']} s = {nm['messages_per_second']} msg/s")

@@ -21,9 +21,8 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from inbound.models import InboundMessage
-from mailboxes.models import MailboxChange, Recipient
-from mailboxes.search.indexing import CHANGES
-from mailboxes.search.models import IndexCursor
+from mailboxes.models import Recipient
+from mailboxes.search.indexing import pending_changes
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +124,7 @@ def search_family(now: datetime) -> GaugeMetricFamily:
         "webmail_search_indexing_lag_seconds",
         "Age of the oldest mailbox change the search indexer has not applied yet (0: up to date).",
     )
-    position = IndexCursor.objects.filter(name=CHANGES).values_list("position", flat=True).first() or 0
-    oldest = MailboxChange.objects.filter(pk__gt=position).order_by("pk").values_list("created_at", flat=True).first()
+    oldest = pending_changes().order_by("pk").values_list("created_at", flat=True).first()
     lag.add_metric([], _age(now, oldest))
     return lag
 

@@ -21,9 +21,8 @@ from django.utils import timezone
 from core.providers import Provider
 from delivery.models import DeliveryEvent
 from inbound.models import InboundMessage
-from mailboxes.models import Folder, MailboxChange, MailboxItem, Message, Recipient
-from mailboxes.search.indexing import CHANGES
-from mailboxes.search.models import IndexCursor
+from mailboxes.models import Folder, MailboxItem, Message, Recipient
+from mailboxes.search.indexing import pending_changes
 from reputation import selectors as reputation
 from reputation.buckets import DAY, FIVE_MINUTES, HOUR, floor, series_buckets
 from reputation.figures import Window as ReputationWindow
@@ -237,10 +236,9 @@ def rates(starts: list[datetime], figures: dict[str, list], rate: str) -> RateSe
 def indexing_lag(*, now: datetime) -> timedelta | None:
     """How long the oldest mailbox change the search indexer has not yet applied has been waiting; None if none.
 
-    Two indexed reads: the cursor row, and the first change past it (primary key order).
+    Two indexed reads: the cursor rows, and the first change past them (primary key order).
     """
-    position = IndexCursor.objects.filter(name=CHANGES).values_list("position", flat=True).first() or 0
-    oldest = MailboxChange.objects.filter(pk__gt=position).aggregate(at=Min("created_at"))["at"]
+    oldest = pending_changes().aggregate(at=Min("created_at"))["at"]
     if oldest is None:
         return None
     return max(now - oldest, timedelta(0))

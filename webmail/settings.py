@@ -349,6 +349,8 @@ SEARCH_BACKENDS = {
 }
 SEARCH_INDEX_BATCH_SIZE = env_int("SEARCH_INDEX_BATCH_SIZE", 500)
 SEARCH_INDEX_MAX_BATCHES_PER_TASK = env_int("SEARCH_INDEX_MAX_BATCHES_PER_TASK", 20)
+# Parts of the change feed (by user id) that as many indexing workers can follow at once.
+SEARCH_INDEX_PARTITIONS = env_int("SEARCH_INDEX_PARTITIONS", 1)
 
 # --- Mail -------------------------------------------------------------------
 

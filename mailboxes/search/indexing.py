@@ -8,6 +8,18 @@ filters them live). It then sweeps new item ids for what the feed does not
 carry (sent copies), so every item gets a document. Run by the
 ``search.index_changes`` task on the indexing queue every few seconds (beat),
 or directly by tests.
+
+With ``SEARCH_INDEX_PARTITIONS`` = N over 1, the feed and the sweep are split
+by ``user_id % N``, each part with cursors of its own (``changes:k/N``,
+``items:k/N``), so that N workers index at once: a worker takes a part whose
+cursor no one holds (``SKIP LOCKED``). All of an item's changes are its
+user's, so they stay in order. A part's sweep runs while holding that part's
+feed cursor: it never indexes an item beside the worker applying the item's
+changes. A part's cursor starts at the lowest position of the feed's cursors
+when it is first taken (after N changed): a little is indexed twice, which
+the upsert and the deletions make harmless. Going back to a count used before
+resumes its cursors where they stopped (more indexed twice): delete their
+``IndexCursor`` rows first to start them at the lowest of the others.
 """
 
 from collections.abc import Callable
@@ -16,6 +28,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Min, Q, QuerySet
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from core.metrics import SEARCH_INDEXED
@@ -44,8 +58,40 @@ def index_items(item_ids: list[int], *, backend: SearchBackend | None = None) ->
     return len(documents)
 
 
-def _cursor(name: str) -> IndexCursor:
-    IndexCursor.objects.get_or_create(name=name)
+@dataclass(frozen=True)
+class Part:
+    """One part of the feed and the sweep: the users whose id modulo ``of`` is ``number``."""
+
+    number: int
+    of: int
+
+    def cursor_name(self, feed: str) -> str:
+        return feed if self.of == 1 else f"{feed}:{self.number}/{self.of}"
+
+    def mine(self, queryset: QuerySet) -> QuerySet:
+        if self.of == 1:
+            return queryset
+        return queryset.alias(_part=Mod("user_id", self.of)).filter(_part=self.number)
+
+
+def parts() -> list[Part]:
+    count = max(1, settings.SEARCH_INDEX_PARTITIONS)
+    return [Part(number, count) for number in range(count)]
+
+
+def _cursor(name: str) -> IndexCursor | None:
+    """The cursor, locked for this transaction; None if another worker holds it."""
+    cursor = IndexCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
+    if cursor is not None:  # one statement in the usual case: each is a round trip, and they add up under load
+        return cursor
+    if not IndexCursor.objects.filter(name=name).exists():
+        # Started at the lowest cursor of another count of parts (none: the feed's beginning),
+        # never at a sibling's: the siblings' changes are not this part's.
+        feed = name.split(":", 1)[0]
+        siblings = {part.cursor_name(feed) for part in parts()}
+        others = IndexCursor.objects.filter(Q(name=feed) | Q(name__startswith=f"{feed}:")).exclude(name__in=siblings)
+        start = others.aggregate(lowest=Min("position"))["lowest"] or 0
+        IndexCursor.objects.get_or_create(name=name, defaults={"position": start})
     return IndexCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
 
 
@@ -55,14 +101,14 @@ def _advance(cursor: IndexCursor, position: int) -> None:
     cursor.save(update_fields=["position", "updated_at"])
 
 
-def _index_feed_batch(backend: SearchBackend, batch_size: int) -> int | None:
-    """One batch of the change feed; None when there was nothing (or another worker holds the cursor)."""
+def _index_feed_batch(backend: SearchBackend, batch_size: int, part: Part) -> int | None:
+    """One batch of the part's change feed; None when there was nothing (or another worker holds the cursor)."""
     with transaction.atomic():
-        cursor = _cursor(CHANGES)
+        cursor = _cursor(part.cursor_name(CHANGES))
         if cursor is None:
             return None
         changes = list(
-            MailboxChange.objects.filter(pk__gt=cursor.position)
+            part.mine(MailboxChange.objects.filter(pk__gt=cursor.position))
             .order_by("pk")
             .values_list("pk", "item_id", "kind")[:batch_size]
         )
@@ -110,24 +156,26 @@ def _index_missing(backend: SearchBackend, ids: list[int]) -> int:
     return index_items(missing, backend=backend) if missing else 0
 
 
-def _sweep(backend: SearchBackend, batch_size: int, max_batches: int) -> int:
-    """Indexes items that have no document yet among new item ids (and the last few already swept)."""
-    with transaction.atomic():
-        cursor = _cursor(SWEEP)
-        if cursor is None:
-            return 0
-        recent = MailboxItem.objects.filter(pk__gt=max(0, cursor.position - SWEEP_OVERLAP), pk__lte=cursor.position)
-        total = _index_missing(backend, list(recent.values_list("pk", flat=True)))
-    for _ in range(max_batches):
+def _sweep(backend: SearchBackend, batch_size: int, max_batches: int, part: Part) -> int:
+    """Indexes items that have no document yet among the part's new item ids (and the last few already swept).
+
+    Each transaction holds the part's feed cursor first: while another worker applies the part's
+    changes, the sweep waits for a later run rather than index the same new items beside it.
+    """
+    total = 0
+    for batch in range(max_batches + 1):
         with transaction.atomic():
-            cursor = _cursor(SWEEP)
+            if _cursor(part.cursor_name(CHANGES)) is None:
+                break
+            cursor = _cursor(part.cursor_name(SWEEP))
             if cursor is None:
                 break
-            ids = list(
-                MailboxItem.objects.filter(pk__gt=cursor.position)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:batch_size]
-            )
+            items = part.mine(MailboxItem.objects.all())
+            if batch == 0:
+                recent = items.filter(pk__gt=max(0, cursor.position - SWEEP_OVERLAP), pk__lte=cursor.position)
+                total += _index_missing(backend, list(recent.values_list("pk", flat=True)))
+                continue
+            ids = list(items.filter(pk__gt=cursor.position).order_by("pk").values_list("pk", flat=True)[:batch_size])
             if not ids:
                 break
             total += _index_missing(backend, ids)
@@ -136,17 +184,23 @@ def _sweep(backend: SearchBackend, batch_size: int, max_batches: int) -> int:
 
 
 def index_changes(*, batch_size: int | None = None, max_batches: int | None = None) -> int:
-    """Indexes what changed since the last run, a batch at a time; returns how many items were indexed."""
+    """Indexes what changed since the last run, a batch at a time; returns how many items were indexed.
+
+    A batch of each part in turn (those another worker holds are passed over), so that the parts'
+    feeds advance together: the sweep after them goes about as far in each part as its feed went,
+    and does not index ahead of it the new items that the feed indexes again later.
+    """
     backend = get_search_backend()
     batch_size = batch_size or settings.SEARCH_INDEX_BATCH_SIZE
     max_batches = max_batches or settings.SEARCH_INDEX_MAX_BATCHES_PER_TASK
     total = 0
-    for _ in range(max_batches):
-        count = _index_feed_batch(backend, batch_size)
-        if count is None:
+    rounds = max(1, max_batches // len(parts()))  # as many batches per part for the feed as for the sweep
+    for _ in range(rounds):
+        counts = [n for part in parts() if (n := _index_feed_batch(backend, batch_size, part)) is not None]
+        if not counts:
             break
-        total += count
-    return total + _sweep(backend, batch_size, max_batches)
+        total += sum(counts)
+    return total + sum(_sweep(backend, batch_size, rounds, part) for part in parts())
 
 
 @dataclass(frozen=True)
@@ -156,11 +210,25 @@ class IndexLag:
     seconds: float  # age of the oldest pending change (0 when caught up)
 
 
+def pending_changes() -> QuerySet:
+    """The feed's changes that the indexer has not applied yet, part by part.
+
+    Not above the lowest cursor: a part that is caught up keeps its cursor at its own last change,
+    below the other parts' changes that are already applied.
+    """
+    positions = dict(IndexCursor.objects.values_list("name", "position"))
+    every = parts()
+    if len(every) == 1:
+        return MailboxChange.objects.filter(pk__gt=positions.get(CHANGES, 0))
+    pending = Q()
+    for part in every:
+        pending |= Q(pk__gt=positions.get(part.cursor_name(CHANGES), 0), _part=part.number)
+    return MailboxChange.objects.alias(_part=Mod("user_id", len(every))).filter(pending)
+
+
 def indexing_lag() -> IndexLag:
     """How far behind the change feed the index is."""
-    cursor = IndexCursor.objects.filter(name=CHANGES).first()
-    position = cursor.position if cursor else 0
-    pending = MailboxChange.objects.filter(pk__gt=position)
+    pending = pending_changes()
     oldest = pending.order_by("pk").values_list("created_at", flat=True).first()
     seconds = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     return IndexLag(pending_changes=pending.count(), oldest_pending_at=oldest, seconds=max(0.0, seconds))
@@ -193,8 +261,9 @@ def rebuild_index(
         position = ids[-1]
         if progress:
             progress(done, total)
-    for name, value in ((CHANGES, last_change), (SWEEP, last_item)):
-        IndexCursor.objects.update_or_create(name=name, defaults={"position": value, "updated_at": timezone.now()})
+    for part in parts():
+        for name, value in ((part.cursor_name(CHANGES), last_change), (part.cursor_name(SWEEP), last_item)):
+            IndexCursor.objects.update_or_create(name=name, defaults={"position": value, "updated_at": timezone.now()})
     return done
 
 

@@ -63,3 +63,18 @@ def test_fts5_expression_of_a_field_and_a_prefix():
     assert fts5_match(Text("alice@example.test", field="from")) == 'sender : "alice example test"'
     assert fts5_match(Text("repo", field="filename", prefix=True)) == 'filenames : "repo"*'
     assert fts5_match(Text("北京大学")) == '"北京 京大 大学"'
+
+
+def test_tsvector_literal_numbers_positions_across_fields_and_quotes_what_needs_it():
+    literal = tsvector_literal([(["a", "b", "a"], "A"), (["o'k", "b\\c"], "B"), ([], "C"), (["a"], "D")])
+    assert literal == "'a':1A,3A,9D 'b':2A 'o''k':5B 'b\\\\c':6B"
+
+
+def test_tsvector_literal_stops_at_postgresqls_limits():
+    """Positions past 16383 are 16383; a lexeme keeps its first 255 positions."""
+    literal = tsvector_literal([(["w"] * 300 + [f"t{n}" for n in range(16_100)], "C"), (["late"], "A")])
+    lexemes = dict(entry.split(":", 1) for entry in literal.split(" "))
+    assert lexemes["'w'"] == ",".join(f"{n}C" for n in range(1, 256))
+    assert lexemes["'t16081'"] == "16382C"
+    assert lexemes["'t16082'"] == lexemes["'t16099'"] == "16383C"
+    assert lexemes["'late'"] == "16383A"
