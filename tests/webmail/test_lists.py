@@ -211,3 +211,31 @@ def test_live_refresh_renders_only_the_list(alice_client, inbox_item):
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="conversation-list"')
     assert "Quarterly numbers" in html and "<html" not in html
+
+
+def test_rows_escape_what_senders_write_and_show_the_fallbacks(alice_client, alice):
+    """The rows are built in Python (mailboxes/templatetags/webmail.py): every stored value is escaped
+    as the template engine would, in text and in attributes."""
+    hostile = deliver(
+        raw_email(
+            subject='<script>alert("s")</script> & co',
+            sender='"<img src=x onerror=alert(1)>" <evil@remote.example>',
+            body='Body <b onclick="x()">bold</b> & "quoted"',
+            to=alice.username,
+        ),
+        alice,
+    )[0]
+    label = create_label(user=alice, name='<i>"Work"</i>', color="#aa0000")
+    add_labels(user=alice, item_ids=[hostile.pk], label_ids=[label.pk])
+    set_starred(user=alice, item_ids=[hostile.pk], starred=True)
+    nameless = deliver(raw_email(subject="", sender="plain@remote.example", to=alice.username), alice)[0]
+    html = alice_client.get(reverse("mailboxes:inbox")).content.decode()
+    rows = html[html.index('id="thread-rows"') : html.index("</ul>", html.index('id="thread-rows"'))]
+    assert "<script>" not in rows and "<img" not in rows and "<b onclick" not in rows and "<i>" not in rows
+    assert "&lt;script&gt;alert(&quot;s&quot;)&lt;/script&gt; &amp; co" in rows
+    assert '<span class="participants">&lt;img src=x onerror=alert(1)&gt;</span>' in rows
+    assert '<span class="label-chip" data-color="#aa0000">&lt;i&gt;&quot;Work&quot;&lt;/i&gt;</span>' in rows
+    assert "— Body &lt;b onclick=&quot;x()&quot;&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot;" in rows
+    assert f'value="unstar:{hostile.thread_id}" class="star on" aria-pressed="true"' in rows
+    assert f'<span class="subject" id="subject-{nameless.thread_id}">(no subject)</span>' in rows
+    assert f'data-thread-url="/mail/t/{hostile.thread_id}/?view=inbox"' in rows
