@@ -1,9 +1,10 @@
 """The embedded Celery setup runs real tasks through a broker that needs no server."""
 
-import time
+import threading
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 
 from mailboxes.blobstore import mailstore, store_blob
 from mailboxes.models import Blob
@@ -41,11 +42,21 @@ def test_worker_on_the_embedded_file_broker_sweeps_orphan_blobs(file_broker):
     orphan = store_blob(b"nobody references these bytes")
     assert mailstore().exists(orphan.storage_key)
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        sweep_orphan_blobs.delay()
-        deadline = time.monotonic() + 30  # a bound on waiting, not a performance assertion
-        while Blob.objects.filter(pk=orphan.pk).exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    # Waits for the task to end rather than polling the table: on SQLite's shared in-memory test
+    # database a read in this thread locks the table against the worker's delete.
+    swept = threading.Event()
+
+    def on_postrun(sender=None, **kwargs):
+        if sender is not None and sender.name == sweep_orphan_blobs.name:
+            swept.set()
+
+    task_postrun.connect(on_postrun, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            sweep_orphan_blobs.delay()
+            assert swept.wait(timeout=120), "the worker did not run the task"  # a bound, not a timing
+    finally:
+        task_postrun.disconnect(on_postrun)
 
     assert not Blob.objects.filter(pk=orphan.pk).exists()
     assert not mailstore().exists(orphan.storage_key)
