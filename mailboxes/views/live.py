@@ -46,14 +46,29 @@ async def events(request):
     if not isinstance(request, ASGIRequest):
         return HttpResponse(status=204)
     user = await request.auser()
-    # The middleware's and auser's queries opened this request's connection; a stream would keep it
-    # open for minutes (Django closes it when the response ends). The stream's reads use pooled ones.
-    await sync_to_async(connections.close_all)()
     cursor = push.parse_cursor(request.headers.get("Last-Event-ID", ""))
     raw_since = request.GET.get("since", "").strip()
     since = 0 if raw_since == "0" else selectors.parse_pk(raw_since)
     stream = push.event_stream(user_id=user.pk, cursor=cursor, since=since)
-    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response = StreamingHttpResponse(_without_the_requests_connection(stream), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back in its buffer
     return response
+
+
+async def _without_the_requests_connection(stream):
+    """The stream, once the request's database connection is given back.
+
+    The middleware queried on the request's thread, and may still write after the view has
+    returned (the session's save, when "last seen" was refreshed). Django closes that connection
+    only when the response ends: minutes for a stream, and with a pool of ten connections per
+    process ten such streams would starve every other request. The first step of the iteration
+    runs after the middleware, on the same thread (thread-sensitive, in the request's context),
+    so it can close it; the stream's own reads borrow pooled connections briefly (mailboxes.push).
+    """
+    await sync_to_async(connections.close_all)()
+    try:
+        async for part in stream:
+            yield part
+    finally:
+        await stream.aclose()  # its subscription ends with it, whenever the page goes away

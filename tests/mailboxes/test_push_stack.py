@@ -8,6 +8,7 @@ import http.client
 import json
 
 import pytest
+from django.db import connection
 
 from tests.support.stack import WebStack
 
@@ -71,3 +72,32 @@ def test_the_stack_serves_static_files_health_and_metrics(stack):
         assert response.status == 200, (path, response.status)
         assert expected in body, path
     connection.close()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the ASGI processes pool connections on PostgreSQL only")
+def test_open_streams_hold_no_pooled_connection(tmp_path):
+    """More streams than the pool has connections, each refreshing its session's "last seen" (a
+    session save after the view): each must give its request's connection back, or the next
+    streams and every page of the process wait for the pool until they fail."""
+    stack = WebStack(
+        tmp_path,
+        settings_env={"DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "2", "DATABASE_POOL_TIMEOUT": "3"},
+    )
+    try:
+        addresses = [f"reader{n}@example.test" for n in range(5)]
+        for address in addresses:
+            stack.create_user(address)
+        streams = [open_stream(stack, address) for address in addresses]  # fresh sessions: each is saved
+        page = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
+        page.request("GET", "/mail/", headers={"Cookie": f"sessionid={stack.session(addresses[0])}"})
+        answer = page.getresponse()
+        answer.read()
+        assert answer.status == 200
+        page.close()
+        for address, (_, response) in zip(addresses, streams, strict=True):
+            change = stack.deliver(address, f"For {address}")
+            assert next_event(response)["id"] == f"{change}.{change}"
+        for stream_connection, _ in streams:
+            stream_connection.close()
+    finally:
+        stack.stop()

@@ -28,7 +28,7 @@ READY_LINE = "Application startup complete"
 
 
 class WebStack:
-    def __init__(self, folder: Path, *, workers: int = 1):
+    def __init__(self, folder: Path, *, workers: int = 1, settings_env: dict | None = None):
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -44,6 +44,7 @@ class WebStack:
             DEBUG="true",
             LOG_LEVEL="WARNING",
         )
+        env.update(settings_env or {})  # a test's own settings for the processes
         self.env = env
         self.log: list[str] = []
         python, cwd = sys.executable, str(settings.BASE_DIR)
