@@ -21,7 +21,13 @@ What it does, on loopback, in a temporary folder removed at the end:
    inbound pipeline's workers run), in this process; the clock of a message starts
    when its placement's transaction has committed;
 5. every client stamps each ``mail`` event as it is read; a message's latency on a client
-   is the time to the first event of that client whose id reaches the message's change.
+   is the time to the first event of that client whose id reaches the message's change;
+6. with ``--refresh``, each client then does what the page does on an event (push.js):
+   it asks for the sidebar (``/mail/poll/``), then for the inbox (the page asks for it when
+   the sidebar says new mail came: every event here is new mail), over a second kept-alive
+   connection; a message is in the open list when an
+   inbox answer read by that client holds its subject. Events that come during a refresh
+   are answered by one more refresh, as htmx queues them.
 
 It prints p50/p95/p99/max over every (message, client of its user) pair and the errors
 (clients that failed, events that never came within ``--timeout``). A benchmark, not a
@@ -31,6 +37,7 @@ test: it asserts nothing about time.
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -59,6 +66,9 @@ def parse_args():
         help="PostgreSQL server for --db postgres; a database bench_push_* is created there and dropped",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the last events")
+    parser.add_argument(
+        "--refresh", action="store_true", help="also fetch the sidebar and the inbox after each event, as the page does"
+    )
     return parser.parse_args()
 
 
@@ -67,13 +77,84 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+SUBJECT = re.compile(rb"Push (\d+)\b")
+
+
+async def http_get(reader, writer, path: str, headers: str) -> tuple[int, bytes]:
+    """One GET on a kept-alive HTTP/1.1 connection: (status, body), by Content-Length or chunks."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionResetError("closed by the server")  # its keep-alive timeout ran out
+    status = int(status_line.split()[1])
+    length, chunked = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        return status, await reader.readexactly(length)
+    body = b""
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        body += await reader.readexactly(size)
+        await reader.readline()
+    await reader.readline()
+    return status, body
+
+
 class Client:
     """One page's event stream: a plain HTTP/1.1 connection read line by line."""
 
-    def __init__(self, number: int, user_index: int, session: str):
+    def __init__(self, number: int, user_index: int, session: str, refresh: bool = False):
         self.number, self.user_index, self.session = number, user_index, session
         self.events: list[tuple[int, float]] = []  # (change id, time read)
         self.error = ""
+        self.refresh = refresh
+        self.wanted = asyncio.Event()  # an event came: refresh (coalesced, as htmx queues requests)
+        self.listed: dict[int, float] = {}  # message number -> time an inbox answer first held it
+        self.refreshes = 0
+
+    async def refresher(self, port: int) -> None:
+        """What push.js and the page do on an event: the sidebar, then the list (the sidebar says new mail)."""
+        connection = None
+        headers = f"Cookie: sessionid={self.session}\r\nHX-Request: true\r\n"
+
+        async def get(path: str, target: str) -> bytes:
+            nonlocal connection
+            for attempt in (1, 2):  # a browser opens a new connection when the server closed its idle one
+                if connection is None:
+                    connection = await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    status, body = await http_get(*connection, path, f"{headers}HX-Target: {target}\r\n")
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    connection[1].close()
+                    connection = None
+                    if attempt == 2:
+                        raise
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}")
+            return body
+
+        try:
+            while True:
+                await self.wanted.wait()
+                self.wanted.clear()
+                await get("/mail/poll/?since=0", "sidebar")  # the headers htmx sends: the list comes alone
+                body = await get("/mail/", "conversation-list")
+                now = time.time()
+                self.refreshes += 1
+                for number in SUBJECT.findall(body):
+                    self.listed.setdefault(int(number), now)
+        except asyncio.CancelledError:
+            if connection is not None:
+                connection[1].close()
+            raise
+        except Exception as exc:  # reported, and what it missed counts as errors
+            self.error = self.error or repr(exc)
 
     async def run(self, port: int, ready: asyncio.Event, counter: list, stop: asyncio.Event) -> None:
         try:
@@ -92,6 +173,7 @@ class Client:
                 pass  # headers
             subscribed = False
             reading = asyncio.ensure_future(self._read(reader))
+            refreshing = asyncio.ensure_future(self.refresher(port)) if self.refresh else None
             # Chunked transfer: the first chunk is the retry line, written once the stream is subscribed.
             while not subscribed:
                 await asyncio.sleep(0.01)
@@ -101,6 +183,8 @@ class Client:
                 ready.set()
             await stop.wait()
             reading.cancel()
+            if refreshing is not None:
+                refreshing.cancel()
             writer.close()
         except Exception as exc:  # reported, and the pair counts as an error
             self.error = repr(exc)
@@ -121,6 +205,7 @@ class Client:
                 self._subscribed = True
             elif text.startswith("id: "):
                 self.events.append((int(text[4:].split(".")[0]), time.time()))
+                self.wanted.set()
 
 
 def main() -> None:
@@ -164,7 +249,7 @@ def main() -> None:
                 break
         threading.Thread(target=lambda: server.stderr.read(), daemon=True).start()
 
-        clients = [Client(n, n % args.users, sessions[n % args.users]) for n in range(args.clients)]
+        clients = [Client(n, n % args.users, sessions[n % args.users], args.refresh) for n in range(args.clients)]
         loop = asyncio.new_event_loop()
         ready, stop = asyncio.Event(), asyncio.Event()
         counter = [0, len(clients)]
@@ -178,7 +263,7 @@ def main() -> None:
         print(f"{sum(not c.error for c in clients)} of {len(clients)} streams open over {args.users} users, "
               f"{args.workers} worker(s), {database.url.split('://')[0]}")  # fmt: skip
 
-        committed: list[tuple[int, int, float]] = []  # (user index, change id, commit time)
+        committed: list[tuple[int, int, float]] = []  # (user index, change id, commit time); message n is the nth
         interval = 1 / args.rate
         began = time.monotonic()
         for n in range(args.messages):
@@ -193,10 +278,11 @@ def main() -> None:
 
         def missing() -> int:
             count = 0
-            for index, change, _ in committed:
+            for n, (index, change, _) in enumerate(committed):
                 for client in clients:
                     if client.user_index == index and not client.error:
                         count += not any(c >= change for c, _ in client.events)
+                        count += args.refresh and n not in client.listed
             return count
 
         deadline = time.monotonic() + args.timeout
@@ -205,8 +291,8 @@ def main() -> None:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
 
-        latencies, errors = [], 0
-        for index, change, commit in committed:
+        latencies, listed, errors = [], [], 0
+        for n, (index, change, commit) in enumerate(committed):
             for client in clients:
                 if client.user_index != index:
                     continue
@@ -215,17 +301,25 @@ def main() -> None:
                     errors += 1
                 else:
                     latencies.append(got[0] - commit)
+                if args.refresh:
+                    if n in client.listed:
+                        listed.append(client.listed[n] - commit)
+                    else:
+                        errors += 1
         failed = [c.error for c in clients if c.error]
         print(f"{len(committed)} messages in {sent_seconds:.1f} s ({len(committed) / sent_seconds:.1f}/s); "
               f"{len(latencies)} deliveries to pages, {errors} errors, {len(failed)} failed clients")  # fmt: skip
         if failed:
             print("  first failure:", failed[0])
-        if latencies:
-            ms = [v * 1000 for v in latencies]
-            print(
-                f"placement commit -> event read: p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
-                f"p99 {percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms, mean {statistics.mean(ms):.0f} ms"
-            )
+        for name, values in (("event read", latencies), ("in the open list", listed)):
+            if values:
+                ms = [v * 1000 for v in values]
+                print(
+                    f"placement commit -> {name}: p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
+                    f"p99 {percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms, mean {statistics.mean(ms):.0f} ms"
+                )
+        if args.refresh:
+            print(f"  {sum(c.refreshes for c in clients)} refreshes (sidebar + inbox) by {len(clients)} clients")
     finally:
         if server is not None:
             server.terminate()
