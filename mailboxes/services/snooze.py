@@ -41,6 +41,7 @@ class SnoozeChoice:
 
 CHOICE_LABELS = {
     "later": gettext_lazy("Later today"),
+    "later_tonight": gettext_lazy("In 3 hours"),  # late in the evening "later" is already tomorrow
     "tomorrow": gettext_lazy("Tomorrow"),
     "next_week": gettext_lazy("Next week"),
 }
@@ -56,7 +57,8 @@ def snooze_choices(*, user, now: datetime | None = None) -> list[SnoozeChoice]:
     tomorrow = at(local.date() + timedelta(days=1), MORNING, zone)
     monday = at(next_monday(local.date()), MORNING, zone)
     times = {"later": later, "tomorrow": tomorrow, "next_week": monday}
-    return [SnoozeChoice(key, str(CHOICE_LABELS[key]), until) for key, until in times.items()]
+    labels = {**CHOICE_LABELS, "later": CHOICE_LABELS["later" if later.date() == local.date() else "later_tonight"]}
+    return [SnoozeChoice(key, str(labels[key]), until) for key, until in times.items()]
 
 
 def snooze_time(*, user, choice: str, custom: str = "", now: datetime | None = None) -> datetime:

@@ -256,6 +256,19 @@ def test_snooze_choices_are_in_the_users_time_zone(alice):
     assert custom.astimezone(UTC) == datetime(2026, 12, 24, 1, 30, tzinfo=UTC)
 
 
+def test_later_is_not_called_today_once_it_falls_tomorrow(alice):
+    from accounts.models import Preferences
+    from mailboxes.services.snooze import snooze_choices
+
+    Preferences.objects.create(user=alice, time_zone="Asia/Shanghai")
+    afternoon = datetime(2026, 12, 9, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai: 17:00 is today
+    evening = datetime(2026, 12, 9, 13, 30, tzinfo=UTC)  # 21:30 in Shanghai: 01:00 is tomorrow
+    assert snooze_choices(user=alice, now=afternoon)[0].label == "Later today"
+    later = snooze_choices(user=alice, now=evening)[0]
+    assert (later.key, later.label) == ("later", "In 3 hours")
+    assert later.until.astimezone(UTC) == datetime(2026, 12, 9, 17, 0, tzinfo=UTC)
+
+
 # --- Empty Trash / Spam ----------------------------------------------------------------------
 
 
