@@ -86,12 +86,22 @@
   });
 
   // --- the list: select all, row focus for j/k ------------------------------------------
+  // The toolbar's actions show once a conversation is selected, as in other mail apps.
+  function syncSelection() {
+    var form = $("#bulk-form");
+    if (!form) { return; }
+    form.classList.add("selection-aware");
+    form.classList.toggle("has-selection", !!form.querySelector('input[name="thread"]:checked'));
+  }
   document.addEventListener("change", function (ev) {
     if (ev.target.matches("[data-select-all]")) {
       $$('input[name="thread"]').forEach(function (box) { box.checked = ev.target.checked; });
     }
+    if (ev.target.matches('[data-select-all], input[name="thread"]')) { syncSelection(); }
     if (ev.target.matches("[data-autosubmit]")) { ev.target.form.submit(); }
   });
+  document.addEventListener("htmx:afterSettle", syncSelection);
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", syncSelection); } else { syncSelection(); }
   function rows() { return $$("li.thread"); }
   function currentRow() { return $("li.thread.current"); }
   function moveCursor(delta) {
@@ -156,6 +166,14 @@
       var starred = row.querySelector(".star.on");
       $$('input[name="thread"]').forEach(function (box) { box.checked = false; });
       return listAction(starred ? "unstar" : "star");
+    },
+    "x": function () {
+      var row = currentRow();
+      if (inConversation() || !row) { return false; }
+      var box = row.querySelector('input[name="thread"]');
+      box.checked = !box.checked;
+      syncSelection();
+      return true;
     },
     "j": function () { return inConversation() ? follow("data-older") : moveCursor(1); },
     "k": function () { return inConversation() ? follow("data-newer") : moveCursor(-1); },
