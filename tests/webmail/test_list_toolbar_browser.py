@@ -101,10 +101,13 @@ def test_without_scripts_the_actions_are_always_there(no_script_page, alice):
 CONTRAST = """(button) => {
   // WCAG's relative luminance and contrast ratio, of the icon's colour on the row it is drawn over.
   const rgb = (value) => value.match(/[\\d.]+/g).slice(0, 3).map(Number);
-  const lum = (c) => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-                       return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = (c) => { const [r, g, b] = c.map(channel); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
   let node = button, background = "rgba(0, 0, 0, 0)";
-  while (node && /rgba\\(0, 0, 0, 0\\)|transparent/.test(background)) { background = getComputedStyle(node).backgroundColor; node = node.parentElement; }
+  while (node && /rgba\\(0, 0, 0, 0\\)|transparent/.test(background)) {
+    background = getComputedStyle(node).backgroundColor;
+    node = node.parentElement;
+  }
   const [a, b] = [lum(rgb(getComputedStyle(button).color)), lum(rgb(background))];
   return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
 }"""
