@@ -400,9 +400,11 @@ class MailboxChange(models.Model):
     """An append-only feed of what changed in a user's mailbox, read by whoever needs to follow it.
 
     Each change is recorded here in the same transaction as the change itself,
-    so the search indexer and new-mail notifications (each keeping its own
-    cursor, the highest id it has handled) see every change exactly once,
-    eventually. Notifications follow ``NEW`` only; search follows them all.
+    so the search indexer and the push watcher (each keeping its own cursor)
+    see every change, eventually. Ids are taken at insert, not at commit: a
+    follower must not take "highest id seen" as "everything below was seen"
+    (both remember the ids they passed that were not there yet). Push follows
+    ``NEW`` for notices and any kind for refreshes; search follows them all.
     """
 
     class Kind(models.TextChoices):

@@ -351,6 +351,9 @@ SEARCH_INDEX_BATCH_SIZE = env_int("SEARCH_INDEX_BATCH_SIZE", 500)
 SEARCH_INDEX_MAX_BATCHES_PER_TASK = env_int("SEARCH_INDEX_MAX_BATCHES_PER_TASK", 20)
 # Parts of the change feed (by user id) that as many indexing workers can follow at once.
 SEARCH_INDEX_PARTITIONS = env_int("SEARCH_INDEX_PARTITIONS", 1)
+# How long the indexer waits for a change id it passed to appear (a transaction that commits after a
+# later one): longer than the longest transaction that records changes; after it, the id is given up.
+SEARCH_FEED_GAP_SECONDS = env_float("SEARCH_FEED_GAP_SECONDS", 120.0)
 
 # --- Mail -------------------------------------------------------------------
 

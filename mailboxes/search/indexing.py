@@ -20,6 +20,14 @@ when it is first taken (after N changed): a little is indexed twice, which
 the upsert and the deletions make harmless. Going back to a count used before
 resumes its cursors where they stopped (more indexed twice): delete their
 ``IndexCursor`` rows first to start them at the lowest of the others.
+
+Change ids come from a sequence: on PostgreSQL a transaction may take its id
+before another and commit after it, so a cursor can pass an id that is not
+there yet. The cursor keeps the ids it passed that were missing (``gaps``) and
+reads them again with each batch until they appear, for
+``SEARCH_FEED_GAP_SECONDS``; one that never does (a rolled-back insert, a
+deleted user's changes) is given up then. More than ``MAX_GAPS`` in one batch
+are not waited for (a large rolled-back batch).
 """
 
 from collections.abc import Callable
@@ -44,6 +52,7 @@ SWEEP = "items"
 # The sweep looks again at this many ids below its cursor each time, so an
 # item whose transaction committed after a higher id was swept is still found.
 SWEEP_OVERLAP = 1000
+MAX_GAPS = 1000
 
 
 def index_items(item_ids: list[int], *, backend: SearchBackend | None = None) -> int:
@@ -101,21 +110,54 @@ def _advance(cursor: IndexCursor, position: int) -> None:
     cursor.save(update_fields=["position", "updated_at"])
 
 
-def _index_feed_batch(backend: SearchBackend, batch_size: int, part: Part) -> int | None:
+def _feed_batch(cursor: IndexCursor, part: Part, batch_size: int) -> list[tuple[int, int, str]]:
+    """The part's next changes: those above the cursor, and those of its gaps that have appeared since."""
+    after = Q(pk__gt=cursor.position)
+    if cursor.gaps:
+        after |= Q(pk__in=[int(pk) for pk in cursor.gaps])
+    changes = part.mine(MailboxChange.objects.filter(after)).order_by("pk")
+    return list(changes.values_list("pk", "item_id", "kind")[:batch_size])
+
+
+def _follow_gaps(cursor: IndexCursor, part: Part, read: list[int], now: datetime) -> bool:
+    """Moves the cursor past what was read, keeping the ids it passed that are not there (yet); True if it changed."""
+    old, stamp = cursor.position, now.timestamp()
+    gaps = {int(pk): seen for pk, seen in cursor.gaps.items()}
+    new = max(old, *read) if read else old
+    if gaps:  # filled: read here, or (parts) another part's change that has appeared
+        filled = (
+            set(read)
+            if part.of == 1
+            else set(MailboxChange.objects.filter(pk__in=list(gaps)).values_list("pk", flat=True))
+        )
+        gaps = {pk: seen for pk, seen in gaps.items() if pk not in filled}
+    if old and new > old + 1:  # (a cursor at the feed's beginning has passed nothing: a sequence may start anywhere)
+        # One part reads every change above the cursor in order, up to the last it read; parts look at the feed.
+        between = MailboxChange.objects.filter(pk__gt=old, pk__lte=new)
+        present = sum(pk > old for pk in read) if part.of == 1 else between.count()
+        if 0 < new - old - present <= MAX_GAPS:
+            there = {pk for pk in read if pk > old} if part.of == 1 else set(between.values_list("pk", flat=True))
+            gaps.update({pk: stamp for pk in range(old + 1, new) if pk not in there})
+    gaps = {pk: seen for pk, seen in gaps.items() if stamp - seen < settings.SEARCH_FEED_GAP_SECONDS}
+    if len(gaps) > MAX_GAPS:
+        gaps = {}
+    changed = new != old or gaps.keys() != {int(pk) for pk in cursor.gaps}
+    cursor.position, cursor.gaps, cursor.updated_at = new, {str(pk): seen for pk, seen in gaps.items()}, now
+    return changed
+
+
+def _index_feed_batch(backend: SearchBackend, batch_size: int, part: Part, now: datetime) -> int | None:
     """One batch of the part's change feed; None when there was nothing (or another worker holds the cursor)."""
     with transaction.atomic():
         cursor = _cursor(part.cursor_name(CHANGES))
         if cursor is None:
             return None
-        changes = list(
-            part.mine(MailboxChange.objects.filter(pk__gt=cursor.position))
-            .order_by("pk")
-            .values_list("pk", "item_id", "kind")[:batch_size]
-        )
+        changes = _feed_batch(cursor, part, batch_size)
+        count = apply_changes([(item_id, kind) for _, item_id, kind in changes], backend=backend) if changes else 0
+        if _follow_gaps(cursor, part, [pk for pk, _, _ in changes], now):
+            cursor.save(update_fields=["position", "gaps", "updated_at"])
         if not changes:
             return None
-        count = apply_changes([(item_id, kind) for _, item_id, kind in changes], backend=backend)
-        _advance(cursor, changes[-1][0])
         applied = len(changes)
         transaction.on_commit(lambda: SEARCH_INDEXED.inc(applied))  # with the cursor: a rollback applies them again
     return count
@@ -183,7 +225,7 @@ def _sweep(backend: SearchBackend, batch_size: int, max_batches: int, part: Part
     return total
 
 
-def index_changes(*, batch_size: int | None = None, max_batches: int | None = None) -> int:
+def index_changes(*, batch_size: int | None = None, max_batches: int | None = None, now: datetime | None = None) -> int:
     """Indexes what changed since the last run, a batch at a time; returns how many items were indexed.
 
     A batch of each part in turn (those another worker holds are passed over), so that the parts'
@@ -196,7 +238,11 @@ def index_changes(*, batch_size: int | None = None, max_batches: int | None = No
     total = 0
     rounds = max(1, max_batches // len(parts()))  # as many batches per part for the feed as for the sweep
     for _ in range(rounds):
-        counts = [n for part in parts() if (n := _index_feed_batch(backend, batch_size, part)) is not None]
+        counts = [
+            n
+            for part in parts()
+            if (n := _index_feed_batch(backend, batch_size, part, now or timezone.now())) is not None
+        ]
         if not counts:
             break
         total += sum(counts)
@@ -263,7 +309,9 @@ def rebuild_index(
             progress(done, total)
     for part in parts():
         for name, value in ((part.cursor_name(CHANGES), last_change), (part.cursor_name(SWEEP), last_item)):
-            IndexCursor.objects.update_or_create(name=name, defaults={"position": value, "updated_at": timezone.now()})
+            IndexCursor.objects.update_or_create(
+                name=name, defaults={"position": value, "gaps": {}, "updated_at": timezone.now()}
+            )
     return done
 
 

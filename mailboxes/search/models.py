@@ -97,6 +97,9 @@ class IndexCursor(models.Model):
 
     name = models.CharField(max_length=50, primary_key=True)
     position = models.BigIntegerField(default=0)
+    # Change ids below ``position`` not there yet when it passed them -> when that was first seen (epoch
+    # seconds): a transaction that took its id before a later one may commit after it (indexing.py).
+    gaps = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

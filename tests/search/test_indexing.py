@@ -1,11 +1,12 @@
 """The indexing pipeline: the change feed, the sweep, the task, the lag and the reindex command."""
 
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
-from mailboxes.models import MailboxChange
+from mailboxes.models import MailboxChange, MailboxItem
 from mailboxes.search import search
 from mailboxes.search.backends import get_search_backend
 from mailboxes.search.indexing import index_changes, indexing_lag, purge_orphans
@@ -72,6 +73,48 @@ def test_sweep_finds_an_item_that_committed_late(alice, mail):
     assert found(alice, "late") == set()
     assert index_changes() == 1
     assert found(alice, "late") == {item.pk}
+
+
+T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def commit_late(change_id, *, user, item_id, kind):
+    """A change whose transaction took ``change_id`` before a later one and committed after it."""
+    return MailboxChange.objects.create(pk=change_id, user=user, item_id=item_id, kind=kind)
+
+
+def test_a_change_that_commits_after_a_later_one_is_still_applied(alice, mail):
+    gone, other = mail(subject="Shredded plans"), mail(subject="Other words")
+    index_changes(now=T0)
+    base = MailboxChange.objects.latest("pk").pk
+    # base + 1 is taken by a transaction still open; base + 2 commits first and the indexer passes it.
+    commit_late(base + 2, user=alice, item_id=other.pk, kind=MailboxChange.Kind.STATE)
+    index_changes(now=T0)
+    cursor = IndexCursor.objects.get(name="changes")
+    assert (cursor.position, list(cursor.gaps)) == (base + 2, [str(base + 1)])
+    # Then base + 1 commits: the item is deleted (without the services, which would record a new change).
+    MailboxItem.objects.filter(pk=gone.pk).delete()
+    commit_late(base + 1, user=alice, item_id=gone.pk, kind=MailboxChange.Kind.DELETED)
+    index_changes(now=T0 + timedelta(seconds=1))
+    assert not SearchDocument.objects.filter(item_id=gone.pk).exists()
+    assert found(alice, "shredded in:anywhere") == set()
+    assert IndexCursor.objects.get(name="changes").gaps == {}
+    assert index_changes(now=T0 + timedelta(seconds=2)) == 0
+
+
+def test_a_gap_that_never_fills_is_given_up(alice, mail, settings):
+    settings.SEARCH_FEED_GAP_SECONDS = 60
+    item = mail(subject="Only one")
+    index_changes(now=T0)
+    base = MailboxChange.objects.latest("pk").pk
+    commit_late(base + 3, user=alice, item_id=item.pk, kind=MailboxChange.Kind.STATE)  # base + 1, 2 rolled back
+    index_changes(now=T0)
+    assert sorted(IndexCursor.objects.get(name="changes").gaps) == [str(base + 1), str(base + 2)]
+    index_changes(now=T0 + timedelta(seconds=59))
+    assert len(IndexCursor.objects.get(name="changes").gaps) == 2
+    index_changes(now=T0 + timedelta(seconds=60))
+    cursor = IndexCursor.objects.get(name="changes")
+    assert (cursor.position, cursor.gaps) == (base + 3, {})
 
 
 def test_the_task_runs_on_the_indexing_queue(alice, mail):

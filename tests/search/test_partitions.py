@@ -137,3 +137,23 @@ def test_the_sweep_does_not_run_ahead_of_its_parts_feed(two_parts, even_and_odd,
         built.append(count)
     assert sum(built) == len(items)
     assert found(even, "backlog") | found(odd, "backlog") == {item.pk for item in items}
+
+
+def test_a_part_waits_for_a_change_id_it_passed_whoever_it_belongs_to(two_parts, even_and_odd, mail):
+    from datetime import UTC, datetime
+
+    even, odd = even_and_odd
+    mine, theirs = mail(users=[even], subject="Even words"), mail(users=[odd], subject="Odd words")
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    index_changes(now=now)
+    base = MailboxChange.objects.latest("pk").pk
+    MailboxChange.objects.create(pk=base + 3, user=even, item_id=mine.pk, kind=MailboxChange.Kind.STATE)
+    index_changes(now=now)
+    gaps = {name: sorted(gaps) for name, gaps in IndexCursor.objects.values_list("name", "gaps")}
+    assert gaps["changes:0/2"] == [str(base + 1), str(base + 2)]
+    # base + 1 was the odd user's (the even part drops it once it is there), base + 2 the even user's.
+    MailboxChange.objects.create(pk=base + 1, user=odd, item_id=theirs.pk, kind=MailboxChange.Kind.STATE)
+    MailboxChange.objects.create(pk=base + 2, user=even, item_id=mine.pk, kind=MailboxChange.Kind.UPDATED)
+    assert index_changes(now=now) == 1  # the even part rebuilds its item's document
+    gaps = dict(IndexCursor.objects.values_list("name", "gaps"))
+    assert gaps["changes:0/2"] == {}
