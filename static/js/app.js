@@ -85,6 +85,15 @@
     }
   });
 
+  // --- menus (details[data-menu]): one open at a time, closed by a click elsewhere or Escape ---------
+  document.addEventListener("click", function (ev) {
+    $$("details[data-menu][open]").forEach(function (menu) { if (!menu.contains(ev.target)) { menu.open = false; } });
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape") { return; }
+    $$("details[data-menu][open]").forEach(function (menu) { menu.open = false; menu.querySelector("summary").focus(); });
+  });
+
   // --- the list: select all, row focus for j/k ------------------------------------------
   // The toolbar's actions show once a conversation is selected, as in other mail apps.
   function syncSelection() {

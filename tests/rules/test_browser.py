@@ -108,6 +108,7 @@ def test_block_a_sender_from_the_conversation_and_unblock_them(any_page, alice):
     page.goto(page.base + f"/mail/t/{item.thread_id}/")
     page.wait_for_selector("section.message")
     page.on("dialog", lambda dialog: dialog.accept())
+    page.click("section.message .message-more > summary")  # the message's More menu
     page.click("[data-block-sender]")
     page.wait_for_selector("text=pest@spam.example is blocked")
     assert BlockedSender.objects.filter(user=alice, value="pest@spam.example").exists()

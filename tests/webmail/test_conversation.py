@@ -160,6 +160,21 @@ def test_item_actions_star_and_trash(alice_client, inbox_item):
     assert alice_client.post(url, {"action": "fly"}).status_code == 404
 
 
+def test_marking_a_message_unread_goes_back_to_the_list_and_it_stays_unread(alice_client, inbox_item):
+    thread_url = reverse("mailboxes:thread", args=[inbox_item.thread_id])
+    alice_client.get(thread_url)  # reading it marks it read
+    inbox_item.refresh_from_db()
+    assert inbox_item.is_read
+    response = alice_client.post(
+        reverse("mailboxes:item_action", args=[inbox_item.pk]),
+        {"action": "unread", "next": thread_url, "back": "/mail/f/archive/"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == "/mail/f/archive/"  # not the conversation: it would mark it read
+    inbox_item.refresh_from_db()
+    assert not inbox_item.is_read
+
+
 def test_item_action_needs_csrf(csrf_client, inbox_item):
     response = csrf_client.post(reverse("mailboxes:item_action", args=[inbox_item.pk]), {"action": "trash"})
     assert response.status_code == 403

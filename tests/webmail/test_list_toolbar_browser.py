@@ -127,3 +127,31 @@ def test_row_action_icons_stand_out_from_the_row(any_page, alice):
         "b => getComputedStyle(b.closest('.row-actions')).opacity === '1'", arg=archive.element_handle()
     )
     assert archive.evaluate(CONTRAST) >= 3
+
+
+def test_a_messages_other_actions_are_in_its_more_menu(any_page, alice):
+    page = any_page
+    item = _mail(alice, "Menu please")
+    sign_in(page, "alice@example.test")
+    page.goto(page.base + f"/mail/t/{item.thread_id}/")
+    message = page.locator("section.message").last
+    message.get_by_role("link", name="Reply", exact=True).wait_for()
+    mark_unread = message.locator('.message-more button[value="unread"]')
+    assert not mark_unread.is_visible()
+    message.locator(".message-more > summary").click()
+    mark_unread.wait_for(state="visible")
+    for name in ("Show original", "Download message"):
+        assert message.get_by_role("link", name=name).is_visible()
+    assert message.get_by_role("button", name="Block sender").is_visible()
+    box = message.locator(".message-more-items").bounding_box()
+    viewport = page.viewport_size
+    assert box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]  # on screen
+    shot(page, f"message-more-{_width(page)}")
+    assert_accessible(page, "a message with its More menu open")
+    page.keyboard.press("Escape")
+    mark_unread.wait_for(state="hidden")
+    message.locator(".message-more > summary").click()
+    mark_unread.click()
+    page.locator(".toast", has_text="Message marked as unread").wait_for()
+    page.locator(f'li.thread.unread[data-thread-id="{item.thread_id}"]').wait_for()  # back in its list, unread
+    assert not MailboxItem.objects.get(pk=item.pk).is_read

@@ -109,6 +109,7 @@ def test_export_a_folder_and_download_a_message(any_page, alice):
     assert data.startswith(b"From ") and b"Subject: Export me" in data
 
     page.goto(page.base + f"/mail/t/{item.thread_id}/")
+    page.click("section.message .message-more > summary")  # the message's More menu
     with page.expect_download() as download:
         page.click("[data-download-message]")
     assert download.value.suggested_filename == "Export me.eml"
