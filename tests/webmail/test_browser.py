@@ -69,7 +69,7 @@ def test_sign_in_compose_with_attachment_and_reply_in_one_thread(page, alice, bo
     assert row.locator(".msg-count").inner_text() == "2"
     row.locator("a.thread-link").click()
     assert page.locator("section.message").count() == 2
-    page.locator("section.message summary").first.click()
+    page.locator("section.message > details > summary").first.click()
     assert page.locator("table.delivery").first.is_visible()
     assert MailboxItem.objects.filter(user=alice).values("thread").distinct().count() == 1
 

@@ -106,7 +106,7 @@ def test_a_bounce_notice_shows_its_report_parts_in_the_senders_thread(any_page, 
     any_page.goto(any_page.base + f"/mail/t/{sent.thread_id}/")
 
     notice = any_page.locator("section.message[data-latest]")
-    assert "Mail Delivery System" in notice.locator("summary").inner_text()
+    assert "Mail Delivery System" in notice.locator(":scope > details > summary").inner_text()
     names = notice.locator("ul.attachments a").all_inner_texts()
     assert names == ["delivery-status.txt", "original-headers.txt"]
     shot(any_page, f"bounce-notice-{width(any_page)}")
@@ -124,7 +124,7 @@ def test_a_delayed_notice_and_still_trying_in_the_senders_thread(any_page, alice
     notice = any_page.locator("section.message[data-latest]")
     assert "has not been delivered yet" in notice.inner_text()
     assert "still trying to deliver" in notice.inner_text().lower()
-    any_page.locator("section.message").first.locator("summary").click()
+    any_page.locator("section.message").first.locator(":scope > details > summary").click()
     status = any_page.locator("[data-still-trying]")
     status.wait_for(state="visible")
     assert status.inner_text() == "Still trying to deliver"
