@@ -18,10 +18,11 @@ from campaigns.services.templates import create_template
 from campaigns.unsubscribe import make_token
 from inbound.services.pipeline import process_inbound_messages
 from inbound.services.reception import accept_message
-from mailboxes.models import Folder, MailboxItem
+from mailboxes.models import Folder, ImportJob, MailboxItem
 from mailboxes.services import add_labels, create_label
 from mailboxes.services.actions import set_starred
 from mailboxes.services.drafts import save_draft
+from rules.models import ForwardingAddress, VacationReply
 from rules.services.filters import FilterActions, create_filter
 from tests.campaigns.results_world import make_campaign
 from tests.factories import UserFactory, deliver, deliver_scanned, raw_email
@@ -127,11 +128,14 @@ def test_settings_sections(any_page, alice):
 
 
 def test_mail_list_states(any_page, bob, alice, mail):
-    """An empty inbox; the keyboard shortcuts (desktop) or the opened menu (phone); a row selected, and on
+    """An empty inbox, Snoozed and Scheduled; the keyboard shortcuts (desktop) or the opened menu (phone); a row selected, and on
     desktop the keyboard cursor on another and the row actions shown on hover."""
     sign_in(any_page, bob.email)
-    any_page.wait_for_selector("p.empty >> text=No conversations here.")
-    assert_accessible(any_page, "empty inbox")
+    check_each(any_page, {
+        "/mail/": "p.empty >> text=No conversations here.",
+        "/mail/f/snoozed/": "p.empty >> text=No conversations here.",
+        reverse("mailboxes:scheduled"): "[data-scheduled-empty]",
+    })  # fmt: skip
     any_page.context.clear_cookies()
     deliver(raw_email(subject="Second row", to="alice@example.test"), alice)
     sign_in(any_page, alice.email)
@@ -234,6 +238,39 @@ def test_filter_edit_with_an_error(any_page, alice):
     found.refresh_from_db()
     assert found.query == "from:first@x.example"
     assert_accessible(any_page, "filter edit with an error")
+
+
+def test_settings_with_errors_and_a_failed_import(any_page, alice):
+    ImportJob.objects.create(
+        user=alice, filename="old.mbox", upload_key="", size=2048, status=ImportJob.Status.FAILED, total=5, done=2,
+        imported=1, failed=1, errors=["Message 2: not a mail message", "The file ends in the middle of a message"],
+    )  # fmt: skip
+    sign_in(any_page, alice.email)
+    any_page.goto(any_page.base + reverse("rules:vacation"))
+    any_page.check("#vacation-enabled")
+    any_page.fill("#vacation-starts", "2026-02-01")
+    any_page.fill("#vacation-ends", "2026-01-10")
+    any_page.fill("#vacation-subject", "Away")
+    any_page.fill("#vacation-body", "Back soon.")
+    any_page.click("form.rules-form button[type=submit]")
+    any_page.wait_for_selector("#vacation-error >> text=The last day comes before the first.")
+    assert any_page.get_attribute("#vacation-ends", "aria-invalid") == "true"
+    assert not VacationReply.objects.filter(user=alice, enabled=True).exists()
+    assert_accessible(any_page, "vacation reply with an error")
+
+    any_page.goto(any_page.base + reverse("rules:forwarding"))
+    any_page.fill("#forwarding-address", alice.email)
+    any_page.click("form.rules-inline button[type=submit]")
+    any_page.wait_for_selector("#forwarding-error >> text=That is one of your own addresses.")
+    assert not ForwardingAddress.objects.exists()
+    assert_accessible(any_page, "forwarding with an error")
+
+    any_page.goto(any_page.base + reverse("mailboxes:import_export"))
+    any_page.click(".import-errors summary")
+    any_page.get_by_text("Message 2: not a mail message").wait_for()
+    assert "1 imported, 0 already there, 1 failed" in any_page.inner_text("[data-import-counts]")
+    shot(any_page, f"import-failed-{width(any_page)}")
+    assert_accessible(any_page, "a failed import, its problems open")
 
 
 def test_signed_out_pages_and_broken_links(any_page, shop):
