@@ -18,7 +18,7 @@ from campaigns.services.templates import create_template
 from campaigns.unsubscribe import make_token
 from inbound.services.pipeline import process_inbound_messages
 from inbound.services.reception import accept_message
-from mailboxes.models import Folder, ImportJob, MailboxItem
+from mailboxes.models import Folder, ImportJob, Label, MailboxItem
 from mailboxes.services import add_labels, create_label
 from mailboxes.services.actions import set_starred
 from mailboxes.services.drafts import save_draft
@@ -128,14 +128,26 @@ def test_settings_sections(any_page, alice):
 
 
 def test_mail_list_states(any_page, bob, alice, mail):
-    """An empty inbox, Snoozed and Scheduled; the keyboard shortcuts (desktop) or the opened menu (phone); a row selected, and on
-    desktop the keyboard cursor on another and the row actions shown on hover."""
+    """An empty inbox, Snoozed and Scheduled; a new label made, then refused; the keyboard shortcuts
+    (desktop) or the opened menu (phone); a row selected, and on desktop the keyboard cursor on another
+    and the row actions shown on hover."""
     sign_in(any_page, bob.email)
     check_each(any_page, {
         "/mail/": "p.empty >> text=No conversations here.",
         "/mail/f/snoozed/": "p.empty >> text=No conversations here.",
         reverse("mailboxes:scheduled"): "[data-scheduled-empty]",
     })  # fmt: skip
+    made, refused = "Label “Ideas” created.", "You already have a label named 'Ideas'."
+    for name, flash in (("Ideas", made), ("ideas", refused)):  # the name again, in other case: refused
+        if any_page.is_phone:
+            any_page.click("[data-menu-toggle]")
+        any_page.click("details.new-label summary")
+        any_page.fill("#new-label-name", name)
+        assert_accessible(any_page, "the new label form open")
+        any_page.click("details.new-label button[type=submit]")
+        any_page.locator(".flash", has_text=flash).wait_for()
+        assert_accessible(any_page, flash)
+    assert list(Label.objects.filter(user=bob).values_list("name", flat=True)) == ["Ideas"]
     any_page.context.clear_cookies()
     deliver(raw_email(subject="Second row", to="alice@example.test"), alice)
     sign_in(any_page, alice.email)
