@@ -16,6 +16,7 @@ from campaigns.services.double_opt_in import confirmation_token
 from campaigns.services.segments import create_segment
 from campaigns.services.templates import create_template
 from campaigns.unsubscribe import make_token
+from delivery.services import run_delivery, send_message
 from inbound.services.pipeline import process_inbound_messages
 from inbound.services.reception import accept_message
 from mailboxes.models import Folder, ImportJob, Label, MailboxItem
@@ -222,6 +223,25 @@ def test_compose_states(any_page, alice, mail):
         f"/mail/compose/?reply_all={mail.pk}": "#id_subject[value='Re: Lunch plans']",
         f"/mail/compose/?draft={draft.pk}": "#id_subject[value='Half done']",
     })  # fmt: skip
+
+
+def test_compose_with_a_bounce_warning_then_an_error(any_page, alice, remote_domain):
+    bounced = send_message(user=alice, to=["unknown@remote.example"], subject="Figures", text="The figures.")
+    run_delivery(message_id=bounced.pk)
+    sign_in(any_page, alice.email)
+    any_page.goto(any_page.base + "/mail/compose/")
+    any_page.fill("#id_to", "unknown@remote.example")
+    any_page.fill("#id_subject", "Figures again")  # the To field's change event asks for the warnings
+    any_page.locator("[data-bounce-warning='unknown@remote.example']").wait_for()
+    shot(any_page, f"compose-bounce-warning-{width(any_page)}")
+    assert_accessible(any_page, "compose with a bounce warning")
+    any_page.fill("#id_to", "not an address")
+    any_page.click("button.primary:has-text('Send')")
+    any_page.wait_for_selector("#compose-error")
+    assert any_page.get_attribute("#id_to", "aria-invalid") == "true"
+    assert not MailboxItem.objects.filter(user=alice, message__subject="Figures again", folder=Folder.SENT).exists()
+    shot(any_page, f"compose-error-{width(any_page)}")
+    assert_accessible(any_page, "compose with an error")
 
 
 def test_api_tokens_with_a_new_and_a_revoked_token(any_page, alice):
