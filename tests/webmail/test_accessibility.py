@@ -317,6 +317,7 @@ def test_signed_out_pages_and_broken_links(any_page, shop):
         f"/subscribe/confirm/{confirm}/": "h1 >> text=Confirm your subscription",
         "/subscribe/confirm/not-a-token/": "[role=alert]",
         "/u/not-a-token/": "h1 >> text=Unsubscribe link not valid",
+        "/t/c/not-a-token": "h1 >> text=Link not valid",
     })  # fmt: skip
     any_page.goto(f"{any_page.base}/subscribe/confirm/{confirm}/")
     any_page.click("button[type=submit]")
@@ -328,6 +329,13 @@ def test_signed_out_pages_and_broken_links(any_page, shop):
     any_page.wait_for_selector("[data-done=list]")
     shot(any_page, f"unsubscribed-{width(any_page)}")
     assert_accessible(any_page, "unsubscribed from a list")
+
+    any_page.select_option("#language", "zh-hans")  # the page's own language picker: a cookie, for what follows
+    any_page.wait_for_selector("html[lang=zh-hans] [data-done=list]")
+    assert_accessible(any_page, "the unsubscribe page in Chinese")
+    check_each(
+        any_page, {"/signin/": "html[lang=zh-hans] #id_username", "/signin/forgot/": "html[lang=zh-hans] #id_address"}
+    )
 
 
 @pytest.fixture
