@@ -1,5 +1,6 @@
-"""axe-core on every page a signed-in user and a marketer see, at desktop and phone widths: no serious or
-critical violation. Pages of one kind are checked in one test (one sign-in) and reported together."""
+"""axe-core on every page a signed-in user, a marketer and a signed-out visitor see, at desktop and phone widths:
+no serious or critical violation. Pages of one kind are checked in one test (one sign-in) and reported together.
+States that need a feature's own set-up are checked in its browser tests (grep ``assert_accessible``)."""
 
 import json
 
