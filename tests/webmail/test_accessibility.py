@@ -204,7 +204,7 @@ def test_conversation_states(any_page, alice, mail):
     check_each(any_page, {
         f"/mail/t/{mail.thread_id}/": "section.message .badge >> text=Draft",
         f"/mail/t/{held.thread_id}/": "[data-scan-notice] >> nth=1",
-        f"/mail/t/{trashed.thread_id}/": "section.message button[value=delete]",
+        f"/mail/t/{trashed.thread_id}/?view=trash": "[data-conversation-action=delete]",  # opened from Trash
         "/mail/t/999999/": "h1 >> text=Not Found",
     })  # fmt: skip
 
