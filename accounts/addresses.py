@@ -5,6 +5,7 @@ from email.utils import getaddresses
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
 
 from webmail.errors import UserError
 
@@ -25,10 +26,10 @@ def normalize_domain(name: str, *, field: str = "domain") -> str:
     try:
         ascii_name = value.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise InvalidDomain(f"{name!r} is not a valid domain name.", field=field) from exc
+        raise InvalidDomain(_("%(name)r is not a valid domain name.") % {"name": name}, field=field) from exc
     labels = ascii_name.split(".")
     if len(labels) < 2 or len(ascii_name) > 253 or not all(_DOMAIN_LABEL.match(x) for x in labels):
-        raise InvalidDomain(f"{name!r} is not a valid domain name.", field=field)
+        raise InvalidDomain(_("%(name)r is not a valid domain name.") % {"name": name}, field=field)
     return ascii_name
 
 
@@ -40,19 +41,23 @@ def normalize_address(address: str, *, field: str = "address") -> str:
     """
     value = (address or "").strip()
     if "\r" in value or "\n" in value:
-        raise InvalidAddress("An address cannot contain line breaks.", field=field)
+        raise InvalidAddress(_("An address cannot contain line breaks."), field=field)
     local, sep, domain = value.rpartition("@")
     if not sep or not local:
-        raise InvalidAddress(f"{address!r} is not an email address.", field=field)
+        raise InvalidAddress(_("%(address)r is not an email address.") % {"address": address}, field=field)
     try:
         domain = normalize_domain(domain, field=field)
     except InvalidDomain as exc:  # the user typed an address: say so, not "invalid domain"
-        raise InvalidAddress(f"{address!r} is not a valid email address.", field=field) from exc
+        raise InvalidAddress(
+            _("%(address)r is not a valid email address.") % {"address": address}, field=field
+        ) from exc
     candidate = f"{local}@{domain}"
     try:
         validate_email(candidate)
     except ValidationError as exc:
-        raise InvalidAddress(f"{address!r} is not a valid email address.", field=field) from exc
+        raise InvalidAddress(
+            _("%(address)r is not a valid email address.") % {"address": address}, field=field
+        ) from exc
     return candidate
 
 
@@ -75,15 +80,15 @@ def parse_address_list(values, *, field: str) -> list[tuple[str, str]]:
             continue
         raw = str(raw)
         if "\r" in raw or "\n" in raw:
-            raise InvalidAddress("An address cannot contain line breaks.", field=field)
+            raise InvalidAddress(_("An address cannot contain line breaks."), field=field)
         pairs = getaddresses([raw])
         if not pairs or any(not addr for _, addr in pairs):
-            raise InvalidAddress(f"{raw!r} is not a valid address list.", field=field)
+            raise InvalidAddress(_("%(list)r is not a valid address list.") % {"list": raw}, field=field)
         for name, addr in pairs:
             # getaddresses quietly drops whitespace inside an address
             # ("bob@exa mple.org" -> "bob@example.org"): never send to an
             # address the user did not type.
             if addr not in raw:
-                raise InvalidAddress(f"{raw!r} is not a valid address list.", field=field)
+                raise InvalidAddress(_("%(list)r is not a valid address list.") % {"list": raw}, field=field)
             result.append((name.strip(), normalize_address(addr, field=field)))
     return result

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.addresses import InvalidAddress, normalize_address, normalize_domain, split_address
 from accounts.dkim import (
@@ -180,17 +181,19 @@ def create_mail_user(
             user.save()
             Address.objects.create(user=user, domain=domain, local_part=local, kind=Address.Kind.PRIMARY)
             if marketer:
-                group, _ = Group.objects.get_or_create(name=MARKETERS_GROUP)
+                group, _created = Group.objects.get_or_create(name=MARKETERS_GROUP)
                 user.groups.add(group)
     except IntegrityError as exc:
-        raise AddressTaken(f"The address {email} is already in use.", field="address") from exc
+        raise AddressTaken(
+            _("The address %(address)s is already in use.") % {"address": email}, field="address"
+        ) from exc
     return user
 
 
 def _refuse_subaddress(local: str) -> None:
     if "+" in local:
         raise InvalidAddress(
-            "A mailbox address cannot contain '+': it is reserved for sub-addressing.", field="address"
+            _("A mailbox address cannot contain '+': it is reserved for sub-addressing."), field="address"
         )
 
 
@@ -203,7 +206,9 @@ def add_alias(*, user: User, address: str) -> Address:
         with transaction.atomic():
             return Address.objects.create(user=user, domain=domain, local_part=local, kind=Address.Kind.ALIAS)
     except IntegrityError as exc:
-        raise AddressTaken(f"The address {local}@{domain.name} is already in use.", field="address") from exc
+        raise AddressTaken(
+            _("The address %(address)s is already in use.") % {"address": f"{local}@{domain.name}"}, field="address"
+        ) from exc
 
 
 def _parse_pk(value) -> int | None:
@@ -218,10 +223,10 @@ def _parse_pk(value) -> int | None:
 def remove_alias(*, user: User, address_id: int) -> None:
     pk = _parse_pk(address_id)
     if pk is None:
-        raise NotFound("No such alias.")
-    deleted, _ = Address.objects.filter(user=user, pk=pk, kind=Address.Kind.ALIAS).delete()
+        raise NotFound(_("No such alias."))
+    deleted, _count = Address.objects.filter(user=user, pk=pk, kind=Address.Kind.ALIAS).delete()
     if not deleted:
-        raise NotFound("No such alias.")
+        raise NotFound(_("No such alias."))
 
 
 # --- API tokens ---------------------------------------------------------------
@@ -239,9 +244,9 @@ def create_api_token(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     """A new token for ``user``: the row, and the token itself, which is never stored or shown again."""
     name = " ".join((name or "").split())
     if len(name) > 100:
-        raise UserError("A token name has at most 100 characters.", field="name")
+        raise UserError(_("A token name has at most 100 characters."), field="name")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):  # PostgreSQL refuses NUL, and nobody types them
-        raise UserError("A token name cannot contain control characters.", field="name")
+        raise UserError(_("A token name cannot contain control characters."), field="name")
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken.objects.create(user=user, name=name, prefix=token[:10], key_hash=hash_api_token(token))
     return record, token
@@ -252,7 +257,7 @@ def revoke_api_token(*, user: User, token_id) -> ApiToken:
     pk = _parse_pk(token_id)
     record = ApiToken.objects.filter(user=user, pk=pk).first() if pk else None
     if record is None:
-        raise NotFound("No such API token.")
+        raise NotFound(_("No such API token."))
     if record.revoked_at is None:
         ApiToken.objects.filter(pk=record.pk, revoked_at=None).update(revoked_at=timezone.now())
         record.refresh_from_db(fields=["revoked_at"])
@@ -295,13 +300,15 @@ def update_preferences(*, user: User, **values) -> Preferences:
     }
     unknown = set(values) - set(allowed)
     if unknown:
-        raise InvalidPreference(f"No such preference: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+        raise InvalidPreference(
+            _("No such preference: %(names)s.") % {"names": ", ".join(sorted(unknown))}, field=sorted(unknown)[0]
+        )
     for field, value in values.items():
         if field == "time_zone":
             if value and value not in zoneinfo.available_timezones():
-                raise InvalidPreference("Choose a time zone from the list.", field=field)
+                raise InvalidPreference(_("Choose a time zone from the list."), field=field)
         elif value not in allowed[field]:
-            raise InvalidPreference("Choose one of the options.", field=field)
+            raise InvalidPreference(_("Choose one of the options."), field=field)
     with transaction.atomic():
         preferences, _created = Preferences.objects.select_for_update().get_or_create(user=user)
         for field, value in values.items():

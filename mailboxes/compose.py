@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from accounts.addresses import parse_address_list, split_address
 from accounts.selectors import addresses_of
@@ -89,7 +90,7 @@ def compose(
     sender = from_address.strip().lower() if from_address else (default or (own[0] if own else ""))
     matching = [a for a in own if a.lower() == sender]
     if not matching:
-        raise SenderNotAllowed("You can only send from your own addresses.", field="from")
+        raise SenderNotAllowed(_("You can only send from your own addresses."), field="from")
     _refuse_line_breaks(subject, field="subject")
     composition = Composition(
         from_name=names.get(matching[0].lower()) or user.display_name,
@@ -107,7 +108,9 @@ def compose(
         headers=_clean_headers(headers.items() if hasattr(headers, "items") else headers),
     )
     if len(composition.envelope_recipients()) > settings.MAIL_MAX_RECIPIENTS:
-        raise TooManyRecipients(f"A message can have at most {settings.MAIL_MAX_RECIPIENTS} recipients.", field="to")
+        raise TooManyRecipients(
+            _("A message can have at most %(max)d recipients.") % {"max": settings.MAIL_MAX_RECIPIENTS}, field="to"
+        )
     return composition
 
 
@@ -126,7 +129,7 @@ def _identities(user) -> tuple[dict[str, str], str | None]:
 
 def require_recipients(composition: Composition) -> None:
     if not composition.envelope_recipients():
-        raise NoRecipients("Add at least one recipient.", field="to")
+        raise NoRecipients(_("Add at least one recipient."), field="to")
 
 
 # What ``str.splitlines`` breaks on, plus the other C0 controls and DEL; a tab is fine.
@@ -137,7 +140,7 @@ def _refuse_line_breaks(value: str, *, field: str) -> None:
     # Python's email package refuses these only with a bare ValueError at render
     # time (or, for NUL, writes them into the header): refuse them up front.
     if any(ch in _HEADER_UNSAFE for ch in value or ""):
-        raise HeaderInjection("Line breaks and control characters are not allowed here.", field=field)
+        raise HeaderInjection(_("Line breaks and control characters are not allowed here."), field=field)
 
 
 # The header fields a service may add to a message: list and campaign bookkeeping, nothing that
@@ -156,20 +159,20 @@ def _clean_headers(pairs) -> list[tuple[str, str]]:
     headers = [_clean_header(name, value) for name, value in pairs]
     names = [name for name, _ in headers]
     if len(set(names)) != len(names):
-        raise HeaderInjection("Each extra header can be given once.", field="headers")
+        raise HeaderInjection(_("Each extra header can be given once."), field="headers")
     return headers
 
 
 def _clean_header(name: str, value: str) -> tuple[str, str]:
     canonical = EXTRA_HEADERS.get(name.lower()) if name.isascii() else None
     if canonical is None:
-        raise HeaderInjection(f"The header {name!r} cannot be set here.", field="headers")
+        raise HeaderInjection(_("The header %(name)r cannot be set here.") % {"name": name}, field="headers")
     _refuse_line_breaks(value, field="headers")
     # Written as they are, unencoded (``render``): an encoded word would break a URL list.
     if not value.isascii():
-        raise HeaderInjection(f"The {canonical} header must be plain ASCII.", field="headers")
+        raise HeaderInjection(_("The %(name)s header must be plain ASCII.") % {"name": canonical}, field="headers")
     if any(len(canonical) + 2 + len(item) > _MAX_LINE for item in value.split(", ")):
-        raise HeaderInjection(f"The {canonical} header is too long.", field="headers")
+        raise HeaderInjection(_("The %(name)s header is too long.") % {"name": canonical}, field="headers")
     return canonical, value.strip()
 
 
@@ -246,8 +249,8 @@ def render(composition: Composition, *, date: datetime | None, include_bcc: bool
     if len(raw) > settings.MAIL_MAX_MESSAGE_BYTES:
         limit_mb = settings.MAIL_MAX_MESSAGE_BYTES / (1024 * 1024)
         raise MessageTooLarge(
-            f"The message is {len(raw) / (1024 * 1024):.1f} MB with attachments encoded; "
-            f"the limit is {limit_mb:.0f} MB.",
+            _("The message is %(size).1f MB with attachments encoded; the limit is %(limit).0f MB.")
+            % {"size": len(raw) / (1024 * 1024), "limit": limit_mb},
             field="attachments",
         )
     return raw

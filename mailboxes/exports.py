@@ -14,6 +14,7 @@ from datetime import UTC
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mailboxes import selectors
 from mailboxes.blobstore import read_blob
@@ -36,7 +37,7 @@ def items_to_export(*, user, view: str, label_id=None, query: str = "") -> tuple
     if view == selectors.STARRED:
         return _ids(MailboxItem.objects.filter(user=user, is_starred=True).exclude(folder=Folder.TRASH)), "starred"
     if view not in Folder.values:
-        raise ItemNotFound("No such folder.")
+        raise ItemNotFound(_("No such folder."))
     return _ids(MailboxItem.objects.filter(user=user, folder=view)), view
 
 

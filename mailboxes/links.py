@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from django.core import signing
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 
 from webmail.errors import NotFound, UserError
 
@@ -73,12 +74,12 @@ def read_attachment_link(token: str, *, kind: LinkKind, max_age: int) -> Attachm
             nonce=str(data.get("n", "")),
         )
     except signing.SignatureExpired as exc:
-        raise LinkExpired("This link has expired; open the message again for a new one.") from exc
+        raise LinkExpired(_("This link has expired; open the message again for a new one.")) from exc
     except (signing.BadSignature, AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise NotFound("No such attachment.") from exc
+        raise NotFound(_("No such attachment.")) from exc
 
 
 def use_once(link: AttachmentLink, *, max_age: int) -> None:
     """Marks a single-use link used; ``LinkUsed`` if it already was (or carries no nonce to mark)."""
     if not link.nonce or not cache.add(f"attachment-link-used:{link.nonce}", True, timeout=max_age + 1):
-        raise LinkUsed("This link has already been used; read the message again for a new one.")
+        raise LinkUsed(_("This link has already been used; read the message again for a new one."))

@@ -1,6 +1,7 @@
 """Reads of a user's mail rules, scoped: another user's ids are not found, exactly like missing ones."""
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from mailboxes.selectors import parse_pk
 from rules.exceptions import BlockedSenderNotFound, FilterNotFound, ForwardingAddressNotFound
@@ -14,7 +15,7 @@ def filters_of(*, user) -> QuerySet[Filter]:
 def get_filter_for_user(*, user, filter_id) -> Filter:
     found = filters_of(user=user).filter(pk=parse_pk(filter_id)).first()
     if found is None:
-        raise FilterNotFound("No such filter.")
+        raise FilterNotFound(_("No such filter."))
     return found
 
 
@@ -25,7 +26,7 @@ def blocked_senders_of(*, user) -> QuerySet[BlockedSender]:
 def get_blocked_sender_for_user(*, user, blocked_id) -> BlockedSender:
     found = blocked_senders_of(user=user).filter(pk=parse_pk(blocked_id)).first()
     if found is None:
-        raise BlockedSenderNotFound("No such blocked sender.")
+        raise BlockedSenderNotFound(_("No such blocked sender."))
     return found
 
 
@@ -40,7 +41,7 @@ def verified_forwarding_addresses_of(*, user) -> QuerySet[ForwardingAddress]:
 def get_forwarding_address_for_user(*, user, address_id) -> ForwardingAddress:
     found = forwarding_addresses_of(user=user).filter(pk=parse_pk(address_id)).first()
     if found is None:
-        raise ForwardingAddressNotFound("No such forwarding address.")
+        raise ForwardingAddressNotFound(_("No such forwarding address."))
     return found
 
 

@@ -8,6 +8,7 @@ exactly like one that does not exist.
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from inbound.filters.spam import train_spam
 from mailboxes.conversations import refresh_threads
@@ -29,10 +30,10 @@ def _clean_ids(values: Iterable, *, error) -> list[int]:
     for value in values:
         pk = parse_pk(value)
         if pk is None:
-            raise error(f"Not found: {str(value)[:40]!r}.")
+            raise error(_("Not found: %(value)r.") % {"value": str(value)[:40]})
         ids.append(pk)
     if not ids:
-        raise error("No items given.")
+        raise error(_("No items given."))
     return list(dict.fromkeys(ids))
 
 
@@ -41,7 +42,7 @@ def _items_for_update(user, item_ids: Iterable) -> list[MailboxItem]:
     items = list(MailboxItem.objects.select_for_update().select_related("message").filter(user=user, pk__in=ids))
     if len(items) != len(ids):
         missing = sorted(set(ids) - {item.pk for item in items})
-        raise ItemNotFound(f"No such message: {', '.join(map(str, missing))}.")
+        raise ItemNotFound(_("No such message: %(ids)s.") % {"ids": ", ".join(map(str, missing))})
     return items
 
 
@@ -49,7 +50,7 @@ def _labels_of(user, label_ids: Iterable) -> list[Label]:
     ids = _clean_ids(label_ids, error=LabelNotFound)
     labels = list(Label.objects.filter(user=user, pk__in=ids))
     if len(labels) != len(ids):
-        raise LabelNotFound("No such label.", field="labels")
+        raise LabelNotFound(_("No such label."), field="labels")
     return labels
 
 
@@ -100,16 +101,16 @@ def remove_labels(*, user, item_ids: Iterable, label_ids: Iterable) -> int:
 
 def _check_destination(item: MailboxItem, folder: str) -> None:
     if folder not in Folder.values:
-        raise FolderNotAllowed(f"There is no folder {folder!r}.", field="folder")
+        raise FolderNotAllowed(_("There is no folder %(folder)r.") % {"folder": folder}, field="folder")
     is_draft = item.message.status == Message.Status.DRAFT
     if is_draft and folder not in (Folder.DRAFTS, Folder.TRASH):
-        raise FolderNotAllowed("A draft can only be in Drafts or Trash.", field="folder")
+        raise FolderNotAllowed(_("A draft can only be in Drafts or Trash."), field="folder")
     if folder == Folder.DRAFTS and not is_draft:
-        raise FolderNotAllowed("Only drafts go in Drafts.", field="folder")
+        raise FolderNotAllowed(_("Only drafts go in Drafts."), field="folder")
     if folder == Folder.SENT and item.origin != MailboxItem.Origin.SENT:
-        raise FolderNotAllowed("Only mail you sent goes in Sent.", field="folder")
+        raise FolderNotAllowed(_("Only mail you sent goes in Sent."), field="folder")
     if folder == Folder.SPAM and item.origin != MailboxItem.Origin.RECEIVED:
-        raise FolderNotAllowed("Only mail you received can be marked as spam.", field="folder")
+        raise FolderNotAllowed(_("Only mail you received can be marked as spam."), field="folder")
 
 
 def _move(items: list[MailboxItem], folder: str) -> int:
@@ -161,7 +162,7 @@ def mark_spam(*, user, item_ids: Iterable) -> int:
 def mark_not_spam(*, user, item_ids: Iterable) -> int:
     items = _items_for_update(user, item_ids)
     if any(item.folder != Folder.SPAM for item in items):
-        raise FolderNotAllowed("Only messages in Spam can be marked as not spam.", field="folder")
+        raise FolderNotAllowed(_("Only messages in Spam can be marked as not spam."), field="folder")
     moved = _move(items, Folder.INBOX)
     for item in items:
         train_spam(user=user, message=item.message, is_spam=False)
@@ -173,7 +174,7 @@ def restore_items(*, user, item_ids: Iterable) -> int:
     """Put trashed (or spam) items back where they were before."""
     items = _items_for_update(user, item_ids)
     if any(item.folder not in (Folder.TRASH, Folder.SPAM) for item in items):
-        raise FolderNotAllowed("Only messages in Trash or Spam can be restored.", field="folder")
+        raise FolderNotAllowed(_("Only messages in Trash or Spam can be restored."), field="folder")
     for item in items:
         if item.message.status == Message.Status.DRAFT:
             destination = Folder.DRAFTS
@@ -191,7 +192,7 @@ def delete_forever(*, user, item_ids: Iterable) -> int:
     """Remove items from the mailbox for good; only from Trash or Spam, as a safety catch."""
     items = _items_for_update(user, item_ids)
     if any(item.folder not in (Folder.TRASH, Folder.SPAM) for item in items):
-        raise FolderNotAllowed("Move messages to Trash before deleting them forever.", field="folder")
+        raise FolderNotAllowed(_("Move messages to Trash before deleting them forever."), field="folder")
     MailboxItem.objects.filter(pk__in=[i.pk for i in items]).delete()
     refresh_threads({i.thread_id for i in items})
     _record(items, MailboxChange.Kind.DELETED)
@@ -206,7 +207,7 @@ def empty_folder(*, user, folder: str, batch: int = 500, limit: int | None = Non
     that a request stays short however big the folder: the page offers to go on.
     """
     if folder not in (Folder.TRASH, Folder.SPAM):
-        raise FolderNotAllowed("Only Trash and Spam can be emptied.", field="folder")
+        raise FolderNotAllowed(_("Only Trash and Spam can be emptied."), field="folder")
     deleted = 0
     while limit is None or deleted < limit:
         size = batch if limit is None else min(batch, limit - deleted)

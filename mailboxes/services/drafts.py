@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mailboxes.blobstore import read_blob
 from mailboxes.compose import Composition, OutgoingAttachment, compose, render
@@ -22,7 +23,7 @@ def reply_headers(*, user, item_id) -> tuple[str, list[str]]:
         return "", []
     parent = MailboxItem.objects.select_related("message").filter(user=user, pk=parse_pk(item_id)).first()
     if parent is None:
-        raise ItemNotFound("The message you are replying to does not exist.", field="in_reply_to")
+        raise ItemNotFound(_("The message you are replying to does not exist."), field="in_reply_to")
     original = parent.message
     references = [*original.references, original.message_id] if original.message_id else list(original.references)
     # Keep the root and the most recent ancestors, as RFC 5322 suggests.
@@ -39,7 +40,7 @@ def get_draft_for_update(*, user, draft_id, in_trash_too: bool = False) -> Mailb
     )
     item = (drafts if in_trash_too else drafts.filter(folder=Folder.DRAFTS)).first()
     if item is None:
-        raise DraftNotFound("No such draft.")
+        raise DraftNotFound(_("No such draft."))
     return item
 
 
@@ -125,7 +126,7 @@ def save_draft(
         )
         raw = render(composition, date=now, include_bcc=True)
         if item is None:
-            message, _ = store_message(raw=raw, status=Message.Status.DRAFT, sender=user)
+            message, _stored = store_message(raw=raw, status=Message.Status.DRAFT, sender=user)
             item = place_message(
                 user=user, message=message, origin=MailboxItem.Origin.SENT, folder=Folder.DRAFTS, is_read=True
             )

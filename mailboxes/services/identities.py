@@ -1,6 +1,7 @@
 """Send-as identities: the user's own addresses, each with a display name and a signature."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.addresses import split_address
 from accounts.models import Address
@@ -66,16 +67,18 @@ def update_identity(*, user, identity_id, display_name: str, signature: str, mak
     display_name = (display_name or "").strip()
     signature = (signature or "").replace("\r\n", "\n").rstrip()
     if len(display_name) > MAX_NAME:
-        raise InvalidIdentity(f"A name can be at most {MAX_NAME} characters.", field="display_name")
+        raise InvalidIdentity(_("A name can be at most %(max)d characters.") % {"max": MAX_NAME}, field="display_name")
     if any(ch in display_name for ch in "\r\n\x00"):
-        raise InvalidIdentity("A name cannot contain line breaks.", field="display_name")
+        raise InvalidIdentity(_("A name cannot contain line breaks."), field="display_name")
     if len(signature) > MAX_SIGNATURE:
-        raise InvalidIdentity(f"A signature can be at most {MAX_SIGNATURE} characters.", field="signature")
+        raise InvalidIdentity(
+            _("A signature can be at most %(max)d characters.") % {"max": MAX_SIGNATURE}, field="signature"
+        )
     identities_of(user=user)  # rows for addresses added since
     with transaction.atomic():
         identity = Identity.objects.select_for_update().filter(user=user, pk=parse_pk(identity_id)).first()
         if identity is None:
-            raise IdentityNotFound("No such address.")
+            raise IdentityNotFound(_("No such address."))
         identity.display_name, identity.signature = display_name, signature
         identity.save(update_fields=["display_name", "signature", "updated_at"])
         if make_default and not identity.is_default:
@@ -89,7 +92,7 @@ def set_default_identity(*, user, identity_id) -> Identity:
     with transaction.atomic():
         identity = Identity.objects.select_for_update().filter(user=user, pk=parse_pk(identity_id)).first()
         if identity is None:
-            raise IdentityNotFound("No such address.")
+            raise IdentityNotFound(_("No such address."))
         Identity.objects.filter(user=user, is_default=True).exclude(pk=identity.pk).update(is_default=False)
         Identity.objects.filter(pk=identity.pk).update(is_default=True)
         identity.is_default = True

@@ -3,7 +3,8 @@
 import re
 
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mailboxes.exceptions import InvalidLabel, LabelExists
 from mailboxes.models import Label, MailboxChange, MailboxItem
@@ -14,35 +15,35 @@ _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The colours offered in the label form: each is readable as text on the list's white and
 # light-grey rows (contrast at least 4.5:1, WCAG AA), since a chip draws its name in its colour.
 PALETTE = [
-    ("#64748b", _("Grey")),
-    ("#b91c1c", _("Red")),
-    ("#c2410c", _("Orange")),
-    ("#a16207", _("Amber")),
-    ("#15803d", _("Green")),
-    ("#0f766e", _("Teal")),
-    ("#0e7490", _("Cyan")),
-    ("#1d4ed8", _("Blue")),
-    ("#4338ca", _("Indigo")),
-    ("#6d28d9", _("Violet")),
-    ("#a21caf", _("Purple")),
-    ("#be185d", _("Pink")),
+    ("#64748b", gettext_lazy("Grey")),
+    ("#b91c1c", gettext_lazy("Red")),
+    ("#c2410c", gettext_lazy("Orange")),
+    ("#a16207", gettext_lazy("Amber")),
+    ("#15803d", gettext_lazy("Green")),
+    ("#0f766e", gettext_lazy("Teal")),
+    ("#0e7490", gettext_lazy("Cyan")),
+    ("#1d4ed8", gettext_lazy("Blue")),
+    ("#4338ca", gettext_lazy("Indigo")),
+    ("#6d28d9", gettext_lazy("Violet")),
+    ("#a21caf", gettext_lazy("Purple")),
+    ("#be185d", gettext_lazy("Pink")),
 ]
 
 
 def _clean_name(name: str) -> str:
     value = " ".join((name or "").split())
     if not value:
-        raise InvalidLabel("A label needs a name.", field="name")
+        raise InvalidLabel(_("A label needs a name."), field="name")
     if len(value) > 100:
-        raise InvalidLabel("A label name has at most 100 characters.", field="name")
+        raise InvalidLabel(_("A label name has at most 100 characters."), field="name")
     if any(not ch.isprintable() for ch in value):
-        raise InvalidLabel("A label name cannot contain control characters.", field="name")
+        raise InvalidLabel(_("A label name cannot contain control characters."), field="name")
     return value
 
 
 def _clean_color(color: str) -> str:
     if not _COLOR.match(color or ""):
-        raise InvalidLabel("A colour is written #rrggbb.", field="color")
+        raise InvalidLabel(_("A colour is written #rrggbb."), field="color")
     return color.lower()
 
 
@@ -51,7 +52,7 @@ def _save(label: Label) -> Label:
         with transaction.atomic():
             label.save()
     except IntegrityError as exc:
-        raise LabelExists(f"You already have a label named {label.name!r}.", field="name") from exc
+        raise LabelExists(_("You already have a label named %(name)r.") % {"name": label.name}, field="name") from exc
     return label
 
 

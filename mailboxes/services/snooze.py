@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.preferences import time_zone_of
@@ -70,13 +71,13 @@ def snooze_time(*, user, choice: str, custom: str = "", now: datetime | None = N
         except NoSuchLocalTime as exc:
             if exc.skipped:
                 raise InvalidSnoozeTime(
-                    "That time does not exist in your time zone (the clocks change).", field="snooze_at"
+                    _("That time does not exist in your time zone (the clocks change)."), field="snooze_at"
                 ) from None
-            raise InvalidSnoozeTime("Choose a date and time to snooze until.", field="snooze_at") from None
+            raise InvalidSnoozeTime(_("Choose a date and time to snooze until."), field="snooze_at") from None
     for option in snooze_choices(user=user, now=now):
         if option.key == choice:
             return option.until
-    raise InvalidSnoozeTime("Choose when the conversation should come back.", field="until")
+    raise InvalidSnoozeTime(_("Choose when the conversation should come back."), field="until")
 
 
 @transaction.atomic
@@ -84,12 +85,12 @@ def snooze_items(*, user, item_ids: Iterable, until: datetime, now: datetime | N
     """Hide Inbox items until ``until``; mail elsewhere cannot be snoozed."""
     now = now or timezone.now()
     if until <= now:
-        raise InvalidSnoozeTime("Choose a time in the future.", field="snooze_at")
+        raise InvalidSnoozeTime(_("Choose a time in the future."), field="snooze_at")
     if until > now + MAX_SNOOZE:
-        raise InvalidSnoozeTime("Snooze for a year at most.", field="snooze_at")
+        raise InvalidSnoozeTime(_("Snooze for a year at most."), field="snooze_at")
     items = _items_for_update(user, item_ids)
     if any(item.folder != Folder.INBOX for item in items):
-        raise FolderNotAllowed("Only conversations in the Inbox can be snoozed.", field="folder")
+        raise FolderNotAllowed(_("Only conversations in the Inbox can be snoozed."), field="folder")
     return _update(items, snoozed_until=until)
 
 

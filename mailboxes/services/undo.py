@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mailboxes.compose import require_recipients
 from mailboxes.exceptions import DraftNotFound
@@ -85,10 +86,10 @@ def cancel_send(*, user, draft_id) -> MailboxItem:
             item = get_draft_for_update(user=user, draft_id=draft_id)
         except DraftNotFound:
             if MailboxItem.objects.filter(user=user, pk=parse_pk(draft_id), folder=Folder.SENT).exists():
-                raise AlreadySent("Too late: the message has already been sent.") from None
+                raise AlreadySent(_("Too late: the message has already been sent.")) from None
             raise
         if item.send_at is None:
-            raise AlreadySent("This message is not waiting to be sent.")
+            raise AlreadySent(_("This message is not waiting to be sent."))
         item.send_at = None
         item.send_scheduled = False
         item.save(update_fields=["send_at", "send_scheduled", "updated_at"])

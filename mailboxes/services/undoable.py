@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from inbound.filters.spam import restore_spam_training, spam_training_of
 from mailboxes.conversations import refresh_threads
@@ -112,9 +113,9 @@ def undo_action(*, user, action_id, now: datetime | None = None) -> tuple[Undoab
     with transaction.atomic():
         action = UndoableAction.objects.select_for_update().filter(user=user, pk=parse_pk(action_id)).first()
         if action is None:
-            raise UndoNotFound("Nothing to undo.")
+            raise UndoNotFound(_("Nothing to undo."))
         if action.created_at + undo_window() < now:
-            raise UndoExpired("Too late to undo that.")
+            raise UndoExpired(_("Too late to undo that."))
         items = {item.pk: item for item in _locked_items(user, action.changes)}
         current = _states(list(items.values()))
         existing_labels = set(Label.objects.filter(user=user).values_list("pk", flat=True))
@@ -169,5 +170,5 @@ def _apply_labels(add_pairs: list[tuple[int, int]], remove_pairs: list[tuple[int
 def purge_undoable_actions(*, now: datetime | None = None) -> int:
     """Forget the actions whose undo window has passed (a periodic task)."""
     now = now or timezone.now()
-    deleted, _ = UndoableAction.objects.filter(created_at__lt=now - undo_window()).delete()
+    deleted, _count = UndoableAction.objects.filter(created_at__lt=now - undo_window()).delete()
     return deleted

@@ -4,6 +4,7 @@ import mimetypes
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from mailboxes.blobstore import read_blob, store_blob
 from mailboxes.compose import OutgoingAttachment
@@ -15,7 +16,7 @@ from mailboxes.selectors import parse_pk
 def create_upload(*, user, filename: str, content: bytes, content_type: str = "") -> Upload:
     if len(content) > settings.MAIL_MAX_MESSAGE_BYTES:
         limit_mb = settings.MAIL_MAX_MESSAGE_BYTES / (1024 * 1024)
-        raise MessageTooLarge(f"A file can be at most {limit_mb:.0f} MB.", field="file")
+        raise MessageTooLarge(_("A file can be at most %(limit).0f MB.") % {"limit": limit_mb}, field="file")
     name = "".join(ch for ch in (filename or "") if ch.isprintable()).replace("/", "_").replace("\\", "_").strip()
     name = name[-255:] or "attachment"
     content_type = (content_type or mimetypes.guess_type(name)[0] or "application/octet-stream").lower()
@@ -31,7 +32,7 @@ def attachments_from_uploads(*, user, upload_ids) -> list[OutgoingAttachment]:
     uploads = {u.pk: u for u in Upload.objects.select_related("blob").filter(user=user, pk__in=[i for i in ids if i])}
     missing = [str(value) for value, pk in zip(upload_ids, ids, strict=True) if pk not in uploads]
     if missing:
-        raise UploadNotFound(f"No such attachment: {', '.join(missing)}.", field="attachments")
+        raise UploadNotFound(_("No such attachment: %(names)s.") % {"names": ", ".join(missing)}, field="attachments")
     return [
         OutgoingAttachment(filename=u.filename, content_type=u.content_type, content=read_blob(u.blob))
         for u in (uploads[pk] for pk in ids)

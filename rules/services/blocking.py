@@ -1,6 +1,7 @@
 """Blocked senders: an address or a whole domain whose new mail goes straight to Trash."""
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.addresses import InvalidAddress, InvalidDomain, normalize_address, normalize_domain, split_address
 from mailboxes.selectors import get_item_for_user
@@ -18,7 +19,8 @@ def parse_sender(value: str) -> tuple[str, str]:
         return BlockedSender.Kind.DOMAIN, normalize_domain(text.lstrip("@"), field="sender")
     except (InvalidAddress, InvalidDomain) as exc:
         raise InvalidSender(
-            f"{text[:80]!r} is neither an address (someone@example.com) nor a domain (example.com).", field="sender"
+            _("%(text)r is neither an address (someone@example.com) nor a domain (example.com).") % {"text": text[:80]},
+            field="sender",
         ) from exc
 
 
@@ -37,7 +39,7 @@ def block_sender_of_item(*, user, item_id, whole_domain: bool = False) -> Blocke
     item = get_item_for_user(user=user, item_id=item_id)
     address = item.message.from_address
     if not address:
-        raise InvalidSender("This message has no sender address to block.", field="sender")
+        raise InvalidSender(_("This message has no sender address to block."), field="sender")
     return block_sender(user=user, sender=split_address(address)[1] if whole_domain else address)
 
 

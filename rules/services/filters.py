@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from mailboxes.models import Folder, Label, MailboxItem
 from mailboxes.search.query import MATCH_ALL, Node, QuerySyntaxError, parse_query
@@ -41,7 +42,7 @@ def parse_criteria(query: str) -> Node:
     except QuerySyntaxError as exc:
         raise InvalidCriteria(exc.message, position=exc.position) from exc
     if node == MATCH_ALL:
-        raise InvalidCriteria("A filter needs something to match, like from:someone@example.com.", position=0)
+        raise InvalidCriteria(_("A filter needs something to match, like from:someone@example.com."), position=0)
     return node
 
 
@@ -54,15 +55,15 @@ def _resolve_actions(user, actions: FilterActions) -> dict:
     elif actions.label_id not in (None, ""):
         label = Label.objects.filter(user=user, pk=parse_pk(actions.label_id)).first()
         if label is None:
-            raise InvalidFilter("No such label.", field="label")
+            raise InvalidFilter(_("No such label."), field="label")
     forward_to = None
     if actions.forward_to_id not in (None, ""):
         forward_to = ForwardingAddress.objects.filter(user=user, pk=parse_pk(actions.forward_to_id)).first()
         if forward_to is None:
-            raise InvalidFilter("No such forwarding address.", field="forward_to")
+            raise InvalidFilter(_("No such forwarding address."), field="forward_to")
         if not forward_to.is_verified:
             raise ForwardingNotVerified(
-                "Mail can only be forwarded to an address that was verified.", field="forward_to"
+                _("Mail can only be forwarded to an address that was verified."), field="forward_to"
             )
     fields = {
         "label": label,
@@ -74,7 +75,7 @@ def _resolve_actions(user, actions: FilterActions) -> dict:
         "forward_to": forward_to,
     }
     if not any(fields.values()):
-        raise InvalidFilter("Choose at least one thing for the filter to do.", field="actions")
+        raise InvalidFilter(_("Choose at least one thing for the filter to do."), field="actions")
     return fields
 
 

@@ -22,6 +22,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.addresses import InvalidAddress, normalize_address
 from accounts.selectors import addresses_of
@@ -85,17 +86,20 @@ def add_forwarding_address(*, user, address: str, now: datetime | None = None) -
     except InvalidAddress as exc:
         raise InvalidForwardingAddress(exc.message, field="address") from exc
     if value in {own.lower() for own in addresses_of(user)}:
-        raise InvalidForwardingAddress("That is one of your own addresses.", field="address")
+        raise InvalidForwardingAddress(_("That is one of your own addresses."), field="address")
     with transaction.atomic():
         if ForwardingAddress.objects.filter(user=user).count() >= MAX_FORWARDING_ADDRESSES:
             raise InvalidForwardingAddress(
-                f"You can have at most {MAX_FORWARDING_ADDRESSES} forwarding addresses.", field="address"
+                _("You can have at most %(max)d forwarding addresses.") % {"max": MAX_FORWARDING_ADDRESSES},
+                field="address",
             )
         try:
             with transaction.atomic():
                 record = ForwardingAddress.objects.create(user=user, address=value, created_at=now)
         except IntegrityError as exc:
-            raise InvalidForwardingAddress("This forwarding address is already on your list.", field="address") from exc
+            raise InvalidForwardingAddress(
+                _("This forwarding address is already on your list."), field="address"
+            ) from exc
         _send_verification(record, now=now)
     return record
 
@@ -106,10 +110,10 @@ def resend_verification(*, user, address_id, now: datetime | None = None) -> For
         record = get_forwarding_address_for_user(user=user, address_id=address_id)
         record = ForwardingAddress.objects.select_for_update().get(pk=record.pk)
         if record.is_verified:
-            raise InvalidForwardingAddress("This address is verified already.", field="address")
+            raise InvalidForwardingAddress(_("This address is verified already."), field="address")
         if record.verification_sent_at and now - record.verification_sent_at < RESEND_AFTER:
             raise InvalidForwardingAddress(
-                "A verification mail was sent a moment ago; wait a few minutes before sending another.",
+                _("A verification mail was sent a moment ago; wait a few minutes before sending another."),
                 field="address",
             )
         _send_verification(record, now=now)
@@ -121,10 +125,10 @@ def forwarding_address_for_token(token: str) -> ForwardingAddress:
     try:
         data = signing.loads(token, salt=_SALT, max_age=VERIFICATION_MAX_AGE)
     except signing.BadSignature as exc:  # (SignatureExpired included)
-        raise InvalidVerificationLink("This verification link is not valid or has expired.") from exc
+        raise InvalidVerificationLink(_("This verification link is not valid or has expired.")) from exc
     record = ForwardingAddress.objects.select_related("user").filter(pk=data.get("id"), address=data.get("a")).first()
     if record is None:
-        raise InvalidVerificationLink("This verification link is not valid or has expired.")
+        raise InvalidVerificationLink(_("This verification link is not valid or has expired."))
     return record
 
 
@@ -146,14 +150,16 @@ def delete_forwarding_address(*, user, address_id) -> None:
 def set_auto_forward(*, user, address_id, keep: str) -> AutoForward:
     """Forward all incoming mail to a verified address (``address_id`` empty: stop), keeping the copy as ``keep``."""
     if keep not in AutoForward.Keep.values:
-        raise InvalidForwardingAddress("Choose what happens to the copy in your mailbox.", field="keep")
+        raise InvalidForwardingAddress(_("Choose what happens to the copy in your mailbox."), field="keep")
     address = None
     if address_id not in (None, ""):
         address = get_forwarding_address_for_user(user=user, address_id=address_id)
         if not address.is_verified:
-            raise ForwardingNotVerified("Mail can only be forwarded to an address that was verified.", field="address")
+            raise ForwardingNotVerified(
+                _("Mail can only be forwarded to an address that was verified."), field="address"
+            )
     with transaction.atomic():
-        setting, _ = AutoForward.objects.select_for_update().get_or_create(user=user)
+        setting, _created = AutoForward.objects.select_for_update().get_or_create(user=user)
         setting.address, setting.keep = address, keep
         setting.save()
     return setting

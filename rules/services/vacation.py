@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.addresses import split_address
 from accounts.preferences import time_zone_of
@@ -53,24 +54,25 @@ def save_vacation_reply(
     subject = " ".join((subject or "").split())
     body = (body or "").strip()
     if any(ch in (subject or "") for ch in "\r\n") or len(subject) > 200:
-        raise InvalidVacationReply("The subject is one line of at most 200 characters.", field="subject")
+        raise InvalidVacationReply(_("The subject is one line of at most 200 characters."), field="subject")
     if enabled and not body:
-        raise InvalidVacationReply("Write the message to send.", field="body")
+        raise InvalidVacationReply(_("Write the message to send."), field="body")
     if len(body) > MAX_BODY:
-        raise InvalidVacationReply(f"The message has at most {MAX_BODY} characters.", field="body")
+        raise InvalidVacationReply(_("The message has at most %(max)d characters.") % {"max": MAX_BODY}, field="body")
     if starts_on and ends_on and ends_on < starts_on:
-        raise InvalidVacationReply("The last day comes before the first.", field="ends_on")
+        raise InvalidVacationReply(_("The last day comes before the first."), field="ends_on")
     try:
         interval_days = int(interval_days)
     except (TypeError, ValueError):
         interval_days = 0
     if not MIN_INTERVAL_DAYS <= interval_days <= MAX_INTERVAL_DAYS:
         raise InvalidVacationReply(
-            f"Reply to the same sender at most once every {MIN_INTERVAL_DAYS} to {MAX_INTERVAL_DAYS} days.",
+            _("Reply to the same sender at most once every %(min)d to %(max)d days.")
+            % {"min": MIN_INTERVAL_DAYS, "max": MAX_INTERVAL_DAYS},
             field="interval_days",
         )
     with transaction.atomic():
-        reply, _ = VacationReply.objects.select_for_update().get_or_create(user=user)
+        reply, _created = VacationReply.objects.select_for_update().get_or_create(user=user)
         reply.enabled, reply.subject, reply.body = bool(enabled), subject, body
         reply.starts_on, reply.ends_on, reply.contacts_only = starts_on, ends_on, bool(contacts_only)
         reply.interval_days = interval_days

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from accounts.services import update_preferences
 from mailboxes.models import Label
 from rules.models import AutoForward, BlockedSender, Filter, ForwardingAddress, VacationReply
 from rules.services.filters import FilterActions, create_filter
@@ -192,3 +193,16 @@ def test_the_rules_pages_are_translated(alice_client):
     assert "创建过滤器" in alice_client.get(reverse("rules:filters")).content.decode()
     assert "休假自动回复" in alice_client.get(reverse("rules:vacation")).content.decode()
     assert "转发地址" in alice_client.get(reverse("rules:forwarding")).content.decode()
+
+
+def test_a_chinese_user_sees_the_vacation_error_in_chinese(alice_client, alice):
+    update_preferences(user=alice, language="zh-hans")
+    response = alice_client.post(
+        reverse("rules:vacation"),
+        {"enabled": "on", "subject": "Away", "body": "Back on Monday.", "starts_on": "2026-12-20",
+         "ends_on": "2026-12-10", "interval_days": "4"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "最后一天早于第一天。" in page and "comes before" not in page
+    assert not VacationReply.objects.filter(user=alice, enabled=True).exists()
