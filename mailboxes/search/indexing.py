@@ -111,12 +111,19 @@ def _advance(cursor: IndexCursor, position: int) -> None:
 
 
 def _feed_batch(cursor: IndexCursor, part: Part, batch_size: int) -> list[tuple[int, int, str]]:
-    """The part's next changes: those above the cursor, and those of its gaps that have appeared since."""
-    after = Q(pk__gt=cursor.position)
+    """The part's next changes: those of its gaps that have appeared since, then those above the cursor.
+
+    Two reads, not one with OR: with an OR, PostgreSQL may walk the primary key from the feed's start.
+    """
+    fields = ("pk", "item_id", "kind")
+    late = []
     if cursor.gaps:
-        after |= Q(pk__in=[int(pk) for pk in cursor.gaps])
-    changes = part.mine(MailboxChange.objects.filter(after)).order_by("pk")
-    return list(changes.values_list("pk", "item_id", "kind")[:batch_size])
+        late = list(
+            part.mine(MailboxChange.objects.filter(pk__in=[int(pk) for pk in cursor.gaps])).values_list(*fields)
+        )
+        late = sorted(late)[:batch_size]
+    above = part.mine(MailboxChange.objects.filter(pk__gt=cursor.position)).order_by("pk")
+    return late + list(above.values_list(*fields)[: batch_size - len(late)])
 
 
 def _follow_gaps(cursor: IndexCursor, part: Part, read: list[int], now: datetime) -> bool:

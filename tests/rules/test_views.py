@@ -138,12 +138,14 @@ def test_another_users_blocked_sender_is_not_found(client, alice, mallory):
     assert BlockedSender.objects.filter(pk=blocked.pk).exists()
 
 
+ENDS_BEFORE_IT_STARTS = {
+    "enabled": "on", "subject": "Away", "body": "Back on Monday.", "starts_on": "2026-12-20", "ends_on": "2026-12-10",
+    "interval_days": "4",
+}  # fmt: skip
+
+
 def test_the_vacation_reply_is_saved_and_validated(alice_client, alice):
-    response = alice_client.post(
-        reverse("rules:vacation"),
-        {"enabled": "on", "subject": "Away", "body": "Back on Monday.", "starts_on": "2026-12-20",
-         "ends_on": "2026-12-10", "interval_days": "4"},
-    )  # fmt: skip
+    response = alice_client.post(reverse("rules:vacation"), ENDS_BEFORE_IT_STARTS)
     assert response.status_code == 400
     assert "comes before" in response.content.decode()
     response = alice_client.post(
@@ -197,11 +199,7 @@ def test_the_rules_pages_are_translated(alice_client):
 
 def test_a_chinese_user_sees_the_vacation_error_in_chinese(alice_client, alice):
     update_preferences(user=alice, language="zh-hans")
-    response = alice_client.post(
-        reverse("rules:vacation"),
-        {"enabled": "on", "subject": "Away", "body": "Back on Monday.", "starts_on": "2026-12-20",
-         "ends_on": "2026-12-10", "interval_days": "4"},
-    )  # fmt: skip
+    response = alice_client.post(reverse("rules:vacation"), ENDS_BEFORE_IT_STARTS)
     assert response.status_code == 400
     page = response.content.decode()
     assert "最后一天早于第一天。" in page and "comes before" not in page
