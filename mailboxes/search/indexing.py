@@ -242,14 +242,11 @@ def index_changes(*, batch_size: int | None = None, max_batches: int | None = No
     backend = get_search_backend()
     batch_size = batch_size or settings.SEARCH_INDEX_BATCH_SIZE
     max_batches = max_batches or settings.SEARCH_INDEX_MAX_BATCHES_PER_TASK
+    now = now or timezone.now()
     total = 0
     rounds = max(1, max_batches // len(parts()))  # as many batches per part for the feed as for the sweep
     for _ in range(rounds):
-        counts = [
-            n
-            for part in parts()
-            if (n := _index_feed_batch(backend, batch_size, part, now or timezone.now())) is not None
-        ]
+        counts = [n for part in parts() if (n := _index_feed_batch(backend, batch_size, part, now)) is not None]
         if not counts:
             break
         total += sum(counts)

@@ -252,8 +252,7 @@ def item_action(request, item_id: int):
     label_obj = _label_of(request, action)
     ids = applicable_item_ids(action, request.user, [item.pk])
     done = perform_action(action, request.user, ids, label_id=label_obj.pk if label_obj else None)
-    if action in ("archive", "trash", "spam", "delete", "not_spam", "restore", "unread"):
-        # The message leaves this view (or, marked unread, would be marked read again by it): back to the list.
+    if action in _LEAVING_ACTIONS:  # as for the whole conversation: back to the list it was opened from
         back = request.POST.get("back", "")
         target = back if _is_local(back) else reverse("mailboxes:inbox")
     else:
